@@ -1,0 +1,60 @@
+# The README's commands. `make demo` runs the service on its embedded default;
+# `make test` runs the test suite. Both install what they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# Debian packages: a RAR backend for rarfile (bsdtar) and Chromium for the report test.
+DEB_PACKAGES := libarchive-tools chromium
+STAMP := $(VENV)/.installed
+
+.PHONY: install system-deps services test test-all lint format demo up bench clean
+
+install: $(STAMP) system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(TORCH_PINS)
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+# Installs missing Debian packages when we can (root or passwordless sudo); otherwise
+# says which ones to install and goes on: only the tests that need them will fail.
+system-deps:
+	@missing=""; \
+	command -v bsdtar >/dev/null || missing="$$missing libarchive-tools"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then \
+	    echo "Please install these Debian packages:$$missing"; \
+	  else \
+	    $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	  fi; \
+	fi
+
+# The tests use real Redis and PostgreSQL on 127.0.0.1; start them when they are down.
+# A test that still cannot reach one fails loudly: nothing is skipped.
+services:
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+	@pg_isready -h 127.0.0.1 -q 2>/dev/null || \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
+
+test: install services
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf var/demo .pytest_cache
