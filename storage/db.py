@@ -1,0 +1,244 @@
+"""Engines, sessions and migrations for ``ACTIONTAG_DATABASE_URL`` (SQLite or PostgreSQL).
+
+Watcher and worker call :func:`open_database` on start: it builds the engine and brings
+the schema to the latest migration, safely when several processes start at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import ExceptionContext
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+DATABASE_URL_ENV = "ACTIONTAG_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///var/actiontag.db"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# How long a SQLite writer waits for another process's write to finish.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long to wait for a PostgreSQL server before calling it unavailable.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+# Connection execution option: begin this transaction as a writer (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "actiontag_write"
+# Key of the PostgreSQL advisory lock that serializes migrations between processes.
+MIGRATION_LOCK_KEY = zlib.crc32(b"actiontag.storage.migrations")
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened (server down, wrong URL, bad path).
+
+    Transient from the service's point of view: workers retry, commands report it.
+    """
+
+
+class DatabaseSchemaError(Exception):
+    """The database's schema is not one this code knows (for example a newer migration)."""
+
+
+def database_url(url: str | None = None) -> str:
+    """The database URL to use: ``url``, else ``$ACTIONTAG_DATABASE_URL``, else the default.
+
+    ``postgresql://`` URLs are mapped to the psycopg 3 driver. For a SQLite file the
+    parent folder is created, so the default works in a fresh checkout.
+    """
+    chosen = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    parsed = make_url(chosen)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return parsed.render_as_string(hide_password=False)
+
+
+def describe_url(url: str | URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``database_url(url)``, configured for several processes at once.
+
+    SQLite: WAL journal, a busy timeout, foreign keys on, and writer transactions that
+    take the write lock up front (``BEGIN IMMEDIATE``) so concurrent writers queue
+    instead of failing. PostgreSQL: psycopg 3, a connect timeout, pre-ping.
+    A database that cannot be reached raises :class:`DatabaseUnavailable` on first use.
+    """
+    resolved = make_url(database_url(url))
+    if resolved.get_backend_name() == "sqlite":
+        engine = create_engine(resolved, **kwargs)
+        _configure_sqlite(engine)
+    else:
+        connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        engine = create_engine(resolved, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    event.listen(engine, "handle_error", _unavailable_error)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling issues BEGIN lazily and never BEGIN IMMEDIATE;
+    # switch it off and issue BEGIN ourselves (SQLAlchemy's documented recipe).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # Durable against process crashes; WAL keeps it consistent on power loss.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A reader must not hold the write lock; a writer must take it before reading,
+        # or a concurrent commit makes its later write fail with "database is locked".
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _unavailable_error(context: ExceptionContext) -> DatabaseUnavailable | None:
+    failed_to_connect = context.connection is None and not context.is_pre_ping
+    if not (failed_to_connect or context.is_disconnect):
+        return None
+    url = context.engine.url if context.engine is not None else None
+    where = describe_url(url) if url is not None else "the database"
+    reason = str(context.original_exception).strip().splitlines()[0]
+    if url is not None and url.get_backend_name() == "sqlite":
+        hint = "check that the SQLite file's folder exists and is writable"
+    else:
+        hint = "check that PostgreSQL is running and reachable at that address"
+    error = DatabaseUnavailable(
+        f"cannot use the database at {where}: {reason}. "
+        f"Next: {hint}, or point {DATABASE_URL_ENV} (or --database-url) at the right database."
+    )
+    error.__cause__ = context.original_exception
+    return error
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit (``expire_on_commit=False``)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits when the block ends, rolls back on error, and closes."""
+    with make_sessionmaker(engine)() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """One writing transaction on ``session``: committed at the end, rolled back on error.
+
+    A transaction the caller left open (for example by reading) is committed first, so
+    that this one starts as a writer; on SQLite that takes the write lock up front.
+    """
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={WRITE_OPTION: True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration for our migrations, built in code (no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolates '%', which URL-escaped passwords contain.
+    config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise DatabaseSchemaError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or None for an empty database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url_or_engine: str | Engine | None = None) -> None:
+    """Bring the schema to the latest migration (a no-op when it is there already).
+
+    Safe when several processes start at once: PostgreSQL holds an advisory lock and
+    SQLite the write lock for the whole upgrade, so one migrates and the others then
+    find the schema current.
+    """
+    if isinstance(url_or_engine, Engine):
+        _upgrade(url_or_engine)
+        return
+    engine = make_engine(url_or_engine)
+    try:
+        _upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def _upgrade(engine: Engine) -> None:
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            before = MigrationContext.configure(conn).get_current_revision()
+            config.attributes["connection"] = conn
+            try:
+                command.upgrade(config, "head")
+            except CommandError as exc:
+                raise DatabaseSchemaError(
+                    f"cannot migrate the database at {describe_url(engine.url)} "
+                    f"(it is at revision {before!r}): {exc}. If newer code migrated it, "
+                    "run that version of actiontag."
+                ) from exc
+            after = MigrationContext.configure(conn).get_current_revision()
+    if before != after:
+        log.info("migrated %s from %s to %s", describe_url(engine.url), before, after)
+
+
+def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:
+    """The engine for ``database_url(url)``, with the schema migrated to the latest revision.
+
+    Raises :class:`DatabaseUnavailable` with a readable message when it cannot be reached.
+    """
+    engine = make_engine(url)
+    if migrate:
+        upgrade(engine)
+    return engine

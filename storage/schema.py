@@ -1,0 +1,244 @@
+"""The database schema: SQLAlchemy 2.0 typed models, identical on SQLite and PostgreSQL.
+
+Migrations in ``storage/migrations`` build exactly this metadata (a test checks it).
+Job states change only in :mod:`storage.jobs`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores ``timestamp with time zone``; SQLite has no time zones, so it
+    stores naive UTC text, which still sorts and compares correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware one (UTC)")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class JobState(str, enum.Enum):
+    """``queued -> running -> done | failed``; see DESIGN.md "Job states"."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime()}  # noqa: RUF012 (SQLAlchemy's API)
+
+
+class Video(Base):
+    """One distinct video content, identified by the sha256 of its bytes."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    # Filled by the worker once it has probed the video.
+    duration: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    frames: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    paths: Mapped[list[VideoPath]] = relationship(
+        back_populates="video",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="VideoPath.first_seen",
+    )
+    jobs: Mapped[list[Job]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class VideoPath(Base):
+    """A file name under which a video's content was seen.
+
+    Unique per (video, path) rather than per path: a file replaced by new content under
+    the same name is a new video, and the old one keeps its history.
+    """
+
+    __tablename__ = "video_paths"
+    __table_args__ = (UniqueConstraint("video_id", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text, index=True)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="paths")
+
+
+class Model(Base):
+    """A model checkpoint; its sha256 is the model's identity.
+
+    The watcher registers a model by sha256 and path only; the worker fills the split,
+    class names and metrics when it loads the checkpoint.
+    """
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    split: Mapped[int | None] = mapped_column(Integer)
+    class_names: Mapped[list[str] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    jobs: Mapped[list[Job]] = relationship(
+        back_populates="model", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Job(Base):
+    """Tagging one video with one model; at most one job per (video, model)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("video_id", "model_id"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # The reconciler's question: which jobs have sat queued (or running) too long?
+        Index(None, "state", "enqueued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    state: Mapped[JobState] = mapped_column(
+        Enum(
+            JobState,
+            name="job_state",
+            native_enum=False,  # a CHECKed string: the same DDL on both backends
+            create_constraint=True,
+            length=16,
+            values_callable=lambda states: [s.value for s in states],
+        ),
+        default=JobState.QUEUED,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    # When the job last became queued or was last sent to the broker.
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(255))
+    decode_ms: Mapped[float | None] = mapped_column(Float)
+    inference_ms: Mapped[float | None] = mapped_column(Float)
+
+    video: Mapped[Video] = relationship(back_populates="jobs")
+    model: Mapped[Model] = relationship(back_populates="jobs")
+    predictions: Mapped[list[Prediction]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Prediction.rank",
+    )
+    expert_usage: Mapped[list[ExpertUsage]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ExpertUsage.expert",
+    )
+
+
+class Prediction(Base):
+    """One of a job's top-k labels; rank 1 is the most confident."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("job_id", "rank"),
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+        # "Videos tagged X above confidence c."
+        Index(None, "label", "confidence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(255))
+    confidence: Mapped[float] = mapped_column(Float)
+
+    job: Mapped[Job] = relationship(back_populates="predictions")
+
+
+class ExpertUsage(Base):
+    """How much one expert of the mixture was used on a job's video."""
+
+    __tablename__ = "expert_usage"
+    __table_args__ = (
+        UniqueConstraint("job_id", "expert"),
+        CheckConstraint("expert >= 0", name="expert_not_negative"),
+        CheckConstraint("times_chosen >= 0", name="times_chosen_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    expert: Mapped[int] = mapped_column(Integer)
+    # Mean over the video's clips of the dense gate weight given to this expert.
+    mean_gate_weight: Mapped[float] = mapped_column(Float)
+    # In how many clips this expert was among the top-k chosen.
+    times_chosen: Mapped[int] = mapped_column(Integer)
+
+    job: Mapped[Job] = relationship(back_populates="expert_usage")

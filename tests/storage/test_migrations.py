@@ -1,0 +1,90 @@
+"""The Alembic migrations build exactly the ORM's schema, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+
+from storage.db import alembic_config, current_revision, head_revision, make_engine, upgrade
+from storage.schema import Base
+
+TABLES = {"videos", "video_paths", "models", "jobs", "predictions", "expert_usage"}
+
+
+def _schema_diff(engine: Engine) -> list:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+
+def test_migrated_schema_matches_orm_metadata(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    assert _schema_diff(engine) == []
+    engine.dispose()
+
+
+def test_schema_comparison_sees_a_missing_schema(database_url: str) -> None:
+    # The comparison above is only worth something if it notices differences.
+    engine = make_engine(database_url)
+    added = {diff[1].name for diff in _schema_diff(engine) if diff[0] == "add_table"}
+    assert added == TABLES
+    engine.dispose()
+
+
+def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_downgrade_to_base_removes_every_table(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    config = alembic_config(database_url)
+    command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set()
+    engine.dispose()
+
+
+# Imports first, then waits for the "go" file, so that the processes migrate together.
+STARTER = """
+import sys, time
+from pathlib import Path
+from storage.db import upgrade
+folder = Path(sys.argv[2])
+(folder / f"ready-{sys.argv[3]}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.005)
+upgrade(sys.argv[1])
+"""
+
+
+def test_processes_starting_together_migrate_once(database_url: str, tmp_path: Path) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, database_url, str(tmp_path), str(index)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(3)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], errors
+    engine = make_engine(database_url)
+    assert current_revision(engine) == head_revision()
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    engine.dispose()
