@@ -1,16 +1,14 @@
 """The Dockerfile, its build context (.dockerignore) and what `pip install .` ships.
 
-No Docker engine runs here, so the Dockerfile is parsed the way the builder splits it
-(continuation lines joined, comments dropped, one instruction per logical line) and
-checked for what the services rely on. The wheel test builds the project the way the
-image installs it (a regular, not editable, install) and looks inside.
+No Docker engine runs here, so the Dockerfile is read with BuildKit's own parser (the
+`dockerfile` package wraps it) and checked for what the services rely on. The wheel
+test builds the project the way the image installs it (a regular, not editable,
+install) and looks inside.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -18,6 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import dockerfile
 import pytest
 import yaml
 
@@ -30,6 +29,7 @@ BASE_IMAGE = "python:3.11-slim-bookworm"
 # Files a package needs at run time besides its modules: Alembic's ini and script template.
 SHIPPED_SUFFIXES = {".py", ".ini", ".mako"}
 
+# The Dockerfile reference's instructions; BuildKit's parser splits any word, known or not.
 INSTRUCTIONS = {
     "ADD",
     "ARG",
@@ -52,109 +52,57 @@ INSTRUCTIONS = {
 }
 
 
-# --- A small Dockerfile reader -------------------------------------------------------------
-
-
-class DockerfileError(ValueError):
-    """The Dockerfile does not split into instructions the way the builder expects."""
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    args: str
-    line: int
-
-
 @dataclass(frozen=True)
 class Stage:
     base: str
     name: str | None
-    instructions: list[Instruction]
+    commands: list[dockerfile.Command]
 
 
-def parse_dockerfile(text: str) -> list[Instruction]:
-    """Logical lines: a trailing backslash continues, comment lines are dropped."""
-    instructions: list[Instruction] = []
-    pieces: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue  # Also inside a continuation, where the builder drops them too.
-        if "<<" in stripped and re.search(r"<<-?[\"']?[A-Za-z_]+", stripped):
-            raise DockerfileError(f"line {number}: heredocs are not handled by this reader")
-        start = start or number
-        continued = stripped.endswith("\\")
-        pieces.append(stripped[:-1].strip() if continued else stripped)
-        if continued:
-            continue
-        keyword, _, args = " ".join(pieces).partition(" ")
-        instructions.append(Instruction(keyword.upper(), args.strip(), start))
-        pieces, start = [], 0
-    if pieces:
-        raise DockerfileError(f"line {start}: a continuation runs past the end of the file")
-    return instructions
-
-
-def stages(instructions: list[Instruction]) -> list[Stage]:
+def stages(commands: tuple[dockerfile.Command, ...]) -> list[Stage]:
     found: list[Stage] = []
-    for instruction in instructions:
-        if instruction.keyword == "FROM":
-            words = instruction.args.split()
-            words = [word for word in words if not word.startswith("--platform=")]
+    for command in commands:
+        if command.cmd == "FROM":
+            words = command.value
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             found.append(Stage(words[0], name, []))
         elif found:
-            found[-1].instructions.append(instruction)
+            found[-1].commands.append(command)
     return found
-
-
-def exec_form(args: str) -> list[str] | None:
-    try:
-        value = json.loads(args)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
 
 
 def env_settings(stage: Stage) -> dict[str, str]:
     settings: dict[str, str] = {}
-    for instruction in stage.instructions:
-        if instruction.keyword == "ENV":
-            for word in shlex.split(instruction.args):
-                key, sep, value = word.partition("=")
-                if not sep:
-                    raise DockerfileError(f"line {instruction.line}: use ENV key=value")
-                settings[key] = value
+    for command in stage.commands:
+        if command.cmd == "ENV":
+            pairs = command.value
+            settings.update(zip(pairs[::2], pairs[1::2], strict=True))
     return settings
 
 
 def copy_sources(stage: Stage) -> list[str]:
     """Sources of COPY/ADD that come from the build context (not from another stage)."""
-    sources: list[str] = []
-    for instruction in stage.instructions:
-        if instruction.keyword in ("COPY", "ADD"):
-            words = shlex.split(instruction.args)
-            if any(word.startswith("--from=") for word in words):
-                continue
-            paths = [word for word in words if not word.startswith("--")]
-            sources.extend(paths[:-1])
-    return sources
-
-
-@pytest.fixture(scope="module")
-def instructions() -> list[Instruction]:
-    return parse_dockerfile(DOCKERFILE.read_text())
-
-
-@pytest.fixture(scope="module")
-def runtime(instructions: list[Instruction]) -> Stage:
-    return stages(instructions)[-1]
+    return [
+        source
+        for command in stage.commands
+        if command.cmd in ("COPY", "ADD")
+        and not any(flag.startswith("--from=") for flag in command.flags)
+        for source in command.value[:-1]
+    ]
 
 
 def runs_of(stage: Stage) -> list[str]:
-    return [i.args for i in stage.instructions if i.keyword == "RUN"]
+    return [" ".join(command.value) for command in stage.commands if command.cmd == "RUN"]
+
+
+@pytest.fixture(scope="module")
+def commands() -> tuple[dockerfile.Command, ...]:
+    return dockerfile.parse_file(str(DOCKERFILE))
+
+
+@pytest.fixture(scope="module")
+def runtime(commands: tuple[dockerfile.Command, ...]) -> Stage:
+    return stages(commands)[-1]
 
 
 # --- .dockerignore, as the builder's pattern matcher reads it ------------------------------
@@ -201,21 +149,7 @@ def excluded(path: str, patterns: list[str]) -> bool:
     return verdict
 
 
-# --- The reader itself ---------------------------------------------------------------------
-
-
-def test_reader_joins_continuations_and_drops_comments() -> None:
-    text = "FROM a AS b\n# note\nRUN one \\\n  # inside\n  two\nUSER 1\n"
-    assert [(i.keyword, i.args, i.line) for i in parse_dockerfile(text)] == [
-        ("FROM", "a AS b", 1),
-        ("RUN", "one two", 3),
-        ("USER", "1", 6),
-    ]
-
-
-def test_reader_rejects_a_dangling_continuation() -> None:
-    with pytest.raises(DockerfileError):
-        parse_dockerfile("FROM a\nRUN one \\\n")
+# --- The matcher itself -------------------------------------------------------------------
 
 
 def test_dockerignore_matcher_follows_parent_folders_and_exceptions() -> None:
@@ -230,31 +164,33 @@ def test_dockerignore_matcher_follows_parent_folders_and_exceptions() -> None:
 # --- The Dockerfile ------------------------------------------------------------------------
 
 
-def test_dockerfile_uses_only_known_instructions(instructions: list[Instruction]) -> None:
-    assert [i.keyword for i in instructions if i.keyword not in INSTRUCTIONS] == []
-    first_from = next(n for n, i in enumerate(instructions) if i.keyword == "FROM")
-    assert {i.keyword for i in instructions[:first_from]} <= {"ARG"}
+def test_dockerfile_uses_only_known_instructions(
+    commands: tuple[dockerfile.Command, ...],
+) -> None:
+    assert [c.cmd for c in commands if c.cmd not in INSTRUCTIONS] == []
+    first_from = next(n for n, c in enumerate(commands) if c.cmd == "FROM")
+    assert {c.cmd for c in commands[:first_from]} <= {"ARG"}
 
 
 def test_dockerfile_builds_in_stages_on_python_3_11_slim_bookworm(
-    instructions: list[Instruction],
+    commands: tuple[dockerfile.Command, ...],
 ) -> None:
-    found = stages(instructions)
+    found = stages(commands)
     assert len(found) >= 2
     assert {stage.base for stage in found} == {BASE_IMAGE}
 
 
 def test_runtime_stage_copies_only_from_earlier_named_stages(
-    instructions: list[Instruction],
+    commands: tuple[dockerfile.Command, ...],
 ) -> None:
-    found = stages(instructions)
+    found = stages(commands)
     earlier = {stage.name for stage in found[:-1]}
     copied_from = {
-        word.removeprefix("--from=")
-        for i in found[-1].instructions
-        if i.keyword == "COPY"
-        for word in shlex.split(i.args)
-        if word.startswith("--from=")
+        flag.removeprefix("--from=")
+        for command in found[-1].commands
+        if command.cmd == "COPY"
+        for flag in command.flags
+        if flag.startswith("--from=")
     }
     assert copied_from and copied_from <= earlier
 
@@ -268,32 +204,30 @@ def test_runtime_stage_installs_libarchive_tools_and_cleans_apt_lists(runtime: S
 
 
 def test_runtime_stage_switches_to_a_non_root_user_after_its_installs(runtime: Stage) -> None:
-    keywords = [i.keyword for i in runtime.instructions]
-    users = [i for i in runtime.instructions if i.keyword == "USER"]
+    keywords = [c.cmd for c in runtime.commands]
+    users = [c for c in runtime.commands if c.cmd == "USER"]
     assert len(users) == 1
     assert keywords.index("USER") > max(n for n, k in enumerate(keywords) if k in ("RUN", "COPY"))
-    user = users[0].args.split(":")[0]
+    user = users[0].value[0].split(":")[0]
     assert user not in ("root", "0")
 
 
-def test_torch_and_torchvision_pins_match_the_makefile(instructions: list[Instruction]) -> None:
+def test_torch_and_torchvision_pins_match_the_makefile(
+    commands: tuple[dockerfile.Command, ...],
+) -> None:
     pins = re.search(r"^TORCH_PINS\s*:?=\s*(.+)$", MAKEFILE.read_text(), re.M)
     assert pins is not None, "the Makefile no longer defines TORCH_PINS"
-    installs = " ".join(i.args for i in instructions if i.keyword == "RUN")
+    installs = " ".join(run for stage in stages(commands) for run in runs_of(stage))
     for pin in pins.group(1).split():
         assert re.search(rf"(?<![\w.=-]){re.escape(pin)}(?![\w.])", installs), pin
     assert {pin.split("==")[0] for pin in pins.group(1).split()} == {"torch", "torchvision"}
 
 
 def test_torch_comes_from_pypi_cuda_wheels_unless_an_index_is_given(
-    instructions: list[Instruction],
+    commands: tuple[dockerfile.Command, ...],
 ) -> None:
-    builder = stages(instructions)[0]
-    args = {
-        i.args.partition("=")[0]: i.args.partition("=")[2]
-        for i in builder.instructions
-        if i.keyword == "ARG"
-    }
+    builder = stages(commands)[0]
+    args = dict(c.value[0].partition("=")[::2] for c in builder.commands if c.cmd == "ARG")
     assert args["TORCH_INDEX_URL"] in ('""', "")
     torch_install = next(run for run in runs_of(builder) if "torch==" in run)
     assert "${TORCH_INDEX_URL:+" in torch_install
@@ -302,9 +236,9 @@ def test_torch_comes_from_pypi_cuda_wheels_unless_an_index_is_given(
 
 
 def test_default_command_runs_the_worker_in_exec_form(runtime: Stage) -> None:
-    commands = [i for i in runtime.instructions if i.keyword == "CMD"]
-    assert len(commands) == 1
-    assert exec_form(commands[0].args) == ["python", "-m", "worker"]
+    cmds = [c for c in runtime.commands if c.cmd == "CMD"]
+    assert len(cmds) == 1
+    assert cmds[0].json and cmds[0].value == ("python", "-m", "worker")
     assert (ROOT / "worker" / "__init__.py").is_file()
 
 
@@ -316,27 +250,26 @@ def test_runtime_environment_is_unbuffered_and_caches_torch_on_the_cache_volume(
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     cache = compose["x-cache-mount"]["target"]
     assert env["TORCH_HOME"].startswith(cache + "/")
-    assert (
-        compose["x-common"]["environment"]["TORCH_HOME"] == f"${{TORCH_HOME:-{env['TORCH_HOME']}}}"
-    )
+    in_compose = compose["x-common"]["environment"]["TORCH_HOME"]
+    assert in_compose == f"${{TORCH_HOME:-{env['TORCH_HOME']}}}"
 
 
 # --- The build context ---------------------------------------------------------------------
 
 
 def test_build_context_holds_everything_the_dockerfile_copies(
-    instructions: list[Instruction],
+    commands: tuple[dockerfile.Command, ...],
 ) -> None:
     patterns = read_dockerignore()
-    sources = [src for stage in stages(instructions) for src in copy_sources(stage)]
+    sources = [src for stage in stages(commands) for src in copy_sources(stage)]
     assert sources
     missing = [src for src in sources if not (ROOT / src).exists()]
     ignored = [src for src in sources if excluded(src, patterns)]
     assert (missing, ignored) == ([], [])
 
 
-def test_build_context_copies_every_package(instructions: list[Instruction]) -> None:
-    sources = {src.strip("/") for stage in stages(instructions) for src in copy_sources(stage)}
+def test_build_context_copies_every_package(commands: tuple[dockerfile.Command, ...]) -> None:
+    sources = {src.strip("/") for stage in stages(commands) for src in copy_sources(stage)}
     assert {"pyproject.toml", "README.md", *PACKAGES} <= sources
 
 
