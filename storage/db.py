@@ -63,7 +63,14 @@ def database_url(url: str | None = None) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(
+                f"cannot create the folder {folder} for the SQLite database: {exc}. "
+                f"Next: choose a writable path in {DATABASE_URL_ENV} (or --database-url)."
+            ) from exc
     return parsed.render_as_string(hide_password=False)
 
 

@@ -1,0 +1,529 @@
+"""The one place job states change.
+
+``queued -> running -> done | failed``; a job ``running`` past its timeout goes back to
+``queued`` (the watcher's reconciler), a ``failed`` one by command. Every function here
+runs as one writing transaction and commits the session it is given (a transaction the
+caller had open is committed first). Conditional UPDATEs make the transitions atomic
+across processes on both SQLite and PostgreSQL.
+
+Errors: :class:`JobNotFound` for an unknown job id; :class:`ValueError` for bad input;
+:class:`storage.db.DatabaseUnavailable` and ``sqlalchemy.exc.OperationalError`` are
+transient (retry with backoff).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.db import write_transaction
+from storage.schema import (
+    ExpertUsage,
+    Job,
+    JobState,
+    Model,
+    Prediction,
+    Video,
+    VideoPath,
+    utcnow,
+)
+
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+VIDEO_META_FIELDS = frozenset({"duration", "fps", "frames", "width", "height"})
+
+
+class JobNotFound(LookupError):
+    """No job has this id."""
+
+
+class ClaimStatus(str, enum.Enum):
+    CLAIMED = "claimed"
+    ALREADY_DONE = "already_done"
+    RUNNING_ELSEWHERE = "running_elsewhere"
+    FAILED = "failed"  # failed earlier; only `requeue --failed` brings it back
+    EXHAUSTED = "exhausted"  # attempts used up: marked failed by this call
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What :func:`claim_job` did. ``job`` is None only when the job is missing."""
+
+    status: ClaimStatus
+    job: Job | None
+    reason: str
+
+    @property
+    def claimed(self) -> bool:
+        return self.status is ClaimStatus.CLAIMED
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What a worker needs to run a job: where the video is and which checkpoint to use."""
+
+    job_id: int
+    state: JobState
+    video_id: int
+    video_sha256: str
+    video_size: int
+    paths: list[str]  # most recently seen first; the first that still exists will do
+    model_id: int
+    model_sha256: str
+    model_path: str
+
+
+def _check_sha256(sha256: str) -> str:
+    if not SHA256_PATTERN.fullmatch(sha256):
+        raise ValueError(f"not a lowercase hex sha256 digest: {sha256!r}")
+    return sha256
+
+
+def _model_id(model: Model | int) -> int:
+    return model if isinstance(model, int) else model.id
+
+
+def _get_or_insert(session: Session, query: Any, make: Any) -> tuple[Any, bool]:
+    """The row ``query`` finds, else a new ``make()`` row; (row, created).
+
+    Another process may insert the same row between our SELECT and INSERT: the unique
+    constraint then rejects ours, and we read theirs instead of failing.
+    """
+    row = session.scalars(query).one_or_none()
+    if row is not None:
+        return row, False
+    try:
+        with session.begin_nested():
+            row = make()
+            session.add(row)
+    except IntegrityError:
+        row = session.scalars(query).one_or_none()
+        if row is None:  # not a lost race: some other constraint refused the row
+            raise
+        return row, False
+    return row, True
+
+
+def ensure_model(session: Session, sha256: str, path: str) -> Model:
+    """The model with this checkpoint sha256, registered with ``path`` if new.
+
+    A known checkpoint seen at a new path gets that path (its latest location).
+    """
+    _check_sha256(sha256)
+    with write_transaction(session):
+        model, _ = _get_or_insert(
+            session,
+            select(Model).where(Model.sha256 == sha256),
+            lambda: Model(sha256=sha256, path=path),
+        )
+        model.path = path
+    return model
+
+
+def register_model(
+    session: Session,
+    sha256: str,
+    path: str,
+    *,
+    split: int | None,
+    class_names: Sequence[str] | None,
+    metrics: Mapping[str, Any] | None,
+) -> Model:
+    """Create or update the model with this checkpoint sha256, with its metadata."""
+    _check_sha256(sha256)
+    with write_transaction(session):
+        model, _ = _get_or_insert(
+            session,
+            select(Model).where(Model.sha256 == sha256),
+            lambda: Model(sha256=sha256, path=path),
+        )
+        model.path = path
+        model.split = split
+        model.class_names = list(class_names) if class_names is not None else None
+        model.metrics = dict(metrics) if metrics is not None else None
+    return model
+
+
+def record_file(
+    session: Session, path: str, sha256: str, size: int, model: Model | int
+) -> tuple[Job, bool]:
+    """Record a file seen in the inbox; return its job for ``model`` and whether it is new.
+
+    Upserts the video by content hash, adds ``path`` to it if new, and creates a
+    ``queued`` job unless the (video, model) pair has one. Safe to call concurrently for
+    the same content (two watchers, or one content under two names at once).
+    """
+    _check_sha256(sha256)
+    if size < 0:
+        raise ValueError(f"file size cannot be negative: {size}")
+    model_id = _model_id(model)
+    with write_transaction(session):
+        video, _ = _get_or_insert(
+            session,
+            select(Video).where(Video.sha256 == sha256),
+            lambda: Video(sha256=sha256, size=size),
+        )
+        _get_or_insert(
+            session,
+            select(VideoPath).where(VideoPath.video_id == video.id, VideoPath.path == path),
+            lambda: VideoPath(video_id=video.id, path=path),
+        )
+        job, created = _get_or_insert(
+            session,
+            select(Job).where(Job.video_id == video.id, Job.model_id == model_id),
+            lambda: Job(video_id=video.id, model_id=model_id, state=JobState.QUEUED, attempts=0),
+        )
+    return job, created
+
+
+def job_inputs(session: Session, job_id: int) -> JobInputs:
+    """Where a job's video lies and which checkpoint it names (read only)."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(f"job {job_id} does not exist")
+    paths = session.scalars(
+        select(VideoPath.path)
+        .where(VideoPath.video_id == job.video_id)
+        .order_by(VideoPath.first_seen.desc(), VideoPath.id.desc())
+    ).all()
+    inputs = JobInputs(
+        job_id=job.id,
+        state=job.state,
+        video_id=job.video_id,
+        video_sha256=job.video.sha256,
+        video_size=job.video.size,
+        paths=list(paths),
+        model_id=job.model_id,
+        model_sha256=job.model.sha256,
+        model_path=job.model.path,
+    )
+    session.commit()  # end the read, so a long inference holds no transaction open
+    return inputs
+
+
+def claim_job(session: Session, job_id: int, worker: str, max_attempts: int) -> ClaimResult:
+    """Atomically take a job for ``worker``: ``queued -> running``, attempts + 1.
+
+    A job already ``running`` under the same ``worker`` name is taken again: its earlier
+    run died (a killed process's message is redelivered to its successor). So ``worker``
+    must be unique among processes running at once, and stable across a process's
+    restarts (e.g. Celery's node name plus the pool slot).
+
+    When the job has been started ``max_attempts`` times without finishing, it is marked
+    ``failed`` ("worker died N times on this video") instead of being claimed.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    claimable = or_(
+        Job.state == JobState.QUEUED,
+        and_(Job.state == JobState.RUNNING, Job.worker == worker),
+    )
+    with write_transaction(session):
+        # Loops only when another process changes the job between our statements.
+        while True:
+            now = utcnow()
+            claimed = session.execute(
+                update(Job)
+                .where(Job.id == job_id, claimable, Job.attempts < max_attempts)
+                .values(
+                    state=JobState.RUNNING,
+                    attempts=Job.attempts + 1,
+                    started_at=now,
+                    finished_at=None,
+                    worker=worker,
+                    error=None,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed:
+                return ClaimResult(
+                    ClaimStatus.CLAIMED, _reload(session, job_id), f"claimed by {worker}"
+                )
+            refusal = _refusal(session, job_id, worker)
+            if refusal is not None:
+                return refusal
+            attempts = _reload(session, job_id).attempts
+            error = (
+                f"worker died {attempts} times on this video (max attempts {max_attempts}); "
+                "giving up. Find the cause in the worker logs, then "
+                "`python -m storage requeue --failed` to try again."
+            )
+            exhausted = session.execute(
+                update(Job)
+                .where(Job.id == job_id, claimable, Job.attempts >= max_attempts)
+                .values(state=JobState.FAILED, error=error, finished_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if exhausted:
+                return ClaimResult(ClaimStatus.EXHAUSTED, _reload(session, job_id), error)
+
+
+def _refusal(session: Session, job_id: int, worker: str) -> ClaimResult | None:
+    """Why a job cannot be claimed, or None when only its attempts are used up."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        return ClaimResult(ClaimStatus.MISSING, None, f"job {job_id} does not exist")
+    if job.state is JobState.DONE:
+        return ClaimResult(ClaimStatus.ALREADY_DONE, job, f"job {job_id} is already done")
+    if job.state is JobState.FAILED:
+        return ClaimResult(ClaimStatus.FAILED, job, f"job {job_id} failed: {job.error}")
+    if job.state is JobState.RUNNING and job.worker != worker:
+        started = f"{job.started_at:%Y-%m-%d %H:%M:%S}Z" if job.started_at else "an unknown time"
+        return ClaimResult(
+            ClaimStatus.RUNNING_ELSEWHERE,
+            job,
+            f"job {job_id} is running on {job.worker} since {started}",
+        )
+    return None
+
+
+def _reload(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(f"job {job_id} does not exist")
+    return job
+
+
+def release_job(session: Session, job_id: int, worker: str) -> bool:
+    """Give a claimed job back (``running -> queued``) without spending an attempt.
+
+    For a worker that claimed a job but could not work on it for reasons that are not the
+    video's fault (shutting down, a transient error before inference). Returns whether
+    the job was released; a job not running under ``worker`` is left alone.
+    """
+    with write_transaction(session):
+        released = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.RUNNING, Job.worker == worker)
+            .values(
+                state=JobState.QUEUED,
+                attempts=Job.attempts - 1,
+                started_at=None,
+                worker=None,
+                enqueued_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return bool(released)
+
+
+def complete_job(
+    session: Session,
+    job_id: int,
+    *,
+    predictions: Sequence[tuple[str, float]],
+    expert_usage: Sequence[tuple[float, int]],
+    video_meta: Mapping[str, float | int | None],
+    decode_ms: float,
+    inference_ms: float,
+) -> bool:
+    """Write a job's results and mark it ``done``, all in one transaction.
+
+    ``predictions``: (label, confidence) pairs, most confident first (rank 1 first).
+    ``expert_usage``: (mean gate weight, times chosen) per expert, in expert order.
+    ``video_meta``: any of duration, fps, frames, width, height for the video.
+
+    Rows a previous, interrupted attempt left are replaced, so a retry never duplicates.
+    Returns False, changing nothing, when the job is already ``done`` (a redelivered
+    task). Results for a job that was requeued or failed meanwhile are still recorded:
+    they are real results.
+    """
+    _check_predictions(predictions)
+    _check_expert_usage(expert_usage)
+    unknown = set(video_meta) - VIDEO_META_FIELDS
+    if unknown:
+        raise ValueError(
+            f"unknown video_meta fields {sorted(unknown)}; known: {sorted(VIDEO_META_FIELDS)}"
+        )
+    with write_transaction(session):
+        # The UPDATE comes first: it locks the row, so concurrent completions serialize
+        # and the second finds the job done.
+        finished = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state != JobState.DONE)
+            .values(
+                state=JobState.DONE,
+                finished_at=utcnow(),
+                error=None,
+                decode_ms=float(decode_ms),
+                inference_ms=float(inference_ms),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not finished:
+            if session.get(Job, job_id) is None:
+                raise JobNotFound(f"job {job_id} does not exist")
+            return False
+        session.execute(delete(Prediction).where(Prediction.job_id == job_id))
+        session.execute(delete(ExpertUsage).where(ExpertUsage.job_id == job_id))
+        if predictions:
+            session.execute(
+                insert(Prediction),
+                [
+                    {"job_id": job_id, "rank": rank, "label": label, "confidence": float(conf)}
+                    for rank, (label, conf) in enumerate(predictions, start=1)
+                ],
+            )
+        if expert_usage:
+            session.execute(
+                insert(ExpertUsage),
+                [
+                    {
+                        "job_id": job_id,
+                        "expert": expert,
+                        "mean_gate_weight": float(weight),
+                        "times_chosen": int(chosen),
+                    }
+                    for expert, (weight, chosen) in enumerate(expert_usage)
+                ],
+            )
+        if video_meta:
+            video_id = select(Job.video_id).where(Job.id == job_id).scalar_subquery()
+            session.execute(
+                update(Video)
+                .where(Video.id == video_id)
+                .values(**dict(video_meta))
+                .execution_options(synchronize_session=False)
+            )
+    return True
+
+
+def _check_predictions(predictions: Sequence[tuple[str, float]]) -> None:
+    previous = math.inf
+    for label, confidence in predictions:
+        if not label:
+            raise ValueError("a prediction's label cannot be empty")
+        if not 0.0 <= confidence <= 1.0:  # also rejects NaN
+            raise ValueError(f"confidence of {label!r} must lie in [0, 1], got {confidence}")
+        if confidence > previous:
+            raise ValueError(
+                "predictions must be ordered most confident first; "
+                f"{label!r} ({confidence}) follows a lower confidence ({previous})"
+            )
+        previous = confidence
+
+
+def _check_expert_usage(expert_usage: Sequence[tuple[float, int]]) -> None:
+    for expert, (weight, chosen) in enumerate(expert_usage):
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(
+                f"mean gate weight of expert {expert} must lie in [0, 1], got {weight}"
+            )
+        if chosen < 0:
+            raise ValueError(f"expert {expert} cannot be chosen {chosen} times")
+
+
+def fail_job(session: Session, job_id: int, error: str) -> bool:
+    """Mark a job ``failed`` with a readable ``error`` (e.g. why the video cannot be decoded).
+
+    Returns False, changing nothing, when the job is already done or failed.
+    """
+    if not error.strip():
+        raise ValueError("say why the job failed: the error text is what people read")
+    with write_transaction(session):
+        failed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+            .values(state=JobState.FAILED, error=error, finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not failed and session.get(Job, job_id) is None:
+            raise JobNotFound(f"job {job_id} does not exist")
+    return bool(failed)
+
+
+def _requeue(session: Session, condition: Any, *, reset_attempts: bool) -> list[int]:
+    values: dict[str, Any] = {
+        "state": JobState.QUEUED,
+        "enqueued_at": utcnow(),
+        "started_at": None,
+        "finished_at": None,
+        "worker": None,
+    }
+    if reset_attempts:
+        values.update(attempts=0, error=None)
+    with write_transaction(session):
+        ids = session.scalars(
+            update(Job)
+            .where(condition)
+            .values(**values)
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return sorted(ids)
+
+
+def requeue_failed(session: Session, job_ids: Iterable[int] | None = None) -> list[int]:
+    """``failed -> queued`` for all failed jobs (or those of ``job_ids``); their ids.
+
+    A person asked for it, so the attempts count starts again from zero.
+    """
+    condition = Job.state == JobState.FAILED
+    if job_ids is not None:
+        condition = and_(condition, Job.id.in_(list(job_ids)))
+    return _requeue(session, condition, reset_attempts=True)
+
+
+def requeue_stale(session: Session, older_than: timedelta) -> list[int]:
+    """``running -> queued`` for jobs started more than ``older_than`` ago; their ids.
+
+    Their worker is presumed dead; the attempt stays counted, so a video that keeps
+    killing workers ends ``failed`` at the attempts cap.
+    """
+    cutoff = utcnow() - older_than
+    return _requeue(
+        session,
+        and_(Job.state == JobState.RUNNING, Job.started_at < cutoff),
+        reset_attempts=False,
+    )
+
+
+def requeue_orphaned(session: Session, worker: str) -> list[int]:
+    """``running -> queued`` for jobs left running under ``worker``'s name; their ids.
+
+    For a worker starting up: nothing can be running under its name yet, so these jobs
+    were orphaned by its previous life. The attempts stay counted.
+    """
+    return _requeue(
+        session,
+        and_(Job.state == JobState.RUNNING, Job.worker == worker),
+        reset_attempts=False,
+    )
+
+
+def queued_jobs(session: Session, older_than: timedelta = timedelta(0)) -> list[int]:
+    """Ids of jobs ``queued`` and not sent to the broker for more than ``older_than``.
+
+    For the reconciler: it enqueues them again and calls :func:`mark_enqueued`.
+    """
+    cutoff = utcnow() - older_than
+    ids = session.scalars(
+        select(Job.id)
+        .where(Job.state == JobState.QUEUED, Job.enqueued_at <= cutoff)
+        .order_by(Job.enqueued_at, Job.id)
+    ).all()
+    session.commit()
+    return list(ids)
+
+
+def mark_enqueued(session: Session, job_ids: Iterable[int]) -> None:
+    """Note that these jobs were just sent to the broker (restarts their ``queued`` clock)."""
+    ids = list(job_ids)
+    if not ids:
+        return
+    with write_transaction(session):
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(ids), Job.state == JobState.QUEUED)
+            .values(enqueued_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,148 @@
+"""Engines, URLs, SQLite settings, timestamps and the error for a dead database."""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
+
+from storage import jobs
+from storage.db import (
+    DATABASE_URL_ENV,
+    DatabaseUnavailable,
+    database_url,
+    make_engine,
+    open_database,
+    session_scope,
+)
+from storage.schema import Job, Video
+
+from .conftest import digest
+
+
+def test_database_url_defaults_to_sqlite_under_var(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert database_url() == "sqlite:///var/actiontag.db"
+    assert (tmp_path / "var").is_dir()
+
+
+def test_database_url_reads_the_environment(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path}/env/x.db")
+    assert database_url() == f"sqlite:///{tmp_path}/env/x.db"
+
+
+def test_explicit_url_overrides_the_environment(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path}/env.db")
+    assert database_url(f"sqlite:///{tmp_path}/flag.db") == f"sqlite:///{tmp_path}/flag.db"
+
+
+def test_database_url_creates_the_sqlite_folder(tmp_path: Path) -> None:
+    database_url(f"sqlite:///{tmp_path}/a/b/c.db")
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_plain_postgresql_url_uses_psycopg3() -> None:
+    url = database_url("postgresql://postgres:p%40ss@db.example:5432/actiontag")
+    assert url == "postgresql+psycopg://postgres:p%40ss@db.example:5432/actiontag"
+
+
+def test_sqlite_engine_uses_wal_busy_timeout_and_foreign_keys(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+    engine.dispose()
+
+
+def test_foreign_keys_are_enforced(engine: Engine, session: Session) -> None:
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+        jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, 12345)
+    session.rollback()
+    assert session.query(Video).count() == 0
+
+
+def test_timestamps_come_back_timezone_aware_utc(session: Session, model) -> None:
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    session.expunge_all()
+    stored = session.get(Job, job.id)
+    assert stored is not None
+    assert stored.enqueued_at.utcoffset() == timedelta(0)
+    assert abs(datetime.now(timezone.utc) - stored.enqueued_at) < timedelta(minutes=1)
+
+
+def test_naive_timestamps_are_refused(session: Session, model) -> None:
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    job.started_at = datetime(2024, 1, 1, 12, 0)  # no tzinfo
+    with pytest.raises(StatementError, match="naive datetime"):
+        session.commit()
+    session.rollback()
+
+
+def test_other_time_zones_are_stored_as_utc(session: Session, model) -> None:
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    plus_two = timezone(timedelta(hours=2))
+    job.started_at = datetime(2024, 1, 1, 14, 0, tzinfo=plus_two)
+    session.commit()
+    session.expunge_all()
+    stored = session.get(Job, job.id)
+    assert stored is not None
+    assert stored.started_at == datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
+    assert stored.started_at.tzinfo == timezone.utc
+
+
+def test_session_scope_commits_on_success(engine: Engine, model) -> None:
+    with session_scope(engine) as session:
+        session.add(Video(sha256=digest("x"), size=1))
+    with session_scope(engine) as session:
+        assert session.query(Video).count() == 1
+
+
+def test_session_scope_rolls_back_on_error(engine: Engine, model) -> None:
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        session.add(Video(sha256=digest("x"), size=1))
+        session.flush()
+        raise RuntimeError("boom")
+    with session_scope(engine) as session:
+        assert session.query(Video).count() == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dead_postgresql_raises_database_unavailable_with_a_readable_message() -> None:
+    url = f"postgresql://postgres:secret@127.0.0.1:{_closed_port()}/actiontag"
+    with pytest.raises(DatabaseUnavailable) as caught:
+        open_database(url)
+    message = str(caught.value)
+    assert "cannot use the database at postgresql+psycopg://postgres:***@127.0.0.1" in message
+    assert "secret" not in message
+    assert "refused" in message.lower()
+    assert DATABASE_URL_ENV in message
+
+
+def test_dead_postgresql_raises_database_unavailable_on_queries_too() -> None:
+    engine = make_engine(f"postgresql://postgres@127.0.0.1:{_closed_port()}/actiontag")
+    with pytest.raises(DatabaseUnavailable), engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    engine.dispose()
+
+
+def test_unopenable_sqlite_file_raises_database_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnavailable, match="unable to open database file"):
+        open_database(f"sqlite:///{tmp_path}")  # a folder, not a file
+
+
+def test_sqlite_folder_that_cannot_be_created_raises_database_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(DatabaseUnavailable, match="cannot create the folder"):
+        open_database(f"sqlite:///{tmp_path}/file/actiontag.db")

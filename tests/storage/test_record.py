@@ -1,0 +1,206 @@
+"""Registering models and recording inbox files: dedupe by content, safe under concurrency."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from storage import jobs
+from storage.db import make_engine, make_sessionmaker, open_database
+from storage.schema import Job, JobState, Model, Video, VideoPath
+
+from .conftest import digest
+
+
+def _count(session: Session, table: type) -> int:
+    count = session.scalar(select(func.count()).select_from(table))
+    session.commit()
+    return count or 0
+
+
+def test_ensure_model_registers_a_checkpoint_by_sha256_and_path(session: Session) -> None:
+    model = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt")
+    assert (model.sha256, model.path, model.class_names) == (digest("ckpt"), "/models/a.pt", None)
+
+
+def test_ensure_model_is_idempotent_and_follows_the_latest_path(session: Session) -> None:
+    first = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt")
+    second = jobs.ensure_model(session, digest("ckpt"), "/models/moved.pt")
+    assert second.id == first.id
+    assert second.path == "/models/moved.pt"
+    assert _count(session, Model) == 1
+
+
+def test_register_model_fills_in_a_model_the_watcher_registered(session: Session) -> None:
+    registered = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt")
+    filled = jobs.register_model(
+        session,
+        digest("ckpt"),
+        "/models/a.pt",
+        split=3,
+        class_names=["brush_hair", "cartwheel"],
+        metrics={"top1": 0.61, "top5": 0.9},
+    )
+    session.expunge_all()
+    stored = session.get(Model, registered.id)
+    assert stored is not None and filled.id == registered.id
+    assert (stored.split, stored.class_names, stored.metrics) == (
+        3,
+        ["brush_hair", "cartwheel"],
+        {"top1": 0.61, "top5": 0.9},
+    )
+
+
+def test_a_malformed_sha256_is_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match="sha256"):
+        jobs.ensure_model(session, "ABC", "/models/a.pt")
+
+
+def test_record_file_creates_video_path_and_queued_job(session: Session, model: Model) -> None:
+    job, created = jobs.record_file(session, "/inbox/run.mp4", digest("run"), 1234, model)
+    assert created
+    assert (job.state, job.attempts, job.model_id) == (JobState.QUEUED, 0, model.id)
+    video = session.get(Video, job.video_id)
+    assert video is not None
+    assert (video.sha256, video.size) == (digest("run"), 1234)
+    assert [seen.path for seen in video.paths] == ["/inbox/run.mp4"]
+
+
+def test_same_content_under_a_second_name_adds_a_path_not_a_job(
+    session: Session, model: Model
+) -> None:
+    first, created_first = jobs.record_file(session, "/inbox/a.mp4", digest("same"), 10, model)
+    second, created_second = jobs.record_file(session, "/inbox/b.mp4", digest("same"), 10, model)
+    assert (created_first, created_second) == (True, False)
+    assert second.id == first.id
+    paths = session.scalars(select(VideoPath.path).order_by(VideoPath.id)).all()
+    assert paths == ["/inbox/a.mp4", "/inbox/b.mp4"]
+    assert (_count(session, Video), _count(session, Job)) == (1, 1)
+
+
+def test_recording_the_same_file_again_changes_nothing(session: Session, model: Model) -> None:
+    jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    _, created = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    assert not created
+    counts = (_count(session, Video), _count(session, VideoPath), _count(session, Job))
+    assert counts == (1, 1, 1)
+
+
+def test_new_content_under_an_old_name_is_a_new_video(session: Session, model: Model) -> None:
+    old, _ = jobs.record_file(session, "/inbox/a.mp4", digest("v1"), 10, model)
+    new, created = jobs.record_file(session, "/inbox/a.mp4", digest("v2"), 12, model)
+    assert created and new.video_id != old.video_id
+    assert jobs.job_inputs(session, new.id).paths == ["/inbox/a.mp4"]
+
+
+def test_a_second_model_gets_its_own_job_for_the_same_video(session: Session, model: Model) -> None:
+    other = jobs.ensure_model(session, digest("other checkpoint"), "/models/b.pt")
+    first, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    second, created = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, other)
+    assert created and second.id != first.id and second.video_id == first.video_id
+
+
+def test_job_inputs_lists_paths_newest_first_and_the_checkpoint(
+    session: Session, model: Model
+) -> None:
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    jobs.record_file(session, "/inbox/later.mp4", digest("a"), 10, model)
+    inputs = jobs.job_inputs(session, job.id)
+    assert inputs.paths == ["/inbox/later.mp4", "/inbox/a.mp4"]
+    assert (inputs.model_sha256, inputs.model_path) == (model.sha256, model.path)
+    assert (inputs.video_sha256, inputs.video_size, inputs.state) == (
+        digest("a"),
+        10,
+        JobState.QUEUED,
+    )
+
+
+def test_job_inputs_of_a_missing_job_raises_job_not_found(session: Session) -> None:
+    with pytest.raises(jobs.JobNotFound, match="job 99"):
+        jobs.job_inputs(session, 99)
+
+
+def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
+    engine: Engine, model: Model
+) -> None:
+    # Eight watchers see the same content under eight names at the same moment.
+    factory = make_sessionmaker(engine)
+    barrier = threading.Barrier(8)
+
+    def record(index: int) -> tuple[int, bool]:
+        with factory() as session:
+            barrier.wait()
+            job, created = jobs.record_file(
+                session, f"/inbox/copy-{index}.mp4", digest("shared"), 99, model.id
+            )
+            return job.id, created
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(record, range(8)))
+    assert len({job_id for job_id, _ in outcomes}) == 1
+    assert sum(created for _, created in outcomes) == 1
+    with factory() as session:
+        assert (_count(session, Video), _count(session, VideoPath), _count(session, Job)) == (
+            1,
+            8,
+            1,
+        )
+
+
+def test_record_file_rereads_a_video_another_transaction_inserted_first(
+    postgres_url: str,
+) -> None:
+    # Deterministic race on PostgreSQL: another transaction inserts the same video and
+    # commits only after our record_file has looked, found nothing, and tried to insert.
+    engine = open_database(postgres_url)
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        model_id = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt").id
+    other = make_engine(postgres_url)
+    with other.connect() as rival:
+        rival.begin()
+        rival.execute(insert(Video).values(sha256=digest("race"), size=5))
+        outcome: dict[str, object] = {}
+
+        def record() -> None:
+            with factory() as session:
+                try:
+                    outcome["job"] = jobs.record_file(
+                        session, "/inbox/race.mp4", digest("race"), 5, model_id
+                    )
+                except Exception as exc:
+                    outcome["error"] = exc
+
+        thread = threading.Thread(target=record)
+        thread.start()
+        _wait_for_a_lock_wait(rival)
+        rival.commit()
+        thread.join(timeout=30)
+    assert "error" not in outcome, outcome.get("error")
+    job, created = outcome["job"]  # type: ignore[misc]
+    assert created and job.state is JobState.QUEUED
+    with factory() as session:
+        assert (_count(session, Video), _count(session, Job)) == (1, 1)
+    other.dispose()
+    engine.dispose()
+
+
+def _wait_for_a_lock_wait(conn) -> None:
+    """Until some other backend waits on a lock (our record_file's INSERT)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        waiting = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        ).scalar()
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("record_file never blocked on the rival's uncommitted insert")
