@@ -23,7 +23,8 @@ FROM python:3.11-slim-bookworm AS builder
 
 # Empty: PyPI (CUDA wheels). https://download.pytorch.org/whl/cpu: CPU-only wheels.
 ARG TORCH_INDEX_URL=""
-# Optional dependency groups of pyproject.toml; `fast` brings the CPU inference engine.
+# Optional dependency groups of pyproject.toml, comma-separated; `fast` brings the CPU
+# inference engine. Empty: none.
 ARG EXTRAS="fast"
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -47,7 +48,7 @@ COPY watcher ./watcher
 COPY storage ./storage
 # A regular (not editable) install: the image carries no source tree.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install ".[${EXTRAS}]"
+    pip install ".${EXTRAS:+[$EXTRAS]}"
 
 # ---- runtime ----
 FROM python:3.11-slim-bookworm AS runtime
