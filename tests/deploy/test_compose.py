@@ -54,32 +54,32 @@ class Reference:
         return self.op is not None
 
 
-def _scan(value: str) -> Iterator[tuple[str, str | Reference]]:
+def _scan(value: str) -> Iterator[str | Reference]:
     """Splits a string into literal text and variable references, as Compose reads them."""
     i = 0
     while i < len(value):
         if value[i] != "$":
             j = value.find("$", i)
             j = len(value) if j < 0 else j
-            yield "text", value[i:j]
+            yield value[i:j]
             i = j
             continue
         following = value[i + 1 : i + 2]
         if following == "$":
-            yield "text", "$"
+            yield "$"
             i += 2
         elif following == "{":
             end = value.find("}", i + 2)
             if end < 0:
                 raise InterpolationError(f"unclosed '${{' in {value!r}")
-            yield "ref", _braced(value[i + 2 : end], value)
+            yield _braced(value[i + 2 : end], value)
             i = end + 1
         elif match := NAME.match(value, i + 1):
-            yield "ref", Reference(match.group())
+            yield Reference(match.group())
             i = match.end()
         else:
             # Compose keeps a '$' that starts no variable as it is.
-            yield "text", "$"
+            yield "$"
             i += 1
 
 
@@ -95,7 +95,7 @@ def _braced(expression: str, whole: str) -> Reference:
 
 def interpolate(value: str, env: Mapping[str, str]) -> str:
     out: list[str] = []
-    for _, part in _scan(value):
+    for part in _scan(value):
         if isinstance(part, str):
             out.append(part)
         elif part.op == ":-":
@@ -109,7 +109,7 @@ def interpolate(value: str, env: Mapping[str, str]) -> str:
 
 
 def references(value: str) -> list[Reference]:
-    return [part for kind, part in _scan(value) if kind == "ref"]
+    return [part for part in _scan(value) if isinstance(part, Reference)]
 
 
 def _map_strings(node: Any, fn) -> Any:
