@@ -1,0 +1,399 @@
+"""Job states: claim, complete, fail, release and the requeue paths, on both backends."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from storage import jobs
+from storage.db import make_sessionmaker
+from storage.jobs import ClaimStatus
+from storage.schema import ExpertUsage, Job, JobState, Model, Prediction, Video, utcnow
+
+from .conftest import digest
+
+PREDICTIONS = [("run", 0.7), ("walk", 0.2), ("jump", 0.1)]
+EXPERTS = [(0.5, 4), (0.3, 2), (0.2, 0)]
+META = {"duration": 3.2, "fps": 25.0, "frames": 80, "width": 320, "height": 240}
+
+
+@pytest.fixture
+def job_id(session: Session, model: Model) -> int:
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    return job.id
+
+
+def _job(session: Session, job_id: int) -> Job:
+    session.expire_all()
+    job = session.get(Job, job_id)
+    assert job is not None
+    session.commit()
+    return job
+
+
+def _complete(session: Session, job_id: int, predictions=PREDICTIONS) -> bool:
+    return jobs.complete_job(
+        session,
+        job_id,
+        predictions=predictions,
+        expert_usage=EXPERTS,
+        video_meta=META,
+        decode_ms=12.0,
+        inference_ms=340.0,
+    )
+
+
+def _rows(session: Session, job_id: int) -> tuple[list[tuple], list[tuple]]:
+    predictions = session.execute(
+        select(Prediction.rank, Prediction.label, Prediction.confidence)
+        .where(Prediction.job_id == job_id)
+        .order_by(Prediction.rank)
+    ).all()
+    experts = session.execute(
+        select(ExpertUsage.expert, ExpertUsage.mean_gate_weight, ExpertUsage.times_chosen)
+        .where(ExpertUsage.job_id == job_id)
+        .order_by(ExpertUsage.expert)
+    ).all()
+    session.commit()
+    return [tuple(r) for r in predictions], [tuple(r) for r in experts]
+
+
+def _age(session: Session, job_id: int, **times: timedelta) -> None:
+    """Move a job's timestamps into the past, as if time had gone by."""
+    session.execute(
+        update(Job).where(Job.id == job_id).values({k: utcnow() - v for k, v in times.items()})
+    )
+    session.commit()
+
+
+# -- claim ---------------------------------------------------------------------------
+
+
+def test_claim_moves_a_queued_job_to_running(session: Session, job_id: int) -> None:
+    result = jobs.claim_job(session, job_id, "worker-a", max_attempts=3)
+    assert result.claimed and result.status is ClaimStatus.CLAIMED
+    job = _job(session, job_id)
+    assert (job.state, job.attempts, job.worker) == (JobState.RUNNING, 1, "worker-a")
+    assert job.started_at is not None
+
+
+def test_of_two_claimers_exactly_one_wins(engine: Engine, job_id: int) -> None:
+    factory = make_sessionmaker(engine)
+    barrier = threading.Barrier(4)
+
+    def claim(worker: str) -> ClaimStatus:
+        with factory() as session:
+            barrier.wait()
+            return jobs.claim_job(session, job_id, worker, max_attempts=3).status
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(claim, ["w1", "w2", "w3", "w4"]))
+    assert statuses.count(ClaimStatus.CLAIMED) == 1
+    assert statuses.count(ClaimStatus.RUNNING_ELSEWHERE) == 3
+    with factory() as session:
+        assert _job(session, job_id).attempts == 1
+
+
+def test_claiming_a_done_job_does_nothing(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    _complete(session, job_id)
+    result = jobs.claim_job(session, job_id, "w2", max_attempts=3)
+    assert result.status is ClaimStatus.ALREADY_DONE and not result.claimed
+    job = _job(session, job_id)
+    assert (job.state, job.attempts, job.worker) == (JobState.DONE, 1, "w1")
+
+
+def test_claiming_a_job_running_elsewhere_says_where(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    result = jobs.claim_job(session, job_id, "w2", max_attempts=3)
+    assert result.status is ClaimStatus.RUNNING_ELSEWHERE
+    assert "running on w1" in result.reason
+
+
+def test_a_worker_reclaims_its_own_orphaned_running_job(session: Session, job_id: int) -> None:
+    # A killed worker's message comes back to its successor under the same name.
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    result = jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    assert result.claimed
+    assert _job(session, job_id).attempts == 2
+
+
+def test_claiming_a_missing_job_reports_missing(session: Session) -> None:
+    result = jobs.claim_job(session, 4242, "w1", max_attempts=3)
+    assert result.status is ClaimStatus.MISSING and result.job is None
+
+
+def test_claiming_a_failed_job_leaves_it_failed(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    jobs.fail_job(session, job_id, "cannot decode")
+    result = jobs.claim_job(session, job_id, "w2", max_attempts=3)
+    assert result.status is ClaimStatus.FAILED and "cannot decode" in result.reason
+    assert _job(session, job_id).state is JobState.FAILED
+
+
+def test_a_video_that_keeps_killing_workers_ends_failed_at_the_cap(
+    session: Session, job_id: int
+) -> None:
+    for _ in range(2):
+        assert jobs.claim_job(session, job_id, "w1", max_attempts=2).claimed
+        jobs.requeue_orphaned(session, "w1")  # the worker died and came back
+    result = jobs.claim_job(session, job_id, "w1", max_attempts=2)
+    assert result.status is ClaimStatus.EXHAUSTED and not result.claimed
+    job = _job(session, job_id)
+    assert job.state is JobState.FAILED
+    assert job.error is not None and job.error.startswith("worker died 2 times on this video")
+    assert job.attempts == 2
+
+
+def test_claim_needs_at_least_one_attempt(session: Session, job_id: int) -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        jobs.claim_job(session, job_id, "w1", max_attempts=0)
+
+
+def test_release_gives_the_job_back_without_spending_an_attempt(
+    session: Session, job_id: int
+) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    assert jobs.release_job(session, job_id, "w1")
+    job = _job(session, job_id)
+    assert (job.state, job.attempts, job.worker, job.started_at) == (JobState.QUEUED, 0, None, None)
+
+
+def test_release_leaves_another_workers_job_alone(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    assert not jobs.release_job(session, job_id, "w2")
+    assert _job(session, job_id).state is JobState.RUNNING
+
+
+# -- complete ------------------------------------------------------------------------
+
+
+def test_complete_writes_results_and_marks_done(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    assert _complete(session, job_id)
+    job = _job(session, job_id)
+    assert (job.state, job.decode_ms, job.inference_ms, job.error) == (
+        JobState.DONE,
+        12.0,
+        340.0,
+        None,
+    )
+    assert job.finished_at is not None and job.finished_at >= job.started_at
+    predictions, experts = _rows(session, job_id)
+    assert predictions == [(1, "run", 0.7), (2, "walk", 0.2), (3, "jump", 0.1)]
+    assert experts == [(0, 0.5, 4), (1, 0.3, 2), (2, 0.2, 0)]
+    video = session.get(Video, job.video_id)
+    assert video is not None
+    assert (video.duration, video.fps, video.frames, video.width, video.height) == (
+        3.2,
+        25.0,
+        80,
+        320,
+        240,
+    )
+
+
+def test_completing_a_done_job_again_changes_nothing(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    _complete(session, job_id)
+    finished = _job(session, job_id).finished_at
+    assert not _complete(session, job_id, predictions=[("jump", 0.9)])
+    predictions, experts = _rows(session, job_id)
+    assert [label for _, label, _ in predictions] == ["run", "walk", "jump"]
+    assert len(experts) == 3
+    assert _job(session, job_id).finished_at == finished
+
+
+def test_a_retry_replaces_rows_an_interrupted_attempt_left(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    session.execute(
+        insert(Prediction),
+        [{"job_id": job_id, "rank": 1, "label": "stale", "confidence": 0.9}],
+    )
+    session.execute(
+        insert(ExpertUsage),
+        [{"job_id": job_id, "expert": 0, "mean_gate_weight": 0.9, "times_chosen": 9}],
+    )
+    session.commit()
+    assert _complete(session, job_id)
+    predictions, experts = _rows(session, job_id)
+    assert predictions == [(1, "run", 0.7), (2, "walk", 0.2), (3, "jump", 0.1)]
+    assert experts == [(0, 0.5, 4), (1, 0.3, 2), (2, 0.2, 0)]
+
+
+def test_concurrent_completions_write_the_results_once(engine: Engine, job_id: int) -> None:
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    barrier = threading.Barrier(3)
+
+    def complete(_: int) -> bool:
+        with factory() as session:
+            barrier.wait()
+            return _complete(session, job_id)
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(complete, range(3)))
+    assert sorted(outcomes) == [False, False, True]
+    with factory() as session:
+        predictions, experts = _rows(session, job_id)
+    assert (len(predictions), len(experts)) == (3, 3)
+
+
+def test_results_of_a_job_requeued_meanwhile_are_still_recorded(
+    session: Session, job_id: int
+) -> None:
+    jobs.claim_job(session, job_id, "slow-worker", max_attempts=3)
+    jobs.requeue_stale(session, timedelta(0))
+    assert _complete(session, job_id)
+    assert _job(session, job_id).state is JobState.DONE
+
+
+@pytest.mark.parametrize(
+    ("predictions", "experts", "meta", "message"),
+    [
+        ([("run", 0.2), ("walk", 0.7)], EXPERTS, META, "most confident first"),
+        ([("run", 1.5)], EXPERTS, META, r"\[0, 1\]"),
+        ([("run", float("nan"))], EXPERTS, META, r"\[0, 1\]"),
+        ([("", 0.5)], EXPERTS, META, "label cannot be empty"),
+        (PREDICTIONS, [(1.2, 1)], META, "mean gate weight"),
+        (PREDICTIONS, [(0.5, -1)], META, "chosen -1 times"),
+        (PREDICTIONS, EXPERTS, {"colour": "red"}, "unknown video_meta fields"),
+    ],
+    ids=["unsorted", "over-one", "nan", "empty-label", "weight", "times", "meta"],
+)
+def test_complete_refuses_bad_results_and_changes_nothing(
+    session: Session, job_id: int, predictions, experts, meta, message: str
+) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    with pytest.raises(ValueError, match=message):
+        jobs.complete_job(
+            session,
+            job_id,
+            predictions=predictions,
+            expert_usage=experts,
+            video_meta=meta,
+            decode_ms=1.0,
+            inference_ms=1.0,
+        )
+    assert _job(session, job_id).state is JobState.RUNNING
+    assert _rows(session, job_id) == ([], [])
+
+
+def test_completing_a_missing_job_raises_job_not_found(session: Session) -> None:
+    with pytest.raises(jobs.JobNotFound):
+        _complete(session, 4242)
+
+
+# -- fail ------------------------------------------------------------------------------
+
+
+def test_fail_marks_a_running_job_failed_with_its_reason(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    assert jobs.fail_job(session, job_id, "cannot decode: moov atom not found")
+    job = _job(session, job_id)
+    assert (job.state, job.error) == (JobState.FAILED, "cannot decode: moov atom not found")
+    assert job.finished_at is not None
+
+
+def test_fail_never_overwrites_a_done_job(session: Session, job_id: int) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    _complete(session, job_id)
+    assert not jobs.fail_job(session, job_id, "late error")
+    job = _job(session, job_id)
+    assert (job.state, job.error) == (JobState.DONE, None)
+
+
+def test_fail_needs_a_reason(session: Session, job_id: int) -> None:
+    with pytest.raises(ValueError, match="say why"):
+        jobs.fail_job(session, job_id, "  ")
+
+
+def test_failing_a_missing_job_raises_job_not_found(session: Session) -> None:
+    with pytest.raises(jobs.JobNotFound):
+        jobs.fail_job(session, 4242, "gone")
+
+
+# -- requeue ---------------------------------------------------------------------------
+
+
+def _three_jobs(session: Session, model: Model) -> list[int]:
+    return [
+        jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 1, model)[0].id
+        for name in ("x", "y", "z")
+    ]
+
+
+def test_requeue_failed_resets_failed_jobs_only(session: Session, model: Model) -> None:
+    failed, done, queued = _three_jobs(session, model)
+    for job_id in (failed, done):
+        jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    jobs.fail_job(session, failed, "bad video")
+    _complete(session, done)
+    assert jobs.requeue_failed(session) == [failed]
+    job = _job(session, failed)
+    assert (job.state, job.attempts, job.error, job.worker) == (JobState.QUEUED, 0, None, None)
+    assert _job(session, done).state is JobState.DONE
+    assert _job(session, queued).state is JobState.QUEUED
+
+
+def test_requeue_failed_can_pick_jobs(session: Session, model: Model) -> None:
+    first, second, _ = _three_jobs(session, model)
+    for job_id in (first, second):
+        jobs.fail_job(session, job_id, "bad video")
+    assert jobs.requeue_failed(session, [second]) == [second]
+    assert _job(session, first).state is JobState.FAILED
+
+
+def test_requeue_stale_takes_back_only_jobs_running_too_long(
+    session: Session, model: Model
+) -> None:
+    stale, fresh, queued = _three_jobs(session, model)
+    for job_id in (stale, fresh):
+        jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    _age(session, stale, started_at=timedelta(hours=3))
+    assert jobs.requeue_stale(session, timedelta(hours=1)) == [stale]
+    job = _job(session, stale)
+    assert (job.state, job.attempts, job.worker) == (JobState.QUEUED, 1, None)
+    assert _job(session, fresh).state is JobState.RUNNING
+    assert _job(session, queued).state is JobState.QUEUED
+
+
+def test_requeue_orphaned_takes_back_only_the_named_workers_jobs(
+    session: Session, model: Model
+) -> None:
+    mine, theirs, _ = _three_jobs(session, model)
+    jobs.claim_job(session, mine, "w1", max_attempts=3)
+    jobs.claim_job(session, theirs, "w2", max_attempts=3)
+    assert jobs.requeue_orphaned(session, "w1") == [mine]
+    assert _job(session, theirs).state is JobState.RUNNING
+
+
+def test_queued_jobs_lists_jobs_waiting_longer_than_asked(session: Session, model: Model) -> None:
+    old, new, running = _three_jobs(session, model)
+    jobs.claim_job(session, running, "w1", max_attempts=3)
+    _age(session, old, enqueued_at=timedelta(minutes=30))
+    assert jobs.queued_jobs(session, older_than=timedelta(minutes=10)) == [old]
+    assert jobs.queued_jobs(session) == [old, new]
+
+
+def test_mark_enqueued_restarts_the_queued_clock(session: Session, model: Model) -> None:
+    old, _, _ = _three_jobs(session, model)
+    _age(session, old, enqueued_at=timedelta(minutes=30))
+    jobs.mark_enqueued(session, [old])
+    assert jobs.queued_jobs(session, older_than=timedelta(minutes=10)) == []
+
+
+def test_every_state_change_is_committed_for_other_sessions(
+    engine: Engine, session: Session, job_id: int
+) -> None:
+    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    with make_sessionmaker(engine)() as other:
+        state = other.scalar(select(Job.state).where(Job.id == job_id))
+        count = other.scalar(select(func.count()).select_from(Job))
+    assert (state, count) == (JobState.RUNNING, 1)
