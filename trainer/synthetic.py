@@ -1,0 +1,377 @@
+"""An offline motion dataset in HMDB51's on-disk layout.
+
+HMDB51 and Kinetics weights cannot be fetched everywhere, yet the trainer must be
+exercised end to end on real encoded videos. This module writes a small dataset that
+looks like HMDB51 on disk::
+
+    root/videos/<class>/<class>_<n>.avi           encoded with cv2.VideoWriter
+    root/splits/<class>_test_split{1,2,3}.txt     "<clip> <tag> " lines, 1 train / 2 test
+
+and whose classes differ *only in motion*. Every video shows a window onto a random,
+seamlessly tiling texture; the window then moves (pans, zooms, spins, shakes) or stays
+still. Position, orientation and zoom of any single frame follow the same distribution
+in every class, so a model that looks at one frame at a time cannot tell the classes
+apart; only the change between frames can.
+
+Training flips clips horizontally (HMDB51's actions are mirror-symmetric), so every
+class here is mirror-invariant too: "pan up" stays "pan up" in a mirror, and the
+classes whose motion has a left/right sense ("pan sideways", "spin") draw that sense at
+random per video. A left/right pair of classes would be unlearnable under that
+augmentation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "synthetic.json"
+SPLITS = (1, 2, 3)
+TRAIN_TAG, TEST_TAG = 1, 2
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How the window onto the texture moves, in units of the frame's shorter side."""
+
+    name: str
+    pan: tuple[float, float] = (0.0, 0.0)  # (x, y) per frame
+    mirror_pan: bool = False  # draw the horizontal sense at random per video
+    zoom: float = 0.0  # change of log-scale per frame
+    spin: float = 0.0  # radians per frame, sense drawn at random per video
+    shake: float = 0.0  # amplitude of a horizontal oscillation
+
+
+# Ordered so that the first few classes are the easiest to separate: a dataset with
+# --synthetic-classes 4 still has distinct directions of motion.
+MOTIONS: tuple[Motion, ...] = (
+    Motion("pan_up", pan=(0.0, -0.06)),
+    Motion("pan_down", pan=(0.0, 0.06)),
+    Motion("zoom_in", zoom=0.04),
+    Motion("zoom_out", zoom=-0.04),
+    Motion("still"),
+    Motion("pan_sideways", pan=(0.06, 0.0), mirror_pan=True),
+    Motion("spin", spin=0.08),
+    Motion("shake", shake=0.12),
+)
+
+# Half-width of the per-video log-scale range; zooming classes sweep through it.
+_LOG_SCALE_RANGE = math.log(1.4)
+_SHAKE_PERIOD = 6.0  # frames
+
+
+class SyntheticDatasetError(RuntimeError):
+    """The target folder holds something other than the synthetic dataset asked for."""
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """What to generate. The defaults train on a CPU in minutes."""
+
+    num_classes: int = 8
+    videos_per_class: int = 20
+    frames: int = 24
+    width: int = 64
+    height: int = 48
+    fps: float = 25.0
+    test_fraction: float = 0.3
+    seed: int = 0
+    fourcc: str = "MJPG"  # intra-frame: exact seeks, no motion smeared by inter coding
+    classes: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.num_classes <= len(MOTIONS):
+            raise ValueError(f"num_classes must be between 2 and {len(MOTIONS)}")
+        if self.videos_per_class < 2:
+            raise ValueError("videos_per_class must be at least 2 (one train, one test)")
+        if self.frames < 2 or min(self.width, self.height) < 16:
+            raise ValueError("videos need at least 2 frames of at least 16x16 pixels")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError("test_fraction must be strictly between 0 and 1")
+        if len(self.fourcc) != 4:
+            raise ValueError(f"fourcc must have 4 characters, got {self.fourcc!r}")
+        object.__setattr__(self, "classes", tuple(m.name for m in MOTIONS[: self.num_classes]))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("classes")
+        return data
+
+
+def write_synthetic_dataset(
+    root: str | os.PathLike,
+    config: SyntheticConfig | None = None,
+    *,
+    progress: bool = True,
+) -> Path:
+    """Write the dataset under ``root`` (skipped when an identical one is there).
+
+    Returns ``root``. Raises :class:`SyntheticDatasetError` when ``root`` already holds
+    a different dataset, rather than mixing the two or deleting anything.
+    """
+    config = config or SyntheticConfig()
+    root = Path(root)
+    manifest_path = root / MANIFEST
+    expected = {"generator": "actiontag.synthetic/1", **config.to_dict()}
+    if manifest_path.exists():
+        found = json.loads(manifest_path.read_text())
+        if found != expected:
+            raise SyntheticDatasetError(
+                f"{root} holds a synthetic dataset made with other settings ({found}); "
+                "choose another --data-dir or delete that folder"
+            )
+        if _is_complete(root, config):
+            log.info("synthetic dataset in %s is complete; nothing to write", root)
+            return root
+    elif (root / "videos").exists() or (root / "splits").exists():
+        raise SyntheticDatasetError(
+            f"{root} already holds videos/ or splits/ that this generator did not write; "
+            "choose another --data-dir for --dataset synthetic"
+        )
+
+    root.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(expected, indent=2) + "\n")
+    jobs = [
+        (label, n) for label in range(config.num_classes) for n in range(config.videos_per_class)
+    ]
+    for label, n in tqdm(jobs, desc="synthetic videos", unit="video", disable=not progress):
+        path = video_path(root, config, label, n)
+        if not path.exists():
+            _write_video(path, render_video(config, label, n), config)
+    _write_splits(root, config)
+    log.info(
+        "wrote synthetic dataset: %d classes x %d videos of %d frames %dx%d in %s",
+        config.num_classes,
+        config.videos_per_class,
+        config.frames,
+        config.width,
+        config.height,
+        root,
+    )
+    return root
+
+
+def video_path(root: Path, config: SyntheticConfig, label: int, index: int) -> Path:
+    name = config.classes[label]
+    return root / "videos" / name / f"{name}_{index:03d}.avi"
+
+
+def render_video(config: SyntheticConfig, label: int, index: int) -> np.ndarray:
+    """Frames of one video, ``frames x height x width x 3`` uint8 BGR (cv2's order)."""
+    rng = _video_rng(config, label, index)
+    motion = MOTIONS[label]
+    size = min(config.width, config.height)
+    texture = _tiling_texture(rng, config.height * 2, config.width * 2)
+    path = _window_path(rng, motion, config.frames, size)
+    return np.stack([_view(texture, pose, config.width, config.height) for pose in path])
+
+
+def _is_complete(root: Path, config: SyntheticConfig) -> bool:
+    videos = all(
+        video_path(root, config, label, n).exists()
+        for label in range(config.num_classes)
+        for n in range(config.videos_per_class)
+    )
+    splits = all(
+        (root / "splits" / f"{name}_test_split{k}.txt").exists()
+        for name in config.classes
+        for k in SPLITS
+    )
+    return videos and splits
+
+
+def _video_rng(config: SyntheticConfig, label: int, index: int) -> np.random.Generator:
+    # Keyed by (seed, class, index) so a larger dataset contains the smaller one.
+    return np.random.default_rng([config.seed, label, index])
+
+
+def _tiling_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A random texture that tiles seamlessly, so the window may wander anywhere."""
+    image = _periodic_background(rng, height, width)
+    size = min(height, width)
+    for _ in range(int(rng.integers(70, 100))):
+        color = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        # Log-uniform sizes: the texture looks alike at every zoom level.
+        radius = size * math.exp(rng.uniform(math.log(0.03), math.log(0.18)))
+        kind = int(rng.integers(0, 3))
+        angle = rng.uniform(0, 180)
+        aspect = rng.uniform(0.3, 1.0)
+        # Draw each shape once per neighbouring tile so it wraps across the borders.
+        for dx in (-width, 0, width):
+            for dy in (-height, 0, height):
+                center = (cx + dx, cy + dy)
+                if kind == 0:
+                    _circle(image, center, radius, color)
+                elif kind == 1:
+                    _rotated_rect(image, center, radius, aspect, angle, color)
+                else:
+                    _stroke(image, center, radius, angle, color)
+    return image
+
+
+def _periodic_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A base colour plus a few sinusoids whose whole periods fit the canvas.
+
+    Never flat, so even a window that falls between shapes shows its motion.
+    """
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    image = np.tile(rng.uniform(40, 215, size=3), (height, width, 1))
+    for _ in range(4):
+        fx, fy = rng.integers(-3, 4, size=2)
+        phase = 2 * math.pi * (fx * xs / width + fy * ys / height) + rng.uniform(0, 2 * math.pi)
+        image += np.sin(phase)[..., None] * rng.uniform(-20, 20, size=3)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _circle(image: np.ndarray, center: tuple[float, float], radius: float, color) -> None:
+    cv2.circle(image, _fixed(center), round(radius * 16), color, -1, cv2.LINE_AA, shift=4)
+
+
+def _rotated_rect(image, center, radius, aspect, angle, color) -> None:
+    box = cv2.boxPoints((center, (2 * radius, 2 * radius * aspect), angle))
+    cv2.fillPoly(image, [np.round(box * 16).astype(np.int32)], color, cv2.LINE_AA, shift=4)
+
+
+def _stroke(image, center, radius, angle, color) -> None:
+    dx, dy = radius * math.cos(math.radians(angle)), radius * math.sin(math.radians(angle))
+    start, end = (center[0] - dx, center[1] - dy), (center[0] + dx, center[1] + dy)
+    thickness = max(1, round(radius / 4))
+    cv2.line(image, _fixed(start), _fixed(end), color, thickness, cv2.LINE_AA, shift=4)
+
+
+def _fixed(point: tuple[float, float]) -> tuple[int, int]:
+    return round(point[0] * 16), round(point[1] * 16)
+
+
+@dataclass(frozen=True)
+class _Pose:
+    x: float  # window centre on the texture, pixels
+    y: float
+    angle: float  # radians
+    log_scale: float  # > 0 magnifies
+
+
+def _window_path(rng: np.random.Generator, motion: Motion, frames: int, size: int) -> list[_Pose]:
+    """The window's pose in every frame.
+
+    Every quantity that a single frame shows (position, angle, zoom) has the same
+    distribution at a random frame whatever the class: positions and angles are
+    uniform on the tiling texture, and the still classes draw their fixed zoom from
+    the same range the zooming classes sweep through.
+    """
+    x0, y0 = rng.uniform(0, 1e4), rng.uniform(0, 1e4)  # the texture tiles: any start
+    angle0 = rng.uniform(0, 2 * math.pi)
+    speed = rng.uniform(0.75, 1.25)
+    base = rng.uniform(-_LOG_SCALE_RANGE, _LOG_SCALE_RANGE) / 2
+    mid = (frames - 1) / 2
+    sense = rng.choice([-1.0, 1.0])
+    zoom_reference = abs(MOTIONS[2].zoom) * speed * (rng.uniform(0, frames - 1) - mid)
+    phase = rng.uniform(0, 2 * math.pi)
+    pan_x = motion.pan[0] * (sense if motion.mirror_pan else 1.0)
+    poses = []
+    for t in range(frames):
+        step = speed * t
+        shake = motion.shake * math.sin(2 * math.pi * t / _SHAKE_PERIOD + phase)
+        zoom = motion.zoom * speed * (t - mid) if motion.zoom else zoom_reference
+        poses.append(
+            _Pose(
+                x=x0 + size * (pan_x * step + shake),
+                y=y0 + size * motion.pan[1] * step,
+                angle=angle0 + sense * motion.spin * step,
+                log_scale=base + zoom,
+            )
+        )
+    return poses
+
+
+def _view(texture: np.ndarray, pose: _Pose, width: int, height: int) -> np.ndarray:
+    """Render the window: output pixel q shows texture point c + R(angle) (q - q0) / s."""
+    scale = math.exp(-pose.log_scale)
+    cos, sin = math.cos(pose.angle) * scale, math.sin(pose.angle) * scale
+    q0x, q0y = (width - 1) / 2, (height - 1) / 2
+    th, tw = texture.shape[:2]
+    cx, cy = pose.x % tw, pose.y % th
+    inverse = np.array(
+        [
+            [cos, -sin, cx - (cos * q0x - sin * q0y)],
+            [sin, cos, cy - (sin * q0x + cos * q0y)],
+        ],
+        dtype=np.float64,
+    )
+    return cv2.warpAffine(
+        texture,
+        inverse,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_WRAP,
+    )
+
+
+def _write_video(path: Path, frames: np.ndarray, config: SyntheticConfig) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written under a temporary name: an interrupted run never leaves a short video
+    # that a rerun would take for a finished one. The suffix stays .avi for the muxer.
+    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
+    writer = cv2.VideoWriter(
+        str(partial),
+        cv2.VideoWriter_fourcc(*config.fourcc),
+        config.fps,
+        (config.width, config.height),
+    )
+    if not writer.isOpened():
+        raise SyntheticDatasetError(
+            f"OpenCV cannot write {config.fourcc!r} video to {partial}; try fourcc 'MJPG'"
+        )
+    try:
+        for frame in frames:
+            writer.write(frame)
+    finally:
+        writer.release()
+    os.replace(partial, path)
+
+
+def split_assignment(config: SyntheticConfig, split: int) -> list[list[int]]:
+    """Per class, the tag (1 train, 2 test) of each video index in ``split``."""
+    rng = np.random.default_rng([config.seed, 1000 + split])
+    num_test = max(1, round(config.videos_per_class * config.test_fraction))
+    tags = []
+    for _ in config.classes:
+        order = rng.permutation(config.videos_per_class)
+        class_tags = [TRAIN_TAG] * config.videos_per_class
+        for n in order[:num_test]:
+            class_tags[int(n)] = TEST_TAG
+        tags.append(class_tags)
+    return tags
+
+
+def _write_splits(root: Path, config: SyntheticConfig) -> None:
+    folder = root / "splits"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in SPLITS:
+        for label, class_tags in enumerate(split_assignment(config, k)):
+            # HMDB51's own format, trailing space included.
+            lines = [
+                f"{video_path(root, config, label, n).name} {tag} \n"
+                for n, tag in enumerate(class_tags)
+            ]
+            target = folder / f"{config.classes[label]}_test_split{k}.txt"
+            partial = target.with_name(f".partial-{target.name}")
+            partial.write_text("".join(lines))
+            os.replace(partial, target)
+
+
+def motion_names(count: int | None = None) -> Sequence[str]:
+    """Names of the available motion classes (the first ``count``)."""
+    return [m.name for m in MOTIONS[: count or len(MOTIONS)]]
