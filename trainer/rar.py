@@ -302,15 +302,22 @@ def _feed_volumes(process: subprocess.Popen[bytes], volumes: tuple[Path, ...]) -
 
 def _advice(tried: Sequence[Backend]) -> str:
     untried = [p for p in BACKEND_PACKAGES if p not in {b.name for b in tried}]
-    if untried:
-        packages = " ".join(BACKEND_PACKAGES[p] for p in untried)
-        return (
-            f"Each RAR program misses some RAR variants (libarchive's bsdtar: solid RAR "
-            f"2.9-4.x archives; unar 1.10: some RAR 5 archives): install {packages} "
-            f"(`sudo apt-get install {packages}`), which is tried next when present. "
-            "Otherwise the archive is damaged: download it again."
+    if not untried:
+        return "The archive is damaged or uses a RAR variant none of them reads: download it again."
+    installed = [p for p in untried if shutil.which(p)]
+    missing = " ".join(BACKEND_PACKAGES[p] for p in untried if p not in installed)
+    advice = [
+        "Each RAR program misses some RAR variants (libarchive's bsdtar: solid RAR 2.9-4.x "
+        "archives; unar 1.10: some RAR 5 archives):"
+    ]
+    if installed:
+        advice.append(f"unset {BACKEND_ENV} so that {' and '.join(installed)} is tried too.")
+    if missing:
+        advice.append(
+            f"install {missing} (`sudo apt-get install {missing}`), tried next when present."
         )
-    return "The archive is damaged or uses a RAR variant none of them reads: download it again."
+    advice.append("Otherwise the archive is damaged: download it again.")
+    return " ".join(advice)
 
 
 def _tail(message: str, lines: int = 5) -> str:

@@ -13,6 +13,8 @@ technote for RAR 2.9-4.x ("RAR 1.5+" block format):
              UNP_VER u8, METHOD u8 (0x30 = store), NAME_SIZE u16, ATTR u32,
              [HIGH_PACK_SIZE u32, HIGH_UNP_SIZE u32 if flag 0x100], FILE_NAME,
              then PACK_SIZE bytes of data.
+             FILE_NAME separates folders with a backslash, as RAR 2.9-4.x does on
+             every host (unar takes "/" in a Windows-made name for part of the name).
              Flag 0x200: the name is Unicode; with no NUL byte in it, it is UTF-8.
              Flags 0xE0 (dictionary bits all set): the entry is a directory.
     end      type 0x7B, no fields                                       (7 bytes)
@@ -73,7 +75,7 @@ def _file_block(entry: Entry) -> bytes:
     unp_size = len(data) if entry.declared_size is None else entry.declared_size
     crc = zlib.crc32(data) if entry.crc is None else entry.crc
     flags = FLAG_HAS_DATA | (FLAG_DIRECTORY if entry.is_dir else 0)
-    name = entry.name.encode("utf-8")
+    name = entry.name.replace("/", "\\").encode("utf-8")
     if not entry.name.isascii():
         flags |= FLAG_UNICODE
     if entry.unix_mode is None:
