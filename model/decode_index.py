@@ -95,7 +95,10 @@ def open_container(path: str) -> av.container.InputContainer:
     try:
         return av.open(path, metadata_errors="ignore")
     except av.FFmpegError as error:
-        raise VideoError(path, f"not a media file FFmpeg can open ({error.strerror})") from error
+        reason = (
+            f"FFmpeg cannot open it ({error.strerror}): it is damaged, truncated or not a video"
+        )
+        raise VideoError(path, reason) from error
 
 
 def select_video_stream(
@@ -122,22 +125,25 @@ def build_index(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str
 ) -> FrameIndex:
     """Read every packet header of ``stream`` once and index its frames."""
-    pts: list[int] = []
+    pts: list[int | None] = []
     keys: list[bool] = []
-    missing_pts = False
+    cut_short = False
     try:
         for packet in container.demux(stream):
             # Empty AVI chunks and samples an MP4 edit list trims are not frames.
             if packet.size == 0 or packet.is_discard:
                 continue
-            if packet.pts is None:
-                missing_pts = True
-            else:
-                pts.append(packet.pts)
+            pts.append(packet.pts)
             keys.append(packet.is_keyframe)
+            cut_short = packet.is_corrupt
     except av.FFmpegError as error:
         # A damaged tail: the frames before it are still there to read.
         log.warning("%s: demuxing stopped after %d frames: %s", path, len(keys), error)
+    if cut_short:
+        # The file ends inside its last packet (a truncated download): not a frame.
+        pts.pop()
+        keys.pop()
+    missing_pts = None in pts
     frames = len(keys)
     if frames == 0:
         raise VideoError(path, "its video stream holds no frames")
@@ -216,6 +222,10 @@ class IndexCache:
             self._items.move_to_end(key)
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 INDEXES = IndexCache()
