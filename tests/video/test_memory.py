@@ -1,0 +1,87 @@
+"""A 10-minute video is never decoded whole into memory.
+
+Each read runs in a child process that reports how far its peak resident memory
+(ru_maxrss) rose above what it held before the read. Decoding the whole video into
+memory would take about 15000 x 170 x 128 x 3 bytes, close to 1 GB; a bounded read
+needs the clips and one frame at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+MINUTES, FPS = 10, 25
+FRAMES = MINUTES * 60 * FPS
+BOUND = 150 * 2**20  # bytes of growth allowed: well under the ~1 GB of a whole decode
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, resource, sys
+    import numpy as np
+    from model import decode_opencv, decode_pyav
+    from model.decode_frames import ClipSink
+    from model.video import clip_starts, probe, read_clips
+
+    def rss():
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    path, how = sys.argv[1], sys.argv[2]
+    info = probe(path)
+    before = rss()
+    if how == "clips":
+        starts = clip_starts(info.frames, 16, 10)
+        numbers = read_clips(path, starts, 16, info=info).shape[:2]
+    else:
+        # The front-to-back decoders, asked for the last clip: they pass every frame.
+        ranks = np.arange(info.frames - 16, info.frames)[None, :]
+        sink = ClipSink(ranks, (170, 128))
+        if how == "opencv":
+            decoded = decode_opencv.read_forward(path, info.frames - 1, sink)
+        else:
+            decoded = decode_pyav.read_forward(path, 0, info.frames - 1, sink, 0)
+        numbers = (decoded, len(sink.missing()))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"growth": peak - before, "result": list(numbers)}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def ten_minutes(kit, tmp_path_factory):
+    return kit.write_opencv(tmp_path_factory.mktemp("long") / "ten.mp4", FRAMES, "mp4v", fps=FPS)
+
+
+def _run(path, how: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), how],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_reading_ten_clips_of_a_ten_minute_video_keeps_memory_bounded(ten_minutes):
+    figures = _run(ten_minutes, "clips")
+    assert figures["result"] == [10, 16]
+    assert figures["growth"] < BOUND
+
+
+def test_opencv_decoding_a_ten_minute_video_front_to_back_keeps_memory_bounded(ten_minutes):
+    figures = _run(ten_minutes, "opencv")
+    assert figures["result"] == [FRAMES, 0]
+    assert figures["growth"] < BOUND
+
+
+def test_pyav_decoding_a_ten_minute_video_front_to_back_keeps_memory_bounded(ten_minutes):
+    figures = _run(ten_minutes, "pyav")
+    assert figures["result"] == [FRAMES, 0]
+    assert figures["growth"] < BOUND
