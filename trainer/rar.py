@@ -81,10 +81,6 @@ class Backend:
     name: str
     executable: str
 
-    @property
-    def package(self) -> str:
-        return BACKEND_PACKAGES[self.name]
-
 
 @dataclass(frozen=True)
 class Member:
@@ -143,9 +139,9 @@ def list_members(archive: Path) -> Listing:
     """Read and check an archive's headers; raise before anything unsafe is written."""
     archive = Path(archive)
     try:
-        rar = rarfile.RarFile(archive)
-        infos = rar.infolist()
-        volumes = tuple(Path(v) for v in rar.volumelist())
+        headers = rarfile.RarFile(archive)
+        infos = headers.infolist()
+        volumes = tuple(Path(v) for v in headers.volumelist())
     except rarfile.NeedFirstVolume as error:
         raise ArchiveError(
             f"{archive} is not the first volume of a multi-volume archive; "
@@ -153,7 +149,7 @@ def list_members(archive: Path) -> Listing:
         ) from error
     except (rarfile.Error, OSError) as error:
         raise ArchiveError(f"{archive} is not a readable RAR archive: {error}") from error
-    if rar.needs_password():
+    if headers.needs_password():
         raise ArchiveError(f"{archive} is password-protected; actiontag cannot unpack it.")
     members = tuple(_checked_member(archive, info) for info in infos)
     seen: set[str] = set()
@@ -220,11 +216,13 @@ def check_free_space(folder: Path, needed: int, *, what: str) -> None:
 
 
 def human_bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(count) < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+    if abs(count) < 1024:
+        return f"{count:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
         count /= 1024
-    raise AssertionError("unreachable")
+        if abs(count) < 1024:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1024:.1f} TiB"
 
 
 def _checked_member(archive: Path, info: rarfile.RarInfo) -> Member:
