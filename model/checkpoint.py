@@ -1,0 +1,359 @@
+"""Checkpoints: the trained weights plus what is needed to serve them, in a file that
+``torch.load(weights_only=True)`` reads without running any pickled code.
+
+A checkpoint is a dict of tensors and plain values (str, int, float, bool, None, lists,
+dicts with str keys). Its sha256 is the model's identity in the database. The file also
+records a sha256 of its own content (metadata as canonical JSON + every tensor's name,
+dtype, shape and bytes): torch's zip reader does not check the tensors' bytes, so
+without it a flipped bit in the weights would load silently. Saving is deterministic:
+the same weights and metadata give the same file, hence the same identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import numbers
+import os
+import pickle
+import platform
+import re
+import secrets
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path, PurePath
+from typing import Any
+
+import torch
+import torchvision
+from torch import Tensor, nn
+
+from model.network import ActionMoEDynamicModel, ModelConfig, build_model
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "file_sha256",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "actiontag.checkpoint"
+FORMAT_VERSION = 1
+_CHUNK = 1 << 20
+
+
+class CheckpointError(Exception):
+    """The file is not a checkpoint this code can serve: unreadable, tampered with,
+    carrying pickled objects, or made for an incompatible network."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    sha256: str
+    class_names: list[str]
+    config: ModelConfig
+    split: int | None
+    train_args: dict[str, Any]
+    metrics: dict[str, Any]
+    versions: dict[str, str]
+    state_dict: dict[str, Tensor]
+
+    def build_model(self, device: str | torch.device = "cpu") -> ActionMoEDynamicModel:
+        """The network with these weights (loaded strictly), on ``device``, in eval mode."""
+        model = build_model(self.config)
+        try:
+            model.load_state_dict(self.state_dict, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"{self.path}: its weights do not fit this version of the network "
+                f"(made with {self.versions}): {exc}"
+            ) from exc
+        return model.to(device).eval()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file, read in 1 MiB chunks (checkpoints are ~150 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    *,
+    class_names: list[str],
+    split: int | None = None,
+    train_args: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> str:
+    """Write ``model`` and its metadata to ``path`` atomically; return the file's sha256.
+
+    ``model`` may be wrapped (DistributedDataParallel, torch.compile). Metadata must be
+    plain: numbers (numpy scalars included) and paths are converted, tuples become
+    lists; anything else (an argparse.Namespace, a tensor, a custom object) raises
+    TypeError naming where it is, before anything is written.
+    """
+    path = Path(path)
+    model = _unwrap(model)
+    class_names = _checked_class_names(class_names, model.config.num_classes)
+    if split is not None and (isinstance(split, bool) or not isinstance(split, int)):
+        raise TypeError(f"split must be an int or None, got {split!r}")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "class_names": class_names,
+        "config": model.config.to_dict(),
+        "split": split,
+        "train_args": _plain_metadata(train_args or {}, "train_args"),
+        "metrics": _plain_metadata(metrics or {}, "metrics"),
+        "versions": _plain_metadata(library_versions(), "versions"),
+    }
+    state_dict = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    payload = {
+        **meta,
+        "state_dict": state_dict,
+        "content_sha256": _content_digest(meta, state_dict),
+    }
+    sha256 = _atomic_save(payload, path)
+    log.info("saved checkpoint %s (sha256 %s)", path, sha256)
+    return sha256
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> Checkpoint:
+    """Read and verify a checkpoint written by save_checkpoint; raise CheckpointError
+    (saying what is wrong and what to do) for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    sha256 = file_sha256(path)
+    payload = _weights_only_load(path, map_location)
+    _check_structure(path, payload)
+    meta = {k: v for k, v in payload.items() if k not in ("state_dict", "content_sha256")}
+    try:
+        digest = _content_digest(meta, payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as exc:  # metadata JSON cannot encode
+        raise CheckpointError(f"{path}: metadata is not plain data: {exc}") from exc
+    if digest != payload["content_sha256"]:
+        raise CheckpointError(
+            f"{path}: content does not match its recorded checksum; the file was modified "
+            f"or corrupted after it was saved. Copy it again from its source."
+        )
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its model config is not valid here: {exc}") from exc
+    _checked_class_names_or_error(path, payload["class_names"], config.num_classes)
+    return Checkpoint(
+        path=path,
+        sha256=sha256,
+        class_names=list(payload["class_names"]),
+        config=config,
+        split=payload["split"],
+        train_args=payload["train_args"],
+        metrics=payload["metrics"],
+        versions=payload["versions"],
+        state_dict=payload["state_dict"],
+    )
+
+
+def library_versions() -> dict[str, str]:
+    try:
+        actiontag = importlib_metadata.version("actiontag")
+    except importlib_metadata.PackageNotFoundError:
+        actiontag = "unknown (not installed)"
+    return {
+        "actiontag": actiontag,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _unwrap(model: nn.Module) -> ActionMoEDynamicModel:
+    # torch.compile keeps the original in _orig_mod, DDP/DataParallel in module.
+    while not isinstance(model, ActionMoEDynamicModel):
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            raise TypeError(
+                f"save_checkpoint needs an ActionMoEDynamicModel (optionally wrapped by DDP or "
+                f"torch.compile), got {type(model).__name__}"
+            )
+        model = inner
+    return model
+
+
+def _checked_class_names(class_names: Any, num_classes: int) -> list[str]:
+    if not isinstance(class_names, (list, tuple)) or not all(
+        isinstance(c, str) for c in class_names
+    ):
+        raise TypeError("class_names must be a list of str, in label order")
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"got {len(class_names)} class names for a model with {num_classes} classes"
+        )
+    if len(set(class_names)) != len(class_names):
+        raise ValueError("class_names contains duplicates")
+    return list(class_names)
+
+
+def _checked_class_names_or_error(path: Path, class_names: Any, num_classes: int) -> None:
+    try:
+        _checked_class_names(class_names, num_classes)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+
+
+def _plain_metadata(value: Any, where: str) -> Any:
+    """A copy of value made only of types weights_only can load, or TypeError."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)  # an exact str, also for str subclasses (enums)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain_metadata(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for key, v in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} has a non-str key {key!r}; metadata keys must be str")
+            out[str(key)] = _plain_metadata(v, f"{where}[{key!r}]")
+        return out
+    raise TypeError(
+        f"{where} is a {type(value).__module__}.{type(value).__qualname__}; checkpoint "
+        f"metadata must be plain (str, int, float, bool, None, list, dict). Convert it first, "
+        f"e.g. vars(namespace), tensor.item(), str(obj)."
+    )
+
+
+def _content_digest(meta: dict[str, Any], state_dict: dict[str, Tensor]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(meta, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().to("cpu").contiguous()
+        digest.update(f"\n{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> str:
+    """torch.save to a temporary file beside ``path``, fsync, rename; return its sha256.
+
+    A reader (a worker) sees either the old file or the new one, never half of one.
+    Writing through a file object keeps the zip's record names independent of the
+    temporary name, so the bytes depend only on the content.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: its 0600 mode would hide the checkpoint from workers running as
+    # another user; open(..., "xb") honours the umask like any other file.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        sha256 = file_sha256(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return sha256
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not supported on every platform/filesystem.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _weights_only_load(path: Path, map_location: Any) -> Any:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = _pickled_object_reason(exc)
+        if reason:
+            raise CheckpointError(
+                f"{path} carries pickled Python objects, which are refused because loading "
+                f"them could run arbitrary code. Only checkpoints written by "
+                f"model.checkpoint.save_checkpoint can be served. ({reason})"
+            ) from exc
+        raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
+    except Exception as exc:
+        # A damaged zip or pickle stream surfaces as almost any exception type.
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated, corrupted or another kind "
+            f"of file): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+# What torch's weights-only unpickler says when the stream names a class or function
+# (as opposed to bytes that are not a pickle at all).
+_OBJECT_REFUSALS = re.compile(r"GLOBAL|Can only (create|build)|unrecognized function")
+
+
+def _pickled_object_reason(exc: Exception) -> str:
+    """The line of torch's message naming the refused object, or "" if there is none.
+
+    torch's message is mostly advice on loading untrusted files anyway; keep the line
+    that says what was found."""
+    for line in str(exc).splitlines():
+        if _OBJECT_REFUSALS.search(line):
+            return line.strip().split(". Please use")[0]
+    return ""
+
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "class_names": list,
+    "config": dict,
+    "split": (int, type(None)),
+    "train_args": dict,
+    "metrics": dict,
+    "versions": dict,
+    "state_dict": dict,
+    "content_sha256": str,
+}
+
+
+def _check_structure(path: Path, payload: Any) -> None:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is a torch file but not an actiontag checkpoint (no format={FORMAT!r}); "
+            f"save models with model.checkpoint.save_checkpoint"
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this actiontag reads up to "
+            f"{FORMAT_VERSION}. Upgrade actiontag to serve it."
+        )
+    for key, kind in _REQUIRED.items():
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{path}: field {key!r} is missing or has the wrong type")
+    if not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in payload["state_dict"].items()
+    ):
+        raise CheckpointError(f"{path}: state_dict must map parameter names to tensors")
