@@ -145,6 +145,16 @@ def mp4v_mp4(videos: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def xvid_avi(videos: Path) -> Path:
+    return write_opencv(videos / "xvid.avi", 60, "XVID")
+
+
+@pytest.fixture(scope="session")
+def vp9_webm(videos: Path) -> Path:
+    return write_opencv(videos / "vp9.webm", 60, "VP90")
+
+
+@pytest.fixture(scope="session")
 def h264_long(videos: Path) -> Path:
     """600 frames, a keyframe every 50, B-frames: long enough that seeking pays."""
     codec, options = inter_codec()

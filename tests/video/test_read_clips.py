@@ -32,7 +32,9 @@ def _decoded_counts(caplog) -> list[tuple[int, int]]:
     return found
 
 
-@pytest.mark.parametrize("video", ["mjpg_avi", "mp4v_mp4", "h264_long", "vfr_mkv"])
+@pytest.mark.parametrize(
+    "video", ["mjpg_avi", "mp4v_mp4", "xvid_avi", "vp9_webm", "h264_long", "vfr_mkv"]
+)
 @pytest.mark.parametrize("stride", [1, 2])
 def test_read_clips_returns_the_frames_asked_for(video, stride, request, kit):
     path = request.getfixturevalue(video)
@@ -42,7 +44,7 @@ def test_read_clips_returns_the_frames_asked_for(video, stride, request, kit):
     np.testing.assert_array_equal(kit.numbers(clips), _expected(starts, 16, stride, info.frames))
 
 
-@pytest.mark.parametrize("video", ["mjpg_avi", "h264_long", "vfr_mkv"])
+@pytest.mark.parametrize("video", ["mjpg_avi", "vp9_webm", "h264_long", "vfr_mkv"])
 def test_pyav_returns_the_frames_asked_for(video, request, kit):
     path = request.getfixturevalue(video)
     info = dataclasses.replace(probe(path), backend="pyav")
