@@ -56,11 +56,12 @@ FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="actiontag" \
       org.opencontainers.image.description="Batch video tagging: drop videos in a folder, get human actions out of a database."
 
-# bsdtar is rarfile's RAR backend for the trainer's HMDB51 archives. OpenCV (headless) and
+# bsdtar and unar are the RAR backends for the trainer's HMDB51 archives (unar reads the
+# solid RAR3 archives that libarchive 3.6 cannot). OpenCV (headless) and
 # PyAV bring their own FFmpeg; the few system libraries their wheels link (glibc,
 # libstdc++, libgcc_s, zlib) are already in the slim base.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libarchive-tools \
+    && apt-get install -y --no-install-recommends libarchive-tools unar \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed numeric uid so volume ownership is predictable on every host. The folders are

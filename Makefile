@@ -5,8 +5,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
-# Debian packages: a RAR backend for rarfile (bsdtar) and Chromium for the report test.
-DEB_PACKAGES := libarchive-tools chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps services test test-all lint format demo up bench clean
@@ -19,11 +17,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
 
-# Installs missing Debian packages when we can (root or passwordless sudo); otherwise
+# RAR backends for the trainer (bsdtar; unar for solid RAR3) and Chromium for the report
+# test. Installs missing Debian packages when we can (root or passwordless sudo); otherwise
 # says which ones to install and goes on: only the tests that need them will fail.
 system-deps:
 	@missing=""; \
 	command -v bsdtar >/dev/null || missing="$$missing libarchive-tools"; \
+	command -v unar >/dev/null || missing="$$missing unar"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
