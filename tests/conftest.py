@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -34,9 +35,9 @@ def _admin_connection() -> psycopg.Connection:
         )
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database, dropped after the test."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped at the end of the block."""
     name = f"actiontag_test_{uuid.uuid4().hex[:12]}"
     with _admin_connection() as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -48,6 +49,24 @@ def postgres_url() -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    """URL of one PostgreSQL database shared by the whole test session, dropped at its end.
+
+    For suites that reset what they use between tests (much faster than a database per
+    test); a test that needs an untouched database takes ``postgres_url``.
+    """
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,10 +10,18 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 
-from storage.db import alembic_config, current_revision, head_revision, make_engine, upgrade
-from storage.schema import Base
+from storage import jobs
+from storage.db import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    make_sessionmaker,
+    upgrade,
+)
+from storage.schema import Base, Model
 
 TABLES = {"videos", "video_paths", "models", "jobs", "predictions", "expert_usage"}
 
@@ -39,11 +47,14 @@ def test_schema_comparison_sees_a_missing_schema(database_url: str) -> None:
     engine.dispose()
 
 
-def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
-    engine = make_engine(database_url)
-    upgrade(engine)
+def test_upgrading_a_current_database_changes_nothing(store_url: str) -> None:
+    engine = make_engine(store_url)
+    with make_sessionmaker(engine)() as session:
+        jobs.ensure_model(session, "0" * 64, "/models/a.pt")
     upgrade(engine)
     assert current_revision(engine) == head_revision()
+    with make_sessionmaker(engine)() as session:
+        assert [m.path for m in session.scalars(select(Model))] == ["/models/a.pt"]
     engine.dispose()
 
 

@@ -1,0 +1,527 @@
+"""``python -m storage``: query, export and manage the results database."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from storage import jobs, query
+from storage.db import (
+    DATABASE_URL_ENV,
+    DEFAULT_DATABASE_URL,
+    DatabaseSchemaError,
+    DatabaseUnavailable,
+    current_revision,
+    describe_url,
+    make_sessionmaker,
+    open_database,
+)
+from storage.schema import JobState
+
+log = logging.getLogger("storage")
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+STATES = [state.value for state in JobState]
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+BAR_WIDTH = 20
+
+
+def parse_age(text: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``7d``, ``1w`` -> a timedelta."""
+    match = DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use a number and a unit, e.g. 90s, 30m, 2h, 7d, 1w"
+        )
+    amount, unit = match.groups()
+    return timedelta(**{DURATION_UNITS[unit]: float(amount)})
+
+
+def parse_since(text: str) -> datetime:
+    """An ISO 8601 date or time (UTC unless it says otherwise), or an age such as ``2h``."""
+    try:
+        return datetime.now(timezone.utc) - parse_age(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T13:00, "
+            "2024-05-01T13:00+02:00) nor an age (30m, 2h, 7d)"
+        ) from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def parse_confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"confidence must lie in [0, 1], got {text}")
+    return value
+
+
+# -- output helpers ------------------------------------------------------------------
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain text table; numbers are right-aligned."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    numeric = [
+        bool(rows) and all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
+        for i in range(len(headers))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [
+            value.rjust(width) if right else value.ljust(width)
+            for value, width, right in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join(
+        [line(headers), line(["-" * width for width in widths])] + [line(r) for r in cells]
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, datetime):
+        return f"{value:{TIME_FORMAT}}"
+    return str(value)
+
+
+def _bar(fraction: float) -> str:
+    return "#" * round(max(0.0, min(1.0, fraction)) * BAR_WIDTH)
+
+
+def _shorten(text: str | None, width: int = 60) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:{TIME_FORMAT}}Z" if moment is not None else "-"
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "label": args.label,
+        "min_confidence": args.min_confidence,
+        "state": JobState(args.state) if args.state else None,
+        "since": args.since,
+        "model_sha256": args.model,
+        "limit": args.limit,
+    }
+
+
+def cmd_list(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    rows = query.results(session, **_filters(args))
+    if args.label is not None and args.label not in query.labels_seen(session):
+        print(
+            f"note: no prediction has the label {args.label!r} (labels are exact).", file=sys.stderr
+        )
+    headers = ["JOB", "STATE", "TOP-1", "CONF"]
+    if args.label is not None:
+        headers += ["MATCH", "MATCH CONF"]
+    headers += ["UPDATED (UTC)", "VIDEO", "PATH / ERROR"]
+    table = []
+    for row in rows:
+        top = row.top
+        cells: list[Any] = [row.job_id, row.state.value, top.label if top else None]
+        cells.append(top.confidence if top else None)
+        if args.label is not None:
+            match = next((p for p in row.predictions if p.label == args.label), None)
+            cells += [f"#{match.rank}" if match else None, match.confidence if match else None]
+        updated = row.finished_at or row.started_at or row.enqueued_at
+        note = (
+            row.path if row.state is not JobState.FAILED else f"{row.path}: {_shorten(row.error)}"
+        )
+        cells += [updated, f"{row.video_id}:{row.sha256[:10]}", note]
+        table.append(cells)
+    print(format_table(headers, table), file=out)
+    print(f"{len(rows)} result(s)", file=out)
+    return 0
+
+
+def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    detail = query.video_detail(session, args.video)
+    size = f"{detail.size / 1e6:.2f} MB" if detail.size >= 1e5 else f"{detail.size} bytes"
+    facts = [size]
+    if detail.width and detail.height:
+        facts.append(f"{detail.width}x{detail.height}")
+    if detail.fps:
+        facts.append(f"{detail.fps:.2f} fps")
+    if detail.frames is not None:
+        facts.append(f"{detail.frames} frames")
+    if detail.duration is not None:
+        facts.append(f"{detail.duration:.2f} s")
+    print(f"video {detail.video_id}  sha256 {detail.sha256}", file=out)
+    print(f"  {', '.join(facts)}; first seen {_when(detail.first_seen)}", file=out)
+    print("  paths:", file=out)
+    for seen in detail.paths:
+        print(f"    {seen.path}  (first seen {_when(seen.first_seen)})", file=out)
+    if not detail.jobs:
+        print("  no jobs", file=out)
+    for job in detail.jobs:
+        _print_job(job, out)
+    return 0
+
+
+def _print_job(job: query.ResultRow, out: TextIO) -> None:
+    print(
+        f"job {job.job_id}  state {job.state.value}  model {job.model_sha256[:12]}  "
+        f"attempts {job.attempts}  worker {job.worker or '-'}",
+        file=out,
+    )
+    timing = f"  queued {_when(job.enqueued_at)}  started {_when(job.started_at)}  "
+    timing += f"finished {_when(job.finished_at)}"
+    if job.decode_ms is not None and job.inference_ms is not None:
+        timing += f"  decode {job.decode_ms:.1f} ms  inference {job.inference_ms:.1f} ms"
+    print(timing, file=out)
+    if job.error:
+        print(f"  error: {job.error}", file=out)
+    if job.predictions:
+        print(f"  top-{len(job.predictions)} actions:", file=out)
+        width = max(len(p.label) for p in job.predictions)
+        for p in job.predictions:
+            print(
+                f"    {p.rank:>2}. {p.label:<{width}}  {p.confidence:.3f}  {_bar(p.confidence)}",
+                file=out,
+            )
+    if job.expert_usage:
+        print("  expert usage (mean gate weight, clips where chosen):", file=out)
+        for e in job.expert_usage:
+            print(
+                f"    expert {e.expert:>2}  {e.mean_gate_weight:.3f}  {e.times_chosen:>4}  "
+                f"{_bar(e.mean_gate_weight)}",
+                file=out,
+            )
+
+
+def cmd_stats(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    result = query.stats(session, model_sha256=args.model)
+    print(f"videos {result.videos}  models {result.models}", file=out)
+    states = "  ".join(f"{state} {count}" for state, count in result.jobs_by_state.items())
+    print(f"jobs: {states}", file=out)
+    print("\ntop-1 labels of done jobs:", file=out)
+    done = sum(count for _, count in result.top1_labels)
+    if not result.top1_labels:
+        print("  none yet", file=out)
+    print(
+        format_table(
+            ["LABEL", "JOBS", "SHARE", ""],
+            [
+                (label, count, count / done, _bar(count / done))
+                for label, count in result.top1_labels
+            ],
+        ),
+        file=out,
+    )
+    print("\nexpert usage over done jobs:", file=out)
+    if not result.experts:
+        print("  none yet", file=out)
+    print(
+        format_table(
+            ["EXPERT", "MEAN GATE WEIGHT", "MEAN TIMES CHOSEN", "JOBS", ""],
+            [
+                (
+                    e.expert,
+                    e.mean_gate_weight,
+                    e.mean_times_chosen,
+                    e.jobs,
+                    _bar(e.mean_gate_weight),
+                )
+                for e in result.experts
+            ],
+        ),
+        file=out,
+    )
+    return 0
+
+
+# Flat columns for CSV; k labels and E experts follow, as many as the data has.
+CSV_COLUMNS = [
+    "job_id",
+    "state",
+    "video_id",
+    "sha256",
+    "path",
+    "size",
+    "duration",
+    "fps",
+    "frames",
+    "width",
+    "height",
+    "model_sha256",
+    "attempts",
+    "error",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "worker",
+    "decode_ms",
+    "inference_ms",
+]
+
+
+def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
+    """One line per job: its fields, then label_i/confidence_i, then expert_j_weight/_chosen."""
+    k = max((len(row.predictions) for row in rows), default=0)
+    experts = max((len(row.expert_usage) for row in rows), default=0)
+    header = list(CSV_COLUMNS)
+    for rank in range(1, k + 1):
+        header += [f"label_{rank}", f"confidence_{rank}"]
+    for expert in range(experts):
+        header += [f"expert_{expert}_weight", f"expert_{expert}_chosen"]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        record = row.as_dict()
+        line = [record[column] for column in CSV_COLUMNS]
+        for rank in range(k):
+            p = row.predictions[rank] if rank < len(row.predictions) else None
+            line += [p.label, p.confidence] if p else ["", ""]
+        for expert in range(experts):
+            e = row.expert_usage[expert] if expert < len(row.expert_usage) else None
+            line += [e.mean_gate_weight, e.times_chosen] if e else ["", ""]
+        writer.writerow(["" if value is None else value for value in line])
+
+
+def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    rows = query.results(session, **_filters(args))
+    buffer = io.StringIO()
+    if args.format == "csv":
+        write_csv(rows, buffer)
+    else:
+        json.dump([row.as_dict() for row in rows], buffer, indent=2, ensure_ascii=False)
+        buffer.write("\n")
+    if args.output is None:
+        out.write(buffer.getvalue())
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+        print(f"wrote {len(rows)} result(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_requeue(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    from storage.enqueue import enqueue_jobs  # imports kombu: only this command needs it
+
+    requeued: list[int] = []
+    if args.failed:
+        requeued += jobs.requeue_failed(session, args.job or None)
+    if args.stale is not None:
+        requeued += jobs.requeue_stale(session, args.stale)
+    if not requeued:
+        print("nothing to requeue", file=out)
+        return 0
+    print(f"requeued {len(requeued)} job(s): {' '.join(map(str, requeued))}", file=out)
+    result = enqueue_jobs(session, requeued)
+    if result.sent:
+        print(f"sent {len(result.sent)} job(s) to the workers", file=out)
+    if result.left_queued:
+        print(
+            f"warning: {result.error}. {len(result.left_queued)} job(s) stay queued in the "
+            "database; the watcher's reconciler sends them once the broker is reachable.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_migrate(engine: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    # open_database() has already migrated; say where the database stands.
+    print(
+        f"{describe_url(engine.url)} is at revision {current_revision(engine)} (latest)", file=out
+    )
+    return 0
+
+
+# -- argument parsing ----------------------------------------------------------------
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument(
+        "--label",
+        help="only videos with this label (exact) among their top-k predictions",
+    )
+    group.add_argument(
+        "--min-confidence",
+        type=parse_confidence,
+        metavar="C",
+        help="with --label: that label's confidence is at least C; alone: the top-1 "
+        "confidence is at least C (0 to 1)",
+    )
+    group.add_argument("--state", choices=STATES, help="only jobs in this state")
+    group.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="WHEN",
+        help="only jobs finished (or, unfinished, started or queued) at or after WHEN: "
+        "an ISO date/time, UTC unless it has an offset (2024-05-01, 2024-05-01T13:00), "
+        "or an age (30m, 2h, 7d)",
+    )
+    group.add_argument(
+        "--model", metavar="SHA256", help="only jobs of the model whose checkpoint sha256 starts so"
+    )
+    group.add_argument(
+        "--limit", type=int, metavar="N", help="at most N results, most recent first"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m storage",
+        description="Query, export and manage actiontag's results: which actions were found "
+        "in which videos, how confident, and which experts the model used.",
+        epilog=f"The database is --database-url, else ${DATABASE_URL_ENV}, else "
+        f"{DEFAULT_DATABASE_URL}. Every command first brings the schema up to date. "
+        "Times are shown in UTC.",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=f"SQLAlchemy URL, e.g. sqlite:///var/actiontag.db or "
+        f"postgresql://user@host/db (overrides ${DATABASE_URL_ENV})",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser(
+        "list",
+        help="results as a table",
+        description="Jobs and their top-1 action, most recent first.",
+    )
+    _add_filters(listing)
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser(
+        "show",
+        help="one video: paths, top-k actions, expert usage, timing, errors",
+        description="Everything about one video.",
+    )
+    show.add_argument(
+        "video",
+        metavar="VIDEO",
+        help="a video id, a sha256 prefix (4+ hex digits) or a path it was seen under",
+    )
+    show.set_defaults(handler=cmd_show)
+
+    stats = commands.add_parser(
+        "stats",
+        help="jobs by state, top-1 label histogram, mean expert usage",
+        description="Jobs by state, the histogram of top-1 labels and the mean expert usage of done jobs.",
+    )
+    stats.add_argument(
+        "--model", metavar="SHA256", help="only jobs of the model whose checkpoint sha256 starts so"
+    )
+    stats.set_defaults(handler=cmd_stats)
+
+    export = commands.add_parser(
+        "export",
+        help="results as CSV or JSON, for programs",
+        description="Results as CSV (one line per job: fields, then label_i/confidence_i and "
+        "expert_j_weight/expert_j_chosen) or JSON (a list of objects with nested predictions "
+        "and expert usage).",
+    )
+    export.add_argument(
+        "--format", choices=["csv", "json"], default="csv", help="output format (default: csv)"
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output"
+    )
+    _add_filters(export)
+    export.set_defaults(handler=cmd_export)
+
+    requeue = commands.add_parser(
+        "requeue",
+        help="put failed or stuck jobs back in the queue",
+        description="Set jobs back to queued and send them to the workers. When the broker is "
+        "down they stay queued in the database and the watcher's reconciler sends them later.",
+    )
+    requeue.add_argument(
+        "--failed",
+        action="store_true",
+        help="requeue failed jobs (their attempts start again from zero)",
+    )
+    requeue.add_argument(
+        "--job",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="with --failed: only this job (repeatable)",
+    )
+    requeue.add_argument(
+        "--stale",
+        type=parse_age,
+        metavar="AGE",
+        help="requeue jobs running for longer than AGE (e.g. 2h): their worker died",
+    )
+    requeue.set_defaults(handler=cmd_requeue)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or upgrade the database schema",
+        description="Create or upgrade the schema to the latest migration (watcher and worker do this on start).",
+    )
+    migrate.set_defaults(handler=cmd_migrate, needs_engine=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "requeue" and not (args.failed or args.stale):
+        parser.error("requeue needs --failed and/or --stale AGE")
+    if args.command == "requeue" and args.job and not args.failed:
+        parser.error("--job goes with --failed")
+    logging.basicConfig(
+        # Commands print what people need; -v adds the log of what happened.
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[..., int] = args.handler
+    try:
+        engine = open_database(args.database_url)
+        try:
+            if getattr(args, "needs_engine", False):
+                return handler(engine, args, sys.stdout)
+            with make_sessionmaker(engine)() as session:
+                return handler(session, args, sys.stdout)
+        finally:
+            engine.dispose()
+    except (
+        DatabaseUnavailable,
+        DatabaseSchemaError,
+        query.VideoNotFound,
+        query.AmbiguousVideo,
+    ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,333 @@
+"""The read side: results with filters, one video's detail, statistics.
+
+Used by ``python -m storage`` and the HTML report. Everything returned is plain frozen
+dataclasses, detached from the session, with timezone-aware UTC timestamps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from storage.schema import ExpertUsage, Job, JobState, Model, Prediction, Video, VideoPath
+
+SHA256_PREFIX = re.compile(r"[0-9a-fA-F]{4,64}")
+
+
+class VideoNotFound(LookupError):
+    """No video matches the reference given (id, sha256 prefix or path)."""
+
+
+class AmbiguousVideo(LookupError):
+    """A sha256 prefix matches several videos."""
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    rank: int
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ExpertRow:
+    expert: int
+    mean_gate_weight: float
+    times_chosen: int
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One job: a video tagged (or being tagged) by one model, with its results."""
+
+    job_id: int
+    state: JobState
+    video_id: int
+    sha256: str
+    path: str | None  # the most recently seen path of the video
+    size: int
+    duration: float | None
+    fps: float | None
+    frames: int | None
+    width: int | None
+    height: int | None
+    model_id: int
+    model_sha256: str
+    attempts: int
+    error: str | None
+    enqueued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    decode_ms: float | None
+    inference_ms: float | None
+    predictions: tuple[PredictionRow, ...]
+    expert_usage: tuple[ExpertRow, ...]
+
+    @property
+    def top(self) -> PredictionRow | None:
+        return self.predictions[0] if self.predictions else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ISO 8601 timestamps, the state as its name."""
+        record = asdict(self)
+        record["state"] = self.state.value
+        for key in ("enqueued_at", "started_at", "finished_at"):
+            value = record[key]
+            record[key] = value.isoformat() if value is not None else None
+        return record
+
+
+@dataclass(frozen=True)
+class PathSeen:
+    path: str
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class VideoDetail:
+    """A video, every path it was seen under, and its jobs (one per model)."""
+
+    video_id: int
+    sha256: str
+    size: int
+    duration: float | None
+    fps: float | None
+    frames: int | None
+    width: int | None
+    height: int | None
+    first_seen: datetime
+    paths: tuple[PathSeen, ...]  # oldest first
+    jobs: tuple[ResultRow, ...]
+
+
+@dataclass(frozen=True)
+class ExpertStat:
+    expert: int
+    mean_gate_weight: float  # mean over done jobs
+    mean_times_chosen: float
+    jobs: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    videos: int
+    models: int
+    jobs_by_state: dict[str, int]  # every state, zeros included
+    top1_labels: tuple[tuple[str, int], ...]  # label histogram of done jobs, most common first
+    experts: tuple[ExpertStat, ...]
+
+
+def _activity_time() -> ColumnElement[datetime]:
+    """When a job last did something: finished, else started, else queued."""
+    return func.coalesce(Job.finished_at, Job.started_at, Job.enqueued_at)
+
+
+def _results_query() -> Select[tuple[Job]]:
+    return select(Job).options(
+        joinedload(Job.video).selectinload(Video.paths),
+        joinedload(Job.model),
+        selectinload(Job.predictions),
+        selectinload(Job.expert_usage),
+    )
+
+
+def _result_row(job: Job) -> ResultRow:
+    video = job.video
+    return ResultRow(
+        job_id=job.id,
+        state=job.state,
+        video_id=video.id,
+        sha256=video.sha256,
+        path=_latest_path(video),
+        size=video.size,
+        duration=video.duration,
+        fps=video.fps,
+        frames=video.frames,
+        width=video.width,
+        height=video.height,
+        model_id=job.model_id,
+        model_sha256=job.model.sha256,
+        attempts=job.attempts,
+        error=job.error,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        worker=job.worker,
+        decode_ms=job.decode_ms,
+        inference_ms=job.inference_ms,
+        predictions=tuple(PredictionRow(p.rank, p.label, p.confidence) for p in job.predictions),
+        expert_usage=tuple(
+            ExpertRow(e.expert, e.mean_gate_weight, e.times_chosen) for e in job.expert_usage
+        ),
+    )
+
+
+def _latest_path(video: Video) -> str | None:
+    if not video.paths:
+        return None
+    return max(video.paths, key=lambda seen: (seen.first_seen, seen.id)).path
+
+
+def results(
+    session: Session,
+    *,
+    label: str | None = None,
+    min_confidence: float | None = None,
+    state: JobState | None = None,
+    since: datetime | None = None,
+    model_sha256: str | None = None,
+    limit: int | None = None,
+) -> list[ResultRow]:
+    """Jobs with their results, most recent activity first.
+
+    ``label``: only videos with this label (exact) among their top-k predictions, at
+    ``min_confidence`` or more when given. ``min_confidence`` alone: the top-1 prediction
+    is at least that confident. ``since``: finished (or, unfinished, started or queued)
+    at or after this time. ``model_sha256``: a prefix of the model's checkpoint sha256.
+    """
+    query = _results_query()
+    if label is not None:
+        matching = [Prediction.job_id == Job.id, Prediction.label == label]
+        if min_confidence is not None:
+            matching.append(Prediction.confidence >= min_confidence)
+        query = query.where(exists().where(*matching))
+    elif min_confidence is not None:
+        query = query.where(
+            exists().where(
+                Prediction.job_id == Job.id,
+                Prediction.rank == 1,
+                Prediction.confidence >= min_confidence,
+            )
+        )
+    if state is not None:
+        query = query.where(Job.state == state)
+    if since is not None:
+        query = query.where(_activity_time() >= since)
+    if model_sha256 is not None:
+        query = query.join(Job.model).where(Model.sha256.startswith(model_sha256.lower()))
+    query = query.order_by(_activity_time().desc(), Job.id.desc()).limit(limit)
+    rows = [_result_row(job) for job in session.scalars(query).unique()]
+    session.commit()
+    return rows
+
+
+def find_video(session: Session, ref: str) -> Video:
+    """The video ``ref`` names: a path it was seen under, its id, or a sha256 prefix.
+
+    Tried in that order; a path may be given relative to the current folder.
+    """
+    paths = {ref, os.path.abspath(ref), os.path.realpath(ref)}
+    by_path = session.scalars(
+        select(Video)
+        .join(VideoPath)
+        .where(VideoPath.path.in_(paths))
+        .order_by(VideoPath.first_seen.desc(), VideoPath.id.desc())
+        .limit(1)
+    ).first()
+    if by_path is not None:
+        return by_path
+    if ref.isdigit():
+        by_id = session.get(Video, int(ref))
+        if by_id is not None:
+            return by_id
+    if SHA256_PREFIX.fullmatch(ref):
+        matches = session.scalars(
+            select(Video).where(Video.sha256.startswith(ref.lower())).limit(5)
+        ).all()
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            shown = ", ".join(video.sha256[:16] for video in matches)
+            raise AmbiguousVideo(
+                f"sha256 prefix {ref!r} matches several videos ({shown}, ...): give more digits"
+            )
+    raise VideoNotFound(
+        f"no video has the path, id or sha256 prefix {ref!r}. "
+        "`python -m storage list` shows the videos there are."
+    )
+
+
+def video_detail(session: Session, ref: str) -> VideoDetail:
+    """Everything about one video (see :func:`find_video` for ``ref``)."""
+    video = find_video(session, ref)
+    jobs = session.scalars(
+        _results_query().where(Job.video_id == video.id).order_by(Job.id)
+    ).unique()
+    detail = VideoDetail(
+        video_id=video.id,
+        sha256=video.sha256,
+        size=video.size,
+        duration=video.duration,
+        fps=video.fps,
+        frames=video.frames,
+        width=video.width,
+        height=video.height,
+        first_seen=video.first_seen,
+        paths=tuple(
+            PathSeen(seen.path, seen.first_seen)
+            for seen in sorted(video.paths, key=lambda seen: (seen.first_seen, seen.id))
+        ),
+        jobs=tuple(_result_row(job) for job in jobs),
+    )
+    session.commit()
+    return detail
+
+
+def stats(session: Session, *, model_sha256: str | None = None) -> Stats:
+    """Jobs by state, the histogram of top-1 labels and mean expert usage (done jobs)."""
+    job_filter: list[ColumnElement[bool]] = []
+    if model_sha256 is not None:
+        model_ids = select(Model.id).where(Model.sha256.startswith(model_sha256.lower()))
+        job_filter.append(Job.model_id.in_(model_ids))
+    by_state = dict.fromkeys((s.value for s in JobState), 0)
+    for state, count in session.execute(
+        select(Job.state, func.count()).where(*job_filter).group_by(Job.state)
+    ):
+        by_state[state.value] = count
+    done = and_(Job.state == JobState.DONE, *job_filter)
+    labels = session.execute(
+        select(Prediction.label, func.count())
+        .join(Job, Prediction.job_id == Job.id)
+        .where(done, Prediction.rank == 1)
+        .group_by(Prediction.label)
+        .order_by(func.count().desc(), Prediction.label)
+    ).all()
+    experts = session.execute(
+        select(
+            ExpertUsage.expert,
+            func.avg(ExpertUsage.mean_gate_weight),
+            func.avg(ExpertUsage.times_chosen),
+            func.count(),
+        )
+        .join(Job, ExpertUsage.job_id == Job.id)
+        .where(done)
+        .group_by(ExpertUsage.expert)
+        .order_by(ExpertUsage.expert)
+    ).all()
+    result = Stats(
+        videos=session.scalar(select(func.count()).select_from(Video)) or 0,
+        models=session.scalar(select(func.count()).select_from(Model)) or 0,
+        jobs_by_state=by_state,
+        top1_labels=tuple((label, count) for label, count in labels),
+        experts=tuple(
+            ExpertStat(expert, float(weight), float(chosen), count)
+            for expert, weight, chosen, count in experts
+        ),
+    )
+    session.commit()
+    return result
+
+
+def labels_seen(session: Session) -> Sequence[str]:
+    """Every label that appears in a prediction, sorted (for pickers and help)."""
+    labels = session.scalars(select(Prediction.label).distinct().order_by(Prediction.label)).all()
+    session.commit()
+    return labels

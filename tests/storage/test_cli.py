@@ -1,0 +1,271 @@
+"""``python -m storage`` as people and programs run it: a subprocess on a real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from storage import jobs
+from storage.cli import main
+from storage.db import DATABASE_URL_ENV, make_sessionmaker
+from storage.schema import Job, JobState, Model
+
+from .conftest import digest
+
+ODD_NAME = "/inbox/sub dir/plié #1 & more.mp4"
+# Run these on SQLite only: the PostgreSQL variants of list/show/stats/export cover it.
+sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_cli(
+    *args: str, url: str | None, cwd: Path, env_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
+    if env_url is not None:
+        env[DATABASE_URL_ENV] = env_url
+    # Requeue must not reach a real broker from a test: a dead one leaves jobs queued.
+    env["ACTIONTAG_BROKER_URL"] = f"redis://127.0.0.1:{_closed_port()}/0"
+    flags = ["--database-url", url] if url is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "storage", *flags, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def rows(session: Session, model: Model) -> dict[str, int]:
+    """Two tagged videos (one under an awkward name), one failed, one queued."""
+    ids = {}
+    for name, path, predictions in [
+        ("plie", ODD_NAME, [("run", 0.81), ("walk", 0.15), ("jump", 0.04)]),
+        ("stroll", "/inbox/stroll.mp4", [("walk", 0.55), ("run", 0.45)]),
+    ]:
+        job, _ = jobs.record_file(session, path, digest(name), 2_000_000, model)
+        jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+        jobs.complete_job(
+            session,
+            job.id,
+            predictions=predictions,
+            expert_usage=[(0.7, 5), (0.3, 1)],
+            video_meta={"duration": 3.0, "fps": 25.0, "frames": 75, "width": 320, "height": 240},
+            decode_ms=11.0,
+            inference_ms=222.0,
+        )
+        ids[name] = job.id
+    broken, _ = jobs.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, model)
+    jobs.fail_job(session, broken.id, "cannot decode: moov atom not found")
+    ids["broken"] = broken.id
+    ids["waiting"] = jobs.record_file(session, "/inbox/waiting.mp4", digest("w"), 10, model)[0].id
+    return ids
+
+
+def test_help_names_every_command(tmp_path: Path) -> None:
+    result = run_cli("--help", url=None, cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("list", "show", "stats", "export", "requeue", "migrate", "--database-url"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", ["list", "show", "stats", "export", "requeue", "migrate"])
+def test_each_command_has_complete_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert out.startswith(f"usage: python -m storage {command}")
+    assert len(out.splitlines()) > 3
+
+
+def test_list_shows_a_table_of_every_job(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli("list", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header, rule, *lines, total = result.stdout.splitlines()
+    assert header.split()[:4] == ["JOB", "STATE", "TOP-1", "CONF"]
+    assert set(rule) <= {"-", " "}
+    assert total == "4 result(s)"
+    by_job = {int(line.split()[0]): line for line in lines}
+    assert set(by_job) == set(rows.values())
+    assert "done" in by_job[rows["plie"]] and "0.810" in by_job[rows["plie"]]
+    assert by_job[rows["plie"]].endswith(ODD_NAME)
+    assert "cannot decode: moov atom not found" in by_job[rows["broken"]]
+
+
+def test_list_filters_by_label_and_confidence(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli(
+        "list", "--label", "run", "--min-confidence", "0.5", url=store_url, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    jobs_listed = [int(line.split()[0]) for line in result.stdout.splitlines()[2:-1]]
+    assert jobs_listed == [rows["plie"]]
+    assert "MATCH" in result.stdout.splitlines()[0]
+
+
+@sqlite_only
+def test_list_filters_by_state_and_since(store_url: str, rows, tmp_path: Path) -> None:
+    failed = run_cli("list", "--state", "failed", "--since", "1h", url=store_url, cwd=tmp_path)
+    assert [int(line.split()[0]) for line in failed.stdout.splitlines()[2:-1]] == [rows["broken"]]
+    future = run_cli("list", "--since", "2999-01-01", url=store_url, cwd=tmp_path)
+    assert future.stdout.splitlines()[-1] == "0 result(s)"
+
+
+@sqlite_only
+def test_list_reads_the_database_from_the_environment(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli("list", url=None, cwd=tmp_path, env_url=store_url)
+    assert result.stdout.splitlines()[-1] == "4 result(s)"
+
+
+def test_show_prints_paths_top_k_experts_and_timing(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli("show", digest("plie")[:8], url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"sha256 {digest('plie')}" in out
+    assert "320x240, 25.00 fps, 75 frames, 3.00 s" in out
+    assert ODD_NAME in out
+    assert "top-3 actions:" in out
+    assert " 1. run   0.810  ################" in out
+    assert "expert  0  0.700     5  ##############" in out
+    assert "decode 11.0 ms  inference 222.0 ms" in out
+
+
+@sqlite_only
+def test_show_accepts_a_path(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli("show", ODD_NAME, url=store_url, cwd=tmp_path)
+    assert result.returncode == 0 and digest("plie") in result.stdout
+
+
+@sqlite_only
+def test_show_of_a_failed_video_prints_its_error(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli("show", "/inbox/broken.mp4", url=store_url, cwd=tmp_path)
+    assert "state failed" in result.stdout
+    assert "error: cannot decode: moov atom not found" in result.stdout
+
+
+@sqlite_only
+def test_show_of_an_unknown_video_is_a_readable_error(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli("show", "/nowhere.mp4", url=store_url, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no video has the path")
+    assert "Traceback" not in result.stderr
+
+
+def test_stats_prints_states_labels_and_experts(store_url: str, rows, tmp_path: Path) -> None:
+    result = run_cli("stats", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "videos 4  models 1" in out
+    assert "jobs: queued 1  running 0  done 2  failed 1" in out
+    labels = out.split("top-1 labels of done jobs:")[1].split("expert usage")[0]
+    assert [line.split()[:2] for line in labels.strip().splitlines()[2:]] == [
+        ["run", "1"],
+        ["walk", "1"],
+    ]
+    experts = out.split("expert usage over done jobs:")[1].strip().splitlines()[2:]
+    assert [line.split()[:4] for line in experts] == [
+        ["0", "0.700", "5.000", "2"],
+        ["1", "0.300", "1.000", "2"],
+    ]
+
+
+def test_export_csv_has_one_line_per_job_with_top_k_and_experts(
+    store_url: str, rows, tmp_path: Path
+) -> None:
+    result = run_cli("export", "--format", "csv", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = {int(r["job_id"]): r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert set(records) == set(rows.values())
+    plie = records[rows["plie"]]
+    assert (plie["path"], plie["state"], plie["label_1"], plie["confidence_1"]) == (
+        ODD_NAME,
+        "done",
+        "run",
+        "0.81",
+    )
+    assert (plie["label_3"], plie["expert_1_weight"], plie["expert_1_chosen"]) == (
+        "jump",
+        "0.3",
+        "1",
+    )
+    assert records[rows["waiting"]]["label_1"] == ""
+
+
+def test_export_json_to_a_file_keeps_nested_results(store_url: str, rows, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "results.json"
+    result = run_cli(
+        "export",
+        "--format",
+        "json",
+        "--state",
+        "done",
+        "-o",
+        str(target),
+        url=store_url,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote 2 result(s)" in result.stderr
+    records = json.loads(target.read_text(encoding="utf-8"))
+    plie = next(r for r in records if r["job_id"] == rows["plie"])
+    assert plie["path"] == ODD_NAME
+    assert [p["label"] for p in plie["predictions"]] == ["run", "walk", "jump"]
+    assert plie["expert_usage"][0] == {"expert": 0, "mean_gate_weight": 0.7, "times_chosen": 5}
+
+
+@sqlite_only
+def test_requeue_failed_requeues_and_keeps_jobs_queued_without_a_broker(
+    store_url: str, engine: Engine, rows, tmp_path: Path
+) -> None:
+    result = run_cli("requeue", "--failed", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"requeued 1 job(s): {rows['broken']}" in result.stdout
+    assert "stay queued in the database" in result.stderr
+    with make_sessionmaker(engine)() as session:
+        state, error = session.execute(
+            select(Job.state, Job.error).where(Job.id == rows["broken"])
+        ).one()
+    assert (state, error) == (JobState.QUEUED, None)
+
+
+def test_requeue_needs_something_to_requeue(sqlite_url: str, tmp_path: Path) -> None:
+    result = run_cli("requeue", url=sqlite_url, cwd=tmp_path)
+    assert result.returncode == 2 and "--failed and/or --stale" in result.stderr
+
+
+def test_migrate_creates_the_schema_of_a_new_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new/actiontag.db"
+    result = run_cli("migrate", url=url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "is at revision 0001 (latest)" in result.stdout
+    assert (tmp_path / "new" / "actiontag.db").is_file()
+
+
+def test_a_dead_database_is_a_readable_error(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/actiontag"
+    result = run_cli("list", url=url, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot use the database at postgresql+psycopg://")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_since_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("list", "--since", "last tuesday", url=None, cwd=tmp_path)
+    assert result.returncode == 2 and "neither a date/time" in result.stderr
