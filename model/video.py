@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
+_SCALE = (1.0 / (255.0 * np.array(KINETICS_STD))).astype(np.float32).reshape(3, 1, 1, 1)
+_SHIFT = (np.array(KINETICS_MEAN) / np.array(KINETICS_STD)).astype(np.float32).reshape(3, 1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,9 @@ def to_tensor(
         raise ValueError(f"clips of {width}x{height} are smaller than the {crop}x{crop} crop")
     if train and rng is None:
         rng = np.random.default_rng()
-    out = torch.empty((n, 3, t, crop, crop), dtype=torch.float32)
+    # numpy, one thread: torch's thread pool stalls on a busy machine for an op this
+    # small (150 ms instead of 5 for ten clips when the cores are shared).
+    out = np.empty((n, 3, t, crop, crop), dtype=np.float32)
     for i in range(n):
         if train:
             top = int(rng.integers(0, height - crop + 1))
@@ -294,10 +298,10 @@ def to_tensor(
         patch = clips[i, :, top : top + crop, left : left + crop]
         if flip:
             patch = patch[:, :, ::-1]
-        out[i] = torch.from_numpy(np.ascontiguousarray(patch)).permute(3, 0, 1, 2)
-    mean = torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1)
-    std = torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1)
-    return out.div_(255.0).sub_(mean).div_(std)
+        # (x / 255 - mean) / std in one multiply-add, channels moved first on the way.
+        np.multiply(np.moveaxis(patch, -1, 0), _SCALE, out=out[i], casting="unsafe")
+        out[i] -= _SHIFT
+    return torch.from_numpy(out)
 
 
 def load_clips(
