@@ -1,0 +1,11 @@
+"""Results storage for actiontag: SQLAlchemy schema, migrations, job states, queries.
+
+- ``storage.db``: ``open_database()`` (engine + migrations), sessions, ``DatabaseUnavailable``
+- ``storage.schema``: the ORM models
+- ``storage.jobs``: every job state change (record, claim, complete, fail, requeue)
+- ``storage.query``: the read side (results, one video's detail, statistics)
+- ``storage.enqueue``: sending ``actiontag.tag_video`` to the Celery broker by name
+- ``python -m storage``: the command line (``storage.cli``)
+
+It imports none of the other actiontag packages (``worker.app`` only lazily, to enqueue).
+"""

@@ -177,11 +177,15 @@ def write_transaction(session: Session) -> Iterator[Session]:
 
 
 def alembic_config(url: str | None = None) -> Config:
-    """An Alembic configuration for our migrations, built in code (no alembic.ini)."""
+    """An Alembic configuration for our migrations, built in code (no alembic.ini).
+
+    Without ``url`` the migrations' env.py falls back to :func:`database_url`.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    # ConfigParser interpolates '%', which URL-escaped passwords contain.
-    config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    if url is not None:
+        # ConfigParser interpolates '%', which URL-escaped passwords contain.
+        config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
     return config
 
 

@@ -234,7 +234,7 @@ def find_video(session: Session, ref: str) -> Video:
     ).first()
     if by_path is not None:
         return by_path
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
         by_id = session.get(Video, int(ref))
         if by_id is not None:
             return by_id

@@ -13,7 +13,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
-from storage.db import make_engine
+from storage.db import database_url, make_engine
 from storage.schema import Base, UtcDateTime
 
 config = context.config
@@ -42,7 +42,7 @@ def run(connection: Connection) -> None:
 def main() -> None:
     if context.is_offline_mode():  # `alembic upgrade --sql`: write the SQL instead
         context.configure(
-            url=config.get_main_option("sqlalchemy.url"),
+            url=config.get_main_option("sqlalchemy.url") or database_url(),
             target_metadata=Base.metadata,
             literal_binds=True,
         )

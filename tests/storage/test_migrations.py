@@ -7,13 +7,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
 
 from storage import jobs
 from storage.db import (
+    DatabaseSchemaError,
     alembic_config,
     current_revision,
     head_revision,
@@ -56,6 +58,20 @@ def test_upgrading_a_current_database_changes_nothing(store_url: str) -> None:
     with make_sessionmaker(engine)() as session:
         assert [m.path for m in session.scalars(select(Model))] == ["/models/a.pt"]
     engine.dispose()
+
+
+def test_a_database_from_newer_code_gives_a_readable_error(store_url: str) -> None:
+    engine = make_engine(store_url)
+    stamp = "UPDATE alembic_version SET version_num = :revision"
+    with engine.begin() as conn:
+        conn.execute(text(stamp), {"revision": "from_the_future"})
+    try:
+        with pytest.raises(DatabaseSchemaError, match="If newer code migrated it"):
+            upgrade(engine)
+    finally:  # the PostgreSQL database is shared by the session's tests
+        with engine.begin() as conn:
+            conn.execute(text(stamp), {"revision": head_revision()})
+        engine.dispose()
 
 
 def test_downgrade_to_base_removes_every_table(database_url: str) -> None:
