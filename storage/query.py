@@ -109,6 +109,20 @@ class VideoDetail:
 
 
 @dataclass(frozen=True)
+class ModelRow:
+    """A registered checkpoint; split, class names and metrics once a worker loaded it."""
+
+    model_id: int
+    sha256: str
+    path: str
+    split: int | None
+    class_names: tuple[str, ...] | None
+    metrics: dict[str, Any] | None
+    registered_at: datetime
+    jobs_by_state: dict[str, int]  # every state, zeros included
+
+
+@dataclass(frozen=True)
 class ExpertStat:
     expert: int
     mean_gate_weight: float  # mean over done jobs
@@ -324,6 +338,34 @@ def stats(session: Session, *, model_sha256: str | None = None) -> Stats:
     )
     session.commit()
     return result
+
+
+def models(session: Session) -> list[ModelRow]:
+    """Every registered model, newest first, with its jobs counted by state."""
+    counts: dict[int, dict[str, int]] = {}
+    for model_id, state, count in session.execute(
+        select(Job.model_id, Job.state, func.count()).group_by(Job.model_id, Job.state)
+    ):
+        counts.setdefault(model_id, {})[state.value] = count
+    rows = [
+        ModelRow(
+            model_id=model.id,
+            sha256=model.sha256,
+            path=model.path,
+            split=model.split,
+            class_names=tuple(model.class_names) if model.class_names is not None else None,
+            metrics=model.metrics,
+            registered_at=model.registered_at,
+            jobs_by_state={
+                state.value: counts.get(model.id, {}).get(state.value, 0) for state in JobState
+            },
+        )
+        for model in session.scalars(
+            select(Model).order_by(Model.registered_at.desc(), Model.id.desc())
+        )
+    ]
+    session.commit()
+    return rows
 
 
 def labels_seen(session: Session) -> Sequence[str]:

@@ -211,3 +211,21 @@ def test_stats_of_an_empty_database(session: Session) -> None:
 
 def test_labels_seen_lists_each_label_once(session: Session, library) -> None:
     assert list(query.labels_seen(session)) == ["jump", "run", "walk"]
+
+
+def test_models_list_checkpoints_newest_first_with_job_counts(
+    session: Session, library, model: Model
+) -> None:
+    other = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
+    newer, older = query.models(session)
+    assert (newer.sha256, newer.class_names, newer.jobs_by_state["queued"]) == (
+        other.sha256,
+        None,
+        0,
+    )
+    assert (older.split, older.class_names, older.metrics) == (
+        1,
+        ("run", "walk", "jump"),
+        {"top1": 0.5},
+    )
+    assert older.jobs_by_state == {"queued": 1, "running": 0, "done": 3, "failed": 1}
