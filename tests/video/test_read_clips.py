@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -158,3 +159,14 @@ def test_a_file_whose_timestamps_are_out_of_display_order_is_read_front_to_back(
     assert "front to back from now on" in caplog.text
     for t, frame in enumerate(clips[0]):
         np.testing.assert_array_equal(frame, reference[300 + t])
+
+
+def test_threads_reading_at_once_each_get_their_own_frames(h264_long, mjpg_avi, kit):
+    # A worker decodes the next batch while the model runs the current one.
+    jobs = [(h264_long, [40 * i, 300 + 20 * i]) for i in range(4)]
+    jobs += [(mjpg_avi, [i, 30 + i]) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda job: read_clips(job[0], job[1], 8), jobs))
+    for (path, starts), clips in zip(jobs, results, strict=True):
+        frames = probe(path).frames
+        np.testing.assert_array_equal(kit.numbers(clips), _expected(starts, 8, 1, frames))
