@@ -1,0 +1,22 @@
+"""Storage is imported by watcher and worker: it must not drag in the model or the others."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = """
+import sys
+import storage.cli, storage.db, storage.enqueue, storage.jobs, storage.query, storage.schema
+print(" ".join(sorted(
+    name for name in sys.modules
+    if name.split(".")[0] in {"torch", "torchvision", "model", "trainer", "worker", "watcher"}
+)))
+"""
+
+
+def test_storage_imports_no_model_trainer_worker_watcher_or_torch() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == ""
