@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 DATABASE_URL_ENV = "ACTIONTAG_DATABASE_URL"
+PASSWORD_FILE_ENV = "ACTIONTAG_DATABASE_PASSWORD_FILE"
 DEFAULT_DATABASE_URL = "sqlite:///var/actiontag.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -62,6 +63,9 @@ def database_url(url: str | None = None) -> str:
     parsed = make_url(chosen)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    password = _password_from_file()
+    if password is not None and parsed.password is None:
+        parsed = parsed.set(password=password)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = Path(parsed.database).expanduser().parent
         try:
@@ -72,6 +76,25 @@ def database_url(url: str | None = None) -> str:
                 f"Next: choose a writable path in {DATABASE_URL_ENV} (or --database-url)."
             ) from exc
     return parsed.render_as_string(hide_password=False)
+
+
+def _password_from_file() -> str | None:
+    """The password in ``$ACTIONTAG_DATABASE_PASSWORD_FILE`` (a Docker/Compose secret).
+
+    A secret keeps the password out of the URL and out of every container's environment,
+    and needs no URL escaping. An empty variable counts as unset.
+    """
+    path = os.environ.get(PASSWORD_FILE_ENV, "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"cannot read the database password file {path} named by {PASSWORD_FILE_ENV}: "
+            f"{exc.strerror or exc}. Next: mount the secret there, or unset {PASSWORD_FILE_ENV} "
+            f"and put the password in {DATABASE_URL_ENV}."
+        ) from exc
 
 
 def describe_url(url: str | URL) -> str:

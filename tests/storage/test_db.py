@@ -7,13 +7,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from storage import jobs
 from storage.db import (
     DATABASE_URL_ENV,
+    PASSWORD_FILE_ENV,
     DatabaseUnavailable,
     database_url,
     make_engine,
@@ -50,6 +51,47 @@ def test_database_url_creates_the_sqlite_folder(tmp_path: Path) -> None:
 def test_plain_postgresql_url_uses_psycopg3() -> None:
     url = database_url("postgresql://postgres:p%40ss@db.example:5432/actiontag")
     assert url == "postgresql+psycopg://postgres:p%40ss@db.example:5432/actiontag"
+
+
+def test_password_file_supplies_the_password_a_url_leaves_out(monkeypatch, tmp_path: Path) -> None:
+    secret = tmp_path / "postgres_password"
+    secret.write_text("s3cr@t/with:odd#chars\n", encoding="utf-8")
+    monkeypatch.setenv(PASSWORD_FILE_ENV, str(secret))
+    url = make_url(database_url("postgresql://actiontag@postgres:5432/actiontag"))
+    assert url.password == "s3cr@t/with:odd#chars"
+    assert url.username == "actiontag" and url.host == "postgres"
+
+
+def test_password_in_the_url_wins_over_the_password_file(monkeypatch, tmp_path: Path) -> None:
+    secret = tmp_path / "postgres_password"
+    secret.write_text("from-file", encoding="utf-8")
+    monkeypatch.setenv(PASSWORD_FILE_ENV, str(secret))
+    assert make_url(database_url("postgresql://u:from-url@h/db")).password == "from-url"
+
+
+def test_connects_to_postgresql_with_the_password_file(
+    monkeypatch, tmp_path: Path, postgres_url: str
+) -> None:
+    secret = tmp_path / "postgres_password"
+    secret.write_text("any-password-trust-auth-accepts\n", encoding="utf-8")
+    monkeypatch.setenv(PASSWORD_FILE_ENV, str(secret))
+    engine = make_engine(make_url(postgres_url).set(password=None).render_as_string(False))
+    with engine.connect() as conn:
+        assert conn.execute(text("select 1")).scalar() == 1
+    assert engine.url.password == "any-password-trust-auth-accepts"
+    engine.dispose()
+
+
+def test_missing_password_file_names_the_file_and_what_to_do(monkeypatch, tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "postgres_password"
+    monkeypatch.setenv(PASSWORD_FILE_ENV, str(missing))
+    with pytest.raises(DatabaseUnavailable, match=r"nope/postgres_password.*Next:"):
+        database_url("postgresql://actiontag@postgres/actiontag")
+
+
+def test_empty_password_file_variable_counts_as_unset(monkeypatch) -> None:
+    monkeypatch.setenv(PASSWORD_FILE_ENV, "")
+    assert make_url(database_url("postgresql://u@h/db")).password is None
 
 
 def test_sqlite_engine_uses_wal_busy_timeout_and_foreign_keys(sqlite_url: str) -> None:
