@@ -1,0 +1,145 @@
+"""The embedded broker: Celery messages in a SQLite file, shared by processes on one machine.
+
+``ACTIONTAG_BROKER_URL=sqlite:///var/broker.sqlite`` (the default) selects it; any other
+kombu URL (``redis://…`` in production) is used as it is.
+
+It is kombu's SQLAlchemy transport with three changes, each for a failure seen with the
+stock one when several processes share the file:
+
+- a delivered message is deleted in the transaction that takes it. The stock transport
+  only marks it invisible and never removes it, so the table grows by one row per video
+  forever; an invisible row is never delivered again anyway (a rejected or unacked
+  message is re-published as a new row), so deleting it loses nothing.
+- SQLite waits for the write lock (``busy_timeout``) instead of failing with "database
+  is locked" after pysqlite's 5 s, and uses WAL, so a publisher and pollers do not
+  block each other's reads.
+- the virtual transport's own options (``polling_interval``) are not passed on to
+  ``create_engine``, which rejects them. A short polling interval matters: with
+  ``acks_late`` and prefetch 1 the worker asks for the next message only after the
+  current one is acknowledged, and the stock 1 s interval would idle it for up to a
+  second between videos.
+
+Why not kombu's filesystem transport: its publisher creates the message file and then
+writes it, and a consumer may take the file in between and read an empty message; and
+it "takes" a message by moving it to the temporary folder, which is a copy (not an
+atomic rename) when /tmp is another filesystem, so two consumers can both take it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from json import loads
+from queue import Empty
+from typing import Any
+
+import kombu.transport
+from kombu.transport import sqlalchemy as kombu_sqla
+from kombu.utils.encoding import bytes_to_str
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import sessionmaker
+
+SCHEME = "sqlite"
+# How long a publisher or poller waits for another process's write (ms).
+BUSY_TIMEOUT_MS = 30_000
+# Seconds between polls of an empty queue (also after each acknowledged task).
+POLLING_INTERVAL_S = 0.1
+
+# Options the virtual transport reads itself; create_engine must not see them.
+_VIRTUAL_OPTIONS = frozenset(
+    {
+        "polling_interval",
+        "queue_tablename",
+        "message_tablename",
+        "callback",
+        "errback",
+        "max_retries",
+        "interval_start",
+        "interval_step",
+        "interval_max",
+        "retry_errors",
+    }
+)
+_ENGINES_LOCK = threading.Lock()
+
+
+class Channel(kombu_sqla.Channel):
+    """kombu's SQLAlchemy channel, made safe for several processes on one SQLite file."""
+
+    _engines: dict[tuple[str, int], Any] = {}  # noqa: RUF012 (a cache shared by channels)
+
+    def _engine_from_config(self) -> Any:
+        conninfo = self.connection.client
+        options = {k: v for k, v in conninfo.transport_options.items() if k not in _VIRTUAL_OPTIONS}
+        engine = create_engine(conninfo.hostname, **options)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+        return engine
+
+    def _open(self) -> Any:
+        # kombu caches engines by URL only; a forked child must not reuse the parent's
+        # pooled SQLite connections, so the key includes the process id.
+        key = (self.connection.client.hostname, os.getpid())
+        with _ENGINES_LOCK:
+            if key not in self._engines:
+                engine = self._engine_from_config()
+                kombu_sqla.metadata.create_all(engine)
+                self._engines[key] = engine, sessionmaker(bind=engine)
+        return self._engines[key]
+
+    def _get_or_create(self, queue: str) -> Any:
+        try:
+            return super()._get_or_create(queue)
+        except IntegrityError:
+            # Another process created the queue row at the same moment: use theirs.
+            self.session.rollback()
+            return super()._get_or_create(queue)
+
+    def _get(self, queue: str) -> Any:
+        obj = self._get_or_create(queue)
+        session = self.session
+        # Take the write lock before reading, so two consumers cannot take one message.
+        session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
+        try:
+            msg = (
+                session.query(self.message_cls)
+                .filter(self.message_cls.queue_id == obj.id)
+                .filter(self.message_cls.visible == True)  # noqa: E712 (SQL expression)
+                .order_by(self.message_cls.sent_at, self.message_cls.id)
+                .limit(1)
+                .first()
+            )
+            if msg is None:
+                raise Empty()
+            payload = loads(bytes_to_str(msg.payload))
+            session.delete(msg)
+            session.commit()
+            return payload
+        except BaseException:
+            session.rollback()
+            raise
+
+
+class Transport(kombu_sqla.Transport):
+    """The embedded broker's transport (``sqlite:///path``)."""
+
+    Channel = Channel
+    polling_interval = POLLING_INTERVAL_S
+    connection_errors = (OperationalError,)
+
+
+def register() -> None:
+    """Make ``sqlite://`` broker URLs select this transport (idempotent)."""
+    kombu.transport.TRANSPORT_ALIASES[SCHEME] = f"{__name__}:Transport"
+
+
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` names the embedded broker."""
+    return url.split("://", 1)[0] == SCHEME

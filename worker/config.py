@@ -1,0 +1,78 @@
+"""The worker's settings from the environment, each with a default that works on one machine.
+
+Read by ``worker.app`` (broker, queue, time limits) and ``python -m worker`` (the rest;
+its flags override the variables). Importing this module imports neither torch nor model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BROKER_URL_ENV = "ACTIONTAG_BROKER_URL"
+QUEUE_ENV = "ACTIONTAG_QUEUE"
+TIME_LIMIT_ENV = "ACTIONTAG_TASK_TIME_LIMIT"
+CHECKPOINT_ENV = "ACTIONTAG_CHECKPOINT"
+DEVICE_ENV = "ACTIONTAG_DEVICE"
+NUM_CLIPS_ENV = "ACTIONTAG_NUM_CLIPS"
+TOP_K_ENV = "ACTIONTAG_TOP_K"
+MAX_ATTEMPTS_ENV = "ACTIONTAG_MAX_ATTEMPTS"
+ENGINE_ENV = "ACTIONTAG_ENGINE"
+
+DEFAULT_BROKER_URL = "sqlite:///var/broker.sqlite"
+DEFAULT_QUEUE = "actiontag"
+DEFAULT_CHECKPOINT = "models/actiontag.pt"
+DEFAULT_DEVICE = "auto"
+DEFAULT_NUM_CLIPS = 10
+DEFAULT_TOP_K = 5
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_ENGINE = "eager"
+# A video gets this long (decode + inference) before its task is stopped. Ten clips of
+# a 60-minute video take well under a minute even on two CPU cores.
+DEFAULT_TIME_LIMIT_S = 1800
+
+
+class ConfigError(ValueError):
+    """A setting has a value the worker cannot use; the message names the variable."""
+
+
+def env_str(name: str, default: str) -> str:
+    """``$name`` (an empty value counts as unset), else ``default``."""
+    return os.environ.get(name, "").strip() or default
+
+
+def env_int(name: str, default: int, *, minimum: int = 1) -> int:
+    """``$name`` as an integer of at least ``minimum``, else ``default``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def broker_url(url: str | None = None) -> str:
+    """The broker URL: ``url``, else ``$ACTIONTAG_BROKER_URL``, else the embedded broker.
+
+    For the embedded broker (a SQLite file) the file's folder is created, so the default
+    works in a fresh checkout.
+    """
+    chosen = url or env_str(BROKER_URL_ENV, DEFAULT_BROKER_URL)
+    scheme, _, rest = chosen.partition("://")
+    if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
+        Path(rest[1:]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return chosen
+
+
+def queue_name() -> str:
+    """The queue tag_video messages go to (``$ACTIONTAG_QUEUE``, default ``actiontag``)."""
+    return env_str(QUEUE_ENV, DEFAULT_QUEUE)
+
+
+def time_limit_s() -> int:
+    """Hard time limit of one task in seconds (``$ACTIONTAG_TASK_TIME_LIMIT``)."""
+    return env_int(TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S, minimum=60)
