@@ -70,7 +70,9 @@ def make_app(broker_url: str | None = None, queue: str | None = None) -> Celery:
         task_soft_time_limit=time_limit - 30,
         task_send_sent_event=False,
         worker_send_task_events=False,
-        worker_hijack_root_logger=True,
+        # Each pool process loads the model before it reports ready (worker.tasks); the
+        # default 4 s would have slow starts killed and restarted.
+        worker_proc_alive_timeout=120,
     )
     return celery
 

@@ -7,6 +7,7 @@ its flags override the variables). Importing this module imports neither torch n
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 BROKER_URL_ENV = "ACTIONTAG_BROKER_URL"
@@ -21,12 +22,13 @@ ENGINE_ENV = "ACTIONTAG_ENGINE"
 
 DEFAULT_BROKER_URL = "sqlite:///var/broker.sqlite"
 DEFAULT_QUEUE = "actiontag"
-DEFAULT_CHECKPOINT = "models/actiontag.pt"
+# Where `python -m trainer --split 3` leaves its best checkpoint.
+DEFAULT_CHECKPOINT = "runs/split3/model.pt"
 DEFAULT_DEVICE = "auto"
 DEFAULT_NUM_CLIPS = 10
 DEFAULT_TOP_K = 5
 DEFAULT_MAX_ATTEMPTS = 3
-DEFAULT_ENGINE = "eager"
+DEFAULT_ENGINE = "auto"  # the fastest engine that is exact enough (worker.predictor)
 # A video gets this long (decode + inference) before its task is stopped. Ten clips of
 # a 60-minute video take well under a minute even on two CPU cores.
 DEFAULT_TIME_LIMIT_S = 1800
@@ -76,3 +78,35 @@ def queue_name() -> str:
 def time_limit_s() -> int:
     """Hard time limit of one task in seconds (``$ACTIONTAG_TASK_TIME_LIMIT``)."""
     return env_int(TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S, minimum=60)
+
+
+DATABASE_URL_ENV = "ACTIONTAG_DATABASE_URL"  # read by storage.db; named here for --help
+CONCURRENCY_ENV = "ACTIONTAG_CONCURRENCY"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What each pool process needs to tag videos; ``python -m worker`` exports its flags
+    to the environment before Celery forks, so every process reads the same values."""
+
+    checkpoint: Path
+    device: str
+    num_clips: int
+    top_k: int
+    max_attempts: int
+    engine: str
+    concurrency: int
+    database_url: str | None  # None: storage.db's default
+
+    @classmethod
+    def from_env(cls) -> WorkerSettings:
+        return cls(
+            checkpoint=Path(env_str(CHECKPOINT_ENV, DEFAULT_CHECKPOINT)),
+            device=env_str(DEVICE_ENV, DEFAULT_DEVICE),
+            num_clips=env_int(NUM_CLIPS_ENV, DEFAULT_NUM_CLIPS),
+            top_k=env_int(TOP_K_ENV, DEFAULT_TOP_K),
+            max_attempts=env_int(MAX_ATTEMPTS_ENV, DEFAULT_MAX_ATTEMPTS),
+            engine=env_str(ENGINE_ENV, DEFAULT_ENGINE),
+            concurrency=env_int(CONCURRENCY_ENV, 1),
+            database_url=os.environ.get(DATABASE_URL_ENV, "").strip() or None,
+        )

@@ -1,0 +1,274 @@
+"""``python -m worker``: a Celery worker that tags videos, started with the right defaults.
+
+On start it migrates the database, checks the checkpoint and registers it (class names,
+split, metrics), then runs Celery's prefork pool: one process per GPU (CPU: one process
+using every core). Each pool process loads the model itself, after the fork, so the
+parent never touches CUDA; a pool process that dies (segfault, OOM kill) is replaced and
+its message goes back to the queue. Each process also queues again the jobs its
+predecessor under the same name left running. SIGTERM (or Ctrl-C once) is Celery's warm
+shutdown: the videos being tagged are finished first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from worker import config
+
+log = logging.getLogger("worker")
+
+DEFAULT_NODENAME = "actiontag@%h"
+EXIT_SETUP_ERROR = 2
+
+MISSING_CHECKPOINT_HELP = (
+    "Train one with `python -m trainer --split 3` (it writes runs/split3/model.pt), or make "
+    "the small demo model with `make demo`; then pass its path with --checkpoint or "
+    f"{config.CHECKPOINT_ENV}. Watcher and worker must name the same file."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m worker",
+        description="Tag videos: a Celery worker that takes tag_video jobs from the broker, runs "
+        "the action-recognition model on each video and writes the predicted actions and expert "
+        "usage into the database. Every flag defaults to its environment variable, then to a "
+        "value that works on one machine (SQLite database and SQLite broker under var/).",
+        epilog="Examples:\n"
+        "  python -m worker --checkpoint runs/split3/model.pt\n"
+        "  ACTIONTAG_BROKER_URL=redis://127.0.0.1:6379/0 "
+        "ACTIONTAG_DATABASE_URL=postgresql://postgres@127.0.0.1/actiontag python -m worker\n"
+        "Stop it with SIGTERM or Ctrl-C: the videos in progress are finished first.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env = os.environ.get
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=Path(config.env_str(config.CHECKPOINT_ENV, config.DEFAULT_CHECKPOINT)),
+        help=f"the checkpoint to serve (${config.CHECKPOINT_ENV}; default "
+        f"{config.DEFAULT_CHECKPOINT}); the watcher must name the same file",
+    )
+    parser.add_argument(
+        "--device",
+        default=config.env_str(config.DEVICE_ENV, config.DEFAULT_DEVICE),
+        help=f"auto, cpu, cuda or cuda:N (${config.DEVICE_ENV}; default auto: every GPU, "
+        "one pool process each, else the CPU)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=env(config.CONCURRENCY_ENV) or None,
+        help=f"pool processes (${config.CONCURRENCY_ENV}; default: the number of GPUs when the "
+        "device is auto or cuda, else 1, which uses all CPU cores)",
+    )
+    parser.add_argument(
+        "--engine",
+        default=config.env_str(config.ENGINE_ENV, config.DEFAULT_ENGINE),
+        help=f"inference engine (${config.ENGINE_ENV}; default auto: the fastest exact one)",
+    )
+    parser.add_argument(
+        "--num-clips",
+        type=_positive_int,
+        default=config.env_int(config.NUM_CLIPS_ENV, config.DEFAULT_NUM_CLIPS),
+        help=f"clips sampled uniformly from each video, run as one batch (${config.NUM_CLIPS_ENV}; "
+        f"default {config.DEFAULT_NUM_CLIPS})",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=config.env_int(config.TOP_K_ENV, config.DEFAULT_TOP_K),
+        help=f"predictions stored per video (${config.TOP_K_ENV}; default {config.DEFAULT_TOP_K})",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=config.env_int(config.MAX_ATTEMPTS_ENV, config.DEFAULT_MAX_ATTEMPTS),
+        help="times a video may be started before it is marked failed, so one that kills its "
+        f"worker does not loop (${config.MAX_ATTEMPTS_ENV}; default {config.DEFAULT_MAX_ATTEMPTS})",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=_positive_int,
+        default=config.time_limit_s(),
+        help=f"seconds one video may take before it is stopped and failed "
+        f"(${config.TIME_LIMIT_ENV}; default {config.DEFAULT_TIME_LIMIT_S})",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=env(config.DATABASE_URL_ENV) or None,
+        help=f"SQLAlchemy URL of the results database (${config.DATABASE_URL_ENV}; default "
+        "sqlite:///var/actiontag.db)",
+    )
+    parser.add_argument(
+        "--broker-url",
+        default=env(config.BROKER_URL_ENV) or None,
+        help=f"Celery broker URL, e.g. redis://127.0.0.1:6379/0 (${config.BROKER_URL_ENV}; "
+        f"default {config.DEFAULT_BROKER_URL}: the embedded broker, no server needed)",
+    )
+    parser.add_argument(
+        "--queues",
+        default=config.queue_name(),
+        help=f"comma-separated queues to take jobs from (${config.QUEUE_ENV}; default "
+        f"{config.DEFAULT_QUEUE})",
+    )
+    parser.add_argument(
+        "--hostname",
+        "--name",
+        dest="hostname",
+        default=DEFAULT_NODENAME,
+        help="Celery node name, unique per worker (default actiontag@%%h, %%h: the host name); "
+        "jobs are claimed as NODE#<pool process index>",
+    )
+    parser.add_argument(
+        "--loglevel",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="log level (default INFO: one line per video)",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def export_settings(args: argparse.Namespace, concurrency: int) -> None:
+    """Put the settings where the app and every pool process read them (the environment)."""
+    values = {
+        config.CHECKPOINT_ENV: str(args.checkpoint.resolve()),
+        config.DEVICE_ENV: args.device,
+        config.ENGINE_ENV: args.engine,
+        config.NUM_CLIPS_ENV: str(args.num_clips),
+        config.TOP_K_ENV: str(args.top_k),
+        config.MAX_ATTEMPTS_ENV: str(args.max_attempts),
+        config.TIME_LIMIT_ENV: str(args.time_limit),
+        config.CONCURRENCY_ENV: str(concurrency),
+        config.QUEUE_ENV: args.queues.split(",")[0],
+        config.DATABASE_URL_ENV: args.database_url,
+        config.BROKER_URL_ENV: args.broker_url,
+    }
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+
+
+def gpu_count() -> int:
+    """GPUs torch can use, asked in a child process: asking CUDA here would initialise it
+    in the parent, and forked pool processes could then not use it."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return int(done.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as exc:
+        log.warning("cannot count GPUs (%s); using one pool process", exc)
+        return 0
+
+
+def default_concurrency(device: str) -> int:
+    if device in ("auto", "cuda"):
+        return max(1, gpu_count())
+    return 1
+
+
+class SetupError(Exception):
+    """The worker cannot start; the message says what to do."""
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Migrate the database and register the checkpoint it will serve."""
+    from model.checkpoint import CheckpointError, load_checkpoint
+    from storage.db import (
+        DatabaseSchemaError,
+        DatabaseUnavailable,
+        make_sessionmaker,
+        open_database,
+    )
+    from storage.jobs import register_model
+
+    path = args.checkpoint.resolve()
+    if not path.is_file():
+        raise SetupError(f"no checkpoint at {path}. {MISSING_CHECKPOINT_HELP}")
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise SetupError(f"cannot serve {path}: {exc}") from exc
+    try:
+        engine = open_database(args.database_url)
+        try:
+            with make_sessionmaker(engine)() as session:
+                register_model(
+                    session,
+                    checkpoint.sha256,
+                    str(path),
+                    split=checkpoint.split,
+                    class_names=checkpoint.class_names,
+                    metrics=checkpoint.metrics,
+                )
+        finally:
+            engine.dispose()
+    except (DatabaseUnavailable, DatabaseSchemaError) as exc:
+        raise SetupError(str(exc)) from exc
+    log.info(
+        "serving %s (sha256 %s…, split %s, %d classes)",
+        path,
+        checkpoint.sha256[:12],
+        checkpoint.split,
+        len(checkpoint.class_names),
+    )
+
+
+def celery_argv(args: argparse.Namespace, concurrency: int) -> list[str]:
+    return [
+        "worker",
+        f"--loglevel={args.loglevel}",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        f"--queues={args.queues}",
+        f"--hostname={args.hostname}",
+        # Mingle and gossip sync revoked tasks and clock between workers at start; we
+        # revoke nothing (the database decides), so they would only slow the start.
+        "--without-mingle",
+        "--without-gossip",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.loglevel, format="[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+    )
+    # Alembic narrates every plugin it loads at INFO; storage.db logs the migration itself.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        prepare(args)
+    except SetupError as exc:
+        print(f"python -m worker: error: {exc}", file=sys.stderr)
+        return EXIT_SETUP_ERROR
+    concurrency = args.concurrency or default_concurrency(args.device)
+    export_settings(args, concurrency)
+    # Imported only now: the app reads the environment just exported.
+    from worker.app import app
+
+    app.worker_main(celery_argv(args, concurrency))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

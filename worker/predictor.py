@@ -1,0 +1,270 @@
+"""One video -> its top-k actions and expert usage, with the model loaded once per process.
+
+    predictor = Predictor("models/actiontag.pt", device="auto", top_k=5)
+    result = predictor.predict("inbox/clip.mp4")   # VideoPrediction
+
+Two stages, so that each can be replaced on its own:
+
+- ``decode(path)``: probe, sample ``num_clips`` uniform clips, decode, centre-crop and
+  normalise them (model.video, with the checkpoint's clip length, frame stride, resize
+  and crop, so serving sees exactly what evaluation saw).
+- ``infer(decoded)``: all clips of the video through an :class:`Engine` in ONE batch.
+  A video's prediction is the mean of its clips' softmax; its expert usage is the mean
+  of its clips' gate weights, with how many clips chose each expert (DESIGN.md).
+
+An engine is anything callable as ``engine(batch) -> EngineOutput``; engines are made
+by name from :data:`ENGINES` (``ACTIONTAG_ENGINE``). ``eager`` is the network in fp32
+PyTorch under ``inference_mode``. A faster engine (bf16, channels_last_3d, an exported
+model) registers a factory there and is held to the same output contract.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from model.checkpoint import Checkpoint, load_checkpoint
+from model.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
+
+__all__ = [
+    "AUTO_ENGINE",
+    "DEFAULT_NUM_CLIPS",
+    "ENGINES",
+    "DecodedVideo",
+    "EagerEngine",
+    "Engine",
+    "EngineOutput",
+    "Predictor",
+    "VideoPrediction",
+    "configure_cpu_threads",
+    "make_engine",
+    "resolve_device",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NUM_CLIPS = 10
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    """What an engine returns for a batch of B clips, on the CPU.
+
+    probs: B x num_classes float32, each row a softmax.
+    gates: B x num_experts float32, zero outside the chosen experts, rows sum to 1.
+    indices: B x k int64, the experts each clip chose.
+    """
+
+    probs: torch.Tensor
+    gates: torch.Tensor
+    indices: torch.Tensor
+
+
+class Engine(Protocol):
+    """Runs the network on a normalised batch (float32 B x 3 x T x H x W, on the CPU)."""
+
+    name: str
+    device: torch.device
+
+    def __call__(self, batch: torch.Tensor) -> EngineOutput: ...
+
+
+class EagerEngine:
+    """The checkpoint's network in fp32 eager PyTorch, the reference every engine matches."""
+
+    name = "eager"
+
+    def __init__(self, checkpoint: Checkpoint, device: torch.device) -> None:
+        self.device = device
+        self.model = checkpoint.build_model(device)
+
+    def __call__(self, batch: torch.Tensor) -> EngineOutput:
+        with torch.inference_mode():
+            logits, aux = self.model(batch.to(self.device, non_blocking=True))
+            return EngineOutput(
+                probs=torch.softmax(logits.float(), dim=1).cpu(),
+                gates=aux.gates.float().cpu(),
+                indices=aux.indices.cpu(),
+            )
+
+
+EngineFactory = Callable[[Checkpoint, torch.device], Engine]
+ENGINES: dict[str, EngineFactory] = {"eager": EagerEngine}
+# What "auto" means: the fastest registered engine whose output matches eager's.
+AUTO_ENGINE = "eager"
+
+
+def make_engine(name: str, checkpoint: Checkpoint, device: torch.device) -> Engine:
+    """The engine registered as ``name`` ("auto": :data:`AUTO_ENGINE`) for ``checkpoint``."""
+    try:
+        factory = ENGINES[AUTO_ENGINE if name == "auto" else name]
+    except KeyError:
+        raise ValueError(
+            f"unknown inference engine {name!r}; choose auto or one of {sorted(ENGINES)} "
+            "(ACTIONTAG_ENGINE or --engine)"
+        ) from None
+    return factory(checkpoint, device)
+
+
+def resolve_device(device: str = "auto", slot: int = 0) -> torch.device:
+    """The torch device for ``device`` ("auto", "cpu", "cuda", "cuda:N").
+
+    "auto" is CUDA when there is a GPU, else the CPU. "auto" and "cuda" pick GPU
+    ``slot % count``, so pool process ``slot`` of a worker with one process per GPU gets
+    its own GPU. Call only in the process that will run the model: asking CUDA
+    initialises it, and a process that forks after that cannot use CUDA in its children.
+    """
+    if device == "cpu":
+        return torch.device("cpu")
+    if device not in ("auto", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if not torch.cuda.is_available():
+        if device == "auto":
+            return torch.device("cpu")
+        raise ValueError(
+            f"device {device!r} asks for CUDA but torch sees no GPU here; "
+            "use --device cpu (ACTIONTAG_DEVICE=cpu) or check the driver"
+        )
+    if device.startswith("cuda:"):
+        return torch.device(device)
+    return torch.device("cuda", slot % torch.cuda.device_count())
+
+
+def configure_cpu_threads(processes: int = 1) -> int:
+    """Give torch this process's share of the CPU cores it may run on; the count set."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // max(1, processes))
+    torch.set_num_threads(threads)
+    return threads
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """A video's clips, ready for the network: float32 N x 3 x T x H x W."""
+
+    path: str
+    clips: torch.Tensor
+    info: VideoInfo
+    decode_ms: float
+
+
+@dataclass(frozen=True)
+class VideoPrediction:
+    """One video's result.
+
+    top: (label, confidence) pairs, most confident first.
+    expert_usage: (mean gate weight, times chosen) per expert, in expert order; times
+    chosen is the number of clips whose top-k experts include it.
+    """
+
+    top: list[tuple[str, float]]
+    expert_usage: list[tuple[float, int]]
+    info: VideoInfo
+    num_clips: int
+    decode_ms: float
+    inference_ms: float
+
+
+class Predictor:
+    """A checkpoint's network, ready to tag videos (load it once per process)."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint | str | os.PathLike[str],
+        *,
+        device: str | torch.device = "auto",
+        num_clips: int | None = None,
+        top_k: int = 5,
+        engine: str = "auto",
+        slot: int = 0,
+    ) -> None:
+        if not isinstance(checkpoint, Checkpoint):
+            checkpoint = load_checkpoint(Path(checkpoint))
+        num_clips = DEFAULT_NUM_CLIPS if num_clips is None else num_clips
+        if num_clips < 1:
+            raise ValueError(f"num_clips must be at least 1, got {num_clips}")
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        self.checkpoint = checkpoint
+        self.config = checkpoint.config
+        self.class_names = list(checkpoint.class_names)
+        self.num_clips = num_clips
+        self.top_k = min(top_k, len(self.class_names))
+        if not isinstance(device, torch.device):
+            device = resolve_device(device, slot)
+        self.engine = make_engine(engine, checkpoint, device)
+        # The weights now live in the engine; the checkpoint's copy is not needed.
+        checkpoint.state_dict = {}
+        log.info(
+            "loaded %s (sha256 %s…, %d classes, %d experts) on %s, engine %s",
+            checkpoint.path,
+            checkpoint.sha256[:12],
+            len(self.class_names),
+            self.config.num_experts,
+            device,
+            self.engine.name,
+        )
+
+    @property
+    def sha256(self) -> str:
+        return self.checkpoint.sha256
+
+    def predict(self, path: str | os.PathLike[str]) -> VideoPrediction:
+        """Tag one video. Raises model.video.VideoError for a file that cannot be read."""
+        return self.infer(self.decode(path))
+
+    def decode(self, path: str | os.PathLike[str]) -> DecodedVideo:
+        """The video's ``num_clips`` uniform clips, centre-cropped and normalised."""
+        cfg = self.config
+        started = time.perf_counter()
+        info = probe(path)
+        starts = clip_starts(info.frames, cfg.clip_len, self.num_clips, stride=cfg.frame_stride)
+        clips = read_clips(
+            info.path,
+            starts,
+            cfg.clip_len,
+            stride=cfg.frame_stride,
+            short_side=cfg.short_side,
+            info=info,
+        )
+        batch = to_tensor(clips, crop=cfg.crop_size)
+        return DecodedVideo(info.path, batch, info, _ms_since(started))
+
+    def infer(self, video: DecodedVideo) -> VideoPrediction:
+        """All of ``video``'s clips through the engine in one batch, then averaged."""
+        started = time.perf_counter()
+        out = self.engine(video.clips)
+        inference_ms = _ms_since(started)
+        probs = out.probs.mean(dim=0)
+        confidences, labels = probs.topk(self.top_k)
+        top = [
+            (self.class_names[label], _unit(confidence))
+            for confidence, label in zip(confidences.tolist(), labels.tolist(), strict=True)
+        ]
+        gate_means = out.gates.mean(dim=0).tolist()
+        chosen = torch.bincount(out.indices.reshape(-1), minlength=len(gate_means)).tolist()
+        usage = [(_unit(mean), int(n)) for mean, n in zip(gate_means, chosen, strict=True)]
+        return VideoPrediction(
+            top=top,
+            expert_usage=usage,
+            info=video.info,
+            num_clips=int(video.clips.shape[0]),
+            decode_ms=video.decode_ms,
+            inference_ms=inference_ms,
+        )
+
+
+def _unit(value: float) -> float:
+    # Means of float32 probabilities can land a rounding step outside [0, 1].
+    return min(1.0, max(0.0, float(value)))
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

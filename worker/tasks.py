@@ -1,0 +1,305 @@
+"""``tag_video(job_id)``: one video through the model, its results into the database.
+
+Flow (job states in DESIGN.md; every state change is a storage.jobs call):
+
+1. claim the job for this pool process (``queued -> running``, attempts + 1). A job
+   already done, failed, or running in another process is left alone: a redelivered or
+   duplicate message does nothing. A job whose attempts are used up is marked failed by
+   the claim: a video that kills its process (segfault, OOM) every time stops there.
+2. check that the job names the checkpoint this process serves, and find the first of
+   the video's paths that still holds a file of the recorded size.
+3. decode all clips and run them in one batch (worker.predictor), then write the top-k
+   predictions, the expert usage, the video's metadata and the timings in one
+   transaction (``complete_job`` replaces rows an interrupted attempt left).
+
+A video that cannot be read, a missing file or a model mismatch ends ``failed`` with a
+readable reason and the worker goes on. Database and broker errors are transient: the
+job is released (the attempt is given back) and the task retried with exponential
+backoff and jitter.
+
+The worker name recorded on a claim is ``<Celery node name>#<pool process index>``:
+unique among running processes, and the same for the process that replaces a dead one,
+so a redelivered job is re-taken by the successor and a restarted worker finds the jobs
+its predecessor left running (``requeue_orphaned``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from billiard.process import current_process
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError as SQLOperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from model.video import VideoError
+from storage.db import DatabaseUnavailable, make_engine, make_sessionmaker
+from storage.enqueue import enqueue_jobs
+from storage.jobs import (
+    ClaimStatus,
+    JobInputs,
+    claim_job,
+    complete_job,
+    fail_job,
+    job_inputs,
+    release_job,
+    requeue_orphaned,
+)
+from worker.app import TAG_VIDEO_TASK, app
+from worker.config import CHECKPOINT_ENV, WorkerSettings
+from worker.predictor import Predictor, VideoPrediction, configure_cpu_threads, resolve_device
+
+__all__ = ["TRANSIENT_ERRORS", "WorkerProcess", "tag_video", "worker_name"]
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable,
+    SQLOperationalError,
+    InterfaceError,
+    BrokerError,
+    ConnectionError,
+)
+
+
+def worker_name(nodename: str, slot: int) -> str:
+    """The name a pool process claims jobs under (see the module docstring)."""
+    return f"{nodename}#{slot}"
+
+
+def pool_slot() -> int:
+    """This pool process's index (0 in a worker without a process pool)."""
+    return int(getattr(current_process(), "index", 0) or 0)
+
+
+@dataclass
+class WorkerProcess:
+    """What one pool process holds: its name, database sessions and the loaded model."""
+
+    name: str
+    settings: WorkerSettings
+    sessions: sessionmaker[Session]
+    predictor: Predictor
+
+    @classmethod
+    def start(cls, nodename: str) -> WorkerProcess:
+        """Load the model and connect to the database, in the process that will use them."""
+        settings = WorkerSettings.from_env()
+        slot = pool_slot()
+        device = resolve_device(settings.device, slot)
+        if device.type == "cpu":
+            threads = configure_cpu_threads(settings.concurrency)
+            log.info("pool process %d runs the model on the CPU with %d threads", slot, threads)
+        predictor = Predictor(
+            settings.checkpoint,
+            device=device,
+            num_clips=settings.num_clips,
+            top_k=settings.top_k,
+            engine=settings.engine,
+        )
+        sessions = make_sessionmaker(make_engine(settings.database_url))
+        return cls(worker_name(nodename, slot), settings, sessions, predictor)
+
+    def requeue_orphans(self) -> list[int]:
+        """Queue again the jobs a dead predecessor left running under this name.
+
+        Nothing can be running under this name yet, so such jobs lost their process
+        (killed, or the whole worker stopped hard). Their attempts stay counted.
+        """
+        try:
+            with self.sessions() as session:
+                ids = requeue_orphaned(session, self.name)
+                if ids:
+                    result = enqueue_jobs(session, ids, app=app)
+                    log.warning(
+                        "%s: job(s) %s were left running by a dead predecessor; queued again "
+                        "(%d sent to the broker)",
+                        self.name,
+                        ids,
+                        len(result.sent),
+                    )
+                return ids
+        except TRANSIENT_ERRORS as exc:
+            log.warning(
+                "%s: cannot look for jobs left running by a predecessor (%s); "
+                "the watcher's reconciler will queue them again",
+                self.name,
+                exc,
+            )
+            return []
+
+
+_PROCESS: WorkerProcess | None = None
+
+
+def worker_process(nodename: str) -> WorkerProcess:
+    """This process's WorkerProcess, started on first use if the pool did not start it."""
+    global _PROCESS
+    if _PROCESS is None:
+        _PROCESS = WorkerProcess.start(nodename)
+        _PROCESS.requeue_orphans()
+    return _PROCESS
+
+
+@worker_process_init.connect
+def _start_pool_process(sender: str | None = None, **_: Any) -> None:
+    # Runs in each prefork child right after the fork: the model and CUDA are set up
+    # here, never in the parent (a parent that touched CUDA cannot fork usable children).
+    worker_process(sender or "actiontag@unknown")
+
+
+@app.task(
+    bind=True,
+    name=TAG_VIDEO_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=50,
+)
+def tag_video(self: Any, job_id: int) -> str:
+    """Tag the video of job ``job_id``; returns what happened (a ClaimStatus or "done"/"failed")."""
+    process = worker_process(self.request.hostname or "actiontag@unknown")
+    return run_job(process, int(job_id))
+
+
+def run_job(process: WorkerProcess, job_id: int) -> str:
+    """Claim, tag and record one job (the body of ``tag_video``)."""
+    with process.sessions() as session:
+        claim = claim_job(session, job_id, process.name, process.settings.max_attempts)
+        if not claim.claimed:
+            _log_refusal(job_id, claim.status, claim.reason)
+            return claim.status.value
+        try:
+            return _tag(session, process, job_id)
+        except TRANSIENT_ERRORS as exc:
+            _release(session, process.name, job_id, exc)
+            raise
+        except SoftTimeLimitExceeded:
+            limit = app.conf.task_soft_time_limit
+            return _fail(
+                session,
+                job_id,
+                f"tagging took longer than {limit} s and was stopped. Raise "
+                "ACTIONTAG_TASK_TIME_LIMIT or lower ACTIONTAG_NUM_CLIPS, then "
+                "`python -m storage requeue --failed`.",
+            )
+        except Exception as exc:
+            log.exception("job %d: unexpected error", job_id)
+            return _fail(
+                session,
+                job_id,
+                f"internal error while tagging: {type(exc).__name__}: {exc}. "
+                "See the worker log for the traceback.",
+            )
+
+
+def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
+    inputs = job_inputs(session, job_id)
+    predictor = process.predictor
+    if inputs.model_sha256 != predictor.sha256:
+        return _fail(
+            session,
+            job_id,
+            f"the job asks for model {inputs.model_sha256[:12]} ({inputs.model_path}) but this "
+            f"worker serves {predictor.sha256[:12]} ({predictor.checkpoint.path}). Give the "
+            f"watcher and the worker the same {CHECKPOINT_ENV}, then "
+            "`python -m storage requeue --failed`.",
+        )
+    path = _video_path(inputs)
+    if path is None:
+        return _fail(session, job_id, _missing_file_reason(inputs))
+    try:
+        result = predictor.predict(path)
+    except VideoError as exc:
+        return _fail(session, job_id, str(exc))
+    complete_job(
+        session,
+        job_id,
+        predictions=result.top,
+        expert_usage=result.expert_usage,
+        video_meta=_video_meta(result),
+        decode_ms=result.decode_ms,
+        inference_ms=result.inference_ms,
+    )
+    label, confidence = result.top[0]
+    log.info(
+        "job %d done: %s -> %s (%.3f); %d clips, decode %.0f ms, inference %.0f ms [%s]",
+        job_id,
+        path,
+        label,
+        confidence,
+        result.num_clips,
+        result.decode_ms,
+        result.inference_ms,
+        process.name,
+    )
+    return "done"
+
+
+def _video_path(inputs: JobInputs) -> str | None:
+    """The first recorded path still holding a file of the recorded size.
+
+    A file of another size at a recorded path is other content under an old name.
+    """
+    for path in inputs.paths:
+        try:
+            if os.path.getsize(path) == inputs.video_size:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _missing_file_reason(inputs: JobInputs) -> str:
+    tried = ", ".join(repr(p) for p in inputs.paths) or "(no path recorded)"
+    return (
+        f"the video is no longer where it was seen: no file of {inputs.video_size} bytes at "
+        f"{tried}. Put it back (or drop it into the inbox again), then "
+        "`python -m storage requeue --failed`."
+    )
+
+
+def _video_meta(result: VideoPrediction) -> dict[str, float | int]:
+    info = result.info
+    return {
+        "duration": info.duration,
+        "fps": info.fps,
+        "frames": info.frames,
+        "width": info.width,
+        "height": info.height,
+    }
+
+
+def _fail(session: Session, job_id: int, reason: str) -> str:
+    fail_job(session, job_id, reason)
+    log.warning("job %d failed: %s", job_id, reason)
+    return "failed"
+
+
+def _release(session: Session, worker: str, job_id: int, exc: BaseException) -> None:
+    log.warning("job %d: transient error, retrying later: %s", job_id, exc)
+    try:
+        session.rollback()
+        release_job(session, job_id, worker)
+    except TRANSIENT_ERRORS as again:
+        # The job stays running under this name: this process re-takes it on retry, and
+        # the reconciler or this worker's next start queues it again otherwise.
+        log.warning("job %d: could not release it either: %s", job_id, again)
+
+
+def _log_refusal(job_id: int, status: ClaimStatus, reason: str) -> None:
+    if status is ClaimStatus.EXHAUSTED:
+        log.error("job %d failed: %s", job_id, reason)
+    elif status is ClaimStatus.MISSING:
+        log.warning("job %d skipped: %s", job_id, reason)
+    else:
+        log.info("job %d skipped: %s", job_id, reason)
