@@ -1,0 +1,109 @@
+"""Sending recorded jobs to the broker, remembering those it could not take.
+
+The database already holds every job as ``queued`` before it is sent, so a broker that is
+down loses nothing: the jobs it refused are kept here and sent again on each reconcile
+tick. While the broker is known to be down, new jobs go straight onto that list instead
+of waiting for a publish to time out once per file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from kombu.exceptions import ChannelError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
+from storage.schema import Job, JobState
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Enqueues ``tag_video`` for jobs through ``app`` (the service's Celery app)."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.unsent: set[int] = set()
+        self.broker_down = False
+
+    def send(self, session: Session, job_ids: Sequence[int]) -> list[int]:
+        """Send these jobs now, or keep them for the next tick while the broker is down.
+
+        Returns the ids sent.
+        """
+        if not job_ids:
+            return []
+        if self.broker_down:
+            self.unsent.update(job_ids)
+            log.info(
+                "the broker is down: job(s) %s stay queued in the database until it is back",
+                format_ids(job_ids),
+            )
+            return []
+        return self._enqueue(session, list(job_ids))
+
+    def resend_unsent(self, session: Session) -> list[int]:
+        """Try again the jobs the broker refused (those still ``queued``); the ids sent."""
+        if not self.unsent:
+            return []
+        waiting = session.scalars(
+            select(Job.id)
+            .where(Job.id.in_(sorted(self.unsent)), Job.state == JobState.QUEUED)
+            .order_by(Job.id)
+        ).all()
+        session.commit()
+        self.unsent.intersection_update(waiting)
+        if not waiting:
+            return []
+        return self._enqueue(session, list(waiting))
+
+    def _enqueue(self, session: Session, job_ids: list[int]) -> list[int]:
+        result = enqueue_jobs(session, job_ids, app=self.app)
+        self.unsent.difference_update(result.sent)
+        if result.left_queued:
+            self.unsent.update(result.left_queued)
+            if not self.broker_down:
+                log.error(
+                    "%s. Job(s) %s stay queued in the database and are sent once the broker "
+                    "is back. Next: check that the broker at %s is running.",
+                    result.error,
+                    format_ids(result.left_queued),
+                    self.broker_address(),
+                )
+            self.broker_down = True
+        elif self.broker_down:
+            log.info("the broker is reachable again; sent job(s) %s", format_ids(result.sent))
+            self.broker_down = False
+        return result.sent
+
+    def queue_depth(self) -> int | None:
+        """Messages waiting in the broker's ``tag_video`` queue; None when it cannot say."""
+        queue = self.app.amqp.router.route({}, TAG_VIDEO_TASK)["queue"]
+        try:
+            with self.app.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0.1, timeout=5)
+                try:
+                    return connection.default_channel.queue_declare(
+                        queue=queue.name, passive=True
+                    ).message_count
+                except ChannelError:
+                    return 0  # no such queue: nothing was ever left in it
+        except Exception as exc:  # any transport's error: the caller treats it as unknown
+            log.debug("cannot read the length of queue %s: %s", queue.name, exc)
+            return None
+
+    def broker_address(self) -> str:
+        return self.app.connection_for_write().as_uri()
+
+
+def format_ids(job_ids: Sequence[int]) -> str:
+    ids = list(job_ids)
+    shown = ", ".join(str(i) for i in ids[:10])
+    return shown + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")

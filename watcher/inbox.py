@@ -1,0 +1,248 @@
+"""The inbox: which files in it to take, the watchdog observer, and recording a file.
+
+Flow for one file: a filesystem event (or the start-up scan) names a path; the ignore
+rules drop hidden, temporary and non-video names; the stability scheduler waits until
+the file has stopped changing; then :class:`Ingester` refuses links leading outside the
+inbox, hashes the content, records it in the database (video by sha256, the path, a job
+for the current model) and only then sends the job to the broker.
+
+The inbox is only ever read (it may be mounted read-only). A zero-byte file is recorded
+like any other once stable: it shows up in the results as a failed job saying why,
+rather than vanishing without a trace. Every empty file has the same content, so they
+are one video with one job and many paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from sqlalchemy.orm import Session, sessionmaker
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from storage.jobs import record_file
+from watcher.checkpoint import CurrentModel
+from watcher.digest import FileChanged, FileKey, sha256_file
+from watcher.dispatch import Dispatcher
+from watcher.rules import IgnoreRules, is_inside
+
+log = logging.getLogger(__name__)
+
+# Only events that can mean "a file has new content here". Opened/closed-without-writing
+# are left out on purpose: workers reading a video must not make it look new.
+EVENT_TYPES = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+]
+# How many ignored names to remember, so each is logged once rather than at every event.
+IGNORED_LOG_MEMORY = 10_000
+
+
+class Inbox:
+    """The inbox folder and its rules; paths are absolute, under :attr:`root`."""
+
+    def __init__(self, root: str, rules: IgnoreRules) -> None:
+        self.root = os.path.abspath(root)
+        self.real_root = os.path.realpath(self.root)
+        self.prefix = self.root.rstrip(os.sep) + os.sep
+        self.rules = rules
+
+    def relative(self, path: str) -> PurePath | None:
+        """``path`` relative to the inbox; None for the inbox itself or a path outside."""
+        if not path.startswith(self.prefix):
+            return None
+        return PurePath(path[len(self.prefix) :])
+
+    def reason_to_ignore(self, path: str) -> str | None:
+        relative = self.relative(path)
+        if relative is None:
+            return "it is not inside the inbox"
+        return self.rules.reason_to_ignore(relative)
+
+    def escapes(self, path: str) -> bool:
+        """Whether ``path`` leads, through links, to a file outside the inbox."""
+        return not is_inside(path, self.real_root)
+
+
+class InboxEventHandler(FileSystemEventHandler):
+    """Turns watchdog events into stability checks (files) and scans (folders moved in).
+
+    Runs on the observer's thread: it only filters names and hands paths on.
+    """
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        note_file: Callable[[str], None],
+        scan_folder: Callable[[str], None],
+    ) -> None:
+        self.inbox = inbox
+        self._note_file = note_file
+        self._scan_folder = scan_folder
+        self._ignored: OrderedDict[str, None] = OrderedDict()
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        if event.event_type == "moved":
+            path = os.fsdecode(event.dest_path)
+        elif event.event_type in ("created", "modified", "closed"):
+            path = os.fsdecode(event.src_path)
+        else:
+            return
+        if not path:
+            return
+        if event.is_directory:
+            # A folder created or moved in may already hold files its watch never saw.
+            if event.event_type != "modified" and self._visible_folder(path):
+                self._scan_folder(path)
+            return
+        reason = self.inbox.reason_to_ignore(path)
+        if reason is None:
+            self._note_file(path)
+        else:
+            self._log_ignored(path, reason)
+
+    def _visible_folder(self, path: str) -> bool:
+        relative = self.inbox.relative(path)
+        return relative is not None and not any(
+            self.inbox.rules.skips_folder(part) for part in relative.parts
+        )
+
+    def _log_ignored(self, path: str, reason: str) -> None:
+        if path in self._ignored:
+            return
+        self._ignored[path] = None
+        if len(self._ignored) > IGNORED_LOG_MEMORY:
+            self._ignored.popitem(last=False)
+        # Temporary names come and go by the hundred during copies: not worth an INFO line.
+        temporary = "temporary" in reason or "hidden" in reason
+        log.log(logging.DEBUG if temporary else logging.INFO, "ignoring %s: %s", path, reason)
+
+
+def make_observer(poll: bool, poll_interval: float) -> BaseObserver:
+    """inotify (or the platform's native API), or polling for NFS/SMB and container mounts."""
+    if poll:
+        return PollingObserver(timeout=poll_interval)
+    return Observer()
+
+
+def start_observer(observer: BaseObserver, inbox: Inbox, handler: InboxEventHandler) -> None:
+    observer.schedule(handler, inbox.root, recursive=True, event_filter=EVENT_TYPES)
+    observer.start()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one file did."""
+
+    path: str
+    sha256: str
+    size: int
+    video_id: int
+    job_id: int
+    new_job: bool
+    sent: bool
+
+
+class Ingester:
+    """Hashes a stable file, records it, then enqueues its job (database first).
+
+    Database errors propagate (the caller retries the file later); the hash of a file
+    whose recording failed is kept, so a retry of the unchanged file does not read it again.
+    """
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        sessions: sessionmaker[Session],
+        model: CurrentModel,
+        dispatcher: Dispatcher,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.inbox = inbox
+        self.sessions = sessions
+        self.model = model
+        self.dispatcher = dispatcher
+        self._should_stop = should_stop
+        self._hashed: dict[str, tuple[FileKey, str]] = {}
+
+    def ingest(self, path: str, key: FileKey) -> Recorded | None:
+        """Record the file at ``path``, stable as ``key``; None when it is not taken.
+
+        Raises :class:`FileChanged` when the file changed since it was found stable
+        (check it again), :class:`watcher.digest.HashingStopped` when stopping, and the
+        database's errors.
+        """
+        if self.inbox.escapes(path):
+            log.warning(
+                "refusing %s: it is a link to %s, outside the inbox %s",
+                path,
+                os.path.realpath(path),
+                self.inbox.root,
+            )
+            return None
+        sha256 = self._sha256(path, key)
+        with self.sessions() as session:
+            model_id = self.model.model_id(session)
+            job, created = record_file(session, path, sha256, key.size, model_id)
+            sent = bool(created and self.dispatcher.send(session, [job.id]))
+        self._hashed.pop(path, None)
+        recorded = Recorded(path, sha256, key.size, job.video_id, job.id, created, sent)
+        _log_recorded(recorded)
+        return recorded
+
+    def _sha256(self, path: str, key: FileKey) -> str:
+        cached = self._hashed.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            sha256, _ = sha256_file(path, key, self._should_stop)
+        except (FileNotFoundError, FileChanged):
+            self._hashed.pop(path, None)
+            raise
+        self._hashed[path] = (key, sha256)
+        return sha256
+
+    def forget(self, path: str) -> None:
+        """Drop the kept hash of ``path`` (it is gone, or will not be retried)."""
+        self._hashed.pop(path, None)
+
+
+def _log_recorded(recorded: Recorded) -> None:
+    what = f"{recorded.path} ({recorded.size} bytes, sha256 {recorded.sha256[:12]})"
+    if recorded.new_job:
+        where = "sent to the broker" if recorded.sent else "left queued for the reconciler"
+        log.info(
+            "recorded %s as video %d: job %d queued, %s",
+            what,
+            recorded.video_id,
+            recorded.job_id,
+            where,
+        )
+    else:
+        log.info(
+            "recorded %s: its content is video %d, which already has job %d for this "
+            "model; no new job",
+            what,
+            recorded.video_id,
+            recorded.job_id,
+        )

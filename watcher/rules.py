@@ -1,0 +1,136 @@
+"""Which names in the inbox are videos to take, and which are someone's work in progress.
+
+Copy tools and browsers write under a temporary name and rename when done (rsync writes
+``.name.XXXXXX``, Chrome ``name.crdownload``, Firefox ``name.part``); the finished file
+then arrives by a rename, which the watcher sees as the move's destination. So every
+temporary name is ignored, and so is every name whose extension is not a video's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import PurePath
+
+EXTENSIONS_ENV = "ACTIONTAG_VIDEO_EXTENSIONS"
+
+# Containers FFmpeg (hence PyAV/OpenCV) reads. Matched case-insensitively.
+DEFAULT_VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        "3g2",
+        "3gp",
+        "asf",
+        "avi",
+        "divx",
+        "dv",
+        "f4v",
+        "flv",
+        "m2t",
+        "m2ts",
+        "m2v",
+        "m4v",
+        "mjpeg",
+        "mjpg",
+        "mkv",
+        "mov",
+        "mp4",
+        "mpe",
+        "mpeg",
+        "mpg",
+        "mts",
+        "mxf",
+        "nut",
+        "ogm",
+        "ogv",
+        "qt",
+        "rm",
+        "rmvb",
+        "ts",
+        "vob",
+        "webm",
+        "wmv",
+        "y4m",
+    }
+)
+
+# Names of files still being written by a download or copy tool, or an editor's backup.
+TEMPORARY_SUFFIXES = (
+    ".part",  # Firefox, wget2, many downloaders
+    ".partial",  # Internet Explorer/Edge, some sync clients
+    ".crdownload",  # Chrome
+    ".download",  # Safari
+    ".opdownload",  # Opera
+    ".tmp",
+    ".temp",
+    ".swp",  # vim
+    ".swx",
+    "~",  # editor backups
+)
+TEMPORARY_PREFIXES = (
+    ".",  # hidden; rsync's .name.XXXXXX, macOS ._name, .DS_Store
+    "~",  # Office's ~$name, other lock files
+)
+
+
+class IgnoreRules:
+    """Decides, from a path relative to the inbox, whether the file is a video to take."""
+
+    def __init__(self, extensions: Iterable[str] = DEFAULT_VIDEO_EXTENSIONS) -> None:
+        self.extensions = frozenset(e.lower().lstrip(".") for e in extensions)
+        if not self.extensions:
+            raise ValueError("the list of video extensions is empty")
+
+    def reason_to_ignore(self, relative: PurePath) -> str | None:
+        """Why the file at ``relative`` (inside the inbox) is not taken; None to take it."""
+        for folder in relative.parts[:-1]:
+            if self.skips_folder(folder):
+                return f"it is in the hidden folder {folder!r}"
+        name = relative.name
+        lowered = name.lower()
+        if name.startswith(TEMPORARY_PREFIXES):
+            return "a hidden or temporary name (it is taken once renamed to its final name)"
+        if lowered.endswith(TEMPORARY_SUFFIXES):
+            return "a temporary name of a download or copy in progress"
+        extension = lowered.rpartition(".")[2] if "." in lowered else ""
+        if extension not in self.extensions:
+            return (
+                f"{'.' + extension if extension else 'no extension'} is not a video extension "
+                f"(add it to {EXTENSIONS_ENV} or --video-extensions to take such files)"
+            )
+        if not _is_utf8(str(relative)):
+            return (
+                "its name is not valid UTF-8, so the database cannot store it; "
+                "rename the file to take it"
+            )
+        return None
+
+    @staticmethod
+    def skips_folder(name: str) -> bool:
+        """Whether files under a folder of this name are ignored (hidden folders)."""
+        return name.startswith(".")
+
+
+def parse_extensions(text: str) -> frozenset[str]:
+    """Extensions from a comma- or space-separated list (``"mp4, .MKV webm"``)."""
+    extensions = frozenset(
+        item.lower().lstrip(".") for item in re.split(r"[\s,;]+", text) if item.strip(".")
+    )
+    if not extensions:
+        raise ValueError(f"no video extensions in {text!r}; give a list such as 'mp4,mkv,avi'")
+    return extensions
+
+
+def _is_utf8(name: str) -> bool:
+    # os.fsdecode keeps undecodable bytes as lone surrogates, which no encoder accepts.
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_inside(path: str, folder_real: str) -> bool:
+    """Whether ``path``, with every link resolved, lies in ``folder_real`` (a resolved path)."""
+    real = os.path.realpath(path)
+    return real == folder_real or real.startswith(folder_real.rstrip(os.sep) + os.sep)

@@ -1,0 +1,355 @@
+"""The watcher's main loop: start-up, recording stable files, reconciling, stopping.
+
+Threads: watchdog's observer delivers events and the stability scheduler checks files;
+both only hand paths on. Everything that touches the database or the broker runs on the
+main thread, one item at a time, so one session at a time is enough.
+
+When the database is unavailable the file is checked again later with a growing delay
+(its hash kept) and the watcher goes on; when the broker is, the job stays ``queued``
+and the reconciler sends it later. SIGTERM and SIGINT stop it cleanly: the observer is
+stopped and joined, files still waiting are dropped (the next start-up scan takes
+them), database connections are closed, and the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db import (
+    DatabaseSchemaError,
+    DatabaseUnavailable,
+    describe_url,
+    make_sessionmaker,
+    open_database,
+)
+from watcher.checkpoint import CheckpointMissing, CurrentModel
+from watcher.config import (
+    BROKER_URL_ENV,
+    CHECKPOINT_ENV,
+    FALLBACK_RUNNING_TIMEOUT,
+    INBOX_ENV,
+    WatcherConfig,
+)
+from watcher.digest import FileChanged, FileKey, HashingStopped
+from watcher.dispatch import Dispatcher
+from watcher.inbox import Inbox, InboxEventHandler, Ingester, make_observer, start_observer
+from watcher.reconcile import Reconciler, known_paths, scan
+from watcher.rules import IgnoreRules
+from watcher.stability import StabilityScheduler
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger(__name__)
+
+# Errors that say "the database cannot be used right now", not "this data is wrong".
+TRANSIENT_DB_ERRORS = (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout)
+DB_RETRY_FIRST_S = 1.0
+DB_RETRY_MAX_S = 30.0
+# How often the main thread looks at the stop flag while idle.
+TICK_S = 0.2
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT. The handler only sets an attribute: it may interrupt the
+    main thread anywhere, even inside a lock that anything else would need."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def __call__(self) -> bool:
+        return self.signal_name is not None
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+
+@dataclass(frozen=True)
+class _Stable:
+    path: str
+    key: FileKey
+
+
+@dataclass(frozen=True)
+class _Scan:
+    folder: str
+
+
+class WatcherService:
+    """Runs the watcher with ``config`` until stopped (or, with ``once``, until done)."""
+
+    def __init__(self, config: WatcherConfig, app: Celery | None = None) -> None:
+        self.config = config
+        self.stop = StopFlag()
+        self.inbox = Inbox(str(config.inbox), IgnoreRules(config.video_extensions))
+        self.model = CurrentModel(
+            config.checkpoint.absolute(), config.stable_seconds, should_stop=self.stop
+        )
+        self._app = app
+        self._items: queue.Queue[_Stable | _Scan] = queue.Queue()
+        self.scheduler = StabilityScheduler(config.stable_seconds, self._on_stable)
+        self._db_down = False
+        self._db_retry_s = DB_RETRY_FIRST_S
+        self._failed = False
+
+    def run(self) -> int:
+        self.stop.install()
+        problem = self._check_inbox()
+        if problem:
+            log.error("%s", problem)
+            return EXIT_USAGE
+        try:
+            self.model.load()
+        except CheckpointMissing as exc:
+            log.error(
+                "%s. Next: train one (python -m trainer) or point %s (or --checkpoint) at "
+                "the checkpoint the workers serve.",
+                exc,
+                CHECKPOINT_ENV,
+            )
+            return EXIT_USAGE
+        app = self._celery_app()
+        try:
+            engine = self._open_database()
+        except DatabaseSchemaError as exc:
+            log.error("%s", exc)
+            return EXIT_FAILURE
+        if engine is None:
+            return EXIT_OK if self.stop() else EXIT_FAILURE
+        try:
+            return self._serve(engine, app)
+        finally:
+            engine.dispose()
+            log.info("stopped")
+
+    def _check_inbox(self) -> str | None:
+        root = self.inbox.root
+        if not os.path.isdir(root):
+            return (
+                f"the inbox {root} is not a folder. Next: create it (mkdir -p {root}) or "
+                f"point {INBOX_ENV} (or --inbox) at the folder people drop videos into."
+            )
+        if not os.access(root, os.R_OK | os.X_OK):
+            return f"the inbox {root} cannot be read by this user; fix its permissions."
+        return None
+
+    def _celery_app(self) -> Celery:
+        if self._app is not None:
+            return self._app
+        if self.config.broker_url:
+            # worker.app reads it when imported (storage.enqueue imports it lazily).
+            os.environ[BROKER_URL_ENV] = self.config.broker_url
+        from storage.enqueue import celery_app
+
+        self._app = celery_app()
+        return self._app
+
+    def _open_database(self) -> Engine | None:
+        """The migrated database with the current model registered; waits while it is down.
+
+        None when stopped while waiting, or (with ``once``) when it is unavailable.
+        """
+        delay = DB_RETRY_FIRST_S
+        while not self.stop():
+            engine: Engine | None = None
+            try:
+                engine = open_database(self.config.database_url)
+                with make_sessionmaker(engine)() as session:
+                    self.model.model_id(session)
+                log.info("database: %s", describe_url(engine.url))
+                return engine
+            except TRANSIENT_DB_ERRORS as exc:
+                if engine is not None:
+                    engine.dispose()
+                if self.config.once:
+                    log.error("the database is unavailable: %s", exc)
+                    return None
+                log.error("the database is unavailable: %s. Trying again in %.0f s.", exc, delay)
+                self._sleep(delay)
+                delay = min(delay * 2, DB_RETRY_MAX_S)
+        return None
+
+    def _serve(self, engine: Engine, app: Celery) -> int:
+        sessions = make_sessionmaker(engine)
+        dispatcher = Dispatcher(app)
+        self.reconciler = Reconciler(
+            dispatcher, self.config.queued_grace, self._running_timeout(app)
+        )
+        self.ingester = Ingester(self.inbox, sessions, self.model, dispatcher, self.stop)
+        self.scheduler.start()
+        observer = None
+        if not self.config.once:
+            observer = make_observer(self.config.poll, self.config.poll_interval)
+            handler = InboxEventHandler(self.inbox, self.scheduler.note, self._request_scan)
+            start_observer(observer, self.inbox, handler)
+        log.info(
+            "watching %s (%s; files taken after %.3g s unchanged), broker %s",
+            self.inbox.root,
+            "once" if observer is None else ("polling" if self.config.poll else "inotify"),
+            self.config.stable_seconds,
+            dispatcher.broker_address(),
+        )
+        try:
+            self._startup_scan(sessions)
+            self._reconcile(sessions)
+            self._loop(sessions)
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=10)
+            self.scheduler.stop()
+        if self.stop():
+            log.info("%s received: stopping", self.stop.signal_name)
+        return EXIT_FAILURE if self._failed else EXIT_OK
+
+    def _running_timeout(self, app: Celery) -> timedelta:
+        if self.config.running_timeout is not None:
+            return self.config.running_timeout
+        visibility = (app.conf.broker_transport_options or {}).get("visibility_timeout")
+        if visibility:
+            return timedelta(seconds=float(visibility))
+        if app.conf.task_time_limit:
+            return timedelta(seconds=2 * float(app.conf.task_time_limit))
+        return FALLBACK_RUNNING_TIMEOUT
+
+    def _startup_scan(self, sessions: sessionmaker[Session]) -> None:
+        started = time.monotonic()
+        try:
+            with sessions() as session:
+                known = known_paths(session, self.inbox)
+        except TRANSIENT_DB_ERRORS as exc:
+            self._database_failed(exc)
+            known = {}
+        report = scan(self.inbox, self.scheduler.note, known=known, should_stop=self.stop)
+        log.info(
+            "start-up scan of %s: %d video file(s), %d already recorded, %d to check, "
+            "%d ignored (%.2f s)",
+            self.inbox.root,
+            report.files,
+            report.known,
+            report.scheduled,
+            report.ignored,
+            time.monotonic() - started,
+        )
+
+    def _loop(self, sessions: sessionmaker[Session]) -> None:
+        every = self.config.reconcile_every.total_seconds()
+        next_reconcile = time.monotonic() + every
+        while not self.stop() and not (self.config.once and self._failed):
+            wait = min(TICK_S, max(0.0, next_reconcile - time.monotonic()))
+            try:
+                item = self._items.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if isinstance(item, _Stable):
+                self._record(item)
+            elif isinstance(item, _Scan):
+                report = scan(self.inbox, self.scheduler.note, item.folder, should_stop=self.stop)
+                log.debug("scanned %s: %d file(s) to check", item.folder, report.scheduled)
+            if time.monotonic() >= next_reconcile:
+                self._reconcile(sessions)
+                next_reconcile = time.monotonic() + every
+            if self.config.once and self.scheduler.idle() and self._items.empty():
+                self._reconcile(sessions)  # send what this run queued but could not send
+                return
+
+    def _record(self, item: _Stable) -> None:
+        try:
+            self.ingester.ingest(item.path, item.key)
+        except HashingStopped:
+            return
+        except FileChanged:
+            log.debug("%s changed while it was read; checking it again", item.path)
+            self.scheduler.note(item.path)
+            return
+        except FileNotFoundError:
+            log.debug("%s is gone", item.path)
+            self.ingester.forget(item.path)
+            return
+        except TRANSIENT_DB_ERRORS as exc:
+            self._database_failed(exc)
+            log.info("%s is kept: recording it again in %.0f s", item.path, self._db_retry_s)
+            self.scheduler.note(item.path, delay=self._db_retry_s)
+            self._db_retry_s = min(self._db_retry_s * 2, DB_RETRY_MAX_S)
+            return
+        except OSError as exc:
+            self.ingester.forget(item.path)
+            log.error(
+                "cannot read %s: %s. Next: make it readable by the watcher's user; it is "
+                "taken when it next changes, or at the next start",
+                item.path,
+                exc.strerror or exc,
+            )
+            return
+        except Exception:
+            # One odd file must not stop the service (nor, taken again at each start,
+            # keep it from starting).
+            self.ingester.forget(item.path)
+            log.exception("could not record %s; skipping it", item.path)
+            return
+        self._database_ok()
+
+    def _reconcile(self, sessions: sessionmaker[Session]) -> None:
+        try:
+            with sessions() as session:
+                self.reconciler.run(session)
+        except TRANSIENT_DB_ERRORS as exc:
+            self._database_failed(exc)
+            return
+        self._database_ok()
+
+    def _database_failed(self, exc: BaseException) -> None:
+        if self.config.once:
+            log.error(
+                "the database is unavailable: %s. Files not recorded in this run are taken "
+                "by the next one.",
+                exc,
+            )
+            self._failed = True
+        elif not self._db_down:
+            log.error(
+                "the database is unavailable: %s. New files are kept and recorded once it is "
+                "back; the watcher keeps running.",
+                exc,
+            )
+        else:
+            log.warning("the database is still unavailable: %s", exc)
+        self._db_down = True
+
+    def _database_ok(self) -> None:
+        if self._db_down:
+            log.info("the database is reachable again")
+        self._db_down = False
+        self._db_retry_s = DB_RETRY_FIRST_S
+
+    def _on_stable(self, path: str, key: FileKey) -> None:
+        self._items.put(_Stable(path, key))
+
+    def _request_scan(self, folder: str) -> None:
+        self._items.put(_Scan(folder))
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stop() and time.monotonic() < deadline:
+            time.sleep(min(TICK_S, deadline - time.monotonic()))
