@@ -4,6 +4,7 @@
 - ``storage.schema``: the ORM models
 - ``storage.jobs``: every job state change (record, claim, complete, fail, requeue)
 - ``storage.query``: the read side (results, one video's detail, statistics)
+- ``storage.thumbnails``: frames -> small JPEGs the worker stores for the report
 - ``storage.enqueue``: sending ``actiontag.tag_video`` to the Celery broker by name
 - ``python -m storage``: the command line (``storage.cli``)
 

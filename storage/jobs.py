@@ -32,10 +32,12 @@ from storage.schema import (
     JobState,
     Model,
     Prediction,
+    Thumbnail,
     Video,
     VideoPath,
     utcnow,
 )
+from storage.thumbnails import InvalidThumbnail, jpeg_size
 
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 VIDEO_META_FIELDS = frozenset({"duration", "fps", "frames", "width", "height"})
@@ -325,12 +327,16 @@ def complete_job(
     video_meta: Mapping[str, float | int | None],
     decode_ms: float,
     inference_ms: float,
+    thumbnails: Sequence[bytes] | None = None,
 ) -> bool:
     """Write a job's results and mark it ``done``, all in one transaction.
 
     ``predictions``: (label, confidence) pairs, most confident first (rank 1 first).
     ``expert_usage``: (mean gate weight, times chosen) per expert, in expert order.
     ``video_meta``: any of duration, fps, frames, width, height for the video.
+    ``thumbnails``: JPEG bytes in strip order, e.g. from
+    :func:`storage.thumbnails.encode_thumbnails` (one middle frame per clip); each is
+    checked to decode (:class:`storage.thumbnails.InvalidThumbnail`, a ``ValueError``).
 
     Rows a previous, interrupted attempt left are replaced, so a retry never duplicates.
     Returns False, changing nothing, when the job is already ``done`` (a redelivered
@@ -339,6 +345,8 @@ def complete_job(
     """
     _check_predictions(predictions)
     _check_expert_usage(expert_usage)
+    # Checked (and measured) before the transaction, so decoding holds no write lock.
+    thumbnail_rows = _thumbnail_rows(thumbnails or ())
     unknown = set(video_meta) - VIDEO_META_FIELDS
     if unknown:
         raise ValueError(
@@ -365,6 +373,7 @@ def complete_job(
             return False
         session.execute(delete(Prediction).where(Prediction.job_id == job_id))
         session.execute(delete(ExpertUsage).where(ExpertUsage.job_id == job_id))
+        session.execute(delete(Thumbnail).where(Thumbnail.job_id == job_id))
         if predictions:
             session.execute(
                 insert(Prediction),
@@ -385,6 +394,10 @@ def complete_job(
                     }
                     for expert, (weight, chosen) in enumerate(expert_usage)
                 ],
+            )
+        if thumbnail_rows:
+            session.execute(
+                insert(Thumbnail), [{"job_id": job_id, **row} for row in thumbnail_rows]
             )
         if video_meta:
             video_id = select(Job.video_id).where(Job.id == job_id).scalar_subquery()
@@ -420,6 +433,17 @@ def _check_expert_usage(expert_usage: Sequence[tuple[float, int]]) -> None:
             )
         if chosen < 0:
             raise ValueError(f"expert {expert} cannot be chosen {chosen} times")
+
+
+def _thumbnail_rows(thumbnails: Sequence[bytes]) -> list[dict[str, Any]]:
+    rows = []
+    for position, data in enumerate(thumbnails):
+        try:
+            width, height = jpeg_size(data)
+        except InvalidThumbnail as exc:
+            raise InvalidThumbnail(f"thumbnail {position}: {exc}") from None
+        rows.append({"position": position, "jpeg": bytes(data), "width": width, "height": height})
+    return rows
 
 
 def fail_job(session: Session, job_id: int, error: str) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -200,6 +201,12 @@ class Job(Base):
         passive_deletes=True,
         order_by="ExpertUsage.expert",
     )
+    thumbnails: Mapped[list[Thumbnail]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Thumbnail.position",
+    )
 
 
 class Prediction(Base):
@@ -242,3 +249,27 @@ class ExpertUsage(Base):
     times_chosen: Mapped[int] = mapped_column(Integer)
 
     job: Mapped[Job] = relationship(back_populates="expert_usage")
+
+
+class Thumbnail(Base):
+    """A small JPEG of one moment of a job's video, for the report's thumbnail strip.
+
+    The worker stores them while it has the frames decoded, so the report never needs
+    the video (it may run where the inbox is not). ``position`` orders the strip.
+    """
+
+    __tablename__ = "thumbnails"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        CheckConstraint("position >= 0", name="position_not_negative"),
+        CheckConstraint("width > 0 AND height > 0", name="size_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+
+    job: Mapped[Job] = relationship(back_populates="thumbnails")

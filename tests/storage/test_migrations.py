@@ -23,9 +23,9 @@ from storage.db import (
     make_sessionmaker,
     upgrade,
 )
-from storage.schema import Base, Model
+from storage.schema import Base, Job, JobState, Model, Thumbnail
 
-TABLES = {"videos", "video_paths", "models", "jobs", "predictions", "expert_usage"}
+TABLES = {"videos", "video_paths", "models", "jobs", "predictions", "expert_usage", "thumbnails"}
 
 
 def _schema_diff(engine: Engine) -> list:
@@ -80,6 +80,52 @@ def test_downgrade_to_base_removes_every_table(database_url: str) -> None:
     config = alembic_config(database_url)
     command.downgrade(config, "base")
     assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set()
+    engine.dispose()
+
+
+def test_upgrading_from_0001_keeps_existing_rows_and_adds_thumbnails(database_url: str) -> None:
+    # A database made before thumbnails existed, with a done job and its results.
+    command.upgrade(alembic_config(database_url), "0001")
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO models (id, sha256, path, registered_at) "
+                "VALUES (1, :sha, '/models/a.pt', :now)"
+            ),
+            {"sha": "a" * 64, "now": "2026-01-01 00:00:00"},
+        )
+        conn.execute(
+            text("INSERT INTO videos (id, sha256, size, first_seen) VALUES (1, :sha, 10, :now)"),
+            {"sha": "b" * 64, "now": "2026-01-01 00:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, video_id, model_id, state, attempts, enqueued_at) "
+                "VALUES (1, 1, 1, 'done', 1, :now)"
+            ),
+            {"now": "2026-01-01 00:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO predictions (job_id, rank, label, confidence) "
+                "VALUES (1, 1, 'run', 0.75)"
+            )
+        )
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert _schema_diff(engine) == []
+    with make_sessionmaker(engine)() as session:
+        job = session.get(Job, 1)
+        assert job is not None
+        assert (job.state, [(p.label, p.confidence) for p in job.predictions]) == (
+            JobState.DONE,
+            [("run", 0.75)],
+        )
+        assert job.thumbnails == []
+        session.add(Thumbnail(job_id=1, position=0, jpeg=b"\xff\xd8\xff", width=1, height=1))
+        session.commit()
     engine.dispose()
 
 
