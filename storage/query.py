@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from storage.schema import ExpertUsage, Job, JobState, Model, Prediction, Video, VideoPath
+from storage.schema import (
+    ExpertUsage,
+    Job,
+    JobState,
+    Model,
+    Prediction,
+    Thumbnail,
+    Video,
+    VideoPath,
+)
 
 SHA256_PREFIX = re.compile(r"[0-9a-fA-F]{4,64}")
 
@@ -109,6 +118,17 @@ class VideoDetail:
 
 
 @dataclass(frozen=True)
+class ThumbnailRow:
+    """One JPEG of a job's thumbnail strip; ``position`` orders the strip."""
+
+    job_id: int
+    position: int
+    width: int
+    height: int
+    jpeg: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ModelRow:
     """A registered checkpoint; split, class names and metrics once a worker loaded it."""
 
@@ -190,6 +210,38 @@ def _latest_path(video: Video) -> str | None:
     return max(video.paths, key=lambda seen: (seen.first_seen, seen.id)).path
 
 
+def _job_filters(
+    *,
+    label: str | None,
+    min_confidence: float | None,
+    state: JobState | None,
+    since: datetime | None,
+    model_sha256: str | None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if label is not None:
+        matching = [Prediction.job_id == Job.id, Prediction.label == label]
+        if min_confidence is not None:
+            matching.append(Prediction.confidence >= min_confidence)
+        conditions.append(exists().where(*matching))
+    elif min_confidence is not None:
+        conditions.append(
+            exists().where(
+                Prediction.job_id == Job.id,
+                Prediction.rank == 1,
+                Prediction.confidence >= min_confidence,
+            )
+        )
+    if state is not None:
+        conditions.append(Job.state == state)
+    if since is not None:
+        conditions.append(_activity_time() >= since)
+    if model_sha256 is not None:
+        model_ids = select(Model.id).where(Model.sha256.startswith(model_sha256.lower()))
+        conditions.append(Job.model_id.in_(model_ids))
+    return conditions
+
+
 def results(
     session: Session,
     *,
@@ -207,30 +259,112 @@ def results(
     is at least that confident. ``since``: finished (or, unfinished, started or queued)
     at or after this time. ``model_sha256``: a prefix of the model's checkpoint sha256.
     """
-    query = _results_query()
-    if label is not None:
-        matching = [Prediction.job_id == Job.id, Prediction.label == label]
-        if min_confidence is not None:
-            matching.append(Prediction.confidence >= min_confidence)
-        query = query.where(exists().where(*matching))
-    elif min_confidence is not None:
-        query = query.where(
-            exists().where(
-                Prediction.job_id == Job.id,
-                Prediction.rank == 1,
-                Prediction.confidence >= min_confidence,
-            )
-        )
-    if state is not None:
-        query = query.where(Job.state == state)
-    if since is not None:
-        query = query.where(_activity_time() >= since)
-    if model_sha256 is not None:
-        query = query.join(Job.model).where(Model.sha256.startswith(model_sha256.lower()))
-    query = query.order_by(_activity_time().desc(), Job.id.desc()).limit(limit)
+    conditions = _job_filters(
+        label=label,
+        min_confidence=min_confidence,
+        state=state,
+        since=since,
+        model_sha256=model_sha256,
+    )
+    query = (
+        _results_query()
+        .where(*conditions)
+        .order_by(_activity_time().desc(), Job.id.desc())
+        .limit(limit)
+    )
     rows = [_result_row(job) for job in session.scalars(query).unique()]
     session.commit()
     return rows
+
+
+def recent_videos(
+    session: Session,
+    *,
+    label: str | None = None,
+    min_confidence: float | None = None,
+    state: JobState | None = None,
+    since: datetime | None = None,
+    model_sha256: str | None = None,
+    limit: int | None = None,
+) -> list[VideoDetail]:
+    """Videos with a job matching the filters (as :func:`results`), most recent first.
+
+    ``limit`` counts videos, not jobs. Each video carries its matching jobs only, most
+    recent first; a video tagged by several models has one job per model.
+    """
+    conditions = _job_filters(
+        label=label,
+        min_confidence=min_confidence,
+        state=state,
+        since=since,
+        model_sha256=model_sha256,
+    )
+    latest = func.max(_activity_time())
+    video_ids = session.scalars(
+        select(Job.video_id)
+        .where(*conditions)
+        .group_by(Job.video_id)
+        .order_by(latest.desc(), Job.video_id.desc())
+        .limit(limit)
+    ).all()
+    jobs_by_video: dict[int, list[Job]] = {}
+    for chunk in _chunks(video_ids):
+        query = (
+            _results_query()
+            .where(Job.video_id.in_(chunk), *conditions)
+            .order_by(_activity_time().desc(), Job.id.desc())
+        )
+        for job in session.scalars(query).unique():
+            jobs_by_video.setdefault(job.video_id, []).append(job)
+    # A job may change between the two queries (PostgreSQL reads each statement's own
+    # snapshot): a video whose jobs no longer match is left out.
+    videos = [
+        _video_detail(found[0].video, found)
+        for found in (jobs_by_video.get(video_id) for video_id in video_ids)
+        if found
+    ]
+    session.commit()
+    return videos
+
+
+def thumbnails(session: Session, job_ids: Sequence[int]) -> dict[int, tuple[ThumbnailRow, ...]]:
+    """The thumbnails of these jobs, in strip order; jobs without any are left out."""
+    found: dict[int, list[ThumbnailRow]] = {}
+    for chunk in _chunks(job_ids):
+        for row in session.scalars(
+            select(Thumbnail)
+            .where(Thumbnail.job_id.in_(chunk))
+            .order_by(Thumbnail.job_id, Thumbnail.position)
+        ):
+            found.setdefault(row.job_id, []).append(
+                ThumbnailRow(row.job_id, row.position, row.width, row.height, row.jpeg)
+            )
+    session.commit()
+    return {job_id: tuple(rows) for job_id, rows in found.items()}
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    # Bounded IN lists: SQLite limits the number of bound parameters per statement.
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def _video_detail(video: Video, jobs: Iterable[Job]) -> VideoDetail:
+    return VideoDetail(
+        video_id=video.id,
+        sha256=video.sha256,
+        size=video.size,
+        duration=video.duration,
+        fps=video.fps,
+        frames=video.frames,
+        width=video.width,
+        height=video.height,
+        first_seen=video.first_seen,
+        paths=tuple(
+            PathSeen(seen.path, seen.first_seen)
+            for seen in sorted(video.paths, key=lambda seen: (seen.first_seen, seen.id))
+        ),
+        jobs=tuple(_result_row(job) for job in jobs),
+    )
 
 
 def find_video(session: Session, ref: str) -> Video:
@@ -275,22 +409,7 @@ def video_detail(session: Session, ref: str) -> VideoDetail:
     jobs = session.scalars(
         _results_query().where(Job.video_id == video.id).order_by(Job.id)
     ).unique()
-    detail = VideoDetail(
-        video_id=video.id,
-        sha256=video.sha256,
-        size=video.size,
-        duration=video.duration,
-        fps=video.fps,
-        frames=video.frames,
-        width=video.width,
-        height=video.height,
-        first_seen=video.first_seen,
-        paths=tuple(
-            PathSeen(seen.path, seen.first_seen)
-            for seen in sorted(video.paths, key=lambda seen: (seen.first_seen, seen.id))
-        ),
-        jobs=tuple(_result_row(job) for job in jobs),
-    )
+    detail = _video_detail(video, jobs)
     session.commit()
     return detail
 

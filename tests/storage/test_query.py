@@ -6,12 +6,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from storage import jobs, query
 from storage.schema import Job, JobState, Model, utcnow
+from storage.thumbnails import encode_thumbnails
 
 from .conftest import digest
 
@@ -229,3 +231,60 @@ def test_models_list_checkpoints_newest_first_with_job_counts(
         {"top1": 0.5},
     )
     assert older.jobs_by_state == {"queued": 1, "running": 0, "done": 3, "failed": 1}
+
+
+# -- recent_videos / thumbnails (the report's read side) ----------------------------------
+
+
+def test_recent_videos_give_one_entry_per_video_with_each_models_job(
+    session: Session, library, model: Model
+) -> None:
+    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
+    second, _ = jobs.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
+    videos = query.recent_videos(session)
+    assert sorted(v.sha256 for v in videos) == sorted(
+        digest(name) for name in ("running-man", "stroll", "sprint", "broken", "waiting")
+    )
+    (stroll,) = [v for v in videos if v.sha256 == digest("stroll")]
+    assert {job.job_id for job in stroll.jobs} == {library["stroll"], second.id}
+    assert [seen.path for seen in stroll.paths] == ["/inbox/stroll.mp4"]
+
+
+def test_recent_videos_limit_counts_videos_most_recent_first(session: Session, library) -> None:
+    jobs_first = _ids(query.results(session))
+    videos = query.recent_videos(session, limit=2)
+    assert [v.jobs[0].job_id for v in videos] == jobs_first[:2]
+
+
+def test_recent_videos_keep_only_the_jobs_that_match_the_filters(
+    session: Session, library, model: Model
+) -> None:
+    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
+    jobs.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, other)
+    (broken,) = query.recent_videos(session, state=JobState.FAILED)
+    assert [job.job_id for job in broken.jobs] == [library["broken"]]
+    assert [v.sha256 for v in query.recent_videos(session, label="walk", min_confidence=0.5)] == [
+        digest("stroll")
+    ]
+
+
+def test_thumbnails_come_back_in_strip_order_per_job(session: Session, library, model) -> None:
+    frames = [np.full((48, 64, 3), value, np.uint8) for value in (10, 120, 240)]
+    thumbs = encode_thumbnails(frames)
+    job, _ = jobs.record_file(session, "/inbox/thumbs.mp4", digest("thumbs"), 10, model)
+    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    jobs.complete_job(
+        session,
+        job.id,
+        predictions=[("run", 1.0)],
+        expert_usage=[],
+        video_meta={},
+        decode_ms=1.0,
+        inference_ms=1.0,
+        thumbnails=thumbs,
+    )
+    found = query.thumbnails(session, [job.id, library["stroll"]])
+    assert list(found) == [job.id]
+    assert [(t.position, t.width, t.height, t.jpeg) for t in found[job.id]] == [
+        (i, 64, 48, data) for i, data in enumerate(thumbs)
+    ]
