@@ -27,9 +27,10 @@ DEFAULT_NODENAME = "actiontag@%h"
 EXIT_SETUP_ERROR = 2
 
 MISSING_CHECKPOINT_HELP = (
-    "Train one with `python -m trainer --split 3` (it writes runs/split3/model.pt), or make "
-    "the small demo model with `make demo`; then pass its path with --checkpoint or "
-    f"{config.CHECKPOINT_ENV}. Watcher and worker must name the same file."
+    "Train one with `python -m trainer --split 3` (or follow the README's demo recipe, "
+    "`make demo`), then copy the model.pt it writes to "
+    f"{config.DEFAULT_CHECKPOINT} or pass its path with --checkpoint or {config.CHECKPOINT_ENV}. "
+    "Watcher and worker must name the same file."
 )
 
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "usage into the database. Every flag defaults to its environment variable, then to a "
         "value that works on one machine (SQLite database and SQLite broker under var/).",
         epilog="Examples:\n"
-        "  python -m worker --checkpoint runs/split3/model.pt\n"
+        "  python -m worker --checkpoint runs/split3/model.pt --device cpu\n"
         "  ACTIONTAG_BROKER_URL=redis://127.0.0.1:6379/0 "
         "ACTIONTAG_DATABASE_URL=postgresql://postgres@127.0.0.1/actiontag python -m worker\n"
         "Stop it with SIGTERM or Ctrl-C: the videos in progress are finished first.",

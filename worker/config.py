@@ -22,8 +22,8 @@ ENGINE_ENV = "ACTIONTAG_ENGINE"
 
 DEFAULT_BROKER_URL = "sqlite:///var/broker.sqlite"
 DEFAULT_QUEUE = "actiontag"
-# Where `python -m trainer --split 3` leaves its best checkpoint.
-DEFAULT_CHECKPOINT = "runs/split3/model.pt"
+# The watcher uses the same default (watcher.config): both must name one model.
+DEFAULT_CHECKPOINT = "models/actiontag.pt"
 DEFAULT_DEVICE = "auto"
 DEFAULT_NUM_CLIPS = 10
 DEFAULT_TOP_K = 5

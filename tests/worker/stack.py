@@ -1,0 +1,349 @@
+"""Helpers for the worker tests: a tiny checkpoint, small videos, real worker processes.
+
+A ``Stack`` is one database + one broker queue: SQLite + the embedded broker, or
+PostgreSQL + Redis (a queue of its own per run, so parallel runs do not collide).
+``RunningWorker`` is a real ``python -m worker`` process on that stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import redis
+import torch
+from celery import Celery
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from model.checkpoint import save_checkpoint
+from model.network import ActionMoEDynamicModel, ModelConfig
+from storage import jobs
+from storage.db import make_engine, make_sessionmaker, upgrade
+from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
+from storage.schema import ExpertUsage, Job, JobState, Prediction, Video
+from worker.app import make_app
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("ACTIONTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+CLASSES = ["clap", "climb", "jump", "run", "walk", "wave"]
+# Small but the real network: R(2+1)D-18 + motion module + MoE on 4 x 32 x 32 clips.
+CONFIG = ModelConfig(
+    num_classes=len(CLASSES),
+    num_experts=4,
+    top_k=2,
+    hidden_dim=32,
+    motion_dim=16,
+    motion_channels=8,
+    clip_len=4,
+    short_side=40,
+    crop_size=32,
+)
+NUM_CLIPS = 6
+TOP_K = 3
+
+
+def make_checkpoint(path: Path, seed: int = 0) -> str:
+    """A checkpoint of the small network with random weights; its sha256."""
+    torch.manual_seed(seed)
+    model = ActionMoEDynamicModel(config=CONFIG).eval()
+    return save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
+
+
+def write_video(path: Path, seed: int, frames: int = 24, size: tuple[int, int] = (64, 48)) -> Path:
+    """A small MJPG AVI of moving noise, different content for each seed."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size[1], size[0] * 2, 3), dtype=np.uint8)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(frames):
+        writer.write(np.ascontiguousarray(base[:, i : i + size[0]]))
+    writer.release()
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Stack:
+    """A database and a broker queue, with a Celery app that publishes to that queue."""
+
+    kind: str
+    database_url: str
+    broker_url: str
+    queue: str
+    workdir: Path
+    checkpoint: Path
+    engine: Engine = field(init=False)
+    app: Celery = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.database_url)
+        upgrade(self.engine)
+        self.app = make_app(self.broker_url, self.queue)
+        self.app.conf.broker_connection_retry_on_startup = False
+
+    def session(self) -> Session:
+        return make_sessionmaker(self.engine)()
+
+    def model_id(self, session: Session) -> int:
+        return jobs.ensure_model(session, sha256_of(self.checkpoint), str(self.checkpoint)).id
+
+    def record(self, path: Path, *, model_id: int | None = None, enqueue: bool = True) -> int:
+        """Record ``path`` as the watcher does (database first, then the broker); its job id."""
+        with self.session() as session:
+            model = model_id if model_id is not None else self.model_id(session)
+            job, _ = jobs.record_file(
+                session, str(path), sha256_of(path), path.stat().st_size, model
+            )
+            job_id = job.id
+        if enqueue:
+            self.enqueue(job_id)
+        return job_id
+
+    def enqueue(self, job_id: int) -> None:
+        with self.session() as session:
+            result = enqueue_jobs(session, [job_id], app=self.app)
+            assert result.sent == [job_id], result.error
+
+    def send_again(self, job_id: int) -> None:
+        """Deliver tag_video(job_id) once more, as a duplicate or redelivered message would."""
+        self.app.send_task(TAG_VIDEO_TASK, args=(job_id,))
+
+    def job(self, job_id: int) -> Job:
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            session.expunge(job)
+            return job
+
+    def predictions(self, job_id: int) -> list[Prediction]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Prediction).where(Prediction.job_id == job_id).order_by(Prediction.rank)
+                )
+            )
+
+    def expert_usage(self, job_id: int) -> list[ExpertUsage]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(ExpertUsage)
+                    .where(ExpertUsage.job_id == job_id)
+                    .order_by(ExpertUsage.expert)
+                )
+            )
+
+    def video_of(self, job_id: int) -> Video:
+        with self.session() as session:
+            video = session.get(Job, job_id).video
+            session.expunge(video)
+            return video
+
+    def wait_for(
+        self,
+        job_id: int,
+        states: tuple[JobState, ...] = (JobState.DONE, JobState.FAILED),
+        *,
+        attempts: int | None = None,
+        timeout: float = 90.0,
+        worker: RunningWorker | None = None,
+    ) -> Job:
+        """Poll until the job is in one of ``states`` (with ``attempts``, if given)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job.state in states and (attempts is None or job.attempts == attempts):
+                return job
+            if time.monotonic() > deadline:
+                log = worker.log_tail() if worker is not None else ""
+                pytest.fail(
+                    f"job {job_id} is {job.state.value} (attempts {job.attempts}, error "
+                    f"{job.error!r}) after {timeout} s; wanted {[s.value for s in states]}"
+                    f"{f' with attempts {attempts}' if attempts else ''}\n--- worker log ---\n{log}"
+                )
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.kind == "postgres":
+            _drop_redis_traces(self.broker_url, self.queue)
+        self.app.close()
+
+
+def _drop_redis_traces(url: str, queue: str) -> None:
+    """Delete our queue and the unacknowledged copies of its messages (a killed worker's).
+
+    Left in Redis, kombu would restore them into our queue an hour later, for nobody.
+    """
+    client = redis.Redis.from_url(url)
+    try:
+        client.delete(queue)
+        for tag, raw in client.hscan_iter("unacked"):
+            # kombu keeps [message, exchange, routing key] per delivery tag.
+            payload = json.loads(raw)
+            if isinstance(payload, list) and len(payload) == 3 and payload[2] == queue:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    finally:
+        client.close()
+
+
+def check_redis() -> None:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}. Start it (`make services`).")
+    finally:
+        client.close()
+
+
+class RunningWorker:
+    """A real ``python -m worker`` process on a stack, its log in a file."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        num_clips: int = NUM_CLIPS,
+        max_attempts: int = 3,
+        hostname: str | None = None,
+        name: str = "worker",
+    ) -> None:
+        self.stack = stack
+        self.num_clips = num_clips
+        self.max_attempts = max_attempts
+        self.hostname = hostname or f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.log_path = stack.workdir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "worker",
+            "--checkpoint",
+            str(self.stack.checkpoint),
+            "--device",
+            "cpu",
+            "--database-url",
+            self.stack.database_url,
+            "--broker-url",
+            self.stack.broker_url,
+            "--queues",
+            self.stack.queue,
+            "--hostname",
+            self.hostname,
+            "--num-clips",
+            str(self.num_clips),
+            "--top-k",
+            str(TOP_K),
+            "--max-attempts",
+            str(self.max_attempts),
+        ]
+
+    def start(self) -> RunningWorker:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n".encode())
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.stack.workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def ensure_running(self) -> RunningWorker:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def pool_pids(self, timeout: float = 30.0) -> list[int]:
+        """The pool processes (children of the worker), waiting for one to exist."""
+        deadline = time.monotonic() + timeout
+        while True:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+            try:
+                pids = [int(p) for p in children.read_text().split()]
+            except OSError:
+                pids = []
+            if pids:
+                return pids
+            if time.monotonic() > deadline:
+                pytest.fail(f"the worker has no pool process after {timeout} s\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def kill_pool_process(self) -> int:
+        (pid,) = self.pool_pids()
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def kill(self) -> None:
+        """``kill -9`` the whole worker: the parent, then its pool process."""
+        children = self.pool_pids(timeout=0.0) if self.alive() else []
+        os.kill(self.pid, signal.SIGKILL)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM (warm shutdown); the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"the worker did not stop within {timeout} s\n{self.log_tail()}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def done_lines(self, job_id: int) -> list[str]:
+        return [line for line in self.log_text().splitlines() if f"job {job_id} done:" in line]
+
+
+@contextmanager
+def running_worker(stack: Stack, **kwargs: object) -> Iterator[RunningWorker]:
+    worker = RunningWorker(stack, **kwargs).start()  # type: ignore[arg-type]
+    try:
+        yield worker
+    finally:
+        if worker.alive():
+            worker.terminate()
