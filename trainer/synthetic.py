@@ -53,17 +53,20 @@ class Motion:
     shake: float = 0.0  # amplitude of a horizontal oscillation
 
 
-# Ordered so that the first few classes are the easiest to separate: a dataset with
-# --synthetic-classes 4 still has distinct directions of motion.
+# Ordered from the easiest to learn: the first four differ in the direction of a
+# uniform translation, which a pooled feature map keeps; zooming and spinning show
+# opposite motions in different parts of the frame, which pooling must not average away.
+_PAN = 0.12
+_ZOOM_RATE = 0.08
 MOTIONS: tuple[Motion, ...] = (
-    Motion("pan_up", pan=(0.0, -0.06)),
-    Motion("pan_down", pan=(0.0, 0.06)),
-    Motion("zoom_in", zoom=0.04),
-    Motion("zoom_out", zoom=-0.04),
+    Motion("pan_up", pan=(0.0, -_PAN)),
+    Motion("pan_down", pan=(0.0, _PAN)),
+    Motion("pan_sideways", pan=(_PAN, 0.0), mirror_pan=True),
     Motion("still"),
-    Motion("pan_sideways", pan=(0.06, 0.0), mirror_pan=True),
-    Motion("spin", spin=0.08),
-    Motion("shake", shake=0.12),
+    Motion("zoom_in", zoom=_ZOOM_RATE),
+    Motion("zoom_out", zoom=-_ZOOM_RATE),
+    Motion("spin", spin=0.15),
+    Motion("shake", shake=0.15),
 )
 
 # Half-width of the per-video log-scale range; zooming classes sweep through it.
@@ -123,7 +126,7 @@ def write_synthetic_dataset(
     config = config or SyntheticConfig()
     root = Path(root)
     manifest_path = root / MANIFEST
-    expected = {"generator": "actiontag.synthetic/1", **config.to_dict()}
+    expected = {"generator": "actiontag.synthetic/2", **config.to_dict()}
     if manifest_path.exists():
         found = json.loads(manifest_path.read_text())
         if found != expected:
@@ -266,50 +269,49 @@ class _Pose:
 def _window_path(rng: np.random.Generator, motion: Motion, frames: int, size: int) -> list[_Pose]:
     """The window's pose in every frame.
 
+    Motions are defined on screen (what the viewer sees), then turned into moves of
+    the window on the texture through the window's current rotation and zoom.
     Every quantity that a single frame shows (position, angle, zoom) has the same
     distribution at a random frame whatever the class: positions and angles are
-    uniform on the tiling texture, and the still classes draw their fixed zoom from
-    the same range the zooming classes sweep through.
+    uniform on the tiling texture, and the classes that do not zoom draw their
+    fixed zoom from the range the zooming classes sweep through.
     """
-    x0, y0 = rng.uniform(0, 1e4), rng.uniform(0, 1e4)  # the texture tiles: any start
+    x, y = rng.uniform(0, 1e4), rng.uniform(0, 1e4)  # the texture tiles: any start
     angle0 = rng.uniform(0, 2 * math.pi)
     speed = rng.uniform(0.75, 1.25)
     base = rng.uniform(-_LOG_SCALE_RANGE, _LOG_SCALE_RANGE) / 2
     mid = (frames - 1) / 2
-    sense = rng.choice([-1.0, 1.0])
-    zoom_reference = abs(MOTIONS[2].zoom) * speed * (rng.uniform(0, frames - 1) - mid)
+    sense = float(rng.choice([-1.0, 1.0]))
+    zoom_reference = _ZOOM_RATE * speed * (rng.uniform(0, frames - 1) - mid)
     phase = rng.uniform(0, 2 * math.pi)
-    pan_x = motion.pan[0] * (sense if motion.mirror_pan else 1.0)
+    pan = np.array([motion.pan[0] * (sense if motion.mirror_pan else 1.0), motion.pan[1]])
     poses = []
     for t in range(frames):
-        step = speed * t
-        shake = motion.shake * math.sin(2 * math.pi * t / _SHAKE_PERIOD + phase)
-        zoom = motion.zoom * speed * (t - mid) if motion.zoom else zoom_reference
-        poses.append(
-            _Pose(
-                x=x0 + size * (pan_x * step + shake),
-                y=y0 + size * motion.pan[1] * step,
-                angle=angle0 + sense * motion.spin * step,
-                log_scale=base + zoom,
-            )
-        )
+        angle = angle0 + sense * motion.spin * speed * t
+        log_scale = base + (motion.zoom * speed * (t - mid) if motion.zoom else zoom_reference)
+        to_texture = _screen_to_texture(angle, log_scale)
+        # Content moves by m on screen when the window moves by -A m on the texture.
+        shake = np.array([motion.shake * math.sin(2 * math.pi * t / _SHAKE_PERIOD + phase), 0.0])
+        sx, sy = -(to_texture @ (shake * size))
+        poses.append(_Pose(x=x + sx, y=y + sy, angle=angle, log_scale=log_scale))
+        x, y = np.array([x, y]) - to_texture @ (pan * size * speed)
     return poses
 
 
+def _screen_to_texture(angle: float, log_scale: float) -> np.ndarray:
+    """A: a step of q pixels on screen is a step of A q on the texture."""
+    scale = math.exp(-log_scale)
+    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
+    return np.array([[cos, -sin], [sin, cos]])
+
+
 def _view(texture: np.ndarray, pose: _Pose, width: int, height: int) -> np.ndarray:
-    """Render the window: output pixel q shows texture point c + R(angle) (q - q0) / s."""
-    scale = math.exp(-pose.log_scale)
-    cos, sin = math.cos(pose.angle) * scale, math.sin(pose.angle) * scale
-    q0x, q0y = (width - 1) / 2, (height - 1) / 2
+    """Render the window: screen pixel q shows texture point c + A (q - q0)."""
+    to_texture = _screen_to_texture(pose.angle, pose.log_scale)
+    q0 = np.array([(width - 1) / 2, (height - 1) / 2])
     th, tw = texture.shape[:2]
-    cx, cy = pose.x % tw, pose.y % th
-    inverse = np.array(
-        [
-            [cos, -sin, cx - (cos * q0x - sin * q0y)],
-            [sin, cos, cy - (sin * q0x + cos * q0y)],
-        ],
-        dtype=np.float64,
-    )
+    centre = np.array([pose.x % tw, pose.y % th])
+    inverse = np.hstack([to_texture, (centre - to_texture @ q0)[:, None]])
     return cv2.warpAffine(
         texture,
         inverse,
