@@ -16,7 +16,7 @@ from kombu.exceptions import ChannelError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
+from storage.enqueue import TAG_VIDEO_TASK, EnqueueResult, enqueue_jobs
 from storage.schema import Job, JobState
 
 if TYPE_CHECKING:
@@ -65,7 +65,14 @@ class Dispatcher:
         return self._enqueue(session, list(waiting))
 
     def _enqueue(self, session: Session, job_ids: list[int]) -> list[int]:
-        result = enqueue_jobs(session, job_ids, app=self.app)
+        try:
+            result = enqueue_jobs(session, job_ids, app=self.app)
+        except Exception as exc:
+            # The jobs are committed already: whatever failed here (a transport error
+            # kombu did not wrap, the database while noting the send), the file must not
+            # be recorded again, and the jobs go out on the next tick.
+            log.exception("sending job(s) %s failed", format_ids(job_ids))
+            result = EnqueueResult(left_queued=job_ids, error=f"sending failed: {exc}")
         self.unsent.difference_update(result.sent)
         if result.left_queued:
             self.unsent.update(result.left_queued)
