@@ -28,6 +28,8 @@ from storage.db import (
     make_sessionmaker,
     open_database,
 )
+from storage.report import DEFAULT_LIMIT as DEFAULT_REPORT_LIMIT
+from storage.report import ReportError, ReportFilters, write_report
 from storage.schema import JobState
 
 log = logging.getLogger("storage")
@@ -64,6 +66,16 @@ def parse_since(text: str) -> datetime:
             "2024-05-01T13:00+02:00) nor an age (30m, 2h, 7d)"
         ) from None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def parse_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the limit must be at least 1, got {text}")
+    return value
 
 
 def parse_confidence(text: str) -> float:
@@ -355,6 +367,31 @@ def cmd_requeue(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_report(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    filters = ReportFilters(
+        label=args.label,
+        min_confidence=args.min_confidence,
+        state=JobState(args.state) if args.state else None,
+        since=args.since,
+        model_sha256=args.model,
+        limit=args.limit,
+    )
+    summary = write_report(
+        session,
+        args.html,
+        database=describe_url(session.get_bind().engine.url),
+        filters=filters,
+        run_dir=args.run_dir,
+    )
+    print(
+        f"wrote {summary.page}: {summary.videos} video(s), {summary.thumbnails} thumbnail(s), "
+        f"{summary.figures} trainer image(s). Open it in a browser: "
+        f"{summary.page.resolve().as_uri()}",
+        file=out,
+    )
+    return 0
+
+
 def cmd_migrate(engine: Engine, args: argparse.Namespace, out: TextIO) -> int:
     # open_database() has already migrated; say where the database stands.
     print(
@@ -366,7 +403,12 @@ def cmd_migrate(engine: Engine, args: argparse.Namespace, out: TextIO) -> int:
 # -- argument parsing ----------------------------------------------------------------
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
+def _add_filters(
+    parser: argparse.ArgumentParser,
+    *,
+    limit: int | None = None,
+    limit_help: str = "at most N results, most recent first",
+) -> None:
     group = parser.add_argument_group("filters")
     group.add_argument(
         "--label",
@@ -391,9 +433,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model", metavar="SHA256", help="only jobs of the model whose checkpoint sha256 starts so"
     )
-    group.add_argument(
-        "--limit", type=int, metavar="N", help="at most N results, most recent first"
-    )
+    group.add_argument("--limit", type=parse_limit, default=limit, metavar="N", help=limit_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -486,6 +526,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     requeue.set_defaults(handler=cmd_requeue)
 
+    report = commands.add_parser(
+        "report",
+        help="a static HTML page of recent results (thumbnails, actions, experts, errors)",
+        description="Write a self-contained HTML report: one card per video with its "
+        "thumbnail strip, top-3 actions and confidence bars, expert-usage bars, state, "
+        "attempts, errors, names, size, duration and timings; a header with the model and "
+        "the jobs by state; and the trainer's evaluation images (confusion matrix, expert "
+        "usage) when its run folder is found. Open OUT_DIR/index.html in any browser: it "
+        "needs no server and no network. Nothing is decoded: thumbnails come from the database.",
+        epilog="Without --run-dir the trainer's run folder is looked for next to the model's "
+        "checkpoint, then in runs/split<k>; it must hold the trainer's metrics.json. "
+        "OUT_DIR/thumbs and OUT_DIR/figures belong to the report: a rerun replaces them.",
+    )
+    report.add_argument(
+        "--html",
+        type=Path,
+        required=True,
+        metavar="OUT_DIR",
+        help="folder to write index.html, style.css, thumbs/ and figures/ into (created if needed)",
+    )
+    report.add_argument(
+        "--run-dir",
+        type=Path,
+        metavar="DIR",
+        help="the trainer's run folder (e.g. runs/split1): its *.png images and metrics.json "
+        "are included",
+    )
+    _add_filters(
+        report,
+        limit=DEFAULT_REPORT_LIMIT,
+        limit_help=f"at most N videos, most recent first (default {DEFAULT_REPORT_LIMIT})",
+    )
+    report.set_defaults(handler=cmd_report)
+
     migrate = commands.add_parser(
         "migrate",
         help="create or upgrade the database schema",
@@ -522,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         DatabaseSchemaError,
         query.VideoNotFound,
         query.AmbiguousVideo,
+        ReportError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

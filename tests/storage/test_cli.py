@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from storage import jobs
 from storage.cli import main
 from storage.db import DATABASE_URL_ENV, head_revision, make_sessionmaker
 from storage.schema import Job, JobState, Model
+from storage.thumbnails import encode_thumbnails
 
 from .conftest import digest
 
@@ -54,7 +56,7 @@ def run_cli(
 
 @pytest.fixture
 def rows(session: Session, model: Model) -> dict[str, int]:
-    """Two tagged videos (one under an awkward name), one failed, one queued."""
+    """Two tagged videos (one under an awkward name, with thumbnails), one failed, one queued."""
     ids = {}
     for name, path, predictions in [
         ("plie", ODD_NAME, [("run", 0.81), ("walk", 0.15), ("jump", 0.04)]),
@@ -70,6 +72,7 @@ def rows(session: Session, model: Model) -> dict[str, int]:
             video_meta={"duration": 3.0, "fps": 25.0, "frames": 75, "width": 320, "height": 240},
             decode_ms=11.0,
             inference_ms=222.0,
+            thumbnails=encode_thumbnails([np.zeros((24, 32, 3), np.uint8)] * 2),
         )
         ids[name] = job.id
     broken, _ = jobs.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, model)
@@ -228,6 +231,14 @@ def test_export_json_to_a_file_keeps_nested_results(store_url: str, rows, tmp_pa
     assert plie["path"] == ODD_NAME
     assert [p["label"] for p in plie["predictions"]] == ["run", "walk", "jump"]
     assert plie["expert_usage"][0] == {"expert": 0, "mean_gate_weight": 0.7, "times_chosen": 5}
+
+
+def test_export_json_leaves_thumbnails_out(store_url: str, rows, tmp_path: Path) -> None:
+    # Thumbnails are JPEG bytes for the report, not results: exports stay plain JSON.
+    result = run_cli("export", "--format", "json", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (plie,) = [r for r in json.loads(result.stdout) if r["job_id"] == rows["plie"]]
+    assert not any("thumb" in key for key in plie)
 
 
 @sqlite_only

@@ -1,0 +1,179 @@
+"""What the report shows, read from the database and the trainer's run folder.
+
+Nothing here decodes a video: thumbnails are JPEGs the worker stored with the results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage import query
+from storage.schema import JobState, utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 200
+# What the trainer's evaluation writes into its run folder (trainer/evaluate.py).
+METRICS_FILE = "metrics.json"
+KNOWN_FIGURES = {
+    "confusion_matrix.png": "Confusion matrix (rows: true class, normalised)",
+    "expert_usage.png": "Expert usage: mean gate weight per class and expert",
+}
+
+
+class ReportError(Exception):
+    """The report cannot be made as asked (a missing run folder, an unwritable output)."""
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """Which videos the report shows; the same filters as ``python -m storage list``."""
+
+    label: str | None = None
+    min_confidence: float | None = None
+    state: JobState | None = None
+    since: datetime | None = None
+    model_sha256: str | None = None
+    limit: int | None = DEFAULT_LIMIT  # videos, most recent first
+
+    def describe(self) -> list[str]:
+        """The filters in words, for the page's header (empty when none is set)."""
+        words = []
+        if self.label is not None:
+            at_least = f" at {self.min_confidence:.0%} or more" if self.min_confidence else ""
+            words.append(f"label {self.label!r} in the top-k{at_least}")
+        elif self.min_confidence is not None:
+            words.append(f"top-1 confidence at least {self.min_confidence:.0%}")
+        if self.state is not None:
+            words.append(f"state {self.state.value}")
+        if self.since is not None:
+            words.append(f"active since {self.since:%Y-%m-%d %H:%M}Z")
+        if self.model_sha256 is not None:
+            words.append(f"model {self.model_sha256}…")
+        return words
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An image from the trainer's run folder, copied into the report."""
+
+    source: Path
+    title: str
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The trainer's run folder whose evaluation images the report shows."""
+
+    path: Path
+    figures: tuple[Figure, ...]
+    metrics: dict[str, Any] | None  # its metrics.json, when readable
+    note: str | None = None  # why metrics.json could not be read
+
+
+@dataclass(frozen=True)
+class ReportData:
+    generated_at: datetime
+    database: str  # the URL, password hidden
+    filters: ReportFilters
+    jobs_by_state: dict[str, int]  # the whole database, every state
+    total_videos: int  # the whole database
+    models: tuple[query.ModelRow, ...]  # those of the jobs shown (else the newest)
+    videos: tuple[query.VideoDetail, ...]
+    thumbnails: dict[int, tuple[query.ThumbnailRow, ...]] = field(repr=False)
+    run: RunFolder | None
+
+
+def collect(
+    session: Session,
+    *,
+    database: str,
+    filters: ReportFilters,
+    run_dir: Path | None = None,
+) -> ReportData:
+    """Everything the page shows. ``run_dir`` None: look for the trainer's run folder
+    next to the model's checkpoint, then in ``runs/split<k>``."""
+    videos = query.recent_videos(
+        session,
+        label=filters.label,
+        min_confidence=filters.min_confidence,
+        state=filters.state,
+        since=filters.since,
+        model_sha256=filters.model_sha256,
+        limit=filters.limit,
+    )
+    job_ids = [job.job_id for video in videos for job in video.jobs]
+    thumbnails = query.thumbnails(session, job_ids)
+    stats = query.stats(session)
+    models = _models_shown(query.models(session), videos)
+    run = read_run_folder(run_dir) if run_dir is not None else _find_run_folder(models)
+    return ReportData(
+        generated_at=utcnow(),
+        database=database,
+        filters=filters,
+        jobs_by_state=stats.jobs_by_state,
+        total_videos=stats.videos,
+        models=tuple(models),
+        videos=tuple(videos),
+        thumbnails=thumbnails,
+        run=run,
+    )
+
+
+def _models_shown(
+    models: list[query.ModelRow], videos: list[query.VideoDetail]
+) -> list[query.ModelRow]:
+    used = {job.model_id for video in videos for job in video.jobs}
+    shown = [model for model in models if model.model_id in used]
+    return shown or models[:1]
+
+
+def _find_run_folder(models: list[query.ModelRow]) -> RunFolder | None:
+    """The run folder of a model shown: where its checkpoint lies, or runs/split<k>.
+
+    Only a folder holding the trainer's metrics.json counts, so that images that happen
+    to lie next to a copied checkpoint are not taken for the trainer's.
+    """
+    for model in models:
+        candidates = [Path(model.path).parent]
+        if model.split is not None:
+            candidates.append(Path("runs") / f"split{model.split}")
+        for folder in candidates:
+            if (folder / METRICS_FILE).is_file():
+                log.info("trainer run folder for model %s: %s", model.sha256[:12], folder)
+                return read_run_folder(folder)
+    return None
+
+
+def read_run_folder(folder: Path) -> RunFolder:
+    """The images (known ones first, then any other *.png) and metrics of a run folder."""
+    if not folder.is_dir():
+        raise ReportError(
+            f"the run folder {folder} does not exist or is not a folder. Next: give the "
+            "folder where the trainer wrote metrics.json and its images (e.g. runs/split1)."
+        )
+    pngs = {path.name: path for path in folder.glob("*.png") if path.is_file()}
+    figures = [Figure(pngs[name], title) for name, title in KNOWN_FIGURES.items() if name in pngs]
+    figures += [Figure(pngs[name], name) for name in sorted(pngs) if name not in KNOWN_FIGURES]
+    metrics, note = _read_metrics(folder / METRICS_FILE)
+    return RunFolder(path=folder, figures=tuple(figures), metrics=metrics, note=note)
+
+
+def _read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    if not path.is_file():
+        return None, None
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None, f"{path.name} could not be read: {exc}"
+    if not isinstance(metrics, dict):
+        return None, f"{path.name} does not hold a JSON object"
+    return metrics, None
