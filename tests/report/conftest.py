@@ -1,0 +1,291 @@
+"""Fixtures for the report tests: a results database made through storage.jobs, the
+report command run as a subprocess, and headless Chromium to see what the page shows.
+
+Helper modules sit beside this file; pytest's importlib import mode does not put this
+folder on sys.path, so they are loaded by path here and handed to tests as fixtures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+
+import cv2
+import numpy as np
+import pytest
+
+from storage import jobs
+from storage.db import DATABASE_URL_ENV, make_sessionmaker, open_database
+from storage.thumbnails import encode_thumbnails
+
+HERE = Path(__file__).parent
+CHROMIUM_TIMEOUT_S = 60
+# The flags the report is checked with: nothing reaches the network or a GPU.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+
+def _load_helper(name: str) -> ModuleType:
+    module_name = f"_report_test_helpers.{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+dom = _load_helper("dom")
+
+
+@pytest.fixture(scope="session")
+def html() -> ModuleType:
+    """The HTML tree helper: html.parse(markup) -> Element (find, find_all, text, attrs)."""
+    return dom
+
+
+# -- Chromium ---------------------------------------------------------------------------
+
+
+class Chromium:
+    """Debian's Chromium, headless, a fresh profile per run."""
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def _run(self, page: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+            result = subprocess.run(
+                [
+                    self.executable,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    *args,
+                    page.resolve().as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=CHROMIUM_TIMEOUT_S,
+                env={**os.environ, "HOME": profile},  # nothing written to the real home
+            )
+        assert result.returncode == 0, f"chromium failed: {result.stderr[-2000:]}"
+        return result
+
+    def dump_dom(self, page: Path) -> str:
+        """The page's DOM after it loaded and its scripts ran."""
+        return self._run(page, "--dump-dom").stdout
+
+    def screenshot(self, page: Path, out: Path, width: int = 1280, height: int = 2000) -> Path:
+        self._run(page, f"--window-size={width},{height}", f"--screenshot={out}")
+        assert out.is_file(), f"chromium wrote no screenshot at {out}"
+        return out
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Chromium:
+    executable = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+    if executable is None:
+        pytest.fail(
+            "chromium not found: install Debian package chromium (make install does)",
+            pytrace=False,
+        )
+    return Chromium(executable)
+
+
+# -- a results database -------------------------------------------------------------------
+
+EXPERTS = 4
+
+
+@dataclass(frozen=True)
+class VideoCase:
+    """One video put into the database, and what its card must show."""
+
+    name: str  # the file name (last path component) of its most recent path
+    paths: tuple[str, ...]  # every path it was seen under, most recent first
+    state: str
+    top3: tuple[tuple[str, str], ...] = ()  # (label, percentage text)
+    experts: tuple[tuple[float, int], ...] = ()
+    thumbnails: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Library:
+    url: str
+    run_dir: Path
+    videos: tuple[VideoCase, ...]
+    figures: tuple[str, ...]  # image names in the run folder, in the page's order
+
+    def case(self, name: str) -> VideoCase:
+        (found,) = [video for video in self.videos if video.name == name]
+        return found
+
+
+def _digest(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def _frames(count: int, seed: int) -> list[np.ndarray]:
+    """Synthetic RGB frames (a coloured square over a gradient), as a worker would have."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        frame = np.zeros((240, 320, 3), np.uint8)
+        frame[..., 0] = np.linspace(0, 255, 320, dtype=np.uint8)[None, :]
+        frame[..., 2] = np.linspace(255, 0, 240, dtype=np.uint8)[:, None]
+        x, y = rng.integers(0, 240), rng.integers(0, 160)
+        frame[y : y + 80, x : x + 80] = rng.integers(0, 256, 3, dtype=np.uint8)
+        frames.append(frame)
+    return frames
+
+
+def _write_run_dir(folder: Path) -> tuple[str, ...]:
+    """A trainer run folder: metrics.json, its two images and one more PNG."""
+    folder.mkdir(parents=True)
+    metrics = {"checkpoint": {"sha256": _digest("checkpoint")}, "multi_clip": {"top1": 0.625}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    names = ("confusion_matrix.png", "expert_usage.png", "loss curve.png")
+    for index, name in enumerate(names):
+        image = np.full((120, 160, 3), 60 * index, np.uint8)
+        cv2.rectangle(image, (20, 20), (140, 100), (40, 180, 90), -1)
+        assert cv2.imwrite(str(folder / name), image)
+    return names
+
+
+def build_library(url: str, run_dir: Path) -> Library:
+    """Done, failed and queued jobs, made the way watcher and worker make them."""
+    figures = _write_run_dir(run_dir)
+    engine = open_database(url)
+    session = make_sessionmaker(engine)()
+    model = jobs.register_model(
+        session,
+        _digest("checkpoint"),
+        str(run_dir / "model.pt"),
+        split=1,
+        class_names=["run", "walk", "jump", "wave", "sit"],
+        metrics={"multi_clip": {"top1": 0.625}, "epochs": 3},
+    )
+    cases = []
+    tagged = [
+        (
+            '/srv/inbox/<b>&"odd".mp4',
+            [("run", 0.7), ("walk", 0.2), ("jump", 0.05), ("wave", 0.03), ("sit", 0.02)],
+            [(0.55, 5), (0.25, 3), (0.2, 2), (0.0, 0)],
+            4,
+        ),
+        (
+            "/srv/inbox/sub dir/plié #1 & more.mp4",
+            [("wave", 0.875), ("sit", 0.125)],
+            [(0.1, 0), (0.2, 1), (0.3, 1), (0.4, 2)],
+            3,
+        ),
+        (
+            "/srv/inbox/stroll.mp4",
+            [("walk", 0.334), ("run", 0.333), ("sit", 0.333)],
+            [(0.25, 1), (0.25, 1), (0.25, 1), (0.25, 1)],
+            2,
+        ),
+    ]
+    for seed, (path, predictions, experts, clips) in enumerate(tagged):
+        job, _ = jobs.record_file(session, path, _digest(path), 1_500_000 + seed, model)
+        jobs.claim_job(session, job.id, "celery@test-1", max_attempts=3)
+        assert jobs.complete_job(
+            session,
+            job.id,
+            predictions=predictions,
+            expert_usage=experts,
+            video_meta={"duration": 3.2, "fps": 25.0, "frames": 80, "width": 320, "height": 240},
+            decode_ms=40.0 + seed,
+            inference_ms=300.0 + seed,
+            thumbnails=encode_thumbnails(_frames(clips, seed)),
+        )
+        cases.append(
+            VideoCase(
+                name=os.path.basename(path),
+                paths=(path,),
+                state="done",
+                top3=tuple((label, f"{conf:.1%}") for label, conf in predictions[:3]),
+                experts=tuple(experts),
+                thumbnails=clips,
+            )
+        )
+    # The same content under a second name: one video, both names on its card.
+    copy = "/srv/inbox/copy of stroll.mp4"
+    jobs.record_file(session, copy, _digest("/srv/inbox/stroll.mp4"), 1_500_002, model)
+    cases[2] = replace(cases[2], name="copy of stroll.mp4", paths=(copy, *cases[2].paths))
+
+    broken, _ = jobs.record_file(session, "/srv/inbox/broken.mp4", _digest("broken"), 512, model)
+    jobs.claim_job(session, broken.id, "celery@test-1", max_attempts=3)
+    error = (
+        "cannot decode /srv/inbox/broken.mp4: moov atom not found </pre><script>alert(1)</script>"
+    )
+    assert jobs.fail_job(session, broken.id, error)
+    cases.append(VideoCase("broken.mp4", ("/srv/inbox/broken.mp4",), state="failed", error=error))
+
+    # A video that killed its worker: the attempts cap marks it failed.
+    crashy, _ = jobs.record_file(session, "/srv/inbox/crashy.mp4", _digest("crashy"), 2048, model)
+    jobs.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
+    exhausted = jobs.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
+    cases.append(
+        VideoCase("crashy.mp4", ("/srv/inbox/crashy.mp4",), "failed", error=exhausted.reason)
+    )
+
+    jobs.record_file(session, "/srv/inbox/waiting.mp4", _digest("waiting"), 4096, model)
+    cases.append(VideoCase("waiting.mp4", ("/srv/inbox/waiting.mp4",), state="queued"))
+    session.close()
+    engine.dispose()
+    return Library(url=url, run_dir=run_dir, videos=tuple(cases), figures=figures)
+
+
+def run_report(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m storage --database-url URL report ARGS`` as a person runs it."""
+    env = {key: value for key, value in os.environ.items() if key != DATABASE_URL_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "storage", "--database-url", url, "report", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def sqlite_library(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    folder = tmp_path_factory.mktemp("library")
+    return build_library(f"sqlite:///{folder / 'actiontag.db'}", folder / "runs" / "split1")
+
+
+@pytest.fixture
+def report_runner():
+    """run_report(*args, url=..., cwd=...) -> CompletedProcess."""
+    return run_report
+
+
+@pytest.fixture
+def library_builder():
+    """build_library(url, run_dir) -> Library."""
+    return build_library
