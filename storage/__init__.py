@@ -6,6 +6,7 @@
 - ``storage.query``: the read side (results, one video's detail, statistics)
 - ``storage.thumbnails``: frames -> small JPEGs the worker stores for the report
 - ``storage.enqueue``: sending ``actiontag.tag_video`` to the Celery broker by name
+- ``storage.report``: the static HTML report (``python -m storage report --html DIR``)
 - ``python -m storage``: the command line (``storage.cli``)
 
 It imports none of the other actiontag packages (``worker.app`` only lazily, to enqueue).

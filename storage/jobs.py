@@ -6,7 +6,8 @@ runs as one writing transaction and commits the session it is given (a transacti
 caller had open is committed first). Conditional UPDATEs make the transitions atomic
 across processes on both SQLite and PostgreSQL.
 
-Errors: :class:`JobNotFound` for an unknown job id; :class:`ValueError` for bad input;
+Errors: :class:`JobNotFound` for an unknown job id; :class:`ValueError` for bad input
+(:class:`storage.thumbnails.InvalidThumbnail`, a ``ValueError``, for a bad thumbnail);
 :class:`storage.db.DatabaseUnavailable` and ``sqlalchemy.exc.OperationalError`` are
 transient (retry with backoff).
 """

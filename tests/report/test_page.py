@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 
@@ -258,12 +258,15 @@ def test_no_matching_videos_says_so(html: ModuleType) -> None:
 
 
 def test_filters_are_described_in_the_header(html: ModuleType) -> None:
-    filters = ReportFilters(label="run", min_confidence=0.5, state=JobState.DONE, limit=1)
+    since = datetime(2026, 5, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
+    filters = ReportFilters(
+        label="run", min_confidence=0.5, state=JobState.DONE, since=since, limit=1
+    )
     data = _data([_video(1, ["/in/a.mp4"], [_job(1, JobState.DONE)])], filters=filters)
     meta = html.parse(render_page(data)).find("p", "meta").text
     assert meta.endswith(
         "showing 1 of 1 videos, most recent first (limit 1); filters: "
-        "label 'run' in the top-k at 50% or more, state done"
+        "label 'run' in the top-k at 50% or more, state done, active since 2026-05-01 12:30Z"
     )
 
 

@@ -47,6 +47,12 @@ def test_a_frame_smaller_than_the_height_is_not_enlarged() -> None:
     assert jpeg_size(thumb) == (80, 60)
 
 
+def test_strided_and_flipped_views_of_frames_encode() -> None:
+    frames = np.zeros((2, 240, 640, 3), np.uint8)
+    thumbs = encode_thumbnails([frames[0, :, ::2], frames[1, ::-1, :, ::-1]])
+    assert [jpeg_size(t) for t in thumbs] == [(128, 96), (256, 96)]
+
+
 def test_the_height_can_be_chosen() -> None:
     (thumb,) = encode_thumbnails([_frame(240, 320, (9, 9, 9))], height=48)
     assert jpeg_size(thumb) == (64, 48)
