@@ -73,6 +73,11 @@ def make_app(broker_url: str | None = None, queue: str | None = None) -> Celery:
         # Each pool process loads the model before it reports ready (worker.tasks); the
         # default 4 s would have slow starts killed and restarted.
         worker_proc_alive_timeout=120,
+        # After a pool process dies, Celery waits this long for a result it may have sent
+        # before rejecting its message (10 s by default, during which prefetch 1 keeps
+        # the worker from taking anything else). We keep no results, and a finished job
+        # whose message is redelivered anyway does nothing.
+        worker_lost_wait=1.0,
     )
     return celery
 

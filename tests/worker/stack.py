@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -287,11 +287,11 @@ class RunningWorker:
         """The pool processes (children of the worker), waiting for one to exist."""
         deadline = time.monotonic() + timeout
         while True:
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-            try:
-                pids = [int(p) for p in children.read_text().split()]
-            except OSError:
-                pids = []
+            # Per thread: Celery's pool supervisor thread forks the replacement processes.
+            pids = []
+            for children in Path(f"/proc/{self.pid}/task").glob("*/children"):
+                with suppress(OSError):
+                    pids += [int(p) for p in children.read_text().split()]
             if pids:
                 return pids
             if time.monotonic() > deadline:
@@ -308,10 +308,8 @@ class RunningWorker:
         children = self.pool_pids(timeout=0.0) if self.alive() else []
         os.kill(self.pid, signal.SIGKILL)
         for pid in children:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(timeout=10)
 
     def alive(self) -> bool:

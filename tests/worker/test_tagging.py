@@ -13,12 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from storage import jobs
-from storage.schema import JobState
+from storage.schema import JobState, Model
 from worker.predictor import Predictor
 
-from .stack import CONFIG, NUM_CLIPS, TOP_K, RunningWorker, Stack, running_worker, write_video
+from .stack import (
+    CLASSES,
+    CONFIG,
+    NUM_CLIPS,
+    TOP_K,
+    RunningWorker,
+    Stack,
+    running_worker,
+    sha256_of,
+    write_video,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -61,6 +72,19 @@ def test_job_goes_from_queued_to_done_with_the_predictors_top_k(
         assert row.confidence == pytest.approx(confidence, rel=1e-4)
     confidences = [r.confidence for r in rows]
     assert confidences == sorted(confidences, reverse=True)
+
+
+def test_worker_registers_the_checkpoint_it_serves_with_its_metadata(
+    stack: Stack, worker: RunningWorker
+) -> None:
+    _tag(stack, worker, write_video(stack.workdir / "registered.avi", seed=9))
+
+    with stack.session() as session:
+        model = session.scalars(
+            select(Model).where(Model.sha256 == sha256_of(stack.checkpoint))
+        ).one()
+    assert (model.path, model.split, model.class_names) == (str(stack.checkpoint), 1, CLASSES)
+    assert model.metrics == {"top1": 0.25}
 
 
 def test_expert_usage_has_one_row_per_expert_consistent_with_the_clips(
