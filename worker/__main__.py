@@ -18,8 +18,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker import config
+
+if TYPE_CHECKING:
+    from model.checkpoint import Checkpoint
 
 log = logging.getLogger("worker")
 
@@ -193,8 +197,11 @@ class SetupError(Exception):
 
 
 def prepare(args: argparse.Namespace) -> None:
-    """Migrate the database and register the checkpoint it will serve."""
-    from model.checkpoint import CheckpointError, load_checkpoint
+    """Migrate the database and register the checkpoint it will serve.
+
+    The cheap checks come first: a missing file or a dead database is reported before
+    torch is imported.
+    """
     from storage.db import (
         DatabaseSchemaError,
         DatabaseUnavailable,
@@ -207,25 +214,24 @@ def prepare(args: argparse.Namespace) -> None:
     if not path.is_file():
         raise SetupError(f"no checkpoint at {path}. {MISSING_CHECKPOINT_HELP}")
     try:
-        checkpoint = load_checkpoint(path)
-    except CheckpointError as exc:
-        raise SetupError(f"cannot serve {path}: {exc}") from exc
-    try:
         engine = open_database(args.database_url)
-        try:
-            with make_sessionmaker(engine)() as session:
-                register_model(
-                    session,
-                    checkpoint.sha256,
-                    str(path),
-                    split=checkpoint.split,
-                    class_names=checkpoint.class_names,
-                    metrics=checkpoint.metrics,
-                )
-        finally:
-            engine.dispose()
     except (DatabaseUnavailable, DatabaseSchemaError) as exc:
         raise SetupError(str(exc)) from exc
+    try:
+        checkpoint = _load_checkpoint(path)
+        with make_sessionmaker(engine)() as session:
+            register_model(
+                session,
+                checkpoint.sha256,
+                str(path),
+                split=checkpoint.split,
+                class_names=checkpoint.class_names,
+                metrics=checkpoint.metrics,
+            )
+    except DatabaseUnavailable as exc:
+        raise SetupError(str(exc)) from exc
+    finally:
+        engine.dispose()
     log.info(
         "serving %s (sha256 %s…, split %s, %d classes)",
         path,
@@ -233,6 +239,15 @@ def prepare(args: argparse.Namespace) -> None:
         checkpoint.split,
         len(checkpoint.class_names),
     )
+
+
+def _load_checkpoint(path: Path) -> Checkpoint:
+    from model.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as exc:
+        raise SetupError(f"cannot serve {path}: {exc}") from exc
 
 
 def celery_argv(args: argparse.Namespace, concurrency: int) -> list[str]:

@@ -1,0 +1,109 @@
+"""The embedded broker (worker.broker) shared by separate processes on one machine."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from storage.enqueue import TAG_VIDEO_TASK
+from worker.app import make_app
+
+from .stack import REPO
+
+CONSUMER = """
+import json, sys
+from worker.app import make_app
+
+url, queue = sys.argv[1], sys.argv[2]
+app = make_app(url, queue)
+got = []
+with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+    while True:
+        try:
+            message = simple.get(timeout=3)
+        except simple.Empty:
+            break
+        got.append(message.decode()[0][0])
+        message.ack()
+print(json.dumps(got))
+"""
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> tuple[Celery, str, str, Path]:
+    path = tmp_path / "broker.sqlite"
+    url = f"sqlite:///{path}"
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    return make_app(url, queue), url, queue, path
+
+
+def _send(app: Celery, job_ids: range) -> None:
+    with app.producer_or_acquire() as producer:
+        for job_id in job_ids:
+            app.send_task(TAG_VIDEO_TASK, args=(job_id,), producer=producer)
+
+
+def test_each_message_goes_to_exactly_one_of_several_consumer_processes(broker) -> None:
+    app, url, queue, _ = broker
+    _send(app, range(0))  # creates the tables and the queue before the consumers poll
+    consumers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONSUMER, url, queue],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    _send(app, range(150))
+
+    received = [json.loads(c.communicate(timeout=120)[0]) for c in consumers]
+
+    flat = [job_id for got in received for job_id in got]
+    assert sorted(flat) == list(range(150))  # every message, none twice
+    assert sum(1 for got in received if got) >= 2  # the consumers really competed
+
+
+def test_a_message_rejected_for_requeue_is_delivered_again(broker) -> None:
+    app, _, queue, _ = broker
+    _send(app, range(7, 8))
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        first = simple.get(timeout=5)
+        first.reject(requeue=True)
+        again = simple.get(timeout=5)
+        again.ack()
+
+    assert again.headers["id"] == first.headers["id"]
+    assert again.decode()[0] == [7]
+
+
+def test_an_unacknowledged_message_comes_back_when_its_connection_closes(broker) -> None:
+    app, _, queue, _ = broker
+    _send(app, range(8, 9))
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        taken = simple.get(timeout=5)  # a worker stopping with this message prefetched
+
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        again = simple.get(timeout=5)
+        again.ack()
+
+    assert again.headers["id"] == taken.headers["id"]
+
+
+def test_delivered_messages_leave_no_rows_behind(broker) -> None:
+    app, _, queue, path = broker
+    _send(app, range(20))
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        for _ in range(20):
+            simple.get(timeout=5).ack()
+
+    with sqlite3.connect(path) as db:
+        (rows,) = db.execute("SELECT count(*) FROM kombu_message").fetchone()
+    assert rows == 0

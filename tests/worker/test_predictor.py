@@ -1,0 +1,147 @@
+"""worker.predictor in this process: the model contract for one video, and the engine seam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.video import VideoError, load_clips
+from worker import predictor as predictor_module
+from worker.predictor import EagerEngine, EngineOutput, Predictor, resolve_device
+
+from .stack import CLASSES, CONFIG, NUM_CLIPS, write_video
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("videos") / "clip.avi", seed=40, frames=36)
+
+
+@pytest.fixture(scope="module")
+def predictor(checkpoint: Path) -> Predictor:
+    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=3)
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint: Path, video: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Softmax, gates and chosen experts of every clip, computed here from the network."""
+    model = load_checkpoint(checkpoint).build_model("cpu")
+    clips, _ = load_clips(
+        video,
+        num_clips=NUM_CLIPS,
+        clip_len=CONFIG.clip_len,
+        stride=CONFIG.frame_stride,
+        short_side=CONFIG.short_side,
+        crop=CONFIG.crop_size,
+    )
+    with torch.no_grad():
+        logits, aux = model(clips)
+    return torch.softmax(logits, dim=1), aux.gates, aux.indices
+
+
+def test_prediction_is_the_mean_of_the_clips_softmax(predictor, video, reference) -> None:
+    probs, _, _ = reference
+    mean = probs.mean(dim=0)
+    order = mean.argsort(descending=True)[:3].tolist()
+
+    result = predictor.predict(video)
+
+    assert [label for label, _ in result.top] == [CLASSES[i] for i in order]
+    assert [c for _, c in result.top] == pytest.approx(mean[order].tolist(), rel=1e-5)
+
+
+def test_expert_usage_is_the_mean_gate_and_the_clips_choosing_each_expert(
+    predictor, video, reference
+) -> None:
+    _, gates, indices = reference
+
+    result = predictor.predict(video)
+
+    assert len(result.expert_usage) == CONFIG.num_experts
+    for expert, (weight, chosen) in enumerate(result.expert_usage):
+        assert weight == pytest.approx(gates[:, expert].mean().item(), abs=1e-6)
+        assert chosen == int((indices == expert).any(dim=1).sum())
+
+
+def test_clips_are_decoded_with_the_checkpoints_video_settings(predictor, video) -> None:
+    expected, info = load_clips(
+        video,
+        num_clips=NUM_CLIPS,
+        clip_len=CONFIG.clip_len,
+        stride=CONFIG.frame_stride,
+        short_side=CONFIG.short_side,
+        crop=CONFIG.crop_size,
+    )
+
+    decoded = predictor.decode(video)
+
+    assert decoded.clips.shape == (
+        NUM_CLIPS,
+        3,
+        CONFIG.clip_len,
+        CONFIG.crop_size,
+        CONFIG.crop_size,
+    )
+    assert torch.equal(decoded.clips, expected)
+    assert decoded.info == info
+
+
+def test_all_clips_of_a_video_go_through_the_engine_in_one_batch(
+    checkpoint: Path, video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+
+    class Recording(EagerEngine):
+        name = "recording"
+
+        def __call__(self, batch: torch.Tensor) -> EngineOutput:
+            batches.append(batch.shape[0])
+            return super().__call__(batch)
+
+    monkeypatch.setitem(predictor_module.ENGINES, "recording", Recording)
+    predictor = Predictor(checkpoint, device="cpu", num_clips=7, engine="recording")
+
+    result = predictor.predict(video)
+
+    assert batches == [7]
+    assert result.num_clips == 7 and result.inference_ms > 0 and result.decode_ms > 0
+
+
+def test_top_k_beyond_the_number_of_classes_gives_each_class_once(
+    checkpoint: Path, video: Path
+) -> None:
+    result = Predictor(checkpoint, device="cpu", num_clips=2, top_k=50).predict(video)
+
+    assert sorted(label for label, _ in result.top) == sorted(CLASSES)
+    assert sum(c for _, c in result.top) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_file_that_is_not_a_video_raises_video_error(predictor, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("hello")
+
+    with pytest.raises(VideoError, match=r"notes\.mp4"):
+        predictor.predict(text)
+
+
+def test_an_unknown_engine_is_refused_naming_the_choices(checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown inference engine 'warp'.*auto.*eager"):
+        Predictor(checkpoint, device="cpu", engine="warp")
+
+
+def test_auto_device_is_a_gpu_chosen_by_pool_slot_else_the_cpu() -> None:
+    if torch.cuda.is_available():
+        assert resolve_device("auto", slot=5) == torch.device("cuda", 5 % torch.cuda.device_count())
+    else:
+        assert resolve_device("auto", slot=5) == torch.device("cpu")
+
+
+def test_asking_for_cuda_without_a_gpu_is_refused_with_advice() -> None:
+    if torch.cuda.is_available():
+        assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    else:
+        with pytest.raises(ValueError, match="--device cpu"):
+            resolve_device("cuda")
