@@ -1,0 +1,181 @@
+"""The training data pipeline: reproducible clips, a cache that returns what decoding
+returns, and broken videos skipped and counted without stopping a DataLoader worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.video import probe, read_clips
+from trainer.data import (
+    ClipCache,
+    ClipSpec,
+    ShardSampler,
+    VideoClips,
+    clips_from_frames,
+    collate_clips,
+    make_loader,
+    set_epoch,
+)
+from trainer.splits import load_split
+from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
+
+SPEC = ClipSpec(clip_len=4, frame_stride=2, short_side=20, crop_size=16)
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = SyntheticConfig(num_classes=2, videos_per_class=5, frames=12, width=32, height=24)
+    return write_synthetic_dataset(tmp_path_factory.mktemp("data"), config, progress=False)
+
+
+@pytest.fixture(scope="module")
+def items(dataset_root: Path) -> list[tuple[str, int]]:
+    split = load_split(dataset_root, 1)
+    return split.train + split.test
+
+
+def _videos(dataset_root: Path, items, **kwargs) -> VideoClips:
+    return VideoClips(dataset_root / "videos", items, SPEC, **kwargs)
+
+
+def test_training_sample_has_one_clip_of_the_model_shape(dataset_root, items) -> None:
+    clips, label, index = _videos(dataset_root, items, train=True)[3]
+    assert clips.shape == (1, 3, 4, 16, 16) and clips.dtype == torch.float32
+    assert (label, index) == (items[3][1], 3)
+
+
+def test_evaluation_sample_has_the_requested_uniform_clips(dataset_root, items) -> None:
+    clips, _, _ = _videos(dataset_root, items, train=False, num_clips=3)[0]
+    assert clips.shape == (3, 3, 4, 16, 16)
+
+
+def test_a_training_clip_depends_only_on_seed_epoch_and_index(dataset_root, items) -> None:
+    first = _videos(dataset_root, items, train=True, seed=5)
+    second = _videos(dataset_root, items, train=True, seed=5)
+    first.set_epoch(2)
+    second.set_epoch(2)
+    second[0]  # consuming other samples first changes nothing
+    assert torch.equal(first[4][0], second[4][0])
+
+
+def test_each_epoch_draws_other_clips(dataset_root, items) -> None:
+    videos = _videos(dataset_root, items, train=True, seed=5)
+    drawn = []
+    for epoch in range(3):
+        videos.set_epoch(epoch)
+        drawn.append(videos[4][0])
+    assert not torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[1], drawn[2])
+
+
+def test_batches_are_the_same_with_and_without_worker_processes(dataset_root, items) -> None:
+    def epoch_batches(workers: int) -> list:
+        loader = make_loader(
+            _videos(dataset_root, items, train=True, seed=1), batch_size=3, workers=workers
+        )
+        set_epoch(loader, 1)
+        return [(b.indices.tolist(), b.clips) for b in loader]
+
+    inline, parallel = epoch_batches(0), epoch_batches(2)
+    assert [i for i, _ in inline] == [i for i, _ in parallel]
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(inline, parallel, strict=True))
+
+
+def test_cached_clips_equal_decoded_clips(dataset_root, items, tmp_path) -> None:
+    cache = ClipCache(tmp_path / "cache", SPEC.short_side)
+    for train in (True, False):
+        plain = _videos(dataset_root, items, train=train, num_clips=1 if train else 3)
+        cached = _videos(dataset_root, items, train=train, num_clips=1 if train else 3, cache=cache)
+        for i in range(len(items)):
+            assert torch.equal(plain[i][0], cached[i][0])
+
+
+def test_clips_from_frames_wrap_like_read_clips(dataset_root, items) -> None:
+    path = dataset_root / "videos" / items[0][0]
+    info = probe(path)
+    frames = read_clips(path, [0], info.frames, short_side=20, info=info)[0]
+    starts = [0, 5, 10]  # 10 + 3 * 2 runs past the 12 frames: wraps
+    expected = read_clips(path, starts, 4, stride=2, short_side=20, info=info)
+    assert np.array_equal(clips_from_frames(frames, starts, 4, 2), expected)
+
+
+def test_cache_decodes_a_video_once(dataset_root, items, tmp_path) -> None:
+    cache = ClipCache(tmp_path / "cache", SPEC.short_side)
+    path = dataset_root / "videos" / items[0][0]
+    cache.frames(path)
+    entry = cache.entry(path)
+    written = entry.stat().st_mtime_ns
+    frames = cache.frames(path)
+    assert isinstance(frames, np.memmap)  # read back memory-mapped, not decoded
+    assert entry.stat().st_mtime_ns == written
+    assert frames.shape == (12, 20, 26, 3)
+
+
+def test_cache_entry_follows_the_file_it_came_from(dataset_root, items, tmp_path) -> None:
+    cache = ClipCache(tmp_path / "cache", SPEC.short_side)
+    path = tmp_path / "video.avi"
+    path.write_bytes((dataset_root / "videos" / items[0][0]).read_bytes())
+    before = cache.entry(path)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert cache.entry(path) != before
+    assert cache.entry(path) != ClipCache(tmp_path / "cache", 40).entry(path)
+
+
+def test_cache_skips_videos_longer_than_its_limit(dataset_root, items, tmp_path) -> None:
+    cache = ClipCache(tmp_path / "cache", SPEC.short_side, max_frames=10)
+    assert cache.frames(dataset_root / "videos" / items[0][0]) is None
+    assert list((tmp_path / "cache").rglob("*.npy")) == []
+
+
+@pytest.fixture
+def with_broken_videos(dataset_root, items, tmp_path) -> tuple[Path, list]:
+    root = tmp_path / "videos"
+    for relative, _ in items:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).symlink_to(dataset_root / "videos" / relative)
+    (root / "broken").mkdir()
+    (root / "broken" / "truncated.avi").write_bytes(
+        (dataset_root / "videos" / items[0][0]).read_bytes()[:600]
+    )
+    (root / "broken" / "text.avi").write_text("not a video\n")
+    broken = [("broken/truncated.avi", 0), ("broken/text.avi", 1)]
+    return root, [*items[:4], broken[0], *items[4:6], broken[1]]
+
+
+def test_broken_videos_are_skipped_and_counted_in_worker_processes(with_broken_videos) -> None:
+    root, mixed = with_broken_videos
+    loader = make_loader(VideoClips(root, mixed, SPEC, train=True), batch_size=4, workers=2)
+    batches = list(loader)
+    failed = sorted(Path(f.path).name for b in batches for f in b.failures)
+    assert failed == ["text.avi", "truncated.avi"]
+    assert sum(len(b) for b in batches) == len(mixed) - 2
+    assert all(b.clips.shape[0] == len(b.labels) == len(b.indices) for b in batches)
+
+
+def test_a_batch_of_only_broken_videos_is_empty_not_an_error(with_broken_videos) -> None:
+    root, mixed = with_broken_videos
+    videos = VideoClips(root, mixed, SPEC, train=False)
+    batch = collate_clips([videos[4], videos[7]])
+    assert len(batch) == 0 and len(batch.failures) == 2
+    assert "truncated.avi" in batch.failures[0].path and batch.failures[0].reason
+
+
+def test_shard_sampler_gives_each_video_to_exactly_one_rank() -> None:
+    shards = [list(ShardSampler(11, rank, 3)) for rank in range(3)]
+    assert sorted(i for shard in shards for i in shard) == list(range(11))
+    assert [len(ShardSampler(11, rank, 3)) for rank in range(3)] == [4, 4, 3]
+
+
+def test_training_loader_shards_an_epoch_across_ranks(dataset_root, items) -> None:
+    videos = _videos(dataset_root, items, train=True)
+    seen = []
+    for rank in range(2):
+        loader = make_loader(videos, batch_size=2, workers=0, rank=rank, world_size=2)
+        set_epoch(loader, 0)
+        seen.append({i for b in loader for i in b.indices.tolist()})
+    assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(range(len(items)))
