@@ -26,6 +26,7 @@ CHECKPOINT_ENV = "ACTIONTAG_CHECKPOINT"
 DATABASE_URL_ENV = "ACTIONTAG_DATABASE_URL"  # read by storage.db
 BROKER_URL_ENV = "ACTIONTAG_BROKER_URL"  # read by worker.app
 RECONCILE_EVERY_ENV = "ACTIONTAG_RECONCILE_EVERY"
+RESCAN_EVERY_ENV = "ACTIONTAG_RESCAN_EVERY"
 RUNNING_TIMEOUT_ENV = "ACTIONTAG_RUNNING_TIMEOUT"
 QUEUED_GRACE_ENV = "ACTIONTAG_QUEUED_GRACE"
 
@@ -35,6 +36,7 @@ DEFAULT_CHECKPOINT = "models/actiontag.pt"
 DEFAULT_STABLE_SECONDS = 2.0
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_RECONCILE_EVERY = timedelta(seconds=30)
+DEFAULT_RESCAN_EVERY = timedelta(minutes=5)
 DEFAULT_QUEUED_GRACE = timedelta(minutes=5)
 # Used when the Celery app names neither a visibility timeout nor a task time limit.
 FALLBACK_RUNNING_TIMEOUT = timedelta(hours=2)
@@ -59,6 +61,7 @@ class WatcherConfig:
     database_url: str | None  # None: storage.db's default
     broker_url: str | None  # None: worker.app's default (the embedded broker)
     reconcile_every: timedelta
+    rescan_every: timedelta  # zero: never
     running_timeout: timedelta | None  # None: from the Celery app's visibility timeout
     queued_grace: timedelta
     video_extensions: frozenset[str]
@@ -98,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
             "and files in hidden folders are ignored, as are names without a video "
             "extension. A file is taken once its size and mtime have stayed the same for "
             "--stable-seconds. The same content under another name adds the name, not a "
-            "job. Files that arrived while the watcher was down are taken at start. "
-            "The inbox is only read; links leading outside it are refused."
+            "job; a zero-byte file is recorded too (its job then fails, saying why). Files "
+            "that arrived while the watcher was down are taken at start. The inbox is "
+            "only read; links leading outside it are refused."
         ),
         epilog=(
             "Each flag overrides the variable named in its help; durations take s, m or h "
@@ -166,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--rescan-every",
+        metavar="DURATION",
+        help=(
+            "how often to walk the whole inbox for files no event announced (the kernel "
+            "drops inotify events when a large copy overflows its queue); files already "
+            f"recorded are told apart by stat, not read; 0 turns it off (${RESCAN_EVERY_ENV};"
+            " default 5m)"
+        ),
+    )
+    parser.add_argument(
         "--running-timeout",
         metavar="DURATION",
         help=(
@@ -217,11 +231,16 @@ def _resolve(args: argparse.Namespace) -> WatcherConfig:
     stable_seconds = _setting(args.stable_seconds, STABLE_SECONDS_ENV, parse_seconds, None)
     poll_interval = _setting(args.poll_interval, POLL_INTERVAL_ENV, parse_seconds, None)
     reconcile_every = _setting(args.reconcile_every, RECONCILE_EVERY_ENV, parse_duration, None)
+    rescan_every = _setting(
+        args.rescan_every, RESCAN_EVERY_ENV, parse_duration, DEFAULT_RESCAN_EVERY
+    )
     for name, value in (("stable seconds", stable_seconds), ("poll interval", poll_interval)):
         if value is not None and value < 0:
             raise ConfigError(f"the {name} cannot be negative")
     if reconcile_every is not None and reconcile_every <= timedelta(0):
         raise ConfigError("--reconcile-every must be positive")
+    if rescan_every < timedelta(0):
+        raise ConfigError("--rescan-every cannot be negative")
     poll = args.poll if args.poll is not None else _setting(None, POLL_ENV, parse_bool, False)
     extensions = _setting(
         args.video_extensions, EXTENSIONS_ENV, parse_extensions, DEFAULT_VIDEO_EXTENSIONS
@@ -235,6 +254,7 @@ def _resolve(args: argparse.Namespace) -> WatcherConfig:
         database_url=args.database_url or os.environ.get(DATABASE_URL_ENV, "").strip() or None,
         broker_url=args.broker_url or os.environ.get(BROKER_URL_ENV, "").strip() or None,
         reconcile_every=reconcile_every or DEFAULT_RECONCILE_EVERY,
+        rescan_every=rescan_every,
         running_timeout=_setting(args.running_timeout, RUNNING_TIMEOUT_ENV, parse_duration, None),
         queued_grace=_setting(
             args.queued_grace, QUEUED_GRACE_ENV, parse_duration, DEFAULT_QUEUED_GRACE

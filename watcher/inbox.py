@@ -102,6 +102,13 @@ class InboxEventHandler(FileSystemEventHandler):
         self._ignored: OrderedDict[str, None] = OrderedDict()
 
     def dispatch(self, event: FileSystemEvent) -> None:
+        # An exception here would end watchdog's thread, and with it every later event.
+        try:
+            self._dispatch(event)
+        except Exception:
+            log.exception("could not handle the event %s", event)
+
+    def _dispatch(self, event: FileSystemEvent) -> None:
         if event.event_type == "moved":
             path = os.fsdecode(event.dest_path)
         elif event.event_type in ("created", "modified", "closed"):
@@ -177,12 +184,14 @@ class Ingester:
         model: CurrentModel,
         dispatcher: Dispatcher,
         should_stop: Callable[[], bool] = lambda: False,
+        on_recorded: Callable[[str, FileKey], None] = lambda _path, _key: None,
     ) -> None:
         self.inbox = inbox
         self.sessions = sessions
         self.model = model
         self.dispatcher = dispatcher
         self._should_stop = should_stop
+        self._on_recorded = on_recorded
         self._hashed: dict[str, tuple[FileKey, str]] = {}
 
     def ingest(self, path: str, key: FileKey) -> Recorded | None:
@@ -206,6 +215,7 @@ class Ingester:
             job, created = record_file(session, path, sha256, key.size, model_id)
             sent = bool(created and self.dispatcher.send(session, [job.id]))
         self._hashed.pop(path, None)
+        self._on_recorded(path, key)
         recorded = Recorded(path, sha256, key.size, job.video_id, job.id, created, sent)
         _log_recorded(recorded)
         return recorded

@@ -1,11 +1,15 @@
-"""What events cannot tell: files that arrived while the watcher was down, and jobs lost.
+"""What events cannot tell: files that arrived unseen, and jobs lost.
 
-The start-up scan walks the inbox and sends every file not yet recorded to the stability
-check. "Recorded" is decided without reading the file: the path is in the database with
-the same size, and the file's mtime is not later than when that path was recorded. So a
-restart over ten thousand videos costs ten thousand stats and one query, not ten thousand
-hashes. (A file overwritten in place with content of the same size *and* its old mtime
-restored, while the watcher was down, is the one change this misses.)
+Scans walk the inbox and send every file not known to be recorded to the stability
+check: at start (files that arrived while the watcher was down), when a folder is
+created or moved in, and every ``--rescan-every`` (events the kernel dropped when its
+inotify queue overflowed during a large copy, or an observer that died). "Recorded" is
+decided without reading the file. At start: the path is in the database with the same
+size, and the file's mtime is not later than when that path was recorded, so a restart
+over ten thousand videos costs ten thousand stats and one query, not ten thousand hashes
+(a file overwritten in place with content of the same size *and* its old mtime restored,
+while the watcher was down, is the one change this misses). Later: the file is exactly
+the one (device, inode, size, mtime) this process recorded or found recorded.
 
 The periodic reconcile puts jobs back into the broker's hands: ``running`` jobs past the
 running timeout go back to ``queued`` (their worker died) and are sent again; jobs the
@@ -18,8 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
@@ -27,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from storage.jobs import queued_jobs, requeue_stale
 from storage.schema import Video, VideoPath
+from watcher.digest import FileKey, regular_file_key
 from watcher.dispatch import Dispatcher, format_ids
 from watcher.inbox import Inbox
 
@@ -45,6 +50,7 @@ class ScanReport:
     known: int = 0  # already recorded, not changed since
     scheduled: int = 0  # sent to the stability check
     ignored: int = 0  # hidden, temporary or not a video
+    seen: set[str] = field(default_factory=set)  # the candidate paths found
 
 
 def known_paths(session: Session, inbox: Inbox) -> dict[str, KnownPath]:
@@ -63,27 +69,66 @@ def known_paths(session: Session, inbox: Inbox) -> dict[str, KnownPath]:
     return known
 
 
+class KnownFiles:
+    """The inbox files known to be recorded in their current state, told apart by stat."""
+
+    def __init__(self) -> None:
+        self._recorded: dict[str, KnownPath] = {}  # from the database, used at start
+        self._verified: dict[str, FileKey] = {}  # recorded (or found so) by this process
+
+    def load(self, session: Session, inbox: Inbox) -> None:
+        self._recorded = known_paths(session, inbox)
+
+    def remember(self, path: str, key: FileKey) -> None:
+        self._verified[path] = key
+
+    def unchanged(self, path: str) -> bool:
+        """Whether the file at ``path`` is recorded as it is now (no need to hash it)."""
+        try:
+            key = regular_file_key(path)
+        except OSError:
+            return False
+        if key is None:
+            return False
+        if self._verified.get(path) == key:
+            return True
+        recorded = self._recorded.pop(path, None)
+        if recorded is None:
+            return False
+        mtime = datetime.fromtimestamp(key.mtime_ns / 1e9, timezone.utc)
+        if key.size == recorded.size and mtime <= recorded.recorded_at:
+            self._verified[path] = key
+            return True
+        return False
+
+    def retain(self, paths: Iterable[str]) -> None:
+        """Forget files no longer in the inbox (after a scan of all of it)."""
+        keep = set(paths)
+        self._verified = {p: k for p, k in self._verified.items() if p in keep}
+        self._recorded.clear()
+
+
 def scan(
     inbox: Inbox,
     note: Callable[[str], None],
     folder: str | None = None,
-    known: dict[str, KnownPath] | None = None,
+    unchanged: Callable[[str], bool] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    report_links: bool = False,
 ) -> ScanReport:
-    """Send each candidate file under ``folder`` (default: the whole inbox) to ``note``.
+    """Send each candidate file under ``folder`` (default: the whole inbox) to ``note``,
+    except those ``unchanged(path)`` says are recorded as they are.
 
-    Files in ``known`` with the same size and an mtime not later than their record are
-    skipped. Links to folders are not followed (a folder inside is walked anyway; one
-    outside is refused).
+    Links to folders are not followed (a folder inside is walked anyway); with
+    ``report_links`` each is logged.
     """
     report = ScanReport()
     for dirpath, dirnames, filenames in os.walk(folder or inbox.root):
         if should_stop():
             break
         dirnames[:] = [d for d in dirnames if not inbox.rules.skips_folder(d)]
-        for name in dirnames:
-            if os.path.islink(os.path.join(dirpath, name)):
-                log.info("not following the folder link %s", os.path.join(dirpath, name))
+        if report_links:
+            _report_folder_links(inbox, dirpath, dirnames)
         for name in filenames:
             path = os.path.join(dirpath, name)
             reason = inbox.reason_to_ignore(path)
@@ -92,7 +137,8 @@ def scan(
                 report.ignored += 1
                 continue
             report.files += 1
-            if known is not None and _unchanged_since_recorded(path, known.get(path)):
+            report.seen.add(path)
+            if unchanged is not None and unchanged(path):
                 report.known += 1
                 continue
             note(path)
@@ -100,15 +146,19 @@ def scan(
     return report
 
 
-def _unchanged_since_recorded(path: str, known: KnownPath | None) -> bool:
-    if known is None:
-        return False
-    try:
-        result = os.stat(path)
-    except OSError:
-        return False
-    mtime = datetime.fromtimestamp(result.st_mtime_ns / 1e9, timezone.utc)
-    return result.st_size == known.size and mtime <= known.recorded_at
+def _report_folder_links(inbox: Inbox, dirpath: str, dirnames: list[str]) -> None:
+    for name in dirnames:
+        path = os.path.join(dirpath, name)
+        if not os.path.islink(path):
+            continue
+        if inbox.escapes(path):
+            log.warning(
+                "refusing the folder link %s: it leads to %s, outside the inbox",
+                path,
+                os.path.realpath(path),
+            )
+        else:
+            log.info("not following the folder link %s (its target is watched anyway)", path)
 
 
 class Reconciler:

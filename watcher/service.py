@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from watchdog.observers.api import BaseObserver
 
 from storage.db import (
     DatabaseSchemaError,
@@ -41,12 +42,13 @@ from watcher.config import (
     CHECKPOINT_ENV,
     FALLBACK_RUNNING_TIMEOUT,
     INBOX_ENV,
+    POLL_ENV,
     WatcherConfig,
 )
 from watcher.digest import FileChanged, FileKey, HashingStopped
 from watcher.dispatch import Dispatcher
 from watcher.inbox import Inbox, InboxEventHandler, Ingester, make_observer, start_observer
-from watcher.reconcile import Reconciler, known_paths, scan
+from watcher.reconcile import KnownFiles, Reconciler, ScanReport, scan
 from watcher.rules import IgnoreRules
 from watcher.stability import StabilityScheduler
 
@@ -109,6 +111,8 @@ class WatcherService:
         self._app = app
         self._items: queue.Queue[_Stable | _Scan] = queue.Queue()
         self.scheduler = StabilityScheduler(config.stable_seconds, self._on_stable)
+        self.known = KnownFiles()
+        self._observer: BaseObserver | None = None
         self._db_down = False
         self._db_retry_s = DB_RETRY_FIRST_S
         self._failed = False
@@ -196,32 +200,60 @@ class WatcherService:
         self.reconciler = Reconciler(
             dispatcher, self.config.queued_grace, self._running_timeout(app)
         )
-        self.ingester = Ingester(self.inbox, sessions, self.model, dispatcher, self.stop)
-        self.scheduler.start()
-        observer = None
-        if not self.config.once:
-            observer = make_observer(self.config.poll, self.config.poll_interval)
-            handler = InboxEventHandler(self.inbox, self.scheduler.note, self._request_scan)
-            start_observer(observer, self.inbox, handler)
-        log.info(
-            "watching %s (%s; files taken after %.3g s unchanged), broker %s",
-            self.inbox.root,
-            "once" if observer is None else ("polling" if self.config.poll else "inotify"),
-            self.config.stable_seconds,
-            dispatcher.broker_address(),
+        self.ingester = Ingester(
+            self.inbox,
+            sessions,
+            self.model,
+            dispatcher,
+            should_stop=self.stop,
+            on_recorded=self.known.remember,
         )
+        self.scheduler.start()
         try:
+            if not self.config.once and not self._observe():
+                return EXIT_FAILURE
+            log.info(
+                "watching %s (%s; files taken after %.3g s unchanged), broker %s",
+                self.inbox.root,
+                self._mode(),
+                self.config.stable_seconds,
+                dispatcher.broker_address(),
+            )
             self._startup_scan(sessions)
             self._reconcile(sessions)
             self._loop(sessions)
         finally:
-            if observer is not None:
-                observer.stop()
-                observer.join(timeout=10)
+            if self._observer is not None:
+                self._observer.stop()
+                self._observer.join(timeout=10)
             self.scheduler.stop()
         if self.stop():
             log.info("%s received: stopping", self.stop.signal_name)
         return EXIT_FAILURE if self._failed else EXIT_OK
+
+    def _mode(self) -> str:
+        if self.config.once:
+            return "once"
+        return "polling" if self.config.poll else "inotify"
+
+    def _observe(self) -> bool:
+        """Start a new observer on the inbox; False (logged) when the system refuses one."""
+        observer = make_observer(self.config.poll, self.config.poll_interval)
+        handler = InboxEventHandler(self.inbox, self.scheduler.note, self._request_scan)
+        try:
+            start_observer(observer, self.inbox, handler)
+        except OSError as exc:
+            log.error(
+                "cannot watch %s: %s. Next: with inotify, raise the limits "
+                "fs.inotify.max_user_watches / max_user_instances (sysctl), or use --poll "
+                "(%s=1).",
+                self.inbox.root,
+                exc,
+                POLL_ENV,
+            )
+            return False
+        self._observer = observer
+        return True
 
     def _running_timeout(self, app: Celery) -> timedelta:
         if self.config.running_timeout is not None:
@@ -237,11 +269,10 @@ class WatcherService:
         started = time.monotonic()
         try:
             with sessions() as session:
-                known = known_paths(session, self.inbox)
+                self.known.load(session, self.inbox)
         except TRANSIENT_DB_ERRORS as exc:
-            self._database_failed(exc)
-            known = {}
-        report = scan(self.inbox, self.scheduler.note, known=known, should_stop=self.stop)
+            self._database_failed(exc)  # every file is then checked and hashed
+        report = self._scan(report_links=True)
         log.info(
             "start-up scan of %s: %d video file(s), %d already recorded, %d to check, "
             "%d ignored (%.2f s)",
@@ -253,11 +284,26 @@ class WatcherService:
             time.monotonic() - started,
         )
 
+    def _scan(self, folder: str | None = None, report_links: bool = False) -> ScanReport:
+        report = scan(
+            self.inbox,
+            self.scheduler.note,
+            folder,
+            unchanged=self.known.unchanged,
+            should_stop=self.stop,
+            report_links=report_links,
+        )
+        if folder is None and not self.stop():
+            self.known.retain(report.seen)
+        return report
+
     def _loop(self, sessions: sessionmaker[Session]) -> None:
-        every = self.config.reconcile_every.total_seconds()
-        next_reconcile = time.monotonic() + every
+        reconcile_every = self.config.reconcile_every.total_seconds()
+        rescan_every = self.config.rescan_every.total_seconds()
+        next_reconcile = time.monotonic() + reconcile_every
+        next_rescan = time.monotonic() + rescan_every if rescan_every else float("inf")
         while not self.stop() and not (self.config.once and self._failed):
-            wait = min(TICK_S, max(0.0, next_reconcile - time.monotonic()))
+            wait = min(TICK_S, max(0.0, min(next_reconcile, next_rescan) - time.monotonic()))
             try:
                 item = self._items.get(timeout=wait)
             except queue.Empty:
@@ -265,14 +311,37 @@ class WatcherService:
             if isinstance(item, _Stable):
                 self._record(item)
             elif isinstance(item, _Scan):
-                report = scan(self.inbox, self.scheduler.note, item.folder, should_stop=self.stop)
+                report = self._scan(item.folder)
                 log.debug("scanned %s: %d file(s) to check", item.folder, report.scheduled)
             if time.monotonic() >= next_reconcile:
+                self._check_observer()
                 self._reconcile(sessions)
-                next_reconcile = time.monotonic() + every
+                next_reconcile = time.monotonic() + reconcile_every
+            if time.monotonic() >= next_rescan:
+                self._rescan()
+                next_rescan = time.monotonic() + rescan_every
             if self.config.once and self.scheduler.idle() and self._items.empty():
                 self._reconcile(sessions)  # send what this run queued but could not send
                 return
+
+    def _rescan(self) -> None:
+        report = self._scan()
+        if report.scheduled:
+            log.info(
+                "rescan of %s: %d file(s) no event announced (or changed since recorded); "
+                "checking them",
+                self.inbox.root,
+                report.scheduled,
+            )
+
+    def _check_observer(self) -> None:
+        """Replace an observer whose thread died, and catch up on what it missed."""
+        if self._observer is None or self._observer.is_alive():
+            return
+        log.error("the inbox observer stopped unexpectedly; starting a new one")
+        self._observer = None
+        if self._observe():
+            self._rescan()
 
     def _record(self, item: _Stable) -> None:
         try:

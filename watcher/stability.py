@@ -106,7 +106,12 @@ class StabilityScheduler:
                 path = self._next_due()
                 if path is None:
                     return
-            self._check(path)
+            try:
+                self._check(path)
+            except Exception:
+                # This thread ending would leave every later file waiting forever.
+                log.exception("could not check %s; dropping it", path)
+                self._drop(path, "its check failed", logging.DEBUG)
 
     def _next_due(self) -> str | None:
         """Wait (holding the condition) for the next path whose check is due."""

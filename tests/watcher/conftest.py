@@ -69,8 +69,15 @@ def open_stores(kind: str, folder: Path, broker_url: str | None = None) -> Itera
 def _stores(kind: str, database_url: str, broker_url: str, queue: str) -> Iterator[Stores]:
     engine = make_engine(database_url)
     app = make_app(broker_url, queue)
+    stores = Stores(kind, database_url, broker_url, queue, engine, app)
     try:
-        yield Stores(kind, database_url, broker_url, queue, engine, app)
+        if broker_url.startswith("sqlite:"):
+            # Create the embedded broker's tables before any watcher starts: two processes
+            # creating them at once in a new file collide ("table kombu_queue already
+            # exists", worker.broker), and the watcher then leaves the job for its next
+            # reconcile tick, 30 s later.
+            stores.drain()
+        yield stores
     finally:
         if broker_url.startswith("redis://"):
             client = redis.Redis.from_url(broker_url, socket_timeout=3)

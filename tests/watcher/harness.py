@@ -318,6 +318,10 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             connections, self._connections = self._connections, []
         if listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would leave
+            # the socket listening until that call returns.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for conn in connections:
             with contextlib.suppress(OSError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import STABLE_SECONDS, Checkpoint, watcher_args
-from .harness import REPO, Stores, run_once, sha256_bytes, watcher_env, write_slowly
+from .harness import REPO, Stores, run_once, sha256_bytes, wait_for, watcher_env, write_slowly
 
 
 def test_files_dropped_while_the_watcher_was_stopped_are_taken_at_start(
@@ -250,3 +250,28 @@ def test_stability_window_is_taken_from_the_flag_over_the_variable(
     result = run_once(watcher_args(inbox, checkpoint), env)
     assert result.returncode == 0, result.stderr
     assert f"files taken after {float(STABLE_SECONDS):.3g} s unchanged" in result.stderr
+
+
+def test_a_rescan_takes_a_change_no_event_announced(
+    sqlite_stores: Stores, inbox: Path, outside: Path, checkpoint: Checkpoint, start_watcher
+) -> None:
+    clip = inbox / "clip.mp4"
+    clip.write_bytes(os.urandom(4096))
+    args = [*watcher_args(inbox, checkpoint), "--rescan-every", "1s"]
+    watcher = start_watcher(args, sqlite_stores.env()).wait_ready()
+    with watcher.explained():
+        sqlite_stores.wait_recorded(clip)
+    # Written through a hard link outside the inbox, the change raises no inotify event
+    # on the inbox's folders: as when the kernel drops events during a large copy.
+    link = outside / "same inode.mp4"
+    os.link(clip, link)
+    new_content = os.urandom(6000)
+    with open(link, "r+b") as file:
+        file.write(new_content)
+    with watcher.explained():
+        watcher.wait_for_log("rescan of")
+        wait_for(
+            lambda: sha256_bytes(new_content) in {v.sha256 for v in sqlite_stores.videos_at(clip)},
+            what="the rescan to record the new content",
+        )
+    assert watcher.terminate() == 0
