@@ -35,6 +35,7 @@ from trainer.hmdb51 import Split, load_split, prepare_hmdb51
 from trainer.train import (
     BEST,
     LAST,
+    DeviceError,
     Distributed,
     ResumeError,
     TrainJob,
@@ -243,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         DatasetError,
         synthetic.SyntheticDatasetError,
         ResumeError,
+        DeviceError,
         CheckpointError,
         PretrainedWeightsUnavailable,
     ) as error:

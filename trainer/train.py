@@ -51,6 +51,10 @@ RESUME_FORMAT = "actiontag.resume"
 RESUME_VERSION = 1
 
 
+class DeviceError(RuntimeError):
+    """The requested device does not exist here."""
+
+
 class ResumeError(RuntimeError):
     """``--resume`` cannot continue: no state, or state from a different run."""
 
@@ -118,7 +122,7 @@ def init_distributed(device: str) -> tuple[Distributed, torch.device]:
     chosen = torch.device(device)
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise DeviceError(
                 f"--device {device}: this torch build or machine has no CUDA; use --device cpu"
             )
         if ranks.enabled or chosen.index is None:
