@@ -65,7 +65,18 @@ class Inbox:
         self.root = os.path.abspath(root)
         self.real_root = os.path.realpath(self.root)
         self.prefix = self.root.rstrip(os.sep) + os.sep
+        self._real_prefix = self.real_root.rstrip(os.sep) + os.sep
         self.rules = rules
+
+    def from_watched(self, path: str) -> str:
+        """An event's path, under :attr:`root` even when the root is a link.
+
+        The observer watches the resolved folder (inotify cannot watch through a link),
+        while paths are recorded under the root as configured, the way workers see them.
+        """
+        if self.real_root != self.root and path.startswith(self._real_prefix):
+            return self.prefix + path[len(self._real_prefix) :]
+        return path
 
     def relative(self, path: str) -> PurePath | None:
         """``path`` relative to the inbox; None for the inbox itself or a path outside."""
@@ -117,6 +128,7 @@ class InboxEventHandler(FileSystemEventHandler):
             return
         if not path:
             return
+        path = self.inbox.from_watched(path)
         if event.is_directory:
             # A folder created or moved in may already hold files its watch never saw.
             if event.event_type != "modified" and self._visible_folder(path):
@@ -153,7 +165,7 @@ def make_observer(poll: bool, poll_interval: float) -> BaseObserver:
 
 
 def start_observer(observer: BaseObserver, inbox: Inbox, handler: InboxEventHandler) -> None:
-    observer.schedule(handler, inbox.root, recursive=True, event_filter=EVENT_TYPES)
+    observer.schedule(handler, inbox.real_root, recursive=True, event_filter=EVENT_TYPES)
     observer.start()
 
 

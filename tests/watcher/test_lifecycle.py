@@ -275,3 +275,20 @@ def test_a_rescan_takes_a_change_no_event_announced(
             what="the rescan to record the new content",
         )
     assert watcher.terminate() == 0
+
+
+def test_an_inbox_reached_through_a_link_is_watched_and_recorded_under_the_links_path(
+    sqlite_stores: Stores, tmp_path: Path, checkpoint: Checkpoint, start_watcher
+) -> None:
+    real = tmp_path / "real inbox"
+    real.mkdir()
+    inbox = tmp_path / "inbox link"
+    inbox.symlink_to(real)
+    watcher = start_watcher(watcher_args(inbox, checkpoint), sqlite_stores.env()).wait_ready()
+    data = os.urandom(4096)
+    (real / "dropped.mp4").write_bytes(data)
+    with watcher.explained():
+        video = sqlite_stores.wait_recorded(inbox / "dropped.mp4")
+    assert video.sha256 == sha256_bytes(data)
+    assert video.paths == [str(inbox / "dropped.mp4")]
+    assert watcher.terminate() == 0
