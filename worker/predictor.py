@@ -192,16 +192,16 @@ class Predictor:
             raise ValueError(f"num_clips must be at least 1, got {num_clips}")
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
-        self.checkpoint = checkpoint
+        self.checkpoint_path = checkpoint.path
+        self.sha256 = checkpoint.sha256
         self.config = checkpoint.config
         self.class_names = list(checkpoint.class_names)
         self.num_clips = num_clips
         self.top_k = min(top_k, len(self.class_names))
         if not isinstance(device, torch.device):
             device = resolve_device(device, slot)
+        # The engine holds the weights now; the Checkpoint (and its copy) is not kept.
         self.engine = make_engine(engine, checkpoint, device)
-        # The weights now live in the engine; the checkpoint's copy is not needed.
-        checkpoint.state_dict = {}
         log.info(
             "loaded %s (sha256 %s…, %d classes, %d experts) on %s, engine %s",
             checkpoint.path,
@@ -211,10 +211,6 @@ class Predictor:
             device,
             self.engine.name,
         )
-
-    @property
-    def sha256(self) -> str:
-        return self.checkpoint.sha256
 
     def predict(self, path: str | os.PathLike[str]) -> VideoPrediction:
         """Tag one video. Raises model.video.VideoError for a file that cannot be read."""

@@ -210,7 +210,7 @@ def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
             session,
             job_id,
             f"the job asks for model {inputs.model_sha256[:12]} ({inputs.model_path}) but this "
-            f"worker serves {predictor.sha256[:12]} ({predictor.checkpoint.path}). Give the "
+            f"worker serves {predictor.sha256[:12]} ({predictor.checkpoint_path}). Give the "
             f"watcher and the worker the same {CHECKPOINT_ENV}, then "
             "`python -m storage requeue --failed`.",
         )

@@ -287,11 +287,7 @@ class RunningWorker:
         """The pool processes (children of the worker), waiting for one to exist."""
         deadline = time.monotonic() + timeout
         while True:
-            # Per thread: Celery's pool supervisor thread forks the replacement processes.
-            pids = []
-            for children in Path(f"/proc/{self.pid}/task").glob("*/children"):
-                with suppress(OSError):
-                    pids += [int(p) for p in children.read_text().split()]
+            pids = children_of(self.pid)
             if pids:
                 return pids
             if time.monotonic() > deadline:
@@ -305,7 +301,7 @@ class RunningWorker:
 
     def kill(self) -> None:
         """``kill -9`` the whole worker: the parent, then its pool process."""
-        children = self.pool_pids(timeout=0.0) if self.alive() else []
+        children = children_of(self.pid)
         os.kill(self.pid, signal.SIGKILL)
         for pid in children:
             with suppress(ProcessLookupError):
@@ -335,6 +331,19 @@ class RunningWorker:
 
     def done_lines(self, job_id: int) -> list[str]:
         return [line for line in self.log_text().splitlines() if f"job {job_id} done:" in line]
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid``, from /proc/*/stat (the per-thread ``children``
+    files miss processes forked by a thread, as Celery's pool supervisor does)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            # pid (comm) state ppid ...; comm may hold spaces and parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 @contextmanager
