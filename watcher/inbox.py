@@ -40,7 +40,7 @@ from storage.jobs import record_file
 from watcher.checkpoint import CurrentModel
 from watcher.digest import FileChanged, FileKey, sha256_file
 from watcher.dispatch import Dispatcher
-from watcher.rules import IgnoreRules, is_inside
+from watcher.rules import Ignored, IgnoreRules, is_inside
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,10 @@ class Inbox:
             return None
         return PurePath(path[len(self.prefix) :])
 
-    def reason_to_ignore(self, path: str) -> str | None:
+    def reason_to_ignore(self, path: str) -> Ignored | None:
         relative = self.relative(path)
         if relative is None:
-            return "it is not inside the inbox"
+            return Ignored("it is not inside the inbox", routine=True)
         return self.rules.reason_to_ignore(relative)
 
     def escapes(self, path: str) -> bool:
@@ -146,15 +146,14 @@ class InboxEventHandler(FileSystemEventHandler):
             self.inbox.rules.skips_folder(part) for part in relative.parts
         )
 
-    def _log_ignored(self, path: str, reason: str) -> None:
+    def _log_ignored(self, path: str, ignored: Ignored) -> None:
         if path in self._ignored:
             return
         self._ignored[path] = None
         if len(self._ignored) > IGNORED_LOG_MEMORY:
             self._ignored.popitem(last=False)
-        # Temporary names come and go by the hundred during copies: not worth an INFO line.
-        temporary = "temporary" in reason or "hidden" in reason
-        log.log(logging.DEBUG if temporary else logging.INFO, "ignoring %s: %s", path, reason)
+        level = logging.DEBUG if ignored.routine else logging.INFO
+        log.log(level, "ignoring %s: %s", path, ignored)
 
 
 def make_observer(poll: bool, poll_interval: float) -> BaseObserver:
@@ -196,14 +195,16 @@ class Ingester:
         model: CurrentModel,
         dispatcher: Dispatcher,
         should_stop: Callable[[], bool] = lambda: False,
-        on_recorded: Callable[[str, FileKey], None] = lambda _path, _key: None,
+        on_settled: Callable[[str, FileKey], None] = lambda _path, _key: None,
     ) -> None:
         self.inbox = inbox
         self.sessions = sessions
         self.model = model
         self.dispatcher = dispatcher
         self._should_stop = should_stop
-        self._on_recorded = on_recorded
+        # Told of each file that needs nothing more in its current state (recorded, or
+        # refused), so that rescans pass it by.
+        self._on_settled = on_settled
         self._hashed: dict[str, tuple[FileKey, str]] = {}
 
     def ingest(self, path: str, key: FileKey) -> Recorded | None:
@@ -220,6 +221,7 @@ class Ingester:
                 os.path.realpath(path),
                 self.inbox.root,
             )
+            self._on_settled(path, key)
             return None
         sha256 = self._sha256(path, key)
         with self.sessions() as session:
@@ -227,7 +229,7 @@ class Ingester:
             job, created = record_file(session, path, sha256, key.size, model_id)
             sent = bool(created and self.dispatcher.send(session, [job.id]))
         self._hashed.pop(path, None)
-        self._on_recorded(path, key)
+        self._on_settled(path, key)
         recorded = Recorded(path, sha256, key.size, job.video_id, job.id, created, sent)
         _log_recorded(recorded)
         return recorded

@@ -47,7 +47,7 @@ class KnownPath:
 @dataclass
 class ScanReport:
     files: int = 0  # candidate videos found
-    known: int = 0  # already recorded, not changed since
+    known: int = 0  # already recorded (or refused), not changed since
     scheduled: int = 0  # sent to the stability check
     ignored: int = 0  # hidden, temporary or not a video
     seen: set[str] = field(default_factory=set)  # the candidate paths found
@@ -70,26 +70,28 @@ def known_paths(session: Session, inbox: Inbox) -> dict[str, KnownPath]:
 
 
 class KnownFiles:
-    """The inbox files known to be recorded in their current state, told apart by stat."""
+    """The inbox files that need nothing more in their current state, told apart by stat."""
 
     def __init__(self) -> None:
         self._recorded: dict[str, KnownPath] = {}  # from the database, used at start
-        self._verified: dict[str, FileKey] = {}  # recorded (or found so) by this process
+        self._verified: dict[str, FileKey] = {}  # settled by this process
 
     def load(self, session: Session, inbox: Inbox) -> None:
         self._recorded = known_paths(session, inbox)
 
-    def remember(self, path: str, key: FileKey) -> None:
+    def settle(self, path: str, key: FileKey) -> None:
+        """Nothing more to do for ``path`` while it stays as ``key`` (recorded or refused)."""
         self._verified[path] = key
 
-    def unchanged(self, path: str) -> bool:
-        """Whether the file at ``path`` is recorded as it is now (no need to hash it)."""
+    def settled(self, path: str) -> bool:
+        """Whether the file at ``path`` needs no check: recorded (or refused) as it is now,
+        or not a regular file at all (a FIFO or socket named like a video)."""
         try:
             key = regular_file_key(path)
         except OSError:
             return False
         if key is None:
-            return False
+            return True
         if self._verified.get(path) == key:
             return True
         recorded = self._recorded.pop(path, None)
@@ -112,12 +114,12 @@ def scan(
     inbox: Inbox,
     note: Callable[[str], None],
     folder: str | None = None,
-    unchanged: Callable[[str], bool] | None = None,
+    settled: Callable[[str], bool] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     report_links: bool = False,
 ) -> ScanReport:
     """Send each candidate file under ``folder`` (default: the whole inbox) to ``note``,
-    except those ``unchanged(path)`` says are recorded as they are.
+    except those ``settled(path)`` says need no check.
 
     Links to folders are not followed (a folder inside is walked anyway); with
     ``report_links`` each is logged.
@@ -138,7 +140,7 @@ def scan(
                 continue
             report.files += 1
             report.seen.add(path)
-            if unchanged is not None and unchanged(path):
+            if settled is not None and settled(path):
                 report.known += 1
                 continue
             note(path)

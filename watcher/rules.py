@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import PurePath
 
 EXTENSIONS_ENV = "ACTIONTAG_VIDEO_EXTENSIONS"
@@ -73,6 +74,19 @@ TEMPORARY_PREFIXES = (
 )
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """Why a file is not taken."""
+
+    reason: str
+    # Hidden and temporary names come and go by the hundred during a copy: routine,
+    # not worth telling people about.
+    routine: bool
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 class IgnoreRules:
     """Decides, from a path relative to the inbox, whether the file is a video to take."""
 
@@ -81,27 +95,32 @@ class IgnoreRules:
         if not self.extensions:
             raise ValueError("the list of video extensions is empty")
 
-    def reason_to_ignore(self, relative: PurePath) -> str | None:
+    def reason_to_ignore(self, relative: PurePath) -> Ignored | None:
         """Why the file at ``relative`` (inside the inbox) is not taken; None to take it."""
         for folder in relative.parts[:-1]:
             if self.skips_folder(folder):
-                return f"it is in the hidden folder {folder!r}"
+                return Ignored(f"it is in the hidden folder {folder!r}", routine=True)
         name = relative.name
         lowered = name.lower()
         if name.startswith(TEMPORARY_PREFIXES):
-            return "a hidden or temporary name (it is taken once renamed to its final name)"
+            return Ignored(
+                "a hidden or temporary name (it is taken once renamed to its final name)",
+                routine=True,
+            )
         if lowered.endswith(TEMPORARY_SUFFIXES):
-            return "a temporary name of a download or copy in progress"
+            return Ignored("a temporary name of a download or copy in progress", routine=True)
         extension = lowered.rpartition(".")[2] if "." in lowered else ""
         if extension not in self.extensions:
-            return (
+            return Ignored(
                 f"{'.' + extension if extension else 'no extension'} is not a video extension "
-                f"(add it to {EXTENSIONS_ENV} or --video-extensions to take such files)"
+                f"(add it to {EXTENSIONS_ENV} or --video-extensions to take such files)",
+                routine=False,
             )
         if not _is_utf8(str(relative)):
-            return (
+            return Ignored(
                 "its name is not valid UTF-8, so the database cannot store it; "
-                "rename the file to take it"
+                "rename the file to take it",
+                routine=False,
             )
         return None
 

@@ -24,7 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from watchdog.observers.api import BaseObserver
@@ -36,10 +36,12 @@ from storage.db import (
     make_sessionmaker,
     open_database,
 )
+from storage.enqueue import celery_app
 from watcher.checkpoint import CheckpointMissing, CurrentModel
 from watcher.config import (
     BROKER_URL_ENV,
     CHECKPOINT_ENV,
+    DATABASE_URL_ENV,
     FALLBACK_RUNNING_TIMEOUT,
     INBOX_ENV,
     POLL_ENV,
@@ -125,6 +127,8 @@ class WatcherService:
             return EXIT_USAGE
         try:
             self.model.load()
+        except HashingStopped:
+            return EXIT_OK
         except CheckpointMissing as exc:
             log.error(
                 "%s. Next: train one (python -m trainer) or point %s (or --checkpoint) at "
@@ -133,9 +137,21 @@ class WatcherService:
                 CHECKPOINT_ENV,
             )
             return EXIT_USAGE
-        app = self._celery_app()
+        try:
+            app = self._celery_app()
+        except (ImportError, ValueError) as exc:
+            log.error("cannot set up the Celery app (worker.app): %s", exc)
+            return EXIT_USAGE
         try:
             engine = self._open_database()
+        except ArgumentError as exc:
+            log.error(
+                "the database URL is not usable: %s. Next: fix %s (or --database-url), e.g. "
+                "sqlite:///var/actiontag.db or postgresql://user@host/db.",
+                exc,
+                DATABASE_URL_ENV,
+            )
+            return EXIT_USAGE
         except DatabaseSchemaError as exc:
             log.error("%s", exc)
             return EXIT_FAILURE
@@ -162,10 +178,8 @@ class WatcherService:
         if self._app is not None:
             return self._app
         if self.config.broker_url:
-            # worker.app reads it when imported (storage.enqueue imports it lazily).
+            # worker.app reads it when imported (celery_app() imports it lazily).
             os.environ[BROKER_URL_ENV] = self.config.broker_url
-        from storage.enqueue import celery_app
-
         self._app = celery_app()
         return self._app
 
@@ -206,7 +220,7 @@ class WatcherService:
             self.model,
             dispatcher,
             should_stop=self.stop,
-            on_recorded=self.known.remember,
+            on_settled=self.known.settle,
         )
         self.scheduler.start()
         try:
@@ -289,7 +303,7 @@ class WatcherService:
             self.inbox,
             self.scheduler.note,
             folder,
-            unchanged=self.known.unchanged,
+            settled=self.known.settled,
             should_stop=self.stop,
             report_links=report_links,
         )

@@ -52,14 +52,14 @@ def test_video_names_are_taken(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "why"), IGNORED.items())
 def test_hidden_temporary_and_other_names_are_ignored_with_a_reason(name: str, why: str) -> None:
-    reason = IgnoreRules().reason_to_ignore(PurePath(name))
-    assert reason is not None and why in reason
+    ignored = IgnoreRules().reason_to_ignore(PurePath(name))
+    assert ignored is not None and why in ignored.reason
 
 
 def test_a_name_that_is_not_utf8_is_ignored_with_advice_to_rename() -> None:
     undecodable = b"caf\xe9.mp4".decode("utf-8", "surrogateescape")  # Latin-1 bytes on disk
-    reason = IgnoreRules().reason_to_ignore(PurePath(undecodable))
-    assert reason is not None and "rename" in reason
+    ignored = IgnoreRules().reason_to_ignore(PurePath(undecodable))
+    assert ignored is not None and "rename" in ignored.reason
 
 
 def test_the_extension_list_is_configurable_and_case_insensitive() -> None:
