@@ -107,7 +107,9 @@ class Dispatcher:
             return None
 
     def broker_address(self) -> str:
-        return self.app.connection_for_write().as_uri()
+        """The broker's URL, password hidden, for logs."""
+        with self.app.connection_for_write() as connection:
+            return connection.as_uri()
 
 
 def format_ids(job_ids: Sequence[int]) -> str:

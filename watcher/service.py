@@ -400,6 +400,9 @@ class WatcherService:
         except TRANSIENT_DB_ERRORS as exc:
             self._database_failed(exc)
             return
+        except Exception:
+            log.exception("the reconcile pass failed; it runs again at the next tick")
+            return
         self._database_ok()
 
     def _database_failed(self, exc: BaseException) -> None:

@@ -19,6 +19,8 @@ import pytest
 from .conftest import Checkpoint, open_stores, watcher_args, write_checkpoint
 from .harness import RecordedVideo, Stores, WatcherProcess, sha256_bytes, write_slowly
 
+pytestmark = pytest.mark.e2e  # real watcher processes
+
 
 @dataclass(frozen=True)
 class Running:

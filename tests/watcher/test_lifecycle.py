@@ -16,6 +16,8 @@ import pytest
 from .conftest import STABLE_SECONDS, Checkpoint, watcher_args
 from .harness import REPO, Stores, run_once, sha256_bytes, wait_for, watcher_env, write_slowly
 
+pytestmark = pytest.mark.e2e  # real watcher processes
+
 
 def test_files_dropped_while_the_watcher_was_stopped_are_taken_at_start(
     stores: Stores, inbox: Path, checkpoint: Checkpoint, start_watcher

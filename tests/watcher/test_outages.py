@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from .conftest import Checkpoint, open_stores, watcher_args
 from .harness import RedisServer, Stores, TcpProxy, run_once, sha256_bytes
 
+pytestmark = pytest.mark.e2e  # real watcher processes
+
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:

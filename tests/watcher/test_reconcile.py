@@ -8,6 +8,7 @@ import hashlib
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,8 @@ from storage.schema import Job, JobState, utcnow
 
 from .conftest import Checkpoint, watcher_args
 from .harness import Stores, run_once
+
+pytestmark = pytest.mark.e2e  # real watcher processes
 
 
 def _recorded_job(stores: Stores, checkpoint: Checkpoint, name: str) -> int:
