@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worker import config
+from worker import config, nodelock
 
 if TYPE_CHECKING:
     from model.checkpoint import Checkpoint
@@ -273,6 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Alembic narrates every plugin it loads at INFO; storage.db logs the migration itself.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
+        # Held until the worker exits: no second live worker may claim under this name.
+        name_lock = nodelock.acquire(nodelock.expand(args.hostname))
+    except nodelock.NodeNameInUse as exc:
+        print(f"python -m worker: error: {exc}", file=sys.stderr)
+        return EXIT_SETUP_ERROR
+    try:
         prepare(args)
     except SetupError as exc:
         print(f"python -m worker: error: {exc}", file=sys.stderr)
@@ -282,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported only now: the app reads the environment just exported.
     from worker.app import app
 
-    app.worker_main(celery_argv(args, concurrency))
+    with name_lock:
+        app.worker_main(celery_argv(args, concurrency))
     return 0
 
 

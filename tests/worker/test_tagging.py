@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,3 +217,21 @@ def test_an_older_path_is_used_when_the_newest_is_gone(stack: Stack, worker: Run
     assert job.state is JobState.DONE
     (line,) = worker.done_lines(job_id)
     assert str(older) in line
+
+
+def test_a_second_worker_with_the_same_node_name_is_refused(
+    stack: Stack, worker: RunningWorker
+) -> None:
+    _tag(stack, worker, write_video(stack.workdir / "first-of-two.avi", seed=11))
+
+    second = subprocess.run(
+        RunningWorker(stack, hostname=worker.hostname).command(),
+        cwd=stack.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert second.returncode == 2
+    assert "another worker named" in second.stderr and "--hostname" in second.stderr
+    assert worker.alive()

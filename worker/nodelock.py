@@ -1,0 +1,66 @@
+"""One running worker per node name on a machine.
+
+Jobs are claimed as ``<node name>#<pool index>``, and a claim re-takes a job already
+running under the same name (a dead predecessor's). Two live workers with one node name
+would therefore take each other's jobs and tag a video twice at once; that happens by
+simply starting ``python -m worker`` twice on one host, since the default name is
+``actiontag@<host name>``. A lock file per node name refuses the second one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+from celery.utils.nodenames import default_nodename, host_format
+
+# A killed worker's pool processes die with it (Celery sets PDEATHSIG), but a moment
+# later: a restart waits this long for them to let go of the lock.
+WAIT_S = 3.0
+
+
+class NodeNameInUse(Exception):
+    """Another worker with this node name runs on this machine."""
+
+
+def expand(nodename: str) -> str:
+    """The node name as Celery expands it (``%h`` the host name; ``name`` -> ``celery@name``)."""
+    return host_format(default_nodename(nodename))
+
+
+def lock_path(nodename: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9@._-]", "_", nodename)
+    return Path(tempfile.gettempdir()) / f"actiontag-worker-{safe}.lock"
+
+
+def acquire(nodename: str, wait_s: float = WAIT_S) -> IO[str]:
+    """Hold the lock for ``nodename`` (expanded) while the returned file stays open.
+
+    Raises :class:`NodeNameInUse` when another live worker holds it.
+    """
+    path = lock_path(nodename)
+    handle = open(path, "a+")  # noqa: SIM115 (held open for the process's lifetime)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise NodeNameInUse(
+                    f"another worker named {nodename} is running on this machine (lock "
+                    f"{path}). Stop it, or give this one its own name, e.g. "
+                    f"--hostname {nodename.split('@')[0]}2@%h"
+                ) from None
+            time.sleep(0.1)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
