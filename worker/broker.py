@@ -3,8 +3,7 @@
 ``ACTIONTAG_BROKER_URL=sqlite:///var/broker.sqlite`` (the default) selects it; any other
 kombu URL (``redis://…`` in production) is used as it is.
 
-It is kombu's SQLAlchemy transport with three changes, each for a failure seen with the
-stock one when several processes share the file:
+It is kombu's SQLAlchemy transport, changed for several processes sharing the file:
 
 - a delivered message is deleted in the transaction that takes it. The stock transport
   only marks it invisible and never removes it, so the table grows by one row per video
@@ -18,11 +17,21 @@ stock one when several processes share the file:
   ``acks_late`` and prefetch 1 the worker asks for the next message only after the
   current one is acknowledged, and the stock 1 s interval would idle it for up to a
   second between videos.
+- engines are cached per process, so a forked pool process never reuses its parent's
+  SQLite connections, and two processes creating the queue row at once both go on.
 
 Why not kombu's filesystem transport: its publisher creates the message file and then
 writes it, and a consumer may take the file in between and read an empty message; and
 it "takes" a message by moving it to the temporary folder, which is a copy (not an
 atomic rename) when /tmp is another filesystem, so two consumers can both take it.
+
+Measured on the 2-core development machine (3 consumer processes, 3000 messages
+published as fast as possible): the filesystem transport lost 86 messages, each an
+empty read that failed to decode; this transport delivered all 3000, each once.
+Publish-to-receive latency with messages 0.2-0.6 s apart: this transport median 57 ms
+(max 109), the filesystem transport 52 ms (98), the stock SQLAlchemy transport 574 ms
+(1052) with its 1 s polling interval. Both SQLite transports redeliver a message that
+is rejected for requeue or left unacknowledged when its connection closes.
 """
 
 from __future__ import annotations
