@@ -32,6 +32,7 @@ import torch
 
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
+from storage.thumbnails import encode_thumbnails
 
 __all__ = [
     "AUTO_ENGINE",
@@ -147,12 +148,17 @@ def configure_cpu_threads(processes: int = 1) -> int:
 
 @dataclass(frozen=True)
 class DecodedVideo:
-    """A video's clips, ready for the network: float32 N x 3 x T x H x W."""
+    """A video's clips, ready for the network: float32 N x 3 x T x H x W.
+
+    thumbnails: one JPEG per clip (its middle frame), taken from frames already decoded
+    so the report never has to decode the video again.
+    """
 
     path: str
     clips: torch.Tensor
     info: VideoInfo
     decode_ms: float
+    thumbnails: list[bytes]
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,7 @@ class VideoPrediction:
     num_clips: int
     decode_ms: float
     inference_ms: float
+    thumbnails: list[bytes]
 
 
 class Predictor:
@@ -231,7 +238,9 @@ class Predictor:
             info=info,
         )
         batch = to_tensor(clips, crop=cfg.crop_size)
-        return DecodedVideo(info.path, batch, info, _ms_since(started))
+        decode_ms = _ms_since(started)
+        thumbnails = encode_thumbnails(clips[:, clips.shape[1] // 2])
+        return DecodedVideo(info.path, batch, info, decode_ms, thumbnails)
 
     def infer(self, video: DecodedVideo) -> VideoPrediction:
         """All of ``video``'s clips through the engine in one batch, then averaged."""
@@ -254,6 +263,7 @@ class Predictor:
             num_clips=int(video.clips.shape[0]),
             decode_ms=video.decode_ms,
             inference_ms=inference_ms,
+            thumbnails=video.thumbnails,
         )
 
 

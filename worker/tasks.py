@@ -9,8 +9,8 @@ Flow (job states in DESIGN.md; every state change is a storage.jobs call):
 2. check that the job names the checkpoint this process serves, and find the first of
    the video's paths that still holds a file of the recorded size.
 3. decode all clips and run them in one batch (worker.predictor), then write the top-k
-   predictions, the expert usage, the video's metadata and the timings in one
-   transaction (``complete_job`` replaces rows an interrupted attempt left).
+   predictions, the expert usage, the video's metadata, the timings and a thumbnail per
+   clip in one transaction (``complete_job`` replaces rows an interrupted attempt left).
 
 A video that cannot be read, a missing file or a model mismatch ends ``failed`` with a
 readable reason and the worker goes on. Database and broker errors are transient: the
@@ -229,6 +229,7 @@ def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
         video_meta=_video_meta(result),
         decode_ms=result.decode_ms,
         inference_ms=result.inference_ms,
+        thumbnails=result.thumbnails,
     )
     label, confidence = result.top[0]
     log.info(

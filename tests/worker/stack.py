@@ -34,7 +34,7 @@ from model.network import ActionMoEDynamicModel, ModelConfig
 from storage import jobs
 from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
-from storage.schema import ExpertUsage, Job, JobState, Prediction, Video
+from storage.schema import ExpertUsage, Job, JobState, Prediction, Thumbnail, Video
 from worker.app import make_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,6 +138,14 @@ class Stack:
             return list(
                 session.scalars(
                     select(Prediction).where(Prediction.job_id == job_id).order_by(Prediction.rank)
+                )
+            )
+
+    def thumbnails(self, job_id: int) -> list[Thumbnail]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Thumbnail).where(Thumbnail.job_id == job_id).order_by(Thumbnail.position)
                 )
             )
 

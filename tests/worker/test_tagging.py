@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -124,6 +126,22 @@ def test_video_metadata_timings_and_worker_name_are_recorded(
     assert job.worker == worker.hostname.replace("%h", socket.gethostname()) + "#0"
     (line,) = worker.done_lines(job_id)
     assert str(path) in line and "inference" in line
+
+
+def test_a_thumbnail_of_each_clips_middle_frame_is_stored_with_the_results(
+    stack: Stack, worker: RunningWorker
+) -> None:
+    path = write_video(stack.workdir / "thumbs.avi", seed=5, frames=30, size=(80, 48))
+    job_id = _tag(stack, worker, path)
+
+    thumbs = stack.thumbnails(job_id)
+    assert [t.position for t in thumbs] == list(range(NUM_CLIPS))
+    for thumb in thumbs:
+        image = cv2.imdecode(np.frombuffer(thumb.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None, "stored thumbnail is not a decodable JPEG"
+        assert (thumb.width, thumb.height) == (image.shape[1], image.shape[0])
+        # Frames are resized to the checkpoint's short side (never enlarged) keeping 80x48's shape.
+        assert thumb.width / thumb.height == pytest.approx(80 / 48, rel=0.05)
 
 
 def test_redelivered_done_job_changes_nothing(stack: Stack, worker: RunningWorker) -> None:
