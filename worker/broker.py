@@ -71,6 +71,8 @@ _VIRTUAL_OPTIONS = frozenset(
     }
 )
 _ENGINES_LOCK = threading.Lock()
+# kombu has two tables, so a race can cost one pass per table; a few more are slack.
+_CREATE_ATTEMPTS = 5
 
 
 class Channel(kombu_sqla.Channel):
@@ -99,7 +101,7 @@ class Channel(kombu_sqla.Channel):
         with _ENGINES_LOCK:
             if key not in self._engines:
                 engine = self._engine_from_config()
-                kombu_sqla.metadata.create_all(engine)
+                _create_tables(engine)
                 self._engines[key] = engine, sessionmaker(bind=engine)
         return self._engines[key]
 
@@ -134,6 +136,23 @@ class Channel(kombu_sqla.Channel):
         except BaseException:
             session.rollback()
             raise
+
+
+def _create_tables(engine: Any) -> None:
+    """Create kombu's tables, tolerating processes that create them at the same moment.
+
+    ``create_all`` checks for each table and then creates it; a watcher and a worker
+    starting together on a fresh file both see no table and one CREATE fails with
+    "already exists". The next pass sees the tables the other process made.
+    """
+    for _ in range(_CREATE_ATTEMPTS - 1):
+        try:
+            kombu_sqla.metadata.create_all(engine)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc):
+                raise
+    kombu_sqla.metadata.create_all(engine)
 
 
 class Transport(kombu_sqla.Transport):

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -69,6 +70,43 @@ def test_each_message_goes_to_exactly_one_of_several_consumer_processes(broker) 
     flat = [job_id for got in received for job_id in got]
     assert sorted(flat) == list(range(150))  # every message, none twice
     assert sum(1 for got in received if got) >= 2  # the consumers really competed
+
+
+PUBLISHER = """
+import sys, time
+from worker.app import make_app
+from storage.enqueue import TAG_VIDEO_TASK
+
+url, queue, job_id, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+app = make_app(url, queue)
+time.sleep(max(0.0, start_at - time.time()))
+app.send_task(TAG_VIDEO_TASK, args=(job_id,))
+"""
+
+
+def test_processes_opening_a_fresh_broker_file_at_once_all_publish(broker) -> None:
+    app, url, queue, path = broker
+    assert not path.exists()
+    start_at = time.time() + 4.0  # after every interpreter has imported Celery
+    publishers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PUBLISHER, url, queue, str(job_id), str(start_at)],
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for job_id in range(6)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in publishers]
+
+    assert [p.returncode for p in publishers] == [0] * 6, "\n".join(errors)
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        got = []
+        for _ in range(6):
+            message = simple.get(timeout=5)
+            got.append(message.decode()[0][0])
+            message.ack()
+    assert sorted(got) == list(range(6))
 
 
 def test_a_message_rejected_for_requeue_is_delivered_again(broker) -> None:
