@@ -1,0 +1,25 @@
+"""Fixtures for the end-to-end tests: the small checkpoint both processes serve, and the
+same model loaded in the test process to check the worker's results against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.worker.stack import NUM_CLIPS, TOP_K, make_checkpoint
+from worker.predictor import Predictor
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small real network (R(2+1)D-18 + motion module + MoE) with random weights."""
+    path = tmp_path_factory.mktemp("pipeline-checkpoint") / "model.pt"
+    make_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def predictor(checkpoint: Path) -> Predictor:
+    """The worker's model and settings, run in this process."""
+    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K)

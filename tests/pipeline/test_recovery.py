@@ -1,0 +1,122 @@
+"""The service through failures, with real processes: a worker killed with ``kill -9`` in
+the middle of a job, the watcher stopped while files arrive, and the Redis broker
+stopped and started again. Nothing dropped may be lost, and nothing tagged twice.
+
+The worker here samples many clips per video, so that a job lasts long enough to be
+killed in the middle. PostgreSQL runs with a redis-server of the module's own, on a
+spare port, so that stopping it touches no one else's broker.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.schema import JobState
+from tests.watcher.harness import RedisServer
+from tests.worker.stack import TOP_K, write_video
+from worker.predictor import Predictor
+
+from .pipeline import Pipeline, assert_tagged, running_pipeline, write_mp4
+
+pytestmark = pytest.mark.e2e
+
+# Half a second or more of inference per video on two cores.
+SLOW_CLIPS = 64
+
+
+@pytest.fixture(scope="module")
+def slow_predictor(checkpoint: Path) -> Predictor:
+    """The recovery worker's model and settings, run in this process."""
+    return Predictor(checkpoint, device="cpu", num_clips=SLOW_CLIPS, top_k=TOP_K)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, checkpoint: Path, redis_server: RedisServer
+) -> Iterator[Pipeline]:
+    """PostgreSQL + the module's own Redis."""
+    folder = tmp_path_factory.mktemp("recovery-postgres")
+    with running_pipeline(
+        "postgres", folder, checkpoint, num_clips=SLOW_CLIPS, broker_url=redis_server.url
+    ) as running:
+        yield running
+        if redis_server.process is None:
+            redis_server.start()  # a test failed during an outage: the stack must close
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, checkpoint: Path
+) -> Iterator[Pipeline]:
+    if request.param == "postgres":
+        yield request.getfixturevalue("redis_pipeline")
+        return
+    folder = tmp_path_factory.mktemp("recovery-sqlite")
+    with running_pipeline("sqlite", folder, checkpoint, num_clips=SLOW_CLIPS) as running:
+        yield running
+
+
+def test_a_job_whose_worker_is_killed_midway_completes_exactly_once_after_a_restart(
+    pipeline: Pipeline, slow_predictor: Predictor
+) -> None:
+    stack, worker = pipeline.stack, pipeline.worker
+    worker.ensure_running()
+    target = pipeline.inbox / "killed midway.mp4"
+    shutil.copyfile(write_mp4(pipeline.outside / "killed midway.mp4", seed=40), target)
+    job_id = pipeline.job_id(target)
+    stack.wait_for(job_id, (JobState.RUNNING,), attempts=1, timeout=120, worker=worker)
+
+    worker.kill()
+    assert stack.job(job_id).state is JobState.RUNNING  # killed before it could finish
+    worker.start()  # same node name: it takes back the job its predecessor left running
+    job = stack.wait_for(job_id, timeout=120, worker=worker)
+
+    assert job.attempts == 2
+    assert_tagged(pipeline, slow_predictor, target, job)  # one set of rows, one "done"
+
+
+def test_files_dropped_while_the_watcher_is_stopped_are_tagged_once_it_starts(
+    pipeline: Pipeline, slow_predictor: Predictor
+) -> None:
+    assert pipeline.watcher.terminate() == 0
+    copied = pipeline.inbox / "while stopped.mp4"
+    shutil.copyfile(write_mp4(pipeline.outside / "while stopped.mp4", seed=41), copied)
+    (pipeline.inbox / "arrived later").mkdir()
+    nested = write_video(pipeline.inbox / "arrived later" / "nested.avi", seed=42)
+
+    pipeline.watcher.start()
+    jobs = {path: pipeline.finished(path) for path in (copied, nested)}
+
+    for path, job in jobs.items():
+        assert_tagged(pipeline, slow_predictor, path, job)
+        assert job.attempts == 1
+
+
+def test_a_file_dropped_while_redis_is_down_is_tagged_once_it_is_back(
+    redis_pipeline: Pipeline, redis_server: RedisServer, slow_predictor: Predictor
+) -> None:
+    pipeline = redis_pipeline
+    pipeline.worker.ensure_running()
+    redis_server.stop()
+    target = pipeline.inbox / "during the outage.mp4"
+    shutil.copyfile(write_mp4(pipeline.outside / "during the outage.mp4", seed=43), target)
+    job_id = pipeline.job_id(target)  # the database takes it while the broker is down
+    pipeline.watcher.wait_for_log(f"Job(s) {job_id} stay queued in the database")
+    assert pipeline.stack.job(job_id).state is JobState.QUEUED
+
+    redis_server.start()
+    job = pipeline.stack.wait_for(job_id, timeout=120, worker=pipeline.worker)
+
+    assert_tagged(pipeline, slow_predictor, target, job)
+    assert job.attempts == 1
