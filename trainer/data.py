@@ -6,7 +6,13 @@ and horizontal flip; evaluation takes ``num_clips`` uniform clips with centre cr
 
 Randomness comes from ``(seed, epoch, index)`` alone, never from a process's RNG
 state, so a sample's clip is the same with any number of DataLoader workers, on any
-DDP rank, and after ``--resume``.
+DDP rank, and after ``--resume``. The training sampler hands each index over with its
+epoch, so workers live across epochs (``persistent_workers``) and still draw new clips.
+
+Workers are started with "spawn", never "fork": a worker forked from a process whose
+OpenCV or OpenMP thread pools have run inherits their locks in a held state and can
+hang on its first call into them (seen here: cv2.setNumThreads in a forked worker
+waited forever after the trainer had run the model).
 
 A video that cannot be decoded does not stop training: ``__getitem__`` returns a
 :class:`Failure` instead of raising inside a DataLoader worker (which would end the
@@ -188,19 +194,21 @@ class VideoClips(Dataset):
     def path(self, index: int) -> Path:
         return self.root / self.items[index][0]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int] | Failure:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int, int] | Failure:
+        """``key``: an index (clips of the current epoch) or ``(epoch, index)``."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         relative, label = self.items[index]
         path = self.root / relative
         try:
-            clips = self._clips(path, index)
+            clips = self._clips(path, index, epoch)
         except (VideoError, OSError) as error:
             log.warning("skipping %s: %s", path, error)
             return Failure(index, str(path), str(error))
         return clips, label, index
 
-    def _clips(self, path: Path, index: int) -> torch.Tensor:
+    def _clips(self, path: Path, index: int, epoch: int) -> torch.Tensor:
         spec = self.spec
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
+        rng = np.random.default_rng([self.seed, epoch, index]) if self.train else None
         frames = self.cache.frames(path) if self.cache else None
         if frames is not None:
             starts = clip_starts(
@@ -242,6 +250,14 @@ def collate_clips(samples: Sequence[tuple[torch.Tensor, int, int] | Failure]) ->
     )
 
 
+class EpochSampler(DistributedSampler):
+    """DistributedSampler whose indices carry their epoch: ``(epoch, index)``."""
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        epoch = self.epoch
+        return ((epoch, index) for index in super().__iter__())
+
+
 class ShardSampler(Sampler[int]):
     """Every ``world_size``-th index from ``rank``, in order, without padding: each
     video is evaluated exactly once across ranks (DistributedSampler repeats some)."""
@@ -273,13 +289,14 @@ def make_loader(
 ) -> DataLoader:
     """Training: a per-epoch shuffle seeded by (seed, epoch) and sharded over ranks.
     Evaluation: every video once, in order, sharded over ranks."""
-    sampler: Sampler[int]
+    sampler: Sampler
     if dataset.train:
-        sampler = DistributedSampler(
+        sampler = EpochSampler(
             dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=dataset.seed
         )
     else:
         sampler = ShardSampler(len(dataset), rank, world_size)
+    parallel = workers > 0
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -287,12 +304,14 @@ def make_loader(
         num_workers=workers,
         collate_fn=collate_clips,
         pin_memory=pin_memory,
-        worker_init_fn=_quiet_worker if workers > 0 else None,
+        worker_init_fn=_quiet_worker if parallel else None,
+        multiprocessing_context="spawn" if parallel else None,
+        persistent_workers=parallel,
     )
 
 
 def set_epoch(loader: DataLoader, epoch: int) -> None:
-    """Tell the dataset and sampler which epoch comes next."""
+    """Tell the sampler (and the dataset, for direct indexing) which epoch comes next."""
     loader.dataset.set_epoch(epoch)
     if isinstance(loader.sampler, DistributedSampler):
         loader.sampler.set_epoch(epoch)

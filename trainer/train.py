@@ -394,7 +394,6 @@ def _train_epoch(
         )
         bar.update()
     bar.close()
-    del batches  # ends this epoch's workers now rather than at garbage collection
     totals = _all_reduce(totals, ranks)
     seconds = time.perf_counter() - started
     count = max(1.0, float(totals[2]))

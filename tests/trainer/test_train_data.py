@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -179,3 +180,16 @@ def test_training_loader_shards_an_epoch_across_ranks(dataset_root, items) -> No
         set_epoch(loader, 0)
         seen.append({i for b in loader for i in b.indices.tolist()})
     assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(range(len(items)))
+
+
+@pytest.mark.timeout(180)
+def test_workers_start_cleanly_after_threads_ran_in_the_trainer(dataset_root, items) -> None:
+    # The trainer runs the model (OpenMP) and OpenCV's pool before every epoch; workers
+    # forked from such a process could hang on an inherited lock. They are spawned.
+    cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1000, 1000))
+    model = torch.nn.Conv3d(3, 8, 3)
+    model(torch.randn(4, 3, 8, 64, 64)).sum().backward()
+    loader = make_loader(_videos(dataset_root, items, train=True), batch_size=4, workers=2)
+    for epoch in range(2):  # the same (persistent) workers serve both epochs
+        set_epoch(loader, epoch)
+        assert sum(len(b) for b in loader) == len(items)

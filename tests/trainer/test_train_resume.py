@@ -40,54 +40,100 @@ def _run(tmp: Path, caplog: pytest.LogCaptureFixture, *extra: str) -> tuple[int,
     return code, caplog.text
 
 
+def _fresh_run(tmp: Path, *extra: str) -> None:
+    code = main([*TINY, "--data-dir", str(tmp / "data"), "--out", str(tmp / "runs"), *extra])
+    assert code == 0
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("uninterrupted")
-    code = main([*TINY, "--data-dir", str(tmp / "data"), "--out", str(tmp / "runs")])
-    assert code == 0
+    _fresh_run(tmp)
     return tmp / "runs" / "split1"
 
 
-@pytest.fixture
-def interrupted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Path:
-    code, log = _run(tmp_path, caplog, "--stop-after-epoch", "1")
-    assert code == 0
-    assert "stopped after epoch 1 of 2; continue with --resume" in log
-    return tmp_path
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A run stopped after epoch 1 of 2 (its folder, its log); tests leave last.pt as is."""
+    tmp = tmp_path_factory.mktemp("interrupted")
+    return tmp, _logged_run(tmp, "--stop-after-epoch", "1")
 
 
-def test_stopped_run_keeps_state_of_its_last_epoch(interrupted: Path) -> None:
-    state = read_resume_state(interrupted / "runs" / "split1" / "last.pt")
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A run stopped after epoch 1, then resumed: (its run folder, the resume's log)."""
+    tmp = tmp_path_factory.mktemp("resumed")
+    _fresh_run(tmp, "--stop-after-epoch", "1")
+    return tmp / "runs" / "split1", _logged_run(tmp, "--resume")
+
+
+def _logged_run(tmp: Path, *extra: str) -> str:
+    collect = _Collect()
+    root = logging.getLogger()
+    root.addHandler(collect)
+    level = root.level
+    root.setLevel(logging.INFO)  # setLevel, not .level =: it clears the loggers' caches
+    try:
+        _fresh_run(tmp, *extra)
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
+    return "\n".join(collect.lines)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_stopped_run_keeps_state_of_its_last_epoch(interrupted: tuple[Path, str]) -> None:
+    state = read_resume_state(interrupted[0] / "runs" / "split1" / "last.pt")
     assert state["epoch"] == 1
     assert [h["epoch"] for h in state["history"]] == [1]
-    assert not (interrupted / "runs" / "split1" / "metrics.json").exists()
 
 
-def test_resume_state_loads_with_weights_only(interrupted: Path) -> None:
+def test_resume_state_loads_with_weights_only(interrupted: tuple[Path, str]) -> None:
     state = torch.load(
-        interrupted / "runs" / "split1" / "last.pt", map_location="cpu", weights_only=True
+        interrupted[0] / "runs" / "split1" / "last.pt", map_location="cpu", weights_only=True
     )
     assert {"model", "optimizer", "scheduler", "rng", "epoch"} <= set(state)
 
 
-def test_resume_trains_only_the_remaining_epochs(
-    interrupted: Path, caplog: pytest.LogCaptureFixture
+def test_stopped_run_says_how_to_continue(interrupted: tuple[Path, str]) -> None:
+    _, log = interrupted
+    assert "stopped after epoch 1 of 2; continue with --resume" in log
+
+
+def test_plain_rerun_of_a_stopped_run_loads_it_and_points_to_resume(
+    interrupted: tuple[Path, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    code, log = _run(interrupted, caplog, "--resume")
+    tmp, _ = interrupted
+    last = tmp / "runs" / "split1" / "last.pt"
+    before = last.stat().st_mtime_ns
+    code, log = _run(tmp, caplog)
     assert code == 0
+    assert "stopped after epoch 1 of 2" in log and "--resume continues the run" in log
+    assert "instead of training" in log
+    assert last.stat().st_mtime_ns == before
+
+
+def test_resume_trains_only_the_remaining_epochs(resumed: tuple[Path, str]) -> None:
+    run_dir, log = resumed
     assert "resuming" in log and "after epoch 1 of 2" in log
     assert "epoch 2/2" in log
     assert "epoch 1/2" not in log
-    state = read_resume_state(interrupted / "runs" / "split1" / "last.pt")
+    state = read_resume_state(run_dir / "last.pt")
     assert [h["epoch"] for h in state["history"]] == [1, 2]
 
 
 def test_resumed_run_equals_an_uninterrupted_one(
-    interrupted: Path, uninterrupted: Path, caplog: pytest.LogCaptureFixture
+    resumed: tuple[Path, str], uninterrupted: Path
 ) -> None:
-    code, _ = _run(interrupted, caplog, "--resume")
-    assert code == 0
-    resumed_dir = interrupted / "runs" / "split1"
+    resumed_dir, _ = resumed
     ours = read_resume_state(resumed_dir / "last.pt")["model"]
     theirs = read_resume_state(uninterrupted / "last.pt")["model"]
     assert ours.keys() == theirs.keys()
@@ -103,9 +149,9 @@ def test_resumed_run_equals_an_uninterrupted_one(
 
 
 def test_resume_with_other_settings_is_refused(
-    interrupted: Path, caplog: pytest.LogCaptureFixture
+    interrupted: tuple[Path, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    code, log = _run(interrupted, caplog, "--resume", "--lr", "0.5")
+    code, log = _run(interrupted[0], caplog, "--resume", "--lr", "0.5")
     assert code == 2
     assert "--lr 0.5 (the run used 0.001)" in log
     assert "--retrain" in log

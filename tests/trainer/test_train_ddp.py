@@ -1,0 +1,45 @@
+"""torchrun with two CPU processes (gloo): both ranks train on their shard of every
+epoch, their statistics are summed, and only rank 0 writes files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from model.checkpoint import load_checkpoint
+from trainer.train import read_resume_state
+
+# 2 classes x 5 videos: 2 test, 1 validation and 2 training videos per class.
+TINY = [
+    "--dataset", "synthetic",
+    "--synthetic-classes", "2", "--synthetic-videos", "5",
+    "--synthetic-frames", "12", "--synthetic-size", "32x24",
+    "--clip-len", "4", "--short-side", "20", "--crop-size", "16",
+    "--batch-size", "2", "--epochs", "1", "--workers", "0", "--eval-clips", "1",
+    "--no-progress",
+]  # fmt: skip
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+
+
+def test_two_process_torchrun_trains_one_run_and_rank0_writes(tmp_path: Path) -> None:
+    out = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs")]
+    result = subprocess.run(
+        [*TORCHRUN, "--master-port", "0", "-m", "trainer", *TINY, *out],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rank 1 of 2" in result.stderr
+    run_dir = tmp_path / "runs" / "split1"
+    state = read_resume_state(run_dir / "last.pt")
+    # The epoch's clip count is the sum over both ranks' shards (2 clips each).
+    assert state["history"][0]["clips"] == 4
+    assert len(state["rng"]) == 2  # each rank's random streams, for --resume
+    assert load_checkpoint(run_dir / "model.pt").train_args["world_size"] == 2
+    # One writer: best epoch, then the test metrics; no second rank racing on names.
+    assert result.stderr.count("saved checkpoint") == 2
+    assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []
