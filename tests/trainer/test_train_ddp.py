@@ -20,13 +20,14 @@ TINY = [
     "--batch-size", "2", "--epochs", "1", "--workers", "0", "--eval-clips", "1",
     "--no-progress",
 ]  # fmt: skip
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+# --standalone: a rendezvous on a free local port, so parallel test runs do not collide.
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
 
 def test_two_process_torchrun_trains_one_run_and_rank0_writes(tmp_path: Path) -> None:
     out = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs")]
     result = subprocess.run(
-        [*TORCHRUN, "--master-port", "0", "-m", "trainer", *TINY, *out],
+        [*TORCHRUN, "-m", "trainer", *TINY, *out],
         capture_output=True,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
