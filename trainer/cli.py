@@ -12,6 +12,7 @@ The checkpoint workers serve is ``<out>/split<k>/model.pt`` (best validation epo
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -256,13 +257,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Prepare the data, then evaluate the existing checkpoint or train a new one."""
     _check_usage(args)
     ranks, device = init_distributed(args.device)
+    if not ranks.is_main:
+        logging.getLogger().setLevel(logging.WARNING)  # one copy of the story: rank 0's
     root = _prepare_dataset(args, ranks)
     split = load_split(root, args.split)
     run_dir = _out_dir(args) / f"split{args.split}"
     best, last = run_dir / BEST, run_dir / LAST
     cache = ClipCache(args.clip_cache, _resolved(args, "short_side")) if args.clip_cache else None
+    evaluate = functools.partial(_evaluate, args, best, split, root, run_dir, device, cache)
 
     if args.eval_only or (best.exists() and not args.retrain and not args.resume):
         if not best.exists():
@@ -270,29 +275,66 @@ def run(args: argparse.Namespace) -> int:
                 f"--eval-only: there is no checkpoint {best}. Train first (run without "
                 "--eval-only), or point --out at the folder that holds split<k>/model.pt."
             )
-        _note_unfinished(last)
         if ranks.is_main:
+            _note_unfinished(last)
             log.info("loading %s instead of training (--retrain trains anew)", best)
-            _evaluate(args, best, split, root, run_dir, device, cache, store=False)
+            evaluate(store=False)
         return 0
 
     state = read_resume_state(last) if args.resume else None
     if state is not None and state["epoch"] >= state["settings"]["epochs"]:
-        log.info("the run in %s finished all %d epochs; nothing to resume", last, state["epoch"])
         if ranks.is_main:
-            _evaluate(args, best, split, root, run_dir, device, cache, store=False)
+            log.info(
+                "the run in %s finished all %d epochs; nothing to resume", last, state["epoch"]
+            )
+            evaluate(store=False)
         return 0
     if args.retrain and ranks.is_main:
         last.unlink(missing_ok=True)  # never resume the run this one replaces
 
+    job = _train_job(args, split, root, run_dir, cache, state)
+    result = train(
+        job,
+        device=device,
+        ranks=ranks,
+        resume=state is not None,
+        stop_after_epoch=args.stop_after_epoch,
+    )
+    if not result.finished:
+        log.info(
+            "stopped after epoch %d of %d; continue with --resume",
+            result.epochs_done,
+            job.settings.epochs,
+        )
+    elif ranks.is_main:
+        evaluate(store=True)
+    return 0
+
+
+def _train_job(
+    args: argparse.Namespace,
+    split: Split,
+    root: Path,
+    run_dir: Path,
+    cache: ClipCache | None,
+    state: dict[str, Any] | None,
+) -> TrainJob:
+    """What to train: settings from the options (or the resumed run), videos to use."""
     config, settings, val_fraction = _resolve_run(args, split.classes, state)
     if cache is not None and cache.short_side != config.short_side:
-        cache = ClipCache(args.clip_cache, config.short_side)
+        cache = ClipCache(cache.folder, config.short_side)
     train_items, val_items = holdout(split.train, val_fraction, settings.seed)
     if not val_items:
         log.warning("validating on the test split: the best epoch is chosen on test data")
         val_items = split.test
-    job = TrainJob(
+    log.info(
+        "training on %d videos (%d classes), validating on %d; %s",
+        len(train_items),
+        len(split.classes),
+        len(val_items),
+        "resuming" if state else "from the start",
+    )
+    return TrainJob(
         config=config,
         class_names=split.classes,
         videos_root=root / "videos",
@@ -306,30 +348,6 @@ def run(args: argparse.Namespace) -> int:
         cache=cache,
         progress=not args.no_progress,
     )
-    log.info(
-        "training on %d videos (%d classes), validating on %d; %s",
-        len(train_items),
-        len(split.classes),
-        len(val_items),
-        "resuming" if state else "from the start",
-    )
-    result = train(
-        job,
-        device=device,
-        ranks=ranks,
-        resume=state is not None,
-        stop_after_epoch=args.stop_after_epoch,
-    )
-    if not result.finished:
-        log.info(
-            "stopped after epoch %d of %d; continue with --resume",
-            result.epochs_done,
-            settings.epochs,
-        )
-        return 0
-    if ranks.is_main:
-        _evaluate(args, best, split, root, run_dir, device, cache, store=True)
-    return 0
 
 
 def _check_usage(args: argparse.Namespace) -> None:

@@ -377,3 +377,43 @@ def _write_splits(root: Path, config: SyntheticConfig) -> None:
 def motion_names(count: int | None = None) -> Sequence[str]:
     """Names of the available motion classes (the first ``count``)."""
     return [m.name for m in MOTIONS[: count or len(MOTIONS)]]
+
+
+# The offline demonstration model: 4 motion classes, 8-frame 24x24 clips, 144 steps.
+# Measured on this project's 2-core CPU: about a minute when the machine is quiet
+# (7 minutes with other jobs loading it), 93% top-1 on its test split (chance 25%).
+DEMO_ARGS = (
+    "--dataset", "synthetic",
+    "--synthetic-classes", "4",
+    "--synthetic-videos", "50",
+    "--epochs", "9",
+    "--dropout", "0",
+    "--clip-len", "8",
+    "--short-side", "28",
+    "--crop-size", "24",
+    "--eval-clips", "3",
+    "--seed", "0",
+    "--workers", "0",
+)  # fmt: skip
+
+
+def make_demo_checkpoint(out_dir: str | os.PathLike, *, progress: bool = False) -> Path:
+    """Train (once) the demonstration checkpoint; return ``out_dir/split1/model.pt``.
+
+    The same as ``python -m trainer`` with :data:`DEMO_ARGS`, ``--data-dir
+    out_dir/data --out out_dir``. An existing checkpoint there is returned as it is.
+    """
+    from trainer.cli import main  # the CLI imports this module
+
+    out_dir = Path(out_dir)
+    checkpoint = out_dir / "split1" / "model.pt"
+    if checkpoint.is_file():
+        return checkpoint
+    args = [*DEMO_ARGS, "--data-dir", str(out_dir / "data"), "--out", str(out_dir)]
+    code = main(args if progress else [*args, "--no-progress"])
+    if code != 0 or not checkpoint.is_file():
+        raise RuntimeError(
+            f"training the demonstration checkpoint failed (exit code {code}); "
+            f"see the log above. Command: python -m trainer {' '.join(args)}"
+        )
+    return checkpoint

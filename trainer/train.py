@@ -180,7 +180,9 @@ def train(
     best_path, last_path = job.run_dir / BEST, job.run_dir / LAST
     state = _load_resume_state(last_path, job, device) if resume else None
     _seed_everything(settings.seed + ranks.rank)
-    model = build_model(job.config, pretrained=settings.pretrained).to(device)
+    # Resuming overwrites every weight: no need to load pretrained ones first.
+    pretrained = settings.pretrained if state is None else None
+    model = build_model(job.config, pretrained=pretrained).to(device)
     if state is not None:
         model.load_state_dict(state["model"])
 
@@ -242,7 +244,9 @@ def train(
             net, train_loader, optimizer, scheduler, job, device, ranks, epoch, steps_per_epoch
         )
         skipped.update(stats.pop("skipped"))
-        val = validate(net, val_loader, device, ranks)
+        # The bare model: ranks validate different numbers of batches, and DDP's
+        # wrapper must not be called unevenly.
+        val = validate(model, val_loader, device, ranks)
         skipped.update(val.pop("skipped"))
         record = {"epoch": epoch + 1, **stats, **{f"val_{k}": v for k, v in val.items()}}
         history.append(record)
@@ -367,7 +371,9 @@ def _train_epoch(
     for _ in range(steps):
         batch: Batch = next(batches)
         skipped.update(f.path for f in batch.failures)
-        if len(batch) == 0:
+        if not _every_rank_has_clips(batch, ranks):
+            # Only undecodable videos in this batch (on some rank): every rank skips the
+            # step together, since DDP's backward is collective.
             bar.update()
             continue
         clips = batch.clips.flatten(0, 1).to(device, non_blocking=True)
@@ -434,6 +440,16 @@ def validate(
         "videos": int(totals[2]),
         "skipped": skipped,
     }
+
+
+def _every_rank_has_clips(batch: Batch, ranks: Distributed) -> bool:
+    if not ranks.enabled:
+        return len(batch) > 0
+    flag = torch.tensor([1.0 if len(batch) else 0.0], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        flag = flag.cuda()
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
 
 
 def _better(val: dict[str, Any], best: dict[str, Any]) -> bool:
