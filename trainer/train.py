@@ -243,12 +243,17 @@ def train(
         stats = _train_epoch(
             net, train_loader, optimizer, scheduler, job, device, ranks, epoch, steps_per_epoch
         )
-        skipped.update(stats.pop("skipped"))
         # The bare model: ranks validate different numbers of batches, and DDP's
         # wrapper must not be called unevenly.
         val = validate(model, val_loader, device, ranks)
-        skipped.update(val.pop("skipped"))
-        record = {"epoch": epoch + 1, **stats, **{f"val_{k}": v for k, v in val.items()}}
+        failed = _union_over_ranks(stats.pop("skipped") | val.pop("skipped"), ranks)
+        skipped.update(failed)
+        record = {
+            "epoch": epoch + 1,
+            **stats,
+            **{f"val_{k}": v for k, v in val.items()},
+            "skipped": len(failed),
+        }
         history.append(record)
         improved = _better(val, best)
         if improved:
@@ -289,7 +294,11 @@ def train(
             _gather_rng(ranks)
         _barrier(ranks)
     if skipped and ranks.is_main:
-        log.warning("%d videos could not be decoded and were skipped", len(skipped))
+        log.warning(
+            "%d videos could not be decoded and were skipped: %s",
+            len(skipped),
+            ", ".join(sorted(skipped)[:5]) + (" ..." if len(skipped) > 5 else ""),
+        )
     done = history[-1]["epoch"] if history else start_epoch
     return TrainResult(
         best_path=best_path,
@@ -440,6 +449,14 @@ def validate(
         "videos": int(totals[2]),
         "skipped": skipped,
     }
+
+
+def _union_over_ranks(paths: set[str], ranks: Distributed) -> set[str]:
+    if not ranks.enabled:
+        return paths
+    gathered: list[Any] = [None] * ranks.world_size
+    dist.all_gather_object(gathered, sorted(paths))
+    return {path for part in gathered for path in part}
 
 
 def _every_rank_has_clips(batch: Batch, ranks: Distributed) -> bool:
