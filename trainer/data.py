@@ -287,8 +287,8 @@ def make_loader(
     world_size: int = 1,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """Training: a per-epoch shuffle seeded by (seed, epoch) and sharded over ranks.
-    Evaluation: every video once, in order, sharded over ranks."""
+    """Training: a per-epoch shuffle seeded by (seed, epoch), sharded over ranks, full
+    batches only. Evaluation: every video once, in order, sharded over ranks."""
     sampler: Sampler
     if dataset.train:
         sampler = EpochSampler(
@@ -297,6 +297,9 @@ def make_loader(
     else:
         sampler = ShardSampler(len(dataset), rank, world_size)
     parallel = workers > 0
+    # Training drops an incomplete last batch: a batch of one clip breaks BatchNorm
+    # (one value per channel at a small crop) and makes a noisy step anyway.
+    drop_last = dataset.train and len(sampler) >= batch_size
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -307,6 +310,7 @@ def make_loader(
         worker_init_fn=_quiet_worker if parallel else None,
         multiprocessing_context="spawn" if parallel else None,
         persistent_workers=parallel,
+        drop_last=drop_last,
     )
 
 

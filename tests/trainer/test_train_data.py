@@ -166,6 +166,13 @@ def test_a_batch_of_only_broken_videos_is_empty_not_an_error(with_broken_videos)
     assert "truncated.avi" in batch.failures[0].path and batch.failures[0].reason
 
 
+def test_training_drops_an_incomplete_last_batch(dataset_root, items) -> None:
+    loader = make_loader(_videos(dataset_root, items, train=True), batch_size=4, workers=0)
+    assert [len(b) for b in loader] == [4, 4]  # 10 videos: the last 2 wait for next epoch
+    evaluation = make_loader(_videos(dataset_root, items, train=False), batch_size=4, workers=0)
+    assert [len(b) for b in evaluation] == [4, 4, 2]
+
+
 def test_shard_sampler_gives_each_video_to_exactly_one_rank() -> None:
     shards = [list(ShardSampler(11, rank, 3)) for rank in range(3)]
     assert sorted(i for shard in shards for i in shard) == list(range(11))
@@ -176,7 +183,7 @@ def test_training_loader_shards_an_epoch_across_ranks(dataset_root, items) -> No
     videos = _videos(dataset_root, items, train=True)
     seen = []
     for rank in range(2):
-        loader = make_loader(videos, batch_size=2, workers=0, rank=rank, world_size=2)
+        loader = make_loader(videos, batch_size=5, workers=0, rank=rank, world_size=2)
         set_epoch(loader, 0)
         seen.append({i for b in loader for i in b.indices.tolist()})
     assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(range(len(items)))
@@ -189,7 +196,7 @@ def test_workers_start_cleanly_after_threads_ran_in_the_trainer(dataset_root, it
     cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1000, 1000))
     model = torch.nn.Conv3d(3, 8, 3)
     model(torch.randn(4, 3, 8, 64, 64)).sum().backward()
-    loader = make_loader(_videos(dataset_root, items, train=True), batch_size=4, workers=2)
+    loader = make_loader(_videos(dataset_root, items, train=True), batch_size=5, workers=2)
     for epoch in range(2):  # the same (persistent) workers serve both epochs
         set_epoch(loader, epoch)
         assert sum(len(b) for b in loader) == len(items)
