@@ -312,6 +312,7 @@ def format_report(metrics: dict[str, Any]) -> str:
     """The short summary printed at the end of a run."""
     single, multi = metrics["single_clip"], metrics["multi_clip"]
     n = metrics["num_clips"]
+    clips = f"{n} clips" if n != 1 else "1 clip"
     per_class = metrics["per_class"]
     ranked = sorted(per_class, key=lambda name: (per_class[name]["f1-score"], name))
     f1 = {name: f"{name} {per_class[name]['f1-score']:.2f}" for name in ranked}
@@ -328,9 +329,9 @@ def format_report(metrics: dict[str, Any]) -> str:
     lines = [
         f"split {metrics['split']}: {metrics['videos']} test videos{skipped}, "
         f"checkpoint {metrics['checkpoint']['path']} (sha256 {sha}...)",
-        f"  top-1: {single['top1']:6.1%} with 1 clip, {multi['top1']:6.1%} with {n} clips"
+        f"  top-1: {single['top1']:6.1%} with 1 clip, {multi['top1']:6.1%} with {clips}"
         f"  (chance {chance:.1%})",
-        f"  top-5: {single['top5']:6.1%} with 1 clip, {multi['top5']:6.1%} with {n} clips",
+        f"  top-5: {single['top5']:6.1%} with 1 clip, {multi['top5']:6.1%} with {clips}",
         f"  macro F1 {metrics['macro_avg']['f1-score']:.3f}; {classes}",
     ]
     return "\n".join(lines)
