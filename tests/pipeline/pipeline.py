@@ -38,8 +38,10 @@ from worker.predictor import Predictor
 # Short enough for quick tests, long enough that a file written a chunk every 0.1 s is
 # never taken half-written on a busy machine (the watcher tests use the same window).
 STABLE_SECONDS = "0.5"
-# The watcher sends again, this often, the jobs a broker outage kept back.
+# The watcher sends again, this often, the jobs a broker outage kept back, and the jobs
+# queued longer than the grace while the broker's queue is empty (the broker lost them).
 RECONCILE_EVERY = "1s"
+QUEUED_GRACE = "3s"
 # From the drop to the job's end: the first job also waits for the worker to load torch.
 FINISH_S = 120.0
 RECORD_S = 30.0
@@ -161,6 +163,8 @@ def watcher_arguments(inbox: Path, checkpoint: Path) -> list[str]:
         STABLE_SECONDS,
         "--reconcile-every",
         RECONCILE_EVERY,
+        "--queued-grace",
+        QUEUED_GRACE,
     ]
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from storage.schema import JobState
 from tests.watcher.harness import RedisServer
@@ -132,3 +133,27 @@ def test_a_file_dropped_while_redis_is_down_is_tagged_once_it_is_back(
 
     assert_tagged(pipeline, slow_predictor, target, job)
     assert job.attempts == 1
+
+
+def test_jobs_whose_messages_a_restarted_redis_lost_are_sent_again_and_tagged(
+    redis_pipeline: Pipeline, redis_server: RedisServer, slow_predictor: Predictor
+) -> None:
+    pipeline = redis_pipeline
+    assert pipeline.worker.terminate() == 0  # nothing takes the messages: they wait in Redis
+    targets = [pipeline.inbox / f"lost message {n}.mp4" for n in (1, 2)]
+    for seed, target in enumerate(targets, start=44):
+        shutil.copyfile(write_mp4(pipeline.outside / target.name, seed=seed), target)
+    job_ids = [pipeline.job_id(target) for target in targets]
+    for job_id in job_ids:
+        pipeline.watcher.wait_for_log(f"job {job_id} queued, sent to the broker")
+    assert redis.Redis.from_url(redis_server.url).llen(pipeline.stack.queue) == 2
+
+    redis_server.stop()
+    redis_server.start()  # no persistence: it comes back empty
+    pipeline.worker.start()
+    jobs = [pipeline.stack.wait_for(j, timeout=120, worker=pipeline.worker) for j in job_ids]
+
+    for target, job in zip(targets, jobs, strict=True):
+        assert_tagged(pipeline, slow_predictor, target, job)
+        assert job.attempts == 1
+    assert "the broker does not hold them: sending them again" in pipeline.watcher.log()
