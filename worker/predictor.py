@@ -13,9 +13,11 @@ Two stages, so that each can be replaced on its own:
   of its clips' gate weights, with how many clips chose each expert (DESIGN.md).
 
 An engine is anything callable as ``engine(batch) -> EngineOutput``; engines are made
-by name from :data:`ENGINES` (``ACTIONTAG_ENGINE``). ``eager`` is the network in fp32
-PyTorch under ``inference_mode``. A faster engine (bf16, channels_last_3d, an exported
-model) registers a factory there and is held to the same output contract.
+by name from :data:`ENGINES` (``ACTIONTAG_ENGINE``): ``eager`` (fp32 PyTorch, the
+reference), ``bf16`` (autocast + channels_last_3d; the CUDA engine), ``openvino`` and
+``openvino-fp32`` (the network exported once per checkpoint and cached on disk). ``auto``
+is the fastest one that runs here and agrees with eager on the checkpoint; see
+worker.engines for the engines, the cache and the agreement check.
 """
 
 from __future__ import annotations
@@ -23,19 +25,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
 from storage.thumbnails import encode_thumbnails
+from worker.engines import AUTO_ORDER, FACTORIES, EagerEngine, Engine, EngineOutput
+from worker.engines.auto import EngineFactory, choose
+from worker.engines.base import EngineUnavailable
 
 __all__ = [
-    "AUTO_ENGINE",
+    "AUTO_ENGINES",
     "DEFAULT_NUM_CLIPS",
     "ENGINES",
     "DecodedVideo",
@@ -54,64 +58,34 @@ log = logging.getLogger(__name__)
 DEFAULT_NUM_CLIPS = 10
 
 
-@dataclass(frozen=True)
-class EngineOutput:
-    """What an engine returns for a batch of B clips, on the CPU.
-
-    probs: B x num_classes float32, each row a softmax.
-    gates: B x num_experts float32, zero outside the chosen experts, rows sum to 1.
-    indices: B x k int64, the experts each clip chose.
-    """
-
-    probs: torch.Tensor
-    gates: torch.Tensor
-    indices: torch.Tensor
-
-
-class Engine(Protocol):
-    """Runs the network on a normalised batch (float32 B x 3 x T x H x W, on the CPU)."""
-
-    name: str
-    device: torch.device
-
-    def __call__(self, batch: torch.Tensor) -> EngineOutput: ...
-
-
-class EagerEngine:
-    """The checkpoint's network in fp32 eager PyTorch, the reference every engine matches."""
-
-    name = "eager"
-
-    def __init__(self, checkpoint: Checkpoint, device: torch.device) -> None:
-        self.device = device
-        self.model = checkpoint.build_model(device)
-
-    def __call__(self, batch: torch.Tensor) -> EngineOutput:
-        with torch.inference_mode():
-            logits, aux = self.model(batch.to(self.device, non_blocking=True))
-            return EngineOutput(
-                probs=torch.softmax(logits.float(), dim=1).cpu(),
-                gates=aux.gates.float().cpu(),
-                indices=aux.indices.cpu(),
-            )
-
-
-EngineFactory = Callable[[Checkpoint, torch.device], Engine]
-ENGINES: dict[str, EngineFactory] = {"eager": EagerEngine}
-# What "auto" means: the fastest registered engine whose output matches eager's.
-AUTO_ENGINE = "eager"
+ENGINES: dict[str, EngineFactory] = dict(FACTORIES)
+# What "auto" tries, per device type, fastest first (worker.engines).
+AUTO_ENGINES: dict[str, tuple[str, ...]] = dict(AUTO_ORDER)
 
 
 def make_engine(name: str, checkpoint: Checkpoint, device: torch.device) -> Engine:
-    """The engine registered as ``name`` ("auto": :data:`AUTO_ENGINE`) for ``checkpoint``."""
+    """The engine registered as ``name`` for ``checkpoint`` on ``device``.
+
+    "auto": the first of :data:`AUTO_ENGINES` for the device that can run here and agrees
+    with fp32 eager on this checkpoint (worker.engines.auto). A named engine is used as it
+    is; one that cannot run here raises ValueError saying why.
+    """
+    if name == "auto":
+        return choose(AUTO_ENGINES.get(device.type, ("eager",)), ENGINES, checkpoint, device)
     try:
-        factory = ENGINES[AUTO_ENGINE if name == "auto" else name]
+        factory = ENGINES[name]
     except KeyError:
         raise ValueError(
             f"unknown inference engine {name!r}; choose auto or one of {sorted(ENGINES)} "
             "(ACTIONTAG_ENGINE or --engine)"
         ) from None
-    return factory(checkpoint, device)
+    try:
+        return factory(checkpoint, device)
+    except EngineUnavailable as why:
+        raise ValueError(
+            f"inference engine {name!r} cannot run here: {why}. Choose auto (the fastest that "
+            "can) or another of " + ", ".join(sorted(ENGINES))
+        ) from why
 
 
 def resolve_device(device: str = "auto", slot: int = 0) -> torch.device:
@@ -246,7 +220,29 @@ class Predictor:
         """All of ``video``'s clips through the engine in one batch, then averaged."""
         started = time.perf_counter()
         out = self.engine(video.clips)
-        inference_ms = _ms_since(started)
+        return self.summarize(video, out, _ms_since(started))
+
+    def infer_many(self, videos: Sequence[DecodedVideo]) -> list[VideoPrediction]:
+        """The clips of several videos through the engine in ONE batch (cross-video
+        batching); each video's share of the forward time is in proportion to its clips."""
+        if len(videos) == 1:
+            return [self.infer(videos[0])]
+        counts = [int(v.clips.shape[0]) for v in videos]
+        started = time.perf_counter()
+        out = self.engine(torch.cat([v.clips for v in videos]))
+        elapsed = _ms_since(started)
+        parts = zip(
+            out.probs.split(counts), out.gates.split(counts), out.indices.split(counts), strict=True
+        )
+        return [
+            self.summarize(video, EngineOutput(*part), elapsed * n / sum(counts))
+            for video, n, part in zip(videos, counts, parts, strict=True)
+        ]
+
+    def summarize(
+        self, video: DecodedVideo, out: EngineOutput, inference_ms: float
+    ) -> VideoPrediction:
+        """One video's result from its clips' engine output (DESIGN.md's model contract)."""
         probs = out.probs.mean(dim=0)
         confidences, labels = probs.topk(self.top_k)
         top = [

@@ -1,0 +1,253 @@
+"""Does a fast engine decide what fp32 eager decides? Measured on clips, per clip and per video.
+
+The figures (DESIGN.md's model contract: a video's label is the argmax of its clips'
+mean softmax, its expert usage the mean of their gates):
+
+- top-1 agreement: the share of clips whose argmax class is eager's;
+- expert choice agreement: the share of clips that chose the same set of experts;
+- usage difference: the largest |mean gate (fast) - mean gate (eager)| over experts,
+  over all clips (the 0.02 bar), and the same for the worst video (a group of clips),
+  where one clip choosing another expert moves a 10-clip video's usage by ~0.05;
+- the largest difference of any probability.
+
+``runtime_check`` is what ``auto`` holds an engine to before using it for a checkpoint
+(on :func:`probe_clips`, synthetic moving textures, because a worker has no videos of
+its own at start): a clip may change its top-1 only where eager's top two are closer than
+:data:`TIE_MARGIN`, and usage must stay within :data:`USAGE_TOLERANCE`. The stricter
+check on real videos (>= 99% top-1) lives in tests/inference and bench/inference.py.
+
+:func:`condition_for_agreement` makes a random-weight network a meaningful subject for
+these checks (no trained checkpoint can be downloaded here). At initialisation every
+clip gets nearly the same class and nearly uniform gates, so agreement would be decided
+by ties; and a random residual network at full residual gain is chaotic: measured here,
+one bf16 rounding (0.4%) at the input grows to 25% of the features' norm by layer4,
+which a trained ResNet does not do (its residual branches end in small batch-norm gains,
+hence torchvision's ``zero_init_residual``). So it damps each residual branch's last
+batch-norm gain to :data:`RESIDUAL_GAIN`, sets batch-norm statistics from calibration
+clips, spreads the router's logits as a trained router's are, and makes the classifier
+nearest-prototype over the calibration clips' features (give at least as many clips as
+classes). Evaluate on other clips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from model.video import KINETICS_MEAN, KINETICS_STD
+from worker.engines.base import Engine, EngineOutput
+
+__all__ = [
+    "RESIDUAL_GAIN",
+    "TIE_MARGIN",
+    "USAGE_TOLERANCE",
+    "Agreement",
+    "compare",
+    "condition_for_agreement",
+    "moving_scene",
+    "probe_clips",
+    "run_batched",
+    "runtime_check",
+    "write_motion_video",
+]
+
+USAGE_TOLERANCE = 0.02
+RESIDUAL_GAIN = 0.3
+TIE_MARGIN = 0.05
+MIN_TOP1 = 0.99
+
+
+@dataclass(frozen=True)
+class Agreement:
+    clips: int
+    top1: float  # share of clips with eager's top-1
+    top1_decisive: float  # the same, over clips whose eager top-2 margin >= TIE_MARGIN
+    experts: float  # share of clips choosing eager's set of experts
+    usage_diff: float  # max over experts of the mean-gate difference, over all clips
+    video_usage_diff: float  # the same, worst group (one clip's flip moves it by ~1/n)
+    max_prob_diff: float
+    video_top1: float  # share of groups whose mean-softmax argmax is eager's
+
+    def passes(self, min_top1: float = MIN_TOP1) -> bool:
+        """The issue's bar: top-1 on >= ``min_top1`` of clips, usage within tolerance."""
+        return self.top1 >= min_top1 and self.usage_diff <= USAGE_TOLERANCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(
+    reference: EngineOutput, fast: EngineOutput, groups: Sequence[int] | None = None
+) -> Agreement:
+    """Agreement of ``fast`` with ``reference`` on the same clips; ``groups`` gives the
+    number of clips of each video in order (default: all clips one group)."""
+    n = reference.probs.shape[0]
+    groups = list(groups) if groups is not None else [n]
+    if sum(groups) != n or fast.probs.shape != reference.probs.shape:
+        raise ValueError(f"groups {groups} or shapes do not match {n} clips")
+    same = reference.probs.argmax(1) == fast.probs.argmax(1)
+    top2 = reference.probs.topk(2, dim=1).values
+    decisive = (top2[:, 0] - top2[:, 1]) >= TIE_MARGIN
+    same_experts = (reference.indices.sort(1).values == fast.indices.sort(1).values).all(1)
+    usage_diff = (reference.gates.mean(0) - fast.gates.mean(0)).abs().max().item()
+    video_usage_diff = 0.0
+    video_same = 0
+    for ref_gates, fast_gates, ref_p, fast_p in zip(
+        reference.gates.split(groups),
+        fast.gates.split(groups),
+        reference.probs.split(groups),
+        fast.probs.split(groups),
+        strict=True,
+    ):
+        diff = (ref_gates.mean(0) - fast_gates.mean(0)).abs().max().item()
+        video_usage_diff = max(video_usage_diff, diff)
+        video_same += int(ref_p.mean(0).argmax() == fast_p.mean(0).argmax())
+    return Agreement(
+        clips=n,
+        top1=same.float().mean().item(),
+        top1_decisive=same[decisive].float().mean().item() if decisive.any() else 1.0,
+        experts=same_experts.float().mean().item(),
+        usage_diff=usage_diff,
+        video_usage_diff=video_usage_diff,
+        max_prob_diff=(reference.probs - fast.probs).abs().max().item(),
+        video_top1=video_same / len(groups),
+    )
+
+
+def runtime_check(reference: EngineOutput, fast: EngineOutput) -> tuple[bool, Agreement]:
+    """What ``auto`` asks of an engine on probe clips (see the module docstring)."""
+    agreement = compare(reference, fast)
+    ok = agreement.top1_decisive == 1.0 and agreement.usage_diff <= USAGE_TOLERANCE
+    return ok, agreement
+
+
+def run_batched(engine: Engine, clips: Tensor, batch: int = 8) -> EngineOutput:
+    """``engine`` over ``clips`` in batches of at most ``batch``, outputs concatenated."""
+    outs = [engine(part) for part in clips.split(batch)]
+    return EngineOutput(
+        probs=torch.cat([o.probs for o in outs]),
+        gates=torch.cat([o.gates for o in outs]),
+        indices=torch.cat([o.indices for o in outs]),
+    )
+
+
+def moving_scene(rng: np.random.Generator, frames: int, width: int, height: int) -> np.ndarray:
+    """uint8 RGB frames (T x H x W x 3): a smooth random texture panned at a random speed
+    and direction, and a bright disc crossing it on its own path."""
+    scale = min(width, height) / 112
+    field = np.array([height, width]) * 2
+    coarse = rng.random((max(2, field[0] // 16), max(2, field[1] // 16), 3), dtype=np.float32)
+    texture = cv2.resize(coarse, (int(field[1]), int(field[0])), interpolation=cv2.INTER_CUBIC)
+    texture = (np.clip(texture, 0, 1) * 255).astype(np.uint8)
+    angle = rng.uniform(0, 2 * np.pi)
+    speed = rng.uniform(0.5, 3.0) * scale
+    disc = rng.uniform(0.1, 0.9, size=2) * (width, height)
+    disc_step = rng.normal(0, 2.0 * scale, size=2)
+    colour = tuple(int(c) for c in rng.integers(160, 256, size=3))
+    out = np.empty((frames, height, width, 3), dtype=np.uint8)
+    for t in range(frames):
+        dx = round(width / 2 + np.cos(angle) * speed * t) % width
+        dy = round(height / 2 + np.sin(angle) * speed * t) % height
+        frame = np.ascontiguousarray(texture[dy : dy + height, dx : dx + width])
+        cx, cy = disc + disc_step * t
+        cv2.circle(frame, (int(cx), int(cy)), max(1, int(10 * scale)), colour, -1)
+        out[t] = frame
+    return out
+
+
+def probe_clips(count: int, clip_len: int, size: int, seed: int = 0) -> Tensor:
+    """``count`` normalised ``moving_scene`` clips of ``clip_len`` x ``size`` x ``size``:
+    deterministic for a seed, and they move."""
+    rng = np.random.default_rng(seed)
+    mean = np.array(KINETICS_MEAN, dtype=np.float32).reshape(3, 1, 1, 1)
+    std = np.array(KINETICS_STD, dtype=np.float32).reshape(3, 1, 1, 1)
+    out = np.empty((count, 3, clip_len, size, size), dtype=np.float32)
+    for i in range(count):
+        scene = moving_scene(rng, clip_len, size, size)
+        out[i] = scene.transpose(3, 0, 1, 2).astype(np.float32) / 255.0
+    return torch.from_numpy((out - mean) / std)
+
+
+def write_motion_video(
+    path: str | os.PathLike[str], seed: int, frames: int = 48, size: tuple[int, int] = (160, 120)
+) -> Path:
+    """Encode a ``moving_scene`` with OpenCV (MPEG-4 part 2, 25 fps) to ``path``."""
+    width, height = size
+    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path} with the mp4v codec")
+    for frame in moving_scene(np.random.default_rng(seed), frames, width, height):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return Path(path)
+
+
+@torch.no_grad()
+def condition_for_agreement(model: nn.Module, clips: Tensor, batch: int = 8) -> nn.Module:
+    """Give a random-weight ActionMoEDynamicModel non-degenerate decisions on ``clips``
+    (see the module docstring). Changes ``model`` in place and returns it, in eval mode."""
+    for block in model.modules():
+        branch_end = getattr(block, "conv2", None)
+        if isinstance(branch_end, nn.Sequential) and isinstance(branch_end[-1], nn.BatchNorm3d):
+            branch_end[-1].weight.mul_(RESIDUAL_GAIN)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    model.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over every batch seen
+        norm.train()
+    for part in clips.split(batch):
+        model(part)
+    for norm in norms:
+        norm.momentum = 0.1
+    model.eval()
+
+    captured: dict[str, Tensor] = {}
+    gate = model.moe.gate
+    hooks = [
+        gate.clean.register_forward_hook(lambda m, i, o: captured.__setitem__("gate", o)),
+        model.classifier.register_forward_hook(lambda m, i, o: captured.__setitem__("h", i[0])),
+    ]
+    gate_logits, hidden = [], []
+    for part in clips.split(batch):
+        model(part)
+        gate_logits.append(captured["gate"])
+    hooks[0].remove()
+    # Router logits spread over ~2 units, as a trained router's are.
+    scale = 2.0 / torch.cat(gate_logits).std().clamp_min(1e-6)
+    gate.clean.weight.mul_(scale)
+    gate.clean.bias.mul_(scale)
+    for part in clips.split(batch):
+        model(part)
+        hidden.append(captured["h"])
+    hooks[1].remove()
+    _prototype_classifier(model.classifier, torch.cat(hidden))
+    return model
+
+
+def _prototype_classifier(classifier: nn.Linear, features: Tensor, sharpness: float = 8.0) -> None:
+    """Nearest-prototype (cosine) classifier over spread-out calibration clips' features
+    (farthest-point choice); classes beyond the clips get mixtures of prototypes."""
+    centre = features.mean(0)
+    unit = nn.functional.normalize(features - centre, dim=1)
+    classes = classifier.out_features
+    chosen = [0]
+    while len(chosen) < min(classes, unit.shape[0]):
+        similarity = (unit @ unit[chosen].T).max(1).values
+        chosen.append(int(similarity.argmin()))
+    prototypes = unit[chosen]
+    if classes > len(chosen):
+        generator = torch.Generator().manual_seed(0)
+        mix = torch.randn(classes - len(chosen), len(chosen), generator=generator)
+        prototypes = torch.cat([prototypes, nn.functional.normalize(mix @ prototypes, dim=1)])
+    scale = sharpness / (features - centre).norm(dim=1).mean().clamp_min(1e-6)
+    classifier.weight.copy_(prototypes * scale)
+    classifier.bias.copy_(-(prototypes * scale) @ centre)
