@@ -11,6 +11,8 @@ Flow (job states in DESIGN.md; every state change is a storage.jobs call):
 3. decode all clips and run them in one batch (worker.predictor), then write the top-k
    predictions, the expert usage, the video's metadata, the timings and a thumbnail per
    clip in one transaction (``complete_job`` replaces rows an interrupted attempt left).
+   With ``ACTIONTAG_BATCH_VIDEOS`` > 1 (the CUDA default) the task also claims other
+   queued jobs of its model and runs their clips together (worker.batching).
 
 A video that cannot be read, a missing file or a model mismatch ends ``failed`` with a
 readable reason and the worker goes on. Database and broker errors are transient: the
@@ -52,10 +54,19 @@ from storage.jobs import (
     requeue_orphaned,
 )
 from worker.app import TAG_VIDEO_TASK, app
+from worker.batching import BatchSettings, tag_batch
 from worker.config import CHECKPOINT_ENV, WorkerSettings
 from worker.predictor import Predictor, VideoPrediction, configure_cpu_threads, resolve_device
 
-__all__ = ["TRANSIENT_ERRORS", "WorkerProcess", "tag_video", "worker_name"]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "WorkerProcess",
+    "checked_path",
+    "record_result",
+    "release_quietly",
+    "tag_video",
+    "worker_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +97,8 @@ class WorkerProcess:
     settings: WorkerSettings
     sessions: sessionmaker[Session]
     predictor: Predictor
+    # Videos one task may tag in one go (worker.batching); 1: each message alone.
+    batch_videos: int = 1
 
     @classmethod
     def start(cls, nodename: str) -> WorkerProcess:
@@ -104,7 +117,8 @@ class WorkerProcess:
             engine=settings.engine,
         )
         sessions = make_sessionmaker(make_engine(settings.database_url))
-        return cls(worker_name(nodename, slot), settings, sessions, predictor)
+        batch = BatchSettings.for_device(device)
+        return cls(worker_name(nodename, slot), settings, sessions, predictor, batch.max_videos)
 
     def requeue_orphans(self) -> list[int]:
         """Queue again the jobs a dead predecessor left running under this name.
@@ -203,10 +217,25 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
 
 
 def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
+    if process.batch_videos > 1:
+        return tag_batch(session, process, job_id)
+    path = checked_path(session, process, job_id)
+    if path is None:
+        return "failed"
+    try:
+        result: VideoPrediction | Exception = process.predictor.predict(path)
+    except VideoError as exc:
+        result = exc
+    return record_result(session, process, job_id, path, result)
+
+
+def checked_path(session: Session, process: WorkerProcess, job_id: int) -> str | None:
+    """The claimed job's video path; None when the job was failed instead (another model's
+    job, or its file is gone)."""
     inputs = job_inputs(session, job_id)
     predictor = process.predictor
     if inputs.model_sha256 != predictor.sha256:
-        return _fail(
+        _fail(
             session,
             job_id,
             f"the job asks for model {inputs.model_sha256[:12]} ({inputs.model_path}) but this "
@@ -214,13 +243,31 @@ def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
             f"watcher and the worker the same {CHECKPOINT_ENV}, then "
             "`python -m storage requeue --failed`.",
         )
+        return None
     path = _video_path(inputs)
     if path is None:
-        return _fail(session, job_id, _missing_file_reason(inputs))
-    try:
-        result = predictor.predict(path)
-    except VideoError as exc:
-        return _fail(session, job_id, str(exc))
+        _fail(session, job_id, _missing_file_reason(inputs))
+    return path
+
+
+def record_result(
+    session: Session,
+    process: WorkerProcess,
+    job_id: int,
+    path: str,
+    result: VideoPrediction | Exception,
+) -> str:
+    """Complete the job with ``result``, or fail it with the error its video raised."""
+    if isinstance(result, VideoError):
+        return _fail(session, job_id, str(result))
+    if isinstance(result, Exception):
+        log.error("job %d: unexpected error", job_id, exc_info=result)
+        return _fail(
+            session,
+            job_id,
+            f"internal error while tagging: {type(result).__name__}: {result}. "
+            "See the worker log for the traceback.",
+        )
     complete_job(
         session,
         job_id,
@@ -288,6 +335,12 @@ def _fail(session: Session, job_id: int, reason: str) -> str:
 
 def _release(session: Session, worker: str, job_id: int, exc: BaseException) -> None:
     log.warning("job %d: transient error, retrying later: %s", job_id, exc)
+    release_quietly(session, worker, job_id)
+
+
+def release_quietly(session: Session, worker: str, job_id: int) -> None:
+    """Give the job back (``running -> queued``); if even that fails, leave it for the
+    orphan/stale requeue."""
     try:
         session.rollback()
         release_job(session, job_id, worker)

@@ -1,0 +1,198 @@
+"""Cross-video batching with decoding overlapped, keeping the one-message-one-job guarantees.
+
+Why: one video is ``num_clips`` clips (10 by default). A GPU runs 32-64 clips per forward
+for little more than it runs 10, so a worker whose queue holds several videos should put
+their clips through together, and decode the next videos while the current batch runs.
+
+How a task uses it (``tag_batch``), when ``ACTIONTAG_BATCH_VIDEOS`` > 1:
+
+1. Celery still delivers one message per job (prefetch 1, ``acks_late``). The task claims
+   its own job as always (``storage.jobs.claim_job``), then claims up to
+   ``ACTIONTAG_BATCH_VIDEOS - 1`` more jobs that are ``queued`` in the database for the
+   same model, with the same atomic claim under the same worker name.
+2. :func:`predict_stream` decodes the claimed videos in a thread pool
+   (``ACTIONTAG_DECODE_THREADS``) that runs at most a bounded number of videos ahead;
+   decoded videos that are ready are packed, whole, into one forward pass of at most
+   ``ACTIONTAG_BATCH_CLIPS`` clips (a video never waits for others to arrive: a lone
+   video goes through alone), while the threads decode the next ones.
+3. Each job's results are committed in its own transaction (``complete_job``) as soon as
+   its batch is done; a video that cannot be read fails alone. The task returns after
+   every commit, so its message is acknowledged after them.
+
+Exactly once: a job is only ever worked on under a claim, and done once (``complete_job``
+of a claimed job). The other jobs' messages are still in the broker; when delivered
+they find their job done (or running in this process) and do nothing. If the process
+dies, its claimed jobs stay ``running`` under its name: its successor queues them again
+(``requeue_orphaned``), as does the watcher's reconciler after the timeout; the attempts
+cap still holds. On a transient error the unfinished extra jobs are released (``queued``,
+attempt given back) before the task retries.
+
+CPU: bench/inference.py measures both halves. The fastest CPU engine's per-clip cost is
+flat from 8 clips up, so packing more videos per forward buys nothing, and overlapping
+decode (a few % of a video's time here) with inference only moves work between the same
+two cores. So the defaults are 1 video per batch on the CPU (every task as before) and
+8 videos / 64 clips / 4 decode threads on CUDA.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import torch
+
+from worker.config import env_int
+from worker.predictor import DecodedVideo, Predictor, VideoPrediction
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from worker.tasks import WorkerProcess
+
+__all__ = [
+    "BATCH_CLIPS_ENV",
+    "BATCH_VIDEOS_ENV",
+    "DECODE_THREADS_ENV",
+    "BatchSettings",
+    "predict_stream",
+    "tag_batch",
+]
+
+log = logging.getLogger(__name__)
+
+BATCH_VIDEOS_ENV = "ACTIONTAG_BATCH_VIDEOS"
+BATCH_CLIPS_ENV = "ACTIONTAG_BATCH_CLIPS"
+DECODE_THREADS_ENV = "ACTIONTAG_DECODE_THREADS"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How many videos a task takes at once, clips per forward, and decode threads."""
+
+    max_videos: int
+    max_clips: int
+    decode_threads: int
+
+    @classmethod
+    def for_device(cls, device: torch.device) -> BatchSettings:
+        """The environment's values, else the defaults for ``device`` (module docstring)."""
+        gpu = device.type == "cuda"
+        return cls(
+            max_videos=env_int(BATCH_VIDEOS_ENV, 8 if gpu else 1),
+            max_clips=env_int(BATCH_CLIPS_ENV, 64 if gpu else 16),
+            decode_threads=env_int(DECODE_THREADS_ENV, 4 if gpu else 1),
+        )
+
+
+def predict_stream(
+    predictor: Predictor,
+    items: Iterable[T],
+    path_of: Callable[[T], str | os.PathLike[str]],
+    settings: BatchSettings,
+) -> Iterator[tuple[T, VideoPrediction | Exception]]:
+    """Each item with its prediction (or the exception its decode raised), in order.
+
+    Decoding runs ``settings.decode_threads`` videos at a time, at most
+    ``decode_threads + 1`` ahead of inference; ready videos share forward passes of at
+    most ``settings.max_clips`` clips (a video with more clips runs alone).
+    """
+    window = settings.decode_threads + 1
+    pending: deque[tuple[T, Future[DecodedVideo]]] = deque()
+    source = iter(items)
+    with ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
+
+        def refill() -> None:
+            while len(pending) < window:
+                item = next(source, _END)
+                if item is _END:
+                    return
+                pending.append((item, pool.submit(predictor.decode, path_of(item))))
+
+        refill()
+        while pending:
+            item, future = pending.popleft()
+            try:
+                video = future.result()
+            except Exception as exc:
+                refill()
+                yield item, exc
+                continue
+            group = [(item, video)]
+            clips = int(video.clips.shape[0])
+            # Add the videos already decoded, in order, while they fit; never wait.
+            while pending and pending[0][1].done() and pending[0][1].exception() is None:
+                more = int(pending[0][1].result().clips.shape[0])
+                if clips + more > settings.max_clips:
+                    break
+                next_item, next_future = pending.popleft()
+                group.append((next_item, next_future.result()))
+                clips += more
+            refill()  # the threads decode the next videos during this forward pass
+            results = predictor.infer_many([v for _, v in group])
+            yield from ((it, result) for (it, _), result in zip(group, results, strict=True))
+
+
+_END = object()
+
+
+def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
+    """Tag claimed job ``job_id`` together with other queued jobs of the same model
+    (module docstring); returns ``job_id``'s outcome ("done" or "failed")."""
+    from worker import tasks  # the task module imports this one
+
+    settings = BatchSettings.for_device(process.predictor.engine.device)
+    job_ids = [job_id, *_claim_more(session, process, settings.max_videos - 1)]
+    outcomes: dict[int, str] = {}
+    try:
+        runnable: list[tuple[int, str]] = []
+        for jid in job_ids:
+            path = tasks.checked_path(session, process, jid)
+            if path is None:
+                outcomes[jid] = "failed"
+            else:
+                runnable.append((jid, path))
+        started = time.perf_counter()
+        for (jid, path), result in predict_stream(
+            process.predictor, runnable, lambda pair: pair[1], settings
+        ):
+            outcomes[jid] = tasks.record_result(session, process, jid, path, result)
+    except BaseException:
+        for jid in job_ids[1:]:
+            if jid not in outcomes:
+                tasks.release_quietly(session, process.name, jid)
+        raise
+    if len(job_ids) > 1:
+        log.info(
+            "%d jobs %s tagged together in %.0f ms [%s]",
+            len(job_ids),
+            job_ids,
+            (time.perf_counter() - started) * 1000,
+            process.name,
+        )
+    return outcomes[job_id]
+
+
+def _claim_more(session: Session, process: WorkerProcess, limit: int) -> list[int]:
+    """Claim up to ``limit`` queued jobs of this process's model; their ids."""
+    from storage.jobs import claim_job, job_inputs, queued_jobs
+
+    claimed: list[int] = []
+    if limit < 1:
+        return claimed
+    for candidate in queued_jobs(session):
+        if len(claimed) >= limit:
+            break
+        if job_inputs(session, candidate).model_sha256 != process.predictor.sha256:
+            continue
+        claim = claim_job(session, candidate, process.name, process.settings.max_attempts)
+        if claim.claimed:
+            claimed.append(candidate)
+    return claimed
