@@ -27,11 +27,16 @@ dies, its claimed jobs stay ``running`` under its name: its successor queues the
 cap still holds. On a transient error the unfinished extra jobs are released (``queued``,
 attempt given back) before the task retries.
 
-CPU: bench/inference.py measures both halves. The fastest CPU engine's per-clip cost is
-flat from 8 clips up, so packing more videos per forward buys nothing, and overlapping
-decode (a few % of a video's time here) with inference only moves work between the same
-two cores. So the defaults are 1 video per batch on the CPU (every task as before) and
-8 videos / 64 clips / 4 decode threads on CUDA.
+CPU: bench/inference.py --pipeline measures both halves (12 HMDB51-like videos, 10 clips
+each, OpenVINO bf16, 2 cores): packing up to 4 videos per forward adds nothing over one
+video per forward (x1.069 vs x1.070 against tagging one by one: the CPU engine's cost
+per clip is flat from batch 1), while decoding the next video during the forward pass
+gains about 7%. That 7% is not the CPU default: every job a task claims spends an
+attempt if its process dies, so a video that kills workers would take up to
+``ACTIONTAG_BATCH_VIDEOS - 1`` innocent videos' attempts with it each time; on the CPU
+the gain does not pay for that. Set ``ACTIONTAG_BATCH_VIDEOS=2`` (decode one video
+ahead) to take it. Defaults: 1 video per task on the CPU; 8 videos / 64 clips / 4
+decode threads on CUDA, where batching is where the throughput is.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def verdict(
         if reference is not None and reference:
             eager_out = reference[0]
         else:
-            eager_out = run_batched(EagerEngine(checkpoint, device), clips)
+            eager_out = run_batched(EagerEngine(checkpoint, device), clips, batch=2)
             if reference is not None:
                 reference.append(eager_out)
         ok, agreement = runtime_check(eager_out, run_batched(engine, clips))
