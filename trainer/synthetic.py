@@ -382,7 +382,7 @@ def motion_names(count: int | None = None) -> Sequence[str]:
 # The offline demonstration model: 4 motion classes, 8-frame 24x24 clips, 150 steps
 # (10 epochs of 15 full batches of 8). Measured on this project's 2-core CPU: 83% top-1
 # with 3 clips (80% with 1) on its test split, chance 25%; 8 minutes while other jobs
-# loaded the machine (load average 5-9), about a minute and a half when it is quiet.
+# loaded the machine (load average 5-9); a 144-step version took 57 s when it was quieter.
 DEMO_ARGS = (
     "--dataset", "synthetic",
     "--synthetic-classes", "4",
