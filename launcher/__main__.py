@@ -1,0 +1,165 @@
+"""``python -m launcher demo|up``: what ``make demo`` and ``make up`` run (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from launcher.demo import (
+    CHECKPOINT_ENV,
+    DEFAULT_ROOT,
+    DEVICE_ENV,
+    ENGINE_ENV,
+    DemoOptions,
+    run_demo,
+)
+from launcher.supervisor import Interrupted
+from launcher.up import UpOptions, run_up
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m launcher",
+        description="Run actiontag's services from this checkout: `demo` shows the whole "
+        "service on sample videos, `up` runs it for real use until Ctrl-C.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="the whole service on sample videos (make demo)",
+        description="Start a watcher and a worker on their own SQLite database and embedded "
+        "broker under --root, drop sample videos into its inbox, wait for them, print the "
+        "results table, write the HTML report and stop both. Without a configured "
+        "checkpoint it trains a demonstration model on synthetic motion clips (not HMDB51; "
+        "a few minutes on a CPU, once: later runs reuse it).",
+        epilog=f"Of the ACTIONTAG_* variables only {CHECKPOINT_ENV}, {DEVICE_ENV} and "
+        f"{ENGINE_ENV} apply to the demo. Exit status: 0 when every sample ended as expected, "
+        "1 when a service failed, timed out or a sample ended otherwise, 2 for a usage error, "
+        "130 after Ctrl-C.",
+    )
+    demo.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        metavar="DIR",
+        help=f"folder for everything the demo writes (default {DEFAULT_ROOT}); the "
+        "demonstration model is kept in DIR/model, the rest is made afresh each run",
+    )
+    demo.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=_env_path(CHECKPOINT_ENV),
+        metavar="FILE",
+        help=f"serve this checkpoint (${CHECKPOINT_ENV}; default: the demonstration model)",
+    )
+    demo.add_argument(
+        "--device",
+        default=os.environ.get(DEVICE_ENV, "").strip() or "auto",
+        help=f"the worker's device: auto, cpu, cuda or cuda:N (${DEVICE_ENV}; default auto)",
+    )
+    demo.add_argument(
+        "--engine",
+        default=os.environ.get(ENGINE_ENV, "").strip() or "auto",
+        help=f"the worker's inference engine (${ENGINE_ENV}; default auto)",
+    )
+    demo.add_argument(
+        "--start-timeout",
+        type=_seconds,
+        default=300.0,
+        metavar="S",
+        help="seconds the watcher and the worker may take to be ready (default 300)",
+    )
+    demo.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="S",
+        help="seconds the samples may take to be tagged once dropped (default 600)",
+    )
+
+    up = commands.add_parser(
+        "up",
+        help="watcher and worker for real use, until Ctrl-C (make up)",
+        description="Start `python -m watcher` and `python -m worker` with the configured "
+        "settings and keep them running until Ctrl-C or SIGTERM, then stop both cleanly "
+        "(the worker finishes the videos in hand). Their output is shown with the service's "
+        "name in front and kept in var/log/<service>.log. A service that exits on its own "
+        "stops the other one too.",
+        epilog="Settings: the ACTIONTAG_* environment variables (see the README's "
+        "configuration table); those not set are read from --env-file when it exists. "
+        "Exit status: 0 after Ctrl-C when both stopped cleanly, 1 when a service failed, "
+        "2 when there is no checkpoint.",
+    )
+    up.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".env"),
+        metavar="FILE",
+        help="file of KEY=VALUE lines whose ACTIONTAG_* settings apply where the environment "
+        "does not set them (default .env, the file docker compose reads)",
+    )
+    up.add_argument(
+        "--start-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="S",
+        help="seconds the watcher and the worker may take to be ready; a worker's first "
+        "start may export its inference engine (default 600)",
+    )
+    return parser
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Outside the services' lifetime too (training the demonstration model), Ctrl-C and
+    # SIGTERM end the run with the shell's status for the signal.
+    signal.signal(signal.SIGINT, _raise_interrupted)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        if args.command == "demo":
+            return run_demo(
+                DemoOptions(
+                    root=args.root,
+                    checkpoint=args.checkpoint,
+                    device=args.device,
+                    engine=args.engine,
+                    start_timeout_s=args.start_timeout,
+                    timeout_s=args.timeout,
+                ),
+                REPO,
+            )
+        return run_up(UpOptions(env_file=args.env_file, start_timeout_s=args.start_timeout))
+    except Interrupted as exc:
+        print(f"\nlauncher: {exc}: stopped", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,370 @@
+"""``make demo``: the whole service on its embedded default, from a fresh checkout.
+
+Everything lives under one folder (``var/demo/`` by default): the demonstration model
+(kept between runs), and this run's SQLite database, embedded broker, inbox, logs and
+report (made afresh each run, so every run shows the whole flow). A user's own
+``var/actiontag.db``, broker and ``inbox/`` are never touched.
+
+Steps: get a checkpoint (the configured one, or the demonstration model, trained once);
+prepare the samples; start a watcher and a worker as separate processes and wait until
+both are ready; drop the samples into the inbox; wait for every job to end; stop both
+services (SIGTERM, exit codes checked); print ``python -m storage list`` and write
+``python -m storage report``. The services are stopped on every path out: success,
+failure, timeout, Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from launcher import samples as sample_files
+from launcher.demo_model import cached_demo_checkpoint, train_demo_checkpoint
+from launcher.progress import TaggingTimeout, wait_for_jobs
+from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
+from storage.query import ResultRow
+from storage.schema import JobState
+
+DEFAULT_ROOT = Path("var", "demo")
+# Settings the demo takes from the environment; it ignores every other ACTIONTAG_* (its
+# database, broker and inbox are its own).
+CHECKPOINT_ENV = "ACTIONTAG_CHECKPOINT"
+DEVICE_ENV = "ACTIONTAG_DEVICE"
+ENGINE_ENV = "ACTIONTAG_ENGINE"
+
+WATCHER_READY = re.compile(r"start-up scan of ")
+WORKER_READY = re.compile(r"@\S+ ready\.")
+WATCHER_STOP_S = 30.0
+# Celery's warm shutdown finishes the video in hand first.
+WORKER_STOP_S = 120.0
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    root: Path
+    checkpoint: Path | None  # None: the demonstration model
+    device: str
+    engine: str
+    start_timeout_s: float
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the demo keeps everything, as shown to the user (relative when possible)."""
+
+    root: Path
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def inbox(self) -> Path:
+        # Absolute: the watcher records files under its inbox's absolute path.
+        return self.root.absolute() / "inbox"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "actiontag.db"
+
+    @property
+    def broker(self) -> Path:
+        return self.root / "broker.sqlite"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.database}"
+
+    @property
+    def broker_url(self) -> str:
+        return f"sqlite:///{self.broker}"
+
+    def run_state(self) -> list[Path]:
+        """What one run makes; removed before the next (the model stays)."""
+        files = [
+            Path(f"{db}{suffix}")
+            for db in (self.database, self.broker)
+            for suffix in ("", "-wal", "-shm", "-journal")
+        ]
+        return [*files, self.inbox, self.logs, self.report]
+
+
+def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
+    """Run the demo; the exit status (0: every sample ended as expected)."""
+    paths = DemoPaths(shown(options.root))
+    say = _Say(out)
+    say(
+        f"actiontag demo: everything goes under {paths.root}/ "
+        "(your own database, broker and inbox/ are not touched)"
+    )
+    try:
+        checkpoint = _checkpoint(options, paths, say)
+        samples = _samples(paths, repo, say)
+    except DemoError as exc:
+        say.error(str(exc))
+        return EXIT_USAGE
+    _reset(paths)
+    services = _services(options, paths, checkpoint)
+    jobs: dict[str, ResultRow] | None = None
+    failure: str | None = None
+    interrupted: Interrupted | None = None
+    with Supervisor(services) as supervisor:
+        try:
+            jobs = _tag(supervisor, options, paths, samples, say)
+        except Interrupted as exc:
+            interrupted = exc
+        except ServiceFailed as exc:
+            failure = str(exc)
+        except TaggingTimeout as exc:
+            failure = "\n".join([str(exc), *(service.log_report() for service in services)])
+        why = f" ({interrupted} received)" if interrupted else ""
+        say.step(f"stopping the watcher, then the worker{why}")
+        stopped = supervisor.stop()
+    say("  " + "; ".join(s.describe() for s in stopped))
+    if interrupted is not None:
+        return interrupted.exit_code
+    if failure is not None:
+        say.error(failure)
+        return EXIT_FAILED
+    unclean = [s for s in stopped if not s.clean]
+    table_ok = _print_results(paths, say)
+    report_ok = _write_report(paths, say)
+    return _verdict(samples, paths, jobs or {}, unclean, table_ok and report_ok, say)
+
+
+def shown(path: Path) -> Path:
+    """``path`` relative to the current folder when it lies inside it, else absolute."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd())
+    except ValueError:
+        return absolute
+
+
+def _checkpoint(options: DemoOptions, paths: DemoPaths, say: _Say) -> Path:
+    if options.checkpoint is not None:
+        if not options.checkpoint.is_file():
+            raise DemoError(
+                f"the configured checkpoint {options.checkpoint} does not exist "
+                f"(from --checkpoint or {CHECKPOINT_ENV}). Point it at a model.pt the "
+                f"trainer wrote, or unset {CHECKPOINT_ENV} to let the demo make its own "
+                "demonstration model."
+            )
+        say.step(f"model: {options.checkpoint} (configured)")
+        return shown(options.checkpoint)
+    cached = cached_demo_checkpoint(paths.model)
+    if cached is not None:
+        say.step(f"model: {cached} (the demonstration model, made by an earlier run)")
+        say(
+            "  a demonstration model trained on synthetic motion clips, not on HMDB51: "
+            "it tells pan up / pan down / pan sideways / still apart, nothing else"
+        )
+        return cached
+    say.step(
+        "model: none yet; training the demonstration model on synthetic motion clips "
+        "(not HMDB51). It takes a few minutes on a CPU, once: later runs reuse it"
+    )
+    started = time.monotonic()
+    try:
+        checkpoint = train_demo_checkpoint(paths.model, progress=say.tty)
+    except RuntimeError as exc:
+        raise DemoError(str(exc)) from exc
+    say(f"  trained {checkpoint} in {time.monotonic() - started:.0f} s")
+    return checkpoint
+
+
+def _samples(paths: DemoPaths, repo: Path, say: _Say) -> list[sample_files.Sample]:
+    try:
+        samples = sample_files.prepare_samples(paths.samples, repo)
+    except FileNotFoundError as exc:
+        raise DemoError(str(exc)) from exc
+    say.step(f"samples: {len(samples)} files")
+    width = max(len(sample.name) for sample in samples)
+    for sample in samples:
+        say(f"  {sample.name:<{width}}  {sample.what} (expected: {sample.expect.value})")
+    return samples
+
+
+def _reset(paths: DemoPaths) -> None:
+    for path in paths.run_state():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _services(options: DemoOptions, paths: DemoPaths, checkpoint: Path) -> list[Service]:
+    stores = ["--database-url", paths.database_url, "--broker-url", paths.broker_url]
+    watcher = ServiceSpec(
+        "watcher",
+        [sys.executable, "-m", "watcher", "--inbox", str(paths.inbox), "--checkpoint",
+         str(checkpoint), *stores],
+        WATCHER_READY,
+        WATCHER_STOP_S,
+    )  # fmt: skip
+    worker = ServiceSpec(
+        "worker",
+        [sys.executable, "-m", "worker", "--checkpoint", str(checkpoint), "--device",
+         options.device, "--engine", options.engine, "--hostname", _node_name(paths), *stores],
+        WORKER_READY,
+        WORKER_STOP_S,
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
+    # Stopped in this order: nothing new is queued once the worker winds down.
+    return [
+        Service(spec, paths.logs / f"{spec.name}.log", env=env, cwd=Path.cwd())
+        for spec in (watcher, worker)
+    ]
+
+
+def _node_name(paths: DemoPaths) -> str:
+    """A worker name of this demo folder's own: a worker refuses to start under a name
+    another live worker on this machine holds (the user's, or another checkout's demo)."""
+    folder = hashlib.sha256(str(paths.root.absolute()).encode()).hexdigest()[:8]
+    return f"demo-{folder}@%h"
+
+
+def _tag(
+    supervisor: Supervisor,
+    options: DemoOptions,
+    paths: DemoPaths,
+    samples: Sequence[sample_files.Sample],
+    say: _Say,
+) -> dict[str, ResultRow]:
+    say.step(
+        f"starting the watcher and a worker: SQLite database {paths.database}, embedded "
+        f"broker {paths.broker}, logs in {paths.logs}/"
+    )
+    started = time.monotonic()
+    paths.inbox.mkdir(parents=True, exist_ok=True)
+    supervisor.start(options.start_timeout_s)
+    say(f"  both ready after {time.monotonic() - started:.0f} s")
+    landed = sample_files.drop(samples, paths.inbox)
+    say.step(
+        f"dropped {len(landed)} files into {paths.inbox}/; waiting for their jobs "
+        f"(at most {options.timeout_s:.0f} s)"
+    )
+    started = time.monotonic()
+    jobs = wait_for_jobs(
+        paths.database_url,
+        [str(path) for path in landed],
+        timeout_s=options.timeout_s,
+        check=supervisor.check,
+        out=say.out,
+    )
+    say(f"  all {len(jobs)} jobs ended after {time.monotonic() - started:.0f} s")
+    return jobs
+
+
+def _print_results(paths: DemoPaths, say: _Say) -> bool:
+    say.step("results, from the database:")
+    return _storage(say, "--database-url", paths.database_url, "list")
+
+
+def _write_report(paths: DemoPaths, say: _Say) -> bool:
+    say.step("the HTML report:")
+    return _storage(
+        say, "--database-url", paths.database_url, "report", "--html", str(paths.report)
+    )
+
+
+def _storage(say: _Say, *args: str) -> bool:
+    """Run ``python -m storage ARGS`` as a user would, showing the command; True if it worked."""
+    say(f"  $ python -m storage {' '.join(args)}")
+    say.out.flush()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
+    done = subprocess.run([sys.executable, "-m", "storage", *args], env=env, stdout=say.out)
+    if done.returncode != 0:
+        say.error(f"python -m storage {args[-1]} exited with code {done.returncode}")
+    return done.returncode == 0
+
+
+def _verdict(
+    samples: Sequence[sample_files.Sample],
+    paths: DemoPaths,
+    jobs: dict[str, ResultRow],
+    unclean: Sequence[object],
+    commands_ok: bool,
+    say: _Say,
+) -> int:
+    surprises = []
+    for sample in samples:
+        row = jobs.get(str(paths.inbox / sample.name))
+        if row is None or row.state is not sample.expect:
+            state = row.state.value if row else "missing"
+            error = f" ({row.error})" if row and row.error else ""
+            surprises.append(f"{sample.name}: {state}{error}, expected {sample.expect.value}")
+    done = sum(1 for row in jobs.values() if row.state is JobState.DONE)
+    say(
+        f"\n{done} done, {len(jobs) - done} failed"
+        + ("" if surprises else ": each file ended as expected (the failed ones are not videos)")
+    )
+    motions = [sample for sample in samples if sample.motion]
+    right = sum(1 for sample in motions if _top_label(jobs, paths, sample) == sample.motion)
+    say(f"synthetic clips tagged with the motion they show: {right} of {len(motions)}")
+    if surprises:
+        say.error("unexpected results:\n" + "\n".join(f"    {line}" for line in surprises))
+    if unclean:
+        say.error("a service did not stop cleanly (see above and its log)")
+    if surprises or unclean or not commands_ok:
+        return EXIT_FAILED
+    say(f"logs: {paths.logs}/  report: {paths.report}/index.html  database: {paths.database}")
+    first = paths.inbox / samples[0].name
+    say(f"next: python -m storage --database-url {paths.database_url} show {first}")
+    return 0
+
+
+def _top_label(
+    jobs: dict[str, ResultRow], paths: DemoPaths, sample: sample_files.Sample
+) -> str | None:
+    row = jobs.get(str(paths.inbox / sample.name))
+    return row.top.label if row is not None and row.top is not None else None
+
+
+class _Say:
+    """Numbered steps and plain lines on ``out``; errors on stderr."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._step = 0
+
+    def __call__(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def step(self, text: str) -> None:
+        self._step += 1
+        self(f"\n[{self._step}] {text}")
+
+    def error(self, text: str) -> None:
+        self.out.flush()
+        print(f"demo: error: {text}", file=sys.stderr, flush=True)

@@ -1,0 +1,96 @@
+"""``make up``: a watcher and a worker for real use, until Ctrl-C.
+
+Both read their settings as they always do: flags (none here), then ``ACTIONTAG_*``
+variables, then their defaults. ``make up`` adds the ``ACTIONTAG_*`` lines of ``.env``
+to the environment where a variable is not set already (see ``launcher.envfile``).
+Their output goes to the terminal, each line prefixed with the service's name, and to
+``var/log/<service>.log``. Ctrl-C (or SIGTERM) stops the watcher, then the worker,
+which finishes the videos in hand first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from launcher.envfile import load_env_file
+from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
+from watcher.config import DEFAULT_INBOX, INBOX_ENV
+from worker.__main__ import MISSING_CHECKPOINT_HELP
+from worker.config import CHECKPOINT_ENV, DEFAULT_CHECKPOINT
+
+LOGS = Path("var", "log")
+DEMO_CHECKPOINT = Path("var", "demo", "model", "split1", "model.pt")
+WATCHER_READY = re.compile(r"start-up scan of ")
+WORKER_READY = re.compile(r"@\S+ ready\.")
+WATCHER_STOP_S = 30.0
+# Celery's warm shutdown finishes the videos in hand: give a long one time.
+WORKER_STOP_S = 600.0
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    env_file: Path
+    start_timeout_s: float
+
+
+def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
+    """Run watcher and worker until interrupted; 0 when both then stopped cleanly."""
+    applied = load_env_file(options.env_file)
+    if applied:
+        _say(out, f"from {options.env_file}: {', '.join(sorted(applied))}")
+    checkpoint = Path(os.environ.get(CHECKPOINT_ENV, "").strip() or DEFAULT_CHECKPOINT)
+    if not checkpoint.is_file():
+        _error(
+            f"no checkpoint at {checkpoint}. {MISSING_CHECKPOINT_HELP} Set "
+            f"{CHECKPOINT_ENV} in the environment or in {options.env_file}. To try the "
+            f"service without training, `make demo` makes a demonstration model: then "
+            f"`{CHECKPOINT_ENV}={DEMO_CHECKPOINT} make up`."
+        )
+        return EXIT_USAGE
+    services = [
+        Service(spec, LOGS / f"{spec.name}.log", env=os.environ, cwd=Path.cwd(), echo=out)
+        for spec in (
+            ServiceSpec(
+                "watcher", [sys.executable, "-m", "watcher"], WATCHER_READY, WATCHER_STOP_S
+            ),
+            ServiceSpec("worker", [sys.executable, "-m", "worker"], WORKER_READY, WORKER_STOP_S),
+        )
+    ]
+    inbox = os.environ.get(INBOX_ENV, "").strip() or DEFAULT_INBOX
+    failure: str | None = None
+    with Supervisor(services) as supervisor:
+        try:
+            supervisor.start(options.start_timeout_s)
+            _say(
+                out, f"watcher and worker are running: drop videos into {inbox}. Ctrl-C stops both."
+            )
+            supervisor.run_until_interrupted()
+        except Interrupted as signal:
+            _say(out, f"{signal}: stopping the watcher, then the worker (it finishes its video)")
+        except ServiceFailed as exc:
+            failure = str(exc)
+        stopped = supervisor.stop()
+    _say(out, "; ".join(s.describe() for s in stopped))
+    if failure is not None:
+        _error(failure)
+        return EXIT_FAILED
+    if not all(s.clean for s in stopped):
+        _error(f"a service did not stop cleanly; see its log in {LOGS}/")
+        return EXIT_FAILED
+    return 0
+
+
+def _say(out: TextIO, text: str) -> None:
+    print(f"[up] {text}", file=out, flush=True)
+
+
+def _error(text: str) -> None:
+    print(f"up: error: {text}", file=sys.stderr, flush=True)
