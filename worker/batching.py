@@ -28,15 +28,20 @@ cap still holds. On a transient error the unfinished extra jobs are released (``
 attempt given back) before the task retries.
 
 CPU: bench/inference.py --pipeline measures both halves (12 HMDB51-like videos, 10 clips
-each, OpenVINO bf16, 2 cores): packing up to 4 videos per forward adds nothing over one
-video per forward (x1.069 vs x1.070 against tagging one by one: the CPU engine's cost
-per clip is flat from batch 1), while decoding the next video during the forward pass
-gains about 7%. That 7% is not the CPU default: every job a task claims spends an
-attempt if its process dies, so a video that kills workers would take up to
-``ACTIONTAG_BATCH_VIDEOS - 1`` innocent videos' attempts with it each time; on the CPU
-the gain does not pay for that. Set ``ACTIONTAG_BATCH_VIDEOS=2`` (decode one video
-ahead) to take it. Defaults: 1 video per task on the CPU; 8 videos / 64 clips / 4
-decode threads on CUDA, where batching is where the throughput is.
+each, OpenVINO bf16, 2 cores), against tagging the videos one by one:
+
+    run   1 video per forward, decoded ahead   up to 4 videos per forward
+    1     x1.070                               x1.069
+    2     x0.984                               x0.997
+
+Packing several videos per forward buys nothing on the CPU (the CPU engine's cost per
+clip is flat from batch 1), and decoding ahead is within the noise of two runs: decode is
+~5% of a video's time and the decode thread takes its cycles from the same two cores
+the forward pass uses. It is not worth what it costs: every job a task claims spends an
+attempt if its process dies, so a video that kills workers takes other videos' attempts
+with it. So the CPU default is 1 video per task (``ACTIONTAG_BATCH_VIDEOS=2`` decodes
+one ahead); on CUDA, where batching is the throughput, 8 videos / 64 clips / 4 decode
+threads.
 """
 
 from __future__ import annotations
