@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the watcher and the worker may take to be ready; a worker's first "
         "start may export its inference engine (default 600)",
     )
+    up.add_argument(
+        "--worker-name",
+        metavar="NAME",
+        help="the worker's node name, unique per worker on a machine (default: the "
+        "worker's own, actiontag@%%h)",
+    )
     return parser
 
 
@@ -155,7 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 REPO,
             )
-        return run_up(UpOptions(env_file=args.env_file, start_timeout_s=args.start_timeout))
+        return run_up(
+            UpOptions(
+                env_file=args.env_file,
+                start_timeout_s=args.start_timeout,
+                worker_name=args.worker_name,
+            )
+        )
     except Interrupted as exc:
         print(f"\nlauncher: {exc}: stopped", file=sys.stderr)
         return exc.exit_code

@@ -39,6 +39,7 @@ EXIT_USAGE = 2
 class UpOptions:
     env_file: Path
     start_timeout_s: float
+    worker_name: str | None = None  # None: the worker's default node name
 
 
 def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
@@ -55,14 +56,16 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
             f"`{CHECKPOINT_ENV}={DEMO_CHECKPOINT} make up`."
         )
         return EXIT_USAGE
+    worker = [sys.executable, "-m", "worker"]
+    if options.worker_name:
+        worker += ["--hostname", options.worker_name]
+    specs = (
+        ServiceSpec("watcher", [sys.executable, "-m", "watcher"], WATCHER_READY, WATCHER_STOP_S),
+        ServiceSpec("worker", worker, WORKER_READY, WORKER_STOP_S),
+    )
     services = [
         Service(spec, LOGS / f"{spec.name}.log", env=os.environ, cwd=Path.cwd(), echo=out)
-        for spec in (
-            ServiceSpec(
-                "watcher", [sys.executable, "-m", "watcher"], WATCHER_READY, WATCHER_STOP_S
-            ),
-            ServiceSpec("worker", [sys.executable, "-m", "worker"], WORKER_READY, WORKER_STOP_S),
-        )
+        for spec in specs
     ]
     inbox = os.environ.get(INBOX_ENV, "").strip() or DEFAULT_INBOX
     failure: str | None = None
