@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.demo.helpers import Launcher, clean_env, processes_using
 
+pytestmark = pytest.mark.e2e  # real watcher and worker processes
 READY_S = 300
 STOP_S = 120
 

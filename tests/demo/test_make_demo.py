@@ -43,6 +43,7 @@ ROW = re.compile(
     r"^\s*(?P<job>\d+)\s+(?P<state>queued|running|done|failed)\s+(?P<label>\S+)\s+"
     r"(?P<confidence>\S+)\s.*/var/demo/inbox/(?P<name>[^:\s]+)(?P<error>:.*)?$"
 )
+pytestmark = pytest.mark.e2e  # real watcher and worker processes
 MAKE_DEMO_S = 400
 # Training the demonstration model: ~1 min on a quiet 2-core machine, ~10 min loaded.
 MAKE_DEMO_TRAINING_S = 1500
