@@ -420,6 +420,16 @@ def test_checkpoint_is_on_a_read_only_mount(services: dict[str, Any], name: str)
     assert mount is not None and mount.read_only
 
 
+def test_worker_caches_exported_engines_on_a_writable_named_volume(
+    services: dict[str, Any],
+) -> None:
+    # The checkpoint's folder is read-only, so the export cache must live elsewhere, and on a
+    # volume so a restarted or scaled worker does not export the model again.
+    cache = environment(services["worker"])["ACTIONTAG_ENGINE_CACHE"]
+    mount = mount_holding(services["worker"], cache)
+    assert mount is not None and mount.type == "volume" and not mount.read_only
+
+
 def test_watcher_polls_the_inbox_by_default(services: dict[str, Any]) -> None:
     assert load_compose({})["services"]["watcher"]["environment"]["ACTIONTAG_POLL"] == "1"
     assert environment(services["watcher"])["ACTIONTAG_POLL"] == "1"
