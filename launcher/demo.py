@@ -30,7 +30,14 @@ from typing import TextIO
 from launcher import samples as sample_files
 from launcher.demo_model import cached_demo_checkpoint, train_demo_checkpoint
 from launcher.progress import TaggingTimeout, wait_for_jobs
-from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
+from launcher.supervisor import (
+    Interrupted,
+    Service,
+    ServiceFailed,
+    ServiceSpec,
+    Stopped,
+    Supervisor,
+)
 from storage.query import ResultRow
 from storage.schema import JobState
 
@@ -53,6 +60,10 @@ EXIT_USAGE = 2
 
 class DemoError(Exception):
     """The demo cannot go on; the message says why and what to do."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,7 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
         samples = _samples(paths, repo, say)
     except DemoError as exc:
         say.error(str(exc))
-        return EXIT_USAGE
+        return exc.exit_code
     _reset(paths)
     services = _services(options, paths, checkpoint)
     jobs: dict[str, ResultRow] | None = None
@@ -155,10 +166,9 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
     if failure is not None:
         say.error(failure)
         return EXIT_FAILED
-    unclean = [s for s in stopped if not s.clean]
     table_ok = _print_results(paths, say)
     report_ok = _write_report(paths, say)
-    return _verdict(samples, paths, jobs or {}, unclean, table_ok and report_ok, say)
+    return _verdict(samples, paths, jobs or {}, stopped, table_ok and report_ok, say)
 
 
 def shown(path: Path) -> Path:
@@ -177,16 +187,18 @@ def _checkpoint(options: DemoOptions, paths: DemoPaths, say: _Say) -> Path:
                 f"the configured checkpoint {options.checkpoint} does not exist "
                 f"(from --checkpoint or {CHECKPOINT_ENV}). Point it at a model.pt the "
                 f"trainer wrote, or unset {CHECKPOINT_ENV} to let the demo make its own "
-                "demonstration model."
+                "demonstration model.",
+                EXIT_USAGE,
             )
         say.step(f"model: {options.checkpoint} (configured)")
         return shown(options.checkpoint)
     cached = cached_demo_checkpoint(paths.model)
     if cached is not None:
         say.step(f"model: {cached} (the demonstration model, made by an earlier run)")
+        motions = " / ".join(name.replace("_", " ") for name in sample_files.demo_classes())
         say(
             "  a demonstration model trained on synthetic motion clips, not on HMDB51: "
-            "it tells pan up / pan down / pan sideways / still apart, nothing else"
+            f"it tells {motions} apart, nothing else"
         )
         return cached
     say.step(
@@ -312,7 +324,7 @@ def _verdict(
     samples: Sequence[sample_files.Sample],
     paths: DemoPaths,
     jobs: dict[str, ResultRow],
-    unclean: Sequence[object],
+    stopped: Sequence[Stopped],
     commands_ok: bool,
     say: _Say,
 ) -> int:
@@ -333,8 +345,9 @@ def _verdict(
     say(f"synthetic clips tagged with the motion they show: {right} of {len(motions)}")
     if surprises:
         say.error("unexpected results:\n" + "\n".join(f"    {line}" for line in surprises))
+    unclean = [s for s in stopped if not s.clean]
     if unclean:
-        say.error("a service did not stop cleanly (see above and its log)")
+        say.error(f"{', '.join(s.name for s in unclean)} did not stop cleanly; see {paths.logs}/")
     if surprises or unclean or not commands_ok:
         return EXIT_FAILED
     say(f"logs: {paths.logs}/  report: {paths.report}/index.html  database: {paths.database}")

@@ -74,6 +74,13 @@ def demo_class_count() -> int:
     return int(DEMO_ARGS[DEMO_ARGS.index("--synthetic-classes") + 1])
 
 
+def demo_classes() -> list[str]:
+    """The demonstration model's classes, in label order."""
+    from trainer.synthetic import motion_names
+
+    return list(motion_names(demo_class_count()))
+
+
 def _fixture_samples(fixtures: Path, folder: Path) -> list[Sample]:
     samples = [Sample(name, fixtures / name, JobState.DONE, what) for name, what in REAL_VIDEOS]
     name, what = EMPTY_FILE
