@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -126,6 +125,13 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _peak_rss_bytes() -> int:
+    # VmHWM, not ru_maxrss: ru_maxrss carries the parent's resident size across exec.
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
 def _case_clips(video: str, num_clips: int, repeats: int) -> dict[str, float]:
     from model import video as mv
     from model.decode_index import INDEXES
@@ -200,7 +206,7 @@ def run_case(case: str, video: str, repeats: int) -> None:
         figures = _case_model(repeats)
     else:
         figures = _case_clips(video, int(case.removeprefix("clips")), repeats)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss_bytes()
     figures.update(peak_rss=peak, growth=max(0, peak - base_rss))
     print(json.dumps(figures))
 

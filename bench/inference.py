@@ -39,7 +39,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -255,7 +254,10 @@ def _time_pipeline(engine_name: str, checkpoint: Path, videos: list[str]) -> dic
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: ru_maxrss carries the parent's resident size across exec.
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def _reply(data: dict[str, Any]) -> None:

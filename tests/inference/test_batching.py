@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from worker import predictor as predictor_module
 from worker.batching import BATCH_VIDEOS_ENV, BatchSettings, predict_stream
 from worker.engines import EngineOutput
 from worker.engines.agreement import run_batched, write_motion_video
-from worker.predictor import EagerEngine, Predictor, make_engine
+from worker.predictor import DecodedVideo, EagerEngine, Predictor, make_engine
 
 from ..worker.stack import RunningWorker, Stack, make_checkpoint, write_video
 from .conftest import ClipSet
@@ -66,29 +67,46 @@ def test_a_stream_gives_each_video_the_prediction_predict_gives(
 def test_videos_decoded_during_a_forward_pass_share_the_next_one(
     checkpoint_path: Path, videos: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The order of events is pinned, not left to the machine's load: the other videos
+    # decode only once the first forward pass has started, and that pass ends only
+    # when the next three are decoded.
     batches: list[int] = []
+    first_pass_started = threading.Event()
+    next_three_decoded = threading.Semaphore(0)
 
     class SlowFirst(EagerEngine):
-        """Slow enough on its first batch that the decode threads get ahead."""
+        """Its first batch lasts until the decode threads have got ahead."""
 
         name = "slow-first"
 
         def __call__(self, batch: torch.Tensor) -> EngineOutput:
             if not batches:
-                time.sleep(1.5)
+                first_pass_started.set()
+                for _ in range(3):
+                    assert next_three_decoded.acquire(timeout=60)
+                time.sleep(0.2)  # the last decode's future is marked done
             batches.append(batch.shape[0])
             return super().__call__(batch)
 
     monkeypatch.setitem(predictor_module.ENGINES, "slow-first", SlowFirst)
     predictor = Predictor(checkpoint_path, device="cpu", num_clips=NUM_CLIPS, engine="slow-first")
+    decode = predictor.decode
+
+    def ordered_decode(path: Path) -> DecodedVideo:
+        if path != videos[0]:
+            assert first_pass_started.wait(timeout=60)
+        decoded = decode(path)
+        if path in videos[1:4]:
+            next_three_decoded.release()
+        return decoded
+
+    monkeypatch.setattr(predictor, "decode", ordered_decode)
     settings = BatchSettings(max_videos=5, max_clips=3 * NUM_CLIPS, decode_threads=3)
 
     results = list(predict_stream(predictor, videos, lambda p: p, settings))
 
-    assert len(results) == len(videos) and sum(batches) == len(videos) * NUM_CLIPS
-    assert batches[0] == NUM_CLIPS  # the first video does not wait for others
-    assert max(batches) == 3 * NUM_CLIPS  # the next three were ready together
-    assert all(b <= settings.max_clips for b in batches)
+    assert [item for item, _ in results] == videos
+    assert batches == [NUM_CLIPS, 3 * NUM_CLIPS, NUM_CLIPS]
 
 
 def test_a_video_that_cannot_be_read_fails_alone_in_a_stream(
