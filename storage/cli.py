@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -55,7 +55,7 @@ def parse_age(text: str) -> timedelta:
 def parse_since(text: str) -> datetime:
     """An ISO 8601 date or time (UTC unless it says otherwise), or an age such as ``2h``."""
     try:
-        return datetime.now(timezone.utc) - parse_age(text)
+        return datetime.now(UTC) - parse_age(text)
     except argparse.ArgumentTypeError:
         pass
     try:
@@ -65,7 +65,7 @@ def parse_since(text: str) -> datetime:
             f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T13:00, "
             "2024-05-01T13:00+02:00) nor an age (30m, 2h, 7d)"
         ) from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def parse_limit(text: str) -> int:

@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -97,7 +97,7 @@ class KnownFiles:
         recorded = self._recorded.pop(path, None)
         if recorded is None:
             return False
-        mtime = datetime.fromtimestamp(key.mtime_ns / 1e9, timezone.utc)
+        mtime = datetime.fromtimestamp(key.mtime_ns / 1e9, UTC)
         if key.size == recorded.size and mtime <= recorded.recorded_at:
             self._verified[path] = key
             return True

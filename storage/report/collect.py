@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ class ReportFilters:
         if self.state is not None:
             words.append(f"state {self.state.value}")
         if self.since is not None:
-            words.append(f"active since {self.since.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z")
+            words.append(f"active since {self.since.astimezone(UTC):%Y-%m-%d %H:%M}Z")
         if self.model_sha256 is not None:
             words.append(f"model {self.model_sha256}…")
         return words

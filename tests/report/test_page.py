@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 
@@ -22,7 +22,7 @@ from storage.report.collect import Figure, ReportData, ReportFilters, RunFolder
 from storage.report.page import render_page
 from storage.schema import JobState
 
-WHEN = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ODD = "/in/<b>&\"odd\" 'q'.mp4"
 MODEL_SHA = "ab" * 32
 

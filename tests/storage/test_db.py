@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -116,7 +116,7 @@ def test_timestamps_come_back_timezone_aware_utc(session: Session, model) -> Non
     stored = session.get(Job, job.id)
     assert stored is not None
     assert stored.enqueued_at.utcoffset() == timedelta(0)
-    assert abs(datetime.now(timezone.utc) - stored.enqueued_at) < timedelta(minutes=1)
+    assert abs(datetime.now(UTC) - stored.enqueued_at) < timedelta(minutes=1)
 
 
 def test_naive_timestamps_are_refused(session: Session, model) -> None:
@@ -135,8 +135,8 @@ def test_other_time_zones_are_stored_as_utc(session: Session, model) -> None:
     session.expunge_all()
     stored = session.get(Job, job.id)
     assert stored is not None
-    assert stored.started_at == datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
-    assert stored.started_at.tzinfo == timezone.utc
+    assert stored.started_at == datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+    assert stored.started_at.tzinfo == UTC
 
 
 def test_session_scope_commits_on_success(engine: Engine, model) -> None:
