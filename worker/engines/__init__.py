@@ -14,6 +14,11 @@ name                what runs                                               auto
 ``auto`` takes the first of its device's order that can run here and agrees with eager
 (worker.engines.auto); exports and verdicts are cached on disk per checkpoint
 (worker.engines.cache). The order is the speed measured by bench/inference.py.
+
+Not offered, because measured: OpenVINO int8 (NNCF post-training quantization of the
+backbone, calibrated on real clips; bench/int8_trial.py) ran 5.8x eager but kept eager's
+top-1 on only 93% of real clips, below the 99% bar; torch.compile was no faster than ``bf16``; ONNX Runtime
+was slower than OpenVINO.
 """
 
 from __future__ import annotations
