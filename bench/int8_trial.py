@@ -27,36 +27,10 @@ import torch
 
 from model.checkpoint import load_checkpoint
 from worker.engines.agreement import compare, run_batched
-from worker.engines.base import EngineOutput
-from worker.engines.openvino_engine import OUTPUT_NAMES, _convert
+from worker.engines.openvino_engine import OpenVINOEngine, _convert
 from worker.engines.torch_engines import EagerEngine
 
 HEAD = r".*network\.(motion|fuse|moe|classifier).*"
-
-
-class Compiled:
-    """An OpenVINO compiled model with the engines' call convention."""
-
-    def __init__(self, core, model, precision: str) -> None:
-        self.compiled = core.compile_model(
-            model,
-            "CPU",
-            {
-                "INFERENCE_PRECISION_HINT": precision,
-                "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_NUM_THREADS": torch.get_num_threads(),
-            },
-        )
-        self.request = self.compiled.create_infer_request()
-
-    def __call__(self, batch: torch.Tensor) -> EngineOutput:
-        results = self.request.infer({0: np.ascontiguousarray(batch.numpy())})
-        probs, gates, indices = (results[self.compiled.output(n)] for n in OUTPUT_NAMES)
-        return EngineOutput(
-            torch.from_numpy(np.array(probs, dtype=np.float32)),
-            torch.from_numpy(np.array(gates, dtype=np.float32)),
-            torch.from_numpy(np.array(indices, dtype=np.int64)),
-        )
 
 
 def ms_per_clip(engine, clip: torch.Tensor, repeats: int) -> float:
@@ -94,7 +68,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         import nncf
-        import openvino as ov
+        import openvino  # noqa: F401  (nncf quantizes OpenVINO models)
     except ImportError as exc:
         raise SystemExit(f"{exc}: `.venv/bin/pip install nncf` first") from exc
     torch.set_num_threads(args.threads)
@@ -109,20 +83,19 @@ def main() -> int:
     test = torch.cat([torch.load(f) for f in files if f not in calibration_files])
     print(f"calibration: {calibration.shape[0]} clips; test: {test.shape[0]} clips")
 
-    core = ov.Core()
     exported = _convert(checkpoint)
     eager = EagerEngine(checkpoint, torch.device("cpu"))
     reference = run_batched(eager, test, batch=2)
     clip = test[:1]
     rows = [("eager fp32", ms_per_clip(eager, clip, 3), None)]
-    bf16 = Compiled(core, exported, "bf16")
+    bf16 = OpenVINOEngine.of_model(exported, "bf16")
     rows.append(("openvino bf16", ms_per_clip(bf16, clip, args.repeats), bf16))
     dataset = nncf.Dataset(list(calibration.split(1)), lambda x: np.ascontiguousarray(x.numpy()))
     for variant, ignored in (("all", None), ("backbone", nncf.IgnoredScope(patterns=[HEAD]))):
         quantized = nncf.quantize(
             exported, dataset, subset_size=calibration.shape[0], ignored_scope=ignored
         )
-        engine = Compiled(core, quantized, "bf16")
+        engine = OpenVINOEngine.of_model(quantized, "bf16")
         rows.append((f"int8 {variant}", ms_per_clip(engine, clip, args.repeats), engine))
 
     eager_ms = rows[0][1]

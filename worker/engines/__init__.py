@@ -16,7 +16,7 @@ name                what runs                                               auto
 (worker.engines.cache). The order is the speed measured by bench/inference.py.
 
 Not offered, because measured: OpenVINO int8 (NNCF post-training quantization of the
-backbone, calibrated on real clips; bench/int8_trial.py) ran 5.8x eager but kept eager's
+backbone, calibrated on real clips; bench/int8_trial.py) ran 5.7x eager but kept eager's
 top-1 on only 93% of real clips, below the 99% bar; torch.compile was no faster than ``bf16``; ONNX Runtime
 was slower than OpenVINO.
 """

@@ -94,15 +94,6 @@ class OpenVINOEngine:
     def __init__(self, checkpoint: Checkpoint, device: torch.device, precision: str) -> None:
         if device.type != "cpu":
             raise EngineUnavailable(f"OpenVINO engines run on the CPU, not {device}")
-        ov = _openvino()
-        core = ov.Core()
-        if precision == "bf16" and "BF16" not in core.get_property(
-            "CPU", "OPTIMIZATION_CAPABILITIES"
-        ):
-            precision = "f32"
-        self.device = device
-        self.precision = precision
-        self.name = "openvino" if precision == "bf16" else "openvino-fp32"
         entry = export_entry(checkpoint)
         built = entry.get_or_build(lambda folder: _export(checkpoint, folder))
         if built is None:
@@ -116,6 +107,26 @@ class OpenVINOEngine:
         else:
             self.cache_path = built[0]
             model = str(built[0] / built[1]["file"])
+        self._compile(model, precision)
+
+    @classmethod
+    def of_model(cls, model: Any, precision: str) -> OpenVINOEngine:
+        """An engine on an OpenVINO model already in memory (bench/int8_trial.py's
+        quantized variants), compiled exactly as the cached export is."""
+        engine = cls.__new__(cls)
+        engine.cache_path = None
+        engine._compile(model, precision)
+        return engine
+
+    def _compile(self, model: Any, precision: str) -> None:
+        core = _openvino().Core()
+        if precision == "bf16" and "BF16" not in core.get_property(
+            "CPU", "OPTIMIZATION_CAPABILITIES"
+        ):
+            precision = "f32"
+        self.device = torch.device("cpu")
+        self.precision = precision
+        self.name = "openvino" if precision == "bf16" else "openvino-fp32"
         self.compiled = core.compile_model(
             model,
             "CPU",
