@@ -15,7 +15,12 @@ would also restart a solid archive from its beginning for every member, and bsdt
 treats member names as glob patterns (HMDB51 names contain `[` and `]`).
 
 So here rarfile only parses headers (pure Python: names, sizes, CRCs, link and
-encryption flags, volumes). Every member is checked before anything is written
+encryption flags, volumes). First of all the file must start with the RAR 4 or RAR 5
+signature at offset 0: rarfile (like unrar) also accepts a RAR found anywhere in the
+first 2 MiB, for self-extracting archives, so a ZIP or 7z that merely stores a RAR
+would pass its header checks while bsdtar/unar, which detect the format themselves,
+unpack the outer ZIP/7z unchecked. Self-extracting archives are therefore refused
+too (HMDB51 ships none). Then every member is checked before anything is written
 (paths that escape the target, links, special files, encryption, free space), then
 the chosen tool unpacks the whole archive into the target in one pass, with argument
 lists and never a shell, and every unpacked file is checked against the size and
@@ -59,6 +64,9 @@ BACKEND_PACKAGES = {"bsdtar": "libarchive-tools", "unar": "unar"}
 # Space kept free beyond what an archive unpacks to (file system metadata, logs).
 SPACE_MARGIN_BYTES = 64 << 20
 CHUNK_BYTES = 1 << 20
+# The marker block every RAR 1.5-4.x / RAR 5 archive (and each of its volumes) starts with.
+RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
+RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -135,9 +143,25 @@ def available_backends(name: str | None = None) -> list[Backend]:
     return found
 
 
+def check_signature(path: Path) -> None:
+    """Raise ArchiveError unless path starts with a RAR 4 or RAR 5 signature at offset 0."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(RAR5_SIGNATURE))
+    except OSError as error:
+        raise ArchiveError(f"{path} cannot be read: {error.strerror}.") from error
+    if not head.startswith((RAR4_SIGNATURE, RAR5_SIGNATURE)):
+        raise ArchiveError(
+            f"{path} is not a RAR archive: it does not start with a RAR 4 or RAR 5 signature "
+            "(a ZIP, 7z, self-extracting .exe or a saved error page?). Replace it with the "
+            "original .rar file."
+        )
+
+
 def list_members(archive: Path) -> Listing:
     """Read and check an archive's headers; raise before anything unsafe is written."""
     archive = Path(archive)
+    check_signature(archive)  # before rarfile, which would look further into the file
     try:
         headers = rarfile.RarFile(archive)
         infos = headers.infolist()
@@ -149,6 +173,8 @@ def list_members(archive: Path) -> Listing:
         ) from error
     except (rarfile.Error, OSError) as error:
         raise ArchiveError(f"{archive} is not a readable RAR archive: {error}") from error
+    for volume in volumes[1:]:  # bsdtar is fed them back to back
+        check_signature(volume)
     if headers.needs_password():
         raise ArchiveError(f"{archive} is password-protected; actiontag cannot unpack it.")
     members = tuple(_checked_member(archive, info) for info in infos)

@@ -11,6 +11,8 @@ import hashlib
 import os
 import shutil
 import stat
+import subprocess
+import zipfile
 
 import pytest
 
@@ -196,8 +198,51 @@ def test_file_that_is_not_a_rar_archive_is_reported(tmp_path):
     page = tmp_path / "hmdb51_org.rar"
     page.write_text("<html>Service Unavailable</html>")
 
-    with pytest.raises(ArchiveError, match="not a readable RAR archive"):
+    with pytest.raises(ArchiveError, match=r"hmdb51_org\.rar is not a RAR archive"):
         list_members(page)
+
+
+def zip_holding(path, rar, **extra):
+    """A ZIP (stored, so the RAR's signature shows) holding rar and the extra files."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.write(rar, "inner.rar")
+        for name, text in extra.items():
+            z.writestr(name, text)
+    return path
+
+
+def seven_zip_holding(path, rar):
+    """A 7z made by bsdtar, stored (no compression), holding rar."""
+    subprocess.run(
+        ["bsdtar", "--format", "7zip", "--options", "7zip:compression=store", "-cf", str(path),
+         "-C", str(rar.parent), rar.name],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("make", [zip_holding, seven_zip_holding], ids=["zip", "7z"])
+def test_archive_storing_a_rar_is_refused_and_nothing_is_written(
+    rar_fixtures, bsdtar, tmp_path, make
+):
+    outer = make(tmp_path / "hmdb51_org.rar", rar_fixtures / "testfile.rar5.rar")
+    (tmp_path / "out").mkdir()
+
+    with pytest.raises(ArchiveError, match=r"hmdb51_org\.rar is not a RAR archive"):
+        extract(outer, tmp_path / "out", backends=bsdtar)
+
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_self_extracting_archive_is_refused(rar4, bsdtar, tmp_path):
+    rar = rar4.write_rar4(tmp_path / "a.rar", [rar4.Entry("a.txt", b"a")])
+    sfx = tmp_path / "a.exe"
+    sfx.write_bytes(b"MZ" + bytes(1022) + rar.read_bytes())  # an SFX stub, then the RAR
+
+    with pytest.raises(ArchiveError, match=r"a\.exe is not a RAR archive"):
+        extract(sfx, tmp_path / "out", backends=bsdtar)
+
+    assert not (tmp_path / "out").exists()
 
 
 def test_non_empty_target_is_refused(rar_fixtures, bsdtar, tmp_path):
