@@ -28,6 +28,14 @@ CRC-32 (or BLAKE2sp) the archive recorded. A tool's mistake is therefore an erro
 never a silently wrong file (bsdtar, for one, does not check the CRC of stored
 members: it unpacks a damaged one and exits 0).
 
+File versions (RAR's `-ver`): an archive may keep older versions of a file beside the
+latest. RAR 2.9-4.x stores them under the name `name;N` with a version flag, RAR 5
+under the plain name with a version record; rarfile lists only the latest version,
+and bsdtar writes every older one as `name;N` (adding the `;N` for RAR 5). So the
+older versions are checked like any member (they are written too), the latest is
+unpacked under the plain name, and the older ones are deleted before the result is
+verified: what remains is exactly the latest version of every file.
+
 Tools, in the order `auto` tries them (ACTIONTAG_RAR_BACKEND=bsdtar|unar picks one);
 each installed one is tried until one succeeds, because each misses some variants:
 - `bsdtar` (Debian package libarchive-tools, what `make` installs): RAR 1.5-4.x and
@@ -108,6 +116,8 @@ class Listing:
     path: Path
     volumes: tuple[Path, ...]
     members: tuple[Member, ...]
+    # older file versions, named as the backends write them (`name;N`); never kept
+    old_versions: tuple[Member, ...] = ()
 
     @property
     def files(self) -> tuple[Member, ...]:
@@ -162,8 +172,15 @@ def list_members(archive: Path) -> Listing:
     """Read and check an archive's headers; raise before anything unsafe is written."""
     archive = Path(archive)
     check_signature(archive)  # before rarfile, which would look further into the file
+    old_versions: dict[str, rarfile.RarInfo] = {}
+
+    def note_old_version(info: rarfile.RarInfo) -> None:
+        name = _old_version_name(info)
+        if name is not None:
+            old_versions.setdefault(name, info)
+
     try:
-        headers = rarfile.RarFile(archive)
+        headers = rarfile.RarFile(archive, info_callback=note_old_version)
         infos = headers.infolist()
         volumes = tuple(Path(v) for v in headers.volumelist())
     except rarfile.NeedFirstVolume as error:
@@ -183,7 +200,14 @@ def list_members(archive: Path) -> Listing:
         if member.name in seen and not member.is_dir:
             raise ArchiveError(f"{archive} holds {member.name!r} twice; refusing to pick one.")
         seen.add(member.name)
-    return Listing(archive, volumes, members)
+    old = tuple(_checked_member(archive, info, name) for name, info in old_versions.items())
+    for member in old:
+        if member.name in seen:
+            raise ArchiveError(
+                f"{archive} holds {member.name!r} both as a file and as an older version "
+                "of another (RAR file versions); refusing to pick one."
+            )
+    return Listing(archive, volumes, members, old)
 
 
 def extract(archive: Path, target: Path, *, backends: Sequence[Backend] | None = None) -> Listing:
@@ -202,7 +226,8 @@ def extract(archive: Path, target: Path, *, backends: Sequence[Backend] | None =
     target.mkdir(parents=True, exist_ok=True)
     if any(target.iterdir()):
         raise ArchiveError(f"Refusing to unpack {archive.name} into non-empty {target}.")
-    check_free_space(target, listing.unpacked_size, what=archive.name)
+    old_bytes = sum(m.size for m in listing.old_versions)  # written, then deleted
+    check_free_space(target, listing.unpacked_size + old_bytes, what=archive.name)
     failures: list[str] = []
     for backend in tools:
         if failures:
@@ -217,6 +242,8 @@ def extract(archive: Path, target: Path, *, backends: Sequence[Backend] | None =
         )
         try:
             _run_backend(backend, listing, target)
+            _refuse_links(target, backend)  # before deleting anything under target
+            _drop_old_versions(listing, target)
             _verify(listing, target, backend)
             return listing
         except UnsafeArchiveError:
@@ -224,6 +251,12 @@ def extract(archive: Path, target: Path, *, backends: Sequence[Backend] | None =
         except ArchiveError as error:
             log.warning("%s", error)
             failures.append(str(error))
+    if listing.old_versions:
+        failures.append(
+            f"{archive.name} holds older file versions (RAR's `name;N`, e.g. "
+            f"{listing.old_versions[0].name!r}), which these programs may not handle: "
+            "repack it without them (rar a without -ver), or try the other program."
+        )
     raise ArchiveError(" ".join(failures) + " " + _advice(tools))
 
 
@@ -251,8 +284,21 @@ def human_bytes(count: float) -> str:
     return f"{count / 1024:.1f} TiB"
 
 
-def _checked_member(archive: Path, info: rarfile.RarInfo) -> Member:
-    name = info.filename
+def _old_version_name(info: rarfile.RarInfo) -> str | None:
+    """The name backends write an older file version under (`name;N`); None if not one."""
+    if getattr(info, "type", None) != rarfile.RAR_BLOCK_FILE:
+        return None
+    if isinstance(info, rarfile.Rar5FileInfo):
+        if info.file_version is None or info.block_flags & rarfile.RAR5_BLOCK_FLAG_SPLIT_BEFORE:
+            return None
+        return f"{info.filename};{info.file_version[1]}"
+    if info.flags & rarfile.RAR_FILE_SPLIT_BEFORE or not info.flags & rarfile.RAR_FILE_VERSION:
+        return None
+    return info.filename  # RAR 2.9-4.x stores the `;N` in the name itself
+
+
+def _checked_member(archive: Path, info: rarfile.RarInfo, name: str | None = None) -> Member:
+    name = info.filename if name is None else name
     where = f"{archive.name}: member {name!r}"
     if info.needs_password():
         raise ArchiveError(f"{where} is encrypted; actiontag cannot unpack it.")
@@ -312,6 +358,16 @@ def _run_backend(backend: Backend, listing: Listing, target: Path) -> None:
         )
 
 
+def _drop_old_versions(listing: Listing, target: Path) -> None:
+    """Delete the older file versions a backend wrote, keeping the latest ones only."""
+    for member in listing.old_versions:
+        path = target / member.name
+        # Only a regular file at that exact name (links were refused before).
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISREG(path.lstat().st_mode):
+                path.unlink()
+
+
 def _feed_volumes(process: subprocess.Popen[bytes], volumes: tuple[Path, ...]) -> None:
     assert process.stdin is not None
     # A tool that stops reading early says why in its exit status and stderr.
@@ -348,14 +404,18 @@ def _tail(message: str, lines: int = 5) -> str:
     return " | ".join(message.splitlines()[-lines:]).rstrip(".") or "no message"
 
 
-def _verify(listing: Listing, target: Path, backend: Backend) -> None:
-    """Check that target holds exactly the archive's files, with their sizes and checksums."""
-    found: dict[str, Path] = {}
+def _refuse_links(target: Path, backend: Backend) -> None:
     for folder, dirnames, filenames in os.walk(target):
         for name in dirnames + filenames:
             path = Path(folder, name)
             if path.is_symlink():
                 raise UnsafeArchiveError(f"{backend.name} created a link {path}; refusing it.")
+
+
+def _verify(listing: Listing, target: Path, backend: Backend) -> None:
+    """Check that target (links refused) holds exactly the archive's files and checksums."""
+    found: dict[str, Path] = {}
+    for folder, _, filenames in os.walk(target):
         for name in filenames:
             path = Path(folder, name)
             found[path.relative_to(target).as_posix()] = path

@@ -32,6 +32,7 @@ def _load_helper(name: str) -> ModuleType:
 
 http_server = _load_helper("http_server")
 rar4_writer = _load_helper("rar4_writer")
+rar5_writer = _load_helper("rar5_writer")
 hmdb51_archives = _load_helper("hmdb51_archives")
 
 
@@ -52,6 +53,12 @@ def closed_port_url() -> str:
 def rar4() -> ModuleType:
     """The test RAR 4.x (store method) writer: rar4.write_rar4(path, [rar4.Entry(...)])."""
     return rar4_writer
+
+
+@pytest.fixture
+def rar5() -> ModuleType:
+    """The test RAR 5 (store method) writer: rar5.write_rar5(path, [rar5.Entry(...)])."""
+    return rar5_writer
 
 
 @pytest.fixture

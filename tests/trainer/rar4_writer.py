@@ -17,6 +17,7 @@ technote for RAR 2.9-4.x ("RAR 1.5+" block format):
              every host (unar takes "/" in a Windows-made name for part of the name).
              Flag 0x200: the name is Unicode; with no NUL byte in it, it is UTF-8.
              Flags 0xE0 (dictionary bits all set): the entry is a directory.
+             Flag 0x800: an older file version (RAR's -ver), its name ending in `;N`.
     end      type 0x7B, no fields                                       (7 bytes)
 
 Only what the tests need is here: no compression, volumes, encryption or RAR 5.
@@ -40,6 +41,7 @@ FLAG_HAS_DATA = 0x8000
 FLAG_LARGE = 0x100
 FLAG_UNICODE = 0x200
 FLAG_DIRECTORY = 0xE0
+FLAG_OLD_VERSION = 0x800
 
 WIN_ATTR_DIRECTORY = 0x10
 WIN_ATTR_ARCHIVE = 0x20
@@ -54,6 +56,7 @@ class Entry:
     unix_mode None writes a Windows-made entry (as HMDB51's archives are); otherwise a
     Unix-made one with that st_mode, so 0o120777 and data=b"target" is a symlink.
     crc and declared_size override what is written, to build corrupt or lying members.
+    flags are added to the header's flags (FLAG_OLD_VERSION marks an older file version).
     """
 
     name: str
@@ -62,6 +65,7 @@ class Entry:
     unix_mode: int | None = None
     crc: int | None = None
     declared_size: int | None = None
+    flags: int = 0
 
 
 def _block(head_type: int, flags: int, fields: bytes) -> bytes:
@@ -74,7 +78,7 @@ def _file_block(entry: Entry) -> bytes:
     data = b"" if entry.is_dir else entry.data
     unp_size = len(data) if entry.declared_size is None else entry.declared_size
     crc = zlib.crc32(data) if entry.crc is None else entry.crc
-    flags = FLAG_HAS_DATA | (FLAG_DIRECTORY if entry.is_dir else 0)
+    flags = FLAG_HAS_DATA | (FLAG_DIRECTORY if entry.is_dir else 0) | entry.flags
     name = entry.name.replace("/", "\\").encode("utf-8")
     if not entry.name.isascii():
         flags |= FLAG_UNICODE

@@ -285,3 +285,69 @@ def test_backend_runs_with_a_utf8_locale_whatever_the_callers(
 
     assert files_under(tmp_path / "out") == SUBDIRS_CONTENT
     assert os.environ["LC_ALL"] == "C"
+
+
+def versioned_archive(rar4, rar5, kind, path):
+    """d/clip.avi (latest, "new") with older versions 1 ("old") and 2 ("older!")."""
+    if kind == "rar4":
+        old = rar4.FLAG_OLD_VERSION
+        return rar4.write_rar4(
+            path,
+            [
+                rar4.Entry("d/clip.avi", b"new"),
+                rar4.Entry("d/clip.avi;1", b"old", flags=old),
+                rar4.Entry("d/clip.avi;2", b"older!", flags=old),
+                rar4.Entry("d/other.avi", b"x"),
+            ],
+        )
+    return rar5.write_rar5(
+        path,
+        [
+            rar5.Entry("d", is_dir=True),
+            rar5.Entry("d/clip.avi", b"new"),
+            rar5.Entry("d/clip.avi", b"old", version=1),
+            rar5.Entry("d/clip.avi", b"older!", version=2),
+            rar5.Entry("d/other.avi", b"x"),
+        ],
+    )
+
+
+@pytest.mark.parametrize("kind", ["rar4", "rar5"])
+def test_file_versions_unpack_as_the_latest_under_the_plain_name(
+    rar4, rar5, bsdtar, tmp_path, kind
+):
+    archive = versioned_archive(rar4, rar5, kind, tmp_path / "v.rar")
+
+    listing = extract(archive, tmp_path / "out", backends=bsdtar)
+
+    assert files_under(tmp_path / "out") == {"d/clip.avi": b"new", "d/other.avi": b"x"}
+    assert sorted(m.name for m in listing.old_versions) == ["d/clip.avi;1", "d/clip.avi;2"]
+
+
+def test_older_version_escaping_the_target_is_refused(rar4, bsdtar, tmp_path):
+    archive = rar4.write_rar4(
+        tmp_path / "v.rar",
+        [
+            rar4.Entry("clip.avi", b"new"),
+            rar4.Entry("../../clip.avi;1", b"old", flags=rar4.FLAG_OLD_VERSION),
+        ],
+    )
+
+    with pytest.raises(UnsafeArchiveError, match="outside the target"):
+        extract(archive, tmp_path / "a" / "b" / "out", backends=bsdtar)
+
+    assert not (tmp_path / "a" / "b" / "out").exists()
+
+
+def test_older_version_named_like_another_file_is_refused(rar5, tmp_path):
+    archive = rar5.write_rar5(
+        tmp_path / "v.rar",
+        [
+            rar5.Entry("clip.avi", b"new"),
+            rar5.Entry("clip.avi", b"old", version=1),
+            rar5.Entry("clip.avi;1", b"another file"),
+        ],
+    )
+
+    with pytest.raises(ArchiveError, match="both as a file and as an older version"):
+        list_members(archive)
