@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--archives",
         type=Path,
         metavar="DIR",
-        help="folder that already holds the HMDB51 .rar files",
+        help="folder that already holds both HMDB51 .rar files (offline: nothing is downloaded)",
     )
     data.add_argument(
         "--clip-cache",

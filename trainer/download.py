@@ -13,9 +13,11 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -33,6 +35,10 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 class DownloadError(DatasetError):
     """The file could not be fetched (network, server, or a response that makes no sense)."""
+
+
+class OfflineError(DownloadError):
+    """The server's name cannot be resolved: this machine is offline (or its DNS is)."""
 
 
 class ChecksumError(DatasetError):
@@ -105,7 +111,9 @@ def download(
     size and md5, when given, must match or ChecksumError is raised; the bad file is
     kept aside as `<name>.bad` for inspection. Network failures and busy-server answers
     are retried with exponential backoff; after `retries` attempts in a row that
-    received nothing, DownloadError is raised. An existing, verified dest is returned
+    received nothing, DownloadError is raised. A host name that cannot be resolved
+    raises OfflineError after the first attempt: waiting does not bring a network
+    back, and retrying only delays the advice. An existing, verified dest is returned
     as it is, without any request.
     """
     dest = Path(dest)
@@ -133,6 +141,12 @@ def download(
             requests.exceptions.ChunkedEncodingError,
             urllib3.exceptions.HTTPError,
         ) as error:
+            if _name_not_resolved(error):
+                host = urlsplit(url).hostname
+                raise OfflineError(
+                    f"Could not download {url}: the name {host!r} cannot be resolved, so this "
+                    "machine looks offline (or its DNS does not know that name: check the URL)."
+                ) from error
             made_progress = part.exists() and part.stat().st_size > before
             failures = 0 if made_progress else failures + 1
             if failures >= retries:
@@ -147,6 +161,21 @@ def download(
     meta.unlink(missing_ok=True)
     _accept(part, dest, size=size, md5=md5)
     return dest
+
+
+def _name_not_resolved(error: BaseException) -> bool:
+    """Whether a DNS lookup failure is among error's causes (requests nests them deeply)."""
+    todo: list[object] = [error]
+    seen: set[int] = set()
+    while todo:
+        cause = todo.pop()
+        if not isinstance(cause, BaseException) or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            return True
+        todo += [cause.__cause__, cause.__context__, getattr(cause, "reason", None), *cause.args]
+    return False
 
 
 def _new_session() -> requests.Session:

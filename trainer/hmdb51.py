@@ -78,27 +78,17 @@ def fetch_archives(
 ) -> dict[str, Path]:
     """Make both HMDB51 archives available and verified; return {file name: path}.
 
-    Files already in archives_dir are used where they are; the others are downloaded
-    into dest from mirror (a base URL), else $ACTIONTAG_HMDB51_MIRROR, else the
-    original addresses. expected maps each file name to its (size, md5), None where
-    unknown. Raises DatasetError saying what to do when offline or a file is wrong.
+    With archives_dir (--archives) nothing is downloaded: both files must be there and
+    are used where they are. Otherwise they are downloaded into dest from mirror (a
+    base URL), else $ACTIONTAG_HMDB51_MIRROR, else the original addresses. expected
+    maps each file name to its (size, md5), None where unknown. Raises DatasetError
+    saying what to do when offline, a file is missing or a file is wrong.
     """
     mirror = mirror or os.environ.get(MIRROR_ENV) or None
-    if archives_dir is not None and not Path(archives_dir).is_dir():
-        raise DatasetError(f"The archives folder {archives_dir} does not exist.")
+    if archives_dir is not None:
+        return _given_archives(Path(archives_dir), expected)
     paths: dict[str, Path] = {}
     for name, (size, md5) in expected.items():
-        given = Path(archives_dir, name) if archives_dir else None
-        if given and given.is_file():
-            try:
-                verify_file(given, size=size, md5=md5)
-            except ChecksumError as error:
-                raise ChecksumError(f"{error} Replace it with a good copy.") from None
-            log.info("Using %s", given)
-            paths[name] = given
-            continue
-        if archives_dir:
-            log.info("%s is not in %s; downloading it", name, archives_dir)
         url = f"{mirror.rstrip('/')}/{name}" if mirror else DEFAULT_URLS[name]
         try:
             paths[name] = download(
@@ -112,6 +102,31 @@ def fetch_archives(
                 f"{path} is not a RAR archive (an error page saved by a server?). "
                 "Delete it and download it again, or use another mirror."
             )
+    return paths
+
+
+def _given_archives(
+    folder: Path, expected: Mapping[str, tuple[int | None, str | None]]
+) -> dict[str, Path]:
+    """The archives in folder (--archives: offline), each checked; never a download."""
+    if not folder.is_dir():
+        raise DatasetError(f"The archives folder {folder} (--archives) does not exist.")
+    paths: dict[str, Path] = {}
+    for name, (size, md5) in expected.items():
+        given = folder / name
+        if not given.is_file():
+            raise DatasetError(
+                f"{given} does not exist: --archives DIR means offline, so nothing is "
+                f"downloaded and both {' and '.join(expected)} must be in {folder}. Copy "
+                f"{name} there, or run without --archives to download it."
+            )
+        try:
+            verify_file(given, size=size, md5=md5)
+        except ChecksumError as error:
+            raise ChecksumError(f"{error} Replace it with a good copy.") from None
+        rar.check_signature(given)
+        log.info("Using %s", given)
+        paths[name] = given
     return paths
 
 

@@ -127,6 +127,25 @@ def test_offline_hmdb51_says_where_to_put_the_archives(
     assert not (tmp_path / "runs").exists()
 
 
+def test_archives_option_never_downloads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, file_server
+) -> None:
+    (tmp_path / "offline").mkdir()
+    code, log = _main(
+        [
+            "--data-dir", str(tmp_path / "hmdb51"),
+            "--out", str(tmp_path / "runs"),
+            "--archives", str(tmp_path / "offline"),
+            "--mirror", file_server.base_url,
+            "--no-progress",
+        ],
+        caplog,
+    )  # fmt: skip
+    assert code == 2
+    assert "does not exist: --archives DIR means offline" in log
+    assert file_server.requests == []
+
+
 def test_unreadable_kinetics_weights_name_the_file_to_replace(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

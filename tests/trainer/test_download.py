@@ -7,8 +7,9 @@ import json
 import os
 
 import pytest
+import requests
 
-from trainer.download import ChecksumError, DownloadError, download
+from trainer.download import ChecksumError, DownloadError, OfflineError, download
 
 DATA = os.urandom(200_000)
 MD5 = hashlib.md5(DATA).hexdigest()
@@ -154,3 +155,26 @@ def test_existing_file_with_a_wrong_checksum_is_reported(server, tmp_path):
         fetch(server, tmp_path / "file.rar", md5=MD5)
 
     assert server.requests == []
+
+
+class CountingSession(requests.Session):
+    """A real session that counts its GET requests (and ignores proxy settings)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False
+        self.gets = 0
+
+    def get(self, *args, **kwargs):
+        self.gets += 1
+        return super().get(*args, **kwargs)
+
+
+def test_host_name_that_cannot_be_resolved_is_reported_offline_after_one_try(tmp_path):
+    session = CountingSession()
+    url = "http://hmdb51-mirror.invalid/file.rar"  # .invalid never resolves (RFC 6761)
+
+    with pytest.raises(OfflineError, match=r"'hmdb51-mirror\.invalid' cannot be resolved.*offline"):
+        download(url, tmp_path / "file.rar", retries=5, backoff_s=0.01, session=session)
+
+    assert session.gets == 1

@@ -105,6 +105,23 @@ def test_wrong_archive_the_user_has_is_reported(built, tmp_path):
         fetch_archives(tmp_path / "dl", archives_dir=folder, progress=False)
 
 
+def test_archive_missing_from_the_archives_folder_is_an_error_and_not_downloaded(
+    mirror, built, tmp_path
+):
+    folder, expected = built
+    offline = tmp_path / "offline"
+    offline.mkdir()
+    shutil.copy(folder / "test_train_splits.rar", offline)
+
+    with pytest.raises(DatasetError, match=r"offline/hmdb51_org\.rar does not exist: --archives"):
+        fetch_archives(
+            tmp_path / "dl", archives_dir=offline, mirror=mirror.base_url, expected=expected
+        )
+
+    assert mirror.requests == []
+    assert not (tmp_path / "dl").exists()
+
+
 def test_archives_folder_that_does_not_exist_is_reported(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         fetch_archives(tmp_path / "dl", archives_dir=tmp_path / "nowhere")
