@@ -32,7 +32,7 @@ from trainer import synthetic
 from trainer.data import ClipCache
 from trainer.errors import DatasetError
 from trainer.evaluate import EvalOptions, evaluate_checkpoint, format_report
-from trainer.hmdb51 import Split, load_split, prepare_hmdb51
+from trainer.hmdb51 import HMDB51_LAYOUT, Split, load_split, prepare_hmdb51
 from trainer.train import (
     BEST,
     LAST,
@@ -263,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
     if not ranks.is_main:
         logging.getLogger().setLevel(logging.WARNING)  # one copy of the story: rank 0's
     root = _prepare_dataset(args, ranks)
-    split = load_split(root, args.split)
+    # HMDB51 must be whole (51 classes, 70/30 clips each); the synthetic set by the rules.
+    split = load_split(root, args.split, HMDB51_LAYOUT if args.dataset == "hmdb51" else None)
     run_dir = _out_dir(args) / f"split{args.split}"
     best, last = run_dir / BEST, run_dir / LAST
     cache = ClipCache(args.clip_cache, _resolved(args, "short_side")) if args.clip_cache else None

@@ -31,14 +31,17 @@ from tqdm import tqdm
 from trainer import rar
 from trainer.download import ChecksumError, DownloadError, download, verify_file
 from trainer.errors import DatasetError
-from trainer.splits import Split, load_split
+from trainer.splits import Layout, Split, load_split
 
 __all__ = [
     "ARCHIVES",
+    "HMDB51_CLASSES",
+    "HMDB51_LAYOUT",
     "HMDB51_URL",
     "MIRROR_ENV",
     "SPLITS_URL",
     "DatasetError",
+    "Layout",
     "Split",
     "extract_hmdb51",
     "fetch_archives",
@@ -61,6 +64,19 @@ ARCHIVES: dict[str, tuple[int | None, str | None]] = {
     VIDEOS_ARCHIVE: (None, None),
 }
 MIRROR_ENV = "ACTIONTAG_HMDB51_MIRROR"
+# The 51 classes (per-class archives `<class>.rar`, split files `<class>_test_split<k>.txt`).
+HMDB51_CLASSES = (
+    "brush_hair", "cartwheel", "catch", "chew", "clap", "climb", "climb_stairs", "dive",
+    "draw_sword", "dribble", "drink", "eat", "fall_floor", "fencing", "flic_flac", "golf",
+    "handstand", "hit", "hug", "jump", "kick", "kick_ball", "kiss", "laugh", "pick", "pour",
+    "pullup", "punch", "push", "pushup", "ride_bike", "ride_horse", "run", "shake_hands",
+    "shoot_ball", "shoot_bow", "shoot_gun", "sit", "situp", "smile", "smoke", "somersault",
+    "stand", "swing_baseball", "sword", "sword_exercise", "talk", "throw", "turn", "walk",
+    "wave",
+)  # fmt: skip
+# Every official split tags 70 clips of each class for training and 30 for testing
+# (3,570 and 1,530 in all): the "7030" of testTrainMulti_7030_splits.
+HMDB51_LAYOUT = Layout("HMDB51", HMDB51_CLASSES, train_per_class=70, test_per_class=30)
 COMPLETE = ".complete"
 DATASET_COMPLETE = ".complete.json"
 STAGING = ".staging"

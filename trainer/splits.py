@@ -10,6 +10,13 @@ Labels follow Python's `sorted` of the class names, so `kick` (label 2 of the fo
 test fixtures) comes before `kick_ball`; sorting the *file names* instead would put
 `kick_ball_test_split1.txt` first, which is why classes are never taken from a file
 listing's order. Checkpoints store the class list, so label order is never guessed.
+
+Because labels are positions in that sorted list, a class without a file for the
+requested split would shift every later label: every class named by any split file
+must have one for each split, and every class needs training and test clips. A
+`Layout` adds what one dataset is known to hold (HMDB51: its 51 classes, 70 training
+and 30 test clips per class in every split; see trainer.hmdb51.HMDB51_LAYOUT); the
+synthetic dataset is checked by the general rules only.
 """
 
 from __future__ import annotations
@@ -29,6 +36,20 @@ _SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<k>\d+)\.txt$")
 
 
 @dataclass(frozen=True)
+class Layout:
+    """What a complete dataset's split files hold; None checks nothing beyond the rules.
+
+    classes: the class names, every one required and no other; train_per_class and
+    test_per_class: how many clips each class's split file tags 1 and 2.
+    """
+
+    name: str
+    classes: tuple[str, ...] | None = None
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+
+
+@dataclass(frozen=True)
 class Split:
     """One official split: class names in label order and (path, label) lists.
 
@@ -42,12 +63,17 @@ class Split:
     missing: list[str]
 
 
-def load_split(root: Path, split: int) -> Split:
-    """Read split k of the dataset in root (root/splits/*.txt, videos in root/videos)."""
+def load_split(root: Path, split: int, layout: Layout | None = None) -> Split:
+    """Read split k of the dataset in root (root/splits/*.txt, videos in root/videos).
+
+    Raises DatasetError naming what is missing: a class's file for this split, a class
+    without training or test clips, or (given a layout) a class or clip count it lacks.
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     root = Path(root)
     split_files = _split_files(root / "splits", split)
+    _check_classes(root / "splits", split, set(split_files), layout)
     videos = root / "videos"
     if not videos.is_dir():
         raise DatasetError(
@@ -59,7 +85,9 @@ def load_split(root: Path, split: int) -> Split:
     test: list[tuple[str, int]] = []
     missing: list[str] = []
     for label, name in enumerate(classes):
-        for clip, tag in parse_split_file(split_files[name]):
+        entries = parse_split_file(split_files[name])
+        _check_counts(split_files[name], entries, layout)
+        for clip, tag in entries:
             if tag == UNUSED:
                 continue
             relative = f"{name}/{clip}"
@@ -81,7 +109,64 @@ def load_split(root: Path, split: int) -> Split:
             f"in {videos} ({len(missing)} listed clips are missing): the videos are not "
             "there. Unpack HMDB51 again (`python -m trainer` does it)."
         )
+    for label, name in enumerate(classes):
+        for kind, items in (("training", train), ("test", test)):
+            if not any(y == label for _, y in items):
+                raise DatasetError(
+                    f"Class {name!r} has no {kind} clip of split {split} in {videos / name} "
+                    f"(listed in {split_files[name].name}, missing on disk): it could not be "
+                    "learnt or measured. Unpack the dataset again."
+                )
     return Split(classes=classes, train=train, test=test, missing=missing)
+
+
+def _check_classes(folder: Path, split: int, classes: set[str], layout: Layout | None) -> None:
+    """Every class has a file for this split (and, given a layout, exactly its classes)."""
+    others = {name for k in SPLITS if k != split for name in _split_files(folder, k, quiet=True)}
+    lacking = sorted(others - classes)
+    if lacking:
+        raise DatasetError(
+            f"{folder} has no `<class>_test_split{split}.txt` for {_some(lacking)}, which "
+            "have files for other splits: the labels of the other classes would shift. "
+            "Restore the missing files (unpack the split files again)."
+        )
+    if layout is None or layout.classes is None:
+        return
+    missing = sorted(set(layout.classes) - classes)
+    unknown = sorted(classes - set(layout.classes))
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"no `<class>_test_split{split}.txt` for {_some(missing)}")
+        if unknown:
+            problems.append(f"files for classes {layout.name} does not have: {_some(unknown)}")
+        raise DatasetError(
+            f"{folder} is not {layout.name}'s {len(layout.classes)} classes: "
+            f"{'; '.join(problems)}. Unpack {layout.name}'s split files again."
+        )
+
+
+def _check_counts(path: Path, entries: list[tuple[str, int]], layout: Layout | None) -> None:
+    """A class's split file tags training and test clips (as many as the layout says)."""
+    train = sum(1 for _, tag in entries if tag == TRAIN)
+    test = sum(1 for _, tag in entries if tag == TEST)
+    if not train or not test:
+        raise DatasetError(
+            f"{path} tags {train} training (1) and {test} test (2) clips: every class "
+            "needs both. Restore the original split file."
+        )
+    wanted = (layout.train_per_class, layout.test_per_class) if layout else (None, None)
+    if any(n is not None and n != got for n, got in zip(wanted, (train, test), strict=True)):
+        raise DatasetError(
+            f"{path} tags {train} training and {test} test clips; {layout.name}'s official "
+            f"split files tag {wanted[0]} and {wanted[1]}. Restore the original split file."
+        )
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """Class names for a message, repr-quoted (they come from file names), at most shown."""
+    text = ", ".join(repr(n) for n in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def parse_split_file(path: Path) -> list[tuple[str, int]]:
@@ -106,14 +191,14 @@ def parse_split_file(path: Path) -> list[tuple[str, int]]:
     return entries
 
 
-def _split_files(folder: Path, split: int) -> dict[str, Path]:
+def _split_files(folder: Path, split: int, *, quiet: bool = False) -> dict[str, Path]:
     files = {}
     if folder.is_dir():
         for path in folder.iterdir():
             match = _SPLIT_FILE.match(path.name)
             if match and int(match["k"]) == split:
                 files[match["cls"]] = path
-    if not files:
+    if not files and not quiet:
         raise DatasetError(
             f"No split files `<class>_test_split{split}.txt` in {folder}. Run "
             "`python -m trainer` to download HMDB51 and its splits, or point --data-dir "

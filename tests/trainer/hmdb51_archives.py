@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from trainer.hmdb51 import HMDB51_CLASSES
+
 # conftest.py loads the RAR writer (by path) before this module.
 rar4 = sys.modules["_trainer_test_helpers.rar4_writer"]
 
@@ -39,6 +41,13 @@ def encode_video(seed: int, frames: int = 8, width: int = 32, height: int = 24) 
         return Path(path).read_bytes()
 
 
+SPLITS = (1, 2, 3)
+
+
+def split_text(clips: list[str], tags: list[int]) -> str:
+    return "".join(f"{clip} {tag} \n" for clip, tag in zip(clips, tags, strict=True))
+
+
 def tag(clip_index: int, split: int) -> int:
     return TAGS[(clip_index + split) % len(TAGS)]
 
@@ -58,16 +67,38 @@ def split_file_text(clips: list[str], split: int) -> str:
     return "".join(f"{clip} {tag(i, split)} \n" for i, clip in enumerate(clips))
 
 
+def official_shape(split: int) -> tuple[dict[str, list[str]], dict[str, dict[int, str]]]:
+    """HMDB51's shape, small: (classes, split_texts) for build().
+
+    Each of the 51 classes has split files listing 100 clips, 70 tagged for training
+    and 30 for testing in every split, as the official files do; only one training
+    and one test clip of `split` exist as videos (the others are "missing on disk").
+    """
+    classes: dict[str, list[str]] = {}
+    texts: dict[str, dict[int, str]] = {}
+    for name in HMDB51_CLASSES:
+        clips = [f"{name}_{i:03d}.avi" for i in range(100)]
+        # Split k tags clips 30(k-1) .. 30(k-1)+69 (wrapping round) 1, the others 2.
+        tags = {k: [1 if (i - 30 * (k - 1)) % 100 < 70 else 2 for i in range(100)] for k in SPLITS}
+        texts[name] = {k: split_text(clips, tags[k]) for k in SPLITS}
+        on_disk = [tags[split].index(1), tags[split].index(2)]
+        classes[name] = [clips[i] for i in on_disk]
+    return classes, texts
+
+
 def build(
     folder: Path,
     classes: dict[str, list[str]],
     *,
     corrupt: tuple[str, int] | None = None,
+    split_texts: dict[str, dict[int, str]] | None = None,
 ) -> tuple[Path, Path]:
     """Write hmdb51_org.rar and test_train_splits.rar for classes {name: [clip, ...]}.
 
     corrupt=(class, i) damages clip i of that class (its CRC is wrong), as a
-    download cut short or a bad disk would. Returns (videos archive, splits archive).
+    download cut short or a bad disk would. split_texts {class: {k: text}} replaces
+    the split files' text (default: every clip, tagged by tag()). Returns (videos
+    archive, splits archive).
     """
     folder.mkdir(parents=True, exist_ok=True)
     inner_entries = []
@@ -80,7 +111,9 @@ def build(
     split_entries = [rar4.Entry(f"{SPLITS_FOLDER}/", is_dir=True)]
     for name, clips in classes.items():
         for split in (1, 2, 3):
-            text = split_file_text(clips, split).encode()
+            text = (
+                split_texts[name][split] if split_texts else split_file_text(clips, split)
+            ).encode()
             split_entries.append(rar4.Entry(f"{SPLITS_FOLDER}/{name}_test_split{split}.txt", text))
     splits = rar4.write_rar4(folder / "test_train_splits.rar", split_entries)
     return videos, splits

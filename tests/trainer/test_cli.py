@@ -215,13 +215,11 @@ def test_cuda_request_on_a_machine_without_cuda_says_to_use_cpu(
 def test_hmdb51_path_trains_and_evaluates_a_prepared_dataset(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, hmdb51_like
 ) -> None:
-    # An HMDB51-shaped download (nested RARs of real videos, official split format),
-    # unpacked by trainer.hmdb51 the way the CLI does, with this test's checksums.
-    classes = {
-        name: [f"{name}_clip{i}.avi" for i in range(4)]
-        for name in ("kick_ball", "kick", "brush_hair")
-    }
-    videos, splits = hmdb51_like.build(tmp_path / "archives", classes)
+    # An HMDB51-shaped download (nested RARs of real videos, the official split files'
+    # 51 classes and 70/30 clips, two of them videos per class), unpacked by
+    # trainer.hmdb51 the way the CLI does, with this test's checksums.
+    classes, split_texts = hmdb51_like.official_shape(split=2)
+    videos, splits = hmdb51_like.build(tmp_path / "archives", classes, split_texts=split_texts)
     expected = {videos.name: (None, None), splits.name: (None, None)}
     prepare_hmdb51(
         tmp_path / "hmdb51", archives_dir=tmp_path / "archives", expected=expected, progress=False
@@ -241,9 +239,10 @@ def test_hmdb51_path_trains_and_evaluates_a_prepared_dataset(
     assert code == 0, log
     assert "HMDB51 is ready" in log
     checkpoint = load_checkpoint(tmp_path / "runs" / "split2" / "model.pt")
-    assert checkpoint.class_names == ["brush_hair", "kick", "kick_ball"]  # Python's sorted
+    assert checkpoint.class_names == sorted(classes)  # Python's sorted
+    assert checkpoint.class_names[20:22] == ["kick", "kick_ball"]
     assert checkpoint.split == 2
     assert checkpoint.train_args["dataset"] == "hmdb51"
     assert checkpoint.train_args["pretrained"] is None
     metrics = json.loads((tmp_path / "runs" / "split2" / "metrics.json").read_text())
-    assert metrics["videos"] == 3  # one test clip per class in split 2
+    assert metrics["videos"] == 51  # one test clip per class in split 2

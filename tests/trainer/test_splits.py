@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 from trainer.errors import DatasetError
-from trainer.hmdb51 import load_split
-from trainer.splits import parse_split_file
+from trainer.hmdb51 import HMDB51_LAYOUT, load_split
+from trainer.splits import Layout, parse_split_file
 
 FIXTURE_CLASSES = ["brush_hair", "cartwheel", "kick", "kick_ball"]
 
@@ -155,9 +155,67 @@ def test_clip_listed_twice_is_refused(tmp_path):
 
 
 def test_other_splits_files_are_not_mixed_in(fixture_root):
-    write_split(fixture_root, "zzz_only_in_split2", "x.avi 1\n", split=2)
+    before = load_split(fixture_root, 1)
+    for name in FIXTURE_CLASSES:
+        write_split(fixture_root, name, "other.avi 1\nmore.avi 2\n", split=2)
 
-    assert load_split(fixture_root, 1).classes == FIXTURE_CLASSES
+    assert load_split(fixture_root, 1) == before
+
+
+def test_class_without_a_file_for_the_split_is_named_not_skipped(fixture_root):
+    # Skipping it would give the classes after it (kick_ball) another label.
+    for name in FIXTURE_CLASSES:
+        write_split(fixture_root, name, "other.avi 1\nmore.avi 2\n", split=2)
+    (fixture_root / "splits" / "kick_test_split1.txt").unlink()
+
+    with pytest.raises(DatasetError, match=r"no `<class>_test_split1\.txt` for 'kick'"):
+        load_split(fixture_root, 1)
+
+
+def test_official_files_pass_a_layout_of_their_classes_and_counts(fixture_root):
+    layout = Layout("HMDB51", tuple(FIXTURE_CLASSES), train_per_class=70, test_per_class=30)
+
+    assert load_split(fixture_root, 1, layout).classes == FIXTURE_CLASSES
+
+
+def test_hmdb51_layout_names_the_classes_that_are_missing(fixture_root):
+    with pytest.raises(DatasetError, match=r"not HMDB51's 51 classes: .*'catch', 'chew'.* 37 more"):
+        load_split(fixture_root, 1, HMDB51_LAYOUT)
+
+
+def test_class_file_with_other_clip_counts_than_the_layout_is_named(fixture_root):
+    path = fixture_root / "splits" / "kick_test_split1.txt"
+    lines = path.read_text().splitlines(keepends=True)
+    first_train = next(i for i, line in enumerate(lines) if line.rstrip().endswith(" 1"))
+    lines[first_train] = lines[first_train].rstrip()[:-1] + "0 \n"
+    path.write_text("".join(lines))
+    layout = Layout("HMDB51", tuple(FIXTURE_CLASSES), train_per_class=70, test_per_class=30)
+
+    with pytest.raises(DatasetError, match=r"kick_test_split1\.txt tags 69 training and 30 test"):
+        load_split(fixture_root, 1, layout)
+
+
+def test_class_with_no_test_clips_listed_is_an_error(tmp_path):
+    write_split(tmp_path, "a", "x.avi 1\ny.avi 2\n")
+    write_split(tmp_path, "b", "w.avi 1\nv.avi 0\n")
+    for path in ("a/x.avi", "a/y.avi", "b/w.avi", "b/v.avi"):
+        (tmp_path / "videos" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "videos" / path).touch()
+
+    with pytest.raises(DatasetError, match=r"b_test_split1\.txt tags 1 training \(1\) and 0 test"):
+        load_split(tmp_path, 1)
+
+
+def test_class_whose_test_clips_are_all_missing_on_disk_is_an_error(split_fixtures, tmp_path):
+    kick_test = {
+        f"kick/{clip}"
+        for clip, tag in parse_split_file(split_fixtures / "kick_test_split1.txt")
+        if tag == 2
+    }
+    root = make_dataset(tmp_path / "data", sorted(split_fixtures.glob("*.txt")), skip=kick_test)
+
+    with pytest.raises(DatasetError, match="Class 'kick' has no test clip of split 1"):
+        load_split(root, 1)
 
 
 def test_missing_split_files_say_how_to_get_them(tmp_path):
