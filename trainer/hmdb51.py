@@ -31,7 +31,7 @@ from tqdm import tqdm
 from trainer import rar
 from trainer.download import ChecksumError, DownloadError, download, verify_file
 from trainer.errors import DatasetError
-from trainer.splits import Layout, Split, load_split
+from trainer.splits import Layout, Split, load_split, name_list
 
 __all__ = [
     "ARCHIVES",
@@ -154,11 +154,13 @@ def prepare_hmdb51(
     retries: int = 5,
     progress: bool = True,
     expected: Mapping[str, tuple[int | None, str | None]] = ARCHIVES,
+    layout: Layout = HMDB51_LAYOUT,
 ) -> Path:
     """Download (if needed) and unpack HMDB51 into root; return root.
 
-    Archives are downloaded into root/archives; the keywords are fetch_archives's.
-    A dataset prepared before is left as it is, whether or not its archives remain.
+    Archives are downloaded into root/archives; the keywords are fetch_archives's,
+    and layout extract_hmdb51's. A dataset prepared before is left as it is, whether
+    or not its archives remain.
     """
     root = Path(root)
     if _dataset_complete(root):
@@ -172,7 +174,9 @@ def prepare_hmdb51(
         progress=progress,
         expected=expected,
     )
-    return extract_hmdb51(root, paths[VIDEOS_ARCHIVE], paths[SPLITS_ARCHIVE], progress=progress)
+    return extract_hmdb51(
+        root, paths[VIDEOS_ARCHIVE], paths[SPLITS_ARCHIVE], progress=progress, layout=layout
+    )
 
 
 def extract_hmdb51(
@@ -182,18 +186,24 @@ def extract_hmdb51(
     *,
     backends: list[rar.Backend] | None = None,
     progress: bool = True,
+    layout: Layout = HMDB51_LAYOUT,
 ) -> Path:
-    """Unpack the nested videos archive into root/videos and the splits into root/splits."""
+    """Unpack the nested videos archive into root/videos and the splits into root/splits.
+
+    Both archives must hold layout's classes (HMDB51's 51: a class archive each and
+    its three split files); what is missing is named before anything is unpacked.
+    """
     root = Path(root)
     if _dataset_complete(root):
         return root
     tools = backends or rar.available_backends()
+    outer_listing = rar.list_members(Path(videos_archive))
+    classes = _class_archives(outer_listing)
+    _check_layout(outer_listing, set(classes), rar.list_members(Path(splits_archive)), layout)
     staging = root / STAGING
     _remove_leftovers(staging)
     staging.mkdir(parents=True, exist_ok=True)
     _unpack_splits(Path(splits_archive), root / "splits", staging, tools)
-    outer_listing = rar.list_members(Path(videos_archive))
-    classes = _class_archives(outer_listing)
     todo = [name for name in classes if not _complete(root / "videos" / name)]
     if todo:
         outer = _unpack_outer(outer_listing, staging, tools, [classes[n] for n in todo])
@@ -220,6 +230,36 @@ def _class_archives(outer: rar.Listing) -> dict[str, str]:
             f"{outer.path} holds no per-class .rar archives: it is not hmdb51_org.rar."
         )
     return classes
+
+
+def _check_layout(
+    outer: rar.Listing, classes: set[str], splits: rar.Listing, layout: Layout
+) -> None:
+    """Raise DatasetError naming the classes / split files the archives lack (or add)."""
+    if layout.classes is None:
+        return
+    wanted = set(layout.classes)
+    problems = []
+    if missing := sorted(wanted - classes):
+        problems.append(
+            f"{outer.path.name} lacks the archives of {len(missing)} of {layout.name}'s "
+            f"{len(wanted)} classes: {name_list(missing)}"
+        )
+    if unknown := sorted(classes - wanted):
+        problems.append(
+            f"{outer.path.name} holds classes {layout.name} does not have: {name_list(unknown)}"
+        )
+    present = {PurePosixPath(m.name).name for m in splits.files}
+    needed = [f"{name}_test_split{k}.txt" for name in sorted(wanted) for k in (1, 2, 3)]
+    if lacking := [name for name in needed if name not in present]:
+        problems.append(
+            f"{splits.path.name} lacks {len(lacking)} split files: {name_list(lacking)}"
+        )
+    if problems:
+        raise DatasetError(
+            f"These are not {layout.name}'s complete archives: {'; '.join(problems)}. Nothing "
+            "was unpacked; get the original hmdb51_org.rar and test_train_splits.rar again."
+        )
 
 
 def _unpack_outer(

@@ -126,7 +126,7 @@ def _check_classes(folder: Path, split: int, classes: set[str], layout: Layout |
     lacking = sorted(others - classes)
     if lacking:
         raise DatasetError(
-            f"{folder} has no `<class>_test_split{split}.txt` for {_some(lacking)}, which "
+            f"{folder} has no `<class>_test_split{split}.txt` for {name_list(lacking)}, which "
             "have files for other splits: the labels of the other classes would shift. "
             "Restore the missing files (unpack the split files again)."
         )
@@ -137,9 +137,9 @@ def _check_classes(folder: Path, split: int, classes: set[str], layout: Layout |
     if missing or unknown:
         problems = []
         if missing:
-            problems.append(f"no `<class>_test_split{split}.txt` for {_some(missing)}")
+            problems.append(f"no `<class>_test_split{split}.txt` for {name_list(missing)}")
         if unknown:
-            problems.append(f"files for classes {layout.name} does not have: {_some(unknown)}")
+            problems.append(f"files for classes {layout.name} does not have: {name_list(unknown)}")
         raise DatasetError(
             f"{folder} is not {layout.name}'s {len(layout.classes)} classes: "
             f"{'; '.join(problems)}. Unpack {layout.name}'s split files again."
@@ -163,8 +163,8 @@ def _check_counts(path: Path, entries: list[tuple[str, int]], layout: Layout | N
         )
 
 
-def _some(names: list[str], shown: int = 10) -> str:
-    """Class names for a message, repr-quoted (they come from file names), at most shown."""
+def name_list(names: list[str], shown: int = 10) -> str:
+    """Names for a message, repr-quoted (they come from files or archives), at most shown."""
     text = ", ".join(repr(n) for n in names[:shown])
     return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
 

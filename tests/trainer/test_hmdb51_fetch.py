@@ -14,6 +14,7 @@ from trainer.hmdb51 import (
     HMDB51_URL,
     MIRROR_ENV,
     SPLITS_URL,
+    Layout,
     fetch_archives,
     load_split,
     prepare_hmdb51,
@@ -21,6 +22,7 @@ from trainer.hmdb51 import (
 
 CLASSES = {"climb": ["c0.avi", "c1.avi", "c2.avi", "c3.avi"], "jump": ["j0.avi", "j1.avi"]}
 NAMES = ["test_train_splits.rar", "hmdb51_org.rar"]
+LAYOUT = Layout("the test set", tuple(CLASSES))  # two classes, not HMDB51's 51
 
 
 @pytest.fixture
@@ -46,7 +48,11 @@ def test_prepare_downloads_from_the_mirror_and_unpacks(mirror, built, hmdb51_lik
     _, expected = built
 
     root = prepare_hmdb51(
-        tmp_path / "hmdb51", mirror=mirror.base_url, expected=expected, progress=False
+        tmp_path / "hmdb51",
+        mirror=mirror.base_url,
+        expected=expected,
+        progress=False,
+        layout=LAYOUT,
     )
 
     assert [r.path for r in mirror.requests] == NAMES
@@ -144,12 +150,16 @@ def test_prepared_dataset_needs_neither_archives_nor_network(
     mirror, built, tmp_path, closed_port_url
 ):
     root = prepare_hmdb51(
-        tmp_path / "hmdb51", mirror=mirror.base_url, expected=built[1], progress=False
+        tmp_path / "hmdb51",
+        mirror=mirror.base_url,
+        expected=built[1],
+        progress=False,
+        layout=LAYOUT,
     )
     shutil.rmtree(root / "archives")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
 
-    prepare_hmdb51(root, mirror=closed_port_url, expected=built[1], progress=False)
+    prepare_hmdb51(root, mirror=closed_port_url, expected=built[1], progress=False, layout=LAYOUT)
 
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
 
