@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Held until the worker exits: no second live worker may claim under this name.
         name_lock = nodelock.acquire(nodelock.expand(args.hostname))
-    except nodelock.NodeNameInUse as exc:
+    except (nodelock.NodeNameInUse, nodelock.LockDirUnusable) as exc:
         print(f"python -m worker: error: {exc}", file=sys.stderr)
         return EXIT_SETUP_ERROR
     try:

@@ -7,6 +7,7 @@ its flags override the variables). Importing this module imports neither torch n
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ NUM_CLIPS_ENV = "ACTIONTAG_NUM_CLIPS"
 TOP_K_ENV = "ACTIONTAG_TOP_K"
 MAX_ATTEMPTS_ENV = "ACTIONTAG_MAX_ATTEMPTS"
 ENGINE_ENV = "ACTIONTAG_ENGINE"
+LOCK_DIR_ENV = "ACTIONTAG_LOCK_DIR"
 
 DEFAULT_BROKER_URL = "sqlite:///var/broker.sqlite"
 DEFAULT_QUEUE = "actiontag"
@@ -68,6 +70,13 @@ def broker_url(url: str | None = None) -> str:
     if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
         Path(rest[1:]).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return chosen
+
+
+def lock_dir() -> Path:
+    """Where workers keep their node-name locks (``$ACTIONTAG_LOCK_DIR``, default the
+    system's temporary folder): only workers sharing this folder see each other's names."""
+    raw = os.environ.get(LOCK_DIR_ENV, "").strip()
+    return Path(raw).expanduser() if raw else Path(tempfile.gettempdir())
 
 
 def queue_name() -> str:

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+
+from worker import nodelock
+from worker.__main__ import DEFAULT_NODENAME
+from worker.config import LOCK_DIR_ENV
 
 from .stack import REPO
 
 
 def run_worker(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m worker ARGS`` under a name of its own, its lock file under ``cwd``: a
+    worker of the service (or another test) running on this machine changes nothing."""
     return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
+        [sys.executable, "-m", "worker", "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        env=worker_env(cwd),
     )
+
+
+def worker_env(cwd: Path) -> dict[str, str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), LOCK_DIR_ENV: str(cwd)}
+    if "PYTHONPATH" in os.environ:  # a checkout's packages before the installed ones
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 def test_missing_checkpoint_exits_saying_how_to_make_one(tmp_path: Path) -> None:
@@ -63,6 +78,53 @@ def test_unreadable_checkpoint_exits_with_the_reason(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert f"cannot serve {bogus}" in done.stderr and "not a readable checkpoint" in done.stderr
+
+
+def test_startup_checks_pass_while_a_worker_with_the_default_name_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held as the service's worker would hold it, where the worker under test looks.
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
+    with nodelock.acquire(nodelock.expand(DEFAULT_NODENAME)):
+        done = run_worker(
+            "--checkpoint", "nowhere/model.pt", "--database-url", "sqlite:///a.db", cwd=tmp_path
+        )
+
+    assert "another worker named" not in done.stderr
+    assert done.returncode == 2 and "no checkpoint at" in done.stderr
+
+
+def test_lock_dir_setting_keeps_workers_with_one_name_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"test-{uuid.uuid4().hex[:8]}@host"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "a"))
+    with nodelock.acquire(name):
+        with pytest.raises(nodelock.NodeNameInUse):
+            nodelock.acquire(name, wait_s=0)
+        monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "b"))
+        with nodelock.acquire(name):
+            pass
+
+    assert sorted(p.parent.name for p in tmp_path.glob("*/actiontag-worker-*.lock")) == ["a", "b"]
+
+
+def test_missing_lock_dir_exits_naming_the_setting(tmp_path: Path) -> None:
+    env = worker_env(tmp_path) | {LOCK_DIR_ENV: str(tmp_path / "nowhere")}
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "--checkpoint", "x.pt"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+    assert done.returncode == 2
+    assert f"cannot create the worker's lock file {tmp_path}/nowhere/" in done.stderr
+    assert LOCK_DIR_ENV in done.stderr and "Traceback" not in done.stderr
 
 
 def test_help_names_every_flag_and_its_environment_variable() -> None:
