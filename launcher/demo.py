@@ -38,6 +38,7 @@ from launcher.supervisor import (
     Stopped,
     Supervisor,
 )
+from storage.db import create_sqlite_database
 from storage.query import ResultRow
 from storage.schema import JobState
 
@@ -144,6 +145,8 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
         say.error(str(exc))
         return exc.exit_code
     _reset(paths)
+    # Watcher and worker start at once; the worker does not create a SQLite file.
+    create_sqlite_database(paths.database_url)
     services = _services(options, paths, checkpoint)
     jobs: dict[str, ResultRow] | None = None
     failure: str | None = None

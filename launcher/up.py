@@ -19,6 +19,12 @@ from typing import TextIO
 
 from launcher.envfile import load_env_file
 from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
+from storage.db import (
+    DatabaseSchemaError,
+    DatabaseSettingError,
+    DatabaseUnavailable,
+    create_sqlite_database,
+)
 from watcher.config import DEFAULT_INBOX, INBOX_ENV
 from worker.__main__ import MISSING_CHECKPOINT_HELP
 from worker.config import CHECKPOINT_ENV, DEFAULT_CHECKPOINT
@@ -55,6 +61,12 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
             f"service without training, `make demo` makes a demonstration model: then "
             f"`{CHECKPOINT_ENV}={DEMO_CHECKPOINT} make up`."
         )
+        return EXIT_USAGE
+    try:
+        # Watcher and worker start at once; the worker does not create a SQLite file.
+        create_sqlite_database()
+    except (DatabaseUnavailable, DatabaseSchemaError, DatabaseSettingError) as exc:
+        _error(str(exc))
         return EXIT_USAGE
     worker = [sys.executable, "-m", "worker"]
     if options.worker_name:

@@ -20,6 +20,7 @@ import pickle
 import platform
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePath
@@ -39,6 +40,7 @@ __all__ = [
     "file_sha256",
     "load_checkpoint",
     "save_checkpoint",
+    "weight_mismatch",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,14 +70,42 @@ class Checkpoint:
     def build_model(self, device: str | torch.device = "cpu") -> ActionMoEDynamicModel:
         """The network with these weights (loaded strictly), on ``device``, in eval mode."""
         model = build_model(self.config)
+        mismatch = weight_mismatch(model.state_dict(), self.state_dict)
         try:
+            if mismatch is not None:
+                raise RuntimeError(mismatch)
             model.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as exc:
             raise CheckpointError(
-                f"{self.path}: its weights do not fit this version of the network "
-                f"(made with {self.versions}): {exc}"
+                f"{self.path}: its weights do not fit the network its config describes "
+                f"({exc}); made with {self.versions}. Serve a checkpoint this version of "
+                "the code saved (retrain, or take the model.pt the trainer wrote)."
             ) from exc
         return model.to(device).eval()
+
+
+def weight_mismatch(
+    expected: Mapping[str, Tensor], found: Mapping[str, Tensor], shown: int = 3
+) -> str | None:
+    """What keeps ``found`` from loading strictly where ``expected`` is the network's state
+    dict: tensors of another shape, missing and unexpected, a few names of each then a
+    count (a full list runs to hundreds of lines); None when it fits."""
+    shared = sorted(set(expected) & set(found))
+    groups = {
+        "of another shape": [
+            f"{name} {tuple(found[name].shape)} (the network has {tuple(expected[name].shape)})"
+            for name in shared
+            if tuple(found[name].shape) != tuple(expected[name].shape)
+        ],
+        "missing": sorted(set(expected) - set(found)),
+        "unexpected": sorted(set(found) - set(expected)),
+    }
+    parts = []
+    for what, names in groups.items():
+        if names:
+            more = f" and {len(names) - shown} more" if len(names) > shown else ""
+            parts.append(f"{len(names)} tensor(s) {what}: {', '.join(names[:shown])}{more}")
+    return "; ".join(parts) or None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

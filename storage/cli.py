@@ -22,10 +22,12 @@ from storage.db import (
     DATABASE_URL_ENV,
     DEFAULT_DATABASE_URL,
     DatabaseSchemaError,
+    DatabaseSettingError,
     DatabaseUnavailable,
     current_revision,
     describe_url,
     make_sessionmaker,
+    make_sqlite_folder,
     open_database,
 )
 from storage.report import DEFAULT_LIMIT as DEFAULT_REPORT_LIMIT
@@ -583,6 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Callable[..., int] = args.handler
     try:
+        if handler is cmd_migrate:  # asked to create it: the file, and its folder
+            make_sqlite_folder(args.database_url)
         engine = open_database(args.database_url)
         try:
             if getattr(args, "needs_engine", False):
@@ -594,6 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         DatabaseUnavailable,
         DatabaseSchemaError,
+        DatabaseSettingError,
         query.VideoNotFound,
         query.AmbiguousVideo,
         ReportError,

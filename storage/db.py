@@ -23,6 +23,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import ExceptionContext
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -53,29 +54,89 @@ class DatabaseSchemaError(Exception):
     """The database's schema is not one this code knows (for example a newer migration)."""
 
 
+class DatabaseSettingError(ValueError):
+    """The database URL cannot work as given (a database we do not support, a SQLite
+    folder or file that does not exist); the message names the setting and the fix."""
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
 def database_url(url: str | None = None) -> str:
     """The database URL to use: ``url``, else ``$ACTIONTAG_DATABASE_URL``, else the default.
 
-    ``postgresql://`` URLs are mapped to the psycopg 3 driver. For a SQLite file the
-    parent folder is created, so the default works in a fresh checkout.
+    ``postgresql://`` URLs are mapped to the psycopg 3 driver. A SQLite file's folder
+    must exist, except the default's (``var/``), which is created so the default works
+    in a fresh checkout: a mistyped path is reported, never quietly made. Raises
+    :class:`DatabaseSettingError` for a URL that cannot work.
     """
     chosen = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
-    parsed = make_url(chosen)
+    try:
+        parsed = make_url(chosen)
+    except ArgumentError:
+        raise DatabaseSettingError(
+            f"{DATABASE_URL_ENV} (or --database-url) is not a database URL: {chosen!r}. "
+            "Next: use sqlite:///path/to/file.db or postgresql://user@host/database."
+        ) from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseSettingError(
+            f"{DATABASE_URL_ENV} (or --database-url) names a {parsed.get_backend_name()} "
+            f"database ({describe_url(parsed)}), which actiontag does not support. Next: use "
+            "SQLite (sqlite:///var/actiontag.db) or PostgreSQL (postgresql://user@host/database)."
+        )
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     password = _password_from_file()
     if password is not None and parsed.password is None:
         parsed = parsed.set(password=password)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        folder = Path(parsed.database).expanduser().parent
+    path = sqlite_path(parsed)
+    if path is not None and not path.parent.is_dir():
+        _make_default_folder(path)
+    return parsed.render_as_string(hide_password=False)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def make_sqlite_folder(url: str | None = None) -> None:
+    """Create the folder of the SQLite file ``url`` (else the environment's) names, if it
+    is one: for ``storage migrate`` and the launchers, which are asked to create it."""
+    chosen = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    try:
+        path = sqlite_path(chosen)
+    except ArgumentError:
+        return  # database_url() reports it
+    if path is not None:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(
-                f"cannot create the folder {folder} for the SQLite database: {exc}. "
+                f"cannot create the folder {path.parent} for the SQLite database: {exc}. "
                 f"Next: choose a writable path in {DATABASE_URL_ENV} (or --database-url)."
             ) from exc
-    return parsed.render_as_string(hide_password=False)
+
+
+def is_default_sqlite_path(path: Path) -> bool:
+    """Whether ``path`` is the default database file (``var/actiontag.db`` here)."""
+    default = sqlite_path(DEFAULT_DATABASE_URL)
+    return default is not None and path.absolute() == default.absolute()
+
+
+def _make_default_folder(path: Path) -> None:
+    folder = path.parent
+    if not is_default_sqlite_path(path):
+        raise DatabaseSettingError(
+            f"{DATABASE_URL_ENV} (or --database-url) names the SQLite file {path}, but the "
+            f"folder {folder} does not exist. Next: fix the path (watcher, workers and the "
+            f"storage commands must name the same file) or create the folder (mkdir -p "
+            f"{folder}); only the default folder var/ is created by itself."
+        )
+    make_sqlite_folder(str(DEFAULT_DATABASE_URL))
 
 
 def _password_from_file() -> str | None:
@@ -267,12 +328,53 @@ def _upgrade(engine: Engine) -> None:
         log.info("migrated %s from %s to %s", describe_url(engine.url), before, after)
 
 
-def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:
+def open_database(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Engine:
     """The engine for ``database_url(url)``, with the schema migrated to the latest revision.
 
+    With ``create=False`` (the worker) a SQLite file that does not exist is refused with
+    :class:`DatabaseSettingError`, unless it is the default one: a mistyped path would
+    otherwise become a new, empty database that never sees a job. An empty PostgreSQL
+    database (it exists, its server made it) is migrated either way.
     Raises :class:`DatabaseUnavailable` with a readable message when it cannot be reached.
     """
+    path = sqlite_path(database_url(url))
+    if not create and path is not None and not path.exists() and not is_default_sqlite_path(path):
+        raise DatabaseSettingError(
+            f"there is no SQLite database at {path} ({DATABASE_URL_ENV} or --database-url), "
+            "and a worker does not create one elsewhere than the default "
+            f"{sqlite_path(DEFAULT_DATABASE_URL)}: the watcher's jobs would never reach it. "
+            "Next: give the worker the watcher's database URL, or create this database "
+            f"first with `python -m storage --database-url sqlite:///{path} migrate`."
+        )
     engine = make_engine(url)
     if migrate:
         upgrade(engine)
     return engine
+
+
+def database_error_message(exc: DBAPIError, url: str | URL) -> str:
+    """One line for an error the database server or file reported (a full disk, a
+    read-only file, a refused permission): where, what, and what to do."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    lowered = reason.lower()
+    if "disk is full" in lowered or "no space left" in lowered or "could not extend" in lowered:
+        hint = "free space on the disk that holds it (or move it), then start again"
+    elif "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
+        hint = "make the database writable by this user, then start again"
+    else:
+        hint = f"fix the database named by {DATABASE_URL_ENV} (or --database-url), then start again"
+    return f"the database at {describe_url(url)} failed: {reason}. Next: {hint}."
+
+
+def create_sqlite_database(url: str | None = None) -> None:
+    """Create (folder included) and migrate the SQLite database ``url`` (else the
+    environment's) names; nothing for PostgreSQL. For the launchers, which start a
+    worker (it never creates a SQLite file but the default) beside the watcher."""
+    chosen = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    try:
+        is_sqlite = sqlite_path(chosen) is not None
+    except ArgumentError:
+        return  # the services report it
+    if is_sqlite:
+        make_sqlite_folder(chosen)
+        upgrade(chosen)

@@ -31,6 +31,7 @@ from watchdog.observers.api import BaseObserver
 
 from storage.db import (
     DatabaseSchemaError,
+    DatabaseSettingError,
     DatabaseUnavailable,
     describe_url,
     make_sessionmaker,
@@ -151,6 +152,9 @@ class WatcherService:
                 exc,
                 DATABASE_URL_ENV,
             )
+            return EXIT_USAGE
+        except DatabaseSettingError as exc:
+            log.error("%s", exc)
             return EXIT_USAGE
         except DatabaseSchemaError as exc:
             log.error("%s", exc)

@@ -197,26 +197,40 @@ class SetupError(Exception):
 
 
 def prepare(args: argparse.Namespace) -> None:
-    """Migrate the database and register the checkpoint it will serve.
+    """Check the settings, migrate the database and register the checkpoint it will serve.
 
-    The cheap checks come first: a missing file or a dead database is reported before
-    torch is imported.
+    The cheap checks come first: a missing file, a mistyped URL or a dead database is
+    reported before torch is imported. Then the network is built and the weights loaded
+    strictly, as each pool process will: a checkpoint that does not fit stops the worker
+    here instead of failing every job it is given.
     """
+    from sqlalchemy.exc import DBAPIError
+
     from storage.db import (
         DatabaseSchemaError,
+        DatabaseSettingError,
         DatabaseUnavailable,
+        database_error_message,
+        database_url,
         make_sessionmaker,
         open_database,
     )
     from storage.jobs import register_model
 
+    try:
+        config.check_broker_url(args.broker_url)
+    except config.ConfigError as exc:
+        raise SetupError(str(exc)) from exc
     path = args.checkpoint.resolve()
     if not path.is_file():
         raise SetupError(f"no checkpoint at {path}. {MISSING_CHECKPOINT_HELP}")
     try:
-        engine = open_database(args.database_url)
-    except (DatabaseUnavailable, DatabaseSchemaError) as exc:
+        # A worker never creates a SQLite file but the default: see open_database.
+        engine = open_database(args.database_url, create=False)
+    except (DatabaseUnavailable, DatabaseSchemaError, DatabaseSettingError) as exc:
         raise SetupError(str(exc)) from exc
+    except DBAPIError as exc:  # a full disk or a read-only file while migrating
+        raise SetupError(database_error_message(exc, database_url(args.database_url))) from exc
     try:
         checkpoint = _load_checkpoint(path)
         with make_sessionmaker(engine)() as session:
@@ -230,6 +244,8 @@ def prepare(args: argparse.Namespace) -> None:
             )
     except DatabaseUnavailable as exc:
         raise SetupError(str(exc)) from exc
+    except DBAPIError as exc:
+        raise SetupError(database_error_message(exc, engine.url)) from exc
     finally:
         engine.dispose()
     log.info(
@@ -242,12 +258,15 @@ def prepare(args: argparse.Namespace) -> None:
 
 
 def _load_checkpoint(path: Path) -> Checkpoint:
+    """The checkpoint at ``path``, its weights checked to load strictly into the network."""
     from model.checkpoint import CheckpointError, load_checkpoint
 
     try:
-        return load_checkpoint(path)
+        checkpoint = load_checkpoint(path)
+        checkpoint.build_model("cpu")  # dropped at once; each pool process builds its own
     except CheckpointError as exc:
         raise SetupError(f"cannot serve {path}: {exc}") from exc
+    return checkpoint
 
 
 def celery_argv(args: argparse.Namespace, concurrency: int) -> list[str]:
@@ -275,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Held until the worker exits: no second live worker may claim under this name.
         name_lock = nodelock.acquire(nodelock.expand(args.hostname))
-    except nodelock.NodeNameInUse as exc:
+    except (nodelock.NodeNameInUse, nodelock.LockDirUnusable) as exc:
         print(f"python -m worker: error: {exc}", file=sys.stderr)
         return EXIT_SETUP_ERROR
     try:

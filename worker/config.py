@@ -7,6 +7,7 @@ its flags override the variables). Importing this module imports neither torch n
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ NUM_CLIPS_ENV = "ACTIONTAG_NUM_CLIPS"
 TOP_K_ENV = "ACTIONTAG_TOP_K"
 MAX_ATTEMPTS_ENV = "ACTIONTAG_MAX_ATTEMPTS"
 ENGINE_ENV = "ACTIONTAG_ENGINE"
+LOCK_DIR_ENV = "ACTIONTAG_LOCK_DIR"
 
 DEFAULT_BROKER_URL = "sqlite:///var/broker.sqlite"
 DEFAULT_QUEUE = "actiontag"
@@ -68,6 +70,44 @@ def broker_url(url: str | None = None) -> str:
     if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
         Path(rest[1:]).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return chosen
+
+
+def lock_dir() -> Path:
+    """Where workers keep their node-name locks (``$ACTIONTAG_LOCK_DIR``, default the
+    system's temporary folder): only workers sharing this folder see each other's names."""
+    raw = os.environ.get(LOCK_DIR_ENV, "").strip()
+    return Path(raw).expanduser() if raw else Path(tempfile.gettempdir())
+
+
+def check_broker_url(url: str | None = None) -> None:
+    """Raise :class:`ConfigError` when the broker URL names no transport Celery can use
+    (``amqqp://``), or one whose client library is not installed."""
+    import kombu.transport
+    from kombu.utils.url import maybe_sanitize_url
+
+    from worker import broker
+
+    broker.register()  # the embedded broker's scheme
+    chosen = url or env_str(BROKER_URL_ENV, DEFAULT_BROKER_URL)
+    shown = maybe_sanitize_url(chosen)
+    scheme, separator, _ = chosen.partition("://")
+    where = f"{BROKER_URL_ENV} (or --broker-url) is {shown!r}"
+    example = f"redis://host:6379/0, or {DEFAULT_BROKER_URL} for the embedded broker"
+    if not separator or not scheme:
+        raise ConfigError(f"{where}, which is not a broker URL. Next: use {example}.")
+    try:
+        kombu.transport.resolve_transport(scheme.split("+")[0])
+    except KeyError as exc:
+        # kombu's message suggests the nearest scheme ("Did you mean amqp?").
+        raise ConfigError(
+            f"{where}: {' '.join(str(exc).strip(chr(39)).split()).rstrip('.')}. "
+            f"Next: fix the scheme, e.g. {example}."
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"{where}: its transport needs {exc.name or exc}, which is not installed here. "
+            f"Next: install it, or use {example}."
+        ) from None
 
 
 def queue_name() -> str:

@@ -4,7 +4,9 @@ Jobs are claimed as ``<node name>#<pool index>``, and a claim re-takes a job alr
 running under the same name (a dead predecessor's). Two live workers with one node name
 would therefore take each other's jobs and tag a video twice at once; that happens by
 simply starting ``python -m worker`` twice on one host, since the default name is
-``actiontag@<host name>``. A lock file per node name refuses the second one.
+``actiontag@<host name>``. A lock file per node name refuses the second one. The lock
+files live in ``$ACTIONTAG_LOCK_DIR`` (default: the system's temporary folder), so a test
+or a second installation can keep its workers' names apart from the service's.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import IO
 
 from celery.utils.nodenames import default_nodename, host_format
+
+from worker.config import LOCK_DIR_ENV, lock_dir
 
 # A killed worker's pool processes die with it (Celery sets PDEATHSIG), but a moment
 # later: a restart waits this long for them to let go of the lock.
@@ -28,6 +31,10 @@ class NodeNameInUse(Exception):
     """Another worker with this node name runs on this machine."""
 
 
+class LockDirUnusable(Exception):
+    """The lock file cannot be created (``$ACTIONTAG_LOCK_DIR`` missing or read-only)."""
+
+
 def expand(nodename: str) -> str:
     """The node name as Celery expands it (``%h`` the host name; ``name`` -> ``celery@name``)."""
     return host_format(default_nodename(nodename))
@@ -35,7 +42,7 @@ def expand(nodename: str) -> str:
 
 def lock_path(nodename: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9@._-]", "_", nodename)
-    return Path(tempfile.gettempdir()) / f"actiontag-worker-{safe}.lock"
+    return lock_dir() / f"actiontag-worker-{safe}.lock"
 
 
 def acquire(nodename: str, wait_s: float = WAIT_S) -> IO[str]:
@@ -44,7 +51,14 @@ def acquire(nodename: str, wait_s: float = WAIT_S) -> IO[str]:
     Raises :class:`NodeNameInUse` when another live worker holds it.
     """
     path = lock_path(nodename)
-    handle = open(path, "a+")  # noqa: SIM115 (held open for the process's lifetime)
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 (held open for the process's lifetime)
+    except OSError as exc:
+        raise LockDirUnusable(
+            f"cannot create the worker's lock file {path}: {exc.strerror or exc}. Next: "
+            f"point {LOCK_DIR_ENV} at an existing folder this user can write, or unset it "
+            "(default: the system's temporary folder)."
+        ) from exc
     deadline = time.monotonic() + wait_s
     while True:
         try:

@@ -15,7 +15,11 @@ Flow (job states in DESIGN.md; every state change is a storage.jobs call):
    queued jobs of its model and runs their clips together (worker.batching).
 
 A video that cannot be read, a missing file or a model mismatch ends ``failed`` with a
-readable reason and the worker goes on. Database and broker errors are transient: the
+readable reason and the worker goes on; so does any unexpected error while a job is in
+hand, and a pool process that cannot load its model fails the jobs it is given saying
+why (never a consumed message with its job left ``queued``). A job id the database does
+not hold is never acknowledged as done: the message is rejected and the error names the
+database (the watcher's reconciler sends the job again from the database that has it). Database and broker errors are transient: the
 job is released (the attempt is given back) and the task retried with exponential
 backoff and jitter.
 
@@ -30,18 +34,25 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from billiard.process import current_process
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError as SQLOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from model.video import VideoError
-from storage.db import DatabaseUnavailable, make_engine, make_sessionmaker
+from storage.db import (
+    DATABASE_URL_ENV,
+    DatabaseUnavailable,
+    describe_url,
+    make_engine,
+    make_sessionmaker,
+)
 from storage.enqueue import enqueue_jobs
 from storage.jobs import (
     ClaimStatus,
@@ -53,6 +64,7 @@ from storage.jobs import (
     release_job,
     requeue_orphaned,
 )
+from storage.schema import Job
 from worker.app import TAG_VIDEO_TASK, app
 from worker.batching import BatchSettings, tag_batch
 from worker.config import CHECKPOINT_ENV, WorkerSettings
@@ -62,7 +74,9 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "WorkerProcess",
     "checked_path",
+    "fail_unstarted",
     "record_result",
+    "reject_missing_job",
     "release_quietly",
     "tag_video",
     "worker_name",
@@ -181,7 +195,14 @@ def _start_pool_process(sender: str | None = None, **_: Any) -> None:
 )
 def tag_video(self: Any, job_id: int) -> str:
     """Tag the video of job ``job_id``; returns what happened (a ClaimStatus or "done"/"failed")."""
-    process = worker_process(self.request.hostname or "actiontag@unknown")
+    nodename = self.request.hostname or "actiontag@unknown"
+    try:
+        process = worker_process(nodename)
+    except TRANSIENT_ERRORS:
+        raise  # retried with backoff; the job was not touched
+    except Exception as exc:
+        # Never a consumed message with its job left queued: the job says why.
+        return fail_unstarted(nodename, int(job_id), exc)
     return run_job(process, int(job_id))
 
 
@@ -189,6 +210,8 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
     """Claim, tag and record one job (the body of ``tag_video``)."""
     with process.sessions() as session:
         claim = claim_job(session, job_id, process.name, process.settings.max_attempts)
+        if claim.status is ClaimStatus.MISSING:
+            reject_missing_job(session, job_id)
         if not claim.claimed:
             _log_refusal(job_id, claim.status, claim.reason)
             return claim.status.value
@@ -214,6 +237,62 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
                 f"internal error while tagging: {type(exc).__name__}: {exc}. "
                 "See the worker log for the traceback.",
             )
+
+
+def fail_unstarted(nodename: str, job_id: int, exc: Exception) -> str:
+    """End job ``job_id`` ``failed`` when this pool process cannot start tagging (its
+    model or engine will not load here); the reason names the error."""
+    log.error("this pool process cannot tag videos", exc_info=exc)
+    settings = WorkerSettings.from_env()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            name = worker_name(nodename, pool_slot())
+            claim = claim_job(session, job_id, name, settings.max_attempts)
+            if claim.status is ClaimStatus.MISSING:
+                reject_missing_job(session, job_id)
+            if not claim.claimed:
+                _log_refusal(job_id, claim.status, claim.reason)
+                return claim.status.value
+            return _fail(
+                session,
+                job_id,
+                f"the worker {name} cannot load its model: {type(exc).__name__}: {exc}. "
+                "Fix it (see its log), restart it, then `python -m storage requeue --failed`.",
+            )
+    finally:
+        engine.dispose()
+
+
+def reject_missing_job(session: Session, job_id: int) -> NoReturn:
+    """Reject the message of a job this worker's database does not hold.
+
+    Never acknowledged as done: the database that recorded the job keeps it ``queued``,
+    and that watcher's reconciler sends it again (rejected, not requeued, so a worker on
+    the wrong database cannot spin on it). A database without any job is almost surely
+    the wrong one, and the log says so.
+    """
+    where = describe_url(session.get_bind().url)
+    empty = session.scalar(select(Job.id).limit(1)) is None
+    session.commit()
+    if empty:
+        log.error(
+            "job %d: the database at %s holds no jobs at all while messages arrive: this "
+            "worker is probably pointed at the wrong database. Give it the watcher's %s "
+            "(or --database-url) and restart it",
+            job_id,
+            where,
+            DATABASE_URL_ENV,
+        )
+    else:
+        log.error(
+            "job %d does not exist in the database at %s; the message is rejected, not "
+            "done. Are watcher and worker on the same database (%s)?",
+            job_id,
+            where,
+            DATABASE_URL_ENV,
+        )
+    raise Reject(f"job {job_id} does not exist in the database at {where}", requeue=False)
 
 
 def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
@@ -353,7 +432,5 @@ def release_quietly(session: Session, worker: str, job_id: int) -> None:
 def _log_refusal(job_id: int, status: ClaimStatus, reason: str) -> None:
     if status is ClaimStatus.EXHAUSTED:
         log.error("job %d failed: %s", job_id, reason)
-    elif status is ClaimStatus.MISSING:
-        log.warning("job %d skipped: %s", job_id, reason)
     else:
         log.info("job %d skipped: %s", job_id, reason)

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from storage import jobs
 from storage.db import (
     DATABASE_URL_ENV,
+    DEFAULT_DATABASE_URL,
     PASSWORD_FILE_ENV,
+    DatabaseSettingError,
     DatabaseUnavailable,
     database_url,
     make_engine,
@@ -34,8 +36,8 @@ def test_database_url_defaults_to_sqlite_under_var(monkeypatch, tmp_path: Path) 
 
 
 def test_database_url_reads_the_environment(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path}/env/x.db")
-    assert database_url() == f"sqlite:///{tmp_path}/env/x.db"
+    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path}/x.db")
+    assert database_url() == f"sqlite:///{tmp_path}/x.db"
 
 
 def test_explicit_url_overrides_the_environment(monkeypatch, tmp_path: Path) -> None:
@@ -43,9 +45,15 @@ def test_explicit_url_overrides_the_environment(monkeypatch, tmp_path: Path) -> 
     assert database_url(f"sqlite:///{tmp_path}/flag.db") == f"sqlite:///{tmp_path}/flag.db"
 
 
-def test_database_url_creates_the_sqlite_folder(tmp_path: Path) -> None:
-    database_url(f"sqlite:///{tmp_path}/a/b/c.db")
-    assert (tmp_path / "a" / "b").is_dir()
+def test_database_url_creates_the_default_sqlite_folder_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    database_url("sqlite:///var/actiontag.db")
+    assert (tmp_path / "var").is_dir()
+    with pytest.raises(DatabaseSettingError):
+        database_url("sqlite:///var/a/b/c.db")
+    assert not (tmp_path / "var" / "a").exists()
 
 
 def test_plain_postgresql_url_uses_psycopg3() -> None:
@@ -184,7 +192,52 @@ def test_unopenable_sqlite_file_raises_database_unavailable(tmp_path: Path) -> N
         open_database(f"sqlite:///{tmp_path}")  # a folder, not a file
 
 
-def test_sqlite_folder_that_cannot_be_created_raises_database_unavailable(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(DatabaseUnavailable, match="cannot create the folder"):
-        open_database(f"sqlite:///{tmp_path}/file/actiontag.db")
+def test_default_sqlite_folder_that_cannot_be_created_raises_database_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").write_text("not a folder")
+    with pytest.raises(DatabaseUnavailable, match="cannot create the folder var"):
+        open_database(DEFAULT_DATABASE_URL)
+
+
+def test_default_sqlite_folder_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    open_database().dispose()
+    assert (tmp_path / "var" / "actiontag.db").is_file()
+
+
+def test_sqlite_url_in_a_folder_that_does_not_exist_is_refused_not_created(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(DatabaseSettingError) as refused:
+        open_database(f"sqlite:///{tmp_path}/typo/actiontag.db")
+    message = str(refused.value)
+    assert f"the folder {tmp_path}/typo does not exist" in message
+    assert DATABASE_URL_ENV in message and "mkdir -p" in message
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("url", ["mysql://user:secret@db.example/actiontag", "oracle://x@y/z"])
+def test_unsupported_database_is_refused_naming_the_setting(url: str) -> None:
+    with pytest.raises(DatabaseSettingError) as refused:
+        database_url(url)
+    message = str(refused.value)
+    assert DATABASE_URL_ENV in message and "does not support" in message
+    assert "secret" not in message and "postgresql://" in message
+
+
+def test_missing_sqlite_file_is_refused_when_it_must_not_be_created(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseSettingError, match=r"storage --database-url .* migrate"):
+        open_database(f"sqlite:///{tmp_path}/actiontag.db", create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_postgresql_database_is_migrated_even_when_it_must_not_be_created(
+    postgres_url: str,
+) -> None:
+    engine = open_database(postgres_url, create=False)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 0
+    engine.dispose()

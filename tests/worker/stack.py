@@ -36,6 +36,7 @@ from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
 from storage.schema import ExpertUsage, Job, JobState, Prediction, Thumbnail, Video
 from worker.app import make_app
+from worker.config import LOCK_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("ACTIONTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -270,6 +271,9 @@ class RunningWorker:
 
     def start(self) -> RunningWorker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
+        # Node-name locks of this stack's own: a service worker on this machine (or
+        # another test's) never blocks this one.
+        env[LOCK_DIR_ENV] = str(self.stack.workdir)
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n".encode())
             self.process = subprocess.Popen(
