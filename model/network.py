@@ -7,7 +7,9 @@
       -> DynamicMoE -> dropout -> classifier -> logits B x num_classes (+ MoEAux)
 
 The backbone is torchvision's r2plus1d_18 with ``fc`` replaced by ``nn.Identity``, so its
-parameter names are torchvision's and Kinetics-400 weights load unchanged.
+parameter names are torchvision's and Kinetics-400 weights load unchanged (the sizes above
+are its own; ``ModelConfig.backbone="r2plus1d_mini"`` is a narrow, shallow variant of the
+same blocks for tests and the offline demo: model/backbone.py).
 
 Why layer2 feeds the motion module (measured on this machine, 16x112x112, B=1): the module
 costs 0.75% of the backbone on layer2 (128 ch, 8 x 28 x 28) and 0.59% on layer3 (256 ch,
@@ -31,8 +33,9 @@ from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.video import R2Plus1D_18_Weights, VideoResNet, r2plus1d_18
+from torchvision.models.video import R2Plus1D_18_Weights
 
+from model.backbone import BACKBONES, build_backbone
 from model.moe import DynamicMoE, MoEAux
 from model.motion import MotionDynamicsModule
 
@@ -52,10 +55,7 @@ log = logging.getLogger(__name__)
 KINETICS_MEAN: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
 KINETICS_STD: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)
 
-# Output channels of each r2plus1d_18 stage that can feed the motion module.
-_STAGE_CHANNELS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
 _STAGES = ("layer1", "layer2", "layer3", "layer4")
-_APPEARANCE_DIM = 512
 
 PRETRAINED_CHOICES = ("kinetics400",)
 
@@ -82,7 +82,9 @@ class ModelConfig:
     crop_size: int = 112
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
-    # Architecture details beyond the headline sizes.
+    # Architecture details beyond the headline sizes. backbone: a name in
+    # model.backbone.BACKBONES; "r2plus1d_mini" is for tests and the offline demo only.
+    backbone: str = "r2plus1d_18"
     motion_stage: str = "layer2"
     motion_channels: int = 64
     gate_hidden: int | None = None  # None: hidden_dim
@@ -113,6 +115,10 @@ class ModelConfig:
                 )
         if self.balance_weight < 0 or self.noise_epsilon < 0:
             raise ValueError("ModelConfig.balance_weight and noise_epsilon must be >= 0")
+        if self.backbone not in BACKBONES:
+            raise ValueError(
+                f"ModelConfig.backbone must be one of {tuple(BACKBONES)}, got {self.backbone!r}"
+            )
         if self.motion_stage not in _STAGES:
             raise ValueError(
                 f"ModelConfig.motion_stage must be one of {_STAGES}, got {self.motion_stage!r}"
@@ -172,7 +178,7 @@ def kinetics400_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
 
-def load_pretrained_backbone(backbone: VideoResNet, pretrained: str) -> None:
+def load_pretrained_backbone(backbone: nn.Module, pretrained: str) -> None:
     """Load pretrained weights (all but ``fc``) into ``backbone``, strictly."""
     if pretrained not in PRETRAINED_CHOICES:
         raise ValueError(
@@ -203,7 +209,7 @@ def load_pretrained_backbone(backbone: VideoResNet, pretrained: str) -> None:
 
 
 class ActionMoEDynamicModel(nn.Module):
-    """R(2+1)D-18 + motion dynamics module + dynamic mixture of experts.
+    """R(2+1)D-18 (or ``config.backbone``) + motion dynamics module + dynamic mixture of experts.
 
     ``forward(x)`` takes B x 3 x T x H x W (any T >= 1, H and W down to a few pixels) and
     returns ``(logits, MoEAux)``. Build from a ``config`` (explicit keyword arguments,
@@ -226,12 +232,17 @@ class ActionMoEDynamicModel(nn.Module):
         self.config = dataclasses.replace(config, **overrides) if overrides else config
 
         cfg = self.config
-        self.backbone = r2plus1d_18(weights=None)
-        self.backbone.fc = nn.Identity()
+        spec = BACKBONES[cfg.backbone]
+        if pretrained is not None and pretrained not in spec.pretrained:
+            raise ValueError(
+                f"backbone {cfg.backbone!r} has no {pretrained!r} weights "
+                f"(it can start from: {spec.pretrained or 'random weights only'})"
+            )
+        self.backbone = build_backbone(cfg.backbone)
         self.motion = MotionDynamicsModule(
-            _STAGE_CHANNELS[cfg.motion_stage], cfg.motion_dim, mid_channels=cfg.motion_channels
+            spec.stage_channels(cfg.motion_stage), cfg.motion_dim, mid_channels=cfg.motion_channels
         )
-        fused_dim = _APPEARANCE_DIM + cfg.motion_dim
+        fused_dim = spec.out_channels + cfg.motion_dim
         self.fuse = nn.Sequential(
             nn.LayerNorm(fused_dim), nn.Linear(fused_dim, cfg.hidden_dim), nn.GELU()
         )

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from model.backbone import BACKBONES
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.network import ModelConfig, PretrainedWeightsUnavailable
 from trainer import synthetic
@@ -65,6 +66,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "grad_clip": 1.0,
     "seed": 0,
     "steps_per_epoch": None,
+    "backbone": "r2plus1d_18",
     "num_experts": 8,
     "top_k": 2,
     "balance_weight": 1e-2,
@@ -76,6 +78,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "val_fraction": 0.1,
 }
 _CONFIG_OPTIONS = (
+    "backbone",
     "num_experts",
     "top_k",
     "balance_weight",
@@ -204,10 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     optim.add_argument(
         "--pretrained",
         choices=("kinetics400", "none"),
-        help="backbone initialisation (default: kinetics400 for hmdb51, none for synthetic)",
+        help="backbone initialisation (default: kinetics400 for hmdb51 where the backbone has "
+        "them, none for synthetic)",
     )
 
     model = parser.add_argument_group("model (with --resume: taken from the run if omitted)")
+    model.add_argument(
+        "--backbone",
+        choices=tuple(BACKBONES),
+        help="video backbone: r2plus1d_18 (torchvision's, Kinetics-400 weights) or "
+        "r2plus1d_mini (the same blocks, narrow and shallow: tests and the offline demo; "
+        "random weights only) (default: r2plus1d_18)",
+    )
     _run_option(model, "--num-experts", int, "experts in the MoE head")
     _run_option(model, "--top-k", int, "experts used per clip")
     _run_option(model, "--balance-weight", float, "weight of the load-balancing loss")
@@ -421,7 +432,14 @@ def _resolve_run(
     """The run's model config, settings and validation share: from the options, or
     with --resume from the interrupted run (where a given option must agree)."""
     if state is None:
-        pretrained = args.pretrained or ("none" if args.dataset == "synthetic" else "kinetics400")
+        weights = BACKBONES[_resolved(args, "backbone")].pretrained
+        if args.pretrained not in (None, "none", *weights):
+            raise UsageError(
+                f"--backbone {_resolved(args, 'backbone')} has no {args.pretrained} weights: "
+                "use --pretrained none, or --backbone r2plus1d_18"
+            )
+        usual = "kinetics400" if args.dataset != "synthetic" and weights else "none"
+        pretrained = args.pretrained or usual
         pretrained = None if pretrained == "none" else pretrained
         scale = args.backbone_lr_scale
         if scale is None:

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["pan_up", "pan_down", "pan_sideways", "still"]
 # The real network, small: fast to save, load and serve on two CPU cores.
 TINY = ModelConfig(
+    backbone="r2plus1d_mini",
     num_classes=len(CLASSES),
     num_experts=4,
     top_k=2,

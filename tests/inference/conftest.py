@@ -26,6 +26,7 @@ from worker.engines.cache import CACHE_ENV
 FIXTURE_VIDEOS = Path(__file__).resolve().parents[1] / "fixtures" / "videos"
 CLASSES = [f"action{i}" for i in range(12)]
 CONFIG = ModelConfig(
+    backbone="r2plus1d_mini",
     num_classes=len(CLASSES),
     num_experts=4,
     top_k=2,

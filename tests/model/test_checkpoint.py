@@ -24,7 +24,9 @@ CLIP = (2, 3, 4, 32, 32)
 
 def make_model(seed: int = 0) -> ActionMoEDynamicModel:
     torch.manual_seed(seed)
-    return ActionMoEDynamicModel(num_classes=3, hidden_dim=64, motion_dim=32).eval()
+    return ActionMoEDynamicModel(
+        num_classes=3, backbone="r2plus1d_mini", hidden_dim=64, motion_dim=32
+    ).eval()
 
 
 def save(path: Path, model: nn.Module, **metadata) -> str:

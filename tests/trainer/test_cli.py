@@ -22,6 +22,7 @@ SYNTHETIC = [
     "--synthetic-videos", "4",
     "--synthetic-frames", "12",
     "--synthetic-size", "32x24",
+    "--backbone", "r2plus1d_mini",
     "--clip-len", "4",
     "--short-side", "20",
     "--crop-size", "16",
@@ -47,7 +48,7 @@ def test_help_documents_every_option_the_issue_names() -> None:
         "--split", "--data-dir", "--out", "--epochs", "--batch-size", "--lr", "--device",
         "--pretrained", "--num-experts", "--top-k", "--balance-weight", "--clip-len",
         "--workers", "--resume", "--eval-only", "--seed", "--retrain", "--dataset",
-        "--mirror", "--archives", "--eval-clips", "--clip-cache",
+        "--mirror", "--archives", "--eval-clips", "--clip-cache", "--backbone",
     ):  # fmt: skip
         assert option in result.stdout, option
     text = " ".join(result.stdout.split())  # argparse wraps lines anywhere
@@ -155,7 +156,7 @@ def test_unreadable_kinetics_weights_name_the_file_to_replace(
     weights.write_bytes(b"not a state dict")
     code, log = _main(
         [*SYNTHETIC, "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "r"),
-         "--pretrained", "kinetics400"],
+         "--backbone", "r2plus1d_18", "--pretrained", "kinetics400"],
         caplog,
     )  # fmt: skip
     assert code == 2
@@ -163,11 +164,25 @@ def test_unreadable_kinetics_weights_name_the_file_to_replace(
     assert not (tmp_path / "r" / "split1" / "model.pt").exists()
 
 
+def test_kinetics_weights_for_the_mini_backbone_are_a_usage_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    code, log = _main(
+        [*SYNTHETIC, "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "r"),
+         "--pretrained", "kinetics400"],
+        caplog,
+    )  # fmt: skip
+    assert code == 2
+    assert "--backbone r2plus1d_mini has no kinetics400 weights" in log
+
+
 def test_a_checkpoint_for_other_classes_is_not_evaluated(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_dir = tmp_path / "r" / "split1"
-    model = ActionMoEDynamicModel(3, clip_len=4, short_side=20, crop_size=16)
+    model = ActionMoEDynamicModel(
+        3, backbone="r2plus1d_mini", clip_len=4, short_side=20, crop_size=16
+    )
     save_checkpoint(run_dir / "model.pt", model, class_names=["x", "y", "z"], split=1)
     code, log = _main(
         [*SYNTHETIC, "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "r")], caplog

@@ -49,7 +49,9 @@ def eval_set(tmp_path_factory: pytest.TempPathFactory) -> VideoClips:
 
 def test_video_prediction_is_the_mean_of_its_clips_softmax(eval_set: VideoClips) -> None:
     torch.manual_seed(0)
-    model = ActionMoEDynamicModel(2, clip_len=4, short_side=20, crop_size=16).eval()
+    model = ActionMoEDynamicModel(
+        2, backbone="r2plus1d_mini", clip_len=4, short_side=20, crop_size=16
+    ).eval()
     result = predict(model, eval_set, device=torch.device("cpu"), batch_size=4, progress=False)
     assert result.paths == [relative for relative, _ in eval_set.items]
     with torch.no_grad():

@@ -26,6 +26,7 @@ TINY = [
     "--dataset", "synthetic",
     "--synthetic-classes", "2", "--synthetic-videos", "8",
     "--synthetic-frames", "12", "--synthetic-size", "32x24",
+    "--backbone", "r2plus1d_mini",
     "--clip-len", "4", "--short-side", "20", "--crop-size", "16",
     "--batch-size", "2", "--epochs", "1", "--workers", "0", "--eval-clips", "1",
     "--no-progress",

@@ -24,6 +24,7 @@ TINY = [
     "--synthetic-size", "32x24",
     "--epochs", "2",
     "--batch-size", "2",
+    "--backbone", "r2plus1d_mini",
     "--clip-len", "4",
     "--short-side", "20",
     "--crop-size", "16",

@@ -42,8 +42,10 @@ REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("ACTIONTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CLASSES = ["clap", "climb", "jump", "run", "walk", "wave"]
-# Small but the real network: R(2+1)D-18 + motion module + MoE on 4 x 32 x 32 clips.
+# Small but the real network: R(2+1)D (the mini backbone) + motion module + MoE on
+# 4 x 32 x 32 clips.
 CONFIG = ModelConfig(
+    backbone="r2plus1d_mini",
     num_classes=len(CLASSES),
     num_experts=4,
     top_k=2,

@@ -1,0 +1,110 @@
+"""The video backbones ActionMoEDynamicModel can stand on, by name.
+
+``r2plus1d_18`` is torchvision's network, parameter names and all, so the Kinetics-400
+weights load unchanged: the model the service is meant to serve. ``r2plus1d_mini`` is the
+same R(2+1)D design (torchvision's ``BasicBlock`` and ``Conv2Plus1D``, the factorised stem)
+at a quarter of the width and one block per stage: about 1/60 of the parameters and
+compute, for the tests and the offline demo, where a randomly initialised network learns a
+few motions in seconds. Both expose ``stem``, ``layer1``..``layer4`` and ``avgpool`` the
+way torchvision's ``VideoResNet`` does, which is all the model reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+from torchvision.models.video import r2plus1d_18
+from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D
+
+__all__ = ["BACKBONES", "BackboneSpec", "build_backbone"]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Output channels of each stage, blocks per stage, the stem's middle channels."""
+
+    widths: tuple[int, int, int, int]
+    blocks: tuple[int, int, int, int]
+    stem_channels: int
+    pretrained: tuple[str, ...]  # the weights it can start from
+
+    @property
+    def out_channels(self) -> int:
+        return self.widths[-1]
+
+    def stage_channels(self, stage: str) -> int:
+        return self.widths[int(stage.removeprefix("layer")) - 1]
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "r2plus1d_18": BackboneSpec((64, 128, 256, 512), (2, 2, 2, 2), 45, ("kinetics400",)),
+    "r2plus1d_mini": BackboneSpec((16, 32, 64, 128), (1, 1, 1, 1), 12, ()),
+}
+
+
+def build_backbone(name: str) -> nn.Module:
+    """The named backbone, randomly initialised, without a classifier (``fc`` is Identity)."""
+    if name == "r2plus1d_18":
+        backbone = r2plus1d_18(weights=None)
+        backbone.fc = nn.Identity()
+        return backbone
+    return _R2Plus1d(BACKBONES[name])
+
+
+class _R2Plus1d(nn.Module):
+    """torchvision's VideoResNet with R(2+1)D blocks, at any widths and depths."""
+
+    def __init__(self, spec: BackboneSpec) -> None:
+        super().__init__()
+        mid, first = spec.stem_channels, spec.widths[0]
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            nn.BatchNorm3d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(mid, first, (3, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(first),
+            nn.ReLU(inplace=True),
+        )
+        inplanes = first
+        for index, (planes, blocks) in enumerate(zip(spec.widths, spec.blocks, strict=True)):
+            stride = 1 if index == 0 else 2
+            setattr(self, f"layer{index + 1}", _stage(inplanes, planes, blocks, stride))
+            inplanes = planes
+        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.fc = nn.Identity()
+        _init_like_torchvision(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem(x)
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            x = getattr(self, name)(x)
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+def _stage(inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    # As VideoResNet._make_layer: a 1x1x1 projection where the shape changes.
+    downsample = None
+    if stride != 1 or inplanes != planes:
+        downsample = nn.Sequential(
+            nn.Conv3d(
+                inplanes,
+                planes,
+                kernel_size=1,
+                stride=Conv2Plus1D.get_downsample_stride(stride),
+                bias=False,
+            ),
+            nn.BatchNorm3d(planes),
+        )
+    layers = [BasicBlock(inplanes, planes, Conv2Plus1D, stride, downsample)]
+    layers += [BasicBlock(planes, planes, Conv2Plus1D) for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
+
+
+def _init_like_torchvision(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
