@@ -271,11 +271,16 @@ class RunningWorker:
             str(self.max_attempts),
         ]
 
-    def start(self) -> RunningWorker:
+    def env(self) -> dict[str, str]:
+        """The worker's environment: no ``ACTIONTAG_*`` from the caller, and node-name
+        locks of this stack's own, so a service worker on this machine (or another
+        test's) never blocks this one."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
-        # Node-name locks of this stack's own: a service worker on this machine (or
-        # another test's) never blocks this one.
         env[LOCK_DIR_ENV] = str(self.stack.workdir)
+        return env
+
+    def start(self) -> RunningWorker:
+        env = self.env()
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n".encode())
             self.process = subprocess.Popen(

@@ -242,9 +242,11 @@ def test_a_second_worker_with_the_same_node_name_is_refused(
 ) -> None:
     _tag(stack, worker, write_video(stack.workdir / "first-of-two.avi", seed=11))
 
+    twin = RunningWorker(stack, hostname=worker.hostname)
     second = subprocess.run(
-        RunningWorker(stack, hostname=worker.hostname).command(),
+        twin.command(),
         cwd=stack.workdir,
+        env=twin.env(),
         capture_output=True,
         text=True,
         timeout=60,
