@@ -60,10 +60,10 @@ NUM_CLIPS = 6
 TOP_K = 3
 
 
-def make_checkpoint(path: Path, seed: int = 0) -> str:
+def make_checkpoint(path: Path, seed: int = 0, config: ModelConfig = CONFIG) -> str:
     """A checkpoint of the small network with random weights; its sha256."""
     torch.manual_seed(seed)
-    model = ActionMoEDynamicModel(config=CONFIG).eval()
+    model = ActionMoEDynamicModel(config=config).eval()
     return save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
 
 
@@ -238,8 +238,12 @@ class RunningWorker:
         max_attempts: int = 3,
         hostname: str | None = None,
         name: str = "worker",
+        engine: str = "eager",
     ) -> None:
         self.stack = stack
+        # eager: these tests are about jobs, not engines (tests/inference holds the fast
+        # engines to eager), and an OpenVINO export per worker costs seconds.
+        self.engine = engine
         self.num_clips = num_clips
         self.max_attempts = max_attempts
         self.hostname = hostname or f"test-{uuid.uuid4().hex[:8]}@%h"
@@ -269,6 +273,8 @@ class RunningWorker:
             str(TOP_K),
             "--max-attempts",
             str(self.max_attempts),
+            "--engine",
+            self.engine,
         ]
 
     def env(self) -> dict[str, str]:
