@@ -46,7 +46,7 @@ def worker(stack: Stack) -> Iterator[RunningWorker]:
 @pytest.fixture(scope="module")
 def predictor(checkpoint: Path) -> Predictor:
     """The same checkpoint and settings as the worker, run in this process."""
-    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K)
+    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K, engine="eager")
 
 
 def _tag(stack: Stack, worker: RunningWorker, path: Path) -> int:
