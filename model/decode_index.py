@@ -192,9 +192,9 @@ def index_file(path: str) -> FrameIndex:
 class IndexCache:
     """The last few indexes, so that a read right after a probe does not demux again.
 
-    Keyed by the file's identity and modification time: a replaced or rewritten file
-    gets a new index. Shared by threads (a worker may decode the next batch while the
-    model runs), hence the lock.
+    Keyed by the file's identity and modification and change times: a replaced or
+    rewritten file gets a new index. Shared by threads (a worker may decode the next
+    batch while the model runs), hence the lock.
     """
 
     def __init__(self, capacity: int = 16) -> None:
@@ -205,7 +205,15 @@ class IndexCache:
     @staticmethod
     def _key(path: str) -> tuple:
         st = os.stat(path)
-        return (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        # ctime too: a file rewritten in place with its mtime set back is another file.
+        return (
+            os.path.realpath(path),
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
 
     def get(self, path: str) -> FrameIndex | None:
         key = self._key(path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,32 @@ class ClaimResult:
 
 
 @dataclass(frozen=True)
+class RecordedFile:
+    """One path a video was recorded under, with what the watcher saw there.
+
+    ``inbox`` is the inbox root the path was recorded under; ``device``, ``inode``,
+    ``size``, ``mtime_ns`` and ``ctime_ns`` the fstat of the file it hashed. All but
+    ``path`` and ``size`` are None for paths recorded before migration 0003 (or by a
+    caller that gave no identity): the worker then re-hashes the file before decoding.
+    """
+
+    path: str
+    inbox: str | None
+    device: int | None
+    inode: int | None
+    size: int
+    mtime_ns: int | None
+    ctime_ns: int | None
+
+    @property
+    def identity(self) -> tuple[int, int, int, int, int] | None:
+        """(device, inode, size, mtime_ns, ctime_ns), or None when not recorded."""
+        if None in (self.device, self.inode, self.mtime_ns, self.ctime_ns):
+            return None
+        return (self.device, self.inode, self.size, self.mtime_ns, self.ctime_ns)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
 class JobInputs:
     """What a worker needs to run a job: where the video is and which checkpoint to use."""
 
@@ -79,10 +106,15 @@ class JobInputs:
     video_id: int
     video_sha256: str
     video_size: int
-    paths: list[str]  # most recently seen first; the first that still exists will do
+    files: list[RecordedFile]  # most recently seen first; the first that checks out will do
     model_id: int
     model_sha256: str
     model_path: str
+
+    @property
+    def paths(self) -> list[str]:
+        """The recorded paths, most recently seen first."""
+        return [file.path for file in self.files]
 
 
 def _check_sha256(sha256: str) -> str:
@@ -157,17 +189,44 @@ def register_model(
 
 
 def record_file(
-    session: Session, path: str, sha256: str, size: int, model: Model | int
+    session: Session,
+    path: str,
+    sha256: str,
+    size: int,
+    model: Model | int,
+    *,
+    inbox: str | None = None,
+    stat: os.stat_result | None = None,
 ) -> tuple[Job, bool]:
     """Record a file seen in the inbox; return its job for ``model`` and whether it is new.
 
     Upserts the video by content hash, adds ``path`` to it if new, and creates a
     ``queued`` job unless the (video, model) pair has one. Safe to call concurrently for
     the same content (two watchers, or one content under two names at once).
+
+    ``inbox`` is the inbox root ``path`` was found under and ``stat`` the fstat of the
+    file descriptor the content was hashed from: the worker opens the path only inside
+    that inbox and trusts the file without re-hashing only while it is that file in that
+    state (same device, inode, size, mtime and ctime). Recording a known path again
+    updates both (the same content, put back or copied anew, is a new file).
     """
     _check_sha256(sha256)
     if size < 0:
         raise ValueError(f"file size cannot be negative: {size}")
+    if stat is not None and stat.st_size != size:
+        raise ValueError(f"the stat says {stat.st_size} bytes but the size given is {size}")
+    if inbox is not None and not os.path.isabs(inbox):
+        raise ValueError(f"the inbox must be an absolute path, got {inbox!r}")
+    identity: dict[str, Any] = {}
+    if inbox is not None:
+        identity["inbox"] = inbox
+    if stat is not None:
+        identity.update(
+            device=stat.st_dev,
+            inode=stat.st_ino,
+            mtime_ns=stat.st_mtime_ns,
+            ctime_ns=stat.st_ctime_ns,
+        )
     model_id = _model_id(model)
     with write_transaction(session):
         video, _ = _get_or_insert(
@@ -175,11 +234,14 @@ def record_file(
             select(Video).where(Video.sha256 == sha256),
             lambda: Video(sha256=sha256, size=size),
         )
-        _get_or_insert(
+        seen, created_path = _get_or_insert(
             session,
             select(VideoPath).where(VideoPath.video_id == video.id, VideoPath.path == path),
-            lambda: VideoPath(video_id=video.id, path=path),
+            lambda: VideoPath(video_id=video.id, path=path, **identity),
         )
+        if not created_path:
+            for name, value in identity.items():
+                setattr(seen, name, value)
         job, created = _get_or_insert(
             session,
             select(Job).where(Job.video_id == video.id, Job.model_id == model_id),
@@ -193,18 +255,30 @@ def job_inputs(session: Session, job_id: int) -> JobInputs:
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
         raise JobNotFound(f"job {job_id} does not exist")
-    paths = session.scalars(
-        select(VideoPath.path)
+    seen = session.scalars(
+        select(VideoPath)
         .where(VideoPath.video_id == job.video_id)
         .order_by(VideoPath.first_seen.desc(), VideoPath.id.desc())
     ).all()
+    size = job.video.size
     inputs = JobInputs(
         job_id=job.id,
         state=job.state,
         video_id=job.video_id,
         video_sha256=job.video.sha256,
-        video_size=job.video.size,
-        paths=list(paths),
+        video_size=size,
+        files=[
+            RecordedFile(
+                path=row.path,
+                inbox=row.inbox,
+                device=row.device,
+                inode=row.inode,
+                size=size,
+                mtime_ns=row.mtime_ns,
+                ctime_ns=row.ctime_ns,
+            )
+            for row in seen
+        ],
         model_id=job.model_id,
         model_sha256=job.model.sha256,
         model_path=job.model.path,

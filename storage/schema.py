@@ -71,6 +71,30 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class Unsigned64(TypeDecorator[int]):
+    """An unsigned 64-bit integer (``st_dev``, ``st_ino``) in a signed BIGINT column.
+
+    Inode numbers use all 64 bits on some filesystems (overlayfs with xino sets the high
+    bits), beyond BIGINT's range on both backends: values from 2**63 up are stored as
+    their two's-complement negative and turned back on reading.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if not 0 <= value < 2**64:
+            raise ValueError(f"{value} is not an unsigned 64-bit integer")
+        return value - 2**64 if value >= 2**63 else value
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        return value + 2**64 if value < 0 else value
+
+
 class JobState(str, enum.Enum):
     """``queued -> running -> done | failed``; see DESIGN.md "Job states"."""
 
@@ -126,6 +150,16 @@ class VideoPath(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
     path: Mapped[str] = mapped_column(Text, index=True)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    # The file's identity when the watcher hashed it (fstat of the descriptor it read),
+    # and the inbox root it was recorded under: the worker opens the path only inside
+    # that inbox, and re-hashes before decoding when the file it opened is not this one
+    # in this state. NULL in rows recorded before migration 0003 (always re-hashed).
+    inbox: Mapped[str | None] = mapped_column(Text)
+    device: Mapped[int | None] = mapped_column(Unsigned64)
+    inode: Mapped[int | None] = mapped_column(Unsigned64)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    # ctime too: mtime can be set back (touch -r, os.utime), ctime cannot.
+    ctime_ns: Mapped[int | None] = mapped_column(BigInteger)
 
     video: Mapped[Video] = relationship(back_populates="paths")
 

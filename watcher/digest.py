@@ -42,27 +42,50 @@ def regular_file_key(path: str | Path) -> FileKey | None:
     return FileKey.of(result) if stat.S_ISREG(result.st_mode) else None
 
 
+@dataclass(frozen=True)
+class Hashed:
+    """A file's sha256 and the fstat of the descriptor its bytes were read from."""
+
+    sha256: str
+    key: FileKey
+    stat: os.stat_result
+
+
+def hash_file(
+    path: str | Path,
+    expected: FileKey | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Hashed:
+    """The hex sha256 of the file at ``path``, with the key and fstat of what was hashed.
+
+    With ``expected``, the opened file must be that file in that state (it could have been
+    replaced or appended to since it was checked), and it must not change while it is read;
+    otherwise :class:`FileChanged`. ``should_stop()`` turning true aborts with
+    :class:`HashingStopped`. The stat is the descriptor's own (fstat before reading,
+    checked again after), never a second look at the path, so it names exactly the
+    file whose bytes make the digest: the worker compares it with the file it opens.
+    """
+    with open(path, "rb") as file:
+        stat_before = os.fstat(file.fileno())
+        before = FileKey.of(stat_before)
+        if expected is not None and before != expected:
+            raise FileChanged(f"{path!r} changed after it was checked")
+        digest = hashlib.file_digest(_StoppableReader(file, should_stop), "sha256").hexdigest()
+        after = FileKey.of(os.fstat(file.fileno()))
+    if after != before:
+        raise FileChanged(f"{path!r} changed while it was being hashed")
+    return Hashed(digest, before, stat_before)
+
+
 def sha256_file(
     path: str | Path,
     expected: FileKey | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[str, FileKey]:
-    """The hex sha256 of the file at ``path`` and the key of what was hashed.
-
-    With ``expected``, the opened file must be that file in that state (it could have been
-    replaced or appended to since it was checked), and it must not change while it is read;
-    otherwise :class:`FileChanged`. ``should_stop()`` turning true aborts with
-    :class:`HashingStopped`.
-    """
-    with open(path, "rb") as file:
-        before = FileKey.of(os.fstat(file.fileno()))
-        if expected is not None and before != expected:
-            raise FileChanged(f"{path} changed after it was checked")
-        digest = hashlib.file_digest(_StoppableReader(file, should_stop), "sha256").hexdigest()
-        after = FileKey.of(os.fstat(file.fileno()))
-    if after != before:
-        raise FileChanged(f"{path} changed while it was being hashed")
-    return digest, before
+    """The hex sha256 of the file at ``path`` and the key of what was hashed
+    (:func:`hash_file` without the stat)."""
+    hashed = hash_file(path, expected, should_stop)
+    return hashed.sha256, hashed.key
 
 
 class _StoppableReader:

@@ -36,11 +36,12 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from storage.inbox import is_inside
 from storage.jobs import record_file
 from watcher.checkpoint import CurrentModel
-from watcher.digest import FileChanged, FileKey, sha256_file
+from watcher.digest import FileChanged, FileKey, Hashed, hash_file
 from watcher.dispatch import Dispatcher
-from watcher.rules import Ignored, IgnoreRules, is_inside
+from watcher.rules import Ignored, IgnoreRules
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class Ingester:
         # Told of each file that needs nothing more in its current state (recorded, or
         # refused), so that rescans pass it by.
         self._on_settled = on_settled
-        self._hashed: dict[str, tuple[FileKey, str]] = {}
+        self._hashed: dict[str, Hashed] = {}
 
     def ingest(self, path: str, key: FileKey) -> Recorded | None:
         """Record the file at ``path``, stable as ``key``; None when it is not taken.
@@ -223,10 +224,21 @@ class Ingester:
             )
             self._on_settled(path, key)
             return None
-        sha256 = self._sha256(path, key)
+        hashed = self._hash(path, key)
+        sha256 = hashed.sha256
         with self.sessions() as session:
             model_id = self.model.model_id(session)
-            job, created = record_file(session, path, sha256, key.size, model_id)
+            # The inbox root and the fstat of what was hashed: the worker checks both
+            # before it decodes the file (storage.jobs.record_file).
+            job, created = record_file(
+                session,
+                path,
+                sha256,
+                key.size,
+                model_id,
+                inbox=self.inbox.root,
+                stat=hashed.stat,
+            )
             sent = bool(created and self.dispatcher.send(session, [job.id]))
         self._hashed.pop(path, None)
         self._on_settled(path, key)
@@ -234,17 +246,17 @@ class Ingester:
         _log_recorded(recorded)
         return recorded
 
-    def _sha256(self, path: str, key: FileKey) -> str:
+    def _hash(self, path: str, key: FileKey) -> Hashed:
         cached = self._hashed.get(path)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None and cached.key == key:
+            return cached
         try:
-            sha256, _ = sha256_file(path, key, self._should_stop)
+            hashed = hash_file(path, key, self._should_stop)
         except (FileNotFoundError, FileChanged):
             self._hashed.pop(path, None)
             raise
-        self._hashed[path] = (key, sha256)
-        return sha256
+        self._hashed[path] = hashed
+        return hashed
 
     def forget(self, path: str) -> None:
         """Drop the kept hash of ``path`` (it is gone, or will not be retried)."""

@@ -8,7 +8,6 @@ temporary name is ignored, and so is every name whose extension is not a video's
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -147,9 +146,3 @@ def _is_utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def is_inside(path: str, folder_real: str) -> bool:
-    """Whether ``path``, with every link resolved, lies in ``folder_real`` (a resolved path)."""
-    real = os.path.realpath(path)
-    return real == folder_real or real.startswith(folder_real.rstrip(os.sep) + os.sep)

@@ -52,6 +52,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from worker.tasks import WorkerProcess
+    from worker.video_file import OpenedVideo
 
 __all__ = [
     "BATCH_CLIPS_ENV",
@@ -161,24 +163,31 @@ def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
     settings = BatchSettings.for_device(process.predictor.engine.device)
     job_ids = [job_id, *_claim_more(session, process, settings.max_videos - 1)]
     outcomes: dict[int, str] = {}
+    runnable: list[tuple[int, OpenedVideo]] = []
     try:
-        runnable: list[tuple[int, str]] = []
         for jid in job_ids:
-            path = tasks.checked_path(session, process, jid)
-            if path is None:
+            video = tasks.checked_video(session, process, jid)
+            if video is None:
                 outcomes[jid] = "failed"
             else:
-                runnable.append((jid, path))
+                runnable.append((jid, video))
         started = time.perf_counter()
-        for (jid, path), result in predict_stream(
-            process.predictor, runnable, lambda pair: pair[1], settings
-        ):
-            outcomes[jid] = tasks.record_result(session, process, jid, path, result)
+        # Each video is decoded through its open descriptor (worker.video_file); closing
+        # the stream first waits for the decode threads, so no descriptor is closed (and
+        # its number reused by another file) while a decoder may still open it.
+        with closing(
+            predict_stream(process.predictor, runnable, lambda pair: pair[1].decode_path, settings)
+        ) as stream:
+            for (jid, video), result in stream:
+                outcomes[jid] = tasks.record_result(session, process, jid, video, result)
     except BaseException:
         for jid in job_ids[1:]:
             if jid not in outcomes:
                 tasks.release_quietly(session, process.name, jid)
         raise
+    finally:
+        for _, video in runnable:
+            video.close()
     if len(job_ids) > 1:
         log.info(
             "%d jobs %s tagged together in %.0f ms [%s]",

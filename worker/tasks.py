@@ -6,16 +6,19 @@ Flow (job states in DESIGN.md; every state change is a storage.jobs call):
    already done, failed, or running in another process is left alone: a redelivered or
    duplicate message does nothing. A job whose attempts are used up is marked failed by
    the claim: a video that kills its process (segfault, OOM) every time stops there.
-2. check that the job names the checkpoint this process serves, and find the first of
-   the video's paths that still holds a file of the recorded size.
+2. check that the job names the checkpoint this process serves, and open the first of
+   the video's paths that holds exactly the recorded video, inside its inbox
+   (worker.video_file: no link leading out, no FIFO, the recorded file or, where its
+   identity changed, the recorded sha256); the decoder reads that open file, and a
+   file written to while it was decoded fails the job.
 3. decode all clips and run them in one batch (worker.predictor), then write the top-k
    predictions, the expert usage, the video's metadata, the timings and a thumbnail per
    clip in one transaction (``complete_job`` replaces rows an interrupted attempt left).
    With ``ACTIONTAG_BATCH_VIDEOS`` > 1 (the CUDA default) the task also claims other
    queued jobs of its model and runs their clips together (worker.batching).
 
-A video that cannot be read, a missing file or a model mismatch ends ``failed`` with a
-readable reason and the worker goes on; so does any unexpected error while a job is in
+A video that cannot be read, a missing or replaced file, a link leading out of the
+inbox or a model mismatch ends ``failed`` with a readable reason and the worker goes on; so does any unexpected error while a job is in
 hand, and a pool process that cannot load its model fails the jobs it is given saying
 why (never a consumed message with its job left ``queued``). A job id the database does
 not hold is never acknowledged as done: the message is rejected and the error names the
@@ -32,7 +35,6 @@ its predecessor left running (``requeue_orphaned``).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -56,7 +58,6 @@ from storage.db import (
 from storage.enqueue import enqueue_jobs
 from storage.jobs import (
     ClaimStatus,
-    JobInputs,
     claim_job,
     complete_job,
     fail_job,
@@ -69,11 +70,12 @@ from worker.app import TAG_VIDEO_TASK, app
 from worker.batching import BatchSettings, tag_batch
 from worker.config import CHECKPOINT_ENV, WorkerSettings
 from worker.predictor import Predictor, VideoPrediction, configure_cpu_threads, resolve_device
+from worker.video_file import FileRefused, OpenedVideo, open_video
 
 __all__ = [
     "TRANSIENT_ERRORS",
     "WorkerProcess",
-    "checked_path",
+    "checked_video",
     "fail_unstarted",
     "record_result",
     "reject_missing_job",
@@ -298,19 +300,21 @@ def reject_missing_job(session: Session, job_id: int) -> NoReturn:
 def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
     if process.batch_videos > 1:
         return tag_batch(session, process, job_id)
-    path = checked_path(session, process, job_id)
-    if path is None:
+    video = checked_video(session, process, job_id)
+    if video is None:
         return "failed"
-    try:
-        result: VideoPrediction | Exception = process.predictor.predict(path)
-    except VideoError as exc:
-        result = exc
-    return record_result(session, process, job_id, path, result)
+    with video:
+        try:
+            result: VideoPrediction | Exception = process.predictor.predict(video.decode_path)
+        except VideoError as exc:
+            result = exc
+        return record_result(session, process, job_id, video, result)
 
 
-def checked_path(session: Session, process: WorkerProcess, job_id: int) -> str | None:
-    """The claimed job's video path; None when the job was failed instead (another model's
-    job, or its file is gone)."""
+def checked_video(session: Session, process: WorkerProcess, job_id: int) -> OpenedVideo | None:
+    """The claimed job's video file, open and verified (worker.video_file); None when the
+    job was failed instead (another model's job, or no recorded path holds its video).
+    The caller closes it once decoded."""
     inputs = job_inputs(session, job_id)
     predictor = process.predictor
     if inputs.model_sha256 != predictor.sha256:
@@ -323,22 +327,25 @@ def checked_path(session: Session, process: WorkerProcess, job_id: int) -> str |
             "`python -m storage requeue --failed`.",
         )
         return None
-    path = _video_path(inputs)
-    if path is None:
-        _fail(session, job_id, _missing_file_reason(inputs))
-    return path
+    try:
+        return open_video(inputs)
+    except FileRefused as refused:
+        _fail(session, job_id, str(refused))
+        return None
 
 
 def record_result(
     session: Session,
     process: WorkerProcess,
     job_id: int,
-    path: str,
+    video: OpenedVideo,
     result: VideoPrediction | Exception,
 ) -> str:
-    """Complete the job with ``result``, or fail it with the error its video raised."""
+    """Complete the job with ``result``, or fail it with the error its video raised (or
+    because its file was written to while it was decoded)."""
     if isinstance(result, VideoError):
-        return _fail(session, job_id, str(result))
+        # The decoder saw /proc/self/fd/N; the reason names the recorded path.
+        return _fail(session, job_id, str(VideoError(video.path, result.reason)))
     if isinstance(result, Exception):
         log.error("job %d: unexpected error", job_id, exc_info=result)
         return _fail(
@@ -347,6 +354,9 @@ def record_result(
             f"internal error while tagging: {type(result).__name__}: {result}. "
             "See the worker log for the traceback.",
         )
+    written = video.written_since_opened()
+    if written is not None:
+        return _fail(session, job_id, written)
     complete_job(
         session,
         job_id,
@@ -359,9 +369,9 @@ def record_result(
     )
     label, confidence = result.top[0]
     log.info(
-        "job %d done: %s -> %s (%.3f); %d clips, decode %.0f ms, inference %.0f ms [%s]",
+        "job %d done: %r -> %s (%.3f); %d clips, decode %.0f ms, inference %.0f ms [%s]",
         job_id,
-        path,
+        video.path,
         label,
         confidence,
         result.num_clips,
@@ -370,29 +380,6 @@ def record_result(
         process.name,
     )
     return "done"
-
-
-def _video_path(inputs: JobInputs) -> str | None:
-    """The first recorded path still holding a file of the recorded size.
-
-    A file of another size at a recorded path is other content under an old name.
-    """
-    for path in inputs.paths:
-        try:
-            if os.path.getsize(path) == inputs.video_size:
-                return path
-        except OSError:
-            continue
-    return None
-
-
-def _missing_file_reason(inputs: JobInputs) -> str:
-    tried = ", ".join(repr(p) for p in inputs.paths) or "(no path recorded)"
-    return (
-        f"the video is no longer where it was seen: no file of {inputs.video_size} bytes at "
-        f"{tried}. Put it back (or drop it into the inbox again), then "
-        "`python -m storage requeue --failed`."
-    )
 
 
 def _video_meta(result: VideoPrediction) -> dict[str, float | int]:

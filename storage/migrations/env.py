@@ -14,7 +14,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 from storage.db import database_url, make_engine
-from storage.schema import Base, UtcDateTime
+from storage.schema import Base, Unsigned64, UtcDateTime
 
 config = context.config
 
@@ -23,6 +23,8 @@ def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | b
     # New revisions must not import our Python types: they outlive them.
     if kind == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    if kind == "type" and isinstance(obj, Unsigned64):
+        return "sa.BigInteger()"
     return False
 
 

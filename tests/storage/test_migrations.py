@@ -129,6 +129,52 @@ def test_upgrading_from_0001_keeps_existing_rows_and_adds_thumbnails(database_ur
     engine.dispose()
 
 
+def test_upgrading_from_0002_keeps_every_path_without_an_identity(database_url: str) -> None:
+    # A database made before file identities, with a video under two names and its job.
+    command.upgrade(alembic_config(database_url), "0002")
+    engine = make_engine(database_url)
+    now = {"now": "2026-01-01 00:00:00"}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO models (id, sha256, path, registered_at) "
+                "VALUES (1, :sha, '/models/a.pt', :now)"
+            ),
+            {"sha": "a" * 64, **now},
+        )
+        conn.execute(
+            text("INSERT INTO videos (id, sha256, size, first_seen) VALUES (1, :sha, 10, :now)"),
+            {"sha": "b" * 64, **now},
+        )
+        for path in ("/inbox/a.mp4", "/inbox/copy of a.mp4"):
+            conn.execute(
+                text(
+                    "INSERT INTO video_paths (video_id, path, first_seen) VALUES (1, :path, :now)"
+                ),
+                {"path": path, **now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, video_id, model_id, state, attempts, enqueued_at) "
+                "VALUES (1, 1, 1, 'queued', 0, :now)"
+            ),
+            now,
+        )
+    assert current_revision(engine) == "0002"
+
+    upgrade(engine)
+
+    assert current_revision(engine) == head_revision() == "0003_file_identity"
+    assert _schema_diff(engine) == []
+    with make_sessionmaker(engine)() as session:
+        files = jobs.job_inputs(session, 1).files
+    assert sorted((f.path, f.inbox, f.identity) for f in files) == [
+        ("/inbox/a.mp4", None, None),
+        ("/inbox/copy of a.mp4", None, None),
+    ]
+    engine.dispose()
+
+
 # Imports first, then waits for the "go" file, so that the processes migrate together.
 STARTER = """
 import sys, time

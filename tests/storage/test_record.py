@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
@@ -118,6 +120,85 @@ def test_job_inputs_lists_paths_newest_first_and_the_checkpoint(
         10,
         JobState.QUEUED,
     )
+
+
+def _stat(path: Path) -> os.stat_result:
+    with open(path, "rb") as file:  # the descriptor's stat, as the watcher takes it
+        return os.fstat(file.fileno())
+
+
+def test_record_file_stores_the_inbox_and_identity_of_the_hashed_file(
+    session: Session, model: Model, tmp_path: Path
+) -> None:
+    path = tmp_path / "inbox" / "run.mp4"
+    path.parent.mkdir()
+    path.write_bytes(b"video bytes")
+    st = _stat(path)
+
+    job, _ = jobs.record_file(
+        session, str(path), digest("run"), 11, model, inbox=str(path.parent), stat=st
+    )
+
+    assert jobs.job_inputs(session, job.id).files == [
+        jobs.RecordedFile(
+            str(path), str(path.parent), st.st_dev, st.st_ino, 11, st.st_mtime_ns, st.st_ctime_ns
+        )
+    ]
+
+
+def test_recording_a_known_path_again_stores_its_new_identity(
+    session: Session, model: Model, tmp_path: Path
+) -> None:
+    # The same content copied back under its old name is another file (inode, mtime).
+    path = tmp_path / "a.mp4"
+    path.write_bytes(b"same bytes")
+    first = _stat(path)
+    job, _ = jobs.record_file(session, str(path), digest("a"), 10, model, stat=first)
+    path.unlink()
+    path.write_bytes(b"same bytes")
+    os.utime(path, ns=(first.st_atime_ns, first.st_mtime_ns + 1_000_000_000))
+    again = _stat(path)
+
+    jobs.record_file(session, str(path), digest("a"), 10, model, inbox=str(tmp_path), stat=again)
+
+    (file,) = jobs.job_inputs(session, job.id).files
+    assert (file.inbox, file.inode, file.mtime_ns, file.ctime_ns) == (
+        str(tmp_path),
+        again.st_ino,
+        again.st_mtime_ns,
+        again.st_ctime_ns,
+    )
+    assert _count(session, VideoPath) == 1
+
+
+def test_device_and_inode_numbers_beyond_bigints_range_are_stored_exactly(
+    session: Session, model: Model
+) -> None:
+    # overlayfs (xino) sets the high bits of inode numbers: all 64 bits are used.
+    device, inode = 2**63 + 7, 2**64 - 3
+    st = os.stat_result((0o100644, inode, device, 1, 0, 0, 10, 0, 0, 0))
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=st)
+    session.expunge_all()
+    (file,) = jobs.job_inputs(session, job.id).files
+    assert (file.device, file.inode) == (device, inode)
+
+
+def test_a_path_recorded_without_identity_has_none(session: Session, model: Model) -> None:
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    (file,) = jobs.job_inputs(session, job.id).files
+    assert (file.inbox, file.identity) == (None, None)
+
+
+def test_a_stat_of_another_size_is_refused(session: Session, model: Model, tmp_path: Path) -> None:
+    path = tmp_path / "a.mp4"
+    path.write_bytes(b"12345")
+    with pytest.raises(ValueError, match="5 bytes but the size given is 10"):
+        jobs.record_file(session, str(path), digest("a"), 10, model, stat=_stat(path))
+
+
+def test_a_relative_inbox_is_refused(session: Session, model: Model) -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, inbox="inbox")
 
 
 def test_job_inputs_of_a_missing_job_raises_job_not_found(session: Session) -> None:

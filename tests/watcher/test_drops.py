@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.schema import VideoPath
 
 from .conftest import Checkpoint, open_stores, watcher_args, write_checkpoint
 from .harness import RecordedVideo, Stores, WatcherProcess, sha256_bytes, write_slowly
@@ -80,6 +84,26 @@ def test_a_file_copied_whole_is_recorded_and_its_job_sent(running: Running) -> N
     video = running.recorded(target)
     assert (video.sha256, video.size, video.paths) == (sha256_bytes(data), len(data), [str(target)])
     assert_one_queued_job_sent(running, video)
+
+
+def identity_recorded(running: Running, path: Path) -> tuple:
+    """(inbox, device, inode, mtime_ns, ctime_ns) stored with ``path``."""
+    with Session(running.stores.engine) as session:
+        row = session.scalars(select(VideoPath).where(VideoPath.path == str(path))).one()
+        return (row.inbox, row.device, row.inode, row.mtime_ns, row.ctime_ns)
+
+
+def identity_of(inbox: Path, st: os.stat_result) -> tuple:
+    return (str(inbox), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def test_the_inbox_and_the_identity_of_the_hashed_file_are_stored_with_its_path(
+    running: Running,
+) -> None:
+    target = running.inbox / "identity.mp4"
+    target.write_bytes(content())
+    running.recorded(target)
+    assert identity_recorded(running, target) == identity_of(running.inbox, target.stat())
 
 
 def test_a_file_written_slowly_is_hashed_only_once_complete(running: Running) -> None:
@@ -275,6 +299,18 @@ def test_a_link_to_a_file_inside_the_inbox_is_recorded_under_the_links_name(
     video = running.recorded(link)
     assert video.paths == sorted([str(target), str(link)])
     assert len(video.jobs) == 1
+
+
+def test_a_link_inside_the_inbox_is_stored_with_its_targets_identity(running: Running) -> None:
+    # What the watcher hashed is the target: the worker, following the link inside the
+    # inbox, opens that same file.
+    target = running.inbox / "identity target.mp4"
+    target.write_bytes(content())
+    running.recorded(target)
+    link = running.inbox / "identity shortcut.mp4"
+    link.symlink_to(target)
+    running.recorded(link)
+    assert identity_recorded(running, link) == identity_of(running.inbox, target.stat())
 
 
 def test_a_fifo_named_like_a_video_is_skipped_without_blocking(running: Running) -> None:

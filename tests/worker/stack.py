@@ -35,6 +35,7 @@ from storage import jobs
 from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
 from storage.schema import ExpertUsage, Job, JobState, Prediction, Thumbnail, Video
+from watcher.digest import hash_file
 from worker.app import make_app
 from worker.config import LOCK_DIR_ENV
 
@@ -108,12 +109,30 @@ class Stack:
     def model_id(self, session: Session) -> int:
         return jobs.ensure_model(session, sha256_of(self.checkpoint), str(self.checkpoint)).id
 
-    def record(self, path: Path, *, model_id: int | None = None, enqueue: bool = True) -> int:
-        """Record ``path`` as the watcher does (database first, then the broker); its job id."""
+    def record(
+        self,
+        path: Path,
+        *,
+        model_id: int | None = None,
+        enqueue: bool = True,
+        inbox: Path | None = None,
+    ) -> int:
+        """Record ``path`` as the watcher does (database first, then the broker); its job id.
+
+        Like the watcher, with the inbox root it lies under (``inbox``, else this stack's
+        folder) and the fstat of the descriptor its content was hashed from.
+        """
+        hashed = hash_file(path)
         with self.session() as session:
             model = model_id if model_id is not None else self.model_id(session)
             job, _ = jobs.record_file(
-                session, str(path), sha256_of(path), path.stat().st_size, model
+                session,
+                str(path),
+                hashed.sha256,
+                hashed.key.size,
+                model,
+                inbox=str(inbox or self.workdir),
+                stat=hashed.stat,
             )
             job_id = job.id
         if enqueue:
