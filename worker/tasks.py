@@ -347,7 +347,7 @@ def record_result(
             f"internal error while tagging: {type(result).__name__}: {result}. "
             "See the worker log for the traceback.",
         )
-    complete_job(
+    written = complete_job(
         session,
         job_id,
         predictions=result.top,
@@ -357,6 +357,12 @@ def record_result(
         inference_ms=result.inference_ms,
         thumbnails=result.thumbnails,
     )
+    if not written:
+        # Superseded while it ran (its file changed: the result would describe content
+        # that is gone), or done by a redelivered copy: nothing is written.
+        state = job_inputs(session, job_id).state
+        log.info("job %d: result not written, the job is %s meanwhile", job_id, state.value)
+        return state.value
     label, confidence = result.top[0]
     log.info(
         "job %d done: %s -> %s (%.3f); %d clips, decode %.0f ms, inference %.0f ms [%s]",
