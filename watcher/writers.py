@@ -34,6 +34,9 @@ PROC = Path("/proc")
 # A scan is reused for files checked within this time: a writer that opened a file this
 # recently has also changed its size or mtime, which restarts the window anyway.
 SNAPSHOT_MAX_AGE_S = 0.25
+# On a host with very many open files a scan takes long: it is then reused for this many
+# times its own duration, so that scanning takes at most about a fifth of the checks' time.
+SCAN_REUSE_FACTOR = 4
 
 
 class OpenWriters:
@@ -50,6 +53,7 @@ class OpenWriters:
         self._clock = clock
         self._lock = threading.Lock()
         self._taken_at = float("-inf")
+        self._reuse_for = max_age
         self._writers: dict[tuple[int, int], list[int]] = {}
         self._unavailable_logged = False
         self._hidden_logged = False
@@ -61,10 +65,11 @@ class OpenWriters:
         protects a pausing writer; logged once).
         """
         with self._lock:
-            now = self._clock()
-            if now - self._taken_at > self._max_age:
+            started = self._clock()
+            if started - self._taken_at > self._reuse_for:
                 self._writers = self._scan()
                 self._taken_at = self._clock()
+                self._reuse_for = max(self._max_age, SCAN_REUSE_FACTOR * (self._taken_at - started))
             return list(self._writers.get((key.device, key.inode), ()))
 
     def _scan(self) -> dict[tuple[int, int], list[int]]:
