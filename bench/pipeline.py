@@ -469,12 +469,12 @@ def wait_finished(
     """Every job's times, once the jobs of ``paths`` are all done or failed."""
     from sqlalchemy import func, select
 
-    from storage.schema import Job, JobState, VideoPath
+    from storage.schema import FINISHED_STATES, Job, VideoPath
 
     finished = (
         select(func.count(func.distinct(VideoPath.path)))
         .join(Job, Job.video_id == VideoPath.video_id)
-        .where(VideoPath.path.in_(paths), Job.state.in_([JobState.DONE, JobState.FAILED]))
+        .where(VideoPath.path.in_(paths), Job.state.in_(FINISHED_STATES))
     )
     deadline = time.monotonic() + timeout
     while True:

@@ -1,7 +1,8 @@
 """Wait until the jobs of the files dropped into the inbox have ended, showing progress.
 
 The database is the record: a file has a job once the watcher has taken it (after its
-stability window), and the job ends ``done`` or ``failed`` in the worker. Progress is
+stability window), and the job ends ``done`` or ``failed`` in the worker (or
+``superseded``, when its file changed before it finished). Progress is
 a tqdm bar on a terminal and a line per change otherwise (logs, CI).
 """
 
@@ -16,9 +17,9 @@ from tqdm import tqdm
 
 from storage import query
 from storage.db import make_engine, make_sessionmaker
-from storage.schema import JobState
+from storage.schema import FINISHED_STATES, JobState
 
-FINAL = (JobState.DONE, JobState.FAILED)
+FINAL = FINISHED_STATES
 POLL_S = 0.5
 
 
@@ -73,7 +74,7 @@ def _summary(jobs: dict[str, query.ResultRow], total: int) -> str:
     waiting = total - len(jobs)
     if waiting:
         parts.append(f"{waiting} not recorded yet")
-    finished = counts[JobState.DONE] + counts[JobState.FAILED]
+    finished = sum(counts[state] for state in FINAL)
     return f"{finished}/{total} finished: " + ", ".join(parts)
 
 

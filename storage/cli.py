@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage import jobs, query
+from storage import jobs, query, refused
 from storage.db import (
     DATABASE_URL_ENV,
     DEFAULT_DATABASE_URL,
@@ -174,9 +174,8 @@ def cmd_list(session: Session, args: argparse.Namespace, out: TextIO) -> int:
             match = next((p for p in row.predictions if p.label == args.label), None)
             cells += [f"#{match.rank}" if match else None, match.confidence if match else None]
         updated = row.finished_at or row.started_at or row.enqueued_at
-        note = (
-            row.path if row.state is not JobState.FAILED else f"{row.path}: {_shorten(row.error)}"
-        )
+        explained = row.state in (JobState.FAILED, JobState.SUPERSEDED)
+        note = f"{row.path}: {_shorten(row.error)}" if explained else row.path
         cells += [updated, f"{row.video_id}:{row.sha256[:10]}", note]
         table.append(cells)
     print(format_table(headers, table), file=out)
@@ -278,6 +277,19 @@ def cmd_stats(session: Session, args: argparse.Namespace, out: TextIO) -> int:
         file=out,
     )
     return 0
+
+
+def cmd_refused(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    rows = refused.refusals(session, args.limit)
+    table = [(_when(r.seen_at), r.size, _printable(r.path), r.reason) for r in rows]
+    print(format_table(["REFUSED (UTC)", "BYTES", "PATH", "REASON"], table), file=out)
+    print(f"{len(rows)} refused file(s)", file=out)
+    return 0
+
+
+def _printable(text: str) -> str:
+    # A file name is anyone's input: a newline in it must not forge a line of the table.
+    return text if text.isprintable() else ascii(text)
 
 
 # Flat columns for CSV; k labels and E experts follow, as many as the data has.
@@ -561,6 +573,18 @@ def build_parser() -> argparse.ArgumentParser:
         limit_help=f"at most N videos, most recent first (default {DEFAULT_REPORT_LIMIT})",
     )
     report.set_defaults(handler=cmd_report)
+
+    refused_files = commands.add_parser(
+        "refused",
+        help="files the watcher refused to take (larger than --max-video-size), and why",
+        description="Inbox files the watcher will not take, most recently refused first: "
+        "one line per path with its size and the reason. A path recorded later (the "
+        "limit raised, the file replaced) leaves this list.",
+    )
+    refused_files.add_argument(
+        "--limit", type=parse_limit, metavar="N", help="at most N files, most recent first"
+    )
+    refused_files.set_defaults(handler=cmd_refused)
 
     migrate = commands.add_parser(
         "migrate",

@@ -306,26 +306,76 @@ def upgrade(url_or_engine: str | Engine | None = None) -> None:
 
 def _upgrade(engine: Engine) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.connect() as conn:
-        conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
-            before = MigrationContext.configure(conn).get_current_revision()
-            config.attributes["connection"] = conn
-            try:
-                command.upgrade(config, "head")
-            except CommandError as exc:
-                raise DatabaseSchemaError(
-                    f"cannot migrate the database at {describe_url(engine.url)} "
-                    f"(it is at revision {before!r}): {exc}. If newer code migrated it, "
-                    "run that version of actiontag."
-                ) from exc
-            after = MigrationContext.configure(conn).get_current_revision()
+    with migration_transaction(engine) as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
+        config.attributes["connection"] = conn
+        try:
+            command.upgrade(config, "head")
+        except CommandError as exc:
+            raise DatabaseSchemaError(
+                f"cannot migrate the database at {describe_url(engine.url)} "
+                f"(it is at revision {before!r}): {exc}. If newer code migrated it, "
+                "run that version of actiontag."
+            ) from exc
+        after = MigrationContext.configure(conn).get_current_revision()
     if before != after:
         log.info("migrated %s from %s to %s", describe_url(engine.url), before, after)
+
+
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in the one writing transaction migrations run in, committed at the end.
+
+    PostgreSQL: an advisory lock serializes migrating processes. SQLite: the write lock
+    does, and foreign keys are off while migrating: a migration that rebuilds a table
+    (SQLite cannot alter a constraint) drops the old one, and with foreign keys on that
+    drop deletes every row referring to it through ``ON DELETE CASCADE``. The pragma
+    only works outside a transaction, so it is set on the driver's connection before
+    BEGIN and set back after. When the revision changed, ``PRAGMA foreign_key_check``
+    runs before the commit, and any row left referring to a missing one rolls the whole
+    migration back (:class:`DatabaseSchemaError`).
+    """
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(conn, on=False)
+        try:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                before = MigrationContext.configure(conn).get_current_revision()
+                yield conn
+                if sqlite and MigrationContext.configure(conn).get_current_revision() != before:
+                    _check_foreign_keys(conn, engine)
+        finally:
+            if sqlite:
+                try:
+                    _sqlite_foreign_keys(conn, on=True)
+                except Exception:
+                    # Never hand a connection without foreign keys back to the pool.
+                    conn.invalidate()
+                    raise
+
+
+def _sqlite_foreign_keys(conn: Connection, *, on: bool) -> None:
+    # The driver's connection is in autocommit mode (_configure_sqlite), so the pragma
+    # runs outside any transaction, where SQLite honours it.
+    conn.connection.driver_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def _check_foreign_keys(conn: Connection, engine: Engine) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        table, rowid, parent, _ = broken[0]
+        raise DatabaseSchemaError(
+            f"migrating the database at {describe_url(engine.url)} would leave "
+            f"{len(broken)} row(s) referring to rows that do not exist (first: {table} row "
+            f"{rowid} -> {parent}); nothing was changed. Check the database "
+            "(PRAGMA foreign_key_check) before starting this version again."
+        )
 
 
 def open_database(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Engine:

@@ -1,7 +1,9 @@
 """The one place job states change.
 
 ``queued -> running -> done | failed``; a job ``running`` past its timeout goes back to
-``queued`` (the watcher's reconciler), a ``failed`` one by command. Every function here
+``queued`` (the watcher's reconciler), a ``failed`` one by command. A ``queued`` or
+``running`` job whose file changed at its path before it finished becomes ``superseded``
+(the new content gets a job of its own); a worker holding it writes no result. Every function here
 runs as one writing transaction and commits the session it is given (a transaction the
 caller had open is committed first). Conditional UPDATEs make the transitions atomic
 across processes on both SQLite and PostgreSQL.
@@ -23,9 +25,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage.db import write_transaction
 from storage.schema import (
@@ -34,6 +36,7 @@ from storage.schema import (
     JobState,
     Model,
     Prediction,
+    RefusedFile,
     Thumbnail,
     Video,
     VideoPath,
@@ -56,6 +59,7 @@ class ClaimStatus(str, enum.Enum):
     FAILED = "failed"  # failed earlier; only `requeue --failed` brings it back
     EXHAUSTED = "exhausted"  # attempts used up: marked failed by this call
     MISSING = "missing"
+    SUPERSEDED = "superseded"  # its file changed; the new content has a job of its own
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,15 @@ class RecordedFile:
         if None in (self.device, self.inode, self.mtime_ns, self.ctime_ns):
             return None
         return (self.device, self.inode, self.size, self.mtime_ns, self.ctime_ns)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What :func:`record_path` did."""
+
+    job: Job  # the job of the content now at the path, for the model
+    created: bool  # the job is new (or a superseded one queued again): send it
+    superseded: list[int]  # jobs of earlier content at the path that this superseded
 
 
 @dataclass(frozen=True)
@@ -200,9 +213,31 @@ def record_file(
 ) -> tuple[Job, bool]:
     """Record a file seen in the inbox; return its job for ``model`` and whether it is new.
 
+    :func:`record_path`, for callers that need only the job.
+    """
+    recording = record_path(session, path, sha256, size, model, inbox=inbox, stat=stat)
+    return recording.job, recording.created
+
+
+def record_path(
+    session: Session,
+    path: str,
+    sha256: str,
+    size: int,
+    model: Model | int,
+    *,
+    inbox: str | None = None,
+    stat: os.stat_result | None = None,
+) -> Recording:
+    """Record the content ``sha256`` seen at ``path`` in the inbox, in one transaction.
+
     Upserts the video by content hash, adds ``path`` to it if new, and creates a
-    ``queued`` job unless the (video, model) pair has one. Safe to call concurrently for
-    the same content (two watchers, or one content under two names at once).
+    ``queued`` job unless the (video, model) pair has one; a ``superseded`` one (this
+    content was at some path before, then replaced) is queued again. Earlier content
+    seen only at this path whose jobs are still ``queued`` or ``running`` is gone from
+    the inbox (the file grew or was rewritten): those jobs become ``superseded``, naming
+    this job. Any refusal recorded for ``path`` is removed. Safe to call concurrently
+    for the same content (two watchers, or one content under two names at once).
 
     ``inbox`` is the inbox root ``path`` was found under and ``stat`` the fstat of the
     file descriptor the content was hashed from: the worker opens the path only inside
@@ -247,7 +282,72 @@ def record_file(
             select(Job).where(Job.video_id == video.id, Job.model_id == model_id),
             lambda: Job(video_id=video.id, model_id=model_id, state=JobState.QUEUED, attempts=0),
         )
-    return job, created
+        if not created:
+            job = _reload(session, job.id)  # its state as the database has it now
+            if job.state is JobState.SUPERSEDED:
+                created = _queue_superseded_again(session, job.id)
+                job = _reload(session, job.id)
+        reason = (
+            f"superseded by job {job.id}: the file {path!r} changed before this job finished "
+            f"(it now holds {size} bytes, sha256 {sha256[:12]}); job {job.id} tags that content"
+        )
+        superseded = _supersede_at(session, path, video.id, reason)
+        session.execute(delete(RefusedFile).where(RefusedFile.path == path))
+    return Recording(job, created, superseded)
+
+
+def supersede_path(session: Session, path: str, job_id: int) -> list[int]:
+    """``queued | running -> superseded`` for the jobs of earlier content at ``path``,
+    replaced there by the content of job ``job_id``; their ids.
+
+    Only content seen at ``path`` alone is taken as gone: content also seen under another
+    name keeps its jobs (the worker reads it there). :func:`record_path` does this in
+    the transaction that records the new content.
+    """
+    with write_transaction(session):
+        job = _reload(session, job_id)
+        reason = (
+            f"superseded by job {job.id}: the file {path!r} changed before this job "
+            f"finished; job {job.id} tags its new content"
+        )
+        return _supersede_at(session, path, job.video_id, reason)
+
+
+def _supersede_at(session: Session, path: str, current_video_id: int, reason: str) -> list[int]:
+    other = aliased(VideoPath)
+    gone = select(VideoPath.video_id).where(
+        VideoPath.path == path,
+        VideoPath.video_id != current_video_id,
+        ~exists().where(other.video_id == VideoPath.video_id, other.path != path),
+    )
+    ids = session.scalars(
+        update(Job)
+        .where(Job.video_id.in_(gone), Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+        .values(state=JobState.SUPERSEDED, error=reason, finished_at=utcnow())
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted(ids)
+
+
+def _queue_superseded_again(session: Session, job_id: int) -> bool:
+    """``superseded -> queued``: the content is back (at this path or another)."""
+    return bool(
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.SUPERSEDED)
+            .values(
+                state=JobState.QUEUED,
+                attempts=0,
+                error=None,
+                enqueued_at=utcnow(),
+                started_at=None,
+                finished_at=None,
+                worker=None,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
 
 
 def job_inputs(session: Session, job_id: int) -> JobInputs:
@@ -353,6 +453,8 @@ def _refusal(session: Session, job_id: int, worker: str) -> ClaimResult | None:
         return ClaimResult(ClaimStatus.ALREADY_DONE, job, f"job {job_id} is already done")
     if job.state is JobState.FAILED:
         return ClaimResult(ClaimStatus.FAILED, job, f"job {job_id} failed: {job.error}")
+    if job.state is JobState.SUPERSEDED:
+        return ClaimResult(ClaimStatus.SUPERSEDED, job, f"job {job_id} is {job.error}")
     if job.state is JobState.RUNNING and job.worker != worker:
         started = f"{job.started_at:%Y-%m-%d %H:%M:%S}Z" if job.started_at else "an unknown time"
         return ClaimResult(
@@ -415,8 +517,9 @@ def complete_job(
 
     Rows a previous, interrupted attempt left are replaced, so a retry never duplicates.
     Returns False, changing nothing, when the job is already ``done`` (a redelivered
-    task). Results for a job that was requeued or failed meanwhile are still recorded:
-    they are real results.
+    task) or was ``superseded`` meanwhile (its file changed: the result would describe
+    content that is no longer there). Results for a job that was requeued or failed
+    meanwhile are still recorded: they are real results.
     """
     _check_predictions(predictions)
     _check_expert_usage(expert_usage)
@@ -432,7 +535,7 @@ def complete_job(
         # and the second finds the job done.
         finished = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.state != JobState.DONE)
+            .where(Job.id == job_id, Job.state.not_in([JobState.DONE, JobState.SUPERSEDED]))
             .values(
                 state=JobState.DONE,
                 finished_at=utcnow(),

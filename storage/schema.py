@@ -96,12 +96,22 @@ class Unsigned64(TypeDecorator[int]):
 
 
 class JobState(str, enum.Enum):
-    """``queued -> running -> done | failed``; see DESIGN.md "Job states"."""
+    """``queued -> running -> done | failed | superseded``; see DESIGN.md "Job states".
+
+    ``superseded``: the file changed at its path before the job finished (a writer that
+    paused, then went on); the new content has a job of its own.
+    """
 
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+# The states a job ends in: nothing more happens to it unless a person (or, for a
+# superseded job, the same content coming back) asks for it.
+FINISHED_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.SUPERSEDED})
 
 
 class Base(DeclarativeBase):
@@ -307,3 +317,18 @@ class Thumbnail(Base):
     height: Mapped[int] = mapped_column(Integer)
 
     job: Mapped[Job] = relationship(back_populates="thumbnails")
+
+
+class RefusedFile(Base):
+    """A file in the inbox the watcher will not take, and why (e.g. larger than the
+    maximum video size). One row per path: the latest refusal; recording the path later
+    (the limit raised, the file replaced) removes it."""
+
+    __tablename__ = "refused_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    # When the watcher last refused it (each start-up scan looks at it again).
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -29,6 +29,8 @@ RECONCILE_EVERY_ENV = "ACTIONTAG_RECONCILE_EVERY"
 RESCAN_EVERY_ENV = "ACTIONTAG_RESCAN_EVERY"
 RUNNING_TIMEOUT_ENV = "ACTIONTAG_RUNNING_TIMEOUT"
 QUEUED_GRACE_ENV = "ACTIONTAG_QUEUED_GRACE"
+LARGE_FILE_SIZE_ENV = "ACTIONTAG_LARGE_FILE_SIZE"
+MAX_VIDEO_SIZE_ENV = "ACTIONTAG_MAX_VIDEO_SIZE"
 
 DEFAULT_INBOX = "inbox/"
 # The worker's default too (worker.config.DEFAULT_CHECKPOINT): both must name one model.
@@ -38,6 +40,8 @@ DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_RECONCILE_EVERY = timedelta(seconds=30)
 DEFAULT_RESCAN_EVERY = timedelta(minutes=5)
 DEFAULT_QUEUED_GRACE = timedelta(minutes=5)
+DEFAULT_LARGE_FILE_SIZE = "256M"
+DEFAULT_MAX_VIDEO_SIZE = "20G"
 # Used when the Celery app names neither a visibility timeout nor a task time limit.
 FALLBACK_RUNNING_TIMEOUT = timedelta(hours=2)
 
@@ -45,6 +49,8 @@ T = TypeVar("T")
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h)?\s*", re.IGNORECASE)
 _UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+_UNIT_BYTES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 class ConfigError(ValueError):
@@ -65,6 +71,8 @@ class WatcherConfig:
     running_timeout: timedelta | None  # None: from the Celery app's visibility timeout
     queued_grace: timedelta
     video_extensions: frozenset[str]
+    large_file_size: int  # bytes; files this large or larger are hashed in the background
+    max_video_size: int | None  # bytes; larger files are refused. None: no limit
     once: bool
     verbose: bool
 
@@ -76,6 +84,22 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not a duration; write e.g. 30, 30s, 5m or 2h")
     unit = match.group(2).lower() if match.group(2) else None
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[unit])
+
+
+def parse_size(text: str) -> int:
+    """``"256M"``, ``"20G"``, ``"1.5GiB"``, ``"4096"``: bytes; K, M, G, T are powers of 1024."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size; write e.g. 4096, 512K, 256M or 20G")
+    return int(float(match.group(1)) * _UNIT_BYTES[match.group(2).lower()])
+
+
+def format_size(size: int) -> str:
+    """``268435456`` -> ``"256 MiB"``, for messages."""
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
 
 
 def parse_seconds(text: str) -> float:
@@ -102,8 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
             "extension. A file is taken once its size and mtime have stayed the same for "
             "--stable-seconds. The same content under another name adds the name, not a "
             "job; a zero-byte file is recorded too (its job then fails, saying why). Files "
-            "that arrived while the watcher was down are taken at start. The inbox is "
-            "only read; links leading outside it are refused."
+            "that arrived while the watcher was down are taken at start. A file still open "
+            "for writing by some process (where /proc tells) is taken once it is closed; a "
+            "file that changes after it was recorded supersedes its job. Files of "
+            "--large-file-size or more are hashed on a pool of two threads, so others keep "
+            "being recorded; files over --max-video-size are refused (python -m storage "
+            "refused lists them). The inbox is only read; links leading outside it are "
+            "refused."
         ),
         epilog=(
             "Each flag overrides the variable named in its help; durations take s, m or h "
@@ -205,6 +234,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--large-file-size",
+        metavar="SIZE",
+        help=(
+            "files this large or larger are hashed on a background pool of two threads "
+            "while other files keep being recorded; K, M, G, T are powers of 1024 "
+            f"(${LARGE_FILE_SIZE_ENV}; default {DEFAULT_LARGE_FILE_SIZE})"
+        ),
+    )
+    parser.add_argument(
+        "--max-video-size",
+        metavar="SIZE",
+        help=(
+            "files larger than this are refused, never read, and recorded with the reason "
+            f"(python -m storage refused); 0: no limit (${MAX_VIDEO_SIZE_ENV}; default "
+            f"{DEFAULT_MAX_VIDEO_SIZE})"
+        ),
+    )
+    parser.add_argument(
         "--once",
         action="store_true",
         help=(
@@ -241,6 +288,14 @@ def _resolve(args: argparse.Namespace) -> WatcherConfig:
         raise ConfigError("--reconcile-every must be positive")
     if rescan_every < timedelta(0):
         raise ConfigError("--rescan-every cannot be negative")
+    large_file_size = _setting(
+        args.large_file_size, LARGE_FILE_SIZE_ENV, parse_size, parse_size(DEFAULT_LARGE_FILE_SIZE)
+    )
+    if large_file_size < 1:
+        raise ConfigError("--large-file-size must be at least 1 byte")
+    max_video_size = _setting(
+        args.max_video_size, MAX_VIDEO_SIZE_ENV, parse_size, parse_size(DEFAULT_MAX_VIDEO_SIZE)
+    )
     poll = args.poll if args.poll is not None else _setting(None, POLL_ENV, parse_bool, False)
     extensions = _setting(
         args.video_extensions, EXTENSIONS_ENV, parse_extensions, DEFAULT_VIDEO_EXTENSIONS
@@ -260,6 +315,8 @@ def _resolve(args: argparse.Namespace) -> WatcherConfig:
             args.queued_grace, QUEUED_GRACE_ENV, parse_duration, DEFAULT_QUEUED_GRACE
         ),
         video_extensions=extensions,
+        large_file_size=large_file_size,
+        max_video_size=max_video_size or None,
         once=args.once,
         verbose=args.verbose,
     )

@@ -2,9 +2,12 @@
 
 Flow for one file: a filesystem event (or the start-up scan) names a path; the ignore
 rules drop hidden, temporary and non-video names; the stability scheduler waits until
-the file has stopped changing; then :class:`Ingester` refuses links leading outside the
-inbox, hashes the content, records it in the database (video by sha256, the path, a job
-for the current model) and only then sends the job to the broker.
+the file has stopped changing and no process holds it open for writing; then
+:class:`Ingester` refuses links leading outside the inbox and files over the maximum
+video size (recorded with the reason), hashes the content (large files on a background
+pool, :mod:`watcher.large`), records it in the database (video by sha256, the path, a job
+for the current model; the unfinished job of content the path held before is superseded)
+and only then sends the job to the broker.
 
 The inbox is only ever read (it may be mounted read-only). A zero-byte file is recorded
 like any other once stable: it shows up in the results as a failed job saying why,
@@ -37,8 +40,10 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from storage.inbox import is_inside
-from storage.jobs import record_file
+from storage.jobs import record_path
+from storage.refused import record_refusal
 from watcher.checkpoint import CurrentModel
+from watcher.config import MAX_VIDEO_SIZE_ENV, format_size
 from watcher.digest import FileChanged, FileKey, Hashed, hash_file
 from watcher.dispatch import Dispatcher
 from watcher.rules import Ignored, IgnoreRules
@@ -180,6 +185,7 @@ class Recorded:
     job_id: int
     new_job: bool
     sent: bool
+    superseded: tuple[int, ...] = ()  # jobs of the content the path held before
 
 
 class Ingester:
@@ -197,24 +203,23 @@ class Ingester:
         dispatcher: Dispatcher,
         should_stop: Callable[[], bool] = lambda: False,
         on_settled: Callable[[str, FileKey], None] = lambda _path, _key: None,
+        max_video_size: int | None = None,
     ) -> None:
         self.inbox = inbox
         self.sessions = sessions
         self.model = model
         self.dispatcher = dispatcher
+        self.max_video_size = max_video_size
         self._should_stop = should_stop
         # Told of each file that needs nothing more in its current state (recorded, or
         # refused), so that rescans pass it by.
         self._on_settled = on_settled
         self._hashed: dict[str, Hashed] = {}
 
-    def ingest(self, path: str, key: FileKey) -> Recorded | None:
-        """Record the file at ``path``, stable as ``key``; None when it is not taken.
-
-        Raises :class:`FileChanged` when the file changed since it was found stable
-        (check it again), :class:`watcher.digest.HashingStopped` when stopping, and the
-        database's errors.
-        """
+    def admit(self, path: str, key: FileKey) -> bool:
+        """Whether the file may be read at all: not a link leading outside the inbox, not
+        over the maximum video size. A file too large is recorded as refused, with why
+        (database errors propagate: the caller tries again later)."""
         if self.inbox.escapes(path):
             log.warning(
                 "refusing %s: it is a link to %s, outside the inbox %s",
@@ -223,14 +228,49 @@ class Ingester:
                 self.inbox.root,
             )
             self._on_settled(path, key)
+            return False
+        if self.max_video_size is not None and key.size > self.max_video_size:
+            reason = (
+                f"{key.size} bytes ({format_size(key.size)}) is more than the maximum video "
+                f"size, {format_size(self.max_video_size)} ({MAX_VIDEO_SIZE_ENV} or "
+                "--max-video-size)"
+            )
+            with self.sessions() as session:
+                record_refusal(session, path, key.size, reason)
+            log.warning(
+                "refusing %r: %s. It is not read; raise the limit to take it (it is looked "
+                "at again at the next start)",
+                path,
+                reason,
+            )
+            self._on_settled(path, key)
+            return False
+        return True
+
+    def has_hash(self, path: str, key: FileKey) -> bool:
+        """Whether the content of ``path`` as ``key`` was hashed already (kept for a retry)."""
+        cached = self._hashed.get(path)
+        return cached is not None and cached.key == key
+
+    def ingest(self, path: str, key: FileKey, hashed: Hashed | None = None) -> Recorded | None:
+        """Record the file at ``path``, stable as ``key``; None when it is not taken.
+
+        ``hashed``: its content's hash, when it was hashed elsewhere (a large file).
+        Raises :class:`FileChanged` when the file changed since it was found stable
+        (check it again), :class:`watcher.digest.HashingStopped` when stopping, and the
+        database's errors.
+        """
+        if not self.admit(path, key):
             return None
+        if hashed is not None:
+            self._hashed[path] = hashed
         hashed = self._hash(path, key)
         sha256 = hashed.sha256
         with self.sessions() as session:
             model_id = self.model.model_id(session)
             # The inbox root and the fstat of what was hashed: the worker checks both
-            # before it decodes the file (storage.jobs.record_file).
-            job, created = record_file(
+            # before it decodes the file (storage.jobs.record_path).
+            recording = record_path(
                 session,
                 path,
                 sha256,
@@ -239,10 +279,20 @@ class Ingester:
                 inbox=self.inbox.root,
                 stat=hashed.stat,
             )
-            sent = bool(created and self.dispatcher.send(session, [job.id]))
+            job = recording.job
+            sent = bool(recording.created and self.dispatcher.send(session, [job.id]))
         self._hashed.pop(path, None)
         self._on_settled(path, key)
-        recorded = Recorded(path, sha256, key.size, job.video_id, job.id, created, sent)
+        recorded = Recorded(
+            path,
+            sha256,
+            key.size,
+            job.video_id,
+            job.id,
+            recording.created,
+            sent,
+            tuple(recording.superseded),
+        )
         _log_recorded(recorded)
         return recorded
 
@@ -264,7 +314,7 @@ class Ingester:
 
 
 def _log_recorded(recorded: Recorded) -> None:
-    what = f"{recorded.path} ({recorded.size} bytes, sha256 {recorded.sha256[:12]})"
+    what = f"{recorded.path!r} ({recorded.size} bytes, sha256 {recorded.sha256[:12]})"
     if recorded.new_job:
         where = "sent to the broker" if recorded.sent else "left queued for the reconciler"
         log.info(
@@ -280,5 +330,13 @@ def _log_recorded(recorded: Recorded) -> None:
             "model; no new job",
             what,
             recorded.video_id,
+            recorded.job_id,
+        )
+    if recorded.superseded:
+        log.info(
+            "%r changed after it was recorded: job(s) %s of its earlier content superseded "
+            "by job %d",
+            recorded.path,
+            ", ".join(map(str, recorded.superseded)),
             recorded.job_id,
         )

@@ -1,8 +1,11 @@
 """The watcher's main loop: start-up, recording stable files, reconciling, stopping.
 
-Threads: watchdog's observer delivers events and the stability scheduler checks files;
-both only hand paths on. Everything that touches the database or the broker runs on the
-main thread, one item at a time, so one session at a time is enough.
+Threads: watchdog's observer delivers events and the stability scheduler checks files
+(and, through /proc, that no process still has them open for writing); both only hand
+paths on. Files of ``--large-file-size`` or more are hashed on a pool of two threads
+(:mod:`watcher.large`) and handed back with their hash, so one huge file does not hold
+up the others. Everything that touches the database or the broker runs on the main
+thread, one item at a time, so one session at a time is enough.
 
 When the database is unavailable the file is checked again later with a growing delay
 (its hash kept) and the watcher goes on; when the broker is, the job stays ``queued``
@@ -18,6 +21,7 @@ import os
 import queue
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
@@ -47,13 +51,16 @@ from watcher.config import (
     INBOX_ENV,
     POLL_ENV,
     WatcherConfig,
+    format_size,
 )
 from watcher.digest import FileChanged, FileKey, HashingStopped
 from watcher.dispatch import Dispatcher
 from watcher.inbox import Inbox, InboxEventHandler, Ingester, make_observer, start_observer
+from watcher.large import BackgroundHasher, HashResult
 from watcher.reconcile import KnownFiles, Reconciler, ScanReport, scan
 from watcher.rules import IgnoreRules
 from watcher.stability import StabilityScheduler
+from watcher.writers import OpenWriters
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -112,8 +119,15 @@ class WatcherService:
             config.checkpoint.absolute(), config.stable_seconds, should_stop=self.stop
         )
         self._app = app
-        self._items: queue.Queue[_Stable | _Scan] = queue.Queue()
-        self.scheduler = StabilityScheduler(config.stable_seconds, self._on_stable)
+        self._items: queue.Queue[_Stable | _Scan | HashResult] = queue.Queue()
+        self.writers = OpenWriters()
+        self.scheduler = StabilityScheduler(
+            config.stable_seconds, self._on_stable, holders=self.writers.holders
+        )
+        self._closing = False
+        self.hasher = BackgroundHasher(
+            self._items.put, should_stop=lambda: self.stop() or self._closing
+        )
         self.known = KnownFiles()
         self._observer: BaseObserver | None = None
         self._db_down = False
@@ -225,6 +239,7 @@ class WatcherService:
             dispatcher,
             should_stop=self.stop,
             on_settled=self.known.settle,
+            max_video_size=self.config.max_video_size,
         )
         self.scheduler.start()
         try:
@@ -245,6 +260,8 @@ class WatcherService:
                 self._observer.stop()
                 self._observer.join(timeout=10)
             self.scheduler.stop()
+            self._closing = True  # large files still being read give up at the next block
+            self.hasher.stop()
         if self.stop():
             log.info("%s received: stopping", self.stop.signal_name)
         return EXIT_FAILURE if self._failed else EXIT_OK
@@ -328,6 +345,8 @@ class WatcherService:
                 item = None
             if isinstance(item, _Stable):
                 self._record(item)
+            elif isinstance(item, HashResult):
+                self._record_hashed(item)
             elif isinstance(item, _Scan):
                 report = self._scan(item.folder)
                 log.debug("scanned %s: %d file(s) to check", item.folder, report.scheduled)
@@ -338,7 +357,12 @@ class WatcherService:
             if time.monotonic() >= next_rescan:
                 self._rescan()
                 next_rescan = time.monotonic() + rescan_every
-            if self.config.once and self.scheduler.idle() and self._items.empty():
+            if (
+                self.config.once
+                and self.scheduler.idle()
+                and not self.hasher.busy()
+                and self._items.empty()
+            ):
                 self._reconcile(sessions)  # send what this run queued but could not send
                 return
 
@@ -362,38 +386,63 @@ class WatcherService:
             self._rescan()
 
     def _record(self, item: _Stable) -> None:
+        def take() -> None:
+            large = item.key.size >= self.config.large_file_size
+            if not large or self.ingester.has_hash(item.path, item.key):
+                self.ingester.ingest(item.path, item.key)
+            elif self.ingester.admit(item.path, item.key) and self.hasher.submit(
+                item.path, item.key
+            ):
+                log.info(
+                    "hashing %r (%s) in the background; other files are recorded meanwhile",
+                    item.path,
+                    format_size(item.key.size),
+                )
+
+        self._attempt(item.path, take)
+
+    def _record_hashed(self, item: HashResult) -> None:
+        def take() -> None:
+            if item.error is not None:
+                raise item.error
+            self.ingester.ingest(item.path, item.key, item.hashed)
+
+        self._attempt(item.path, take)
+
+    def _attempt(self, path: str, take: Callable[[], None]) -> None:
+        """Run ``take`` (reading or recording ``path``) and deal with what goes wrong."""
         try:
-            self.ingester.ingest(item.path, item.key)
+            take()
         except HashingStopped:
             return
         except FileChanged:
-            log.debug("%s changed while it was read; checking it again", item.path)
-            self.scheduler.note(item.path)
+            log.debug("%s changed while it was read; checking it again", path)
+            self.scheduler.note(path)
             return
         except FileNotFoundError:
-            log.debug("%s is gone", item.path)
-            self.ingester.forget(item.path)
+            log.debug("%s is gone", path)
+            self.ingester.forget(path)
             return
         except TRANSIENT_DB_ERRORS as exc:
             self._database_failed(exc)
-            log.info("%s is kept: recording it again in %.0f s", item.path, self._db_retry_s)
-            self.scheduler.note(item.path, delay=self._db_retry_s)
+            log.info("%s is kept: recording it again in %.0f s", path, self._db_retry_s)
+            self.scheduler.note(path, delay=self._db_retry_s)
             self._db_retry_s = min(self._db_retry_s * 2, DB_RETRY_MAX_S)
             return
         except OSError as exc:
-            self.ingester.forget(item.path)
+            self.ingester.forget(path)
             log.error(
                 "cannot read %s: %s. Next: make it readable by the watcher's user; it is "
                 "taken when it next changes, or at the next start",
-                item.path,
+                path,
                 exc.strerror or exc,
             )
             return
         except Exception:
             # One odd file must not stop the service (nor, taken again at each start,
             # keep it from starting).
-            self.ingester.forget(item.path)
-            log.exception("could not record %s; skipping it", item.path)
+            self.ingester.forget(path)
+            log.exception("could not record %s; skipping it", path)
             return
         self._database_ok()
 

@@ -6,6 +6,12 @@ window, keeps this right on network filesystems whose clock differs from ours. E
 a path already waiting are merged into its entry, so a file written in ten thousand
 chunks is looked at once per window, not once per chunk; the thread that delivers
 filesystem events only records the path and never waits on the filesystem.
+
+A file that has stood still for the window is still not handed on while some process
+holds it open for writing (``holders``, :class:`watcher.writers.OpenWriters`): a writer
+that pauses longer than the window would otherwise have its file taken part-way. It is
+looked at again every window until the writer closes it (with inotify, the close event
+restarts the window at once).
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from watcher.digest import FileKey, regular_file_key
 
 log = logging.getLogger(__name__)
 
+# How often a file held open for writing is looked at again, at least (a zero window
+# must not turn into a busy loop).
+MIN_RECHECK_S = 0.2
+
 
 @dataclass
 class _Entry:
@@ -28,6 +38,7 @@ class _Entry:
     touched: float  # when an event last said the file changed
     observed: FileKey | None = None
     since: float = 0.0  # the file has looked like `observed` since then
+    held_logged: bool = False  # "still open for writing" was said for this file
 
 
 class StabilityScheduler:
@@ -42,12 +53,14 @@ class StabilityScheduler:
         stable_seconds: float,
         on_stable: Callable[[str, FileKey], None],
         clock: Callable[[], float] = time.monotonic,
+        holders: Callable[[FileKey], list[int]] = lambda _key: [],
     ) -> None:
         if stable_seconds < 0:
             raise ValueError(f"stable_seconds cannot be negative: {stable_seconds}")
         self.stable_seconds = stable_seconds
         self._on_stable = on_stable
         self._clock = clock
+        self._holders = holders
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._sequence = 0
@@ -149,27 +162,57 @@ class StabilityScheduler:
             entry = self._entries.get(path)
             if entry is None or self._stopping:
                 return
+            ready = False
             if key != entry.observed:
                 # First look, or it changed: the window starts again from now.
                 if entry.observed is not None:
-                    log.debug("%s is still changing (%d bytes); checking again", path, key.size)
+                    log.debug("%r is still changing (%d bytes); checking again", path, key.size)
                 entry.observed, entry.since = key, now
             elif entry.touched > entry.since:
                 # An event since we looked, yet the same size and mtime: a same-size
                 # overwrite or a coarse mtime. Count the window from that event.
                 entry.since = entry.touched
             elif now - entry.since >= self.stable_seconds:
-                del self._entries[path]
-                self._handing_on += 1
-            if path in self._entries:
-                entry.due = entry.since + self.stable_seconds
-                self._push(path, entry)
+                ready = True
+            if not ready:
+                self._again(path, entry, entry.since + self.stable_seconds)
                 return
+            touched = entry.touched
+        # Outside the lock: reading /proc takes milliseconds, and the observer's thread
+        # must never wait for it.
+        holders = self._holders(key)
+        with self._wakeup:
+            entry = self._entries.get(path)
+            if entry is None or self._stopping:
+                return
+            if holders:
+                if not entry.held_logged:
+                    entry.held_logged = True
+                    log.info(
+                        "%r has not changed for %.3g s but process %s still has it open for "
+                        "writing; waiting until it is closed",
+                        path,
+                        self.stable_seconds,
+                        ", ".join(map(str, holders)),
+                    )
+                self._again(path, entry, now + max(self.stable_seconds, MIN_RECHECK_S))
+                return
+            if entry.touched != touched:  # an event came while we looked
+                entry.since = entry.touched
+                self._again(path, entry, entry.since + self.stable_seconds)
+                return
+            del self._entries[path]
+            self._handing_on += 1
         try:
             self._on_stable(path, key)
         finally:
             with self._wakeup:
                 self._handing_on -= 1
+
+    def _again(self, path: str, entry: _Entry, due: float) -> None:
+        """Look at ``path`` again at ``due`` (the condition is held)."""
+        entry.due = due
+        self._push(path, entry)
 
     def _drop(self, path: str, reason: str, level: int) -> None:
         with self._wakeup:

@@ -354,10 +354,10 @@ def record_result(
             f"internal error while tagging: {type(result).__name__}: {result}. "
             "See the worker log for the traceback.",
         )
-    written = video.written_since_opened()
-    if written is not None:
-        return _fail(session, job_id, written)
-    complete_job(
+    changed = video.written_since_opened()
+    if changed is not None:
+        return _fail(session, job_id, changed)
+    written = complete_job(
         session,
         job_id,
         predictions=result.top,
@@ -367,6 +367,12 @@ def record_result(
         inference_ms=result.inference_ms,
         thumbnails=result.thumbnails,
     )
+    if not written:
+        # Superseded while it ran (its file changed: the result would describe content
+        # that is gone), or done by a redelivered copy: nothing is written.
+        state = job_inputs(session, job_id).state
+        log.info("job %d: result not written, the job is %s meanwhile", job_id, state.value)
+        return state.value
     label, confidence = result.top[0]
     log.info(
         "job %d done: %r -> %s (%.3f); %d clips, decode %.0f ms, inference %.0f ms [%s]",

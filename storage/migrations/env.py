@@ -13,7 +13,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
-from storage.db import database_url, make_engine
+from storage.db import database_url, make_engine, migration_transaction
 from storage.schema import Base, Unsigned64, UtcDateTime
 
 config = context.config
@@ -57,7 +57,8 @@ def main() -> None:
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url"))
     try:
-        with engine.begin() as conn:
+        # Foreign keys off on SQLite while a table is rebuilt (storage.db says why).
+        with migration_transaction(engine) as conn:
             run(conn)
     finally:
         engine.dispose()

@@ -253,6 +253,8 @@ def _no_strip(video: VideoDetail) -> str:
         JobState.QUEUED: "queued: waiting for a worker",
         JobState.RUNNING: "running: a worker is tagging it",
         JobState.DONE: "no thumbnails were stored for this video",
+        JobState.SUPERSEDED: "superseded: the file changed before it was tagged; its new "
+        "content is tagged instead",
     }
     text = why.get(video.jobs[0].state, "") if video.jobs else "no job yet"
     return f'<div class="no-strip muted">{esc(text)}</div>'
@@ -265,7 +267,7 @@ def _job(job: ResultRow, several_models: bool, show_error: bool) -> str:
     if several_models:
         status.append(f"model {job.model_sha256[:12]}…")
     error = ""
-    if show_error and job.state is JobState.FAILED:
+    if show_error and job.state in (JobState.FAILED, JobState.SUPERSEDED):
         error = f'<pre class="error">{esc(job.error or "no reason recorded")}</pre>'
     return (
         f'<section class="job" data-job-id="{job.job_id}" data-state="{esc(job.state.value)}">'

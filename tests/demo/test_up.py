@@ -16,14 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from storage.db import make_engine, make_sessionmaker
-from storage.schema import Job, JobState, VideoPath
+from storage.schema import FINISHED_STATES, Job, JobState, VideoPath
 from tests.demo.helpers import REPO, Launcher, clean_env, processes_using, wait_until
 
 pytestmark = pytest.mark.e2e  # real watcher and worker processes
 READY_S = 300
 TAGGED_S = 120
 STOP_S = 120
-FINAL = (JobState.DONE, JobState.FAILED)
+FINAL = tuple(FINISHED_STATES)
 VIDEO = REPO / "tests" / "fixtures" / "videos" / "carphone_distorted.mp4"
 
 

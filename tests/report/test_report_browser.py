@@ -167,7 +167,7 @@ def test_header_shows_the_model_and_job_counts_by_state(rendered: Rendered) -> N
         item.attrs["data-state"]: item.find("span", "count").text
         for item in header.find_all("li", "state-count")
     }
-    assert counts == {"queued": "1", "running": "0", "done": "3", "failed": "2"}
+    assert counts == {"queued": "1", "running": "0", "done": "3", "failed": "2", "superseded": "0"}
     model = header.find("div", "model")
     assert "split 1 · 5 classes" in model.text
     assert _definitions(model.find("dl", "metrics")) == {"multi_clip.top1": "0.625", "epochs": "3"}

@@ -12,6 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from storage import jobs
 from storage.db import (
@@ -25,7 +26,16 @@ from storage.db import (
 )
 from storage.schema import Base, Job, JobState, Model, Thumbnail
 
-TABLES = {"videos", "video_paths", "models", "jobs", "predictions", "expert_usage", "thumbnails"}
+TABLES = {
+    "videos",
+    "video_paths",
+    "models",
+    "jobs",
+    "predictions",
+    "expert_usage",
+    "thumbnails",
+    "refused_files",
+}
 
 
 def _schema_diff(engine: Engine) -> list:
@@ -129,42 +139,82 @@ def test_upgrading_from_0001_keeps_existing_rows_and_adds_thumbnails(database_ur
     engine.dispose()
 
 
-def test_upgrading_from_0002_keeps_every_path_without_an_identity(database_url: str) -> None:
-    # A database made before file identities, with a video under two names and its job.
+NOW = "2026-01-01 00:00:00"
+
+
+def _database_at_0002_with_results(database_url: str) -> Engine:
+    """A database as 0002 left it: a done job with its predictions, expert usage and a
+    thumbnail, and a queued job."""
     command.upgrade(alembic_config(database_url), "0002")
     engine = make_engine(database_url)
-    now = {"now": "2026-01-01 00:00:00"}
     with engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO models (id, sha256, path, registered_at) "
                 "VALUES (1, :sha, '/models/a.pt', :now)"
             ),
-            {"sha": "a" * 64, **now},
+            {"sha": "a" * 64, "now": NOW},
+        )
+        for video in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO videos (id, sha256, size, first_seen) VALUES (:id, :sha, 10, :now)"
+                ),
+                {"id": video, "sha": str(video) * 64, "now": NOW},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, video_id, model_id, state, attempts, enqueued_at) "
+                "VALUES (1, 1, 1, 'done', 1, :now), (2, 2, 1, 'queued', 0, :now)"
+            ),
+            {"now": NOW},
         )
         conn.execute(
-            text("INSERT INTO videos (id, sha256, size, first_seen) VALUES (1, :sha, 10, :now)"),
-            {"sha": "b" * 64, **now},
+            text(
+                "INSERT INTO predictions (job_id, rank, label, confidence) "
+                "VALUES (1, 1, 'run', 0.75)"
+            )
         )
+        conn.execute(
+            text(
+                "INSERT INTO expert_usage (job_id, expert, mean_gate_weight, times_chosen) "
+                "VALUES (1, 0, 0.5, 3)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO thumbnails (job_id, position, jpeg, width, height) "
+                "VALUES (1, 0, :jpeg, 1, 1)"
+            ),
+            {"jpeg": b"\xff\xd8\xff"},
+        )
+    return engine
+
+
+def _result_rows(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return tuple(
+            conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+            for table in ("predictions", "expert_usage", "thumbnails")
+        )
+
+
+def test_upgrading_from_0002_keeps_every_path_without_an_identity(database_url: str) -> None:
+    # A database made before file identities, with a video under two names and its job.
+    engine = _database_at_0002_with_results(database_url)
+    with engine.begin() as conn:
         for path in ("/inbox/a.mp4", "/inbox/copy of a.mp4"):
             conn.execute(
                 text(
                     "INSERT INTO video_paths (video_id, path, first_seen) VALUES (1, :path, :now)"
                 ),
-                {"path": path, **now},
+                {"path": path, "now": NOW},
             )
-        conn.execute(
-            text(
-                "INSERT INTO jobs (id, video_id, model_id, state, attempts, enqueued_at) "
-                "VALUES (1, 1, 1, 'queued', 0, :now)"
-            ),
-            now,
-        )
     assert current_revision(engine) == "0002"
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0003_file_identity"
+    assert current_revision(engine) == head_revision()
     assert _schema_diff(engine) == []
     with make_sessionmaker(engine)() as session:
         files = jobs.job_inputs(session, 1).files
@@ -172,6 +222,59 @@ def test_upgrading_from_0002_keeps_every_path_without_an_identity(database_url: 
         ("/inbox/a.mp4", None, None),
         ("/inbox/copy of a.mp4", None, None),
     ]
+    engine.dispose()
+
+
+def test_upgrading_from_0002_adds_the_superseded_state_and_keeps_every_result_row(
+    database_url: str,
+) -> None:
+    # On SQLite 0004 rebuilds the jobs table; with foreign keys on, dropping the old one
+    # would cascade into every row that refers to a job.
+    engine = _database_at_0002_with_results(database_url)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert _schema_diff(engine) == []
+    assert _result_rows(engine) == (1, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET state = 'superseded' WHERE id = 2"))
+        states = conn.execute(text("SELECT id, state FROM jobs ORDER BY id")).all()
+    assert [tuple(row) for row in states] == [(1, "done"), (2, "superseded")]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET state = 'cancelled' WHERE id = 2"))
+    if engine.dialect.name == "sqlite":  # switched off for the rebuild, and back on after
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    engine.dispose()
+
+
+def test_a_migration_that_breaks_a_reference_is_rolled_back(sqlite_url: str) -> None:
+    engine = _database_at_0002_with_results(sqlite_url)
+    with engine.connect() as conn:
+        # What a faulty rebuild would leave: a result whose job is gone (written with
+        # foreign keys off, as a migration runs).
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        conn.connection.driver_connection.execute(
+            "INSERT INTO predictions (job_id, rank, label, confidence) VALUES (99, 1, 'x', 0.5)"
+        )
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(DatabaseSchemaError, match="referring to rows that do not exist"):
+        upgrade(engine)
+    assert current_revision(engine) == "0002"
+    engine.dispose()
+
+
+def test_downgrading_0004_turns_superseded_jobs_into_failed_ones(database_url: str) -> None:
+    engine = _database_at_0002_with_results(database_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE jobs SET state = 'superseded', error = 'superseded by job 3' WHERE id = 2")
+        )
+    command.downgrade(alembic_config(database_url), "0002")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, state, error FROM jobs ORDER BY id")).all()
+    assert [tuple(row) for row in rows] == [(1, "done", None), (2, "failed", "superseded by job 3")]
+    assert _result_rows(engine) == (1, 1, 1)
     engine.dispose()
 
 

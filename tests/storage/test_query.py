@@ -189,7 +189,13 @@ def test_an_unknown_video_says_how_to_list_them(session: Session, library) -> No
 
 def test_stats_count_jobs_by_state_with_zeros(session: Session, library) -> None:
     result = query.stats(session)
-    assert result.jobs_by_state == {"queued": 1, "running": 0, "done": 3, "failed": 1}
+    assert result.jobs_by_state == {
+        "queued": 1,
+        "running": 0,
+        "done": 3,
+        "failed": 1,
+        "superseded": 0,
+    }
     assert (result.videos, result.models) == (5, 1)
 
 
@@ -230,7 +236,13 @@ def test_models_list_checkpoints_newest_first_with_job_counts(
         ("run", "walk", "jump"),
         {"top1": 0.5},
     )
-    assert older.jobs_by_state == {"queued": 1, "running": 0, "done": 3, "failed": 1}
+    assert older.jobs_by_state == {
+        "queued": 1,
+        "running": 0,
+        "done": 3,
+        "failed": 1,
+        "superseded": 0,
+    }
 
 
 # -- recent_videos / thumbnails (the report's read side) ----------------------------------

@@ -34,7 +34,15 @@ from model.network import ActionMoEDynamicModel, ModelConfig
 from storage import jobs
 from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
-from storage.schema import ExpertUsage, Job, JobState, Prediction, Thumbnail, Video
+from storage.schema import (
+    FINISHED_STATES,
+    ExpertUsage,
+    Job,
+    JobState,
+    Prediction,
+    Thumbnail,
+    Video,
+)
 from watcher.digest import hash_file
 from worker.app import make_app
 from worker.config import LOCK_DIR_ENV
@@ -190,7 +198,7 @@ class Stack:
     def wait_for(
         self,
         job_id: int,
-        states: tuple[JobState, ...] = (JobState.DONE, JobState.FAILED),
+        states: tuple[JobState, ...] = tuple(FINISHED_STATES),
         *,
         attempts: int | None = None,
         timeout: float = 90.0,

@@ -166,6 +166,28 @@ def test_redelivered_done_job_changes_nothing(stack: Stack, worker: RunningWorke
     assert f"job {job_id} skipped: job {job_id} is already done" in worker.log_text()
 
 
+def test_a_message_for_a_superseded_job_is_skipped_and_writes_nothing(
+    stack: Stack, worker: RunningWorker
+) -> None:
+    path = stack.workdir / "rewritten.avi"
+    write_video(path, seed=11)
+    partial = stack.record(path, enqueue=False)
+    write_video(path, seed=12)  # new content at the same path, recorded as the watcher does
+    whole = stack.record(path, enqueue=False)
+    stack.enqueue(partial)
+    stack.enqueue(whole)
+
+    assert stack.wait_for(whole, worker=worker).state is JobState.DONE
+
+    job = stack.job(partial)
+    assert (job.state, job.attempts) == (JobState.SUPERSEDED, 0)
+    assert job.error.startswith(f"superseded by job {whole}")
+    assert stack.predictions(partial) == []
+    assert f"job {partial} skipped: job {partial} is superseded by job {whole}" in (
+        worker.log_text()
+    )
+
+
 BAD_FILES = {
     "zero-byte": (b"", "empty (0 bytes)"),
     "text": (b"this is a text file, not a video\n" * 20, "not a video"),

@@ -1,6 +1,6 @@
 """File identity: the inbox, device, inode, mtime and ctime of each recorded path.
 
-Revision ID: 0003_file_identity
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-04
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_file_identity"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
