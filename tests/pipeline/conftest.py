@@ -22,4 +22,4 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def predictor(checkpoint: Path) -> Predictor:
     """The worker's model and settings, run in this process."""
-    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K)
+    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K, engine="eager")

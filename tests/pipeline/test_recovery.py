@@ -19,21 +19,26 @@ import redis
 
 from storage.schema import JobState
 from tests.watcher.harness import RedisServer
-from tests.worker.stack import TOP_K, write_video
+from tests.worker.stack import SLOW_CLIPS, SLOW_CONFIG, TOP_K, make_checkpoint, write_video
 from worker.predictor import Predictor
 
 from .pipeline import Pipeline, assert_tagged, running_pipeline, write_mp4
 
 pytestmark = pytest.mark.e2e
 
-# A quarter of a second or more per video on two idle cores, whichever engine runs.
-SLOW_CLIPS = 128
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint slow enough per job that a worker can be killed in the middle of one."""
+    path = tmp_path_factory.mktemp("slow-checkpoint") / "model.pt"
+    make_checkpoint(path, config=SLOW_CONFIG)
+    return path
 
 
 @pytest.fixture(scope="module")
 def slow_predictor(checkpoint: Path) -> Predictor:
     """The recovery worker's model and settings, run in this process."""
-    return Predictor(checkpoint, device="cpu", num_clips=SLOW_CLIPS, top_k=TOP_K)
+    return Predictor(checkpoint, device="cpu", num_clips=SLOW_CLIPS, top_k=TOP_K, engine="eager")
 
 
 @pytest.fixture(scope="module")

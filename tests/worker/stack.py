@@ -7,6 +7,7 @@ PostgreSQL + Redis (a queue of its own per run, so parallel runs do not collide)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -66,6 +67,12 @@ CONFIG = ModelConfig(
     crop_size=32,
 )
 NUM_CLIPS = 6
+# For tests that kill a worker in the middle of a job: a job must still be running when
+# the test, having seen it running, kills it. Longer clips and crops make each clip cost
+# tens of milliseconds, so SLOW_CLIPS of them keep a job busy for a second or more even
+# on a fast machine (the small CONFIG runs 40 clips in a few milliseconds).
+SLOW_CONFIG = dataclasses.replace(CONFIG, clip_len=16, short_side=72, crop_size=64)
+SLOW_CLIPS = 40
 TOP_K = 3
 
 

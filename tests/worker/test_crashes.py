@@ -7,7 +7,6 @@ PostgreSQL + Redis.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +14,19 @@ import pytest
 
 from storage.schema import JobState
 
-from .stack import CONFIG, TOP_K, RunningWorker, Stack, make_checkpoint, write_video
+from .stack import (
+    CONFIG,
+    SLOW_CLIPS,
+    SLOW_CONFIG,
+    TOP_K,
+    RunningWorker,
+    Stack,
+    make_checkpoint,
+    write_video,
+)
 
 pytestmark = pytest.mark.e2e
 
-# A job must still be running when the test, having seen it running, kills the worker:
-# longer clips and crops than the other tests' make each clip cost tens of milliseconds,
-# so SLOW_CLIPS of them keep a job busy for a second or more even on a fast machine.
-SLOW_CONFIG = dataclasses.replace(CONFIG, clip_len=16, short_side=72, crop_size=64)
-SLOW_CLIPS = 40
 MAX_ATTEMPTS = 3
 
 
