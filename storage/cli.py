@@ -17,6 +17,8 @@ from typing import Any, TextIO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from actiontag.logs import configure_logging
+from actiontag.text import escape_control
 from storage import jobs, query
 from storage.db import (
     DATABASE_URL_ENV,
@@ -123,7 +125,9 @@ def _cell(value: Any) -> str:
         return f"{value:.3f}"
     if isinstance(value, datetime):
         return f"{value:{TIME_FORMAT}}"
-    return str(value)
+    # Names and labels come from outside: a newline would split the row, an escape
+    # sequence would rewrite the terminal.
+    return escape_control(value)
 
 
 def _bar(fraction: float) -> str:
@@ -200,7 +204,7 @@ def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     print(f"  {', '.join(facts)}; first seen {_when(detail.first_seen)}", file=out)
     print("  paths:", file=out)
     for seen in detail.paths:
-        print(f"    {seen.path}  (first seen {_when(seen.first_seen)})", file=out)
+        print(f"    {escape_control(seen.path)}  (first seen {_when(seen.first_seen)})", file=out)
     if not detail.jobs:
         print("  no jobs", file=out)
     for job in detail.jobs:
@@ -211,7 +215,7 @@ def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
 def _print_job(job: query.ResultRow, out: TextIO) -> None:
     print(
         f"job {job.job_id}  state {job.state.value}  model {job.model_sha256[:12]}  "
-        f"attempts {job.attempts}  worker {job.worker or '-'}",
+        f"attempts {job.attempts}  worker {escape_control(job.worker or '-')}",
         file=out,
     )
     timing = f"  queued {_when(job.enqueued_at)}  started {_when(job.started_at)}  "
@@ -220,13 +224,14 @@ def _print_job(job: query.ResultRow, out: TextIO) -> None:
         timing += f"  decode {job.decode_ms:.1f} ms  inference {job.inference_ms:.1f} ms"
     print(timing, file=out)
     if job.error:
-        print(f"  error: {job.error}", file=out)
+        print(f"  error: {escape_control(job.error)}", file=out)
     if job.predictions:
         print(f"  top-{len(job.predictions)} actions:", file=out)
-        width = max(len(p.label) for p in job.predictions)
-        for p in job.predictions:
+        labels = [escape_control(p.label) for p in job.predictions]  # a checkpoint's names
+        width = max(len(label) for label in labels)
+        for p, label in zip(job.predictions, labels, strict=True):
             print(
-                f"    {p.rank:>2}. {p.label:<{width}}  {p.confidence:.3f}  {_bar(p.confidence)}",
+                f"    {p.rank:>2}. {label:<{width}}  {p.confidence:.3f}  {_bar(p.confidence)}",
                 file=out,
             )
     if job.expert_usage:
@@ -362,8 +367,9 @@ def cmd_requeue(session: Session, args: argparse.Namespace, out: TextIO) -> int:
         print(f"sent {len(result.sent)} job(s) to the workers", file=out)
     if result.left_queued:
         print(
-            f"warning: {result.error}. {len(result.left_queued)} job(s) stay queued in the "
-            "database; the watcher's reconciler sends them once the broker is reachable.",
+            f"warning: {escape_control(result.error)}. {len(result.left_queued)} job(s) stay "
+            "queued in the database; the watcher's reconciler sends them once the broker is "
+            "reachable.",
             file=sys.stderr,
         )
     return 0
@@ -578,11 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("requeue needs --failed and/or --stale AGE")
     if args.command == "requeue" and args.job and not args.failed:
         parser.error("--job goes with --failed")
-    logging.basicConfig(
-        # Commands print what people need; -v adds the log of what happened.
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Commands print what people need; -v adds the log of what happened.
+    configure_logging(logging.INFO if args.verbose else logging.ERROR)
     handler: Callable[..., int] = args.handler
     try:
         if handler is cmd_migrate:  # asked to create it: the file, and its folder
@@ -603,5 +606,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         query.AmbiguousVideo,
         ReportError,
     ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {escape_control(exc)}", file=sys.stderr)
         return 1
