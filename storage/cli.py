@@ -310,8 +310,29 @@ CSV_COLUMNS = [
 ]
 
 
+# OWASP's CSV injection list: a spreadsheet reads a cell starting with one of these as a
+# formula (=HYPERLINK(...), +cmd|..., @SUM(...)), and tab/CR can hide such a start. Also
+# after leading spaces, and in full width (some spreadsheets in CJK locales take those).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as one CSV cell: text a spreadsheet would run as a formula gets a leading
+    ``'``, which spreadsheets show as text and do not keep; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
-    """One line per job: its fields, then label_i/confidence_i, then expert_j_weight/_chosen."""
+    """One line per job: its fields, then label_i/confidence_i, then expert_j_weight/_chosen.
+
+    RFC 4180: CRLF line ends; every text cell is quoted (numbers are not), so a cell made
+    safe by :func:`csv_cell` is quoted too, as OWASP advises. Labels come from the
+    checkpoint and error messages quote file names: both are outside input.
+    """
     k = max((len(row.predictions) for row in rows), default=0)
     experts = max((len(row.expert_usage) for row in rows), default=0)
     header = list(CSV_COLUMNS)
@@ -319,7 +340,7 @@ def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
         header += [f"label_{rank}", f"confidence_{rank}"]
     for expert in range(experts):
         header += [f"expert_{expert}_weight", f"expert_{expert}_chosen"]
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(header)
     for row in rows:
         record = row.as_dict()
@@ -330,7 +351,7 @@ def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
         for expert in range(experts):
             e = row.expert_usage[expert] if expert < len(row.expert_usage) else None
             line += [e.mean_gate_weight, e.times_chosen] if e else ["", ""]
-        writer.writerow(["" if value is None else value for value in line])
+        writer.writerow([csv_cell(value) for value in line])
 
 
 def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:

