@@ -178,9 +178,10 @@ def cmd_list(session: Session, args: argparse.Namespace, out: TextIO) -> int:
             match = next((p for p in row.predictions if p.label == args.label), None)
             cells += [f"#{match.rank}" if match else None, match.confidence if match else None]
         updated = row.finished_at or row.started_at or row.enqueued_at
-        note = (
-            row.path if row.state is not JobState.FAILED else f"{row.path}: {_shorten(row.error)}"
-        )
+        # The path this job read (an error is about that one), and how many other names
+        # its video has (`show` lists them).
+        where = row.path if len(row.paths) <= 1 else f"{row.path} (+{len(row.paths) - 1} more)"
+        note = where if row.state is not JobState.FAILED else f"{where}: {_shorten(row.error)}"
         cells += [updated, f"{row.video_id}:{row.sha256[:10]}", note]
         table.append(cells)
     print(format_table(headers, table), file=out)
@@ -292,6 +293,7 @@ CSV_COLUMNS = [
     "video_id",
     "sha256",
     "path",
+    "paths",  # every path of the video, a JSON array of strings, oldest first
     "size",
     "duration",
     "fps",
@@ -344,6 +346,7 @@ def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
     writer.writerow(header)
     for row in rows:
         record = row.as_dict()
+        record["paths"] = json.dumps(record["paths"], ensure_ascii=False)
         line = [record[column] for column in CSV_COLUMNS]
         for rank in range(k):
             p = row.predictions[rank] if rank < len(row.predictions) else None
@@ -517,8 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="results as CSV or JSON, for programs",
         description="Results as CSV (one line per job: fields, then label_i/confidence_i and "
-        "expert_j_weight/expert_j_chosen) or JSON (a list of objects with nested predictions "
-        "and expert usage).",
+        "expert_j_weight/expert_j_chosen; `path` is the file the job read, `paths` every name "
+        "of its video as a JSON array; CRLF line ends, text quoted, a cell a spreadsheet "
+        "would run as a formula prefixed with ') or JSON (a list of objects with nested "
+        "predictions and expert usage, `paths` a list).",
     )
     export.add_argument(
         "--format", choices=["csv", "json"], default="csv", help="output format (default: csv)"

@@ -336,9 +336,12 @@ def record_result(
     path: str,
     result: VideoPrediction | Exception,
 ) -> str:
-    """Complete the job with ``result``, or fail it with the error its video raised."""
+    """Complete the job with ``result``, or fail it with the error its video raised.
+
+    Either way the job keeps ``path`` as its path: the name its result or error is about.
+    """
     if isinstance(result, VideoError):
-        return _fail(session, job_id, str(result))
+        return _fail(session, job_id, str(result), path=path)
     if isinstance(result, Exception):
         log.error("job %d: unexpected error", job_id, exc_info=result)
         return _fail(
@@ -346,6 +349,7 @@ def record_result(
             job_id,
             f"internal error while tagging: {type(result).__name__}: {result}. "
             "See the worker log for the traceback.",
+            path=path,
         )
     complete_job(
         session,
@@ -356,6 +360,7 @@ def record_result(
         decode_ms=result.decode_ms,
         inference_ms=result.inference_ms,
         thumbnails=result.thumbnails,
+        path=path,
     )
     label, confidence = result.top[0]
     log.info(
@@ -406,8 +411,8 @@ def _video_meta(result: VideoPrediction) -> dict[str, float | int]:
     }
 
 
-def _fail(session: Session, job_id: int, reason: str) -> str:
-    fail_job(session, job_id, reason)
+def _fail(session: Session, job_id: int, reason: str, path: str | None = None) -> str:
+    fail_job(session, job_id, reason, path=path)
     log.warning("job %d failed: %s", job_id, reason)
     return "failed"
 

@@ -351,3 +351,71 @@ def test_export_csv_ends_every_line_with_crlf(store_url: str, rows, tmp_path: Pa
         timeout=120,
     )
     assert piped.returncode == 0 and piped.stdout == raw
+
+
+# --- a video under several names (issue 9 item 14) ------------------------------------------
+
+
+@pytest.fixture
+def renamed(session: Session, model: Model) -> dict[str, int]:
+    """One content recorded as first.mp4, then seen as second.mp4 and third.mp4; its job
+    failed reading first.mp4. Another video under one name only."""
+    job, _ = jobs.record_file(session, "/inbox/first.mp4", digest("same"), 100, model)
+    for name in ("second", "third"):
+        again, created = jobs.record_file(session, f"/inbox/{name}.mp4", digest("same"), 100, model)
+        assert (again.id, created) == (job.id, False)
+    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+    jobs.fail_job(session, job.id, "cannot read '/inbox/first.mp4' as a video: moov atom not found")
+    single, _ = jobs.record_file(session, "/inbox/single.mp4", digest("single"), 10, model)
+    return {"renamed": job.id, "single": single.id}
+
+
+@sqlite_only
+def test_list_shows_the_path_the_job_used_and_how_many_more(
+    store_url: str, renamed: dict[str, int], tmp_path: Path
+) -> None:
+    result = run_cli("list", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (line,) = [
+        row for row in result.stdout.splitlines() if row.split()[:1] == [str(renamed["renamed"])]
+    ]
+    # The error is about first.mp4, and so is the name shown next to it.
+    assert "  /inbox/first.mp4 (+2 more): cannot read '/inbox/first.mp4' as a video" in line
+    (single,) = [row for row in result.stdout.splitlines() if "single.mp4" in row]
+    assert single.endswith("/inbox/single.mp4")
+
+
+def test_list_shows_the_path_the_worker_read(
+    store_url: str, session: Session, model: Model, tmp_path: Path
+) -> None:
+    job, _ = jobs.record_file(session, "/inbox/old name.mp4", digest("moved"), 100, model)
+    jobs.record_file(session, "/inbox/new name.mp4", digest("moved"), 100, model)
+    jobs.record_file(session, "/inbox/newest name.mp4", digest("moved"), 100, model)
+    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+    # The worker read the second name (the newest was already gone, say).
+    jobs.fail_job(session, job.id, "it is a still image (png)", path="/inbox/new name.mp4")
+    result = run_cli("list", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "/inbox/new name.mp4 (+2 more): it is a still image (png)" in result.stdout
+
+
+def test_export_carries_every_path_of_a_video(
+    store_url: str, renamed: dict[str, int], tmp_path: Path
+) -> None:
+    every = ["/inbox/first.mp4", "/inbox/second.mp4", "/inbox/third.mp4"]
+    as_csv = run_cli("export", url=store_url, cwd=tmp_path)
+    assert as_csv.returncode == 0, as_csv.stderr
+    reader = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert reader.fieldnames[reader.fieldnames.index("path") + 1] == "paths"
+    records = {int(r["job_id"]): r for r in reader}
+    assert records[renamed["renamed"]]["path"] == "/inbox/first.mp4"
+    assert json.loads(records[renamed["renamed"]]["paths"]) == every
+    assert json.loads(records[renamed["single"]]["paths"]) == ["/inbox/single.mp4"]
+
+    as_json = run_cli("export", "--format", "json", url=store_url, cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    by_id = {r["job_id"]: r for r in json.loads(as_json.stdout)}
+    assert (by_id[renamed["renamed"]]["path"], by_id[renamed["renamed"]]["paths"]) == (
+        "/inbox/first.mp4",
+        every,
+    )
