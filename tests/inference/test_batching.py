@@ -165,7 +165,9 @@ def test_a_batching_worker_completes_every_job_once_with_the_predictors_results(
         stack.close()
 
     assert [(j.state, j.attempts, j.error) for j in jobs] == [(JobState.DONE, 1, None)] * 6
-    predictor = Predictor(checkpoint, device="cpu", num_clips=worker.num_clips, top_k=3)
+    predictor = Predictor(
+        checkpoint, device="cpu", num_clips=worker.num_clips, top_k=3, engine=worker.engine
+    )
     for job_id, path in zip(job_ids, paths, strict=True):
         expected = predictor.predict(path).top
         assert [r.label for r in rows[job_id]] == [label for label, _ in expected]

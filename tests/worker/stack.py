@@ -60,10 +60,10 @@ NUM_CLIPS = 6
 TOP_K = 3
 
 
-def make_checkpoint(path: Path, seed: int = 0) -> str:
+def make_checkpoint(path: Path, seed: int = 0, config: ModelConfig = CONFIG) -> str:
     """A checkpoint of the small network with random weights; its sha256."""
     torch.manual_seed(seed)
-    model = ActionMoEDynamicModel(config=CONFIG).eval()
+    model = ActionMoEDynamicModel(config=config).eval()
     return save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
 
 
@@ -238,8 +238,12 @@ class RunningWorker:
         max_attempts: int = 3,
         hostname: str | None = None,
         name: str = "worker",
+        engine: str = "eager",
     ) -> None:
         self.stack = stack
+        # eager: these tests are about jobs, not engines (tests/inference holds the fast
+        # engines to eager), and an OpenVINO export per worker costs seconds.
+        self.engine = engine
         self.num_clips = num_clips
         self.max_attempts = max_attempts
         self.hostname = hostname or f"test-{uuid.uuid4().hex[:8]}@%h"
@@ -269,13 +273,20 @@ class RunningWorker:
             str(TOP_K),
             "--max-attempts",
             str(self.max_attempts),
+            "--engine",
+            self.engine,
         ]
 
-    def start(self) -> RunningWorker:
+    def env(self) -> dict[str, str]:
+        """The worker's environment: no ``ACTIONTAG_*`` from the caller, and node-name
+        locks of this stack's own, so a service worker on this machine (or another
+        test's) never blocks this one."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
-        # Node-name locks of this stack's own: a service worker on this machine (or
-        # another test's) never blocks this one.
         env[LOCK_DIR_ENV] = str(self.stack.workdir)
+        return env
+
+    def start(self) -> RunningWorker:
+        env = self.env()
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n".encode())
             self.process = subprocess.Popen(

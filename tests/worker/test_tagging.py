@@ -46,7 +46,7 @@ def worker(stack: Stack) -> Iterator[RunningWorker]:
 @pytest.fixture(scope="module")
 def predictor(checkpoint: Path) -> Predictor:
     """The same checkpoint and settings as the worker, run in this process."""
-    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K)
+    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K, engine="eager")
 
 
 def _tag(stack: Stack, worker: RunningWorker, path: Path) -> int:
@@ -260,9 +260,11 @@ def test_a_second_worker_with_the_same_node_name_is_refused(
 ) -> None:
     _tag(stack, worker, write_video(stack.workdir / "first-of-two.avi", seed=11))
 
+    twin = RunningWorker(stack, hostname=worker.hostname)
     second = subprocess.run(
-        RunningWorker(stack, hostname=worker.hostname).command(),
+        twin.command(),
         cwd=stack.workdir,
+        env=twin.env(),
         capture_output=True,
         text=True,
         timeout=60,
