@@ -41,6 +41,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY actiontag ./actiontag
 COPY model ./model
 COPY trainer ./trainer
 COPY worker ./worker

@@ -49,7 +49,9 @@ def wait_for_jobs(
         while True:
             check()
             with sessions() as session:
-                rows = {row.path: row for row in query.results(session)}
+                # Every name of each video: a sample whose content arrived under another
+                # name first is found under its own too.
+                rows = {path: row for row in query.results(session) for path in row.paths}
             jobs = {path: rows[path] for path in paths if path in rows}
             summary = _summary(jobs, len(paths))
             finished = sum(1 for row in jobs.values() if row.state in FINAL)

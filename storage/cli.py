@@ -17,6 +17,8 @@ from typing import Any, TextIO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from actiontag.logs import configure_logging
+from actiontag.text import escape_control
 from storage import jobs, query, refused
 from storage.db import (
     DATABASE_URL_ENV,
@@ -123,7 +125,9 @@ def _cell(value: Any) -> str:
         return f"{value:.3f}"
     if isinstance(value, datetime):
         return f"{value:{TIME_FORMAT}}"
-    return str(value)
+    # Names and labels come from outside: a newline would split the row, an escape
+    # sequence would rewrite the terminal.
+    return escape_control(value)
 
 
 def _bar(fraction: float) -> str:
@@ -174,8 +178,11 @@ def cmd_list(session: Session, args: argparse.Namespace, out: TextIO) -> int:
             match = next((p for p in row.predictions if p.label == args.label), None)
             cells += [f"#{match.rank}" if match else None, match.confidence if match else None]
         updated = row.finished_at or row.started_at or row.enqueued_at
+        # The path this job read (an error is about that one), and how many other names
+        # its video has (`show` lists them).
+        where = row.path if len(row.paths) <= 1 else f"{row.path} (+{len(row.paths) - 1} more)"
         explained = row.state in (JobState.FAILED, JobState.SUPERSEDED)
-        note = f"{row.path}: {_shorten(row.error)}" if explained else row.path
+        note = f"{where}: {_shorten(row.error)}" if explained else where
         cells += [updated, f"{row.video_id}:{row.sha256[:10]}", note]
         table.append(cells)
     print(format_table(headers, table), file=out)
@@ -199,7 +206,7 @@ def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     print(f"  {', '.join(facts)}; first seen {_when(detail.first_seen)}", file=out)
     print("  paths:", file=out)
     for seen in detail.paths:
-        print(f"    {seen.path}  (first seen {_when(seen.first_seen)})", file=out)
+        print(f"    {escape_control(seen.path)}  (first seen {_when(seen.first_seen)})", file=out)
     if not detail.jobs:
         print("  no jobs", file=out)
     for job in detail.jobs:
@@ -210,7 +217,7 @@ def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
 def _print_job(job: query.ResultRow, out: TextIO) -> None:
     print(
         f"job {job.job_id}  state {job.state.value}  model {job.model_sha256[:12]}  "
-        f"attempts {job.attempts}  worker {job.worker or '-'}",
+        f"attempts {job.attempts}  worker {escape_control(job.worker or '-')}",
         file=out,
     )
     timing = f"  queued {_when(job.enqueued_at)}  started {_when(job.started_at)}  "
@@ -219,13 +226,14 @@ def _print_job(job: query.ResultRow, out: TextIO) -> None:
         timing += f"  decode {job.decode_ms:.1f} ms  inference {job.inference_ms:.1f} ms"
     print(timing, file=out)
     if job.error:
-        print(f"  error: {job.error}", file=out)
+        print(f"  error: {escape_control(job.error)}", file=out)
     if job.predictions:
         print(f"  top-{len(job.predictions)} actions:", file=out)
-        width = max(len(p.label) for p in job.predictions)
-        for p in job.predictions:
+        labels = [escape_control(p.label) for p in job.predictions]  # a checkpoint's names
+        width = max(len(label) for label in labels)
+        for p, label in zip(job.predictions, labels, strict=True):
             print(
-                f"    {p.rank:>2}. {p.label:<{width}}  {p.confidence:.3f}  {_bar(p.confidence)}",
+                f"    {p.rank:>2}. {label:<{width}}  {p.confidence:.3f}  {_bar(p.confidence)}",
                 file=out,
             )
     if job.expert_usage:
@@ -299,6 +307,7 @@ CSV_COLUMNS = [
     "video_id",
     "sha256",
     "path",
+    "paths",  # every path of the video, a JSON array of strings, oldest first
     "size",
     "duration",
     "fps",
@@ -317,8 +326,29 @@ CSV_COLUMNS = [
 ]
 
 
+# OWASP's CSV injection list: a spreadsheet reads a cell starting with one of these as a
+# formula (=HYPERLINK(...), +cmd|..., @SUM(...)), and tab/CR can hide such a start. Also
+# after leading spaces, and in full width (some spreadsheets in CJK locales take those).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as one CSV cell: text a spreadsheet would run as a formula gets a leading
+    ``'``, which spreadsheets show as text and do not keep; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
-    """One line per job: its fields, then label_i/confidence_i, then expert_j_weight/_chosen."""
+    """One line per job: its fields, then label_i/confidence_i, then expert_j_weight/_chosen.
+
+    RFC 4180: CRLF line ends; every text cell is quoted (numbers are not), so a cell made
+    safe by :func:`csv_cell` is quoted too, as OWASP advises. Labels come from the
+    checkpoint and error messages quote file names: both are outside input.
+    """
     k = max((len(row.predictions) for row in rows), default=0)
     experts = max((len(row.expert_usage) for row in rows), default=0)
     header = list(CSV_COLUMNS)
@@ -326,10 +356,11 @@ def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
         header += [f"label_{rank}", f"confidence_{rank}"]
     for expert in range(experts):
         header += [f"expert_{expert}_weight", f"expert_{expert}_chosen"]
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(header)
     for row in rows:
         record = row.as_dict()
+        record["paths"] = json.dumps(record["paths"], ensure_ascii=False)
         line = [record[column] for column in CSV_COLUMNS]
         for rank in range(k):
             p = row.predictions[rank] if rank < len(row.predictions) else None
@@ -337,7 +368,7 @@ def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
         for expert in range(experts):
             e = row.expert_usage[expert] if expert < len(row.expert_usage) else None
             line += [e.mean_gate_weight, e.times_chosen] if e else ["", ""]
-        writer.writerow(["" if value is None else value for value in line])
+        writer.writerow([csv_cell(value) for value in line])
 
 
 def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
@@ -374,8 +405,9 @@ def cmd_requeue(session: Session, args: argparse.Namespace, out: TextIO) -> int:
         print(f"sent {len(result.sent)} job(s) to the workers", file=out)
     if result.left_queued:
         print(
-            f"warning: {result.error}. {len(result.left_queued)} job(s) stay queued in the "
-            "database; the watcher's reconciler sends them once the broker is reachable.",
+            f"warning: {escape_control(result.error)}. {len(result.left_queued)} job(s) stay "
+            "queued in the database; the watcher's reconciler sends them once the broker is "
+            "reachable.",
             file=sys.stderr,
         )
     return 0
@@ -502,8 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="results as CSV or JSON, for programs",
         description="Results as CSV (one line per job: fields, then label_i/confidence_i and "
-        "expert_j_weight/expert_j_chosen) or JSON (a list of objects with nested predictions "
-        "and expert usage).",
+        "expert_j_weight/expert_j_chosen; `path` is the file the job read, `paths` every name "
+        "of its video as a JSON array; CRLF line ends, text quoted, a cell a spreadsheet "
+        "would run as a formula prefixed with ') or JSON (a list of objects with nested "
+        "predictions and expert usage, `paths` a list).",
     )
     export.add_argument(
         "--format", choices=["csv", "json"], default="csv", help="output format (default: csv)"
@@ -602,11 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("requeue needs --failed and/or --stale AGE")
     if args.command == "requeue" and args.job and not args.failed:
         parser.error("--job goes with --failed")
-    logging.basicConfig(
-        # Commands print what people need; -v adds the log of what happened.
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Commands print what people need; -v adds the log of what happened.
+    configure_logging(logging.INFO if args.verbose else logging.ERROR)
     handler: Callable[..., int] = args.handler
     try:
         if handler is cmd_migrate:  # asked to create it: the file, and its folder
@@ -627,5 +658,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         query.AmbiguousVideo,
         ReportError,
     ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {escape_control(exc)}", file=sys.stderr)
         return 1

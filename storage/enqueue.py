@@ -76,5 +76,7 @@ def enqueue_jobs(
 
 
 def _left_queued(sent: list[int], rest: Sequence[int], reason: str) -> EnqueueResult:
-    log.warning("%s; %d job(s) stay queued in the database for the reconciler", reason, len(rest))
+    # Debug only: every caller reports the result in its own words (the watcher once per
+    # outage, not at every reconcile tick; the CLI on standard error).
+    log.debug("%s; %d job(s) stay queued in the database for the reconciler", reason, len(rest))
     return EnqueueResult(sent=list(sent), left_queued=list(rest), error=reason)

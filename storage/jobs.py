@@ -280,7 +280,13 @@ def record_path(
         job, created = _get_or_insert(
             session,
             select(Job).where(Job.video_id == video.id, Job.model_id == model_id),
-            lambda: Job(video_id=video.id, model_id=model_id, state=JobState.QUEUED, attempts=0),
+            lambda: Job(
+                video_id=video.id,
+                model_id=model_id,
+                state=JobState.QUEUED,
+                attempts=0,
+                path=path,
+            ),
         )
         if not created:
             job = _reload(session, job.id)  # its state as the database has it now
@@ -505,12 +511,14 @@ def complete_job(
     decode_ms: float,
     inference_ms: float,
     thumbnails: Sequence[bytes] | None = None,
+    path: str | None = None,
 ) -> bool:
     """Write a job's results and mark it ``done``, all in one transaction.
 
     ``predictions``: (label, confidence) pairs, most confident first (rank 1 first).
     ``expert_usage``: (mean gate weight, times chosen) per expert, in expert order.
     ``video_meta``: any of duration, fps, frames, width, height for the video.
+    ``path``: the file the worker read, kept as the job's path (None: left as it is).
     ``thumbnails``: JPEG bytes in strip order, e.g. from
     :func:`storage.thumbnails.encode_thumbnails` (one middle frame per clip); each is
     checked to decode (:class:`storage.thumbnails.InvalidThumbnail`, a ``ValueError``).
@@ -542,6 +550,7 @@ def complete_job(
                 error=None,
                 decode_ms=float(decode_ms),
                 inference_ms=float(inference_ms),
+                **({"path": path} if path is not None else {}),
             )
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -624,9 +633,11 @@ def _thumbnail_rows(thumbnails: Sequence[bytes]) -> list[dict[str, Any]]:
     return rows
 
 
-def fail_job(session: Session, job_id: int, error: str) -> bool:
+def fail_job(session: Session, job_id: int, error: str, *, path: str | None = None) -> bool:
     """Mark a job ``failed`` with a readable ``error`` (e.g. why the video cannot be decoded).
 
+    ``path``: the file the error is about, kept as the job's path (None: left as it is),
+    so that a listing shows the error next to the name it concerns.
     Returns False, changing nothing, when the job is already done or failed.
     """
     if not error.strip():
@@ -635,7 +646,12 @@ def fail_job(session: Session, job_id: int, error: str) -> bool:
         failed = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
-            .values(state=JobState.FAILED, error=error, finished_at=utcnow())
+            .values(
+                state=JobState.FAILED,
+                error=error,
+                finished_at=utcnow(),
+                **({"path": path} if path is not None else {}),
+            )
             .execution_options(synchronize_session=False)
         ).rowcount
         if not failed and session.get(Job, job_id) is None:

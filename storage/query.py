@@ -60,7 +60,10 @@ class ResultRow:
     state: JobState
     video_id: int
     sha256: str
-    path: str | None  # the most recently seen path of the video
+    # The path this job used (read by the worker, else the name it arrived under); its
+    # video's most recently seen path for a job that recorded none.
+    path: str | None
+    paths: tuple[str, ...]  # every path the video was seen under, oldest first
     size: int
     duration: float | None
     fps: float | None
@@ -85,9 +88,10 @@ class ResultRow:
         return self.predictions[0] if self.predictions else None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: ISO 8601 timestamps, the state as its name."""
+        """JSON-ready: ISO 8601 timestamps, the state as its name, lists for tuples."""
         record = asdict(self)
         record["state"] = self.state.value
+        record["paths"] = list(self.paths)
         for key in ("enqueued_at", "started_at", "finished_at"):
             value = record[key]
             record[key] = value.isoformat() if value is not None else None
@@ -180,7 +184,8 @@ def _result_row(job: Job) -> ResultRow:
         state=job.state,
         video_id=video.id,
         sha256=video.sha256,
-        path=_latest_path(video),
+        path=job.path if job.path is not None else _latest_path(video),
+        paths=tuple(seen.path for seen in _oldest_first(video.paths)),
         size=video.size,
         duration=video.duration,
         fps=video.fps,
@@ -208,6 +213,10 @@ def _latest_path(video: Video) -> str | None:
     if not video.paths:
         return None
     return max(video.paths, key=lambda seen: (seen.first_seen, seen.id)).path
+
+
+def _oldest_first(paths: Iterable[VideoPath]) -> list[VideoPath]:
+    return sorted(paths, key=lambda seen: (seen.first_seen, seen.id))
 
 
 def _job_filters(
@@ -359,10 +368,7 @@ def _video_detail(video: Video, jobs: Iterable[Job]) -> VideoDetail:
         width=video.width,
         height=video.height,
         first_seen=video.first_seen,
-        paths=tuple(
-            PathSeen(seen.path, seen.first_seen)
-            for seen in sorted(video.paths, key=lambda seen: (seen.first_seen, seen.id))
-        ),
+        paths=tuple(PathSeen(seen.path, seen.first_seen) for seen in _oldest_first(video.paths)),
         jobs=tuple(_result_row(job) for job in jobs),
     )
 

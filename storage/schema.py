@@ -223,6 +223,10 @@ class Job(Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The path this job's file was taken from: the name it arrived under when the job was
+    # created, replaced by the path a worker then read (a video seen under several names
+    # is read from whichever still holds it). Which name goes with a result or an error.
+    path: Mapped[str | None] = mapped_column(Text)
     # When the job last became queued or was last sent to the broker.
     enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from actiontag.logs import configure_logging
 from model.backbone import BACKBONES
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.network import ModelConfig, PretrainedWeightsUnavailable
@@ -244,10 +245,8 @@ def _run_option(group: argparse._ArgumentGroup, flag: str, kind: type, text: str
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Archive member names and class folders are outside input: one line per record.
+    configure_logging(args.log_level.upper())
     try:
         with logging_redirect_tqdm():
             return run(args)

@@ -32,6 +32,7 @@ import torch
 from sklearn.metrics import classification_report, confusion_matrix
 from tqdm import tqdm
 
+from actiontag.text import escape_control
 from model.checkpoint import Checkpoint, save_checkpoint
 from trainer.data import ClipCache, ClipSpec, VideoClips, make_loader
 from trainer.train import autocast
@@ -334,7 +335,8 @@ def format_report(metrics: dict[str, Any]) -> str:
         f"  top-5: {single['top5']:6.1%} with 1 clip, {multi['top5']:6.1%} with {clips}",
         f"  macro F1 {metrics['macro_avg']['f1-score']:.3f}; {classes}",
     ]
-    return "\n".join(lines)
+    # Class names are folder names from an archive: each line stays one line.
+    return "\n".join(escape_control(line) for line in lines)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -6,19 +6,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from actiontag.logs import configure_logging
 from watcher.config import parse_args
 from watcher.service import WatcherService
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if config.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    # One line per record, file names escaped; repeated warnings counted, not repeated.
+    # watchdog's, kombu's and celery's debug output is one line per event or broker frame.
+    configure_logging(
+        logging.DEBUG if config.verbose else logging.INFO,
+        quiet=("watchdog", "kombu", "amqp", "celery"),
     )
-    # Their debug output is one line per filesystem event or broker frame.
-    for noisy in ("watchdog", "kombu", "amqp", "celery"):
-        logging.getLogger(noisy).setLevel(logging.INFO)
     return WatcherService(config).run()
 
 

@@ -4,12 +4,17 @@ The database already holds every job as ``queued`` before it is sent, so a broke
 down loses nothing: the jobs it refused are kept here and sent again on each reconcile
 tick. While the broker is known to be down, new jobs go straight onto that list instead
 of waiting for a publish to time out once per file.
+
+An outage is logged in a few lines however many files arrive: one error when the broker
+goes (what to check), each file's "stays queued" at debug level, a summary warning at
+most once a minute with how many jobs wait, and one line when it is back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from kombu.exceptions import ChannelError
@@ -24,14 +29,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Seconds between two "the broker is still unreachable" summaries during one outage.
+SUMMARY_EVERY_S = 60.0
+
 
 class Dispatcher:
     """Enqueues ``tag_video`` for jobs through ``app`` (the service's Celery app)."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.unsent: set[int] = set()
         self.broker_down = False
+        self._clock = clock
+        self._down_since = 0.0
+        self._next_summary = 0.0
 
     def send(self, session: Session, job_ids: Sequence[int]) -> list[int]:
         """Send these jobs now, or keep them for the next tick while the broker is down.
@@ -42,10 +53,12 @@ class Dispatcher:
             return []
         if self.broker_down:
             self.unsent.update(job_ids)
-            log.info(
+            # One line per file would flood the log during an outage: the summary counts them.
+            log.debug(
                 "the broker is down: job(s) %s stay queued in the database until it is back",
                 format_ids(job_ids),
             )
+            self._summarise()
             return []
         return self._enqueue(session, list(job_ids))
 
@@ -62,7 +75,10 @@ class Dispatcher:
         self.unsent.intersection_update(waiting)
         if not waiting:
             return []
-        return self._enqueue(session, list(waiting))
+        sent = self._enqueue(session, list(waiting))
+        if self.broker_down:
+            self._summarise()
+        return sent
 
     def _enqueue(self, session: Session, job_ids: list[int]) -> list[int]:
         try:
@@ -84,11 +100,31 @@ class Dispatcher:
                     format_ids(result.left_queued),
                     self.broker_address(),
                 )
+                self._down_since = self._clock()
+                self._next_summary = self._down_since + SUMMARY_EVERY_S
             self.broker_down = True
         elif self.broker_down:
-            log.info("the broker is reachable again; sent job(s) %s", format_ids(result.sent))
+            log.info(
+                "the broker is reachable again after %.0f s; sent job(s) %s",
+                self._clock() - self._down_since,
+                format_ids(result.sent),
+            )
             self.broker_down = False
         return result.sent
+
+    def _summarise(self) -> None:
+        """While the broker is down: at most once a minute, how many jobs wait for it."""
+        now = self._clock()
+        if now < self._next_summary:
+            return
+        self._next_summary = now + SUMMARY_EVERY_S
+        log.warning(
+            "the broker at %s is still unreachable after %.0f s: %d job(s) wait queued in the "
+            "database and are sent once it is back",
+            self.broker_address(),
+            now - self._down_since,
+            len(self.unsent),
+        )
 
     def queue_depth(self) -> int | None:
         """Messages waiting in the broker's ``tag_video`` queue; None when it cannot say."""

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actiontag.logs import configure_logging
+from actiontag.text import escape_control
 from worker import config, nodelock
 
 if TYPE_CHECKING:
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("worker")
 
 DEFAULT_NODENAME = "actiontag@%h"
+# Celery's own worker format, kept so that its lines and ours read alike.
+LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 EXIT_SETUP_ERROR = 2
 
 MISSING_CHECKPOINT_HELP = (
@@ -284,23 +288,49 @@ def celery_argv(args: argparse.Namespace, concurrency: int) -> list[str]:
     ]
 
 
+def setup_logging(level: str) -> None:
+    """Our logging (actiontag.logs) for this process and, through Celery's ``setup_logging``
+    signal, for Celery's: one record per line with names escaped, repeated warnings
+    counted. Celery's pool processes are forked after it and inherit the handler."""
+    from celery import signals
+
+    # Alembic narrates every plugin it loads at INFO; storage.db logs the migration itself.
+    configure_logging(level, LOG_FORMAT, quiet=("alembic",), quiet_level=logging.WARNING)
+
+    @signals.setup_logging.connect(weak=False)
+    def _celery_logging(loglevel: int | str | None = None, **_: object) -> None:
+        # A receiver makes Celery leave the root logger to us (no handler of its own).
+        configure_logging(loglevel or level, LOG_FORMAT)
+
+    @signals.celeryd_after_setup.connect(weak=False)
+    def _quiet_celery_warnings(**_: object) -> None:
+        # Celery says (eight lines, at every lost broker connection) that a default
+        # changes in Celery 6; worker.app sets worker_cancel_long_running_tasks_on_
+        # connection_loss itself. Added here: Celery's set-up puts an "always" filter first.
+        import warnings
+
+        from celery.exceptions import CPendingDeprecationWarning
+
+        warnings.filterwarnings(
+            "ignore",
+            message=r"(?s).*worker_cancel_long_running_tasks_on_connection_loss",
+            category=CPendingDeprecationWarning,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.loglevel, format="[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
-    )
-    # Alembic narrates every plugin it loads at INFO; storage.db logs the migration itself.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    setup_logging(args.loglevel)
     try:
         # Held until the worker exits: no second live worker may claim under this name.
         name_lock = nodelock.acquire(nodelock.expand(args.hostname))
     except (nodelock.NodeNameInUse, nodelock.LockDirUnusable) as exc:
-        print(f"python -m worker: error: {exc}", file=sys.stderr)
+        print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
         return EXIT_SETUP_ERROR
     try:
         prepare(args)
     except SetupError as exc:
-        print(f"python -m worker: error: {exc}", file=sys.stderr)
+        print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
         return EXIT_SETUP_ERROR
     concurrency = args.concurrency or default_concurrency(args.device)
     export_settings(args, concurrency)

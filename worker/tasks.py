@@ -342,10 +342,15 @@ def record_result(
     result: VideoPrediction | Exception,
 ) -> str:
     """Complete the job with ``result``, or fail it with the error its video raised (or
-    because its file was written to while it was decoded)."""
+    because its file was written to while it was decoded).
+
+    Either way the job keeps the path it opened as its path: the name its result or error
+    is about.
+    """
+    path = video.path
     if isinstance(result, VideoError):
         # The decoder saw /proc/self/fd/N; the reason names the recorded path.
-        return _fail(session, job_id, str(VideoError(video.path, result.reason)))
+        return _fail(session, job_id, str(VideoError(path, result.reason)), path=path)
     if isinstance(result, Exception):
         log.error("job %d: unexpected error", job_id, exc_info=result)
         return _fail(
@@ -353,10 +358,11 @@ def record_result(
             job_id,
             f"internal error while tagging: {type(result).__name__}: {result}. "
             "See the worker log for the traceback.",
+            path=path,
         )
     changed = video.written_since_opened()
     if changed is not None:
-        return _fail(session, job_id, changed)
+        return _fail(session, job_id, changed, path=path)
     written = complete_job(
         session,
         job_id,
@@ -366,6 +372,7 @@ def record_result(
         decode_ms=result.decode_ms,
         inference_ms=result.inference_ms,
         thumbnails=result.thumbnails,
+        path=path,
     )
     if not written:
         # Superseded while it ran (its file changed: the result would describe content
@@ -377,7 +384,7 @@ def record_result(
     log.info(
         "job %d done: %r -> %s (%.3f); %d clips, decode %.0f ms, inference %.0f ms [%s]",
         job_id,
-        video.path,
+        path,
         label,
         confidence,
         result.num_clips,
@@ -399,8 +406,8 @@ def _video_meta(result: VideoPrediction) -> dict[str, float | int]:
     }
 
 
-def _fail(session: Session, job_id: int, reason: str) -> str:
-    fail_job(session, job_id, reason)
+def _fail(session: Session, job_id: int, reason: str, path: str | None = None) -> str:
+    fail_job(session, job_id, reason, path=path)
     log.warning("job %d failed: %s", job_id, reason)
     return "failed"
 

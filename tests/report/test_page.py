@@ -34,6 +34,7 @@ def _job(job_id: int, state: JobState, **changes) -> ResultRow:
         video_id=job_id,
         sha256=f"{job_id:064x}",
         path=None,
+        paths=(),
         size=2_500_000,
         duration=4.0,
         fps=30.0,

