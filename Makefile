@@ -42,7 +42,8 @@ services:
 	@pg_isready -h 127.0.0.1 -q 2>/dev/null || \
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
 
-test: install services
+# Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
+test: install services lint
 	$(PY) -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 test-all: install services
