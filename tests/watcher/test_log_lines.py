@@ -39,8 +39,8 @@ def test_a_name_with_a_newline_and_escapes_is_one_escaped_log_line(
     about_it = [line for line in lines if "holiday" in line]
     assert len(about_it) == 1, about_it
     assert (
-        "recorded " + str(inbox) + "/holiday\\n2099-01-01 00:00:00,000 INFO watcher.inbox: "
-        "recorded \\x1b[2J\\x1b[31mall-clear.mp4.mp4 (2048 bytes"
+        "recorded '" + str(inbox) + "/holiday\\n2099-01-01 00:00:00,000 INFO watcher.inbox: "
+        "recorded \\x1b[2J\\x1b[31mall-clear.mp4.mp4' (2048 bytes"
     ) in about_it[0]
     # The database keeps the real name: escaping is for display only.
     assert sqlite_stores.all_paths() == {str(hostile)}
