@@ -51,11 +51,14 @@ def test_engine_gives_eagers_video_labels_and_expert_usage_on_real_clips(
     # At 8 x 48 x 48 the network averages few positions, so bf16 noise is ~3x what it
     # is at full size and clips near a tie flip more often (~97% clip top-1 here, 100%
     # and 99.2% at full size: bench/inference.py and the slow test below). What a video
-    # is tagged with must not change, and clips may change label only near a tie.
+    # is tagged with must not change unless eager's own video top-2 is a tie (within
+    # TIE_MARGIN: one such video of 21 flips under bf16 with the mini backbone), and
+    # clips may change label only near a tie.
     agreement = _agreement(name, checkpoint, real_clips, eager_out)
 
     assert agreement.clips >= 100
-    assert agreement.video_top1 == 1.0, agreement
+    assert agreement.video_top1_decisive == 1.0, agreement
+    assert agreement.video_top1 >= 0.95, agreement
     assert agreement.usage_diff <= USAGE_TOLERANCE, agreement
     assert agreement.top1 >= 0.95, agreement
     assert agreement.top1_decisive >= 0.99, agreement
@@ -146,3 +149,20 @@ def test_an_engine_that_misroutes_experts_fails_the_usage_check(
     assert agreement.top1 == 1.0
     assert agreement.usage_diff > USAGE_TOLERANCE
     assert not agreement.passes()
+
+
+def test_a_video_label_flip_counts_against_the_engine_unless_eager_calls_it_a_tie() -> None:
+    def output(probs: list[list[float]]) -> EngineOutput:
+        gates = torch.tensor([[1.0, 0.0]] * len(probs))
+        return EngineOutput(torch.tensor(probs), gates, torch.tensor([[0]] * len(probs)))
+
+    # Video 1 (one clip) is decided by eager (0.8 vs 0.2); video 2 is a tie (0.51 vs 0.49).
+    eager = output([[0.8, 0.2], [0.51, 0.49]])
+    flips_the_tie = output([[0.8, 0.2], [0.49, 0.51]])
+    flips_the_decided = output([[0.2, 0.8], [0.51, 0.49]])
+
+    tie = compare(eager, flips_the_tie, groups=[1, 1])
+    decided = compare(eager, flips_the_decided, groups=[1, 1])
+
+    assert (tie.video_top1, tie.video_top1_decisive) == (0.5, 1.0)
+    assert (decided.video_top1, decided.video_top1_decisive) == (0.5, 0.0)

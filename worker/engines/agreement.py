@@ -75,6 +75,8 @@ class Agreement:
     video_usage_diff: float  # the same, worst group (one clip's flip moves it by ~1/n)
     max_prob_diff: float
     video_top1: float  # share of groups whose mean-softmax argmax is eager's
+    # the same, over groups whose eager mean-softmax top-2 margin >= TIE_MARGIN
+    video_top1_decisive: float = 1.0
 
     def passes(self, min_top1: float = MIN_TOP1) -> bool:
         """The issue's bar: top-1 on >= ``min_top1`` of clips, usage within tolerance."""
@@ -100,6 +102,7 @@ def compare(
     usage_diff = (reference.gates.mean(0) - fast.gates.mean(0)).abs().max().item()
     video_usage_diff = 0.0
     video_same = 0
+    decisive_videos = decisive_same = 0
     for ref_gates, fast_gates, ref_p, fast_p in zip(
         reference.gates.split(groups),
         fast.gates.split(groups),
@@ -109,7 +112,12 @@ def compare(
     ):
         diff = (ref_gates.mean(0) - fast_gates.mean(0)).abs().max().item()
         video_usage_diff = max(video_usage_diff, diff)
-        video_same += int(ref_p.mean(0).argmax() == fast_p.mean(0).argmax())
+        agrees = int(ref_p.mean(0).argmax() == fast_p.mean(0).argmax())
+        video_same += agrees
+        margin = ref_p.mean(0).topk(2).values
+        if margin[0] - margin[1] >= TIE_MARGIN:
+            decisive_videos += 1
+            decisive_same += agrees
     return Agreement(
         clips=n,
         top1=same.float().mean().item(),
@@ -119,6 +127,7 @@ def compare(
         video_usage_diff=video_usage_diff,
         max_prob_diff=(reference.probs - fast.probs).abs().max().item(),
         video_top1=video_same / len(groups),
+        video_top1_decisive=decisive_same / decisive_videos if decisive_videos else 1.0,
     )
 
 
