@@ -51,6 +51,25 @@ def fresh_postgres_database() -> Iterator[str]:
             )
 
 
+# Fixtures that run a module's tests once per backend: SQLite + the embedded broker, and
+# PostgreSQL + Redis.
+BACKEND_FIXTURES = ("stack", "pipeline")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the second backend (PostgreSQL + Redis) is ``slow`` unless it is marked
+    ``every_backend``: where the backend matters (claiming, redelivery, outages,
+    concurrency) and one smoke test per area run in ``make test`` on both; every other
+    behaviour runs there on SQLite and on both in ``make test-all``."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or item.get_closest_marker("every_backend") is not None:
+            continue
+        if any(callspec.params.get(name) == "postgres" for name in BACKEND_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """URL of a new, empty PostgreSQL database, dropped after the test."""

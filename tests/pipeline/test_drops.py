@@ -32,6 +32,7 @@ def pipeline(
         yield running
 
 
+@pytest.mark.every_backend
 def test_a_video_copied_whole_is_tagged(pipeline: Pipeline, predictor: Predictor) -> None:
     source = write_mp4(pipeline.outside / "copied whole.mp4", seed=1)
     target = pipeline.inbox / "copied whole.mp4"
@@ -97,6 +98,7 @@ def test_a_video_placed_in_a_subfolder_is_tagged(pipeline: Pipeline, predictor: 
     assert_tagged(pipeline, predictor, target, job)
 
 
+@pytest.mark.every_backend
 def test_the_same_content_under_two_names_is_tagged_once(
     pipeline: Pipeline, predictor: Predictor
 ) -> None:

@@ -24,7 +24,7 @@ from worker.predictor import Predictor
 
 from .pipeline import Pipeline, assert_tagged, running_pipeline, write_mp4
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_backend]
 
 
 @pytest.fixture(scope="module")

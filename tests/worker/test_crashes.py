@@ -25,7 +25,7 @@ from .stack import (
     write_video,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_backend]
 
 MAX_ATTEMPTS = 3
 

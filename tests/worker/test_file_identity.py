@@ -76,6 +76,7 @@ def test_a_recorded_file_swapped_for_a_link_to_an_outside_video_fails_the_job(
     assert "requeue --failed" in error
 
 
+@pytest.mark.every_backend
 def test_a_recorded_file_overwritten_in_place_with_another_video_fails_the_job(
     stack: Stack, worker: RunningWorker
 ) -> None:

@@ -55,6 +55,7 @@ def _tag(stack: Stack, worker: RunningWorker, path: Path) -> int:
     return job_id
 
 
+@pytest.mark.every_backend
 def test_job_goes_from_queued_to_done_with_the_predictors_top_k(
     stack: Stack, worker: RunningWorker, predictor: Predictor
 ) -> None:
@@ -144,6 +145,7 @@ def test_a_thumbnail_of_each_clips_middle_frame_is_stored_with_the_results(
         assert thumb.width / thumb.height == pytest.approx(80 / 48, rel=0.05)
 
 
+@pytest.mark.every_backend
 def test_redelivered_done_job_changes_nothing(stack: Stack, worker: RunningWorker) -> None:
     job_id = _tag(stack, worker, write_video(stack.workdir / "again.avi", seed=4))
     before = stack.job(job_id)
@@ -166,6 +168,7 @@ def test_redelivered_done_job_changes_nothing(stack: Stack, worker: RunningWorke
     assert f"job {job_id} skipped: job {job_id} is already done" in worker.log_text()
 
 
+@pytest.mark.every_backend
 def test_a_message_for_a_superseded_job_is_skipped_and_writes_nothing(
     stack: Stack, worker: RunningWorker
 ) -> None:

@@ -23,7 +23,7 @@ from storage.schema import JobState
 from ..conftest import POSTGRES_ADMIN_URL, fresh_postgres_database
 from .stack import REDIS_URL, RunningWorker, Stack, check_redis, running_worker, write_video
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_backend]  # outages
 
 
 @pytest.fixture(scope="module")
