@@ -41,7 +41,8 @@ from tqdm import tqdm
 
 from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig, build_model
-from trainer.data import Batch, ClipCache, ClipSpec, VideoClips, make_loader, set_epoch
+from model.transform import VideoTransform
+from trainer.data import Batch, ClipCache, VideoClips, make_loader, set_epoch
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +187,11 @@ def train(
     if state is not None:
         model.load_state_dict(state["model"])
 
-    spec = ClipSpec.from_config(job.config)
+    transform = VideoTransform.from_config(job.config)
     train_set = VideoClips(
-        job.videos_root, job.train_items, spec, train=True, seed=settings.seed, cache=job.cache
+        job.videos_root, job.train_items, transform, train=True, seed=settings.seed, cache=job.cache
     )
-    val_set = VideoClips(job.videos_root, job.val_items, spec, train=False, cache=job.cache)
+    val_set = VideoClips(job.videos_root, job.val_items, transform, train=False, cache=job.cache)
     pin = device.type == "cuda"
     train_loader = make_loader(
         train_set,

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from model.video import KINETICS_MEAN, KINETICS_STD
+from model.transform import VideoTransform
 from worker.engines.base import Engine, EngineOutput
 
 __all__ = [
@@ -172,17 +172,15 @@ def moving_scene(rng: np.random.Generator, frames: int, width: int, height: int)
     return out
 
 
-def probe_clips(count: int, clip_len: int, size: int, seed: int = 0) -> Tensor:
-    """``count`` normalised ``moving_scene`` clips of ``clip_len`` x ``size`` x ``size``:
-    deterministic for a seed, and they move."""
+def probe_clips(count: int, transform: VideoTransform, seed: int = 0) -> Tensor:
+    """``count`` ``moving_scene`` clips as the model takes them: ``transform.clip_len``
+    frames of ``transform.crop_size`` squared, normalised with the model's own mean and
+    std (``VideoTransform.from_config(checkpoint.config)``). Deterministic for a seed,
+    and they move."""
     rng = np.random.default_rng(seed)
-    mean = np.array(KINETICS_MEAN, dtype=np.float32).reshape(3, 1, 1, 1)
-    std = np.array(KINETICS_STD, dtype=np.float32).reshape(3, 1, 1, 1)
-    out = np.empty((count, 3, clip_len, size, size), dtype=np.float32)
-    for i in range(count):
-        scene = moving_scene(rng, clip_len, size, size)
-        out[i] = scene.transpose(3, 0, 1, 2).astype(np.float32) / 255.0
-    return torch.from_numpy((out - mean) / std)
+    size, frames = transform.crop_size, transform.clip_len
+    scenes = np.stack([moving_scene(rng, frames, size, size) for _ in range(count)])
+    return transform.to_tensor(scenes)
 
 
 def write_motion_video(
