@@ -33,6 +33,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 from tqdm import tqdm
 
 from actiontag.text import escape_control
+from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, save_checkpoint
 from model.transform import VideoTransform
 from trainer.data import ClipCache, VideoClips, make_loader
@@ -86,8 +87,9 @@ def predict(
         b, n = batch.clips.shape[:2]
         with autocast(device):
             logits, aux = model(batch.clips.flatten(0, 1).to(device, non_blocking=True))
-        probs.append(logits.float().softmax(1).view(b, n, -1).mean(1).cpu().numpy())
-        gates.append(aux.gates.float().view(b, n, -1).mean(1).cpu().numpy())
+        video = aggregate_video(logits.float().softmax(1).view(b, n, -1), aux.gates.view(b, n, -1))
+        probs.append(video.probs.cpu().numpy())
+        gates.append(video.gates.cpu().numpy())
         labels.append(batch.labels.numpy())
         paths.extend(dataset.items[i][0] for i in batch.indices.tolist())
     if not paths:

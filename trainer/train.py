@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from model.aggregate import aggregate_video
 from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig, build_model
 from model.transform import VideoTransform
@@ -437,8 +438,9 @@ def validate(
             continue
         b, n = batch.clips.shape[:2]
         with autocast(device):
-            logits, _ = net(batch.clips.flatten(0, 1).to(device, non_blocking=True))
-        probs = logits.float().softmax(1).view(b, n, -1).mean(1).cpu()
+            logits, aux = net(batch.clips.flatten(0, 1).to(device, non_blocking=True))
+        clip_probs = logits.float().softmax(1).view(b, n, -1)
+        probs = aggregate_video(clip_probs, aux.gates.view(b, n, -1)).probs.cpu()
         loss = F.nll_loss(probs.clamp_min(1e-12).log(), batch.labels, reduction="sum")
         correct = (probs.argmax(1) == batch.labels).sum()
         totals += torch.tensor([loss.item(), correct.item(), b], dtype=torch.float64)

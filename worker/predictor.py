@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.transform import VideoTransform
 from model.video import VideoInfo
@@ -236,15 +237,16 @@ class Predictor:
         self, video: DecodedVideo, out: EngineOutput, inference_ms: float
     ) -> VideoPrediction:
         """One video's result from its clips' engine output (DESIGN.md's model contract)."""
-        probs = out.probs.mean(dim=0)
-        confidences, labels = probs.topk(self.top_k)
+        scores = aggregate_video(out.probs, out.gates, out.indices)
+        confidences, labels = scores.probs.topk(self.top_k)
         top = [
             (self.class_names[label], _unit(confidence))
             for confidence, label in zip(confidences.tolist(), labels.tolist(), strict=True)
         ]
-        gate_means = out.gates.mean(dim=0).tolist()
-        chosen = torch.bincount(out.indices.reshape(-1), minlength=len(gate_means)).tolist()
-        usage = [(_unit(mean), int(n)) for mean, n in zip(gate_means, chosen, strict=True)]
+        usage = [
+            (_unit(mean), int(n))
+            for mean, n in zip(scores.gates.tolist(), scores.chosen.tolist(), strict=True)
+        ]
         return VideoPrediction(
             top=top,
             expert_usage=usage,

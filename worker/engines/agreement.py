@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from model.aggregate import aggregate_video
 from model.transform import VideoTransform
 from worker.engines.base import Engine, EngineOutput
 
@@ -110,11 +111,15 @@ def compare(
         fast.probs.split(groups),
         strict=True,
     ):
-        diff = (ref_gates.mean(0) - fast_gates.mean(0)).abs().max().item()
+        ref_video, fast_video = (
+            aggregate_video(ref_p, ref_gates),
+            aggregate_video(fast_p, fast_gates),
+        )
+        diff = (ref_video.gates - fast_video.gates).abs().max().item()
         video_usage_diff = max(video_usage_diff, diff)
-        agrees = int(ref_p.mean(0).argmax() == fast_p.mean(0).argmax())
+        agrees = int(ref_video.probs.argmax() == fast_video.probs.argmax())
         video_same += agrees
-        margin = ref_p.mean(0).topk(2).values
+        margin = ref_video.probs.topk(2).values
         if margin[0] - margin[1] >= TIE_MARGIN:
             decisive_videos += 1
             decisive_same += agrees
