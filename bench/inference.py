@@ -106,6 +106,7 @@ def prepare(work: Path, videos: int, clips_per_video: int) -> tuple[Path, list[P
 
     from model.checkpoint import save_checkpoint
     from model.network import ActionMoEDynamicModel, ModelConfig
+    from model.transform import VideoTransform
     from worker.engines.agreement import condition_for_agreement, probe_clips, write_motion_video
 
     work.mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,8 @@ def prepare(work: Path, videos: int, clips_per_video: int) -> tuple[Path, list[P
         torch.manual_seed(0)
         config = ModelConfig()
         model = ActionMoEDynamicModel(config=config)
-        condition_for_agreement(model, probe_clips(64, config.clip_len, config.crop_size, seed=99))
+        transform = VideoTransform.from_config(config)
+        condition_for_agreement(model, probe_clips(64, transform, seed=99))
         classes = [f"action{i:02d}" for i in range(config.num_classes)]
         save_checkpoint(checkpoint, model, class_names=classes, split=1)
     folder = work / "videos"
@@ -134,9 +136,10 @@ def save_clips(work: Path, checkpoint: Path, paths: list[Path], clips_per_video:
     import torch
 
     from model.checkpoint import load_checkpoint
-    from model.video import VideoError, load_clips
+    from model.transform import VideoTransform
+    from model.video import VideoError
 
-    cfg = load_checkpoint(checkpoint).config
+    transform = VideoTransform.from_config(load_checkpoint(checkpoint).config)
     folder = work / f"clips-{clips_per_video}"
     folder.mkdir(exist_ok=True)
     files = []
@@ -144,14 +147,7 @@ def save_clips(work: Path, checkpoint: Path, paths: list[Path], clips_per_video:
         out = folder / f"{path.name}.pt"
         if not out.exists():
             try:
-                clips, _ = load_clips(
-                    path,
-                    num_clips=clips_per_video,
-                    clip_len=cfg.clip_len,
-                    stride=cfg.frame_stride,
-                    short_side=cfg.short_side,
-                    crop=cfg.crop_size,
-                )
+                clips, _ = transform.load(path, num_clips=clips_per_video)
             except VideoError as exc:
                 log.info("not a video for agreement: %s (%s)", path.name, exc)
                 continue

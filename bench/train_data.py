@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from model.network import ModelConfig, build_model
-from trainer.data import ClipCache, ClipSpec, VideoClips, make_loader, set_epoch
+from model.transform import VideoTransform
+from trainer.data import ClipCache, VideoClips, make_loader, set_epoch
 from trainer.splits import load_split
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 from trainer.train import TrainSettings, make_optimizer
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     root = write_synthetic_dataset(args.data_dir, dataset, progress=False)
     split = load_split(root, 1)
     items = (split.train + split.test)[: args.videos]
-    spec = ClipSpec(args.clip_len, 1, args.short_side, args.crop_size)
+    spec = VideoTransform(args.clip_len, 1, args.short_side, args.crop_size)
     device = torch.device(args.device)
     shape = f"{args.clip_len}x{args.crop_size}x{args.crop_size}, batch {args.batch_size}"
     print(f"train_data: {len(items)} videos 320x240 XVID, {args.frames} frames; clips {shape}")

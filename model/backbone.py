@@ -7,6 +7,14 @@ at a quarter of the width and one block per stage: about 1/60 of the parameters 
 compute, for the tests and the offline demo, where a randomly initialised network learns a
 few motions in seconds. Both expose ``stem``, ``layer1``..``layer4`` and ``avgpool`` the
 way torchvision's ``VideoResNet`` does, which is all the model reads.
+
+Temporal padding: torchvision pads every temporal convolution with zeros, so the first
+and last time steps of a clip in which nothing moves still differ from the others, and
+from layer to layer the difference spreads inwards (at layer2 of r2plus1d_18, a 16-frame
+clip has no time step left that the padding does not reach). ``set_temporal_padding(...,
+"replicate")`` makes those convolutions repeat the clip's first and last step instead:
+a clip whose frames are all the same then gives feature maps that are the same at every
+time step, at every stage. Padding has no parameters, so weights load either way.
 """
 
 from __future__ import annotations
@@ -17,7 +25,15 @@ from torch import Tensor, nn
 from torchvision.models.video import r2plus1d_18
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D
 
-__all__ = ["BACKBONES", "BackboneSpec", "build_backbone"]
+__all__ = [
+    "BACKBONES",
+    "TEMPORAL_PADDINGS",
+    "BackboneSpec",
+    "build_backbone",
+    "set_temporal_padding",
+]
+
+TEMPORAL_PADDINGS = ("zeros", "replicate")
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,19 @@ def build_backbone(name: str) -> nn.Module:
         backbone.fc = nn.Identity()
         return backbone
     return _R2Plus1d(BACKBONES[name])
+
+
+def set_temporal_padding(backbone: nn.Module, mode: str) -> None:
+    """Make every temporal convolution of ``backbone`` pad a clip's ends with ``mode``:
+    "zeros" (torchvision's) or "replicate" (the first and last time steps repeated)."""
+    if mode not in TEMPORAL_PADDINGS:
+        raise ValueError(f"temporal padding must be one of {TEMPORAL_PADDINGS}, got {mode!r}")
+    for module in backbone.modules():
+        if isinstance(module, nn.Conv3d) and module.kernel_size[0] > 1:
+            # R(2+1)D's temporal convolutions are t x 1 x 1: the mode reaches time only.
+            if tuple(module.padding[1:]) != (0, 0):
+                raise ValueError(f"{module} pads in space too; only time may be replicated")
+            module.padding_mode = mode
 
 
 class _R2Plus1d(nn.Module):

@@ -9,7 +9,12 @@
 The backbone is torchvision's r2plus1d_18 with ``fc`` replaced by ``nn.Identity``, so its
 parameter names are torchvision's and Kinetics-400 weights load unchanged (the sizes above
 are its own; ``ModelConfig.backbone="r2plus1d_mini"`` is a narrow, shallow variant of the
-same blocks for tests and the offline demo: model/backbone.py).
+same blocks for tests and the offline demo: model/backbone.py). One departure: its
+temporal convolutions pad a clip by repeating its first and last time steps
+(``ModelConfig.temporal_padding="replicate"``) where torchvision pads with zeros, so that a
+clip in which nothing moves reaches the motion module as a feature map that is the same
+at every time step and gives an exactly zero motion vector (model/motion.py). Configs
+saved before the field existed mean "zeros" and are served as they were trained.
 
 Why layer2 feeds the motion module (measured on this machine, 16x112x112, B=1): the module
 costs 0.75% of the backbone on layer2 (128 ch, 8 x 28 x 28) and 0.59% on layer3 (256 ch,
@@ -35,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.video import R2Plus1D_18_Weights
 
-from model.backbone import BACKBONES, build_backbone
+from model.backbone import BACKBONES, TEMPORAL_PADDINGS, build_backbone, set_temporal_padding
 from model.moe import DynamicMoE, MoEAux
 from model.motion import MotionDynamicsModule
 
@@ -86,6 +91,9 @@ class ModelConfig:
     # model.backbone.BACKBONES; "r2plus1d_mini" is for tests and the offline demo only.
     backbone: str = "r2plus1d_18"
     motion_stage: str = "layer2"
+    # How the backbone's temporal convolutions pad a clip's ends: "replicate" keeps a
+    # static clip static through the backbone (model/backbone.py); "zeros" is torchvision's.
+    temporal_padding: str = "replicate"
     motion_channels: int = 64
     gate_hidden: int | None = None  # None: hidden_dim
     expert_hidden: int | None = None  # None: hidden_dim
@@ -119,6 +127,11 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.backbone must be one of {tuple(BACKBONES)}, got {self.backbone!r}"
             )
+        if self.temporal_padding not in TEMPORAL_PADDINGS:
+            raise ValueError(
+                f"ModelConfig.temporal_padding must be one of {TEMPORAL_PADDINGS}, "
+                f"got {self.temporal_padding!r}"
+            )
         if self.motion_stage not in _STAGES:
             raise ValueError(
                 f"ModelConfig.motion_stage must be one of {_STAGES}, got {self.motion_stage!r}"
@@ -137,12 +150,18 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Inverse of to_dict. Unknown keys (from a newer or older actiontag) are ignored
-        with a warning; missing keys take their defaults."""
+        with a warning; missing keys take their defaults, except where a config saved
+        before a field existed meant something else (``_BEFORE_FIELD``)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             warnings.warn(f"ModelConfig.from_dict ignores unknown keys: {unknown}", stacklevel=2)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**{**_BEFORE_FIELD, **{k: v for k, v in d.items() if k in known}})
+
+
+# What a config saved before each of these fields existed was built with: every such
+# checkpoint was trained, and is served, with torchvision's zero temporal padding.
+_BEFORE_FIELD: dict[str, Any] = {"temporal_padding": "zeros"}
 
 
 _POSITIVE_INTS = (
@@ -239,6 +258,7 @@ class ActionMoEDynamicModel(nn.Module):
                 f"(it can start from: {spec.pretrained or 'random weights only'})"
             )
         self.backbone = build_backbone(cfg.backbone)
+        set_temporal_padding(self.backbone, cfg.temporal_padding)
         self.motion = MotionDynamicsModule(
             spec.stage_channels(cfg.motion_stage), cfg.motion_dim, mid_channels=cfg.motion_channels
         )

@@ -3,11 +3,11 @@
     info = probe(path)                                    # frames counted, not trusted
     starts = clip_starts(info.frames, 16, num_clips=10)   # uniform (eval, serving)
     clips = read_clips(path, starts, 16, info=info)       # uint8 N x T x H x W x 3, RGB
-    batch = to_tensor(clips)                              # float32 N x 3 x T x 112 x 112
+    batch = to_tensor(clips, mean=..., std=...)           # float32 N x 3 x T x 112 x 112
 
-or ``load_clips(path, num_clips=10)`` for all four. Decoding (``read_clips``) and the
-tensor transform (``to_tensor``) stay apart because the trainer caches the uint8
-clips and draws a new random crop from them every epoch.
+The numbers (clip length, stride, short side, crop, mean, std) are a model's: take
+them from its checkpoint through model.transform.VideoTransform, which calls these
+four with its config's values. ``to_tensor`` has no default mean or std on purpose.
 
 How a file is read
 ------------------
@@ -48,23 +48,15 @@ from model.decode_index import INDEXES, FrameIndex, index_file
 from model.decode_plan import plan, seeking_pays
 
 __all__ = [
-    "KINETICS_MEAN",
-    "KINETICS_STD",
     "VideoError",
     "VideoInfo",
     "clip_starts",
-    "load_clips",
     "probe",
     "read_clips",
     "to_tensor",
 ]
 
 log = logging.getLogger(__name__)
-
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
-_SCALE = (1.0 / (255.0 * np.array(KINETICS_STD))).astype(np.float32).reshape(3, 1, 1, 1)
-_SHIFT = (np.array(KINETICS_MEAN) / np.array(KINETICS_STD)).astype(np.float32).reshape(3, 1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -266,22 +258,30 @@ def _decode(path: str, info: VideoInfo, index: FrameIndex, sink: ClipSink) -> in
 def to_tensor(
     clips: np.ndarray,
     *,
+    mean: Sequence[float],
+    std: Sequence[float],
     crop: int = 112,
     train: bool = False,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
-    """uint8 N x T x H x W x 3 clips -> float32 N x 3 x T x crop x crop, normalised with
-    the Kinetics mean and std. ``train``: a random crop and a coin-flip horizontal
+    """uint8 N x T x H x W x 3 clips -> float32 N x 3 x T x crop x crop, ``(x / 255 -
+    mean) / std`` per RGB channel. ``train``: a random crop and a coin-flip horizontal
     flip per clip (the same for all its frames); otherwise the centre crop."""
     if clips.dtype != np.uint8 or clips.ndim != 5 or clips.shape[-1] != 3:
         raise ValueError(
             f"expected uint8 clips of shape N x T x H x W x 3, got {clips.dtype} {clips.shape}"
         )
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"mean and std need 3 values each (RGB), std > 0; got {mean}, {std}")
     n, t, height, width, _ = clips.shape
     if height < crop or width < crop:
         raise ValueError(f"clips of {width}x{height} are smaller than the {crop}x{crop} crop")
     if train and rng is None:
         rng = np.random.default_rng()
+    # (x / 255 - mean) / std as one multiply-add: x * scale - shift.
+    scale = (1.0 / (255.0 * np.asarray(std, np.float64))).astype(np.float32).reshape(3, 1, 1, 1)
+    shift = (np.asarray(mean, np.float64) / np.asarray(std, np.float64)).astype(np.float32)
+    shift = shift.reshape(3, 1, 1, 1)
     # numpy, one thread: torch's thread pool stalls on a busy machine for an op this
     # small (150 ms instead of 5 for ten clips when the cores are shared).
     out = np.empty((n, 3, t, crop, crop), dtype=np.float32)
@@ -298,33 +298,7 @@ def to_tensor(
         patch = clips[i, :, top : top + crop, left : left + crop]
         if flip:
             patch = patch[:, :, ::-1]
-        # (x / 255 - mean) / std in one multiply-add, channels moved first on the way.
-        np.multiply(np.moveaxis(patch, -1, 0), _SCALE, out=out[i], casting="unsafe")
-        out[i] -= _SHIFT
+        # Channels moved first on the way.
+        np.multiply(np.moveaxis(patch, -1, 0), scale, out=out[i], casting="unsafe")
+        out[i] -= shift
     return torch.from_numpy(out)
-
-
-def load_clips(
-    path: str | os.PathLike[str],
-    *,
-    num_clips: int,
-    clip_len: int = 16,
-    stride: int = 1,
-    short_side: int = 128,
-    crop: int = 112,
-    train: bool = False,
-    rng: np.random.Generator | None = None,
-) -> tuple[torch.Tensor, VideoInfo]:
-    """Probe, choose clips, decode and transform: the model's input for one video.
-
-    ``train``: random clip starts, random crops and flips drawn from ``rng``;
-    otherwise ``num_clips`` uniform clips with centre crops.
-    """
-    info = probe(path)
-    if train and rng is None:
-        rng = np.random.default_rng()
-    starts = clip_starts(
-        info.frames, clip_len, num_clips, stride=stride, rng=rng if train else None
-    )
-    clips = read_clips(info.path, starts, clip_len, stride=stride, short_side=short_side, info=info)
-    return to_tensor(clips, crop=crop, train=train, rng=rng), info

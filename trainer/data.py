@@ -1,7 +1,8 @@
 """Clips for training and evaluation: a Dataset over (path, label) lists.
 
-Every clip goes through model.video, the code path the workers use, so the model is
-trained on exactly what it will be served. Training draws a random clip start, crop
+Every clip goes through the model's model.transform.VideoTransform (built from its
+ModelConfig), the code path the workers use, so the model is trained and evaluated on
+exactly what it will be served: the same clips, crops and normalisation. Training draws a random clip start, crop
 and horizontal flip; evaluation takes ``num_clips`` uniform clips with centre crops.
 
 Randomness comes from ``(seed, epoch, index)`` alone, never from a process's RNG
@@ -39,28 +40,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from model.network import ModelConfig
-from model.video import VideoError, clip_starts, probe, read_clips, to_tensor
+from model.transform import VideoTransform
+from model.video import VideoError, probe, read_clips
 
 log = logging.getLogger(__name__)
 
 # Videos longer than this are not cached whole (a 10-minute video at 128 px would be
 # ~1 GB); their clips are decoded on demand like without a cache.
 DEFAULT_CACHE_MAX_FRAMES = 2000
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """The video contract of a model: how many frames, how far apart, what size."""
-
-    clip_len: int = 16
-    frame_stride: int = 1
-    short_side: int = 128
-    crop_size: int = 112
-
-    @classmethod
-    def from_config(cls, config: ModelConfig) -> ClipSpec:
-        return cls(config.clip_len, config.frame_stride, config.short_side, config.crop_size)
 
 
 @dataclass(frozen=True)
@@ -164,7 +151,7 @@ class VideoClips(Dataset):
         self,
         root: str | os.PathLike,
         items: Sequence[tuple[str, int]],
-        spec: ClipSpec,
+        transform: VideoTransform,
         *,
         train: bool,
         num_clips: int = 1,
@@ -177,7 +164,7 @@ class VideoClips(Dataset):
             raise ValueError(f"num_clips must be at least 1, got {num_clips}")
         self.root = Path(root)
         self.items = list(items)
-        self.spec = spec
+        self.transform = transform
         self.train = train
         self.num_clips = num_clips
         self.seed = seed
@@ -207,28 +194,15 @@ class VideoClips(Dataset):
         return clips, label, index
 
     def _clips(self, path: Path, index: int, epoch: int) -> torch.Tensor:
-        spec = self.spec
+        transform = self.transform
         rng = np.random.default_rng([self.seed, epoch, index]) if self.train else None
         frames = self.cache.frames(path) if self.cache else None
         if frames is not None:
-            starts = clip_starts(
-                len(frames), spec.clip_len, self.num_clips, stride=spec.frame_stride, rng=rng
-            )
-            clips = clips_from_frames(frames, starts, spec.clip_len, spec.frame_stride)
+            starts = transform.clip_starts(len(frames), self.num_clips, rng=rng)
+            clips = clips_from_frames(frames, starts, transform.clip_len, transform.frame_stride)
         else:
-            info = probe(path)
-            starts = clip_starts(
-                info.frames, spec.clip_len, self.num_clips, stride=spec.frame_stride, rng=rng
-            )
-            clips = read_clips(
-                info.path,
-                starts,
-                spec.clip_len,
-                stride=spec.frame_stride,
-                short_side=spec.short_side,
-                info=info,
-            )
-        return to_tensor(clips, crop=spec.crop_size, train=self.train, rng=rng)
+            clips, _ = transform.decode(path, num_clips=self.num_clips, rng=rng)
+        return transform.to_tensor(clips, train=self.train, rng=rng)
 
 
 def collate_clips(samples: Sequence[tuple[torch.Tensor, int, int] | Failure]) -> Batch:

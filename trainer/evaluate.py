@@ -33,8 +33,10 @@ from sklearn.metrics import classification_report, confusion_matrix
 from tqdm import tqdm
 
 from actiontag.text import escape_control
+from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, save_checkpoint
-from trainer.data import ClipCache, ClipSpec, VideoClips, make_loader
+from model.transform import VideoTransform
+from trainer.data import ClipCache, VideoClips, make_loader
 from trainer.train import autocast
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,9 @@ def predict(
         b, n = batch.clips.shape[:2]
         with autocast(device):
             logits, aux = model(batch.clips.flatten(0, 1).to(device, non_blocking=True))
-        probs.append(logits.float().softmax(1).view(b, n, -1).mean(1).cpu().numpy())
-        gates.append(aux.gates.float().view(b, n, -1).mean(1).cpu().numpy())
+        video = aggregate_video(logits.float().softmax(1).view(b, n, -1), aux.gates.view(b, n, -1))
+        probs.append(video.probs.cpu().numpy())
+        gates.append(video.gates.cpu().numpy())
         labels.append(batch.labels.numpy())
         paths.extend(dataset.items[i][0] for i in batch.indices.tolist())
     if not paths:
@@ -159,6 +162,20 @@ class EvalOptions:
     progress: bool = True
 
 
+def evaluation_clips(
+    checkpoint: Checkpoint,
+    videos_root: Path,
+    items: list[tuple[str, int]],
+    *,
+    num_clips: int,
+    cache: ClipCache | None = None,
+) -> VideoClips:
+    """The clips ``checkpoint`` is evaluated on: ``num_clips`` uniform centre-cropped clips
+    per video, through the transform its config describes (what a worker feeds it)."""
+    transform = VideoTransform.from_config(checkpoint.config)
+    return VideoClips(videos_root, items, transform, train=False, num_clips=num_clips, cache=cache)
+
+
 def evaluate_checkpoint(
     checkpoint: Checkpoint,
     items: list[tuple[str, int]],
@@ -179,7 +196,6 @@ def evaluate_checkpoint(
     once, right after training, before any worker serves it.
     """
     model = checkpoint.build_model(device)
-    spec = ClipSpec.from_config(checkpoint.config)
     run = {
         "device": device,
         "batch_size": options.batch_size,
@@ -188,13 +204,13 @@ def evaluate_checkpoint(
     }
     single = predict(
         model,
-        VideoClips(videos_root, items, spec, train=False, num_clips=1, cache=cache),
+        evaluation_clips(checkpoint, videos_root, items, num_clips=1, cache=cache),
         desc="test, 1 clip",
         **run,
     )
     multi = predict(
         model,
-        VideoClips(videos_root, items, spec, train=False, num_clips=options.num_clips, cache=cache),
+        evaluation_clips(checkpoint, videos_root, items, num_clips=options.num_clips, cache=cache),
         desc=f"test, {options.num_clips} clips",
         **run,
     )

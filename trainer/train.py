@@ -39,16 +39,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from model.aggregate import aggregate_video
 from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig, build_model
-from trainer.data import Batch, ClipCache, ClipSpec, VideoClips, make_loader, set_epoch
+from model.transform import VideoTransform
+from trainer.data import Batch, ClipCache, VideoClips, make_loader, set_epoch
 
 log = logging.getLogger(__name__)
 
 BEST = "model.pt"
 LAST = "last.pt"
 RESUME_FORMAT = "actiontag.resume"
-RESUME_VERSION = 1
+# 2: the optimizer's groups leave every norm and bias undecayed (the MoE's stacked expert
+# norms and biases were decayed before), so a version 1 optimizer state does not fit.
+RESUME_VERSION = 2
 
 
 class DeviceError(RuntimeError):
@@ -186,11 +190,11 @@ def train(
     if state is not None:
         model.load_state_dict(state["model"])
 
-    spec = ClipSpec.from_config(job.config)
+    transform = VideoTransform.from_config(job.config)
     train_set = VideoClips(
-        job.videos_root, job.train_items, spec, train=True, seed=settings.seed, cache=job.cache
+        job.videos_root, job.train_items, transform, train=True, seed=settings.seed, cache=job.cache
     )
-    val_set = VideoClips(job.videos_root, job.val_items, spec, train=False, cache=job.cache)
+    val_set = VideoClips(job.videos_root, job.val_items, transform, train=False, cache=job.cache)
     pin = device.type == "cuda"
     train_loader = make_loader(
         train_set,
@@ -311,14 +315,37 @@ def train(
     )
 
 
+# Layers whose parameters are a scale and a shift: decaying them pulls the scale to 0.
+_NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+def undecayed_parameters(model: nn.Module) -> set[str]:
+    """Names of the parameters weight decay leaves alone: those of every norm layer and
+    every bias, found by module type and name rather than by shape, because the MoE's
+    stacked expert parameters (``moe.experts.norm_weight``, ``norm_bias``, ``fc1_bias``,
+    ``fc2_bias``) are E x D matrices although each expert's slice is a norm or a bias."""
+    names = set()
+    for prefix, module in model.named_modules():
+        for name, _ in module.named_parameters(recurse=False):
+            if (
+                isinstance(module, _NORM_LAYERS)
+                or name.endswith("bias")
+                or name.startswith("norm_")
+            ):
+                names.add(f"{prefix}.{name}" if prefix else name)
+    return names
+
+
 def make_optimizer(model: ActionMoEDynamicModel, settings: TrainSettings) -> torch.optim.AdamW:
     """AdamW with the backbone at ``lr * backbone_lr_scale`` (pretrained features move
-    slowly; the new head learns fast) and no weight decay on biases and norms."""
+    slowly; the new head learns fast) and no weight decay on norms and biases
+    (:func:`undecayed_parameters`)."""
+    undecayed = undecayed_parameters(model)
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        key = (name.startswith("backbone."), param.ndim > 1)
+        key = (name.startswith("backbone."), name not in undecayed)
         groups.setdefault(key, []).append(param)
     param_groups = []
     for (in_backbone, decays), params in sorted(groups.items()):
@@ -436,8 +463,9 @@ def validate(
             continue
         b, n = batch.clips.shape[:2]
         with autocast(device):
-            logits, _ = net(batch.clips.flatten(0, 1).to(device, non_blocking=True))
-        probs = logits.float().softmax(1).view(b, n, -1).mean(1).cpu()
+            logits, aux = net(batch.clips.flatten(0, 1).to(device, non_blocking=True))
+        clip_probs = logits.float().softmax(1).view(b, n, -1)
+        probs = aggregate_video(clip_probs, aux.gates.view(b, n, -1)).probs.cpu()
         loss = F.nll_loss(probs.clamp_min(1e-12).log(), batch.labels, reduction="sum")
         correct = (probs.argmax(1) == batch.labels).sum()
         totals += torch.tensor([loss.item(), correct.item(), b], dtype=torch.float64)

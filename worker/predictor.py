@@ -6,8 +6,9 @@
 Two stages, so that each can be replaced on its own:
 
 - ``decode(path)``: probe, sample ``num_clips`` uniform clips, decode, centre-crop and
-  normalise them (model.video, with the checkpoint's clip length, frame stride, resize
-  and crop, so serving sees exactly what evaluation saw).
+  normalise them with the checkpoint's own model.transform.VideoTransform (its clip
+  length, frame stride, resize, crop, mean and std), so serving sees exactly what
+  evaluation saw.
 - ``infer(decoded)``: all clips of the video through an :class:`Engine` in ONE batch.
   A video's prediction is the mean of its clips' softmax; its expert usage is the mean
   of its clips' gate weights, with how many clips chose each expert (DESIGN.md).
@@ -31,8 +32,10 @@ from pathlib import Path
 
 import torch
 
+from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
-from model.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
+from model.transform import VideoTransform
+from model.video import VideoInfo
 from storage.thumbnails import encode_thumbnails
 from worker.engines import AUTO_ORDER, FACTORIES, EagerEngine, Engine, EngineOutput
 from worker.engines.auto import EngineFactory, choose
@@ -176,6 +179,7 @@ class Predictor:
         self.checkpoint_path = checkpoint.path
         self.sha256 = checkpoint.sha256
         self.config = checkpoint.config
+        self.transform = VideoTransform.from_config(checkpoint.config)
         self.class_names = list(checkpoint.class_names)
         self.num_clips = num_clips
         self.top_k = min(top_k, len(self.class_names))
@@ -199,19 +203,9 @@ class Predictor:
 
     def decode(self, path: str | os.PathLike[str]) -> DecodedVideo:
         """The video's ``num_clips`` uniform clips, centre-cropped and normalised."""
-        cfg = self.config
         started = time.perf_counter()
-        info = probe(path)
-        starts = clip_starts(info.frames, cfg.clip_len, self.num_clips, stride=cfg.frame_stride)
-        clips = read_clips(
-            info.path,
-            starts,
-            cfg.clip_len,
-            stride=cfg.frame_stride,
-            short_side=cfg.short_side,
-            info=info,
-        )
-        batch = to_tensor(clips, crop=cfg.crop_size)
+        clips, info = self.transform.decode(path, num_clips=self.num_clips)
+        batch = self.transform.to_tensor(clips)
         decode_ms = _ms_since(started)
         thumbnails = encode_thumbnails(clips[:, clips.shape[1] // 2])
         return DecodedVideo(info.path, batch, info, decode_ms, thumbnails)
@@ -243,15 +237,16 @@ class Predictor:
         self, video: DecodedVideo, out: EngineOutput, inference_ms: float
     ) -> VideoPrediction:
         """One video's result from its clips' engine output (DESIGN.md's model contract)."""
-        probs = out.probs.mean(dim=0)
-        confidences, labels = probs.topk(self.top_k)
+        scores = aggregate_video(out.probs, out.gates, out.indices)
+        confidences, labels = scores.probs.topk(self.top_k)
         top = [
             (self.class_names[label], _unit(confidence))
             for confidence, label in zip(confidences.tolist(), labels.tolist(), strict=True)
         ]
-        gate_means = out.gates.mean(dim=0).tolist()
-        chosen = torch.bincount(out.indices.reshape(-1), minlength=len(gate_means)).tolist()
-        usage = [(_unit(mean), int(n)) for mean, n in zip(gate_means, chosen, strict=True)]
+        usage = [
+            (_unit(mean), int(n))
+            for mean, n in zip(scores.gates.tolist(), scores.chosen.tolist(), strict=True)
+        ]
         return VideoPrediction(
             top=top,
             expert_usage=usage,

@@ -19,7 +19,8 @@ import torch
 
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
-from model.video import VideoError, load_clips
+from model.transform import VideoTransform
+from model.video import VideoError
 from worker.engines.agreement import condition_for_agreement, probe_clips, write_motion_video
 from worker.engines.cache import CACHE_ENV
 
@@ -51,7 +52,7 @@ class ClipSet:
 def build_checkpoint(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = ActionMoEDynamicModel(config=CONFIG)
-    calibration = probe_clips(48, CONFIG.clip_len, CONFIG.crop_size, seed=1000 + seed)
+    calibration = probe_clips(48, VideoTransform.from_config(CONFIG), seed=1000 + seed)
     condition_for_agreement(model, calibration)
     save_checkpoint(path, model, class_names=CLASSES, split=1)
     return path
@@ -87,16 +88,11 @@ def collect_clips(
     paths += [
         write_motion_video(folder / f"motion{i}.mp4", seed=i, size=size) for i in range(OWN_VIDEOS)
     ]
+    transform = VideoTransform.from_config(config)
     clips, groups, names = [], [], []
     for path in paths:
         try:
-            batch, _ = load_clips(
-                path,
-                num_clips=clips_per_video,
-                clip_len=config.clip_len,
-                short_side=config.short_side,
-                crop=config.crop_size,
-            )
+            batch, _ = transform.load(path, num_clips=clips_per_video)
         except VideoError:
             continue  # result.webm (empty) and the MP3's cover art are not videos
         clips.append(batch)

@@ -10,6 +10,7 @@ import torch
 
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
+from model.transform import VideoTransform
 from worker.engines import EngineOutput
 from worker.engines.agreement import (
     USAGE_TOLERANCE,
@@ -71,7 +72,7 @@ def test_default_engine_gives_eagers_top1_on_99_percent_of_full_size_clips(
     config = ModelConfig()
     torch.manual_seed(0)
     model = ActionMoEDynamicModel(config=config)
-    condition_for_agreement(model, probe_clips(64, config.clip_len, config.crop_size, seed=99))
+    condition_for_agreement(model, probe_clips(64, VideoTransform.from_config(config), seed=99))
     path = tmp_path / "model.pt"
     save_checkpoint(path, model, class_names=[f"a{i}" for i in range(51)])
     checkpoint = load_checkpoint(path)
@@ -166,3 +167,21 @@ def test_a_video_label_flip_counts_against_the_engine_unless_eager_calls_it_a_ti
 
     assert (tie.video_top1, tie.video_top1_decisive) == (0.5, 1.0)
     assert (decided.video_top1, decided.video_top1_decisive) == (0.5, 0.0)
+
+
+def test_probe_clips_are_normalised_with_the_models_own_mean_and_std() -> None:
+    kinetics = VideoTransform(clip_len=4, short_side=24, crop_size=24)
+    own = VideoTransform(
+        clip_len=4, short_side=24, crop_size=24, mean=(0.5, 0.25, 0.125), std=(0.2, 0.4, 0.1)
+    )
+
+    def pixels(clips: torch.Tensor, transform: VideoTransform) -> torch.Tensor:
+        mean = torch.tensor(transform.mean).view(1, 3, 1, 1, 1)
+        std = torch.tensor(transform.std).view(1, 3, 1, 1, 1)
+        return ((clips * std + mean) * 255).round()
+
+    first, second = probe_clips(3, kinetics, seed=4), probe_clips(3, own, seed=4)
+
+    assert first.shape == second.shape == (3, 3, 4, 24, 24)
+    assert not torch.allclose(first, second)
+    assert torch.equal(pixels(first, kinetics), pixels(second, own))

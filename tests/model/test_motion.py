@@ -1,7 +1,9 @@
 import pytest
 import torch
+from torchvision.models.video import r2plus1d_18
 
 from model.motion import MotionDynamicsModule, temporal_difference
+from model.network import ActionMoEDynamicModel, ModelConfig
 
 C = 32
 
@@ -57,3 +59,50 @@ def test_motion_vector_depends_on_direction():
     right = torch.stack([frame.roll(step, dims=-1) for step in range(6)], dim=2)
     left = torch.stack([frame.roll(-step, dims=-1) for step in range(6)], dim=2)
     assert not torch.allclose(module(right), module(left))
+
+
+# Through ActionMoEDynamicModel: what the motion module is fed comes out of the backbone.
+NETWORK = {
+    "r2plus1d_18": ModelConfig(num_classes=3, backbone="r2plus1d_18"),
+    "r2plus1d_mini": ModelConfig(num_classes=3, backbone="r2plus1d_mini"),
+}
+
+
+def _motion_vector(model: ActionMoEDynamicModel, clip: torch.Tensor) -> torch.Tensor:
+    captured: list[torch.Tensor] = []
+    hook = model.motion.register_forward_hook(lambda m, i, out: captured.append(out))
+    with torch.no_grad():
+        model(clip)
+    hook.remove()
+    return captured[0]
+
+
+def _static_clips(frames: int = 16, size: int = 32) -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(2, 3, 1, size, size).expand(-1, -1, frames, -1, -1).contiguous()
+
+
+@pytest.mark.parametrize("backbone", sorted(NETWORK))
+def test_a_static_clip_gives_an_exactly_zero_motion_vector_through_the_network(backbone):
+    torch.manual_seed(0)
+    model = ActionMoEDynamicModel(config=NETWORK[backbone]).eval()
+
+    vector = _motion_vector(model, _static_clips())
+
+    assert vector.shape == (2, 256)
+    assert torch.count_nonzero(vector) == 0
+
+
+def test_a_config_saved_before_temporal_padding_existed_keeps_torchvisions_zero_padding():
+    saved = NETWORK["r2plus1d_18"].to_dict()
+    del saved["temporal_padding"]
+    torch.manual_seed(0)
+    model = ActionMoEDynamicModel(config=ModelConfig.from_dict(saved)).eval()
+    reference = r2plus1d_18()
+    reference.fc = torch.nn.Identity()
+    reference.load_state_dict(model.backbone.state_dict())
+    clips = _static_clips(frames=8)
+
+    with torch.no_grad():
+        assert torch.equal(model.backbone(clips), reference.eval()(clips))
+    assert torch.count_nonzero(_motion_vector(model, clips)) > 0

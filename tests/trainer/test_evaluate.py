@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from model.network import ActionMoEDynamicModel
-from trainer.data import ClipSpec, VideoClips
+from model.transform import VideoTransform
+from trainer.data import VideoClips
 from trainer.evaluate import (
     Predictions,
     compute_metrics,
@@ -43,8 +44,10 @@ def eval_set(tmp_path_factory: pytest.TempPathFactory) -> VideoClips:
     config = SyntheticConfig(num_classes=2, videos_per_class=3, frames=12, width=32, height=24)
     root = write_synthetic_dataset(tmp_path_factory.mktemp("eval"), config, progress=False)
     split = load_split(root, 1)
-    spec = ClipSpec(clip_len=4, short_side=20, crop_size=16)
-    return VideoClips(root / "videos", split.train + split.test, spec, train=False, num_clips=3)
+    transform = VideoTransform(clip_len=4, short_side=20, crop_size=16)
+    return VideoClips(
+        root / "videos", split.train + split.test, transform, train=False, num_clips=3
+    )
 
 
 def test_video_prediction_is_the_mean_of_its_clips_softmax(eval_set: VideoClips) -> None:

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from model.network import ModelConfig
+from model.transform import VideoTransform
 from model.video import probe, read_clips
 from trainer.data import (
     ClipCache,
-    ClipSpec,
     ShardSampler,
     VideoClips,
     clips_from_frames,
@@ -25,7 +26,7 @@ from trainer.data import (
 from trainer.splits import load_split
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 
-SPEC = ClipSpec(clip_len=4, frame_stride=2, short_side=20, crop_size=16)
+SPEC = VideoTransform(clip_len=4, frame_stride=2, short_side=20, crop_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,24 @@ def test_training_sample_has_one_clip_of_the_model_shape(dataset_root, items) ->
 def test_evaluation_sample_has_the_requested_uniform_clips(dataset_root, items) -> None:
     clips, _, _ = _videos(dataset_root, items, train=False, num_clips=3)[0]
     assert clips.shape == (3, 3, 4, 16, 16)
+
+
+def test_clips_are_normalised_with_the_models_own_mean_and_std(dataset_root, items) -> None:
+    config = ModelConfig(
+        clip_len=4, short_side=20, crop_size=16, mean=(0.5, 0.25, 0.125), std=(0.2, 0.4, 0.1)
+    )
+    videos = VideoClips(
+        dataset_root / "videos", items, VideoTransform.from_config(config), train=False
+    )
+    clips, _, _ = videos[0]
+    path = dataset_root / "videos" / items[0][0]
+    info = probe(path)
+    start = (info.frames - 4) // 2  # the one uniform clip: the middle one
+    pixels = read_clips(path, [start], 4, short_side=20, info=info)[0, :, 2:18, 5:21]
+    mean = torch.tensor(config.mean).view(3, 1, 1, 1)
+    std = torch.tensor(config.std).view(3, 1, 1, 1)
+    restored = ((clips[0] * std + mean) * 255).round().to(torch.uint8).permute(1, 2, 3, 0)
+    assert torch.equal(restored, torch.from_numpy(pixels))
 
 
 def test_a_training_clip_depends_only_on_seed_epoch_and_index(dataset_root, items) -> None:

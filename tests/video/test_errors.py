@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from model.video import VideoError, load_clips, probe, read_clips
+from model.transform import VideoTransform
+from model.video import VideoError, probe, read_clips
 
 
 def _empty(kit, fixture_video, tmp_path):
@@ -106,9 +107,9 @@ def test_read_clips_raises_video_error(make, kit, fixture_video, tmp_path):
         read_clips(path, [0], 16)
 
 
-def test_load_clips_raises_video_error_for_cover_art(fixture_video):
+def test_loading_clips_raises_video_error_for_cover_art(fixture_video):
     with pytest.raises(VideoError, match="cover art"):
-        load_clips(fixture_video("with-attached-pic.mp3"), num_clips=1)
+        VideoTransform().load(fixture_video("with-attached-pic.mp3"), num_clips=1)
 
 
 def test_video_error_survives_pickling_with_its_message(fixture_video):

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
 from model.checkpoint import load_checkpoint
-from model.video import VideoError, load_clips
+from model.transform import VideoTransform
+from model.video import VideoError, probe, read_clips
+from trainer.evaluate import evaluation_clips
 from worker import predictor as predictor_module
 from worker.predictor import EagerEngine, EngineOutput, Predictor, resolve_device
 
-from .stack import CLASSES, CONFIG, NUM_CLIPS, write_video
+from .stack import CLASSES, CONFIG, NUM_CLIPS, make_checkpoint, write_video
+
+# A model trained on other statistics than Kinetics'.
+OWN_STATISTICS = dataclasses.replace(CONFIG, mean=(0.5, 0.25, 0.125), std=(0.2, 0.4, 0.1))
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +37,7 @@ def predictor(checkpoint: Path) -> Predictor:
 def reference(checkpoint: Path, video: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Softmax, gates and chosen experts of every clip, computed here from the network."""
     model = load_checkpoint(checkpoint).build_model("cpu")
-    clips, _ = load_clips(
-        video,
-        num_clips=NUM_CLIPS,
-        clip_len=CONFIG.clip_len,
-        stride=CONFIG.frame_stride,
-        short_side=CONFIG.short_side,
-        crop=CONFIG.crop_size,
-    )
+    clips, _ = VideoTransform.from_config(CONFIG).load(video, num_clips=NUM_CLIPS)
     with torch.no_grad():
         logits, aux = model(clips)
     return torch.softmax(logits, dim=1), aux.gates, aux.indices
@@ -69,14 +68,7 @@ def test_expert_usage_is_the_mean_gate_and_the_clips_choosing_each_expert(
 
 
 def test_clips_are_decoded_with_the_checkpoints_video_settings(predictor, video) -> None:
-    expected, info = load_clips(
-        video,
-        num_clips=NUM_CLIPS,
-        clip_len=CONFIG.clip_len,
-        stride=CONFIG.frame_stride,
-        short_side=CONFIG.short_side,
-        crop=CONFIG.crop_size,
-    )
+    expected, info = VideoTransform.from_config(CONFIG).load(video, num_clips=NUM_CLIPS)
 
     decoded = predictor.decode(video)
 
@@ -89,6 +81,44 @@ def test_clips_are_decoded_with_the_checkpoints_video_settings(predictor, video)
     )
     assert torch.equal(decoded.clips, expected)
     assert decoded.info == info
+
+
+@pytest.fixture(scope="module")
+def own_statistics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("own-statistics") / "model.pt"
+    make_checkpoint(path, config=OWN_STATISTICS)
+    return path
+
+
+def test_decoded_clips_are_normalised_with_the_checkpoints_mean_and_std(
+    own_statistics: Path, video: Path
+) -> None:
+    predictor = Predictor(own_statistics, device="cpu", num_clips=NUM_CLIPS, engine="eager")
+
+    decoded = predictor.decode(video)
+
+    info = probe(video)
+    starts = VideoTransform.from_config(OWN_STATISTICS).clip_starts(info.frames, NUM_CLIPS)
+    frames = read_clips(video, starts, CONFIG.clip_len, short_side=CONFIG.short_side, info=info)
+    top = (frames.shape[2] - CONFIG.crop_size) // 2
+    left = (frames.shape[3] - CONFIG.crop_size) // 2
+    crops = frames[:, :, top : top + CONFIG.crop_size, left : left + CONFIG.crop_size]
+    mean = torch.tensor(OWN_STATISTICS.mean).view(1, 3, 1, 1, 1)
+    std = torch.tensor(OWN_STATISTICS.std).view(1, 3, 1, 1, 1)
+    restored = ((decoded.clips * std + mean) * 255).round().to(torch.uint8)
+    assert torch.equal(restored.permute(0, 2, 3, 4, 1), torch.from_numpy(crops))
+
+
+def test_the_worker_is_fed_exactly_the_tensors_the_evaluation_feeds_the_checkpoint(
+    own_statistics: Path, video: Path
+) -> None:
+    checkpoint = load_checkpoint(own_statistics)
+    evaluated = evaluation_clips(checkpoint, video.parent, [(video.name, 0)], num_clips=NUM_CLIPS)
+    predictor = Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, engine="eager")
+
+    served = predictor.decode(video)
+
+    assert torch.equal(served.clips, evaluated[0][0])
 
 
 def test_all_clips_of_a_video_go_through_the_engine_in_one_batch(

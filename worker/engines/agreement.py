@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from model.video import KINETICS_MEAN, KINETICS_STD
+from model.aggregate import aggregate_video
+from model.transform import VideoTransform
 from worker.engines.base import Engine, EngineOutput
 
 __all__ = [
@@ -110,11 +111,15 @@ def compare(
         fast.probs.split(groups),
         strict=True,
     ):
-        diff = (ref_gates.mean(0) - fast_gates.mean(0)).abs().max().item()
+        ref_video, fast_video = (
+            aggregate_video(ref_p, ref_gates),
+            aggregate_video(fast_p, fast_gates),
+        )
+        diff = (ref_video.gates - fast_video.gates).abs().max().item()
         video_usage_diff = max(video_usage_diff, diff)
-        agrees = int(ref_p.mean(0).argmax() == fast_p.mean(0).argmax())
+        agrees = int(ref_video.probs.argmax() == fast_video.probs.argmax())
         video_same += agrees
-        margin = ref_p.mean(0).topk(2).values
+        margin = ref_video.probs.topk(2).values
         if margin[0] - margin[1] >= TIE_MARGIN:
             decisive_videos += 1
             decisive_same += agrees
@@ -172,17 +177,15 @@ def moving_scene(rng: np.random.Generator, frames: int, width: int, height: int)
     return out
 
 
-def probe_clips(count: int, clip_len: int, size: int, seed: int = 0) -> Tensor:
-    """``count`` normalised ``moving_scene`` clips of ``clip_len`` x ``size`` x ``size``:
-    deterministic for a seed, and they move."""
+def probe_clips(count: int, transform: VideoTransform, seed: int = 0) -> Tensor:
+    """``count`` ``moving_scene`` clips as the model takes them: ``transform.clip_len``
+    frames of ``transform.crop_size`` squared, normalised with the model's own mean and
+    std (``VideoTransform.from_config(checkpoint.config)``). Deterministic for a seed,
+    and they move."""
     rng = np.random.default_rng(seed)
-    mean = np.array(KINETICS_MEAN, dtype=np.float32).reshape(3, 1, 1, 1)
-    std = np.array(KINETICS_STD, dtype=np.float32).reshape(3, 1, 1, 1)
-    out = np.empty((count, 3, clip_len, size, size), dtype=np.float32)
-    for i in range(count):
-        scene = moving_scene(rng, clip_len, size, size)
-        out[i] = scene.transpose(3, 0, 1, 2).astype(np.float32) / 255.0
-    return torch.from_numpy((out - mean) / std)
+    size, frames = transform.crop_size, transform.clip_len
+    scenes = np.stack([moving_scene(rng, frames, size, size) for _ in range(count)])
+    return transform.to_tensor(scenes)
 
 
 def write_motion_video(

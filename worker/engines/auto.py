@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from model.checkpoint import Checkpoint
+from model.transform import VideoTransform
 from worker.engines.agreement import probe_clips, run_batched, runtime_check
 from worker.engines.base import Engine, EngineUnavailable, clip_shape
 from worker.engines.cache import CacheEntry
@@ -26,7 +27,9 @@ log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[Checkpoint, torch.device], Engine]
 PROBE_CLIPS = 8
-CHECK_VERSION = 1  # bump when runtime_check or probe_clips change
+# Bump when runtime_check or probe_clips change. 2: probe clips take the checkpoint's
+# mean and std (they were always normalised with Kinetics').
+CHECK_VERSION = 2
 
 
 def choose(
@@ -88,8 +91,7 @@ def verdict(
 
 
 def _probe(checkpoint: Checkpoint) -> torch.Tensor:
-    _, t, h, _ = clip_shape(checkpoint)
-    return probe_clips(PROBE_CLIPS, t, h)
+    return probe_clips(PROBE_CLIPS, VideoTransform.from_config(checkpoint.config))
 
 
 def _verdict_entry(engine: Engine, checkpoint: Checkpoint, device: torch.device) -> CacheEntry:
