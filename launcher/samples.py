@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.demo_recipe import demo_class_count
 from storage.schema import JobState
 
 # The demonstration model's training videos come from seed 0.
@@ -65,13 +66,6 @@ def _synthetic_samples(root: Path) -> list[Sample]:
         )
         for label, name in enumerate(config.classes)
     ]
-
-
-def demo_class_count() -> int:
-    """How many motion classes the demonstration model is trained on."""
-    from trainer.synthetic import DEMO_ARGS
-
-    return int(DEMO_ARGS[DEMO_ARGS.index("--synthetic-classes") + 1])
 
 
 def demo_classes() -> list[str]:

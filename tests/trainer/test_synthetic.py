@@ -3,6 +3,7 @@ motion only (a single frame says nothing about the class)."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import itertools
 from pathlib import Path
@@ -14,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import trainer.synthetic
 from model.video import probe, read_clips
 from trainer.splits import load_split, parse_split_file
 from trainer.synthetic import (
@@ -208,3 +210,16 @@ def test_frame_pairs_tell_the_classes_apart(probe_videos) -> None:
     accuracy = _probe_accuracy(features, np.array(labels), np.array(is_train))
     # The same kind of probe on motion features instead: measured 0.99.
     assert accuracy > 0.85
+
+
+def test_the_dataset_module_imports_nothing_of_the_trainer() -> None:
+    # The demo recipe lives in launcher/demo_recipe.py: trainer.cli imports this module,
+    # and this module (no import anywhere in it, lazy ones included) imports no trainer.
+    source = Path(trainer.synthetic.__file__).read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    assert not {name for name in imported if name.split(".")[0] in ("trainer", "launcher")}

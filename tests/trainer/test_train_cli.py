@@ -1,5 +1,6 @@
-"""`python -m trainer --dataset synthetic` end to end: it trains the real model on real
-encoded videos to clearly above chance, reports, and a second run loads instead."""
+"""`python -m trainer --dataset synthetic` end to end, with the demonstration model's
+recipe: it trains the real model (small backbone) on real encoded videos to the top-1
+the demo promises, reports, and a second run loads instead."""
 
 from __future__ import annotations
 
@@ -15,23 +16,25 @@ import cv2
 import numpy as np
 import pytest
 
+from launcher.demo_recipe import DEMO_ARGS, make_demo_checkpoint
 from model.checkpoint import file_sha256, load_checkpoint
 from trainer.cli import main
-from trainer.synthetic import DEMO_ARGS, make_demo_checkpoint
 from trainer.train import read_resume_state
 
 CLASSES = 4
 CHANCE = 1 / CLASSES
-# 4 classes x 50 videos: 15 test, 4 validation and 31 training videos per class, so an
-# epoch is 15 full steps of 8 clips; 10 epochs = 150 optimizer steps on 8x24x24 clips.
-# Measured: 0.83 top-1 with 3 clips (seed 0).
+# 4 classes x 100 videos: 30 test, 7 validation and 63 training videos per class, so an
+# epoch is 15 full steps of 16 clips (252 // 16); 10 epochs = 150 optimizer steps on
+# 8x32x32 clips of the small backbone. Measured: 0.992 top-1 with 3 clips (119 of 120)
+# for training seeds 0, 1 and 2. The demo promises at least 0.97 (README): that is the
+# threshold, so a change that breaks the promise fails here.
 EPOCHS = 10
 STEPS = EPOCHS * 15
-THRESHOLD = 0.6  # 2.4x chance
-# The shared run takes ~1.5 minutes on a quiet 2-core CPU but 8 when other jobs load
-# it; the default 600 s limit would fail a correct run on a busy machine.
-pytestmark = pytest.mark.timeout(1800)
-# The demonstration checkpoint's recipe (trainer.synthetic.DEMO_ARGS) is what runs here.
+THRESHOLD = 0.97
+# The shared run takes ~40 s on a quiet 2-core CPU, two or three times that when other
+# jobs load it.
+pytestmark = pytest.mark.timeout(600)
+# The demonstration checkpoint's recipe (launcher.demo_recipe.DEMO_ARGS) is what runs here.
 TRAIN_ARGS = [*DEMO_ARGS, "--no-progress"]
 
 
@@ -92,7 +95,7 @@ def _metrics(run: Run) -> dict:
     return json.loads((run.run_dir / "metrics.json").read_text())
 
 
-def test_short_synthetic_run_beats_chance_clearly(trained: Run) -> None:
+def test_the_demo_recipe_reaches_the_promised_top1(trained: Run) -> None:
     metrics = _metrics(trained)
     assert f"epoch {EPOCHS}/{EPOCHS}" in trained.log
     state = read_resume_state(trained.run_dir / "last.pt")
@@ -125,7 +128,8 @@ def test_checkpoint_carries_classes_settings_and_test_metrics(trained: Run) -> N
     metrics = _metrics(trained)
     assert checkpoint.class_names == metrics["class_names"]
     assert checkpoint.split == 1
-    assert checkpoint.config.clip_len == 8 and checkpoint.config.crop_size == 24
+    assert checkpoint.config.clip_len == 8 and checkpoint.config.crop_size == 32
+    assert checkpoint.config.backbone == "r2plus1d_mini"
     assert checkpoint.train_args["dataset"] == "synthetic"
     assert checkpoint.train_args["epochs"] == EPOCHS
     assert checkpoint.metrics["test"]["multi_clip"] == metrics["multi_clip"]
