@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from worker.config import env_int
+from actiontag.settings import Settings
 from worker.predictor import DecodedVideo, Predictor, VideoPrediction
 
 if TYPE_CHECKING:
@@ -68,19 +68,12 @@ if TYPE_CHECKING:
     from worker.video_file import OpenedVideo
 
 __all__ = [
-    "BATCH_CLIPS_ENV",
-    "BATCH_VIDEOS_ENV",
-    "DECODE_THREADS_ENV",
     "BatchSettings",
     "predict_stream",
     "tag_batch",
 ]
 
 log = logging.getLogger(__name__)
-
-BATCH_VIDEOS_ENV = "ACTIONTAG_BATCH_VIDEOS"
-BATCH_CLIPS_ENV = "ACTIONTAG_BATCH_CLIPS"
-DECODE_THREADS_ENV = "ACTIONTAG_DECODE_THREADS"
 
 T = TypeVar("T")
 
@@ -94,13 +87,13 @@ class BatchSettings:
     decode_threads: int
 
     @classmethod
-    def for_device(cls, device: torch.device) -> BatchSettings:
-        """The environment's values, else the defaults for ``device`` (module docstring)."""
+    def for_device(cls, device: torch.device, settings: Settings) -> BatchSettings:
+        """The values ``settings`` gives, else the defaults for ``device`` (module docstring)."""
         gpu = device.type == "cuda"
         return cls(
-            max_videos=env_int(BATCH_VIDEOS_ENV, 8 if gpu else 1),
-            max_clips=env_int(BATCH_CLIPS_ENV, 64 if gpu else 16),
-            decode_threads=env_int(DECODE_THREADS_ENV, 4 if gpu else 1),
+            max_videos=settings.batch_videos or (8 if gpu else 1),
+            max_clips=settings.batch_clips or (64 if gpu else 16),
+            decode_threads=settings.decode_threads or (4 if gpu else 1),
         )
 
 
@@ -160,7 +153,7 @@ def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
     (module docstring); returns ``job_id``'s outcome ("done" or "failed")."""
     from worker import tasks  # the task module imports this one
 
-    settings = BatchSettings.for_device(process.predictor.engine.device)
+    settings = BatchSettings.for_device(process.predictor.engine.device, process.settings)
     job_ids = [job_id, *_claim_more(session, process, settings.max_videos - 1)]
     outcomes: dict[int, str] = {}
     runnable: list[tuple[int, OpenedVideo]] = []

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from billiard.process import current_process
+from celery import Celery, Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from kombu.exceptions import OperationalError as BrokerError
@@ -47,15 +48,10 @@ from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError as SQLOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from actiontag.settings import Settings, env_name
 from model.video import VideoError
-from storage.db import (
-    DATABASE_URL_ENV,
-    DatabaseUnavailable,
-    describe_url,
-    make_engine,
-    make_sessionmaker,
-)
-from storage.enqueue import enqueue_jobs
+from storage.db import DatabaseUnavailable, describe_url, make_engine, make_sessionmaker
+from storage.enqueue import Send, enqueue_jobs
 from storage.jobs import (
     ClaimStatus,
     claim_job,
@@ -66,9 +62,9 @@ from storage.jobs import (
     requeue_orphaned,
 )
 from storage.schema import Job
-from worker.app import TAG_VIDEO_TASK, app
+from worker.app import TAG_VIDEO_TASK, sender
 from worker.batching import BatchSettings, tag_batch
-from worker.config import CHECKPOINT_ENV, WorkerSettings
+from worker.engines import cache as engine_cache
 from worker.predictor import Predictor, VideoPrediction, configure_cpu_threads, resolve_device
 from worker.video_file import FileRefused, OpenedVideo, open_video
 
@@ -78,13 +74,15 @@ __all__ = [
     "checked_video",
     "fail_unstarted",
     "record_result",
+    "register",
     "reject_missing_job",
     "release_quietly",
-    "tag_video",
     "worker_name",
 ]
 
 log = logging.getLogger(__name__)
+
+DATABASE_URL_SETTING = env_name("database_url")
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     DatabaseUnavailable,
@@ -107,23 +105,25 @@ def pool_slot() -> int:
 
 @dataclass
 class WorkerProcess:
-    """What one pool process holds: its name, database sessions and the loaded model."""
+    """What one pool process holds: its name, settings, database sessions, the loaded
+    model and how it sends jobs back to the broker."""
 
     name: str
-    settings: WorkerSettings
+    settings: Settings
     sessions: sessionmaker[Session]
     predictor: Predictor
+    send: Send
     # Videos one task may tag in one go (worker.batching); 1: each message alone.
     batch_videos: int = 1
 
     @classmethod
-    def start(cls, nodename: str) -> WorkerProcess:
+    def start(cls, nodename: str, settings: Settings, send: Send) -> WorkerProcess:
         """Load the model and connect to the database, in the process that will use them."""
-        settings = WorkerSettings.from_env()
         slot = pool_slot()
+        engine_cache.configure(settings.engine_cache)
         device = resolve_device(settings.device, slot)
         if device.type == "cpu":
-            threads = configure_cpu_threads(settings.concurrency)
+            threads = configure_cpu_threads(settings.concurrency or 1)
             log.info("pool process %d runs the model on the CPU with %d threads", slot, threads)
         predictor = Predictor(
             settings.checkpoint,
@@ -133,8 +133,10 @@ class WorkerProcess:
             engine=settings.engine,
         )
         sessions = make_sessionmaker(make_engine(settings.database_url))
-        batch = BatchSettings.for_device(device)
-        return cls(worker_name(nodename, slot), settings, sessions, predictor, batch.max_videos)
+        batch = BatchSettings.for_device(device, settings)
+        return cls(
+            worker_name(nodename, slot), settings, sessions, predictor, send, batch.max_videos
+        )
 
     def requeue_orphans(self) -> list[int]:
         """Queue again the jobs a dead predecessor left running under this name.
@@ -146,7 +148,7 @@ class WorkerProcess:
             with self.sessions() as session:
                 ids = requeue_orphaned(session, self.name)
                 if ids:
-                    result = enqueue_jobs(session, ids, app=app)
+                    result = enqueue_jobs(session, ids, self.send)
                     log.warning(
                         "%s: job(s) %s were left running by a dead predecessor; queued again "
                         "(%d sent to the broker)",
@@ -168,44 +170,52 @@ class WorkerProcess:
 _PROCESS: WorkerProcess | None = None
 
 
-def worker_process(nodename: str) -> WorkerProcess:
+def worker_process(nodename: str, settings: Settings, send: Send) -> WorkerProcess:
     """This process's WorkerProcess, started on first use if the pool did not start it."""
     global _PROCESS
     if _PROCESS is None:
-        _PROCESS = WorkerProcess.start(nodename)
+        _PROCESS = WorkerProcess.start(nodename, settings, send)
         _PROCESS.requeue_orphans()
     return _PROCESS
 
 
-@worker_process_init.connect
-def _start_pool_process(sender: str | None = None, **_: Any) -> None:
-    # Runs in each prefork child right after the fork: the model and CUDA are set up
-    # here, never in the parent (a parent that touched CUDA cannot fork usable children).
-    worker_process(sender or "actiontag@unknown")
+def register(app: Celery, settings: Settings) -> Task:
+    """Register ``tag_video`` on ``app`` for a worker serving ``settings``; its pool
+    processes (forked after this) start their model with these settings."""
+    send = sender(app)
 
+    @worker_process_init.connect(weak=False)
+    def _start_pool_process(sender: str | None = None, **_: Any) -> None:
+        # Runs in each prefork child right after the fork: the model and CUDA are set up
+        # here, never in the parent (a parent that touched CUDA cannot fork usable children).
+        worker_process(sender or "actiontag@unknown", settings, send)
 
-@app.task(
-    bind=True,
-    name=TAG_VIDEO_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=50,
-)
-def tag_video(self: Any, job_id: int) -> str:
-    """Tag the video of job ``job_id``; returns what happened (a ClaimStatus or "done"/"failed")."""
-    nodename = self.request.hostname or "actiontag@unknown"
-    try:
-        process = worker_process(nodename)
-    except TRANSIENT_ERRORS:
-        raise  # retried with backoff; the job was not touched
-    except Exception as exc:
-        # Never a consumed message with its job left queued: the job says why.
-        return fail_unstarted(nodename, int(job_id), exc)
-    return run_job(process, int(job_id))
+    @app.task(
+        bind=True,
+        name=TAG_VIDEO_TASK,
+        shared=False,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=TRANSIENT_ERRORS,
+        retry_backoff=2,
+        retry_backoff_max=300,
+        retry_jitter=True,
+        max_retries=50,
+    )
+    def tag_video(self: Any, job_id: int) -> str:
+        """Tag the video of job ``job_id``; returns what happened (a ClaimStatus or
+        "done"/"failed")."""
+        nodename = self.request.hostname or "actiontag@unknown"
+        try:
+            process = worker_process(nodename, settings, send)
+        except TRANSIENT_ERRORS:
+            raise  # retried with backoff; the job was not touched
+        except Exception as exc:
+            # Never a consumed message with its job left queued: the job says why.
+            return fail_unstarted(nodename, int(job_id), exc, settings)
+        return run_job(process, int(job_id))
+
+    return tag_video
 
 
 def run_job(process: WorkerProcess, job_id: int) -> str:
@@ -223,12 +233,12 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
             _release(session, process.name, job_id, exc)
             raise
         except SoftTimeLimitExceeded:
-            limit = app.conf.task_soft_time_limit
+            limit = process.settings.task_time_limit - 30  # worker.app's soft limit
             return _fail(
                 session,
                 job_id,
                 f"tagging took longer than {limit} s and was stopped. Raise "
-                "ACTIONTAG_TASK_TIME_LIMIT or lower ACTIONTAG_NUM_CLIPS, then "
+                f"{env_name('task_time_limit')} or lower {env_name('num_clips')}, then "
                 "`python -m storage requeue --failed`.",
             )
         except Exception as exc:
@@ -241,11 +251,10 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
             )
 
 
-def fail_unstarted(nodename: str, job_id: int, exc: Exception) -> str:
+def fail_unstarted(nodename: str, job_id: int, exc: Exception, settings: Settings) -> str:
     """End job ``job_id`` ``failed`` when this pool process cannot start tagging (its
     model or engine will not load here); the reason names the error."""
     log.error("this pool process cannot tag videos", exc_info=exc)
-    settings = WorkerSettings.from_env()
     engine = make_engine(settings.database_url)
     try:
         with make_sessionmaker(engine)() as session:
@@ -284,7 +293,7 @@ def reject_missing_job(session: Session, job_id: int) -> NoReturn:
             "(or --database-url) and restart it",
             job_id,
             where,
-            DATABASE_URL_ENV,
+            DATABASE_URL_SETTING,
         )
     else:
         log.error(
@@ -292,7 +301,7 @@ def reject_missing_job(session: Session, job_id: int) -> NoReturn:
             "done. Are watcher and worker on the same database (%s)?",
             job_id,
             where,
-            DATABASE_URL_ENV,
+            DATABASE_URL_SETTING,
         )
     raise Reject(f"job {job_id} does not exist in the database at {where}", requeue=False)
 
@@ -323,7 +332,7 @@ def checked_video(session: Session, process: WorkerProcess, job_id: int) -> Open
             job_id,
             f"the job asks for model {inputs.model_sha256[:12]} ({inputs.model_path}) but this "
             f"worker serves {predictor.sha256[:12]} ({predictor.checkpoint_path}). Give the "
-            f"watcher and the worker the same {CHECKPOINT_ENV}, then "
+            f"watcher and the worker the same {env_name('checkpoint')}, then "
             "`python -m storage requeue --failed`.",
         )
         return None

@@ -6,7 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from actiontag.settings import format_duration, format_size, parse_duration, parse_size
+from actiontag.settings import (
+    format_duration,
+    format_size,
+    parse_bool,
+    parse_duration,
+    parse_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -80,3 +86,13 @@ def test_a_size_reads_in_binary_units_in_messages() -> None:
         "256 MiB",
         "1.5 GiB",
     ]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1", True), ("yes", True), ("0", False)])
+def test_switches_read_one_and_zero(text: str, expected: bool) -> None:
+    assert parse_bool(text) is expected
+
+
+def test_a_malformed_switch_is_refused() -> None:
+    with pytest.raises(ValueError, match="yes/no"):
+        parse_bool("maybe")
