@@ -38,6 +38,7 @@ __all__ = [
     "Settings",
     "add_flags",
     "env_name",
+    "environment_with",
     "format_duration",
     "format_size",
     "from_args",
@@ -273,6 +274,9 @@ class Settings:
     decode_threads: int | None = None  # None: 4 on CUDA, 1 on CPU
     hmdb51_mirror: str | None = None  # None: the original Brown University addresses
     rar_backend: str = "auto"
+    # Not a setting: the names of those a flag, the environment or an env file set (the
+    # demo serves a configured checkpoint, else makes its own).
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def queue(self) -> str:
@@ -311,7 +315,7 @@ def env_name(name: str) -> str:
 
 # Where a variable's name is not the field's: kept as they were documented.
 _ENV_SUFFIX = {"queues": "QUEUE"}
-_FIELD_DEFAULTS = {f.name: f.default for f in fields(Settings)}
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name != "given"}
 _DURATION_TEXT = "DURATION"
 
 SPEC: tuple[Setting, ...] = (
@@ -565,6 +569,21 @@ def read_env_file(path: Path) -> dict[str, str]:
     }
 
 
+def environment_with(
+    env_file: Path, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """For services a launcher starts: ``environ`` (default: this process's environment)
+    with the ``ACTIONTAG_*`` lines of ``env_file`` where a variable is unset or empty, as
+    :func:`load_settings` reads them; and the lines so added."""
+    base = dict(os.environ if environ is None else environ)
+    added = {
+        key: value
+        for key, value in read_env_file(env_file).items()
+        if not base.get(key, "").strip()
+    }
+    return {**base, **added}, added
+
+
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     *,
@@ -599,17 +618,21 @@ def load_settings(
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
             raise SettingError(f"{source}={raw!r}: {exc}") from None
-    return Settings(**values)
+    return Settings(**values, given=frozenset(values))
 
 
-def add_flags(parser: Any, names: Iterable[str]) -> None:
+def add_flags(
+    parser: Any, names: Iterable[str], *, defaults: Mapping[str, str] | None = None
+) -> None:
     """Add the flags of settings ``names`` to ``parser`` (or an argument group), each
-    help naming its variable and default; :func:`from_args` reads them back."""
+    help naming its variable and its default (``defaults``: another text for a command
+    that does otherwise when a setting is not given); :func:`from_args` reads them back."""
     for name in names:
         setting = _BY_NAME[name]
         if setting.flag is None:
             raise ValueError(f"the setting {name} has no flag")
-        text = f"{setting.help} (${setting.env}; default {setting.describe_default()})"
+        default = (defaults or {}).get(name) or setting.describe_default()
+        text = f"{setting.help} (${setting.env}; default {default})"
         options: dict[str, Any] = {
             "dest": _DEST + name,
             "default": None,

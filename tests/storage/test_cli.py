@@ -16,14 +16,16 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from actiontag.settings import env_name
 from storage import jobs
 from storage.cli import main
-from storage.db import DATABASE_URL_ENV, head_revision, make_sessionmaker
+from storage.db import head_revision, make_sessionmaker
 from storage.schema import Job, JobState, Model
 from storage.thumbnails import encode_thumbnails
 
 from .conftest import digest
 
+DATABASE_URL_ENV = env_name("database_url")
 ODD_NAME = "/inbox/sub dir/plié #1 & more.mp4"
 # Run these on SQLite only: the PostgreSQL variants of list/show/stats/export cover it.
 sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
