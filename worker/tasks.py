@@ -15,7 +15,8 @@ Flow (job states in DESIGN.md; every state change is a storage.jobs call):
    predictions, the expert usage, the video's metadata, the timings and a thumbnail per
    clip in one transaction (``complete_job`` replaces rows an interrupted attempt left).
    With ``ACTIONTAG_BATCH_VIDEOS`` > 1 (the CUDA default) the task also claims other
-   queued jobs of its model and runs their clips together (worker.batching).
+   queued jobs of its model, in one statement, and runs their clips together
+   (``tag_batch``; worker.batching schedules the decoding and the forward passes).
 
 A video that cannot be read, a missing or replaced file, a link leading out of the
 inbox or a model mismatch ends ``failed`` with a readable reason and the worker goes on; so does any unexpected error while a job is in
@@ -35,6 +36,8 @@ its predecessor left running (``requeue_orphaned``).
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -55,6 +58,7 @@ from storage.enqueue import Send, enqueue_jobs
 from storage.jobs import (
     ClaimStatus,
     claim_job,
+    claim_queued,
     complete_job,
     fail_job,
     job_inputs,
@@ -63,7 +67,7 @@ from storage.jobs import (
 )
 from storage.schema import Job
 from worker.app import TAG_VIDEO_TASK, sender
-from worker.batching import BatchSettings, tag_batch
+from worker.batching import BatchSettings, predict_stream
 from worker.engines import cache as engine_cache
 from worker.predictor import Predictor, VideoPrediction, configure_cpu_threads, resolve_device
 from worker.video_file import FileRefused, OpenedVideo, open_video
@@ -77,6 +81,7 @@ __all__ = [
     "register",
     "reject_missing_job",
     "release_quietly",
+    "tag_batch",
     "worker_name",
 ]
 
@@ -132,7 +137,9 @@ class WorkerProcess:
             top_k=settings.top_k,
             engine=settings.engine,
         )
-        sessions = make_sessionmaker(make_engine(settings.database_url))
+        sessions = make_sessionmaker(
+            make_engine(settings.database_url, password_file=settings.database_password_file)
+        )
         batch = BatchSettings.for_device(device, settings)
         return cls(
             worker_name(nodename, slot), settings, sessions, predictor, send, batch.max_videos
@@ -255,7 +262,7 @@ def fail_unstarted(nodename: str, job_id: int, exc: Exception, settings: Setting
     """End job ``job_id`` ``failed`` when this pool process cannot start tagging (its
     model or engine will not load here); the reason names the error."""
     log.error("this pool process cannot tag videos", exc_info=exc)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, password_file=settings.database_password_file)
     try:
         with make_sessionmaker(engine)() as session:
             name = worker_name(nodename, pool_slot())
@@ -318,6 +325,60 @@ def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
         except VideoError as exc:
             result = exc
         return record_result(session, process, job_id, video, result)
+
+
+def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
+    """Tag claimed job ``job_id`` together with other queued jobs of the same model
+    (worker.batching says how and why); returns ``job_id``'s outcome ("done" or "failed").
+
+    The other jobs are claimed in one statement under this process's name; whatever
+    happens, each ends done or failed on its own, and those not finished when an error
+    escapes are given back (``queued``, the attempt returned) before the task retries.
+    """
+    settings = BatchSettings.for_device(process.predictor.engine.device, process.settings)
+    more = claim_queued(
+        session,
+        process.predictor.sha256,
+        process.name,
+        process.settings.max_attempts,
+        settings.max_videos - 1,
+    )
+    job_ids = [job_id, *more]
+    outcomes: dict[int, str] = {}
+    runnable: list[tuple[int, OpenedVideo]] = []
+    started = time.perf_counter()
+    try:
+        for jid in job_ids:
+            video = checked_video(session, process, jid)
+            if video is None:
+                outcomes[jid] = "failed"
+            else:
+                runnable.append((jid, video))
+        # Each video is decoded through its open descriptor (worker.video_file); closing
+        # the stream first waits for the decode threads, so no descriptor is closed (and
+        # its number reused by another file) while a decoder may still open it.
+        with closing(
+            predict_stream(process.predictor, runnable, lambda pair: pair[1].decode_path, settings)
+        ) as stream:
+            for (jid, video), result in stream:
+                outcomes[jid] = record_result(session, process, jid, video, result)
+    except BaseException:
+        for jid in more:
+            if jid not in outcomes:
+                release_quietly(session, process.name, jid)
+        raise
+    finally:
+        for _, video in runnable:
+            video.close()
+    if more:
+        log.info(
+            "%d jobs %s tagged together in %.0f ms [%s]",
+            len(job_ids),
+            job_ids,
+            (time.perf_counter() - started) * 1000,
+            process.name,
+        )
+    return outcomes[job_id]
 
 
 def checked_video(session: Session, process: WorkerProcess, job_id: int) -> OpenedVideo | None:
