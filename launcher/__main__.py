@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from launcher.demo import (
-    CHECKPOINT_ENV,
-    DEFAULT_ROOT,
-    DEVICE_ENV,
-    ENGINE_ENV,
-    DemoOptions,
-    run_demo,
-)
+from actiontag.settings import add_flags, env_name, from_args
+from launcher.demo import DEFAULT_ROOT, DEMO_SETTINGS, DemoOptions, run_demo
 from launcher.supervisor import Interrupted
 from launcher.up import UpOptions, run_up
 
@@ -40,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         "results table, write the HTML report and stop both. Without a configured "
         "checkpoint it trains a demonstration model on synthetic motion clips (not HMDB51; "
         "a few minutes on a CPU, once: later runs reuse it).",
-        epilog=f"Of the ACTIONTAG_* variables only {CHECKPOINT_ENV}, {DEVICE_ENV} and "
-        f"{ENGINE_ENV} apply to the demo. Exit status: 0 when every sample ended as expected, "
+        epilog=f"Of the ACTIONTAG_* variables only "
+        f"{', '.join(env_name(name) for name in DEMO_SETTINGS)} apply to the demo; without "
+        "a checkpoint given it serves the demonstration model. Exit status: 0 when every sample ended as expected, "
         "1 when a service failed, timed out or a sample ended otherwise, 2 for a usage error, "
         "130 after Ctrl-C.",
     )
@@ -53,23 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder for everything the demo writes (default {DEFAULT_ROOT}); the "
         "demonstration model is kept in DIR/model, the rest is made afresh each run",
     )
-    demo.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=_env_path(CHECKPOINT_ENV),
-        metavar="FILE",
-        help=f"serve this checkpoint (${CHECKPOINT_ENV}; default: the demonstration model)",
-    )
-    demo.add_argument(
-        "--device",
-        default=os.environ.get(DEVICE_ENV, "").strip() or "auto",
-        help=f"the worker's device: auto, cpu, cuda or cuda:N (${DEVICE_ENV}; default auto)",
-    )
-    demo.add_argument(
-        "--engine",
-        default=os.environ.get(ENGINE_ENV, "").strip() or "auto",
-        help=f"the worker's inference engine (${ENGINE_ENV}; default auto)",
-    )
+    # --checkpoint, --device, --engine: the worker's
+    add_flags(demo, DEMO_SETTINGS, defaults={"checkpoint": "the demonstration model"})
     demo.add_argument(
         "--start-timeout",
         type=_seconds,
@@ -123,11 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name, "").strip()
-    return Path(value) if value else None
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -143,19 +117,22 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     # Outside the services' lifetime too (training the demonstration model), Ctrl-C and
     # SIGTERM end the run with the shell's status for the signal.
     signal.signal(signal.SIGINT, _raise_interrupted)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         if args.command == "demo":
+            settings = from_args(parser, args)
             return run_demo(
                 DemoOptions(
                     root=args.root,
-                    checkpoint=args.checkpoint,
-                    device=args.device,
-                    engine=args.engine,
+                    # Not given: the demonstration model, not the service's default file.
+                    checkpoint=settings.checkpoint if "checkpoint" in settings.given else None,
+                    device=settings.device,
+                    engine=settings.engine,
                     start_timeout_s=args.start_timeout,
                     timeout_s=args.timeout,
                 ),

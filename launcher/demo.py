@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from actiontag.settings import env_name
 from launcher import samples as sample_files
 from launcher.demo_model import DemoModel, cached_demo_checkpoint, train_demo_checkpoint
 from launcher.outcomes import Outcome, format_outcomes, judge
@@ -44,11 +45,10 @@ from storage.query import ResultRow
 from storage.schema import JobState
 
 DEFAULT_ROOT = Path("var", "demo")
-# Settings the demo takes from the environment; it ignores every other ACTIONTAG_* (its
-# database, broker and inbox are its own).
-CHECKPOINT_ENV = "ACTIONTAG_CHECKPOINT"
-DEVICE_ENV = "ACTIONTAG_DEVICE"
-ENGINE_ENV = "ACTIONTAG_ENGINE"
+# The settings the demo takes (flags, else the environment); it ignores every other
+# ACTIONTAG_* (its database, broker and inbox are its own).
+DEMO_SETTINGS = ("checkpoint", "device", "engine")
+CHECKPOINT_ENV = env_name("checkpoint")
 
 WATCHER_READY = re.compile(r"start-up scan of ")
 WORKER_READY = re.compile(r"@\S+ ready\.")

@@ -1,8 +1,9 @@
 """``make up``: a watcher and a worker for real use, until Ctrl-C.
 
 Both read their settings as they always do: flags (none here), then ``ACTIONTAG_*``
-variables, then their defaults. ``make up`` adds the ``ACTIONTAG_*`` lines of ``.env``
-to the environment where a variable is not set already (see ``launcher.envfile``).
+variables, then their defaults. ``make up`` reads its own settings from the environment,
+else the ``ACTIONTAG_*`` lines of ``.env`` (``actiontag.settings``), and gives both
+services an environment with those lines added where a variable is not set already.
 Their output goes to the terminal, each line prefixed with the service's name, and to
 ``var/log/<service>.log``. Ctrl-C (or SIGTERM) stops the watcher, then the worker,
 which finishes the videos in hand first.
@@ -10,14 +11,13 @@ which finishes the videos in hand first.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from launcher.envfile import load_env_file
+from actiontag.settings import SettingError, env_name, environment_with, load_settings
 from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
 from storage.db import (
     DatabaseSchemaError,
@@ -25,11 +25,10 @@ from storage.db import (
     DatabaseUnavailable,
     create_sqlite_database,
 )
-from watcher.config import DEFAULT_INBOX, INBOX_ENV
 from worker.__main__ import MISSING_CHECKPOINT_HELP
-from worker.config import CHECKPOINT_ENV, DEFAULT_CHECKPOINT
 
 LOGS = Path("var", "log")
+CHECKPOINT_ENV = env_name("checkpoint")
 DEMO_CHECKPOINT = Path("var", "demo", "model", "split1", "model.pt")
 WATCHER_READY = re.compile(r"start-up scan of ")
 WORKER_READY = re.compile(r"@\S+ ready\.")
@@ -50,10 +49,15 @@ class UpOptions:
 
 def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
     """Run watcher and worker until interrupted; 0 when both then stopped cleanly."""
-    applied = load_env_file(options.env_file)
+    try:
+        settings = load_settings(env_file=options.env_file)
+    except SettingError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    env, applied = environment_with(options.env_file)
     if applied:
         _say(out, f"from {options.env_file}: {', '.join(sorted(applied))}")
-    checkpoint = Path(os.environ.get(CHECKPOINT_ENV, "").strip() or DEFAULT_CHECKPOINT)
+    checkpoint = settings.checkpoint
     if not checkpoint.is_file():
         _error(
             f"no checkpoint at {checkpoint}. {MISSING_CHECKPOINT_HELP} Set "
@@ -64,7 +68,7 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
         return EXIT_USAGE
     try:
         # Watcher and worker start at once; the worker does not create a SQLite file.
-        create_sqlite_database()
+        create_sqlite_database(settings.database_url)
     except (DatabaseUnavailable, DatabaseSchemaError, DatabaseSettingError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -76,10 +80,10 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
         ServiceSpec("worker", worker, WORKER_READY, WORKER_STOP_S),
     )
     services = [
-        Service(spec, LOGS / f"{spec.name}.log", env=os.environ, cwd=Path.cwd(), echo=out)
+        Service(spec, LOGS / f"{spec.name}.log", env=env, cwd=Path.cwd(), echo=out)
         for spec in specs
     ]
-    inbox = os.environ.get(INBOX_ENV, "").strip() or DEFAULT_INBOX
+    inbox = settings.inbox
     failure: str | None = None
     with Supervisor(services) as supervisor:
         try:

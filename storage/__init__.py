@@ -5,9 +5,11 @@
 - ``storage.jobs``: every job state change (record, claim, complete, fail, requeue)
 - ``storage.query``: the read side (results, one video's detail, statistics)
 - ``storage.thumbnails``: frames -> small JPEGs the worker stores for the report
-- ``storage.enqueue``: sending ``actiontag.tag_video`` to the Celery broker by name
+- ``storage.enqueue``: sending jobs through the caller's sender, noted in the database
 - ``storage.report``: the static HTML report (``python -m storage report --html DIR``)
 - ``python -m storage``: the command line (``storage.cli``)
 
-It imports none of the other actiontag packages (``worker.app`` only lazily, to enqueue).
+It imports none of the other actiontag packages but ``actiontag``, and never Celery; only
+its entry point (``python -m storage``, ``storage/__main__.py``) hands ``requeue`` the
+worker's sender.
 """

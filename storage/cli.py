@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,11 +18,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from actiontag.logs import configure_logging
+from actiontag.settings import Settings, add_flags, env_name, from_args, parse_duration
 from actiontag.text import escape_control
 from storage import jobs, query, refused
 from storage.db import (
-    DATABASE_URL_ENV,
-    DEFAULT_DATABASE_URL,
     DatabaseSchemaError,
     DatabaseSettingError,
     DatabaseUnavailable,
@@ -32,44 +31,47 @@ from storage.db import (
     make_sqlite_folder,
     open_database,
 )
+from storage.enqueue import EnqueueResult, Send, enqueue_jobs
 from storage.report import DEFAULT_LIMIT as DEFAULT_REPORT_LIMIT
 from storage.report import ReportError, ReportFilters, write_report
 from storage.schema import JobState
 
 log = logging.getLogger("storage")
 
-DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# How requeue reaches the workers: made from the settings by the caller (storage.__main__
+# passes the service's Celery app); storage itself knows no broker.
+ConnectBroker = Callable[[Settings], Send]
 STATES = [state.value for state in JobState]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 BAR_WIDTH = 20
 
 
 def parse_age(text: str) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``7d``, ``1w`` -> a timedelta."""
-    match = DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: use a number and a unit, e.g. 90s, 30m, 2h, 7d, 1w"
-        )
-    amount, unit = match.groups()
-    return timedelta(**{DURATION_UNITS[unit]: float(amount)})
+    """A duration (``actiontag.settings.parse_duration``: ``90s``, ``30m``, ``2h``, ``7d``)."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_since(text: str) -> datetime:
-    """An ISO 8601 date or time (UTC unless it says otherwise), or an age such as ``2h``."""
-    try:
-        return datetime.now(UTC) - parse_age(text)
-    except argparse.ArgumentTypeError:
-        pass
+    """An ISO 8601 date or time (UTC unless it says otherwise), or an age such as ``2h``.
+
+    The date is tried first: ``20240501`` is a day, not 20 million seconds.
+    """
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    else:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    try:
+        return datetime.now(UTC) - parse_duration(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T13:00, "
             "2024-05-01T13:00+02:00) nor an age (30m, 2h, 7d)"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def parse_limit(text: str) -> int:
@@ -388,9 +390,11 @@ def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def cmd_requeue(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    from storage.enqueue import enqueue_jobs  # imports kombu: only this command needs it
-
+def cmd_requeue(
+    session: Session, args: argparse.Namespace, out: TextIO, *, send: Callable[[], Send | None]
+) -> int:
+    """Requeue in the database, then send the jobs through ``send()`` (None: no broker
+    was given; the watcher's reconciler sends them)."""
     requeued: list[int] = []
     if args.failed:
         requeued += jobs.requeue_failed(session, args.job or None)
@@ -400,7 +404,11 @@ def cmd_requeue(session: Session, args: argparse.Namespace, out: TextIO) -> int:
         print("nothing to requeue", file=out)
         return 0
     print(f"requeued {len(requeued)} job(s): {' '.join(map(str, requeued))}", file=out)
-    result = enqueue_jobs(session, requeued)
+    sender = send()
+    if sender is None:
+        result = EnqueueResult(left_queued=requeued, error="this command was given no broker")
+    else:
+        result = enqueue_jobs(session, requeued, sender)
     if result.sent:
         print(f"sent {len(result.sent)} job(s) to the workers", file=out)
     if result.left_queued:
@@ -487,16 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m storage",
         description="Query, export and manage actiontag's results: which actions were found "
         "in which videos, how confident, and which experts the model used.",
-        epilog=f"The database is --database-url, else ${DATABASE_URL_ENV}, else "
-        f"{DEFAULT_DATABASE_URL}. Every command first brings the schema up to date. "
+        epilog=f"The database is --database-url, else ${env_name('database_url')}, else "
+        f"{Settings().database_url}. Every command first brings the schema up to date. "
+        f"requeue sends to ${env_name('broker_url')} and ${env_name('queues')}. A DURATION "
+        "or AGE is seconds or a number and a unit, ms, s, m, h, d, w (90s, 30m, 2h, 7d). "
         "Times are shown in UTC.",
     )
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help=f"SQLAlchemy URL, e.g. sqlite:///var/actiontag.db or "
-        f"postgresql://user@host/db (overrides ${DATABASE_URL_ENV})",
-    )
+    add_flags(parser, ["database_url"])
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -629,9 +634,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, connect_broker: ConnectBroker | None = None) -> int:
+    """Run one command; ``connect_broker(settings)`` gives requeue its sender (None: the
+    jobs it queues are left for the watcher's reconciler to send)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    settings = from_args(parser, args)
     if args.command == "requeue" and not (args.failed or args.stale):
         parser.error("requeue needs --failed and/or --stale AGE")
     if args.command == "requeue" and args.job and not args.failed:
@@ -639,10 +647,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Commands print what people need; -v adds the log of what happened.
     configure_logging(logging.INFO if args.verbose else logging.ERROR)
     handler: Callable[..., int] = args.handler
+    if handler is cmd_requeue:
+        handler = functools.partial(
+            cmd_requeue, send=lambda: connect_broker(settings) if connect_broker else None
+        )
     try:
         if handler is cmd_migrate:  # asked to create it: the file, and its folder
-            make_sqlite_folder(args.database_url)
-        engine = open_database(args.database_url)
+            make_sqlite_folder(settings.database_url)
+        engine = open_database(settings.database_url, password_file=settings.database_password_file)
         try:
             if getattr(args, "needs_engine", False):
                 return handler(engine, args, sys.stdout)

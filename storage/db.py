@@ -1,4 +1,4 @@
-"""Engines, sessions and migrations for ``ACTIONTAG_DATABASE_URL`` (SQLite or PostgreSQL).
+"""Engines, sessions and migrations for the database URL of the settings (SQLite or PostgreSQL).
 
 Watcher and worker call :func:`open_database` on start: it builds the engine and brings
 the schema to the latest migration, safely when several processes start at once.
@@ -7,7 +7,6 @@ the schema to the latest migration, safely when several processes start at once.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -26,11 +25,14 @@ from sqlalchemy.engine.interfaces import ExceptionContext
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from actiontag.settings import Settings, env_name
+
 log = logging.getLogger(__name__)
 
-DATABASE_URL_ENV = "ACTIONTAG_DATABASE_URL"
-PASSWORD_FILE_ENV = "ACTIONTAG_DATABASE_PASSWORD_FILE"
-DEFAULT_DATABASE_URL = "sqlite:///var/actiontag.db"
+# Named in messages: where the URL and the password file are set.
+DATABASE_URL_SETTING = f"{env_name('database_url')} (or --database-url)"
+PASSWORD_FILE_ENV = env_name("database_password_file")
+DEFAULT_DATABASE_URL = Settings().database_url
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # How long a SQLite writer waits for another process's write to finish.
@@ -62,31 +64,33 @@ class DatabaseSettingError(ValueError):
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
-def database_url(url: str | None = None) -> str:
-    """The database URL to use: ``url``, else ``$ACTIONTAG_DATABASE_URL``, else the default.
+def database_url(url: str | None = None, *, password_file: Path | None = None) -> str:
+    """The database URL to use: ``url`` (the settings' ``database_url``; None: the default),
+    with the password in ``password_file`` (the ``database_password_file`` setting) when
+    the URL has none.
 
     ``postgresql://`` URLs are mapped to the psycopg 3 driver. A SQLite file's folder
     must exist, except the default's (``var/``), which is created so the default works
     in a fresh checkout: a mistyped path is reported, never quietly made. Raises
     :class:`DatabaseSettingError` for a URL that cannot work.
     """
-    chosen = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    chosen = url or DEFAULT_DATABASE_URL
     try:
         parsed = make_url(chosen)
     except ArgumentError:
         raise DatabaseSettingError(
-            f"{DATABASE_URL_ENV} (or --database-url) is not a database URL: {chosen!r}. "
+            f"{DATABASE_URL_SETTING} is not a database URL: {chosen!r}. "
             "Next: use sqlite:///path/to/file.db or postgresql://user@host/database."
         ) from None
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise DatabaseSettingError(
-            f"{DATABASE_URL_ENV} (or --database-url) names a {parsed.get_backend_name()} "
+            f"{DATABASE_URL_SETTING} names a {parsed.get_backend_name()} "
             f"database ({describe_url(parsed)}), which actiontag does not support. Next: use "
             "SQLite (sqlite:///var/actiontag.db) or PostgreSQL (postgresql://user@host/database)."
         )
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    password = _password_from_file()
+    password = _password_from_file(password_file)
     if password is not None and parsed.password is None:
         parsed = parsed.set(password=password)
     path = sqlite_path(parsed)
@@ -104,9 +108,9 @@ def sqlite_path(url: str | URL) -> Path | None:
 
 
 def make_sqlite_folder(url: str | None = None) -> None:
-    """Create the folder of the SQLite file ``url`` (else the environment's) names, if it
-    is one: for ``storage migrate`` and the launchers, which are asked to create it."""
-    chosen = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    """Create the folder of the SQLite file ``url`` (None: the default) names, if it is
+    one: for ``storage migrate`` and the launchers, which are asked to create it."""
+    chosen = url or DEFAULT_DATABASE_URL
     try:
         path = sqlite_path(chosen)
     except ArgumentError:
@@ -117,7 +121,7 @@ def make_sqlite_folder(url: str | None = None) -> None:
         except OSError as exc:
             raise DatabaseUnavailable(
                 f"cannot create the folder {path.parent} for the SQLite database: {exc}. "
-                f"Next: choose a writable path in {DATABASE_URL_ENV} (or --database-url)."
+                f"Next: choose a writable path in {DATABASE_URL_SETTING}."
             ) from exc
 
 
@@ -131,7 +135,7 @@ def _make_default_folder(path: Path) -> None:
     folder = path.parent
     if not is_default_sqlite_path(path):
         raise DatabaseSettingError(
-            f"{DATABASE_URL_ENV} (or --database-url) names the SQLite file {path}, but the "
+            f"{DATABASE_URL_SETTING} names the SQLite file {path}, but the "
             f"folder {folder} does not exist. Next: fix the path (watcher, workers and the "
             f"storage commands must name the same file) or create the folder (mkdir -p "
             f"{folder}); only the default folder var/ is created by itself."
@@ -139,14 +143,14 @@ def _make_default_folder(path: Path) -> None:
     make_sqlite_folder(str(DEFAULT_DATABASE_URL))
 
 
-def _password_from_file() -> str | None:
-    """The password in ``$ACTIONTAG_DATABASE_PASSWORD_FILE`` (a Docker/Compose secret).
+def _password_from_file(path: Path | None) -> str | None:
+    """The password in ``path``, the ``database_password_file`` setting (a Docker/Compose
+    secret); None without one.
 
     A secret keeps the password out of the URL and out of every container's environment,
-    and needs no URL escaping. An empty variable counts as unset.
+    and needs no URL escaping.
     """
-    path = os.environ.get(PASSWORD_FILE_ENV, "").strip()
-    if not path:
+    if path is None:
         return None
     try:
         return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
@@ -154,7 +158,7 @@ def _password_from_file() -> str | None:
         raise DatabaseUnavailable(
             f"cannot read the database password file {path} named by {PASSWORD_FILE_ENV}: "
             f"{exc.strerror or exc}. Next: mount the secret there, or unset {PASSWORD_FILE_ENV} "
-            f"and put the password in {DATABASE_URL_ENV}."
+            f"and put the password in {env_name('database_url')}."
         ) from exc
 
 
@@ -163,15 +167,18 @@ def describe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """An engine for ``database_url(url)``, configured for several processes at once.
+def make_engine(
+    url: str | None = None, *, password_file: Path | None = None, **kwargs: Any
+) -> Engine:
+    """An engine for ``database_url(url, password_file=...)``, configured for several
+    processes at once.
 
     SQLite: WAL journal, a busy timeout, foreign keys on, and writer transactions that
     take the write lock up front (``BEGIN IMMEDIATE``) so concurrent writers queue
     instead of failing. PostgreSQL: psycopg 3, a connect timeout, pre-ping.
     A database that cannot be reached raises :class:`DatabaseUnavailable` on first use.
     """
-    resolved = make_url(database_url(url))
+    resolved = make_url(database_url(url, password_file=password_file))
     if resolved.get_backend_name() == "sqlite":
         engine = create_engine(resolved, **kwargs)
         _configure_sqlite(engine)
@@ -219,7 +226,7 @@ def _unavailable_error(context: ExceptionContext) -> DatabaseUnavailable | None:
         hint = "check that PostgreSQL is running and reachable at that address"
     error = DatabaseUnavailable(
         f"cannot use the database at {where}: {reason}. "
-        f"Next: {hint}, or point {DATABASE_URL_ENV} (or --database-url) at the right database."
+        f"Next: {hint}, or point {DATABASE_URL_SETTING} at the right database."
     )
     error.__cause__ = context.original_exception
     return error
@@ -378,8 +385,15 @@ def _check_foreign_keys(conn: Connection, engine: Engine) -> None:
         )
 
 
-def open_database(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Engine:
-    """The engine for ``database_url(url)``, with the schema migrated to the latest revision.
+def open_database(
+    url: str | None = None,
+    *,
+    migrate: bool = True,
+    create: bool = True,
+    password_file: Path | None = None,
+) -> Engine:
+    """The engine for ``database_url(url, password_file=...)``, with the schema migrated
+    to the latest revision.
 
     With ``create=False`` (the worker) a SQLite file that does not exist is refused with
     :class:`DatabaseSettingError`, unless it is the default one: a mistyped path would
@@ -390,13 +404,13 @@ def open_database(url: str | None = None, *, migrate: bool = True, create: bool 
     path = sqlite_path(database_url(url))
     if not create and path is not None and not path.exists() and not is_default_sqlite_path(path):
         raise DatabaseSettingError(
-            f"there is no SQLite database at {path} ({DATABASE_URL_ENV} or --database-url), "
+            f"there is no SQLite database at {path} ({DATABASE_URL_SETTING}), "
             "and a worker does not create one elsewhere than the default "
             f"{sqlite_path(DEFAULT_DATABASE_URL)}: the watcher's jobs would never reach it. "
             "Next: give the worker the watcher's database URL, or create this database "
             f"first with `python -m storage --database-url sqlite:///{path} migrate`."
         )
-    engine = make_engine(url)
+    engine = make_engine(url, password_file=password_file)
     if migrate:
         upgrade(engine)
     return engine
@@ -412,15 +426,15 @@ def database_error_message(exc: DBAPIError, url: str | URL) -> str:
     elif "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
         hint = "make the database writable by this user, then start again"
     else:
-        hint = f"fix the database named by {DATABASE_URL_ENV} (or --database-url), then start again"
+        hint = f"fix the database named by {DATABASE_URL_SETTING}, then start again"
     return f"the database at {describe_url(url)} failed: {reason}. Next: {hint}."
 
 
 def create_sqlite_database(url: str | None = None) -> None:
-    """Create (folder included) and migrate the SQLite database ``url`` (else the
-    environment's) names; nothing for PostgreSQL. For the launchers, which start a
-    worker (it never creates a SQLite file but the default) beside the watcher."""
-    chosen = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    """Create (folder included) and migrate the SQLite database ``url`` (None: the
+    default) names; nothing for PostgreSQL. For the launchers, which start a worker (it
+    never creates a SQLite file but the default) beside the watcher."""
+    chosen = url or DEFAULT_DATABASE_URL
     try:
         is_sqlite = sqlite_path(chosen) is not None
     except ArgumentError:

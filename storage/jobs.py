@@ -450,6 +450,57 @@ def claim_job(session: Session, job_id: int, worker: str, max_attempts: int) -> 
                 return ClaimResult(ClaimStatus.EXHAUSTED, _reload(session, job_id), error)
 
 
+def claim_queued(
+    session: Session, model_sha256: str, worker: str, max_attempts: int, limit: int
+) -> list[int]:
+    """Claim for ``worker`` up to ``limit`` queued jobs of the model ``model_sha256``,
+    oldest first, in one statement: ``queued -> running``, attempts + 1; their ids.
+
+    For a worker that batches videos (worker.tasks): one statement, ``WITH candidates AS
+    (SELECT id ... WHERE model_id = ... LIMIT n) UPDATE ... WHERE id IN candidates``, not
+    a query and a commit per job.
+    Jobs whose attempts are used up are left for their own message, whose
+    :func:`claim_job` fails them. Concurrent claimers never take the same job: SQLite
+    runs one writer at a time; PostgreSQL skips rows another claimer has locked, and the
+    state is checked again on the rows it updates.
+    """
+    if limit < 1:
+        return []
+    model_id = select(Model.id).where(Model.sha256 == model_sha256).scalar_subquery()
+    candidates = (
+        select(Job.id)
+        .where(
+            Job.state == JobState.QUEUED,
+            Job.model_id == model_id,
+            Job.attempts < max_attempts,
+        )
+        .order_by(Job.enqueued_at, Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has no row locks to skip
+        # Evaluated once: PostgreSQL may run a sub-select with LIMIT inside IN (...) again
+        # for rows of the outer scan, each run skipping what the last one locked, and so
+        # claim more than ``limit`` jobs.
+        .cte("candidates")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    with write_transaction(session):
+        ids = session.scalars(
+            update(Job)
+            .where(Job.id.in_(select(candidates.c.id)), Job.state == JobState.QUEUED)
+            .values(
+                state=JobState.RUNNING,
+                attempts=Job.attempts + 1,
+                started_at=utcnow(),
+                finished_at=None,
+                worker=worker,
+                error=None,
+            )
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return sorted(ids)
+
+
 def _refusal(session: Session, job_id: int, worker: str) -> ClaimResult | None:
     """Why a job cannot be claimed, or None when only its attempts are used up."""
     job = session.get(Job, job_id, populate_existing=True)

@@ -27,6 +27,7 @@ import torch.distributed as dist
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from actiontag.logs import configure_logging
+from actiontag.settings import Settings, add_flags, from_args
 from model.backbone import BACKBONES
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.network import ModelConfig, PretrainedWeightsUnavailable
@@ -136,12 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="dataset folder (default: data/hmdb51, or data/synthetic with --dataset synthetic)",
     )
-    data.add_argument(
-        "--mirror",
-        metavar="URL",
-        help="base URL of a server holding both HMDB51 archives "
-        "(default: $ACTIONTAG_HMDB51_MIRROR, else the original Brown University addresses)",
-    )
+    add_flags(data, ["hmdb51_mirror"])  # --mirror
     data.add_argument(
         "--archives",
         type=Path,
@@ -244,12 +240,14 @@ def _run_option(group: argparse._ArgumentGroup, flag: str, kind: type, text: str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = from_args(parser, args)  # the HMDB51 mirror and the RAR backend
     # Archive member names and class folders are outside input: one line per record.
     configure_logging(args.log_level.upper())
     try:
         with logging_redirect_tqdm():
-            return run(args)
+            return run(args, settings)
     except (
         UsageError,
         DatasetError,
@@ -266,13 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             dist.destroy_process_group()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """Prepare the data, then evaluate the existing checkpoint or train a new one."""
     _check_usage(args)
     ranks, device = init_distributed(args.device)
     if not ranks.is_main:
         logging.getLogger().setLevel(logging.WARNING)  # one copy of the story: rank 0's
-    root = _prepare_dataset(args, ranks)
+    root = _prepare_dataset(args, ranks, settings)
     # HMDB51 must be whole (51 classes, 70/30 clips each); the synthetic set by the rules.
     split = load_split(root, args.split, HMDB51_LAYOUT if args.dataset == "hmdb51" else None)
     run_dir = _out_dir(args) / f"split{args.split}"
@@ -374,7 +372,7 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--stop-after-epoch must be at least 1")
 
 
-def _prepare_dataset(args: argparse.Namespace, ranks: Distributed) -> Path:
+def _prepare_dataset(args: argparse.Namespace, ranks: Distributed, settings: Settings) -> Path:
     """Rank 0 downloads / generates; the other ranks wait for it."""
     root = args.data_dir or Path("data", args.dataset)
     if ranks.is_main:
@@ -385,9 +383,10 @@ def _prepare_dataset(args: argparse.Namespace, ranks: Distributed) -> Path:
         else:
             prepare_hmdb51(
                 root,
-                mirror=args.mirror,
+                mirror=settings.hmdb51_mirror,
                 archives_dir=args.archives,
                 progress=not args.no_progress,
+                rar_backend=settings.rar_backend,
             )
     if ranks.enabled:
         dist.barrier()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import rarfile
 from tqdm import tqdm
 
+from actiontag.settings import env_name
 from trainer import rar
 from trainer.download import ChecksumError, DownloadError, download, verify_file
 from trainer.errors import DatasetError
@@ -63,7 +63,7 @@ ARCHIVES: dict[str, tuple[int | None, str | None]] = {
     SPLITS_ARCHIVE: (None, "15e67781e70dcfbdce2d7dbb9b3344b5"),
     VIDEOS_ARCHIVE: (None, None),
 }
-MIRROR_ENV = "ACTIONTAG_HMDB51_MIRROR"
+MIRROR_ENV = env_name("hmdb51_mirror")
 # The 51 classes (per-class archives `<class>.rar`, split files `<class>_test_split<k>.txt`).
 HMDB51_CLASSES = (
     "brush_hair", "cartwheel", "catch", "chew", "clap", "climb", "climb_stairs", "dive",
@@ -96,11 +96,11 @@ def fetch_archives(
 
     With archives_dir (--archives) nothing is downloaded: both files must be there and
     are used where they are. Otherwise they are downloaded into dest from mirror (a
-    base URL), else $ACTIONTAG_HMDB51_MIRROR, else the original addresses. expected
+    base URL: the hmdb51_mirror setting, $ACTIONTAG_HMDB51_MIRROR or --mirror), else
+    the original addresses. expected
     maps each file name to its (size, md5), None where unknown. Raises DatasetError
     saying what to do when offline, a file is missing or a file is wrong.
     """
-    mirror = mirror or os.environ.get(MIRROR_ENV) or None
     if archives_dir is not None:
         return _given_archives(Path(archives_dir), expected)
     paths: dict[str, Path] = {}
@@ -155,11 +155,12 @@ def prepare_hmdb51(
     progress: bool = True,
     expected: Mapping[str, tuple[int | None, str | None]] = ARCHIVES,
     layout: Layout = HMDB51_LAYOUT,
+    rar_backend: str = "auto",
 ) -> Path:
     """Download (if needed) and unpack HMDB51 into root; return root.
 
     Archives are downloaded into root/archives; the keywords are fetch_archives's,
-    and layout extract_hmdb51's. A dataset prepared before is left as it is, whether
+    and layout and rar_backend extract_hmdb51's. A dataset prepared before is left as it is, whether
     or not its archives remain.
     """
     root = Path(root)
@@ -175,7 +176,12 @@ def prepare_hmdb51(
         expected=expected,
     )
     return extract_hmdb51(
-        root, paths[VIDEOS_ARCHIVE], paths[SPLITS_ARCHIVE], progress=progress, layout=layout
+        root,
+        paths[VIDEOS_ARCHIVE],
+        paths[SPLITS_ARCHIVE],
+        progress=progress,
+        layout=layout,
+        rar_backend=rar_backend,
     )
 
 
@@ -187,8 +193,10 @@ def extract_hmdb51(
     backends: list[rar.Backend] | None = None,
     progress: bool = True,
     layout: Layout = HMDB51_LAYOUT,
+    rar_backend: str = "auto",
 ) -> Path:
-    """Unpack the nested videos archive into root/videos and the splits into root/splits.
+    """Unpack the nested videos archive into root/videos and the splits into root/splits
+    with ``backends``, else those ``rar_backend`` names (the setting: auto, bsdtar, unar).
 
     Both archives must hold layout's classes (HMDB51's 51: a class archive each and
     its three split files); what is missing is named before anything is unpacked.
@@ -196,7 +204,7 @@ def extract_hmdb51(
     root = Path(root)
     if _dataset_complete(root):
         return root
-    tools = backends or rar.available_backends()
+    tools = backends or rar.available_backends(rar_backend)
     outer_listing = rar.list_members(Path(videos_archive))
     classes = _class_archives(outer_listing)
     _check_layout(outer_listing, set(classes), rar.list_members(Path(splits_archive)), layout)

@@ -62,11 +62,12 @@ from pathlib import Path, PurePosixPath
 
 import rarfile
 
+from actiontag.settings import env_name
 from trainer.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-BACKEND_ENV = "ACTIONTAG_RAR_BACKEND"
+BACKEND_ENV = env_name("rar_backend")
 # program name -> Debian package that provides it, in the order "auto" tries them
 BACKEND_PACKAGES = {"bsdtar": "libarchive-tools", "unar": "unar"}
 # Space kept free beyond what an archive unpacks to (file system metadata, logs).
@@ -128,14 +129,15 @@ class Listing:
         return sum(m.size for m in self.files)
 
 
-def available_backends(name: str | None = None) -> list[Backend]:
-    """The unpacking programs to try, in order: name, else $ACTIONTAG_RAR_BACKEND, else auto.
+def available_backends(name: str = "auto") -> list[Backend]:
+    """The unpacking programs to try, in order: ``name`` (the ``rar_backend`` setting,
+    ``$ACTIONTAG_RAR_BACKEND``), "auto" by default.
 
     "auto" gives every installed one (bsdtar, then unar), so that an archive one of
     them cannot read goes to the other. Raises DatasetError naming the Debian
     package to install when none is found.
     """
-    choice = (name or os.environ.get(BACKEND_ENV) or "auto").strip().lower()
+    choice = (name or "auto").strip().lower()
     if choice != "auto" and choice not in BACKEND_PACKAGES:
         raise DatasetError(
             f"Unknown RAR backend {choice!r} (from {BACKEND_ENV} or the caller); "

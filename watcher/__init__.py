@@ -1,6 +1,6 @@
 """The inbox watcher: records each new video in the database and queues its tagging job.
 
-- ``watcher.config``: flags and ACTIONTAG_* variables (``python -m watcher --help``)
+- ``watcher.config``: its command line: the flags of its settings (``actiontag.settings``)
 - ``watcher.rules``: which names are videos, which are temporary or hidden
 - ``watcher.stability``: waiting until a file has stopped changing
 - ``watcher.digest``: sha256 of a file that must not change while it is read
@@ -10,6 +10,6 @@
 - ``watcher.reconcile``: the start-up scan and the periodic re-queue of lost jobs
 - ``watcher.service``: the main loop, start-up and clean stop
 
-It imports ``storage`` and, to enqueue by task name, ``worker.app`` (lazily); never torch
-or ``model``: it runs in a light container.
+It imports ``storage`` and, to make the Celery app and send by task name, ``worker.app``;
+never torch or ``model``: it runs in a light container.
 """

@@ -21,8 +21,9 @@ from kombu.exceptions import ChannelError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.enqueue import TAG_VIDEO_TASK, EnqueueResult, enqueue_jobs
+from storage.enqueue import EnqueueResult, enqueue_jobs
 from storage.schema import Job, JobState
+from worker.app import TAG_VIDEO_TASK, sender
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -38,6 +39,7 @@ class Dispatcher:
 
     def __init__(self, app: Celery, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
+        self._publish = sender(app)
         self.unsent: set[int] = set()
         self.broker_down = False
         self._clock = clock
@@ -82,7 +84,7 @@ class Dispatcher:
 
     def _enqueue(self, session: Session, job_ids: list[int]) -> list[int]:
         try:
-            result = enqueue_jobs(session, job_ids, app=self.app)
+            result = enqueue_jobs(session, job_ids, self._publish)
         except Exception as exc:
             # The jobs are committed already: whatever failed here (a transport error
             # kombu did not wrap, the database while noting the send), the file must not

@@ -39,11 +39,11 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from actiontag.settings import env_name, format_size
 from storage.inbox import is_inside
 from storage.jobs import record_path
 from storage.refused import record_refusal
 from watcher.checkpoint import CurrentModel
-from watcher.config import MAX_VIDEO_SIZE_ENV, format_size
 from watcher.digest import FileChanged, FileKey, Hashed, hash_file
 from watcher.dispatch import Dispatcher
 from watcher.rules import Ignored, IgnoreRules
@@ -232,7 +232,7 @@ class Ingester:
         if self.max_video_size is not None and key.size > self.max_video_size:
             reason = (
                 f"{key.size} bytes ({format_size(key.size)}) is more than the maximum video "
-                f"size, {format_size(self.max_video_size)} ({MAX_VIDEO_SIZE_ENV} or "
+                f"size, {format_size(self.max_video_size)} ({env_name('max_video_size')} or "
                 "--max-video-size)"
             )
             with self.sessions() as session:

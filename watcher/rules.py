@@ -8,51 +8,13 @@ temporary name is ignored, and so is every name whose extension is not a video's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
-EXTENSIONS_ENV = "ACTIONTAG_VIDEO_EXTENSIONS"
+from actiontag.settings import DEFAULT_VIDEO_EXTENSIONS, env_name
 
-# Containers FFmpeg (hence PyAV/OpenCV) reads. Matched case-insensitively.
-DEFAULT_VIDEO_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        "3g2",
-        "3gp",
-        "asf",
-        "avi",
-        "divx",
-        "dv",
-        "f4v",
-        "flv",
-        "m2t",
-        "m2ts",
-        "m2v",
-        "m4v",
-        "mjpeg",
-        "mjpg",
-        "mkv",
-        "mov",
-        "mp4",
-        "mpe",
-        "mpeg",
-        "mpg",
-        "mts",
-        "mxf",
-        "nut",
-        "ogm",
-        "ogv",
-        "qt",
-        "rm",
-        "rmvb",
-        "ts",
-        "vob",
-        "webm",
-        "wmv",
-        "y4m",
-    }
-)
+EXTENSIONS_SETTING = f"{env_name('video_extensions')} or --video-extensions"
 
 # Names of files still being written by a download or copy tool, or an editor's backup.
 TEMPORARY_SUFFIXES = (
@@ -112,7 +74,7 @@ class IgnoreRules:
         if extension not in self.extensions:
             return Ignored(
                 f"{'.' + extension if extension else 'no extension'} is not a video extension "
-                f"(add it to {EXTENSIONS_ENV} or --video-extensions to take such files)",
+                f"(add it to {EXTENSIONS_SETTING} to take such files)",
                 routine=False,
             )
         if not _is_utf8(str(relative)):
@@ -127,16 +89,6 @@ class IgnoreRules:
     def skips_folder(name: str) -> bool:
         """Whether files under a folder of this name are ignored (hidden folders)."""
         return name.startswith(".")
-
-
-def parse_extensions(text: str) -> frozenset[str]:
-    """Extensions from a comma- or space-separated list (``"mp4, .MKV webm"``)."""
-    extensions = frozenset(
-        item.lower().lstrip(".") for item in re.split(r"[\s,;]+", text) if item.strip(".")
-    )
-    if not extensions:
-        raise ValueError(f"no video extensions in {text!r}; give a list such as 'mp4,mkv,avi'")
-    return extensions
 
 
 def _is_utf8(name: str) -> bool:

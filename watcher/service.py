@@ -33,6 +33,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from watchdog.observers.api import BaseObserver
 
+from actiontag.settings import env_name, format_size
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
@@ -41,18 +42,8 @@ from storage.db import (
     make_sessionmaker,
     open_database,
 )
-from storage.enqueue import celery_app
 from watcher.checkpoint import CheckpointMissing, CurrentModel
-from watcher.config import (
-    BROKER_URL_ENV,
-    CHECKPOINT_ENV,
-    DATABASE_URL_ENV,
-    FALLBACK_RUNNING_TIMEOUT,
-    INBOX_ENV,
-    POLL_ENV,
-    WatcherConfig,
-    format_size,
-)
+from watcher.config import FALLBACK_RUNNING_TIMEOUT, WatcherConfig
 from watcher.digest import FileChanged, FileKey, HashingStopped
 from watcher.dispatch import Dispatcher
 from watcher.inbox import Inbox, InboxEventHandler, Ingester, make_observer, start_observer
@@ -61,6 +52,7 @@ from watcher.reconcile import KnownFiles, Reconciler, ScanReport, scan
 from watcher.rules import IgnoreRules
 from watcher.stability import StabilityScheduler
 from watcher.writers import OpenWriters
+from worker.app import make_app
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -113,16 +105,17 @@ class WatcherService:
 
     def __init__(self, config: WatcherConfig, app: Celery | None = None) -> None:
         self.config = config
+        self.settings = settings = config.settings
         self.stop = StopFlag()
-        self.inbox = Inbox(str(config.inbox), IgnoreRules(config.video_extensions))
+        self.inbox = Inbox(str(settings.inbox), IgnoreRules(settings.video_extensions))
         self.model = CurrentModel(
-            config.checkpoint.absolute(), config.stable_seconds, should_stop=self.stop
+            settings.checkpoint.absolute(), settings.stable_seconds, should_stop=self.stop
         )
         self._app = app
         self._items: queue.Queue[_Stable | _Scan | HashResult] = queue.Queue()
         self.writers = OpenWriters()
         self.scheduler = StabilityScheduler(
-            config.stable_seconds, self._on_stable, holders=self.writers.holders
+            settings.stable_seconds, self._on_stable, holders=self.writers.holders
         )
         self._closing = False
         self.hasher = BackgroundHasher(
@@ -149,7 +142,7 @@ class WatcherService:
                 "%s. Next: train one (python -m trainer) or point %s (or --checkpoint) at "
                 "the checkpoint the workers serve.",
                 exc,
-                CHECKPOINT_ENV,
+                env_name("checkpoint"),
             )
             return EXIT_USAGE
         try:
@@ -164,7 +157,7 @@ class WatcherService:
                 "the database URL is not usable: %s. Next: fix %s (or --database-url), e.g. "
                 "sqlite:///var/actiontag.db or postgresql://user@host/db.",
                 exc,
-                DATABASE_URL_ENV,
+                env_name("database_url"),
             )
             return EXIT_USAGE
         except DatabaseSettingError as exc:
@@ -186,19 +179,15 @@ class WatcherService:
         if not os.path.isdir(root):
             return (
                 f"the inbox {root} is not a folder. Next: create it (mkdir -p {root}) or "
-                f"point {INBOX_ENV} (or --inbox) at the folder people drop videos into."
+                f"point {env_name('inbox')} (or --inbox) at the folder people drop videos into."
             )
         if not os.access(root, os.R_OK | os.X_OK):
             return f"the inbox {root} cannot be read by this user; fix its permissions."
         return None
 
     def _celery_app(self) -> Celery:
-        if self._app is not None:
-            return self._app
-        if self.config.broker_url:
-            # worker.app reads it when imported (celery_app() imports it lazily).
-            os.environ[BROKER_URL_ENV] = self.config.broker_url
-        self._app = celery_app()
+        if self._app is None:
+            self._app = make_app(self.settings)
         return self._app
 
     def _open_database(self) -> Engine | None:
@@ -210,7 +199,9 @@ class WatcherService:
         while not self.stop():
             engine: Engine | None = None
             try:
-                engine = open_database(self.config.database_url)
+                engine = open_database(
+                    self.settings.database_url, password_file=self.settings.database_password_file
+                )
                 with make_sessionmaker(engine)() as session:
                     self.model.model_id(session)
                 log.info("database: %s", describe_url(engine.url))
@@ -230,7 +221,7 @@ class WatcherService:
         sessions = make_sessionmaker(engine)
         dispatcher = Dispatcher(app)
         self.reconciler = Reconciler(
-            dispatcher, self.config.queued_grace, self._running_timeout(app)
+            dispatcher, self.settings.queued_grace, self._running_timeout(app)
         )
         self.ingester = Ingester(
             self.inbox,
@@ -239,7 +230,7 @@ class WatcherService:
             dispatcher,
             should_stop=self.stop,
             on_settled=self.known.settle,
-            max_video_size=self.config.max_video_size,
+            max_video_size=self.settings.max_video_size,
         )
         self.scheduler.start()
         try:
@@ -249,7 +240,7 @@ class WatcherService:
                 "watching %s (%s; files taken after %.3g s unchanged), broker %s",
                 self.inbox.root,
                 self._mode(),
-                self.config.stable_seconds,
+                self.settings.stable_seconds,
                 dispatcher.broker_address(),
             )
             self._startup_scan(sessions)
@@ -269,11 +260,11 @@ class WatcherService:
     def _mode(self) -> str:
         if self.config.once:
             return "once"
-        return "polling" if self.config.poll else "inotify"
+        return "polling" if self.settings.poll else "inotify"
 
     def _observe(self) -> bool:
         """Start a new observer on the inbox; False (logged) when the system refuses one."""
-        observer = make_observer(self.config.poll, self.config.poll_interval)
+        observer = make_observer(self.settings.poll, self.settings.poll_interval)
         handler = InboxEventHandler(self.inbox, self.scheduler.note, self._request_scan)
         try:
             start_observer(observer, self.inbox, handler)
@@ -284,15 +275,15 @@ class WatcherService:
                 "(%s=1).",
                 self.inbox.root,
                 exc,
-                POLL_ENV,
+                env_name("poll"),
             )
             return False
         self._observer = observer
         return True
 
     def _running_timeout(self, app: Celery) -> timedelta:
-        if self.config.running_timeout is not None:
-            return self.config.running_timeout
+        if self.settings.running_timeout is not None:
+            return self.settings.running_timeout
         visibility = (app.conf.broker_transport_options or {}).get("visibility_timeout")
         if visibility:
             return timedelta(seconds=float(visibility))
@@ -333,8 +324,8 @@ class WatcherService:
         return report
 
     def _loop(self, sessions: sessionmaker[Session]) -> None:
-        reconcile_every = self.config.reconcile_every.total_seconds()
-        rescan_every = self.config.rescan_every.total_seconds()
+        reconcile_every = self.settings.reconcile_every.total_seconds()
+        rescan_every = self.settings.rescan_every.total_seconds()
         next_reconcile = time.monotonic() + reconcile_every
         next_rescan = time.monotonic() + rescan_every if rescan_every else float("inf")
         while not self.stop() and not (self.config.once and self._failed):
@@ -387,7 +378,7 @@ class WatcherService:
 
     def _record(self, item: _Stable) -> None:
         def take() -> None:
-            large = item.key.size >= self.config.large_file_size
+            large = item.key.size >= self.settings.large_file_size
             if not large or self.ingester.has_hash(item.path, item.key):
                 self.ingester.ingest(item.path, item.key)
             elif self.ingester.admit(item.path, item.key) and self.hasher.submit(

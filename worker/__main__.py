@@ -12,8 +12,8 @@ shutdown: the videos being tagged are finished first.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actiontag.logs import configure_logging
+from actiontag.settings import Settings, add_flags, env_name, from_args
 from actiontag.text import escape_control
 from worker import config, nodelock
 
@@ -29,6 +30,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("worker")
 
+# The settings python -m worker takes as flags (actiontag.settings.SPEC); the others
+# (lock folder, engine cache, batching) come from the environment.
+FLAGS = (
+    "checkpoint",
+    "device",
+    "concurrency",
+    "engine",
+    "num_clips",
+    "top_k",
+    "max_attempts",
+    "task_time_limit",
+    "database_url",
+    "broker_url",
+    "queues",
+)
 DEFAULT_NODENAME = "actiontag@%h"
 # Celery's own worker format, kept so that its lines and ours read alike.
 LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
@@ -37,8 +53,8 @@ EXIT_SETUP_ERROR = 2
 MISSING_CHECKPOINT_HELP = (
     "Train one with `python -m trainer --split 3` (or follow the README's demo recipe, "
     "`make demo`), then copy the model.pt it writes to "
-    f"{config.DEFAULT_CHECKPOINT} or pass its path with --checkpoint or {config.CHECKPOINT_ENV}. "
-    "Watcher and worker must name the same file."
+    f"{Settings().checkpoint} or pass its path with --checkpoint or "
+    f"{env_name('checkpoint')}. Watcher and worker must name the same file."
 )
 
 
@@ -56,77 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Stop it with SIGTERM or Ctrl-C: the videos in progress are finished first.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    env = os.environ.get
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=Path(config.env_str(config.CHECKPOINT_ENV, config.DEFAULT_CHECKPOINT)),
-        help=f"the checkpoint to serve (${config.CHECKPOINT_ENV}; default "
-        f"{config.DEFAULT_CHECKPOINT}); the watcher must name the same file",
-    )
-    parser.add_argument(
-        "--device",
-        default=config.env_str(config.DEVICE_ENV, config.DEFAULT_DEVICE),
-        help=f"auto, cpu, cuda or cuda:N (${config.DEVICE_ENV}; default auto: every GPU, "
-        "one pool process each, else the CPU)",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        default=env(config.CONCURRENCY_ENV) or None,
-        help=f"pool processes (${config.CONCURRENCY_ENV}; default: the number of GPUs when the "
-        "device is auto or cuda, else 1, which uses all CPU cores)",
-    )
-    parser.add_argument(
-        "--engine",
-        default=config.env_str(config.ENGINE_ENV, config.DEFAULT_ENGINE),
-        help=f"inference engine (${config.ENGINE_ENV}; default auto: the fastest exact one)",
-    )
-    parser.add_argument(
-        "--num-clips",
-        type=_positive_int,
-        default=config.env_int(config.NUM_CLIPS_ENV, config.DEFAULT_NUM_CLIPS),
-        help=f"clips sampled uniformly from each video, run as one batch (${config.NUM_CLIPS_ENV}; "
-        f"default {config.DEFAULT_NUM_CLIPS})",
-    )
-    parser.add_argument(
-        "--top-k",
-        type=_positive_int,
-        default=config.env_int(config.TOP_K_ENV, config.DEFAULT_TOP_K),
-        help=f"predictions stored per video (${config.TOP_K_ENV}; default {config.DEFAULT_TOP_K})",
-    )
-    parser.add_argument(
-        "--max-attempts",
-        type=_positive_int,
-        default=config.env_int(config.MAX_ATTEMPTS_ENV, config.DEFAULT_MAX_ATTEMPTS),
-        help="times a video may be started before it is marked failed, so one that kills its "
-        f"worker does not loop (${config.MAX_ATTEMPTS_ENV}; default {config.DEFAULT_MAX_ATTEMPTS})",
-    )
-    parser.add_argument(
-        "--time-limit",
-        type=_positive_int,
-        default=config.time_limit_s(),
-        help=f"seconds one video may take before it is stopped and failed "
-        f"(${config.TIME_LIMIT_ENV}; default {config.DEFAULT_TIME_LIMIT_S})",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=env(config.DATABASE_URL_ENV) or None,
-        help=f"SQLAlchemy URL of the results database (${config.DATABASE_URL_ENV}; default "
-        "sqlite:///var/actiontag.db)",
-    )
-    parser.add_argument(
-        "--broker-url",
-        default=env(config.BROKER_URL_ENV) or None,
-        help=f"Celery broker URL, e.g. redis://127.0.0.1:6379/0 (${config.BROKER_URL_ENV}; "
-        f"default {config.DEFAULT_BROKER_URL}: the embedded broker, no server needed)",
-    )
-    parser.add_argument(
-        "--queues",
-        default=config.queue_name(),
-        help=f"comma-separated queues to take jobs from (${config.QUEUE_ENV}; default "
-        f"{config.DEFAULT_QUEUE})",
-    )
+    add_flags(parser, FLAGS)
     parser.add_argument(
         "--hostname",
         "--name",
@@ -143,34 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level (default INFO: one line per video)",
     )
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def export_settings(args: argparse.Namespace, concurrency: int) -> None:
-    """Put the settings where the app and every pool process read them (the environment)."""
-    values = {
-        config.CHECKPOINT_ENV: str(args.checkpoint.resolve()),
-        config.DEVICE_ENV: args.device,
-        config.ENGINE_ENV: args.engine,
-        config.NUM_CLIPS_ENV: str(args.num_clips),
-        config.TOP_K_ENV: str(args.top_k),
-        config.MAX_ATTEMPTS_ENV: str(args.max_attempts),
-        config.TIME_LIMIT_ENV: str(args.time_limit),
-        config.CONCURRENCY_ENV: str(concurrency),
-        config.QUEUE_ENV: args.queues.split(",")[0],
-        config.DATABASE_URL_ENV: args.database_url,
-        config.BROKER_URL_ENV: args.broker_url,
-    }
-    os.environ.update({k: v for k, v in values.items() if v is not None})
 
 
 def gpu_count() -> int:
@@ -200,7 +118,7 @@ class SetupError(Exception):
     """The worker cannot start; the message says what to do."""
 
 
-def prepare(args: argparse.Namespace) -> None:
+def prepare(settings: Settings) -> None:
     """Check the settings, migrate the database and register the checkpoint it will serve.
 
     The cheap checks come first: a missing file, a mistyped URL or a dead database is
@@ -222,19 +140,21 @@ def prepare(args: argparse.Namespace) -> None:
     from storage.jobs import register_model
 
     try:
-        config.check_broker_url(args.broker_url)
+        config.check_broker_url(settings.broker_url)
     except config.ConfigError as exc:
         raise SetupError(str(exc)) from exc
-    path = args.checkpoint.resolve()
+    path = settings.checkpoint.resolve()
     if not path.is_file():
         raise SetupError(f"no checkpoint at {path}. {MISSING_CHECKPOINT_HELP}")
     try:
         # A worker never creates a SQLite file but the default: see open_database.
-        engine = open_database(args.database_url, create=False)
+        engine = open_database(
+            settings.database_url, create=False, password_file=settings.database_password_file
+        )
     except (DatabaseUnavailable, DatabaseSchemaError, DatabaseSettingError) as exc:
         raise SetupError(str(exc)) from exc
     except DBAPIError as exc:  # a full disk or a read-only file while migrating
-        raise SetupError(database_error_message(exc, database_url(args.database_url))) from exc
+        raise SetupError(database_error_message(exc, database_url(settings.database_url))) from exc
     try:
         checkpoint = _load_checkpoint(path)
         with make_sessionmaker(engine)() as session:
@@ -273,13 +193,13 @@ def _load_checkpoint(path: Path) -> Checkpoint:
     return checkpoint
 
 
-def celery_argv(args: argparse.Namespace, concurrency: int) -> list[str]:
+def celery_argv(args: argparse.Namespace, settings: Settings) -> list[str]:
     return [
         "worker",
         f"--loglevel={args.loglevel}",
         "--pool=prefork",
-        f"--concurrency={concurrency}",
-        f"--queues={args.queues}",
+        f"--concurrency={settings.concurrency}",
+        f"--queues={','.join(settings.queues)}",
         f"--hostname={args.hostname}",
         # Mingle and gossip sync revoked tasks and clock between workers at start; we
         # revoke nothing (the database decides), so they would only slow the start.
@@ -319,26 +239,35 @@ def setup_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = from_args(parser, args)
     setup_logging(args.loglevel)
     try:
         # Held until the worker exits: no second live worker may claim under this name.
-        name_lock = nodelock.acquire(nodelock.expand(args.hostname))
+        name_lock = nodelock.acquire(nodelock.expand(args.hostname), config.lock_dir(settings))
     except (nodelock.NodeNameInUse, nodelock.LockDirUnusable) as exc:
         print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
         return EXIT_SETUP_ERROR
     try:
-        prepare(args)
+        prepare(settings)
     except SetupError as exc:
         print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
         return EXIT_SETUP_ERROR
-    concurrency = args.concurrency or default_concurrency(args.device)
-    export_settings(args, concurrency)
-    # Imported only now: the app reads the environment just exported.
-    from worker.app import app
+    # What every pool process gets (forked after this): the checkpoint prepare() checked,
+    # and the pool's size, for each process's share of the CPU.
+    settings = dataclasses.replace(
+        settings,
+        checkpoint=settings.checkpoint.resolve(),
+        concurrency=settings.concurrency or default_concurrency(settings.device),
+    )
+    from worker.app import make_app
+    from worker.tasks import register  # imports torch: after the cheap checks
 
+    app = make_app(settings)
+    register(app, settings)
     with name_lock:
-        app.worker_main(celery_argv(args, concurrency))
+        app.worker_main(celery_argv(args, settings))
     return 0
 
 

@@ -1,8 +1,8 @@
-"""The Celery app, configured from the environment (``worker.config``).
+"""The Celery app, made from the settings (``make_app(settings)``), and sending to it.
 
-The watcher and ``python -m storage requeue`` import this module to enqueue
-``actiontag.tag_video`` by name, so it imports neither torch nor model: the task's code
-(``worker.tasks``) is loaded only by the worker (Celery's ``include``).
+The watcher and ``python -m storage requeue`` make an app to send ``actiontag.tag_video``
+by name (:func:`sender`), so this module imports neither torch nor model: the task itself
+is registered on the app only by the worker (``worker.tasks.register``).
 
 Settings follow DESIGN.md for workers that hold a model:
 
@@ -20,13 +20,21 @@ Settings follow DESIGN.md for workers that hold a model:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import Celery
 from kombu import Queue
+from kombu.exceptions import OperationalError as BrokerError
 
-from storage.enqueue import TAG_VIDEO_TASK
+from actiontag.settings import Settings
+from storage.enqueue import SendFailed
 from worker import broker, config
 
-__all__ = ["TAG_VIDEO_TASK", "app", "make_app"]
+__all__ = ["PUBLISH_RETRY_POLICY", "TAG_VIDEO_TASK", "make_app", "sender"]
+
+TAG_VIDEO_TASK = "actiontag.tag_video"
+# Publishing gives up quickly: the reconciler sends what we could not.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 
 
 def transport_options(url: str, time_limit: int) -> dict[str, object]:
@@ -38,18 +46,20 @@ def transport_options(url: str, time_limit: int) -> dict[str, object]:
     return {}
 
 
-def make_app(broker_url: str | None = None, queue: str | None = None) -> Celery:
-    """A Celery app for ``broker_url`` and ``queue`` (defaults: the environment's)."""
+def make_app(settings: Settings) -> Celery:
+    """A Celery app on ``settings.broker_url``, sending to ``settings.queue``, with the
+    time limits of ``settings.task_time_limit``. It holds no task: the worker registers
+    ``tag_video`` on it (``worker.tasks.register``); others send it by name."""
     broker.register()
-    url = config.broker_url(broker_url)
-    queue = queue or config.queue_name()
-    time_limit = config.time_limit_s()
-    celery = Celery("actiontag", include=["worker.tasks"])
+    url = config.prepared_broker_url(settings.broker_url)
+    queue = settings.queue
+    time_limit = settings.task_time_limit
+    celery = Celery("actiontag")
     celery.conf.update(
         broker_url=url,
         broker_transport_options=transport_options(url, time_limit),
         broker_connection_retry_on_startup=True,
-        # Publishing from the watcher gives up quickly (storage.enqueue): the database
+        # Publishing from the watcher gives up quickly (sender below): the database
         # keeps the job queued for the reconciler.
         broker_connection_timeout=5,
         task_serializer="json",
@@ -82,4 +92,16 @@ def make_app(broker_url: str | None = None, queue: str | None = None) -> Celery:
     return celery
 
 
-app = make_app()
+def sender(app: Celery) -> Callable[[int], None]:
+    """Send ``tag_video(job_id)`` through ``app``, for ``storage.enqueue.enqueue_jobs``: a
+    broker that cannot take it raises :class:`storage.enqueue.SendFailed`."""
+
+    def send(job_id: int) -> None:
+        try:
+            app.send_task(
+                TAG_VIDEO_TASK, args=(job_id,), retry=True, retry_policy=PUBLISH_RETRY_POLICY
+            )
+        except (BrokerError, OSError) as exc:
+            raise SendFailed(f"the broker is unreachable: {exc}") from exc
+
+    return send

@@ -1,15 +1,19 @@
-"""Cross-video batching with decoding overlapped, keeping the one-message-one-job guarantees.
+"""Cross-video batching with decoding overlapped: the inference scheduler of a worker.
+
+This module knows videos and the model, not jobs: the task (``worker.tasks.tag_batch``)
+claims jobs, opens their files and records their results; :func:`predict_stream` only
+decodes and runs them. It keeps the one-message-one-job guarantees through the task.
 
 Why: one video is ``num_clips`` clips (10 by default). A GPU runs 32-64 clips per forward
 for little more than it runs 10, so a worker whose queue holds several videos should put
 their clips through together, and decode the next videos while the current batch runs.
 
-How a task uses it (``tag_batch``), when ``ACTIONTAG_BATCH_VIDEOS`` > 1:
+How a task uses it (``worker.tasks.tag_batch``), when ``ACTIONTAG_BATCH_VIDEOS`` > 1:
 
 1. Celery still delivers one message per job (prefetch 1, ``acks_late``). The task claims
-   its own job as always (``storage.jobs.claim_job``), then claims up to
+   its own job as always (``storage.jobs.claim_job``), then up to
    ``ACTIONTAG_BATCH_VIDEOS - 1`` more jobs that are ``queued`` in the database for the
-   same model, with the same atomic claim under the same worker name.
+   same model, in one statement under the same worker name (``storage.jobs.claim_queued``).
 2. :func:`predict_stream` decodes the claimed videos in a thread pool
    (``ACTIONTAG_DECODE_THREADS``) that runs at most a bounded number of videos ahead;
    decoded videos that are ready are packed, whole, into one forward pass of at most
@@ -46,41 +50,19 @@ threads.
 
 from __future__ import annotations
 
-import logging
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import torch
 
-from worker.config import env_int
+from actiontag.settings import Settings
 from worker.predictor import DecodedVideo, Predictor, VideoPrediction
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from worker.tasks import WorkerProcess
-    from worker.video_file import OpenedVideo
-
-__all__ = [
-    "BATCH_CLIPS_ENV",
-    "BATCH_VIDEOS_ENV",
-    "DECODE_THREADS_ENV",
-    "BatchSettings",
-    "predict_stream",
-    "tag_batch",
-]
-
-log = logging.getLogger(__name__)
-
-BATCH_VIDEOS_ENV = "ACTIONTAG_BATCH_VIDEOS"
-BATCH_CLIPS_ENV = "ACTIONTAG_BATCH_CLIPS"
-DECODE_THREADS_ENV = "ACTIONTAG_DECODE_THREADS"
+__all__ = ["BatchSettings", "predict_stream"]
 
 T = TypeVar("T")
 
@@ -94,13 +76,13 @@ class BatchSettings:
     decode_threads: int
 
     @classmethod
-    def for_device(cls, device: torch.device) -> BatchSettings:
-        """The environment's values, else the defaults for ``device`` (module docstring)."""
+    def for_device(cls, device: torch.device, settings: Settings) -> BatchSettings:
+        """The values ``settings`` gives, else the defaults for ``device`` (module docstring)."""
         gpu = device.type == "cuda"
         return cls(
-            max_videos=env_int(BATCH_VIDEOS_ENV, 8 if gpu else 1),
-            max_clips=env_int(BATCH_CLIPS_ENV, 64 if gpu else 16),
-            decode_threads=env_int(DECODE_THREADS_ENV, 4 if gpu else 1),
+            max_videos=settings.batch_videos or (8 if gpu else 1),
+            max_clips=settings.batch_clips or (64 if gpu else 16),
+            decode_threads=settings.decode_threads or (4 if gpu else 1),
         )
 
 
@@ -153,65 +135,3 @@ def predict_stream(
 
 
 _END = object()
-
-
-def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
-    """Tag claimed job ``job_id`` together with other queued jobs of the same model
-    (module docstring); returns ``job_id``'s outcome ("done" or "failed")."""
-    from worker import tasks  # the task module imports this one
-
-    settings = BatchSettings.for_device(process.predictor.engine.device)
-    job_ids = [job_id, *_claim_more(session, process, settings.max_videos - 1)]
-    outcomes: dict[int, str] = {}
-    runnable: list[tuple[int, OpenedVideo]] = []
-    try:
-        for jid in job_ids:
-            video = tasks.checked_video(session, process, jid)
-            if video is None:
-                outcomes[jid] = "failed"
-            else:
-                runnable.append((jid, video))
-        started = time.perf_counter()
-        # Each video is decoded through its open descriptor (worker.video_file); closing
-        # the stream first waits for the decode threads, so no descriptor is closed (and
-        # its number reused by another file) while a decoder may still open it.
-        with closing(
-            predict_stream(process.predictor, runnable, lambda pair: pair[1].decode_path, settings)
-        ) as stream:
-            for (jid, video), result in stream:
-                outcomes[jid] = tasks.record_result(session, process, jid, video, result)
-    except BaseException:
-        for jid in job_ids[1:]:
-            if jid not in outcomes:
-                tasks.release_quietly(session, process.name, jid)
-        raise
-    finally:
-        for _, video in runnable:
-            video.close()
-    if len(job_ids) > 1:
-        log.info(
-            "%d jobs %s tagged together in %.0f ms [%s]",
-            len(job_ids),
-            job_ids,
-            (time.perf_counter() - started) * 1000,
-            process.name,
-        )
-    return outcomes[job_id]
-
-
-def _claim_more(session: Session, process: WorkerProcess, limit: int) -> list[int]:
-    """Claim up to ``limit`` queued jobs of this process's model; their ids."""
-    from storage.jobs import claim_job, job_inputs, queued_jobs
-
-    claimed: list[int] = []
-    if limit < 1:
-        return claimed
-    for candidate in queued_jobs(session):
-        if len(claimed) >= limit:
-            break
-        if job_inputs(session, candidate).model_sha256 != process.predictor.sha256:
-            continue
-        claim = claim_job(session, candidate, process.name, process.settings.max_attempts)
-        if claim.claimed:
-            claimed.append(candidate)
-    return claimed

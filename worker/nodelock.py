@@ -5,8 +5,9 @@ running under the same name (a dead predecessor's). Two live workers with one no
 would therefore take each other's jobs and tag a video twice at once; that happens by
 simply starting ``python -m worker`` twice on one host, since the default name is
 ``actiontag@<host name>``. A lock file per node name refuses the second one. The lock
-files live in ``$ACTIONTAG_LOCK_DIR`` (default: the system's temporary folder), so a test
-or a second installation can keep its workers' names apart from the service's.
+files live in the folder the ``lock_dir`` setting names (``$ACTIONTAG_LOCK_DIR``, default
+the system's temporary folder; ``worker.config.lock_dir``), so a test or a second
+installation can keep its workers' names apart from the service's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import IO
 
 from celery.utils.nodenames import default_nodename, host_format
 
-from worker.config import LOCK_DIR_ENV, lock_dir
+from actiontag.settings import env_name
+
+LOCK_DIR_SETTING = env_name("lock_dir")
 
 # A killed worker's pool processes die with it (Celery sets PDEATHSIG), but a moment
 # later: a restart waits this long for them to let go of the lock.
@@ -32,7 +35,7 @@ class NodeNameInUse(Exception):
 
 
 class LockDirUnusable(Exception):
-    """The lock file cannot be created (``$ACTIONTAG_LOCK_DIR`` missing or read-only)."""
+    """The lock file cannot be created (its folder missing or read-only)."""
 
 
 def expand(nodename: str) -> str:
@@ -40,23 +43,24 @@ def expand(nodename: str) -> str:
     return host_format(default_nodename(nodename))
 
 
-def lock_path(nodename: str) -> Path:
+def lock_path(nodename: str, folder: Path) -> Path:
     safe = re.sub(r"[^A-Za-z0-9@._-]", "_", nodename)
-    return lock_dir() / f"actiontag-worker-{safe}.lock"
+    return folder / f"actiontag-worker-{safe}.lock"
 
 
-def acquire(nodename: str, wait_s: float = WAIT_S) -> IO[str]:
-    """Hold the lock for ``nodename`` (expanded) while the returned file stays open.
+def acquire(nodename: str, folder: Path, wait_s: float = WAIT_S) -> IO[str]:
+    """Hold the lock for ``nodename`` (expanded) in ``folder`` while the returned file
+    stays open.
 
     Raises :class:`NodeNameInUse` when another live worker holds it.
     """
-    path = lock_path(nodename)
+    path = lock_path(nodename, folder)
     try:
         handle = open(path, "a+")  # noqa: SIM115 (held open for the process's lifetime)
     except OSError as exc:
         raise LockDirUnusable(
             f"cannot create the worker's lock file {path}: {exc.strerror or exc}. Next: "
-            f"point {LOCK_DIR_ENV} at an existing folder this user can write, or unset it "
+            f"point {LOCK_DIR_SETTING} at an existing folder this user can write, or unset it "
             "(default: the system's temporary folder)."
         ) from exc
     deadline = time.monotonic() + wait_s

@@ -15,7 +15,8 @@ Flow (job states in DESIGN.md; every state change is a storage.jobs call):
    predictions, the expert usage, the video's metadata, the timings and a thumbnail per
    clip in one transaction (``complete_job`` replaces rows an interrupted attempt left).
    With ``ACTIONTAG_BATCH_VIDEOS`` > 1 (the CUDA default) the task also claims other
-   queued jobs of its model and runs their clips together (worker.batching).
+   queued jobs of its model, in one statement, and runs their clips together
+   (``tag_batch``; worker.batching schedules the decoding and the forward passes).
 
 A video that cannot be read, a missing or replaced file, a link leading out of the
 inbox or a model mismatch ends ``failed`` with a readable reason and the worker goes on; so does any unexpected error while a job is in
@@ -35,10 +36,13 @@ its predecessor left running (``requeue_orphaned``).
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from billiard.process import current_process
+from celery import Celery, Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from kombu.exceptions import OperationalError as BrokerError
@@ -47,18 +51,14 @@ from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError as SQLOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from actiontag.settings import Settings, env_name
 from model.video import VideoError
-from storage.db import (
-    DATABASE_URL_ENV,
-    DatabaseUnavailable,
-    describe_url,
-    make_engine,
-    make_sessionmaker,
-)
-from storage.enqueue import enqueue_jobs
+from storage.db import DatabaseUnavailable, describe_url, make_engine, make_sessionmaker
+from storage.enqueue import Send, enqueue_jobs
 from storage.jobs import (
     ClaimStatus,
     claim_job,
+    claim_queued,
     complete_job,
     fail_job,
     job_inputs,
@@ -66,9 +66,9 @@ from storage.jobs import (
     requeue_orphaned,
 )
 from storage.schema import Job
-from worker.app import TAG_VIDEO_TASK, app
-from worker.batching import BatchSettings, tag_batch
-from worker.config import CHECKPOINT_ENV, WorkerSettings
+from worker.app import TAG_VIDEO_TASK, sender
+from worker.batching import BatchSettings, predict_stream
+from worker.engines import cache as engine_cache
 from worker.predictor import Predictor, VideoPrediction, configure_cpu_threads, resolve_device
 from worker.video_file import FileRefused, OpenedVideo, open_video
 
@@ -78,13 +78,16 @@ __all__ = [
     "checked_video",
     "fail_unstarted",
     "record_result",
+    "register",
     "reject_missing_job",
     "release_quietly",
-    "tag_video",
+    "tag_batch",
     "worker_name",
 ]
 
 log = logging.getLogger(__name__)
+
+DATABASE_URL_SETTING = env_name("database_url")
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     DatabaseUnavailable,
@@ -107,23 +110,25 @@ def pool_slot() -> int:
 
 @dataclass
 class WorkerProcess:
-    """What one pool process holds: its name, database sessions and the loaded model."""
+    """What one pool process holds: its name, settings, database sessions, the loaded
+    model and how it sends jobs back to the broker."""
 
     name: str
-    settings: WorkerSettings
+    settings: Settings
     sessions: sessionmaker[Session]
     predictor: Predictor
+    send: Send
     # Videos one task may tag in one go (worker.batching); 1: each message alone.
     batch_videos: int = 1
 
     @classmethod
-    def start(cls, nodename: str) -> WorkerProcess:
+    def start(cls, nodename: str, settings: Settings, send: Send) -> WorkerProcess:
         """Load the model and connect to the database, in the process that will use them."""
-        settings = WorkerSettings.from_env()
         slot = pool_slot()
+        engine_cache.configure(settings.engine_cache)
         device = resolve_device(settings.device, slot)
         if device.type == "cpu":
-            threads = configure_cpu_threads(settings.concurrency)
+            threads = configure_cpu_threads(settings.concurrency or 1)
             log.info("pool process %d runs the model on the CPU with %d threads", slot, threads)
         predictor = Predictor(
             settings.checkpoint,
@@ -132,9 +137,13 @@ class WorkerProcess:
             top_k=settings.top_k,
             engine=settings.engine,
         )
-        sessions = make_sessionmaker(make_engine(settings.database_url))
-        batch = BatchSettings.for_device(device)
-        return cls(worker_name(nodename, slot), settings, sessions, predictor, batch.max_videos)
+        sessions = make_sessionmaker(
+            make_engine(settings.database_url, password_file=settings.database_password_file)
+        )
+        batch = BatchSettings.for_device(device, settings)
+        return cls(
+            worker_name(nodename, slot), settings, sessions, predictor, send, batch.max_videos
+        )
 
     def requeue_orphans(self) -> list[int]:
         """Queue again the jobs a dead predecessor left running under this name.
@@ -146,7 +155,7 @@ class WorkerProcess:
             with self.sessions() as session:
                 ids = requeue_orphaned(session, self.name)
                 if ids:
-                    result = enqueue_jobs(session, ids, app=app)
+                    result = enqueue_jobs(session, ids, self.send)
                     log.warning(
                         "%s: job(s) %s were left running by a dead predecessor; queued again "
                         "(%d sent to the broker)",
@@ -168,44 +177,52 @@ class WorkerProcess:
 _PROCESS: WorkerProcess | None = None
 
 
-def worker_process(nodename: str) -> WorkerProcess:
+def worker_process(nodename: str, settings: Settings, send: Send) -> WorkerProcess:
     """This process's WorkerProcess, started on first use if the pool did not start it."""
     global _PROCESS
     if _PROCESS is None:
-        _PROCESS = WorkerProcess.start(nodename)
+        _PROCESS = WorkerProcess.start(nodename, settings, send)
         _PROCESS.requeue_orphans()
     return _PROCESS
 
 
-@worker_process_init.connect
-def _start_pool_process(sender: str | None = None, **_: Any) -> None:
-    # Runs in each prefork child right after the fork: the model and CUDA are set up
-    # here, never in the parent (a parent that touched CUDA cannot fork usable children).
-    worker_process(sender or "actiontag@unknown")
+def register(app: Celery, settings: Settings) -> Task:
+    """Register ``tag_video`` on ``app`` for a worker serving ``settings``; its pool
+    processes (forked after this) start their model with these settings."""
+    send = sender(app)
 
+    @worker_process_init.connect(weak=False)
+    def _start_pool_process(sender: str | None = None, **_: Any) -> None:
+        # Runs in each prefork child right after the fork: the model and CUDA are set up
+        # here, never in the parent (a parent that touched CUDA cannot fork usable children).
+        worker_process(sender or "actiontag@unknown", settings, send)
 
-@app.task(
-    bind=True,
-    name=TAG_VIDEO_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=50,
-)
-def tag_video(self: Any, job_id: int) -> str:
-    """Tag the video of job ``job_id``; returns what happened (a ClaimStatus or "done"/"failed")."""
-    nodename = self.request.hostname or "actiontag@unknown"
-    try:
-        process = worker_process(nodename)
-    except TRANSIENT_ERRORS:
-        raise  # retried with backoff; the job was not touched
-    except Exception as exc:
-        # Never a consumed message with its job left queued: the job says why.
-        return fail_unstarted(nodename, int(job_id), exc)
-    return run_job(process, int(job_id))
+    @app.task(
+        bind=True,
+        name=TAG_VIDEO_TASK,
+        shared=False,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=TRANSIENT_ERRORS,
+        retry_backoff=2,
+        retry_backoff_max=300,
+        retry_jitter=True,
+        max_retries=50,
+    )
+    def tag_video(self: Any, job_id: int) -> str:
+        """Tag the video of job ``job_id``; returns what happened (a ClaimStatus or
+        "done"/"failed")."""
+        nodename = self.request.hostname or "actiontag@unknown"
+        try:
+            process = worker_process(nodename, settings, send)
+        except TRANSIENT_ERRORS:
+            raise  # retried with backoff; the job was not touched
+        except Exception as exc:
+            # Never a consumed message with its job left queued: the job says why.
+            return fail_unstarted(nodename, int(job_id), exc, settings)
+        return run_job(process, int(job_id))
+
+    return tag_video
 
 
 def run_job(process: WorkerProcess, job_id: int) -> str:
@@ -223,12 +240,12 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
             _release(session, process.name, job_id, exc)
             raise
         except SoftTimeLimitExceeded:
-            limit = app.conf.task_soft_time_limit
+            limit = process.settings.task_time_limit - 30  # worker.app's soft limit
             return _fail(
                 session,
                 job_id,
                 f"tagging took longer than {limit} s and was stopped. Raise "
-                "ACTIONTAG_TASK_TIME_LIMIT or lower ACTIONTAG_NUM_CLIPS, then "
+                f"{env_name('task_time_limit')} or lower {env_name('num_clips')}, then "
                 "`python -m storage requeue --failed`.",
             )
         except Exception as exc:
@@ -241,12 +258,11 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
             )
 
 
-def fail_unstarted(nodename: str, job_id: int, exc: Exception) -> str:
+def fail_unstarted(nodename: str, job_id: int, exc: Exception, settings: Settings) -> str:
     """End job ``job_id`` ``failed`` when this pool process cannot start tagging (its
     model or engine will not load here); the reason names the error."""
     log.error("this pool process cannot tag videos", exc_info=exc)
-    settings = WorkerSettings.from_env()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, password_file=settings.database_password_file)
     try:
         with make_sessionmaker(engine)() as session:
             name = worker_name(nodename, pool_slot())
@@ -284,7 +300,7 @@ def reject_missing_job(session: Session, job_id: int) -> NoReturn:
             "(or --database-url) and restart it",
             job_id,
             where,
-            DATABASE_URL_ENV,
+            DATABASE_URL_SETTING,
         )
     else:
         log.error(
@@ -292,7 +308,7 @@ def reject_missing_job(session: Session, job_id: int) -> NoReturn:
             "done. Are watcher and worker on the same database (%s)?",
             job_id,
             where,
-            DATABASE_URL_ENV,
+            DATABASE_URL_SETTING,
         )
     raise Reject(f"job {job_id} does not exist in the database at {where}", requeue=False)
 
@@ -311,6 +327,60 @@ def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
         return record_result(session, process, job_id, video, result)
 
 
+def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
+    """Tag claimed job ``job_id`` together with other queued jobs of the same model
+    (worker.batching says how and why); returns ``job_id``'s outcome ("done" or "failed").
+
+    The other jobs are claimed in one statement under this process's name; whatever
+    happens, each ends done or failed on its own, and those not finished when an error
+    escapes are given back (``queued``, the attempt returned) before the task retries.
+    """
+    settings = BatchSettings.for_device(process.predictor.engine.device, process.settings)
+    more = claim_queued(
+        session,
+        process.predictor.sha256,
+        process.name,
+        process.settings.max_attempts,
+        settings.max_videos - 1,
+    )
+    job_ids = [job_id, *more]
+    outcomes: dict[int, str] = {}
+    runnable: list[tuple[int, OpenedVideo]] = []
+    started = time.perf_counter()
+    try:
+        for jid in job_ids:
+            video = checked_video(session, process, jid)
+            if video is None:
+                outcomes[jid] = "failed"
+            else:
+                runnable.append((jid, video))
+        # Each video is decoded through its open descriptor (worker.video_file); closing
+        # the stream first waits for the decode threads, so no descriptor is closed (and
+        # its number reused by another file) while a decoder may still open it.
+        with closing(
+            predict_stream(process.predictor, runnable, lambda pair: pair[1].decode_path, settings)
+        ) as stream:
+            for (jid, video), result in stream:
+                outcomes[jid] = record_result(session, process, jid, video, result)
+    except BaseException:
+        for jid in more:
+            if jid not in outcomes:
+                release_quietly(session, process.name, jid)
+        raise
+    finally:
+        for _, video in runnable:
+            video.close()
+    if more:
+        log.info(
+            "%d jobs %s tagged together in %.0f ms [%s]",
+            len(job_ids),
+            job_ids,
+            (time.perf_counter() - started) * 1000,
+            process.name,
+        )
+    return outcomes[job_id]
+
+
 def checked_video(session: Session, process: WorkerProcess, job_id: int) -> OpenedVideo | None:
     """The claimed job's video file, open and verified (worker.video_file); None when the
     job was failed instead (another model's job, or no recorded path holds its video).
@@ -323,7 +393,7 @@ def checked_video(session: Session, process: WorkerProcess, job_id: int) -> Open
             job_id,
             f"the job asks for model {inputs.model_sha256[:12]} ({inputs.model_path}) but this "
             f"worker serves {predictor.sha256[:12]} ({predictor.checkpoint_path}). Give the "
-            f"watcher and the worker the same {CHECKPOINT_ENV}, then "
+            f"watcher and the worker the same {env_name('checkpoint')}, then "
             "`python -m storage requeue --failed`.",
         )
         return None

@@ -15,7 +15,7 @@ from tests.demo.helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.DOTALL)
-PACKAGES = ("model", "trainer", "worker", "watcher", "storage", "launcher")
+PACKAGES = ("actiontag", "model", "trainer", "worker", "watcher", "storage", "launcher")
 SETTING = re.compile(r"\bACTIONTAG_[A-Z0-9_]+\b")
 BIKE = "/inbox/rides/bike.mp4"
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from actiontag.settings import env_name
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
 from model.transform import VideoTransform
 from model.video import VideoError
 from worker.engines.agreement import condition_for_agreement, probe_clips, write_motion_video
-from worker.engines.cache import CACHE_ENV
 
 FIXTURE_VIDEOS = Path(__file__).resolve().parents[1] / "fixtures" / "videos"
 CLASSES = [f"action{i}" for i in range(12)]
@@ -62,7 +62,7 @@ def build_checkpoint(path: Path, seed: int = 0) -> Path:
 def _cache_next_to_checkpoints() -> Iterator[None]:
     """Engine caches go next to each test's checkpoint, whatever the caller's environment."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv(CACHE_ENV, raising=False)
+        patch.delenv(env_name("engine_cache"), raising=False)
         yield
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from actiontag.settings import env_name
 from model.checkpoint import Checkpoint
 from model.video import VideoError
 from storage.schema import JobState
 from worker import predictor as predictor_module
-from worker.batching import BATCH_VIDEOS_ENV, BatchSettings, predict_stream
+from worker.batching import BatchSettings, predict_stream
 from worker.engines import EngineOutput
 from worker.engines.agreement import run_batched, write_motion_video
 from worker.predictor import DecodedVideo, EagerEngine, Predictor, make_engine
@@ -129,7 +130,7 @@ class BatchingWorker(RunningWorker):
 
     def start(self) -> BatchingWorker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
-        env[BATCH_VIDEOS_ENV] = "4"
+        env[env_name("batch_videos")] = "4"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(),

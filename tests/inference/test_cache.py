@@ -8,13 +8,16 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from actiontag.settings import env_name, load_settings
 from model.checkpoint import load_checkpoint
 from worker import predictor as predictor_module
+from worker.engines import cache
 from worker.engines.cache import META_FILE, NEXT_TO_CHECKPOINT, CacheEntry
 from worker.predictor import make_engine
 
@@ -101,10 +104,19 @@ def test_a_checkpoint_folder_that_cannot_be_written_caches_under_xdg_cache_home(
     assert folder == cache_home / ("ab" * 32) / "thing-v1"
 
 
+@pytest.fixture
+def chosen_root() -> Iterator[None]:
+    """The process's engine_cache setting is set by the test (cache.configure), then
+    cleared."""
+    yield
+    cache.configure(None)
+
+
 def test_actiontag_engine_cache_names_the_cache_folder(
-    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cache_home: Path, chosen_root: None
 ) -> None:
-    monkeypatch.setenv("ACTIONTAG_ENGINE_CACHE", str(tmp_path / "chosen"))
+    settings = load_settings(environ={env_name("engine_cache"): str(tmp_path / "chosen")})
+    cache.configure(settings.engine_cache)
 
     folder, _ = _entry(tmp_path).get_or_build(_write_payload)
 
@@ -112,11 +124,11 @@ def test_actiontag_engine_cache_names_the_cache_folder(
 
 
 def test_no_writable_folder_means_no_entry_and_the_caller_builds_in_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chosen_root: None
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    monkeypatch.setenv("ACTIONTAG_ENGINE_CACHE", str(blocker / "a"))
+    cache.configure(blocker / "a")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "b"))
     (tmp_path / NEXT_TO_CHECKPOINT).write_text("not a folder")
 

@@ -23,8 +23,9 @@ import cv2
 import numpy as np
 import pytest
 
+from actiontag.settings import env_name
 from storage import jobs
-from storage.db import DATABASE_URL_ENV, make_sessionmaker, open_database
+from storage.db import make_sessionmaker, open_database
 from storage.thumbnails import encode_thumbnails
 
 HERE = Path(__file__).parent
@@ -262,7 +263,7 @@ def build_library(url: str, run_dir: Path) -> Library:
 
 def run_report(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m storage --database-url URL report ARGS`` as a person runs it."""
-    env = {key: value for key, value in os.environ.items() if key != DATABASE_URL_ENV}
+    env = {key: value for key, value in os.environ.items() if key != env_name("database_url")}
     return subprocess.run(
         [sys.executable, "-m", "storage", "--database-url", url, "report", *args],
         capture_output=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -9,21 +10,27 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from actiontag.settings import env_name
 from storage import jobs
-from storage.cli import main
-from storage.db import DATABASE_URL_ENV, head_revision, make_sessionmaker
+from storage.cli import main, parse_age, parse_since
+from storage.db import head_revision, make_sessionmaker
 from storage.schema import Job, JobState, Model
 from storage.thumbnails import encode_thumbnails
 
 from .conftest import digest
 
+DATABASE_URL_ENV = env_name("database_url")
+REDIS_URL = os.environ.get("ACTIONTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ODD_NAME = "/inbox/sub dir/plié #1 & more.mp4"
 # Run these on SQLite only: the PostgreSQL variants of list/show/stats/export cover it.
 sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -36,13 +43,18 @@ def _closed_port() -> int:
 
 
 def run_cli(
-    *args: str, url: str | None, cwd: Path, env_url: str | None = None
+    *args: str,
+    url: str | None,
+    cwd: Path,
+    env_url: str | None = None,
+    broker: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
     if env_url is not None:
         env[DATABASE_URL_ENV] = env_url
-    # Requeue must not reach a real broker from a test: a dead one leaves jobs queued.
+    # Requeue reaches no real broker unless the test gives one: a dead one leaves jobs queued.
     env["ACTIONTAG_BROKER_URL"] = f"redis://127.0.0.1:{_closed_port()}/0"
+    env.update(broker or {})
     flags = ["--database-url", url] if url is not None else []
     return subprocess.run(
         [sys.executable, "-m", "storage", *flags, *args],
@@ -256,6 +268,27 @@ def test_requeue_failed_requeues_and_keeps_jobs_queued_without_a_broker(
     assert (state, error) == (JobState.QUEUED, None)
 
 
+@sqlite_only
+def test_requeue_sends_the_jobs_to_the_configured_broker_and_queue(
+    store_url: str, rows, tmp_path: Path
+) -> None:
+    queue = f"actiontag-test-{uuid.uuid4().hex[:12]}"
+    broker = {"ACTIONTAG_BROKER_URL": REDIS_URL, "ACTIONTAG_QUEUE": queue}
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        result = run_cli("requeue", "--failed", url=store_url, cwd=tmp_path, broker=broker)
+        assert result.returncode == 0, result.stderr
+        assert "sent 1 job(s) to the workers" in result.stdout
+        (raw,) = client.lrange(queue, 0, -1)
+    finally:
+        client.delete(queue)
+        client.close()
+    message = json.loads(raw)
+    assert message["headers"]["task"] == "actiontag.tag_video"
+    body = json.loads(base64.b64decode(message["body"]))
+    assert body[0] == [rows["broken"]]
+
+
 def test_requeue_needs_something_to_requeue(sqlite_url: str, tmp_path: Path) -> None:
     result = run_cli("requeue", url=sqlite_url, cwd=tmp_path)
     assert result.returncode == 2 and "--failed and/or --stale" in result.stderr
@@ -280,6 +313,30 @@ def test_a_dead_database_is_a_readable_error(tmp_path: Path) -> None:
 def test_a_bad_since_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("list", "--since", "last tuesday", url=None, cwd=tmp_path)
     assert result.returncode == 2 and "neither a date/time" in result.stderr
+
+
+def test_ages_take_the_one_duration_syntax() -> None:
+    assert [parse_age(text) for text in ("90", "500ms", "1.5min", "2h", "1w")] == [
+        timedelta(seconds=90),
+        timedelta(milliseconds=500),
+        timedelta(seconds=90),
+        timedelta(hours=2),
+        timedelta(weeks=1),
+    ]
+
+
+def test_since_reads_a_date_before_an_age() -> None:
+    assert parse_since("20240501") == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_since("2024-05-01T13:00+02:00") == datetime(2024, 5, 1, 11, tzinfo=UTC)
+    ago = datetime.now(UTC) - parse_since("90min")
+    assert timedelta(minutes=89) < ago < timedelta(minutes=91)
+
+
+def test_a_bad_stale_age_is_a_usage_error_with_the_syntax(tmp_path: Path) -> None:
+    result = run_cli("requeue", "--stale", "two hours", url=None, cwd=tmp_path)
+    assert result.returncode == 2 and "not a duration; write seconds or a number and a unit" in (
+        result.stderr
+    )
 
 
 # --- exports that a spreadsheet opens (issue 9 item 10) -------------------------------------

@@ -11,11 +11,10 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
+from actiontag.settings import env_name, load_settings
 from storage import jobs
 from storage.db import (
-    DATABASE_URL_ENV,
     DEFAULT_DATABASE_URL,
-    PASSWORD_FILE_ENV,
     DatabaseSettingError,
     DatabaseUnavailable,
     database_url,
@@ -27,22 +26,28 @@ from storage.schema import Job, Video
 
 from .conftest import digest
 
+DATABASE_URL_ENV = env_name("database_url")
+PASSWORD_FILE_ENV = env_name("database_password_file")
+
 
 def test_database_url_defaults_to_sqlite_under_var(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     assert database_url() == "sqlite:///var/actiontag.db"
+    assert database_url(load_settings(environ={}).database_url) == "sqlite:///var/actiontag.db"
     assert (tmp_path / "var").is_dir()
 
 
-def test_database_url_reads_the_environment(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path}/x.db")
-    assert database_url() == f"sqlite:///{tmp_path}/x.db"
+def test_database_url_setting_reads_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(environ={DATABASE_URL_ENV: f"sqlite:///{tmp_path}/x.db"})
+    assert database_url(settings.database_url) == f"sqlite:///{tmp_path}/x.db"
 
 
-def test_explicit_url_overrides_the_environment(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path}/env.db")
-    assert database_url(f"sqlite:///{tmp_path}/flag.db") == f"sqlite:///{tmp_path}/flag.db"
+def test_database_url_flag_overrides_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"database_url": f"sqlite:///{tmp_path}/flag.db"},
+        environ={DATABASE_URL_ENV: f"sqlite:///{tmp_path}/env.db"},
+    )
+    assert database_url(settings.database_url) == f"sqlite:///{tmp_path}/flag.db"
 
 
 def test_database_url_creates_the_default_sqlite_folder_only(
@@ -61,45 +66,49 @@ def test_plain_postgresql_url_uses_psycopg3() -> None:
     assert url == "postgresql+psycopg://postgres:p%40ss@db.example:5432/actiontag"
 
 
-def test_password_file_supplies_the_password_a_url_leaves_out(monkeypatch, tmp_path: Path) -> None:
+def test_password_file_supplies_the_password_a_url_leaves_out(tmp_path: Path) -> None:
     secret = tmp_path / "postgres_password"
     secret.write_text("s3cr@t/with:odd#chars\n", encoding="utf-8")
-    monkeypatch.setenv(PASSWORD_FILE_ENV, str(secret))
-    url = make_url(database_url("postgresql://actiontag@postgres:5432/actiontag"))
+    settings = load_settings(environ={PASSWORD_FILE_ENV: str(secret)})
+    url = make_url(
+        database_url(
+            "postgresql://actiontag@postgres:5432/actiontag",
+            password_file=settings.database_password_file,
+        )
+    )
     assert url.password == "s3cr@t/with:odd#chars"
     assert url.username == "actiontag" and url.host == "postgres"
 
 
-def test_password_in_the_url_wins_over_the_password_file(monkeypatch, tmp_path: Path) -> None:
+def test_password_in_the_url_wins_over_the_password_file(tmp_path: Path) -> None:
     secret = tmp_path / "postgres_password"
     secret.write_text("from-file", encoding="utf-8")
-    monkeypatch.setenv(PASSWORD_FILE_ENV, str(secret))
-    assert make_url(database_url("postgresql://u:from-url@h/db")).password == "from-url"
+    url = database_url("postgresql://u:from-url@h/db", password_file=secret)
+    assert make_url(url).password == "from-url"
 
 
-def test_connects_to_postgresql_with_the_password_file(
-    monkeypatch, tmp_path: Path, postgres_url: str
-) -> None:
+def test_connects_to_postgresql_with_the_password_file(tmp_path: Path, postgres_url: str) -> None:
     secret = tmp_path / "postgres_password"
     secret.write_text("any-password-trust-auth-accepts\n", encoding="utf-8")
-    monkeypatch.setenv(PASSWORD_FILE_ENV, str(secret))
-    engine = make_engine(make_url(postgres_url).set(password=None).render_as_string(False))
+    engine = make_engine(
+        make_url(postgres_url).set(password=None).render_as_string(False), password_file=secret
+    )
     with engine.connect() as conn:
         assert conn.execute(text("select 1")).scalar() == 1
     assert engine.url.password == "any-password-trust-auth-accepts"
     engine.dispose()
 
 
-def test_missing_password_file_names_the_file_and_what_to_do(monkeypatch, tmp_path: Path) -> None:
+def test_missing_password_file_names_the_file_and_what_to_do(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "postgres_password"
-    monkeypatch.setenv(PASSWORD_FILE_ENV, str(missing))
     with pytest.raises(DatabaseUnavailable, match=r"nope/postgres_password.*Next:"):
-        database_url("postgresql://actiontag@postgres/actiontag")
+        database_url("postgresql://actiontag@postgres/actiontag", password_file=missing)
 
 
-def test_empty_password_file_variable_counts_as_unset(monkeypatch) -> None:
-    monkeypatch.setenv(PASSWORD_FILE_ENV, "")
-    assert make_url(database_url("postgresql://u@h/db")).password is None
+def test_empty_password_file_variable_counts_as_unset() -> None:
+    settings = load_settings(environ={PASSWORD_FILE_ENV: ""})
+    url = database_url("postgresql://u@h/db", password_file=settings.database_password_file)
+    assert make_url(url).password is None
 
 
 def test_sqlite_engine_uses_wal_busy_timeout_and_foreign_keys(sqlite_url: str) -> None:
@@ -203,7 +212,6 @@ def test_default_sqlite_folder_that_cannot_be_created_raises_database_unavailabl
 
 def test_default_sqlite_folder_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
     open_database().dispose()
     assert (tmp_path / "var" / "actiontag.db").is_file()
 

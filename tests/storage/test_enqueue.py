@@ -12,8 +12,9 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from storage import jobs
-from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
+from storage.enqueue import SendFailed, enqueue_jobs
 from storage.schema import Model
+from worker.app import TAG_VIDEO_TASK, sender
 
 from .conftest import digest
 
@@ -61,7 +62,7 @@ def _queued(session: Session, model: Model, names: list[str]) -> list[int]:
 def test_enqueue_sends_tag_video_with_the_job_id(session: Session, model: Model, redis_app) -> None:
     app, queue = redis_app
     ids = _queued(session, model, ["a", "b"])
-    result = enqueue_jobs(session, ids, app=app)
+    result = enqueue_jobs(session, ids, sender(app))
     assert (result.sent, result.left_queued, result.error) == (ids, [], None)
     assert _received(app, queue, 2) == [(TAG_VIDEO_TASK, [ids[0]]), (TAG_VIDEO_TASK, [ids[1]])]
 
@@ -71,7 +72,7 @@ def test_enqueue_restarts_the_queued_clock_of_sent_jobs(
 ) -> None:
     app, _ = redis_app
     ids = _queued(session, model, ["a"])
-    enqueue_jobs(session, ids, app=app)
+    enqueue_jobs(session, ids, sender(app))
     assert jobs.queued_jobs(session, older_than=timedelta(seconds=30)) == []
     assert jobs.queued_jobs(session) == ids  # still queued: a worker has not claimed it
 
@@ -85,7 +86,7 @@ def _closed_port() -> int:
 def test_a_dead_broker_leaves_jobs_queued_and_says_why(session: Session, model: Model) -> None:
     app = Celery("actiontag-test", broker=f"redis://127.0.0.1:{_closed_port()}/0")
     ids = _queued(session, model, ["a", "b"])
-    result = enqueue_jobs(session, ids, app=app)
+    result = enqueue_jobs(session, ids, sender(app))
     assert (result.sent, result.left_queued) == ([], ids)
     assert result.error is not None and "broker is unreachable" in result.error
     assert jobs.queued_jobs(session) == ids
@@ -93,5 +94,8 @@ def test_a_dead_broker_leaves_jobs_queued_and_says_why(session: Session, model: 
 
 
 def test_enqueueing_nothing_needs_no_broker(session: Session) -> None:
-    result = enqueue_jobs(session, [])
+    def unreachable(job_id: int) -> None:
+        raise SendFailed("no broker")
+
+    result = enqueue_jobs(session, [], unreachable)
     assert (result.sent, result.left_queued, result.error) == ([], [], None)

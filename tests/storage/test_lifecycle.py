@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage import jobs
@@ -97,6 +97,72 @@ def test_of_two_claimers_exactly_one_wins(engine: Engine, job_id: int) -> None:
     assert statuses.count(ClaimStatus.RUNNING_ELSEWHERE) == 3
     with factory() as session:
         assert _job(session, job_id).attempts == 1
+
+
+def _queue(session: Session, model: Model, names: list[str]) -> list[int]:
+    return [
+        jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 100, model)[0].id
+        for name in names
+    ]
+
+
+def test_claim_queued_takes_the_oldest_queued_jobs_of_the_model_in_one_statement(
+    engine: Engine, session: Session, model: Model
+) -> None:
+    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
+    mine = _queue(session, model, ["a", "b", "c", "d", "e"])
+    theirs = _queue(session, other, ["x"])[0]
+    jobs.claim_job(session, mine[0], "elsewhere", max_attempts=3)  # running: not queued
+    session.execute(update(Job).where(Job.id == mine[1]).values(attempts=3))  # at the cap
+    session.commit()
+    statements: list[str] = []
+
+    def note(conn, cursor, statement: str, *_args) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        claimed = jobs.claim_queued(session, model.sha256, "w#0", max_attempts=3, limit=2)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert claimed == mine[2:4]
+    (claim,) = [s for s in statements if not s.startswith("BEGIN")]  # one statement
+    assert "UPDATE jobs SET" in claim and "LIMIT" in claim
+    for job_id in claimed:
+        job = _job(session, job_id)
+        assert (job.state, job.attempts, job.worker) == (JobState.RUNNING, 1, "w#0")
+        assert job.started_at is not None
+    assert _job(session, mine[4]).state is JobState.QUEUED
+    assert _job(session, theirs).state is JobState.QUEUED
+    assert _job(session, mine[1]).state is JobState.QUEUED  # its own message fails it
+
+
+def test_claim_queued_of_nothing_claims_nothing(session: Session, model: Model) -> None:
+    _queue(session, model, ["a"])
+    assert jobs.claim_queued(session, model.sha256, "w#0", max_attempts=3, limit=0) == []
+    assert jobs.claim_queued(session, digest("unknown"), "w#0", max_attempts=3, limit=5) == []
+
+
+def test_concurrent_claim_queued_never_gives_one_job_twice(
+    engine: Engine, session: Session, model: Model
+) -> None:
+    queued = _queue(session, model, [f"v{i}" for i in range(10)])
+    factory = make_sessionmaker(engine)
+    barrier = threading.Barrier(4)
+
+    def claim(worker: str) -> list[int]:
+        with factory() as own:
+            barrier.wait()
+            return jobs.claim_queued(own, model.sha256, worker, max_attempts=3, limit=3)
+
+    with ThreadPoolExecutor(4) as pool:
+        claims = list(pool.map(claim, ["w1", "w2", "w3", "w4"]))
+    taken = [job_id for claimed in claims for job_id in claimed]
+    assert len(taken) == len(set(taken)) == 10  # 4 x 3 asked, 10 there: all, each once
+    assert set(taken) == set(queued)
+    for worker, claimed in zip(["w1", "w2", "w3", "w4"], claims, strict=True):
+        assert all(_job(session, job_id).worker == worker for job_id in claimed)
 
 
 def test_claiming_a_done_job_does_nothing(session: Session, job_id: int) -> None:

@@ -16,6 +16,7 @@ import zipfile
 
 import pytest
 
+from actiontag.settings import load_settings
 from trainer.errors import DatasetError
 from trainer.rar import (
     ArchiveError,
@@ -262,17 +263,17 @@ def test_without_any_backend_the_error_names_the_debian_package(monkeypatch, tmp
         available_backends()
 
 
-def test_environment_variable_picks_the_backend(monkeypatch):
-    monkeypatch.setenv("ACTIONTAG_RAR_BACKEND", "bsdtar")
+def test_environment_variable_picks_the_backend():
+    settings = load_settings(environ={"ACTIONTAG_RAR_BACKEND": "BSDtar"})
 
-    assert [b.name for b in available_backends()] == ["bsdtar"]
+    assert [b.name for b in available_backends(settings.rar_backend)] == ["bsdtar"]
 
 
-def test_unknown_backend_name_is_rejected(monkeypatch):
-    monkeypatch.setenv("ACTIONTAG_RAR_BACKEND", "winrar")
+def test_unknown_backend_name_is_rejected():
+    settings = load_settings(environ={"ACTIONTAG_RAR_BACKEND": "winrar"})
 
     with pytest.raises(DatasetError, match="choose one of: auto, bsdtar, unar"):
-        available_backends()
+        available_backends(settings.rar_backend)
 
 
 def test_backend_runs_with_a_utf8_locale_whatever_the_callers(

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from actiontag.settings import load_settings
 from trainer.download import ChecksumError
 from trainer.errors import DatasetError
 from trainer.hmdb51 import (
@@ -66,10 +67,12 @@ def test_prepare_downloads_from_the_mirror_and_unpacks(mirror, built, hmdb51_lik
     ]
 
 
-def test_mirror_environment_variable_is_used(mirror, built, tmp_path, monkeypatch):
-    monkeypatch.setenv(MIRROR_ENV, mirror.base_url + "/")
+def test_mirror_environment_variable_is_used(mirror, built, tmp_path):
+    settings = load_settings(environ={MIRROR_ENV: mirror.base_url + "/"})
 
-    paths = fetch_archives(tmp_path / "dl", expected=built[1], progress=False)
+    paths = fetch_archives(
+        tmp_path / "dl", mirror=settings.hmdb51_mirror, expected=built[1], progress=False
+    )
 
     assert sorted(paths) == sorted(NAMES)
     assert [r.path for r in mirror.requests] == NAMES

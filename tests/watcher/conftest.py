@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from actiontag.settings import Settings
 from storage.db import make_engine
 from tests.conftest import fresh_postgres_database
 from worker.app import make_app
@@ -68,7 +69,7 @@ def open_stores(kind: str, folder: Path, broker_url: str | None = None) -> Itera
 @contextmanager
 def _stores(kind: str, database_url: str, broker_url: str, queue: str) -> Iterator[Stores]:
     engine = make_engine(database_url)
-    app = make_app(broker_url, queue)
+    app = make_app(Settings(broker_url=broker_url, queues=(queue,)))
     stores = Stores(kind, database_url, broker_url, queue, engine, app)
     try:
         if broker_url.startswith("sqlite:"):

@@ -26,8 +26,8 @@ from sqlalchemy import Engine
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Session
 
-from storage.enqueue import TAG_VIDEO_TASK
 from storage.schema import Job, Model, Video, VideoPath
+from worker.app import TAG_VIDEO_TASK
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from storage import jobs
 from storage.db import upgrade
-from storage.enqueue import TAG_VIDEO_TASK
 from storage.schema import Job, JobState, utcnow
+from worker.app import TAG_VIDEO_TASK
 
 from .conftest import Checkpoint, watcher_args
 from .harness import Stores, run_once

@@ -1,14 +1,13 @@
-"""The ignore rules and setting parsers, name by name (no process needed)."""
+"""The ignore rules, name by name (no process needed)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import PurePath
 
 import pytest
 
-from watcher.config import parse_bool, parse_duration
-from watcher.rules import IgnoreRules, parse_extensions
+from actiontag.settings import parse_extensions
+from watcher.rules import IgnoreRules
 
 TAKEN = [
     "clip.mp4",
@@ -72,34 +71,3 @@ def test_the_extension_list_is_configurable_and_case_insensitive() -> None:
 def test_an_empty_extension_list_is_refused() -> None:
     with pytest.raises(ValueError, match="no video extensions"):
         parse_extensions(" , ")
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("30", timedelta(seconds=30)),
-        ("0.3", timedelta(seconds=0.3)),
-        ("500ms", timedelta(milliseconds=500)),
-        ("5m", timedelta(minutes=5)),
-        ("2h", timedelta(hours=2)),
-        (" 1.5 H ", timedelta(hours=1.5)),
-    ],
-)
-def test_durations_take_seconds_or_a_unit(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize("text", ["soon", "-1", "5 days", "1e3"])
-def test_a_malformed_duration_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration(text)
-
-
-@pytest.mark.parametrize(("text", "expected"), [("1", True), ("yes", True), ("0", False)])
-def test_switches_read_one_and_zero(text: str, expected: bool) -> None:
-    assert parse_bool(text) is expected
-
-
-def test_a_malformed_switch_is_refused() -> None:
-    with pytest.raises(ValueError, match="yes/no"):
-        parse_bool("maybe")

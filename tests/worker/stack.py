@@ -30,11 +30,12 @@ from celery import Celery
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from actiontag.settings import Settings, env_name
 from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
 from storage import jobs
 from storage.db import make_engine, make_sessionmaker, upgrade
-from storage.enqueue import TAG_VIDEO_TASK, enqueue_jobs
+from storage.enqueue import enqueue_jobs
 from storage.schema import (
     FINISHED_STATES,
     ExpertUsage,
@@ -45,8 +46,7 @@ from storage.schema import (
     Video,
 )
 from watcher.digest import hash_file
-from worker.app import make_app
-from worker.config import LOCK_DIR_ENV
+from worker.app import TAG_VIDEO_TASK, make_app, sender
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("ACTIONTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -115,7 +115,7 @@ class Stack:
     def __post_init__(self) -> None:
         self.engine = make_engine(self.database_url)
         upgrade(self.engine)
-        self.app = make_app(self.broker_url, self.queue)
+        self.app = make_app(Settings(broker_url=self.broker_url, queues=(self.queue,)))
         self.app.conf.broker_connection_retry_on_startup = False
 
     def session(self) -> Session:
@@ -156,7 +156,7 @@ class Stack:
 
     def enqueue(self, job_id: int) -> None:
         with self.session() as session:
-            result = enqueue_jobs(session, [job_id], app=self.app)
+            result = enqueue_jobs(session, [job_id], sender(self.app))
             assert result.sent == [job_id], result.error
 
     def send_again(self, job_id: int) -> None:
@@ -316,7 +316,7 @@ class RunningWorker:
         locks of this stack's own, so a service worker on this machine (or another
         test's) never blocks this one."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
-        env[LOCK_DIR_ENV] = str(self.stack.workdir)
+        env[env_name("lock_dir")] = str(self.stack.workdir)
         return env
 
     def start(self) -> RunningWorker:

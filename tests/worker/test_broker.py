@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from storage.enqueue import TAG_VIDEO_TASK
-from worker.app import make_app
+from actiontag.settings import Settings
+from worker.app import TAG_VIDEO_TASK, make_app
 
 from .stack import REPO
 
 CONSUMER = """
 import json, sys
+from actiontag.settings import Settings
 from worker.app import make_app
 
 url, queue = sys.argv[1], sys.argv[2]
-app = make_app(url, queue)
+app = make_app(Settings(broker_url=url, queues=(queue,)))
 got = []
 with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
     while True:
@@ -42,7 +43,7 @@ def broker(tmp_path: Path) -> tuple[Celery, str, str, Path]:
     path = tmp_path / "broker.sqlite"
     url = f"sqlite:///{path}"
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    return make_app(url, queue), url, queue, path
+    return make_app(Settings(broker_url=url, queues=(queue,))), url, queue, path
 
 
 def _send(app: Celery, job_ids: range) -> None:
@@ -74,11 +75,11 @@ def test_each_message_goes_to_exactly_one_of_several_consumer_processes(broker) 
 
 PUBLISHER = """
 import sys, time
-from worker.app import make_app
-from storage.enqueue import TAG_VIDEO_TASK
+from actiontag.settings import Settings
+from worker.app import TAG_VIDEO_TASK, make_app
 
 url, queue, job_id, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-app = make_app(url, queue)
+app = make_app(Settings(broker_url=url, queues=(queue,)))
 time.sleep(max(0.0, start_at - time.time()))
 app.send_task(TAG_VIDEO_TASK, args=(job_id,))
 """

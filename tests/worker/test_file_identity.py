@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from actiontag.settings import env_name
 from storage.schema import JobState
-from worker.batching import BATCH_VIDEOS_ENV
-from worker.config import LOCK_DIR_ENV
 
 from .stack import RunningWorker, Stack, make_checkpoint, running_worker, write_video
 
@@ -97,8 +96,8 @@ class BatchingWorker(RunningWorker):
 
     def start(self) -> BatchingWorker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
-        env[BATCH_VIDEOS_ENV] = "4"
-        env[LOCK_DIR_ENV] = str(self.stack.workdir)
+        env[env_name("batch_videos")] = "4"
+        env[env_name("lock_dir")] = str(self.stack.workdir)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(),

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from actiontag.settings import Settings, env_name, load_settings
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel
 from storage.db import upgrade
 from worker import nodelock
 from worker.__main__ import DEFAULT_NODENAME
-from worker.config import LOCK_DIR_ENV
+from worker.config import lock_dir
 
 from .stack import CLASSES, CONFIG, REPO
+
+LOCK_DIR_ENV = env_name("lock_dir")
 
 
 def run_worker(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -232,12 +235,9 @@ def test_full_database_disk_exits_in_one_line(tmp_path: Path, checkpoint: Path) 
     assert "Traceback" not in done.stderr
 
 
-def test_startup_checks_pass_while_a_worker_with_the_default_name_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_startup_checks_pass_while_a_worker_with_the_default_name_runs(tmp_path: Path) -> None:
     # Held as the service's worker would hold it, where the worker under test looks.
-    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
-    with nodelock.acquire(nodelock.expand(DEFAULT_NODENAME)):
+    with nodelock.acquire(nodelock.expand(DEFAULT_NODENAME), tmp_path):
         done = run_worker(
             "--checkpoint", "nowhere/model.pt", "--database-url", "sqlite:///a.db", cwd=tmp_path
         )
@@ -246,18 +246,16 @@ def test_startup_checks_pass_while_a_worker_with_the_default_name_runs(
     assert done.returncode == 2 and "no checkpoint at" in done.stderr
 
 
-def test_lock_dir_setting_keeps_workers_with_one_name_apart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_lock_dir_setting_keeps_workers_with_one_name_apart(tmp_path: Path) -> None:
     name = f"test-{uuid.uuid4().hex[:8]}@host"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "a"))
-    with nodelock.acquire(name):
+    in_a = lock_dir(load_settings(environ={LOCK_DIR_ENV: str(tmp_path / "a")}))
+    in_b = lock_dir(load_settings(environ={LOCK_DIR_ENV: str(tmp_path / "b")}))
+    with nodelock.acquire(name, in_a):
         with pytest.raises(nodelock.NodeNameInUse):
-            nodelock.acquire(name, wait_s=0)
-        monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "b"))
-        with nodelock.acquire(name):
+            nodelock.acquire(name, in_a, wait_s=0)
+        with nodelock.acquire(name, in_b):
             pass
 
     assert sorted(p.parent.name for p in tmp_path.glob("*/actiontag-worker-*.lock")) == ["a", "b"]
@@ -328,8 +326,7 @@ def test_app_is_configured_for_workers_that_hold_a_model(
     from worker.app import TAG_VIDEO_TASK, make_app
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ACTIONTAG_TASK_TIME_LIMIT", "1800")
-    conf = make_app(url, "somequeue").conf
+    conf = make_app(Settings(broker_url=url, queues=("somequeue",), task_time_limit=1800)).conf
 
     assert (conf.task_acks_late, conf.task_reject_on_worker_lost) == (True, True)
     assert conf.worker_prefetch_multiplier == 1

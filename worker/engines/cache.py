@@ -4,7 +4,8 @@ An entry is a folder ``<root>/<checkpoint sha256>/<entry name>/`` whose name hol
 else the build depends on (engine, library versions, clip shape). Roots, in the order
 they are searched:
 
-1. ``$ACTIONTAG_ENGINE_CACHE`` when set;
+1. the folder the ``engine_cache`` setting names (``$ACTIONTAG_ENGINE_CACHE``), when
+   the process set one with :func:`configure` (the worker does, from its settings);
 2. ``actiontag-cache/`` next to the checkpoint, when that folder can be written (a
    cache built there travels with the checkpoint);
 3. ``$XDG_CACHE_HOME/actiontag`` (default ``~/.cache/actiontag``), for a read-only
@@ -33,26 +34,34 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "CACHE_ENV",
     "META_FILE",
     "CacheEntry",
     "cache_roots",
+    "configure",
     "writable_root",
 ]
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "ACTIONTAG_ENGINE_CACHE"
 META_FILE = "meta.json"
 NEXT_TO_CHECKPOINT = "actiontag-cache"
+
+# The engine_cache setting of this process (configure); None: not set.
+_chosen_root: Path | None = None
+
+
+def configure(root: Path | None) -> None:
+    """Search (and build in) ``root`` first: the ``engine_cache`` setting. Called by each
+    worker process as it sets up, before it builds an engine; None clears it."""
+    global _chosen_root
+    _chosen_root = root
 
 
 def cache_roots(checkpoint_path: Path) -> list[Path]:
     """Every folder an entry may be found in, most specific first."""
     roots = []
-    explicit = os.environ.get(CACHE_ENV, "").strip()
-    if explicit:
-        roots.append(Path(explicit).expanduser())
+    if _chosen_root is not None:
+        roots.append(_chosen_root)
     roots.append(checkpoint_path.resolve().parent / NEXT_TO_CHECKPOINT)
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     roots.append((Path(xdg) if xdg else Path.home() / ".cache") / "actiontag")

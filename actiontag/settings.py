@@ -1,0 +1,664 @@
+"""Every setting of every actiontag process, read once: flags > environment > env file > defaults.
+
+:data:`SPEC` holds one entry per setting (its ``ACTIONTAG_*`` variable, its flag, its
+parser, its help); :class:`Settings` holds the values, typed, each field's default the
+one that works on one machine. A command adds the flags of the settings it takes with
+:func:`add_flags` and turns its parsed arguments into a :class:`Settings` with
+:func:`from_args`; that object is then passed to whatever needs it (``make_app``, the
+worker's pool processes, the watcher service, the database). This module is the only
+one that reads an ``ACTIONTAG_*`` variable, so a flag, its variable and its help cannot
+drift apart, and nothing reads the environment behind its caller's back.
+
+One syntax for durations everywhere (:func:`parse_duration`): a number of seconds
+(``30``, ``0.5``) or a number and a unit, ``ms``, ``s``, ``m`` or ``min``, ``h``, ``d``,
+``w`` (``500ms``, ``30s``, ``1.5min``, ``2h``, ``7d``, ``1w``), case-insensitive. One
+for sizes (:func:`parse_size`): bytes, or ``K``, ``M``, ``G``, ``T`` (powers of 1024,
+an optional ``B`` or ``iB`` after them): ``4096``, ``512K``, ``256M``, ``1.5GiB``.
+
+Standard library only (python-dotenv is imported only to read an env file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_VIDEO_EXTENSIONS",
+    "ENV_PREFIX",
+    "SPEC",
+    "Setting",
+    "SettingError",
+    "Settings",
+    "add_flags",
+    "env_name",
+    "environment_with",
+    "format_duration",
+    "format_size",
+    "from_args",
+    "load_settings",
+    "parse_bool",
+    "parse_duration",
+    "parse_extensions",
+    "parse_size",
+    "read_env_file",
+]
+
+ENV_PREFIX = "ACTIONTAG_"
+# Where add_flags puts a setting's flag in the argparse namespace: apart from the
+# command's own options (the trainer's --top-k is the MoE's, not the worker's).
+_DEST = "setting:"
+
+
+class SettingError(ValueError):
+    """A setting has a value no process can use; the message names where it came from."""
+
+
+# -- the grammar of values ------------------------------------------------------------
+
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+_DURATION = re.compile(rf"\s*{_NUMBER}\s*(ms|s|m|min|h|d|w)?\s*", re.IGNORECASE)
+_SECONDS_PER_UNIT = {
+    None: 1.0,
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
+_SIZE = re.compile(rf"\s*{_NUMBER}\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+_BYTES_PER_UNIT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30"``, ``"500ms"``, ``"30s"``, ``"1.5min"``, ``"2h"``, ``"7d"``, ``"1w"``: seconds
+    unless a unit is given; never negative."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a duration; write seconds or a number and a unit "
+            "(ms, s, m, h, d, w), e.g. 30, 500ms, 5m, 2h or 7d"
+        )
+    unit = match.group(2).lower() if match.group(2) else None
+    return timedelta(seconds=float(match.group(1)) * _SECONDS_PER_UNIT[unit])
+
+
+def format_duration(value: timedelta) -> str:
+    """``timedelta(minutes=5)`` -> ``"5m"``: the largest unit that divides it exactly."""
+    seconds = value.total_seconds()
+    for unit in ("w", "d", "h", "m", "s"):
+        scale = _SECONDS_PER_UNIT[unit]
+        if seconds >= scale and seconds % scale == 0:
+            return f"{int(seconds // scale)}{unit}"
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+def parse_size(text: str) -> int:
+    """``"4096"``, ``"512K"``, ``"256M"``, ``"1.5GiB"``, ``"20G"``: bytes (powers of 1024)."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size; write e.g. 4096, 512K, 256M or 20G")
+    return int(float(match.group(1)) * _BYTES_PER_UNIT[match.group(2).lower()])
+
+
+def format_size(size: int) -> str:
+    """``268435456`` -> ``"256 MiB"``, for messages."""
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
+
+
+def _size_setting(size: int) -> str:
+    """``268435456`` -> ``"256M"``: a size as the setting is written."""
+    for unit in ("T", "G", "M", "K"):
+        scale = _BYTES_PER_UNIT[unit.lower()]
+        if size >= scale and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value; write 1 or 0")
+
+
+def parse_extensions(text: str) -> frozenset[str]:
+    """Extensions from a comma- or space-separated list (``"mp4, .MKV webm"``)."""
+    extensions = frozenset(
+        item.lower().lstrip(".") for item in re.split(r"[\s,;]+", text) if item.strip(".")
+    )
+    if not extensions:
+        raise ValueError(f"no video extensions in {text!r}; give a list such as 'mp4,mkv,avi'")
+    return extensions
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise ValueError(f"{value} must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    return parse_duration(text).total_seconds()
+
+
+def _positive_duration(text: str) -> timedelta:
+    value = parse_duration(text)
+    if value <= timedelta(0):
+        raise ValueError("must be more than 0")
+    return value
+
+
+def _positive_size(text: str) -> int:
+    value = parse_size(text)
+    if value < 1:
+        raise ValueError("must be at least 1 byte")
+    return value
+
+
+def _size_limit(text: str) -> int | None:
+    return parse_size(text) or None  # 0: no limit
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _queues(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise ValueError("name at least one queue")
+    return names
+
+
+def _lower(text: str) -> str:
+    return text.strip().lower()
+
+
+# -- the settings ---------------------------------------------------------------------
+
+# Containers FFmpeg (hence PyAV/OpenCV) reads. Matched case-insensitively.
+DEFAULT_VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    [
+        "3g2",
+        "3gp",
+        "asf",
+        "avi",
+        "divx",
+        "dv",
+        "f4v",
+        "flv",
+        "m2t",
+        "m2ts",
+        "m2v",
+        "m4v",
+        "mjpeg",
+        "mjpg",
+        "mkv",
+        "mov",
+        "mp4",
+        "mpe",
+        "mpeg",
+        "mpg",
+        "mts",
+        "mxf",
+        "nut",
+        "ogm",
+        "ogv",
+        "qt",
+        "rm",
+        "rmvb",
+        "ts",
+        "vob",
+        "webm",
+        "wmv",
+        "y4m",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed; ``Settings()`` is the defaults (see :data:`SPEC` for each)."""
+
+    database_url: str = "sqlite:///var/actiontag.db"
+    database_password_file: Path | None = None
+    broker_url: str = "sqlite:///var/broker.sqlite"  # the embedded broker (worker.broker)
+    queues: tuple[str, ...] = ("actiontag",)
+    # Watcher and workers must name one model: one default for both.
+    checkpoint: Path = Path("models/actiontag.pt")
+    inbox: Path = Path("inbox/")
+    stable_seconds: float = 2.0
+    poll: bool = False
+    poll_interval: float = 1.0
+    reconcile_every: timedelta = timedelta(seconds=30)
+    rescan_every: timedelta = timedelta(minutes=5)  # zero: never
+    running_timeout: timedelta | None = None  # None: from the Celery app (watcher.service)
+    queued_grace: timedelta = timedelta(minutes=5)
+    video_extensions: frozenset[str] = DEFAULT_VIDEO_EXTENSIONS
+    large_file_size: int = 256 << 20
+    max_video_size: int | None = 20 << 30  # None: no limit
+    device: str = "auto"
+    concurrency: int | None = None  # None: one pool process per GPU, else 1
+    engine: str = "auto"  # the fastest engine that is exact enough (worker.predictor)
+    engine_cache: Path | None = None  # None: next to the checkpoint, else XDG's cache
+    num_clips: int = 10
+    top_k: int = 5
+    max_attempts: int = 3
+    # A video gets this long (decode + inference) before its task is stopped. Ten clips
+    # of a 60-minute video take well under a minute even on two CPU cores.
+    task_time_limit: int = 1800
+    lock_dir: Path | None = None  # None: the system's temporary folder
+    batch_videos: int | None = None  # None: 8 on CUDA, 1 on CPU (worker.batching)
+    batch_clips: int | None = None  # None: 64 on CUDA, 16 on CPU
+    decode_threads: int | None = None  # None: 4 on CUDA, 1 on CPU
+    hmdb51_mirror: str | None = None  # None: the original Brown University addresses
+    rar_backend: str = "auto"
+    # Not a setting: the names of those a flag, the environment or an env file set (the
+    # demo serves a configured checkpoint, else makes its own).
+    given: frozenset[str] = field(default=frozenset(), compare=False)
+
+    @property
+    def queue(self) -> str:
+        """The queue ``tag_video`` messages go to (the first of :attr:`queues`)."""
+        return self.queues[0]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one :class:`Settings` field is set: its variable, its flag, how it is read."""
+
+    name: str  # the Settings field
+    flag: str | None  # None: the variable only
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str | None = None
+    default_text: str | None = None  # how the default reads, where str() would not do
+    show: Callable[[Any], str] = str
+    env: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env", env_name(self.name))
+
+    @property
+    def default(self) -> Any:
+        return _FIELD_DEFAULTS[self.name]
+
+    def describe_default(self) -> str:
+        return self.default_text if self.default_text is not None else self.show(self.default)
+
+
+def env_name(name: str) -> str:
+    """The variable of setting ``name``: ``database_url`` -> ``ACTIONTAG_DATABASE_URL``."""
+    return ENV_PREFIX + _ENV_SUFFIX.get(name, name.upper())
+
+
+# Where a variable's name is not the field's: kept as they were documented.
+_ENV_SUFFIX = {"queues": "QUEUE"}
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name != "given"}
+_DURATION_TEXT = "DURATION"
+
+SPEC: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "--database-url",
+        str,
+        "SQLAlchemy URL of the results database: sqlite:///FILE, or "
+        "postgresql://user@host/db (psycopg 3) in production",
+        metavar="URL",
+    ),
+    Setting(
+        "database_password_file",
+        None,
+        _path,
+        "a file whose content is the database password, set on the URL (a compose secret)",
+        default_text="unset",
+    ),
+    Setting(
+        "broker_url",
+        "--broker-url",
+        str,
+        "Celery broker URL, e.g. redis://127.0.0.1:6379/0; the default is the embedded "
+        "broker (a SQLite file, no server, one machine)",
+        metavar="URL",
+    ),
+    Setting(
+        "queues",
+        "--queues",
+        _queues,
+        "the queue tag_video messages go to; a worker takes jobs from each of a "
+        "comma-separated list, and sends to the first",
+        metavar="QUEUES",
+        show=",".join,
+    ),
+    Setting(
+        "checkpoint",
+        "--checkpoint",
+        _path,
+        "the checkpoint served; watcher and workers must name the same file (its sha256 "
+        "is the model's identity)",
+        metavar="FILE",
+    ),
+    Setting(
+        "inbox",
+        "--inbox",
+        _path,
+        "folder to watch, recursively",
+        metavar="DIR",
+        default_text="inbox/",
+    ),
+    Setting(
+        "stable_seconds",
+        "--stable-seconds",
+        _seconds,
+        "how long a file's size and mtime must stay unchanged before it is taken",
+        metavar=_DURATION_TEXT,
+        show=lambda s: f"{s:g}",
+    ),
+    Setting(
+        "poll",
+        "--poll",
+        parse_bool,
+        "poll the inbox instead of using inotify (1/0): NFS/SMB shares and container "
+        "volumes written from outside raise no inotify event",
+        show=lambda on: "1" if on else "0",
+    ),
+    Setting(
+        "poll_interval",
+        "--poll-interval",
+        _seconds,
+        "time between polls with --poll",
+        metavar=_DURATION_TEXT,
+        show=lambda s: format_duration(timedelta(seconds=s)),
+    ),
+    Setting(
+        "reconcile_every",
+        "--reconcile-every",
+        _positive_duration,
+        "how often jobs the broker refused or lost are sent again and jobs running past "
+        "the running timeout are requeued",
+        metavar=_DURATION_TEXT,
+        show=format_duration,
+    ),
+    Setting(
+        "rescan_every",
+        "--rescan-every",
+        parse_duration,
+        "how often the whole inbox is walked for files no event announced (the kernel "
+        "drops inotify events when a large copy overflows its queue); 0: never",
+        metavar=_DURATION_TEXT,
+        show=format_duration,
+    ),
+    Setting(
+        "running_timeout",
+        "--running-timeout",
+        parse_duration,
+        "a job running longer than this is presumed abandoned by a dead worker and is queued again",
+        metavar=_DURATION_TEXT,
+        default_text="the broker's visibility timeout, else 2 x the task time limit, else 2h",
+    ),
+    Setting(
+        "queued_grace",
+        "--queued-grace",
+        parse_duration,
+        "a job queued this long and not picked up is sent again when the broker's queue is empty",
+        metavar=_DURATION_TEXT,
+        show=format_duration,
+    ),
+    Setting(
+        "video_extensions",
+        "--video-extensions",
+        parse_extensions,
+        "comma-separated extensions of the files taken, case-insensitive",
+        metavar="LIST",
+        show=lambda names: ",".join(sorted(names)),
+    ),
+    Setting(
+        "large_file_size",
+        "--large-file-size",
+        _positive_size,
+        "files this large or larger are hashed on a pool of two threads, so other files "
+        "keep being recorded meanwhile",
+        metavar="SIZE",
+        show=_size_setting,
+    ),
+    Setting(
+        "max_video_size",
+        "--max-video-size",
+        _size_limit,
+        "larger files are refused, never read, and recorded with the reason (python -m "
+        "storage refused); 0: no limit",
+        metavar="SIZE",
+        show=lambda size: _size_setting(size) if size else "0",
+    ),
+    Setting(
+        "device",
+        "--device",
+        _lower,
+        "auto (every GPU, one pool process each, else the CPU), cpu, cuda or cuda:N",
+        metavar="DEVICE",
+    ),
+    Setting(
+        "concurrency",
+        "--concurrency",
+        _at_least(1),
+        "pool processes (one on the CPU uses every core)",
+        metavar="N",
+        default_text="the number of GPUs, else 1",
+    ),
+    Setting(
+        "engine",
+        "--engine",
+        _lower,
+        "inference engine: auto (the fastest that agrees with fp32 eager here), eager, "
+        "bf16, openvino, openvino-fp32",
+        metavar="ENGINE",
+    ),
+    Setting(
+        "engine_cache",
+        None,
+        _path,
+        "where exported engines and agreement verdicts are kept, per checkpoint sha256",
+        default_text="actiontag-cache/ next to the checkpoint, else $XDG_CACHE_HOME/actiontag",
+    ),
+    Setting(
+        "num_clips",
+        "--num-clips",
+        _at_least(1),
+        "clips sampled uniformly from each video, run as one batch",
+        metavar="N",
+    ),
+    Setting("top_k", "--top-k", _at_least(1), "predictions stored per video", metavar="K"),
+    Setting(
+        "max_attempts",
+        "--max-attempts",
+        _at_least(1),
+        "times a video may be started before it is marked failed, so one that kills its "
+        "worker does not loop",
+        metavar="N",
+    ),
+    Setting(
+        "task_time_limit",
+        "--time-limit",
+        _at_least(60),
+        "seconds one video may take before it is stopped and failed; also sets the "
+        "Redis visibility timeout (2x)",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "lock_dir",
+        None,
+        _path,
+        "where each worker keeps the lock file of its node name; workers see each other's "
+        "names only within one folder",
+        default_text="the system's temporary folder",
+    ),
+    Setting(
+        "batch_videos",
+        None,
+        _at_least(1),
+        "videos one task may tag in one go (cross-video batching)",
+        default_text="8 on CUDA, 1 on CPU",
+    ),
+    Setting(
+        "batch_clips",
+        None,
+        _at_least(1),
+        "clips per forward pass when batching",
+        default_text="64 on CUDA, 16 on CPU",
+    ),
+    Setting(
+        "decode_threads",
+        None,
+        _at_least(1),
+        "videos decoded ahead of inference",
+        default_text="4 on CUDA, 1 on CPU",
+    ),
+    Setting(
+        "hmdb51_mirror",
+        "--mirror",
+        str,
+        "base URL of a server holding both HMDB51 archives",
+        metavar="URL",
+        default_text="the original Brown University addresses",
+    ),
+    Setting(
+        "rar_backend",
+        None,
+        _lower,
+        "which program unpacks the RAR archives: auto (bsdtar, then unar), bsdtar, unar",
+    ),
+)
+_BY_NAME = {setting.name: setting for setting in SPEC}
+
+
+# -- reading them ---------------------------------------------------------------------
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``ACTIONTAG_*`` lines of ``path`` (docker compose's ``.env`` syntax); nothing
+    when there is no such file. Its other keys (``POSTGRES_PASSWORD``…) are compose's."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values  # only the launcher reads an env file
+
+    return {
+        key: value
+        for key, value in dotenv_values(path).items()
+        if key.startswith(ENV_PREFIX) and value is not None
+    }
+
+
+def environment_with(
+    env_file: Path, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """For services a launcher starts: ``environ`` (default: this process's environment)
+    with the ``ACTIONTAG_*`` lines of ``env_file`` where a variable is unset or empty, as
+    :func:`load_settings` reads them; and the lines so added."""
+    base = dict(os.environ if environ is None else environ)
+    added = {
+        key: value
+        for key, value in read_env_file(env_file).items()
+        if not base.get(key, "").strip()
+    }
+    return {**base, **added}, added
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+) -> Settings:
+    """The settings from ``flags`` (setting name -> a flag's text or typed value; None
+    counts as not given), else ``environ`` (default: this process's environment), else
+    ``env_file``'s ``ACTIONTAG_*`` lines, else the defaults. An empty variable counts as
+    unset. Raises :class:`SettingError` naming the flag or variable of a bad value."""
+    given = {name: value for name, value in (flags or {}).items() if value is not None}
+    unknown = sorted(set(given) - set(_BY_NAME))
+    if unknown:
+        raise SettingError(f"no such setting: {', '.join(unknown)}")
+    variables = os.environ if environ is None else environ
+    from_file = read_env_file(env_file) if env_file is not None else {}
+    values: dict[str, Any] = {}
+    for setting in SPEC:
+        if setting.name in given:
+            raw = given[setting.name]
+            source = setting.flag or setting.name
+            if not isinstance(raw, str):  # already typed (a switch, or a caller's value)
+                values[setting.name] = raw
+                continue
+        elif variables.get(setting.env, "").strip():
+            raw, source = variables[setting.env].strip(), setting.env
+        elif from_file.get(setting.env, "").strip():
+            raw, source = from_file[setting.env].strip(), f"{setting.env} (in {env_file})"
+        else:
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise SettingError(f"{source}={raw!r}: {exc}") from None
+    return Settings(**values, given=frozenset(values))
+
+
+def add_flags(
+    parser: Any, names: Iterable[str], *, defaults: Mapping[str, str] | None = None
+) -> None:
+    """Add the flags of settings ``names`` to ``parser`` (or an argument group), each
+    help naming its variable and its default (``defaults``: another text for a command
+    that does otherwise when a setting is not given); :func:`from_args` reads them back."""
+    for name in names:
+        setting = _BY_NAME[name]
+        if setting.flag is None:
+            raise ValueError(f"the setting {name} has no flag")
+        default = (defaults or {}).get(name) or setting.describe_default()
+        text = f"{setting.help} (${setting.env}; default {default})"
+        options: dict[str, Any] = {
+            "dest": _DEST + name,
+            "default": None,
+            "help": text.replace("%", "%%"),  # argparse formats help with %
+        }
+        if setting.parse is parse_bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["metavar"] = setting.metavar
+        parser.add_argument(setting.flag, **options)
+
+
+def from_args(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+) -> Settings:
+    """The settings from ``args`` (parsed by ``parser``, flags added by :func:`add_flags`),
+    the environment and ``env_file``; a bad value is a usage error (exit 2)."""
+    flags = {
+        key.removeprefix(_DEST): value for key, value in vars(args).items() if key.startswith(_DEST)
+    }
+    try:
+        return load_settings(flags, environ=environ, env_file=env_file)
+    except SettingError as exc:
+        parser.error(str(exc))
+        raise  # parser.error exits; this keeps type checkers informed

@@ -1,0 +1,168 @@
+"""One Settings object: flags > environment > env file > defaults, one spec entry per setting."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from actiontag.settings import (
+    SPEC,
+    SettingError,
+    Settings,
+    add_flags,
+    from_args,
+    load_settings,
+    read_env_file,
+)
+
+ENV_FILE = """\
+# compose's settings and the services' share the file
+POSTGRES_PASSWORD=change-me
+ACTIONTAG_DEVICE=cpu
+ACTIONTAG_INBOX="/srv/videos/drop box"
+export ACTIONTAG_TOP_K=3
+"""
+
+
+def test_defaults_work_on_one_machine() -> None:
+    settings = load_settings(environ={})
+
+    assert settings == Settings()
+    assert settings.database_url == "sqlite:///var/actiontag.db"
+    assert settings.broker_url == "sqlite:///var/broker.sqlite"
+    assert settings.checkpoint == Path("models/actiontag.pt")
+    assert settings.queue == "actiontag"
+
+
+def test_a_flag_wins_over_the_environment_which_wins_over_the_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("ACTIONTAG_TOP_K=3\nACTIONTAG_NUM_CLIPS=4\nACTIONTAG_MAX_ATTEMPTS=5\n")
+    environ = {"ACTIONTAG_TOP_K": "7", "ACTIONTAG_NUM_CLIPS": "8"}
+
+    settings = load_settings({"top_k": "9"}, environ=environ, env_file=env_file)
+
+    assert (settings.top_k, settings.num_clips, settings.max_attempts) == (9, 8, 5)
+    assert settings.engine == "auto"  # nowhere: the default
+    assert settings.given == {"top_k", "num_clips", "max_attempts"}
+
+
+def test_an_empty_variable_counts_as_unset(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("ACTIONTAG_DEVICE=cpu\n")
+
+    settings = load_settings(environ={"ACTIONTAG_DEVICE": "  "}, env_file=env_file)
+
+    assert settings.device == "cpu"
+
+
+def test_a_bad_value_names_the_flag_or_variable_it_came_from(tmp_path: Path) -> None:
+    with pytest.raises(SettingError, match=r"^--top-k='0': 0 must be at least 1$"):
+        load_settings({"top_k": "0"}, environ={})
+    with pytest.raises(SettingError, match=r"^ACTIONTAG_RESCAN_EVERY='soon': 'soon' is not a"):
+        load_settings(environ={"ACTIONTAG_RESCAN_EVERY": "soon"})
+    env_file = tmp_path / "host.env"
+    env_file.write_text("ACTIONTAG_TASK_TIME_LIMIT=5\n")
+    with pytest.raises(SettingError, match=rf"ACTIONTAG_TASK_TIME_LIMIT \(in {env_file}\)='5'"):
+        load_settings(environ={}, env_file=env_file)
+
+
+def test_values_are_typed() -> None:
+    settings = load_settings(
+        environ={
+            "ACTIONTAG_POLL": "yes",
+            "ACTIONTAG_STABLE_SECONDS": "500ms",
+            "ACTIONTAG_QUEUED_GRACE": "1.5min",
+            "ACTIONTAG_MAX_VIDEO_SIZE": "0",
+            "ACTIONTAG_LARGE_FILE_SIZE": "1G",
+            "ACTIONTAG_QUEUE": "fast, slow",
+            "ACTIONTAG_VIDEO_EXTENSIONS": ".MP4 mkv",
+            "ACTIONTAG_LOCK_DIR": "~/locks",
+        }
+    )
+
+    assert settings.poll is True and settings.stable_seconds == 0.5
+    assert settings.queued_grace == timedelta(seconds=90)
+    assert settings.max_video_size is None  # 0: no limit
+    assert settings.large_file_size == 1 << 30
+    assert (settings.queues, settings.queue) == (("fast", "slow"), "fast")
+    assert settings.video_extensions == frozenset({"mp4", "mkv"})
+    assert settings.lock_dir == Path.home() / "locks"
+
+
+def test_every_field_has_one_spec_entry_with_its_own_variable_and_flag() -> None:
+    names = sorted(f.name for f in dataclasses.fields(Settings) if f.name != "given")
+    assert sorted(s.name for s in SPEC) == names
+    variables = [s.env for s in SPEC]
+    flags = [s.flag for s in SPEC if s.flag]
+    assert len(set(variables)) == len(variables) and len(set(flags)) == len(flags)
+    assert all(v.startswith("ACTIONTAG_") for v in variables)
+
+
+def test_each_written_default_reads_back_as_the_default() -> None:
+    for setting in SPEC:
+        if setting.default_text is None:
+            assert setting.parse(setting.describe_default()) == setting.default, setting.name
+
+
+def parser_with(names: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cmd")
+    add_flags(parser, names)
+    return parser
+
+
+def test_each_flag_names_its_variable_and_default_in_its_help() -> None:
+    text = parser_with(["queued_grace", "poll"]).format_help()
+
+    assert "--queued-grace DURATION" in text and "$ACTIONTAG_QUEUED_GRACE; default 5m" in text
+    assert "--poll, --no-poll" in text and "$ACTIONTAG_POLL" in text
+
+
+def test_flags_parse_into_settings_over_the_environment() -> None:
+    parser = parser_with(["top_k", "poll", "device"])
+
+    settings = from_args(
+        parser,
+        parser.parse_args(["--top-k", "2", "--no-poll"]),
+        environ={"ACTIONTAG_TOP_K": "9", "ACTIONTAG_POLL": "1", "ACTIONTAG_DEVICE": "cpu"},
+    )
+
+    assert (settings.top_k, settings.poll, settings.device) == (2, False, "cpu")
+
+
+def test_a_commands_own_option_of_the_same_name_is_not_a_setting() -> None:
+    # The trainer's --top-k is the number of experts per clip, not the worker's top-k.
+    parser = parser_with(["hmdb51_mirror"])
+    parser.add_argument("--top-k", type=int, default=2)
+
+    settings = from_args(parser, parser.parse_args([]), environ={})
+
+    assert settings.top_k == Settings().top_k
+
+
+def test_a_bad_flag_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = parser_with(["reconcile_every"])
+
+    with pytest.raises(SystemExit) as exited:
+        from_args(parser, parser.parse_args(["--reconcile-every", "0"]), environ={})
+
+    assert exited.value.code == 2
+    assert "--reconcile-every='0': must be more than 0" in capsys.readouterr().err
+
+
+def test_an_env_file_gives_its_actiontag_lines_only(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(ENV_FILE)
+
+    assert read_env_file(tmp_path / ".env") == {
+        "ACTIONTAG_DEVICE": "cpu",
+        "ACTIONTAG_INBOX": "/srv/videos/drop box",
+        "ACTIONTAG_TOP_K": "3",
+    }
+
+
+def test_a_missing_env_file_gives_nothing(tmp_path: Path) -> None:
+    assert read_env_file(tmp_path / ".env") == {}
+    assert load_settings(environ={}, env_file=tmp_path / ".env") == Settings()
