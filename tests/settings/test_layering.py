@@ -22,10 +22,9 @@ ALLOWED = {
     "watcher": {"actiontag", "storage", "worker"},
     "launcher": {"actiontag", "model", "trainer", "worker", "watcher", "storage"},
 }
-# Import cycles between modules that another change removes (the demo recipe leaves
-# trainer.synthetic, issue 10 §1). Listed so that this test fails once they are gone:
-# then delete the entry.
-KNOWN_CYCLES = {frozenset({"trainer.cli", "trainer.synthetic"})}
+# No import cycle between modules (the last one, trainer.cli <-> trainer.synthetic, went
+# with the demo recipe's move to launcher/demo_recipe.py).
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 @dataclass(frozen=True)
