@@ -187,6 +187,14 @@ class RepeatLimiter(logging.Filter):
 
 
 _HANDLER_ATTR = "actiontag_handler"
+_STDERR_ATTR = "actiontag_handler_on_stderr"  # made for standard error, not a given stream
+
+
+def _writes_to_the_terminal(handler: logging.Handler) -> bool:
+    """A handler that would print every record a second time (basicConfig's, Celery's);
+    file handlers and capturing ones (pytest's caplog) are left alone."""
+    terminal = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    return isinstance(handler, logging.StreamHandler) and handler.stream in terminal
 
 
 def configure_logging(
@@ -200,7 +208,8 @@ def configure_logging(
 ) -> logging.Handler:
     """Log to ``stream`` (standard error) through one safe handler on the root logger.
 
-    Replaces the root logger's handlers, so it can be called again (the worker calls it
+    Replaces the root logger's handlers that print to the terminal (file and capturing
+    handlers stay), so it can be called again (the worker calls it
     once before Celery starts and once when Celery sets up its logging); a second call
     keeps the first handler and its repeat counts, and takes the new level and format.
     ``quiet``: loggers held to ``quiet_level`` (libraries whose debug output is one line
@@ -210,15 +219,22 @@ def configure_logging(
     ours = [h for h in root.handlers if getattr(h, _HANDLER_ATTR, False)]
     if ours:
         handler = ours[0]
+        if stream is not None:
+            handler.setStream(stream)
+        elif getattr(handler, _STDERR_ATTR, False):
+            # Standard error may have been replaced since (a program that runs a
+            # command's main() several times, as the tests do).
+            handler.setStream(sys.stderr)
     else:
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         setattr(handler, _HANDLER_ATTR, True)
+        setattr(handler, _STDERR_ATTR, stream is None)
         limiter = RepeatLimiter(handler, window_s=repeat_window_s)
         handler.addFilter(limiter)
         atexit.register(limiter.flush)
     handler.setFormatter(OneLineFormatter(fmt))
     for other in list(root.handlers):
-        if other is not handler:
+        if other is not handler and _writes_to_the_terminal(other):
             root.removeHandler(other)
     if handler not in root.handlers:
         root.addHandler(handler)
