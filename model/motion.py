@@ -7,15 +7,15 @@ gives a signal that grows with it. Every layer is bias-free and every non-linear
 0 to 0 on purpose: that is what keeps "no motion" a defined, exact zero vector instead
 of a learned offset.
 
-Through the whole network this holds because the backbone's temporal convolutions
-repeat a clip's edge steps instead of padding with zeros (``ModelConfig.temporal_padding
-= "replicate"``, model/backbone.py): a static clip (every frame the same) then reaches
-this module as a constant map, and ActionMoEDynamicModel's motion vector is exactly zero
-on both backbones (tests/model/test_motion.py). With "zeros" (torchvision's padding, and
-every checkpoint saved before the field existed) it does not: the padding makes the
-edge steps differ, and at layer2 of r2plus1d_18 on 16 frames no step is out of its
-reach; a static clip's motion vector had a norm of 2.4 against 3.5 for a panning one at
-random initialisation (1.57 measured on a static 16-frame clip in issue 10).
+Through the whole network it holds only with ``ModelConfig.temporal_padding="replicate"``
+(model/backbone.py): the backbone's temporal convolutions then repeat a clip's edge steps,
+a static clip (every frame the same) reaches this module as a constant map, and
+ActionMoEDynamicModel's motion vector is exactly zero on both backbones
+(tests/model/test_motion.py). With the default "zeros" (torchvision's padding, what the
+Kinetics-400 weights were trained with) it does not: the padding makes the edge steps
+differ, and at layer2 of r2plus1d_18 on 16 frames no step is out of its reach, so a
+static clip's motion vector is not zero (a norm of 1.57 measured in issue 10 on a static
+16-frame clip at random initialisation).
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@
 The backbone is torchvision's r2plus1d_18 with ``fc`` replaced by ``nn.Identity``, so its
 parameter names are torchvision's and Kinetics-400 weights load unchanged (the sizes above
 are its own; ``ModelConfig.backbone="r2plus1d_mini"`` is a narrow, shallow variant of the
-same blocks for tests and the offline demo: model/backbone.py). One departure: its
-temporal convolutions pad a clip by repeating its first and last time steps
-(``ModelConfig.temporal_padding="replicate"``) where torchvision pads with zeros, so that a
-clip in which nothing moves reaches the motion module as a feature map that is the same
-at every time step and gives an exactly zero motion vector (model/motion.py). Configs
-saved before the field existed mean "zeros" and are served as they were trained.
+same blocks for tests and the offline demo: model/backbone.py). Its temporal convolutions
+pad with zeros as torchvision's do (``ModelConfig.temporal_padding="zeros"``, what the
+Kinetics-400 weights were trained with). ``"replicate"`` repeats a clip's first and last
+time steps instead, so that a clip in which nothing moves reaches the motion module as a
+feature map that is the same at every time step and gives an exactly zero motion vector
+(model/motion.py); it is an option, not the default, because it cost the demo model
+accuracy (measured in docs/DESIGN.md).
 
 Why layer2 feeds the motion module (measured on this machine, 16x112x112, B=1): the module
 costs 0.75% of the backbone on layer2 (128 ch, 8 x 28 x 28) and 0.59% on layer3 (256 ch,
@@ -91,9 +92,10 @@ class ModelConfig:
     # model.backbone.BACKBONES; "r2plus1d_mini" is for tests and the offline demo only.
     backbone: str = "r2plus1d_18"
     motion_stage: str = "layer2"
-    # How the backbone's temporal convolutions pad a clip's ends: "replicate" keeps a
-    # static clip static through the backbone (model/backbone.py); "zeros" is torchvision's.
-    temporal_padding: str = "replicate"
+    # How the backbone's temporal convolutions pad a clip's ends: "zeros" is torchvision's
+    # (what the Kinetics-400 weights were trained with); "replicate" keeps a static clip
+    # static through the backbone, so its motion vector is exactly zero (model/backbone.py).
+    temporal_padding: str = "zeros"
     motion_channels: int = 64
     gate_hidden: int | None = None  # None: hidden_dim
     expert_hidden: int | None = None  # None: hidden_dim

@@ -62,9 +62,12 @@ def test_motion_vector_depends_on_direction():
 
 
 # Through ActionMoEDynamicModel: what the motion module is fed comes out of the backbone.
+# With "replicate" temporal padding, the option that makes a static clip stay static.
 NETWORK = {
-    "r2plus1d_18": ModelConfig(num_classes=3, backbone="r2plus1d_18"),
-    "r2plus1d_mini": ModelConfig(num_classes=3, backbone="r2plus1d_mini"),
+    "r2plus1d_18": ModelConfig(num_classes=3, backbone="r2plus1d_18", temporal_padding="replicate"),
+    "r2plus1d_mini": ModelConfig(
+        num_classes=3, backbone="r2plus1d_mini", temporal_padding="replicate"
+    ),
 }
 
 
@@ -83,7 +86,7 @@ def _static_clips(frames: int = 16, size: int = 32) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("backbone", sorted(NETWORK))
-def test_a_static_clip_gives_an_exactly_zero_motion_vector_through_the_network(backbone):
+def test_a_static_clip_gives_an_exactly_zero_motion_vector_with_replicate_padding(backbone):
     torch.manual_seed(0)
     model = ActionMoEDynamicModel(config=NETWORK[backbone]).eval()
 
@@ -106,3 +109,15 @@ def test_a_config_saved_before_temporal_padding_existed_keeps_torchvisions_zero_
     with torch.no_grad():
         assert torch.equal(model.backbone(clips), reference.eval()(clips))
     assert torch.count_nonzero(_motion_vector(model, clips)) > 0
+
+
+def test_a_new_config_pads_with_zeros_as_torchvision_and_its_kinetics_weights_do():
+    torch.manual_seed(0)
+    model = ActionMoEDynamicModel(config=ModelConfig(num_classes=3)).eval()
+    reference = r2plus1d_18()
+    reference.fc = torch.nn.Identity()
+    reference.load_state_dict(model.backbone.state_dict())
+    clips = _static_clips(frames=8)
+
+    with torch.no_grad():
+        assert torch.equal(model.backbone(clips), reference.eval()(clips))
