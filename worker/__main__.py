@@ -16,7 +16,8 @@ import dataclasses
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -186,11 +187,32 @@ def _load_checkpoint(path: Path) -> Checkpoint:
     from model.checkpoint import CheckpointError, load_checkpoint
 
     try:
-        checkpoint = load_checkpoint(path)
-        checkpoint.build_model("cpu")  # dropped at once; each pool process builds its own
+        with _one_torch_thread():
+            checkpoint = load_checkpoint(path)
+            checkpoint.build_model("cpu")  # dropped at once; each pool process builds its own
     except CheckpointError as exc:
         raise SetupError(f"cannot serve {path}: {exc}") from exc
     return checkpoint
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread in the worker's main process, which forks the pool.
+
+    torch's CPU kernels run on GNU OpenMP's thread team. A team started in a process that
+    then forks is not usable in the child: the pool process's first parallel kernel waits
+    forever for threads that do not exist there (seen as every job left ``queued`` behind
+    a worker that said "ready"). On one thread no team is started; each pool process then
+    sets its own thread count (worker.predictor.configure_cpu_threads).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def celery_argv(args: argparse.Namespace, settings: Settings) -> list[str]:

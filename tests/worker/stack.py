@@ -312,10 +312,14 @@ class RunningWorker:
         ]
 
     def env(self) -> dict[str, str]:
-        """The worker's environment: no ``ACTIONTAG_*`` from the caller, and node-name
+        """The worker's environment: no ``ACTIONTAG_*`` or thread count from the caller, and node-name
         locks of this stack's own, so a service worker on this machine (or another
         test's) never blocks this one."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
+        # Threads as a user's worker gets them: a caller's OMP_NUM_THREADS=1 hid a hang
+        # that only a multi-threaded main process shows (worker.__main__._one_torch_thread).
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.pop(name, None)
         env[env_name("lock_dir")] = str(self.stack.workdir)
         return env
 

@@ -20,7 +20,7 @@ from worker import nodelock
 from worker.__main__ import DEFAULT_NODENAME
 from worker.config import lock_dir
 
-from .stack import CLASSES, CONFIG, REPO
+from .stack import CLASSES, CONFIG, REPO, make_checkpoint
 
 LOCK_DIR_ENV = env_name("lock_dir")
 
@@ -336,3 +336,39 @@ def test_app_is_configured_for_workers_that_hold_a_model(
     assert conf.task_routes[TAG_VIDEO_TASK]["queue"] == "somequeue"
     assert (conf.task_time_limit, conf.task_soft_time_limit) == (1800, 1770)
     assert conf.broker_transport_options == options
+
+
+FORK_AFTER_CHECK = """
+import os, sys, torch
+from pathlib import Path
+from worker.__main__ import _load_checkpoint
+from model.checkpoint import load_checkpoint
+path = Path(sys.argv[1])
+_load_checkpoint(path)
+pid = os.fork()
+if pid == 0:  # what a Celery pool process does first
+    torch.set_num_threads(2)
+    load_checkpoint(path).build_model("cpu")
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_pool_process_forked_after_the_start_up_check_can_build_the_model(
+    tmp_path: Path,
+) -> None:
+    checkpoint = tmp_path / "model.pt"
+    make_checkpoint(checkpoint)
+    env = {**worker_env(tmp_path), "OMP_NUM_THREADS": "2"}
+
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_AFTER_CHECK, str(checkpoint)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # seconds where it passes; without the fix the child waits forever
+    )
+
+    assert done.returncode == 0, done.stderr
