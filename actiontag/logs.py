@@ -197,6 +197,15 @@ def _writes_to_the_terminal(handler: logging.Handler) -> bool:
     return isinstance(handler, logging.StreamHandler) and handler.stream in terminal
 
 
+def _point_at(handler: logging.StreamHandler, stream: TextIO) -> None:
+    """Make ``handler`` write to ``stream``. setStream flushes the old stream first, which
+    raises if that stream has been closed since (a replaced standard error often is)."""
+    if getattr(handler.stream, "closed", False):
+        handler.stream = stream
+    else:
+        handler.setStream(stream)
+
+
 def configure_logging(
     level: int | str = logging.INFO,
     fmt: str = DEFAULT_FORMAT,
@@ -220,11 +229,11 @@ def configure_logging(
     if ours:
         handler = ours[0]
         if stream is not None:
-            handler.setStream(stream)
+            _point_at(handler, stream)
         elif getattr(handler, _STDERR_ATTR, False):
             # Standard error may have been replaced since (a program that runs a
             # command's main() several times, as the tests do).
-            handler.setStream(sys.stderr)
+            _point_at(handler, sys.stderr)
     else:
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         setattr(handler, _HANDLER_ATTR, True)

@@ -87,3 +87,26 @@ def test_configuring_again_keeps_one_handler(stream: io.StringIO) -> None:
     mine = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
     assert len(mine) == 1
     assert stream.getvalue() == "INFO a\\nb\n"
+
+
+def test_configuring_again_after_standard_error_was_closed_and_replaced_logs_to_the_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    # A closed text file raises on flush, as pytest's capture files do (StringIO does not).
+    first, second = io.TextIOWrapper(io.BytesIO()), io.StringIO()
+    try:
+        root.handlers = []
+        monkeypatch.setattr(sys, "stderr", first)
+        configure_logging(logging.INFO, "%(message)s")
+        first.close()  # as pytest's capture does between two tests
+        monkeypatch.setattr(sys, "stderr", second)
+
+        configure_logging(logging.INFO, "%(message)s")
+        logging.getLogger("x").info("after")
+    finally:
+        root.handlers, level = saved
+        root.setLevel(level)
+
+    assert second.getvalue() == "after\n"
