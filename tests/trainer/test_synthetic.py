@@ -213,7 +213,7 @@ def test_frame_pairs_tell_the_classes_apart(probe_videos) -> None:
 
 
 def test_the_dataset_module_imports_nothing_of_the_trainer() -> None:
-    # The demo recipe lives in launcher/demo_recipe.py: trainer.cli imports this module,
+    # The demo recipe lives in launcher/demo_recipe.py: trainer.runner imports this module,
     # and this module (no import anywhere in it, lazy ones included) imports no trainer.
     source = Path(trainer.synthetic.__file__).read_text(encoding="utf-8")
     imported = set()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from model.checkpoint import load_checkpoint
-from trainer.cli import holdout
 from trainer.data import EpochSampler
+from trainer.runner import holdout
 from trainer.splits import load_split
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 from trainer.train import read_resume_state

@@ -1,0 +1,202 @@
+"""The options of ``python -m trainer``: its parser and the defaults of a training run.
+
+Standard library and ``actiontag.settings`` only: ``--help`` and a usage error answer
+without importing torch, torchvision, OpenCV or scikit-learn (trainer.runner, which
+does the work, is imported by trainer.cli once the options are parsed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from actiontag.settings import add_flags
+
+__all__ = ["BACKBONE_NAMES", "CONFIG_OPTIONS", "RUN_DEFAULTS", "build_parser"]
+
+# Options that shape a training run. Their argparse default is None so that
+# --resume can tell "not given" (take the interrupted run's value) from "given"
+# (must match it); these are the values a new run uses.
+RUN_DEFAULTS: dict[str, Any] = {
+    "epochs": 30,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "warmup_epochs": 1.0,
+    "grad_clip": 1.0,
+    "seed": 0,
+    "steps_per_epoch": None,
+    "backbone": "r2plus1d_18",
+    "num_experts": 8,
+    "top_k": 2,
+    "balance_weight": 1e-2,
+    "dropout": 0.5,
+    "clip_len": 16,
+    "frame_stride": 1,
+    "short_side": 128,
+    "crop_size": 112,
+    "val_fraction": 0.1,
+}
+CONFIG_OPTIONS = (
+    "backbone",
+    "num_experts",
+    "top_k",
+    "balance_weight",
+    "dropout",
+    "clip_len",
+    "frame_stride",
+    "short_side",
+    "crop_size",
+)
+# model.backbone.BACKBONES's names, written out: importing model imports torch, which
+# --help must not wait for (tests/trainer/test_cli.py holds the two lists together).
+BACKBONE_NAMES = ("r2plus1d_18", "r2plus1d_mini")
+
+
+def _default_workers() -> int:
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows real defaults; options whose default depends on others say so themselves."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False):
+            return text
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description=(
+            "Train the action-recognition model on HMDB51 (or an offline synthetic motion "
+            "dataset) and evaluate it. When <out>/split<k>/model.pt exists it is loaded and "
+            "evaluated instead of training (--retrain trains anew). Reports go next to it: "
+            "metrics.json, classification_report.txt, confusion_matrix.png, expert_usage.png."
+        ),
+        epilog=(
+            "Offline: put hmdb51_org.rar and test_train_splits.rar in a folder and pass "
+            "--archives DIR; put the Kinetics-400 weights file where the error message says, "
+            "or use --pretrained none; or try everything with --dataset synthetic. "
+            "Several GPUs: torchrun --nproc-per-node N -m trainer ..."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="official split")
+    data.add_argument(
+        "--dataset",
+        choices=("hmdb51", "synthetic"),
+        default="hmdb51",
+        help="hmdb51, or a generated dataset whose classes differ only in motion",
+    )
+    data.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="dataset folder (default: data/hmdb51, or data/synthetic with --dataset synthetic)",
+    )
+    add_flags(data, ["hmdb51_mirror"])  # --mirror
+    data.add_argument(
+        "--archives",
+        type=Path,
+        metavar="DIR",
+        help="folder that already holds both HMDB51 .rar files (offline: nothing is downloaded)",
+    )
+    data.add_argument(
+        "--clip-cache",
+        type=Path,
+        metavar="DIR",
+        help="folder for decoded frames (uint8 .npy at --short-side), so later epochs and "
+        "evaluations do not decode again; HMDB51 needs ~45 GB at 128 px (default: no cache)",
+    )
+    data.add_argument(
+        "--val-fraction",
+        type=float,
+        help=f"share of each class's training videos held out for validation; 0 validates "
+        f"on the test split (default: {RUN_DEFAULTS['val_fraction']})",
+    )
+    data.add_argument(
+        "--workers", type=int, default=_default_workers(), help="DataLoader worker processes"
+    )
+
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="run folder root (default: runs/, or runs/synthetic)",
+    )
+    run.add_argument("--retrain", action="store_true", help="train even if model.pt exists")
+    run.add_argument(
+        "--resume", action="store_true", help="continue the run in last.pt after its last epoch"
+    )
+    run.add_argument("--eval-only", action="store_true", help="evaluate model.pt; never train")
+    run.add_argument(
+        "--stop-after-epoch",
+        type=int,
+        help="stop once this epoch is done (the schedule still spans --epochs); "
+        "continue later with --resume",
+    )
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument(
+        "--eval-clips", type=int, default=10, help="uniform clips per video in the final test"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--log-level", default="INFO", help="logging level")
+
+    optim = parser.add_argument_group("training (with --resume: taken from the run if omitted)")
+    _run_option(optim, "--epochs", int, "training epochs")
+    _run_option(optim, "--batch-size", int, "clips per optimizer step and process")
+    _run_option(optim, "--lr", float, "peak learning rate of the head")
+    optim.add_argument(
+        "--backbone-lr-scale",
+        type=float,
+        help="backbone learning rate = lr x this (default: 0.1 with pretrained weights, "
+        "1.0 from scratch)",
+    )
+    _run_option(optim, "--weight-decay", float, "AdamW weight decay (not on biases/norms)")
+    _run_option(optim, "--warmup-epochs", float, "linear warm-up, then cosine decay to 0")
+    _run_option(optim, "--grad-clip", float, "gradient norm clipping")
+    _run_option(optim, "--seed", int, "seed for initialisation, shuffling and augmentation")
+    _run_option(optim, "--steps-per-epoch", int, "cap on optimizer steps per epoch (all)")
+    optim.add_argument(
+        "--pretrained",
+        choices=("kinetics400", "none"),
+        help="backbone initialisation (default: kinetics400 for hmdb51 where the backbone has "
+        "them, none for synthetic)",
+    )
+
+    model = parser.add_argument_group("model (with --resume: taken from the run if omitted)")
+    model.add_argument(
+        "--backbone",
+        choices=BACKBONE_NAMES,
+        help="video backbone: r2plus1d_18 (torchvision's, Kinetics-400 weights) or "
+        "r2plus1d_mini (the same blocks, narrow and shallow: tests and the offline demo; "
+        "random weights only) (default: r2plus1d_18)",
+    )
+    _run_option(model, "--num-experts", int, "experts in the MoE head")
+    _run_option(model, "--top-k", int, "experts used per clip")
+    _run_option(model, "--balance-weight", float, "weight of the load-balancing loss")
+    _run_option(model, "--dropout", float, "dropout before the classifier")
+    _run_option(model, "--clip-len", int, "frames per clip")
+    _run_option(model, "--frame-stride", int, "step between a clip's frames")
+    _run_option(model, "--short-side", int, "frames are resized to this shorter side")
+    _run_option(model, "--crop-size", int, "square crop fed to the model")
+
+    synth = parser.add_argument_group("synthetic dataset (--dataset synthetic)")
+    synth.add_argument("--synthetic-classes", type=int, default=8, help="motion classes (2-8)")
+    synth.add_argument("--synthetic-videos", type=int, default=20, help="videos per class")
+    synth.add_argument("--synthetic-frames", type=int, default=24, help="frames per video")
+    synth.add_argument("--synthetic-size", default="64x48", help="video width x height in pixels")
+    return parser
+
+
+def _run_option(group: argparse._ArgumentGroup, flag: str, kind: type, text: str) -> None:
+    default = RUN_DEFAULTS[flag.lstrip("-").replace("-", "_")]
+    shown = "all" if default is None else default
+    group.add_argument(flag, type=kind, help=f"{text} (default: {shown})")

@@ -1,0 +1,396 @@
+"""What ``python -m trainer`` does once its options are parsed (trainer.cli): get the
+data, then train or load, then evaluate and report.
+
+This is the module that imports torch, torchvision, OpenCV and scikit-learn (through
+the training and evaluation code); trainer.options, the parser, imports none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from actiontag.settings import Settings
+from model.backbone import BACKBONES
+from model.checkpoint import CheckpointError, load_checkpoint
+from model.network import ModelConfig, PretrainedWeightsUnavailable
+from trainer import synthetic
+from trainer.data import ClipCache
+from trainer.errors import DatasetError
+from trainer.evaluate import EvalOptions, evaluate_checkpoint, format_report
+from trainer.hmdb51 import HMDB51_LAYOUT, Split, load_split, prepare_hmdb51
+from trainer.options import CONFIG_OPTIONS, RUN_DEFAULTS
+from trainer.train import (
+    BEST,
+    LAST,
+    DeviceError,
+    Distributed,
+    ResumeError,
+    TrainJob,
+    TrainSettings,
+    init_distributed,
+    read_resume_state,
+    train,
+)
+
+__all__ = ["UsageError", "holdout", "run", "run_command"]
+
+log = logging.getLogger("trainer")
+
+
+class UsageError(Exception):
+    """Options that contradict each other or the files on disk."""
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the parsed command: 0 when done, 2 (the error logged) when it cannot go on."""
+    try:
+        with logging_redirect_tqdm():
+            return run(args, settings)
+    except (
+        UsageError,
+        DatasetError,
+        synthetic.SyntheticDatasetError,
+        ResumeError,
+        DeviceError,
+        CheckpointError,
+        PretrainedWeightsUnavailable,
+    ) as error:
+        log.error("%s", error)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Prepare the data, then evaluate the existing checkpoint or train a new one."""
+    _check_usage(args)
+    ranks, device = init_distributed(args.device)
+    if not ranks.is_main:
+        logging.getLogger().setLevel(logging.WARNING)  # one copy of the story: rank 0's
+    root = _prepare_dataset(args, ranks, settings)
+    # HMDB51 must be whole (51 classes, 70/30 clips each); the synthetic set by the rules.
+    split = load_split(root, args.split, HMDB51_LAYOUT if args.dataset == "hmdb51" else None)
+    run_dir = _out_dir(args) / f"split{args.split}"
+    best, last = run_dir / BEST, run_dir / LAST
+    cache = ClipCache(args.clip_cache, _resolved(args, "short_side")) if args.clip_cache else None
+    evaluate = functools.partial(_evaluate, args, best, split, root, run_dir, device, cache)
+
+    if args.eval_only or (best.exists() and not args.retrain and not args.resume):
+        if not best.exists():
+            raise UsageError(
+                f"--eval-only: there is no checkpoint {best}. Train first (run without "
+                "--eval-only), or point --out at the folder that holds split<k>/model.pt."
+            )
+        if ranks.is_main:
+            _note_unfinished(last)
+            log.info("loading %s instead of training (--retrain trains anew)", best)
+            evaluate(store=False)
+        return 0
+
+    state = read_resume_state(last) if args.resume else None
+    if state is not None and state["epoch"] >= state["settings"]["epochs"]:
+        if ranks.is_main:
+            log.info(
+                "the run in %s finished all %d epochs; nothing to resume", last, state["epoch"]
+            )
+            evaluate(store=False)
+        return 0
+    if args.retrain and ranks.is_main:
+        last.unlink(missing_ok=True)  # never resume the run this one replaces
+
+    job = _train_job(args, split, root, run_dir, cache, state)
+    result = train(
+        job,
+        device=device,
+        ranks=ranks,
+        resume=state is not None,
+        stop_after_epoch=args.stop_after_epoch,
+    )
+    if not result.finished:
+        log.info(
+            "stopped after epoch %d of %d; continue with --resume",
+            result.epochs_done,
+            job.settings.epochs,
+        )
+    elif ranks.is_main:
+        evaluate(store=True)
+    return 0
+
+
+def _train_job(
+    args: argparse.Namespace,
+    split: Split,
+    root: Path,
+    run_dir: Path,
+    cache: ClipCache | None,
+    state: dict[str, Any] | None,
+) -> TrainJob:
+    """What to train: settings from the options (or the resumed run), videos to use."""
+    config, settings, val_fraction = _resolve_run(args, split.classes, state)
+    if cache is not None and cache.short_side != config.short_side:
+        cache = ClipCache(cache.folder, config.short_side)
+    train_items, val_items = holdout(split.train, val_fraction, settings.seed)
+    if not val_items:
+        log.warning("validating on the test split: the best epoch is chosen on test data")
+        val_items = split.test
+    log.info(
+        "training on %d videos (%d classes), validating on %d; %s",
+        len(train_items),
+        len(split.classes),
+        len(val_items),
+        "resuming" if state else "from the start",
+    )
+    return TrainJob(
+        config=config,
+        class_names=split.classes,
+        videos_root=root / "videos",
+        train_items=train_items,
+        val_items=val_items,
+        run_dir=run_dir,
+        settings=settings,
+        split=args.split,
+        train_args=_train_args(args, settings, val_fraction, root),
+        workers=args.workers,
+        cache=cache,
+        progress=not args.no_progress,
+    )
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    if args.eval_only and (args.retrain or args.resume):
+        raise UsageError("--eval-only cannot be combined with --retrain or --resume")
+    if args.retrain and args.resume:
+        raise UsageError("--retrain starts anew and --resume continues: choose one")
+    if args.eval_clips < 1:
+        raise UsageError("--eval-clips must be at least 1")
+    if args.workers < 0:
+        raise UsageError("--workers must be 0 or more")
+    if args.stop_after_epoch is not None and args.stop_after_epoch < 1:
+        raise UsageError("--stop-after-epoch must be at least 1")
+
+
+def _prepare_dataset(args: argparse.Namespace, ranks: Distributed, settings: Settings) -> Path:
+    """Rank 0 downloads / generates; the other ranks wait for it."""
+    root = args.data_dir or Path("data", args.dataset)
+    if ranks.is_main:
+        if args.dataset == "synthetic":
+            synthetic.write_synthetic_dataset(
+                root, _synthetic_config(args), progress=not args.no_progress
+            )
+        else:
+            prepare_hmdb51(
+                root,
+                mirror=settings.hmdb51_mirror,
+                archives_dir=args.archives,
+                progress=not args.no_progress,
+                rar_backend=settings.rar_backend,
+            )
+    if ranks.enabled:
+        dist.barrier()
+    return root
+
+
+def _synthetic_config(args: argparse.Namespace) -> synthetic.SyntheticConfig:
+    try:
+        width, height = (int(v) for v in args.synthetic_size.lower().split("x"))
+    except ValueError:
+        raise UsageError(
+            f"--synthetic-size must look like 64x48, got {args.synthetic_size!r}"
+        ) from None
+    try:
+        return synthetic.SyntheticConfig(
+            num_classes=args.synthetic_classes,
+            videos_per_class=args.synthetic_videos,
+            frames=args.synthetic_frames,
+            width=width,
+            height=height,
+        )
+    except ValueError as error:
+        raise UsageError(f"synthetic dataset: {error}") from None
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    if args.out is not None:
+        return args.out
+    # Keep synthetic runs away from runs/split<k>/model.pt, which workers serve.
+    return Path("runs", "synthetic") if args.dataset == "synthetic" else Path("runs")
+
+
+def _resolved(args: argparse.Namespace, name: str) -> Any:
+    value = getattr(args, name)
+    return RUN_DEFAULTS[name] if value is None else value
+
+
+def _resolve_run(
+    args: argparse.Namespace, class_names: list[str], state: dict[str, Any] | None
+) -> tuple[ModelConfig, TrainSettings, float]:
+    """The run's model config, settings and validation share: from the options, or
+    with --resume from the interrupted run (where a given option must agree)."""
+    if state is None:
+        weights = BACKBONES[_resolved(args, "backbone")].pretrained
+        if args.pretrained not in (None, "none", *weights):
+            raise UsageError(
+                f"--backbone {_resolved(args, 'backbone')} has no {args.pretrained} weights: "
+                "use --pretrained none, or --backbone r2plus1d_18"
+            )
+        usual = "kinetics400" if args.dataset != "synthetic" and weights else "none"
+        pretrained = args.pretrained or usual
+        pretrained = None if pretrained == "none" else pretrained
+        scale = args.backbone_lr_scale
+        if scale is None:
+            scale = 0.1 if pretrained else 1.0
+        try:
+            config = ModelConfig(
+                num_classes=len(class_names),
+                **{name: _resolved(args, name) for name in CONFIG_OPTIONS},
+            )
+            settings = TrainSettings(
+                epochs=_resolved(args, "epochs"),
+                batch_size=_resolved(args, "batch_size"),
+                lr=_resolved(args, "lr"),
+                backbone_lr_scale=scale,
+                weight_decay=_resolved(args, "weight_decay"),
+                warmup_epochs=_resolved(args, "warmup_epochs"),
+                grad_clip=_resolved(args, "grad_clip"),
+                seed=_resolved(args, "seed"),
+                steps_per_epoch=_resolved(args, "steps_per_epoch"),
+                pretrained=pretrained,
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        val_fraction = _resolved(args, "val_fraction")
+        if not 0.0 <= val_fraction < 1.0:
+            raise UsageError("--val-fraction must be in [0, 1)")
+        return config, settings, val_fraction
+
+    config = ModelConfig.from_dict(state["config"])
+    settings = TrainSettings(**state["settings"])
+    val_fraction = state["train_args"]["val_fraction"]
+    saved = {
+        **{name: getattr(config, name) for name in CONFIG_OPTIONS},
+        **{f.name: getattr(settings, f.name) for f in fields(settings)},
+        "val_fraction": val_fraction,
+    }
+    saved["pretrained"] = settings.pretrained or "none"
+    differing = [
+        f"--{name.replace('_', '-')} {getattr(args, name)} (the run used {saved[name]})"
+        for name in saved
+        if getattr(args, name, None) is not None and getattr(args, name) != saved[name]
+    ]
+    if differing:
+        raise UsageError(
+            "--resume continues a run with its own settings; these options differ: "
+            + "; ".join(differing)
+            + ". Drop them, or start anew with --retrain."
+        )
+    return replace(config), settings, val_fraction
+
+
+def holdout(
+    items: list[tuple[str, int]], fraction: float, seed: int
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Split ``items`` into (train, validation), ``fraction`` of every class held out
+    (at least one video of a class that has two or more), the same for the same seed."""
+    if fraction <= 0:
+        return list(items), []
+    by_class: dict[int, list[tuple[str, int]]] = {}
+    for item in items:
+        by_class.setdefault(item[1], []).append(item)
+    rng = np.random.default_rng([seed, 7919])
+    train_items, val_items = [], []
+    for label in sorted(by_class):
+        members = sorted(by_class[label])
+        order = rng.permutation(len(members))
+        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        held = set(order[:count].tolist())
+        for i, item in enumerate(members):
+            (val_items if i in held else train_items).append(item)
+    return train_items, val_items
+
+
+def _train_args(
+    args: argparse.Namespace, settings: TrainSettings, val_fraction: float, root: Path
+) -> dict[str, Any]:
+    """What the checkpoint records about how it was made (plain values only)."""
+    return {
+        "dataset": args.dataset,
+        "data_dir": str(root),
+        "split": args.split,
+        "val_fraction": val_fraction,
+        "eval_clips": args.eval_clips,
+        "workers": args.workers,
+        "device": args.device,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "argv": list(sys.argv[1:]),
+        **settings.to_dict(),
+    }
+
+
+def _note_unfinished(last: Path) -> None:
+    if not last.exists():
+        return
+    try:
+        state = read_resume_state(last)
+    except ResumeError:
+        return
+    if state["epoch"] < state["settings"]["epochs"]:
+        log.warning(
+            "training in %s stopped after epoch %d of %d; model.pt is its best epoch so far. "
+            "--resume continues the run.",
+            last.parent,
+            state["epoch"],
+            state["settings"]["epochs"],
+        )
+
+
+def _evaluate(
+    args: argparse.Namespace,
+    best: Path,
+    split: Split,
+    root: Path,
+    run_dir: Path,
+    device: torch.device,
+    cache: ClipCache | None,
+    *,
+    store: bool,
+) -> None:
+    checkpoint = load_checkpoint(best)
+    if checkpoint.class_names != split.classes:
+        raise UsageError(
+            f"{best} was trained on other classes ({len(checkpoint.class_names)}: "
+            f"{', '.join(checkpoint.class_names[:4])}...) than {root} has "
+            f"({len(split.classes)}: {', '.join(split.classes[:4])}...). Use another --out, "
+            "or --retrain to replace it."
+        )
+    if cache is not None and cache.short_side != checkpoint.config.short_side:
+        cache = ClipCache(cache.folder, checkpoint.config.short_side)
+    metrics = evaluate_checkpoint(
+        checkpoint,
+        split.test,
+        root / "videos",
+        run_dir,
+        device=device,
+        options=EvalOptions(
+            num_clips=args.eval_clips,
+            batch_size=_resolved(args, "batch_size"),
+            workers=args.workers,
+            progress=not args.no_progress,
+        ),
+        cache=cache,
+        split=args.split,
+        store_in_checkpoint=store,
+    )
+    print(format_report(metrics), flush=True)
