@@ -4,14 +4,22 @@ The entry point is the one module of the package that names the worker: ``requeu
 sends the jobs it queues through the service's Celery app (``worker.app``), made from
 the same settings, and imported only when requeue runs. The library modules of storage
 import neither the worker nor Celery (tests/settings/test_layering.py).
+
+The options are parsed (storage.options) before storage.cli is imported: ``--help`` and
+usage errors need neither SQLAlchemy nor Alembic.
 """
+
+from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from actiontag.settings import Settings
-from storage import cli
-from storage.enqueue import Send
+from storage.options import parse_args
+
+if TYPE_CHECKING:
+    from storage.enqueue import Send
 
 
 def connect_broker(settings: Settings) -> Send:
@@ -21,7 +29,10 @@ def connect_broker(settings: Settings) -> Send:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.main(argv, connect_broker=connect_broker)
+    args, settings = parse_args(argv)
+    from storage import cli  # SQLAlchemy, Alembic, the report: past parsing
+
+    return cli.run(args, settings, connect_broker=connect_broker)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""``python -m storage``: query, export and manage the results database."""
+"""``python -m storage``: query, export and manage the results database.
+
+The commands themselves; their options are parsed first by storage.options, which
+imports neither SQLAlchemy nor anything else of storage, so ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from actiontag.logs import configure_logging
-from actiontag.settings import Settings, add_flags, env_name, from_args, parse_duration
+from actiontag.settings import Settings
 from actiontag.text import escape_control
 from storage import jobs, query, refused
 from storage.db import (
@@ -32,7 +35,7 @@ from storage.db import (
     open_database,
 )
 from storage.enqueue import EnqueueResult, Send, enqueue_jobs
-from storage.report import DEFAULT_LIMIT as DEFAULT_REPORT_LIMIT
+from storage.options import parse_args
 from storage.report import ReportError, ReportFilters, write_report
 from storage.schema import JobState
 
@@ -41,57 +44,8 @@ log = logging.getLogger("storage")
 # How requeue reaches the workers: made from the settings by the caller (storage.__main__
 # passes the service's Celery app); storage itself knows no broker.
 ConnectBroker = Callable[[Settings], Send]
-STATES = [state.value for state in JobState]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 BAR_WIDTH = 20
-
-
-def parse_age(text: str) -> timedelta:
-    """A duration (``actiontag.settings.parse_duration``: ``90s``, ``30m``, ``2h``, ``7d``)."""
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def parse_since(text: str) -> datetime:
-    """An ISO 8601 date or time (UTC unless it says otherwise), or an age such as ``2h``.
-
-    The date is tried first: ``20240501`` is a day, not 20 million seconds.
-    """
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    else:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T13:00, "
-            "2024-05-01T13:00+02:00) nor an age (30m, 2h, 7d)"
-        ) from None
-
-
-def parse_limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"the limit must be at least 1, got {text}")
-    return value
-
-
-def parse_confidence(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"confidence must lie in [0, 1], got {text}")
-    return value
 
 
 # -- output helpers ------------------------------------------------------------------
@@ -454,199 +408,33 @@ def cmd_migrate(engine: Engine, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-# -- argument parsing ----------------------------------------------------------------
-
-
-def _add_filters(
-    parser: argparse.ArgumentParser,
-    *,
-    limit: int | None = None,
-    limit_help: str = "at most N results, most recent first",
-) -> None:
-    group = parser.add_argument_group("filters")
-    group.add_argument(
-        "--label",
-        help="only videos with this label (exact) among their top-k predictions",
-    )
-    group.add_argument(
-        "--min-confidence",
-        type=parse_confidence,
-        metavar="C",
-        help="with --label: that label's confidence is at least C; alone: the top-1 "
-        "confidence is at least C (0 to 1)",
-    )
-    group.add_argument("--state", choices=STATES, help="only jobs in this state")
-    group.add_argument(
-        "--since",
-        type=parse_since,
-        metavar="WHEN",
-        help="only jobs finished (or, unfinished, started or queued) at or after WHEN: "
-        "an ISO date/time, UTC unless it has an offset (2024-05-01, 2024-05-01T13:00), "
-        "or an age (30m, 2h, 7d)",
-    )
-    group.add_argument(
-        "--model", metavar="SHA256", help="only jobs of the model whose checkpoint sha256 starts so"
-    )
-    group.add_argument("--limit", type=parse_limit, default=limit, metavar="N", help=limit_help)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m storage",
-        description="Query, export and manage actiontag's results: which actions were found "
-        "in which videos, how confident, and which experts the model used.",
-        epilog=f"The database is --database-url, else ${env_name('database_url')}, else "
-        f"{Settings().database_url}. Every command first brings the schema up to date. "
-        f"requeue sends to ${env_name('broker_url')} and ${env_name('queues')}. A DURATION "
-        "or AGE is seconds or a number and a unit, ms, s, m, h, d, w (90s, 30m, 2h, 7d). "
-        "Times are shown in UTC.",
-    )
-    add_flags(parser, ["database_url"])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    listing = commands.add_parser(
-        "list",
-        help="results as a table",
-        description="Jobs and their top-1 action, most recent first.",
-    )
-    _add_filters(listing)
-    listing.set_defaults(handler=cmd_list)
-
-    show = commands.add_parser(
-        "show",
-        help="one video: paths, top-k actions, expert usage, timing, errors",
-        description="Everything about one video.",
-    )
-    show.add_argument(
-        "video",
-        metavar="VIDEO",
-        help="a video id, a sha256 prefix (4+ hex digits) or a path it was seen under",
-    )
-    show.set_defaults(handler=cmd_show)
-
-    stats = commands.add_parser(
-        "stats",
-        help="jobs by state, top-1 label histogram, mean expert usage",
-        description="Jobs by state, the histogram of top-1 labels and the mean expert usage of done jobs.",
-    )
-    stats.add_argument(
-        "--model", metavar="SHA256", help="only jobs of the model whose checkpoint sha256 starts so"
-    )
-    stats.set_defaults(handler=cmd_stats)
-
-    export = commands.add_parser(
-        "export",
-        help="results as CSV or JSON, for programs",
-        description="Results as CSV (one line per job: fields, then label_i/confidence_i and "
-        "expert_j_weight/expert_j_chosen; `path` is the file the job read, `paths` every name "
-        "of its video as a JSON array; CRLF line ends, text quoted, a cell a spreadsheet "
-        "would run as a formula prefixed with ') or JSON (a list of objects with nested "
-        "predictions and expert usage, `paths` a list).",
-    )
-    export.add_argument(
-        "--format", choices=["csv", "json"], default="csv", help="output format (default: csv)"
-    )
-    export.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output"
-    )
-    _add_filters(export)
-    export.set_defaults(handler=cmd_export)
-
-    requeue = commands.add_parser(
-        "requeue",
-        help="put failed or stuck jobs back in the queue",
-        description="Set jobs back to queued and send them to the workers. When the broker is "
-        "down they stay queued in the database and the watcher's reconciler sends them later.",
-    )
-    requeue.add_argument(
-        "--failed",
-        action="store_true",
-        help="requeue failed jobs (their attempts start again from zero)",
-    )
-    requeue.add_argument(
-        "--job",
-        type=int,
-        action="append",
-        metavar="ID",
-        help="with --failed: only this job (repeatable)",
-    )
-    requeue.add_argument(
-        "--stale",
-        type=parse_age,
-        metavar="AGE",
-        help="requeue jobs running for longer than AGE (e.g. 2h): their worker died",
-    )
-    requeue.set_defaults(handler=cmd_requeue)
-
-    report = commands.add_parser(
-        "report",
-        help="a static HTML page of recent results (thumbnails, actions, experts, errors)",
-        description="Write a self-contained HTML report: one card per video with its "
-        "thumbnail strip, top-3 actions and confidence bars, expert-usage bars, state, "
-        "attempts, errors, names, size, duration and timings; a header with the model and "
-        "the jobs by state; and the trainer's evaluation images (confusion matrix, expert "
-        "usage) when its run folder is found. Open OUT_DIR/index.html in any browser: it "
-        "needs no server and no network. Nothing is decoded: thumbnails come from the database.",
-        epilog="Without --run-dir the trainer's run folder is looked for next to the model's "
-        "checkpoint, then in runs/split<k>; it must hold the trainer's metrics.json. "
-        "OUT_DIR/thumbs and OUT_DIR/figures belong to the report: a rerun replaces them.",
-    )
-    report.add_argument(
-        "--html",
-        type=Path,
-        required=True,
-        metavar="OUT_DIR",
-        help="folder to write index.html, style.css, thumbs/ and figures/ into (created if needed)",
-    )
-    report.add_argument(
-        "--run-dir",
-        type=Path,
-        metavar="DIR",
-        help="the trainer's run folder (e.g. runs/split1): its *.png images and metrics.json "
-        "are included",
-    )
-    _add_filters(
-        report,
-        limit=DEFAULT_REPORT_LIMIT,
-        limit_help=f"at most N videos, most recent first (default {DEFAULT_REPORT_LIMIT})",
-    )
-    report.set_defaults(handler=cmd_report)
-
-    refused_files = commands.add_parser(
-        "refused",
-        help="files the watcher refused to take (larger than --max-video-size), and why",
-        description="Inbox files the watcher will not take, most recently refused first: "
-        "one line per path with its size and the reason. A path recorded later (the "
-        "limit raised, the file replaced) leaves this list.",
-    )
-    refused_files.add_argument(
-        "--limit", type=parse_limit, metavar="N", help="at most N files, most recent first"
-    )
-    refused_files.set_defaults(handler=cmd_refused)
-
-    migrate = commands.add_parser(
-        "migrate",
-        help="create or upgrade the database schema",
-        description="Create or upgrade the schema to the latest migration (watcher and worker do this on start).",
-    )
-    migrate.set_defaults(handler=cmd_migrate, needs_engine=True)
-    return parser
+# The command each name of the parser (storage.options) runs.
+HANDLERS: dict[str, Callable[..., int]] = {
+    "list": cmd_list,
+    "show": cmd_show,
+    "stats": cmd_stats,
+    "export": cmd_export,
+    "requeue": cmd_requeue,
+    "report": cmd_report,
+    "refused": cmd_refused,
+    "migrate": cmd_migrate,
+}
 
 
 def main(argv: Sequence[str] | None = None, *, connect_broker: ConnectBroker | None = None) -> int:
     """Run one command; ``connect_broker(settings)`` gives requeue its sender (None: the
     jobs it queues are left for the watcher's reconciler to send)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    settings = from_args(parser, args)
-    if args.command == "requeue" and not (args.failed or args.stale):
-        parser.error("requeue needs --failed and/or --stale AGE")
-    if args.command == "requeue" and args.job and not args.failed:
-        parser.error("--job goes with --failed")
+    args, settings = parse_args(argv)
+    return run(args, settings, connect_broker=connect_broker)
+
+
+def run(
+    args: argparse.Namespace, settings: Settings, *, connect_broker: ConnectBroker | None = None
+) -> int:
+    """Run the command ``args`` names (parsed by storage.options.parse_args)."""
     # Commands print what people need; -v adds the log of what happened.
     configure_logging(logging.INFO if args.verbose else logging.ERROR)
-    handler: Callable[..., int] = args.handler
+    handler = HANDLERS[args.command]
     if handler is cmd_requeue:
         handler = functools.partial(
             cmd_requeue, send=lambda: connect_broker(settings) if connect_broker else None
@@ -656,7 +444,7 @@ def main(argv: Sequence[str] | None = None, *, connect_broker: ConnectBroker | N
             make_sqlite_folder(settings.database_url)
         engine = open_database(settings.database_url, password_file=settings.database_password_file)
         try:
-            if getattr(args, "needs_engine", False):
+            if handler is cmd_migrate:  # it reports on the engine, not in a session
                 return handler(engine, args, sys.stdout)
             with make_sessionmaker(engine)() as session:
                 return handler(session, args, sys.stdout)

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 from actiontag.logs import configure_logging
 from actiontag.settings import from_args
-from trainer.options import RUN_DEFAULTS, build_parser
+from trainer.options import build_parser
 
-__all__ = ["RUN_DEFAULTS", "build_parser", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

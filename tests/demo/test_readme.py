@@ -109,8 +109,8 @@ def test_every_actiontag_setting_in_the_code_is_in_the_design_map() -> None:
 
 def test_every_flag_of_each_command_is_in_its_configuration_table() -> None:
     from launcher.__main__ import build_parser as launcher_parser
-    from storage.cli import build_parser as storage_parser
-    from trainer.cli import build_parser as trainer_parser
+    from storage.options import build_parser as storage_parser
+    from trainer.options import build_parser as trainer_parser
     from watcher.config import build_parser as watcher_parser
     from worker.__main__ import build_parser as worker_parser
 

@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 
 from actiontag.settings import env_name
 from storage import jobs
-from storage.cli import main, parse_age, parse_since
+from storage.cli import main
 from storage.db import head_revision, make_sessionmaker
+from storage.options import REPORT_LIMIT, STATES, parse_age, parse_since
+from storage.report import DEFAULT_LIMIT
 from storage.schema import Job, JobState, Model
 from storage.thumbnails import encode_thumbnails
 
@@ -92,6 +94,12 @@ def rows(session: Session, model: Model) -> dict[str, int]:
     ids["broken"] = broken.id
     ids["waiting"] = jobs.record_file(session, "/inbox/waiting.mp4", digest("w"), 10, model)[0].id
     return ids
+
+
+def test_the_parsers_copies_are_the_states_and_the_report_limit() -> None:
+    # storage.options writes them out so that --help need not import SQLAlchemy.
+    assert tuple(state.value for state in JobState) == STATES
+    assert DEFAULT_LIMIT == REPORT_LIMIT
 
 
 def test_help_names_every_command(tmp_path: Path) -> None:

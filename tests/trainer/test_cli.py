@@ -14,9 +14,9 @@ import torch
 from model.backbone import BACKBONES
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, kinetics400_weights_path
-from trainer.cli import RUN_DEFAULTS, build_parser, main
+from trainer.cli import main
 from trainer.hmdb51 import prepare_hmdb51
-from trainer.options import BACKBONE_NAMES
+from trainer.options import BACKBONE_NAMES, RUN_DEFAULTS, build_parser
 from trainer.runner import holdout
 
 SYNTHETIC = [
