@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from actiontag.logs import configure_logging
 from watcher.config import parse_args
-from watcher.service import WatcherService
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,6 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.DEBUG if config.verbose else logging.INFO,
         quiet=("watchdog", "kombu", "amqp", "celery"),
     )
+    # SQLAlchemy, Alembic, watchdog and Celery come with the service: --help and a usage
+    # error (watcher.config, standard library only) answer before they are imported.
+    from watcher.service import WatcherService
+
     return WatcherService(config).run()
 
 

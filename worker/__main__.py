@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from actiontag.logs import configure_logging
 from actiontag.settings import Settings, add_flags, env_name, from_args
 from actiontag.text import escape_control
-from worker import config, nodelock
+from worker import config
 
 if TYPE_CHECKING:
     from model.checkpoint import Checkpoint
@@ -265,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = from_args(parser, args)
     setup_logging(args.loglevel)
+    # Celery (its node names) only past parsing: --help and usage errors answer at once.
+    from worker import nodelock
+
     try:
         # Held until the worker exits: no second live worker may claim under this name.
         name_lock = nodelock.acquire(nodelock.expand(args.hostname), config.lock_dir(settings))
