@@ -1,4 +1,8 @@
-"""``python -m launcher demo|up``: what ``make demo`` and ``make up`` run (see ``--help``)."""
+"""``python -m launcher demo|up``: what ``make demo`` and ``make up`` run (see ``--help``).
+
+The options are parsed here, with the standard library only; launcher.demo and
+launcher.up, which import storage and the worker's modules, come after.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from pathlib import Path
 from types import FrameType
 
 from actiontag.settings import add_flags, env_name, from_args
-from launcher.demo import DEFAULT_ROOT, DEMO_SETTINGS, DemoOptions, run_demo
 from launcher.supervisor import Interrupted
-from launcher.up import UpOptions, run_up
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_ROOT = Path("var", "demo")
+# The settings the demo takes (flags, else the environment); it ignores every other
+# ACTIONTAG_* (its database, broker and inbox are its own).
+DEMO_SETTINGS = ("checkpoint", "device", "engine")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +125,11 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The commands' code (SQLAlchemy, the storage and worker modules) only past parsing:
+    # --help and usage errors answer at once.
+    from launcher.demo import DemoOptions, run_demo
+    from launcher.up import UpOptions, run_up
+
     # Outside the services' lifetime too (training the demonstration model), Ctrl-C and
     # SIGTERM end the run with the shell's status for the signal.
     signal.signal(signal.SIGINT, _raise_interrupted)

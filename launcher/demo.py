@@ -44,10 +44,6 @@ from storage.db import create_sqlite_database
 from storage.query import ResultRow
 from storage.schema import JobState
 
-DEFAULT_ROOT = Path("var", "demo")
-# The settings the demo takes (flags, else the environment); it ignores every other
-# ACTIONTAG_* (its database, broker and inbox are its own).
-DEMO_SETTINGS = ("checkpoint", "device", "engine")
 CHECKPOINT_ENV = env_name("checkpoint")
 
 WATCHER_READY = re.compile(r"start-up scan of ")
