@@ -27,8 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings = from_args(parser, args)  # the HMDB51 mirror and the RAR backend
+    # torch, torchvision, OpenCV: only past parsing, and before the logging is set (what
+    # they log while imported stays unprinted, as it was when they came first).
+    from trainer.runner import run_command
+
     # Archive member names and class folders are outside input: one line per record.
     configure_logging(args.log_level.upper())
-    from trainer.runner import run_command  # torch, torchvision, OpenCV: only past parsing
-
     return run_command(args, settings)

@@ -12,16 +12,18 @@ from watcher.config import parse_args
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    # SQLAlchemy, Alembic, watchdog and Celery come with the service: --help and a usage
+    # error (watcher.config, standard library only) answer before they are imported.
+    # Before the logging is set: what they log while imported (Alembic's plugin set-up,
+    # at INFO) stays unprinted, as it always was.
+    from watcher.service import WatcherService
+
     # One line per record, file names escaped; repeated warnings counted, not repeated.
     # watchdog's, kombu's and celery's debug output is one line per event or broker frame.
     configure_logging(
         logging.DEBUG if config.verbose else logging.INFO,
         quiet=("watchdog", "kombu", "amqp", "celery"),
     )
-    # SQLAlchemy, Alembic, watchdog and Celery come with the service: --help and a usage
-    # error (watcher.config, standard library only) answer before they are imported.
-    from watcher.service import WatcherService
-
     return WatcherService(config).run()
 
 

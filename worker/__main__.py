@@ -264,10 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings = from_args(parser, args)
-    setup_logging(args.loglevel)
-    # Celery (its node names) only past parsing: --help and usage errors answer at once.
+    # Celery (its node names) only past parsing: --help and usage errors answer at once;
+    # before the logging is set, like every import of the worker's before it.
     from worker import nodelock
 
+    setup_logging(args.loglevel)
     try:
         # Held until the worker exits: no second live worker may claim under this name.
         name_lock = nodelock.acquire(nodelock.expand(args.hostname), config.lock_dir(settings))
