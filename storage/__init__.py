@@ -7,7 +7,7 @@
 - ``storage.thumbnails``: frames -> small JPEGs the worker stores for the report
 - ``storage.enqueue``: sending jobs through the caller's sender, noted in the database
 - ``storage.report``: the static HTML report (``python -m storage report --html DIR``)
-- ``python -m storage``: the command line (``storage.cli``)
+- ``python -m storage``: the command line (``storage.options`` parses, ``storage.cli`` runs)
 
 It imports none of the other actiontag packages but ``actiontag``, and never Celery; only
 its entry point (``python -m storage``, ``storage/__main__.py``) hands ``requeue`` the
