@@ -51,6 +51,8 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "clip_starts",
+    "decode_into",
+    "frame_index",
     "probe",
     "read_clips",
     "to_tensor",
@@ -183,7 +185,7 @@ def read_clips(
     path = _readable_file(path)
     if info is None:
         info = probe(path)
-    index = _index_for(path)
+    index = frame_index(path)
     size = output_size(info.width, info.height, short_side)
     offsets = np.arange(clip_len, dtype=np.int64) * stride
     frames = info.frames
@@ -191,7 +193,7 @@ def read_clips(
     for _ in range(2):
         ranks = (np.asarray(starts, dtype=np.int64)[:, None] + offsets) % frames
         sink = ClipSink(ranks, size)
-        decoded = _decode(path, info, index, sink)
+        decoded = decode_into(path, info, index, sink)
         if decoded is None:
             return sink.out.reshape(len(starts), clip_len, size[1], size[0], 3)
         if decoded == 0:
@@ -207,7 +209,8 @@ def read_clips(
     raise VideoError(path, "decoding stops at a different frame on every pass")
 
 
-def _index_for(path: str) -> FrameIndex:
+def frame_index(path: str) -> FrameIndex:
+    """``path``'s frame index, from the cache ``probe`` filled or made again."""
     index = INDEXES.get(path)
     if index is None:
         # Probed in another process (a DataLoader worker, say): index it here.
@@ -216,8 +219,10 @@ def _index_for(path: str) -> FrameIndex:
     return index
 
 
-def _decode(path: str, info: VideoInfo, index: FrameIndex, sink: ClipSink) -> int | None:
-    """Fill ``sink``. Returns None when done, else how many frames the file really has."""
+def decode_into(path: str, info: VideoInfo, index: FrameIndex, sink: ClipSink) -> int | None:
+    """Fill ``sink`` with the frames it wants from ``path``: seeking where that pays,
+    else front to back. Returns None when done, else how many frames the file really has.
+    (model.decode_stream fills a sink of its own that hands clips on as they complete.)"""
     last = int(sink.wanted[-1])
     if index.seekable:
         stretches = plan(sink.wanted, index)
