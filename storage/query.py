@@ -156,8 +156,11 @@ class MomentRow:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the duration included, ``top_k`` a list of {label, confidence}."""
-        record = asdict(self)
-        record["duration_s"] = self.duration_s
+        record: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            record[name] = value
+            if name == "end_s":
+                record["duration_s"] = self.duration_s
         record["top_k"] = [{"label": name, "confidence": conf} for name, conf in self.top_k]
         return record
 
@@ -755,5 +758,14 @@ def models(session: Session) -> list[ModelRow]:
 def labels_seen(session: Session) -> Sequence[str]:
     """Every label that appears in a prediction, sorted (for pickers and help)."""
     labels = session.scalars(select(Prediction.label).distinct().order_by(Prediction.label)).all()
+    session.commit()
+    return labels
+
+
+def segment_labels(session: Session) -> Sequence[str]:
+    """Every label that names a segment, sorted."""
+    labels = session.scalars(
+        select(SegmentRecord.label).distinct().order_by(SegmentRecord.label)
+    ).all()
     session.commit()
     return labels
