@@ -1,8 +1,9 @@
-"""``python -m storage``: the command line (storage.cli), given the broker requeue sends to.
+"""``python -m storage``: the command line (storage.cli), given the broker requeue and
+retag send to.
 
-The entry point is the one module of the package that names the worker: ``requeue``
-sends the jobs it queues through the service's Celery app (``worker.app``), made from
-the same settings, and imported only when requeue runs. The library modules of storage
+The entry point is the one module of the package that names the worker: ``requeue`` and
+``retag`` send the jobs they queue through the service's Celery app (``worker.app``),
+made from the same settings, and imported only when they have jobs to send. The library modules of storage
 import neither the worker nor Celery (tests/settings/test_layering.py).
 
 The options are parsed (storage.options) before storage.cli is imported: ``--help`` and

@@ -19,10 +19,12 @@ from typing import Any, TextIO
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from tqdm import tqdm
 
 from actiontag.logs import configure_logging
 from actiontag.settings import Settings
 from actiontag.text import escape_control
+from actiontag.timeline import Timeline
 from storage import jobs, query, refused
 from storage.db import (
     DatabaseSchemaError,
@@ -41,7 +43,7 @@ from storage.schema import JobState
 
 log = logging.getLogger("storage")
 
-# How requeue reaches the workers: made from the settings by the caller (storage.__main__
+# How requeue and retag reach the workers: made from the settings by the caller (storage.__main__
 # passes the service's Celery app); storage itself knows no broker.
 ConnectBroker = Callable[[Settings], Send]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -99,6 +101,109 @@ def _shorten(text: str | None, width: int = 60) -> str | None:
 
 def _when(moment: datetime | None) -> str:
     return f"{moment:{TIME_FORMAT}}Z" if moment is not None else "-"
+
+
+def format_clock(seconds: float) -> str:
+    """A time in a video as ``HH:MM:SS.mmm`` (rounded to the millisecond; hours go on
+    past 99)."""
+    millis = round(max(0.0, seconds) * 1000)
+    minutes, millis = divmod(millis, 60_000)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{millis / 1000:06.3f}"
+
+
+def _span(start_s: float, end_s: float) -> str:
+    return f"{format_clock(start_s)}-{format_clock(end_s)}"
+
+
+# -- the timeline strip of `show` ---------------------------------------------------------
+
+STRIP_WIDTH = 60
+STRIP_SYMBOLS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+STRIP_OTHER = "*"  # a label past the 26th
+# A window's letter is upper case at this confidence or more, lower case below.
+STRIP_CONFIDENT = 0.5
+
+
+def timeline_strip(
+    timeline: Timeline, duration: float | None, width: int = STRIP_WIDTH
+) -> list[str]:
+    """A few lines of text drawing ``timeline``: one character per ``1/width`` of the
+    video. ``segments``: the letter of the segment there, ``.`` where none;
+    ``windows``: the top-1 label of the window there, lower case below 50%
+    confidence; ``cuts``: ``|`` at each shot cut; then which letter is which label."""
+    end = max(
+        [duration or 0.0]
+        + [w.end_s for w in timeline.windows]
+        + [s.end_s for s in timeline.segments]
+        + list(timeline.cuts)
+    )
+    if end <= 0:
+        return []
+    step = end / width
+    symbols: dict[str, str] = {}
+    for label in [s.label for s in timeline.segments] + [w.label for w in timeline.windows]:
+        if label not in symbols:
+            index = len(symbols)
+            symbols[label] = STRIP_SYMBOLS[index] if index < len(STRIP_SYMBOLS) else STRIP_OTHER
+
+    def at(items: Sequence[Any], moment: float) -> Any:
+        found = None
+        for item in items:  # in order of start: the last one begun and not ended
+            if item.start_s <= moment < item.end_s:
+                found = item
+        return found
+
+    middles = [(cell + 0.5) * step for cell in range(width)]
+    segments_row = "".join(
+        symbols[found.label] if (found := at(timeline.segments, t)) else "." for t in middles
+    )
+    windows_row = ""
+    for t in middles:
+        found = at(timeline.windows, t)
+        symbol = symbols[found.label] if found else " "
+        windows_row += (
+            symbol if found is None or found.confidence >= STRIP_CONFIDENT else symbol.lower()
+        )
+    cuts_row = [" "] * width
+    for cut in timeline.cuts:
+        cuts_row[min(width - 1, int(cut / step))] = "|"
+    key = "  ".join(f"{symbol} {escape_control(label)}" for label, symbol in symbols.items())
+    lines = [
+        f"0 {'-' * (width - 2)} {format_clock(end)}",
+        f"{segments_row}  segments",
+        f"{windows_row.rstrip():<{width}}  windows",
+    ]
+    if timeline.cuts:
+        lines.append(f"{''.join(cuts_row):<{width}}  shot cuts")
+    if key:
+        lines.append(f"{key}; . no segment, lower case: a window under 50%")
+    return lines
+
+
+def _print_timeline(timeline: Timeline, duration: float | None, out: TextIO) -> None:
+    cuts = len(timeline.cuts)
+    print(
+        f"  timeline: {len(timeline.windows)} window(s), {len(timeline.segments)} "
+        f"segment(s), {cuts} shot cut(s)",
+        file=out,
+    )
+    for line in timeline_strip(timeline, duration):
+        print(f"    {line}".rstrip(), file=out)
+    if timeline.segments:
+        print("  segments (mean and peak confidence, top-k):", file=out)
+        labels = [escape_control(s.label) for s in timeline.segments]
+        label_width = max(len(label) for label in labels)
+        for number, (s, label) in enumerate(zip(timeline.segments, labels, strict=True), 1):
+            others = ", ".join(f"{escape_control(name)} {conf:.2f}" for name, conf in s.top_k[1:])
+            print(
+                f"    {number:>2}. {_span(s.start_s, s.end_s)}  {s.duration_s:7.3f} s  "
+                f"{label:<{label_width}}  {s.mean_confidence:.3f}  {s.peak_confidence:.3f}"
+                + (f"  ({others})" if others else ""),
+                file=out,
+            )
+    if timeline.cuts:
+        print(f"  shot cuts: {' '.join(format_clock(cut) for cut in timeline.cuts)}", file=out)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -167,7 +272,44 @@ def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
         print("  no jobs", file=out)
     for job in detail.jobs:
         _print_job(job, out)
+        timeline = detail.timelines.get(job.job_id)
+        if timeline is not None:
+            _print_timeline(timeline, detail.duration, out)
     return 0
+
+
+def cmd_moments(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    rows = query.moments(session, **_moment_filters(args))
+    if not rows and args.label not in query.segment_labels(session):
+        print(
+            f"note: no segment has the label {escape_control(args.label)!r} (labels are exact).",
+            file=sys.stderr,
+        )
+    table = [
+        (
+            row.path,
+            _span(row.start_s, row.end_s),
+            row.duration_s,
+            row.mean_confidence,
+            row.peak_confidence,
+            row.job_id,
+        )
+        for row in rows
+    ]
+    print(format_table(["PATH", "START-END", "SECONDS", "CONF", "PEAK", "JOB"], table), file=out)
+    print(f"{len(rows)} moment(s)", file=out)
+    return 0
+
+
+def _moment_filters(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "label": args.label,
+        "min_confidence": args.min_confidence,
+        "min_duration_s": args.min_duration,
+        "since": args.since,
+        "model_sha256": args.model,
+        "limit": args.limit,
+    }
 
 
 def _print_job(job: query.ResultRow, out: TextIO) -> None:
@@ -327,20 +469,57 @@ def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
         writer.writerow([csv_cell(value) for value in line])
 
 
+SEGMENT_COLUMNS = [
+    "job_id",
+    "video_id",
+    "sha256",
+    "path",
+    "model_sha256",
+    "position",
+    "label",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "mean_confidence",
+    "peak_confidence",
+    "top_k",  # a JSON array of {"label", "confidence"}, most likely first
+]
+
+
+def write_segments_csv(rows: Sequence[query.MomentRow], out: TextIO) -> None:
+    """One line per segment, as :func:`write_csv` writes jobs: CRLF, text quoted, a cell
+    a spreadsheet would run as a formula prefixed with ``'``."""
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow(SEGMENT_COLUMNS)
+    for row in rows:
+        record = row.as_dict()
+        record["top_k"] = json.dumps(record["top_k"], ensure_ascii=False)
+        writer.writerow([csv_cell(record[column]) for column in SEGMENT_COLUMNS])
+
+
 def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    rows = query.results(session, **_filters(args))
     buffer = io.StringIO()
-    if args.format == "csv":
-        write_csv(rows, buffer)
+    records: Sequence[query.ResultRow | query.MomentRow]
+    if args.segments:
+        filters = _moment_filters(args)
+        records = query.moments(session, **filters)
+        what = "segment(s)"
     else:
-        json.dump([row.as_dict() for row in rows], buffer, indent=2, ensure_ascii=False)
+        records = query.results(session, **_filters(args))
+        what = "result(s)"
+    if args.format == "csv" and args.segments:
+        write_segments_csv(records, buffer)  # type: ignore[arg-type]
+    elif args.format == "csv":
+        write_csv(records, buffer)  # type: ignore[arg-type]
+    else:
+        json.dump([row.as_dict() for row in records], buffer, indent=2, ensure_ascii=False)
         buffer.write("\n")
     if args.output is None:
         out.write(buffer.getvalue())
     else:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(buffer.getvalue(), encoding="utf-8", newline="")
-        print(f"wrote {len(rows)} result(s) to {args.output}", file=sys.stderr)
+        print(f"wrote {len(records)} {what} to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -370,6 +549,60 @@ def cmd_requeue(
             f"warning: {escape_control(result.error)}. {len(result.left_queued)} job(s) stay "
             "queued in the database; the watcher's reconciler sends them once the broker is "
             "reachable.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+# Videos per transaction of retag: each chunk's jobs are created, committed and sent
+# before the next, so an interrupted run has sent what it made (a rerun makes the rest).
+RETAG_CHUNK = 200
+
+
+def cmd_retag(
+    session: Session, args: argparse.Namespace, out: TextIO, *, send: Callable[[], Send | None]
+) -> int:
+    """Create a job of the model for each chosen video without one and send them through
+    ``send()`` (None: no broker was given; the watcher's reconciler sends them)."""
+    model = query.find_model(session, args.model)
+    name = f"model {model.sha256[:12]} ({escape_control(model.path)})"
+    video_ids = query.videos_without_job(
+        session, model.model_id, labels=args.label, since=args.since
+    )
+    if not video_ids:
+        print(f"nothing to retag: every chosen video has a job of {name}", file=out)
+        return 0
+    sender = send()
+    error = None if sender is not None else "this command was given no broker"
+    created: list[int] = []
+    sent: list[int] = []
+    left: list[int] = []
+    # On standard error, and only on a terminal (disable=None): a log or a pipe gets the
+    # summary alone.
+    with tqdm(
+        total=len(video_ids), desc="retag", unit="video", file=sys.stderr, disable=None
+    ) as bar:
+        for start in range(0, len(video_ids), RETAG_CHUNK):
+            chunk = video_ids[start : start + RETAG_CHUNK]
+            new = jobs.create_jobs(session, model.model_id, chunk)
+            created += new
+            if sender is not None and error is None:
+                result = enqueue_jobs(session, new, sender)
+                sent += result.sent
+                left += result.left_queued
+                error = result.error
+            else:
+                left += new  # the broker failed: no point knocking again per chunk
+            bar.update(len(chunk))
+    print(
+        f"retag with {name}: {len(video_ids)} video(s) without a job of it, "
+        f"{len(created)} job(s) created, {len(sent)} sent to the workers",
+        file=out,
+    )
+    if left:
+        print(
+            f"warning: {escape_control(error)}. {len(left)} job(s) stay queued in the "
+            "database; the watcher's reconciler sends them once the broker is reachable.",
             file=sys.stderr,
         )
     return 0
@@ -415,6 +648,8 @@ HANDLERS: dict[str, Callable[..., int]] = {
     "stats": cmd_stats,
     "export": cmd_export,
     "requeue": cmd_requeue,
+    "moments": cmd_moments,
+    "retag": cmd_retag,
     "report": cmd_report,
     "refused": cmd_refused,
     "migrate": cmd_migrate,
@@ -435,9 +670,9 @@ def run(
     # Commands print what people need; -v adds the log of what happened.
     configure_logging(logging.INFO if args.verbose else logging.ERROR)
     handler = HANDLERS[args.command]
-    if handler is cmd_requeue:
+    if handler in (cmd_requeue, cmd_retag):
         handler = functools.partial(
-            cmd_requeue, send=lambda: connect_broker(settings) if connect_broker else None
+            handler, send=lambda: connect_broker(settings) if connect_broker else None
         )
     try:
         if handler is cmd_migrate:  # asked to create it: the file, and its folder
@@ -456,6 +691,7 @@ def run(
         DatabaseSettingError,
         query.VideoNotFound,
         query.AmbiguousVideo,
+        query.ModelNotFound,
         ReportError,
     ) as exc:
         print(f"error: {escape_control(exc)}", file=sys.stderr)

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from actiontag.timeline import Timeline
 from storage.db import write_transaction
 from storage.schema import (
     ExpertUsage,
@@ -37,9 +39,12 @@ from storage.schema import (
     Model,
     Prediction,
     RefusedFile,
+    SegmentRecord,
+    ShotCut,
     Thumbnail,
     Video,
     VideoPath,
+    WindowRecord,
     utcnow,
 )
 from storage.thumbnails import InvalidThumbnail, jpeg_size
@@ -356,6 +361,49 @@ def _queue_superseded_again(session: Session, job_id: int) -> bool:
     )
 
 
+def create_jobs(session: Session, model: Model | int, video_ids: Sequence[int]) -> list[int]:
+    """A ``queued`` job of ``model`` for each of these videos that has none; the new
+    jobs' ids (``python -m storage retag``: tag known videos with another checkpoint).
+
+    Each job's path is its video's most recently seen name. Idempotent, and safe against
+    another process creating the same jobs at once: a video that has a job of the model,
+    in whatever state, gets no second one (``INSERT ... ON CONFLICT DO NOTHING`` on the
+    (video, model) unique constraint). Videos that do not exist are skipped.
+    """
+    model_id = _model_id(model)
+    if not video_ids:
+        return []
+    latest_path = (
+        select(VideoPath.path)
+        .where(VideoPath.video_id == Video.id)
+        .order_by(VideoPath.first_seen.desc(), VideoPath.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    source = select(
+        Video.id,
+        literal(model_id),
+        literal(JobState.QUEUED, Job.state.type),
+        literal(0),
+        latest_path,
+        literal(utcnow(), Job.enqueued_at.type),
+    ).where(
+        Video.id.in_(list(video_ids)),
+        ~exists().where(Job.video_id == Video.id, Job.model_id == model_id),
+    )
+    columns = ["video_id", "model_id", "state", "attempts", "path", "enqueued_at"]
+    with write_transaction(session):
+        dialect = session.get_bind().dialect.name
+        make_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+        ids = session.scalars(
+            make_insert(Job)
+            .from_select(columns, source)
+            .on_conflict_do_nothing(index_elements=["video_id", "model_id"])
+            .returning(Job.id)
+        ).all()
+    return sorted(ids)
+
+
 def job_inputs(session: Session, job_id: int) -> JobInputs:
     """Where a job's video lies and which checkpoint it names (read only)."""
     job = session.get(Job, job_id, populate_existing=True)
@@ -563,6 +611,7 @@ def complete_job(
     inference_ms: float,
     thumbnails: Sequence[bytes] | None = None,
     path: str | None = None,
+    timeline: Timeline | None = None,
 ) -> bool:
     """Write a job's results and mark it ``done``, all in one transaction.
 
@@ -573,6 +622,12 @@ def complete_job(
     ``thumbnails``: JPEG bytes in strip order, e.g. from
     :func:`storage.thumbnails.encode_thumbnails` (one middle frame per clip); each is
     checked to decode (:class:`storage.thumbnails.InvalidThumbnail`, a ``ValueError``).
+    ``timeline``: the video's windows, segments and shot cuts (``actiontag.timeline``),
+    kept in ``windows``, ``segments`` and ``shot_cuts``; checked first (``ValueError``):
+    every time finite and not negative, each window and segment ending after it starts,
+    windows and segments in order of start, cuts strictly increasing, labels not empty,
+    confidences in [0, 1], a segment's peak not below its mean and its top-k most likely
+    first with its label first. None: the job has no timeline.
 
     Rows a previous, interrupted attempt left are replaced, so a retry never duplicates.
     Returns False, changing nothing, when the job is already ``done`` (a redelivered
@@ -584,6 +639,7 @@ def complete_job(
     _check_expert_usage(expert_usage)
     # Checked (and measured) before the transaction, so decoding holds no write lock.
     thumbnail_rows = _thumbnail_rows(thumbnails or ())
+    windows, segments, cuts = _timeline_rows(timeline)
     unknown = set(video_meta) - VIDEO_META_FIELDS
     if unknown:
         raise ValueError(
@@ -612,6 +668,13 @@ def complete_job(
         session.execute(delete(Prediction).where(Prediction.job_id == job_id))
         session.execute(delete(ExpertUsage).where(ExpertUsage.job_id == job_id))
         session.execute(delete(Thumbnail).where(Thumbnail.job_id == job_id))
+        # A timeline an earlier attempt wrote goes too, even when this one has none: the
+        # job's results are all of one attempt.
+        for table in (WindowRecord, SegmentRecord, ShotCut):
+            session.execute(delete(table).where(table.job_id == job_id))
+        for table, rows in ((WindowRecord, windows), (SegmentRecord, segments), (ShotCut, cuts)):
+            if rows:
+                session.execute(insert(table), [{"job_id": job_id, **row} for row in rows])
         if predictions:
             session.execute(
                 insert(Prediction),
@@ -671,6 +734,119 @@ def _check_expert_usage(expert_usage: Sequence[tuple[float, int]]) -> None:
             )
         if chosen < 0:
             raise ValueError(f"expert {expert} cannot be chosen {chosen} times")
+
+
+# A segment's mean and peak are computed from the same probabilities, the mean in
+# floating point: a mean of equal values may come out a few ulps above them.
+_MEAN_ABOVE_PEAK_TOLERANCE = 1e-9
+
+
+def _timeline_rows(
+    timeline: Timeline | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``windows``, ``segments`` and ``shot_cuts`` rows of ``timeline``, checked."""
+    if timeline is None:
+        return [], [], []
+    windows = []
+    previous_start = 0.0
+    for position, window in enumerate(timeline.windows):
+        what = f"window {position}"
+        _check_span(what, window.start_s, window.end_s, previous_start)
+        _check_label(what, window.label)
+        _check_confidence(what, "confidence", window.confidence)
+        previous_start = window.start_s
+        windows.append(
+            {
+                "position": position,
+                "start_s": float(window.start_s),
+                "end_s": float(window.end_s),
+                "label": window.label,
+                "confidence": float(window.confidence),
+            }
+        )
+    segments = []
+    previous_start = 0.0
+    for position, segment in enumerate(timeline.segments):
+        what = f"segment {position}"
+        _check_span(what, segment.start_s, segment.end_s, previous_start)
+        _check_label(what, segment.label)
+        _check_confidence(what, "mean confidence", segment.mean_confidence)
+        _check_confidence(what, "peak confidence", segment.peak_confidence)
+        if segment.mean_confidence > segment.peak_confidence + _MEAN_ABOVE_PEAK_TOLERANCE:
+            raise ValueError(
+                f"{what}: its mean confidence ({segment.mean_confidence}) is above its peak "
+                f"({segment.peak_confidence})"
+            )
+        previous_start = segment.start_s
+        segments.append(
+            {
+                "position": position,
+                "start_s": float(segment.start_s),
+                "end_s": float(segment.end_s),
+                "label": segment.label,
+                "mean_confidence": float(segment.mean_confidence),
+                "peak_confidence": float(segment.peak_confidence),
+                "top_k": _top_k(what, segment.label, segment.top_k),
+            }
+        )
+    cuts = []
+    previous = -math.inf
+    for position, time_s in enumerate(timeline.cuts):
+        if not (math.isfinite(time_s) and time_s >= 0):
+            raise ValueError(f"shot cut {position} must be a time of 0 s or more, got {time_s}")
+        if time_s <= previous:
+            raise ValueError(
+                f"shot cuts must be in increasing order; cut {position} ({time_s} s) "
+                f"follows {previous} s"
+            )
+        previous = time_s
+        cuts.append({"position": position, "time_s": float(time_s)})
+    return windows, segments, cuts
+
+
+def _check_span(what: str, start_s: float, end_s: float, previous_start: float) -> None:
+    if not (math.isfinite(start_s) and math.isfinite(end_s) and start_s >= 0):
+        raise ValueError(f"{what}: times must be finite and not negative, got {start_s}-{end_s}")
+    if end_s <= start_s:
+        raise ValueError(f"{what} must end after it starts, got {start_s}-{end_s} s")
+    if start_s < previous_start:
+        raise ValueError(
+            f"{what} starts at {start_s} s, before the one ahead of it ({previous_start} s): "
+            "give them in order of time"
+        )
+
+
+def _check_label(what: str, label: str) -> None:
+    if not label:
+        raise ValueError(f"{what}: the label cannot be empty")
+
+
+def _check_confidence(what: str, name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"{what}: its {name} must lie in [0, 1], got {value}")
+
+
+def _top_k(
+    what: str, label: str, top_k: Sequence[tuple[str, float]]
+) -> list[dict[str, str | float]]:
+    if not top_k or top_k[0][0] != label:
+        first = repr(top_k[0][0]) if top_k else "nothing"
+        raise ValueError(f"{what}: its top-k must start with its label {label!r}, not {first}")
+    rows: list[dict[str, str | float]] = []
+    previous = math.inf
+    for name, confidence in top_k:
+        _check_label(f"{what}'s top-k", name)
+        _check_confidence(f"{what}'s top-k", f"confidence of {name!r}", confidence)
+        if confidence > previous:
+            raise ValueError(
+                f"{what}: its top-k must be most likely first; {name!r} ({confidence}) "
+                f"follows a lower confidence ({previous})"
+            )
+        previous = confidence
+        rows.append({"label": name, "confidence": float(confidence)})
+    if len({row["label"] for row in rows}) != len(rows):
+        raise ValueError(f"{what}: a label appears twice in its top-k")
+    return rows
 
 
 def _thumbnail_rows(thumbnails: Sequence[bytes]) -> list[dict[str, Any]]:

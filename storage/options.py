@@ -22,6 +22,7 @@ __all__ = [
     "parse_args",
     "parse_confidence",
     "parse_limit",
+    "parse_seconds",
     "parse_since",
 ]
 
@@ -57,6 +58,11 @@ def parse_since(text: str) -> datetime:
             f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T13:00, "
             "2024-05-01T13:00+02:00) nor an age (30m, 2h, 7d)"
         ) from None
+
+
+def parse_seconds(text: str) -> float:
+    """A length of time in seconds: ``2``, ``2.5``, ``500ms``, ``1m`` (the duration syntax)."""
+    return parse_age(text).total_seconds()
 
 
 def parse_limit(text: str) -> int:
@@ -119,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in which videos, how confident, and which experts the model used.",
         epilog=f"The database is --database-url, else ${env_name('database_url')}, else "
         f"{Settings().database_url}. Every command first brings the schema up to date. "
-        f"requeue sends to ${env_name('broker_url')} and ${env_name('queues')}. A DURATION "
+        f"requeue and retag send to ${env_name('broker_url')} and ${env_name('queues')}. A DURATION "
         "or AGE is seconds or a number and a unit, ms, s, m, h, d, w (90s, 30m, 2h, 7d). "
         "Times are shown in UTC.",
     )
@@ -136,8 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser(
         "show",
-        help="one video: paths, top-k actions, expert usage, timing, errors",
-        description="Everything about one video.",
+        help="one video: paths, top-k actions, expert usage, timing, errors, timeline",
+        description="Everything about one video; for each job with a timeline, a strip of "
+        "it (a letter per label: segments, then windows, upper case at 50%% confidence or "
+        "more, then the shot cuts), its segments and its shot cuts.",
     )
     show.add_argument(
         "video",
@@ -169,6 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output"
     )
+    export.add_argument(
+        "--segments",
+        action="store_true",
+        help="one record per segment of a done job instead of one per job: job_id, "
+        "video_id, sha256, path, model_sha256, position, label, start_s, end_s, duration_s, "
+        "mean_confidence, peak_confidence, top_k (CSV: a JSON array of {label, confidence}); "
+        "--label, --min-confidence and --limit then apply to segments, --since and --model "
+        "to their jobs",
+    )
+    export.add_argument(
+        "--min-duration",
+        type=parse_seconds,
+        metavar="S",
+        help="with --segments: only segments at least S long (seconds, or 500ms, 1m)",
+    )
     _add_filters(export)
 
     requeue = commands.add_parser(
@@ -194,6 +217,77 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_age,
         metavar="AGE",
         help="requeue jobs running for longer than AGE (e.g. 2h): their worker died",
+    )
+
+    moments = commands.add_parser(
+        "moments",
+        help="where in which video an action happens: one line per segment",
+        description="The segments of done jobs with one label, by path and then time: the "
+        "file's path, start-end (HH:MM:SS.mmm from the start of the video), duration in "
+        "seconds, mean and peak confidence of the label over the segment, and the job. A "
+        "video tagged by several models shows each one's segments (--model picks one). "
+        "Jobs done before segments were stored have none: `retag` tags videos again with "
+        "a new model.",
+    )
+    moments.add_argument(
+        "--label", required=True, help="the action (exact, as the checkpoint names it)"
+    )
+    moments.add_argument(
+        "--min-confidence",
+        type=parse_confidence,
+        metavar="C",
+        help="only segments whose mean confidence is at least C (0 to 1)",
+    )
+    moments.add_argument(
+        "--min-duration",
+        type=parse_seconds,
+        metavar="S",
+        help="only segments at least S long (seconds, or 500ms, 1m)",
+    )
+    moments.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="WHEN",
+        help="only jobs finished at or after WHEN (a date/time, UTC unless it has an "
+        "offset, or an age: 30m, 2h, 7d)",
+    )
+    moments.add_argument(
+        "--model", metavar="SHA256", help="only jobs of the model whose checkpoint sha256 starts so"
+    )
+    moments.add_argument("--limit", type=parse_limit, metavar="N", help="at most N segments")
+
+    retag = commands.add_parser(
+        "retag",
+        help="tag known videos with another model: a job for each video without one",
+        description="Create a queued job of a model for every known video that has no job "
+        "of it (in any state), and send the jobs to the workers through the same queue as "
+        "requeue. Running it again creates nothing new. The workers must serve that "
+        "model's checkpoint (a worker fails a job of another model, saying so); a video "
+        "whose files are all gone from the inbox fails with the reason. When the broker is "
+        "down the jobs stay queued in the database and the watcher's reconciler sends "
+        "them later.",
+    )
+    retag.add_argument(
+        "--model",
+        default="current",
+        metavar="current|SHA256",
+        help="the model: 'current' (default) is the one registered most recently, i.e. "
+        "the newest checkpoint a watcher or worker has started with (registering a "
+        "checkpoint again does not make it newer); or a prefix of a registered "
+        "checkpoint's sha256 (4 hex digits or more)",
+    )
+    retag.add_argument(
+        "--label",
+        action="append",
+        metavar="LABEL",
+        help="only videos in which a done job of any model found LABEL (among its top-k "
+        "or as a segment); repeatable: any of them",
+    )
+    retag.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="WHEN",
+        help="only videos first seen at or after WHEN (a date/time or an age: 7d)",
     )
 
     report = commands.add_parser(
@@ -257,4 +351,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
         parser.error("requeue needs --failed and/or --stale AGE")
     if args.command == "requeue" and args.job and not args.failed:
         parser.error("--job goes with --failed")
+    if args.command == "export" and args.min_duration is not None and not args.segments:
+        parser.error("--min-duration goes with --segments")
+    if args.command == "export" and args.segments and args.state is not None:
+        parser.error("--state does not go with --segments: segments are those of done jobs")
     return args, settings

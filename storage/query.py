@@ -1,4 +1,5 @@
-"""The read side: results with filters, one video's detail, statistics.
+"""The read side: results with filters, one video's detail and timeline, moments,
+statistics, the models registered.
 
 Used by ``python -m storage`` and the HTML report. Everything returned is plain frozen
 dataclasses, detached from the session, with timezone-aware UTC timestamps.
@@ -8,23 +9,27 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from actiontag.timeline import Segment, Timeline, Window
 from storage.schema import (
     ExpertUsage,
     Job,
     JobState,
     Model,
     Prediction,
+    SegmentRecord,
+    ShotCut,
     Thumbnail,
     Video,
     VideoPath,
+    WindowRecord,
 )
 
 SHA256_PREFIX = re.compile(r"[0-9a-fA-F]{4,64}")
@@ -36,6 +41,10 @@ class VideoNotFound(LookupError):
 
 class AmbiguousVideo(LookupError):
     """A sha256 prefix matches several videos."""
+
+
+class ModelNotFound(LookupError):
+    """No registered model matches the reference given (``current`` or a sha256 prefix)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,51 @@ class VideoDetail:
     first_seen: datetime
     paths: tuple[PathSeen, ...]  # oldest first
     jobs: tuple[ResultRow, ...]
+    # Each job's windows, segments and shot cuts, by job id; jobs without one are left
+    # out (done before migration 0007, or not done). Filled by video_detail only.
+    timelines: Mapping[int, Timeline] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MomentRow:
+    """One segment of a done job: where in which video an action happens."""
+
+    job_id: int
+    video_id: int
+    sha256: str
+    path: str | None  # the file the job read (see ResultRow.path)
+    model_sha256: str
+    position: int  # the segment's place in its job's timeline, from 0
+    label: str
+    start_s: float
+    end_s: float
+    mean_confidence: float
+    peak_confidence: float
+    top_k: tuple[tuple[str, float], ...]  # most likely first, ``label`` first
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the duration included, ``top_k`` a list of {label, confidence}."""
+        record: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            record[name] = value
+            if name == "end_s":
+                record["duration_s"] = self.duration_s
+        record["top_k"] = [{"label": name, "confidence": conf} for name, conf in self.top_k]
+        return record
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered checkpoint, as ``retag`` names it."""
+
+    model_id: int
+    sha256: str
+    path: str
+    registered_at: datetime
 
 
 @dataclass(frozen=True)
@@ -206,6 +260,17 @@ def _result_row(job: Job) -> ResultRow:
         expert_usage=tuple(
             ExpertRow(e.expert, e.mean_gate_weight, e.times_chosen) for e in job.expert_usage
         ),
+    )
+
+
+def _latest_path_of(video_id: Any) -> Any:
+    """The path ``video_id`` (a column) was most recently seen under, as a sub-select."""
+    return (
+        select(VideoPath.path)
+        .where(VideoPath.video_id == video_id)
+        .order_by(VideoPath.first_seen.desc(), VideoPath.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -410,14 +475,211 @@ def find_video(session: Session, ref: str) -> Video:
 
 
 def video_detail(session: Session, ref: str) -> VideoDetail:
-    """Everything about one video (see :func:`find_video` for ``ref``)."""
+    """Everything about one video (see :func:`find_video` for ``ref``), each job's
+    timeline included."""
     video = find_video(session, ref)
     jobs = session.scalars(
         _results_query().where(Job.video_id == video.id).order_by(Job.id)
     ).unique()
     detail = _video_detail(video, jobs)
+    found = timelines(session, [job.job_id for job in detail.jobs])
     session.commit()
-    return detail
+    return replace(detail, timelines=found)
+
+
+def timelines(session: Session, job_ids: Sequence[int]) -> dict[int, Timeline]:
+    """The timelines (windows, segments, shot cuts, each in time order) of these jobs;
+    jobs with none of the three are left out."""
+    windows: dict[int, list[Window]] = {}
+    segments: dict[int, list[Segment]] = {}
+    cuts: dict[int, list[float]] = {}
+    for chunk in _chunks(job_ids):
+        for w in session.scalars(
+            select(WindowRecord)
+            .where(WindowRecord.job_id.in_(chunk))
+            .order_by(WindowRecord.job_id, WindowRecord.position)
+        ):
+            windows.setdefault(w.job_id, []).append(
+                Window(w.start_s, w.end_s, w.label, w.confidence)
+            )
+        for s in session.scalars(
+            select(SegmentRecord)
+            .where(SegmentRecord.job_id.in_(chunk))
+            .order_by(SegmentRecord.job_id, SegmentRecord.position)
+        ):
+            segments.setdefault(s.job_id, []).append(_segment(s))
+        for c in session.scalars(
+            select(ShotCut)
+            .where(ShotCut.job_id.in_(chunk))
+            .order_by(ShotCut.job_id, ShotCut.position)
+        ):
+            cuts.setdefault(c.job_id, []).append(c.time_s)
+    session.commit()
+    return {
+        job_id: Timeline(
+            windows=tuple(windows.get(job_id, ())),
+            segments=tuple(segments.get(job_id, ())),
+            cuts=tuple(cuts.get(job_id, ())),
+        )
+        for job_id in job_ids
+        if job_id in windows or job_id in segments or job_id in cuts
+    }
+
+
+def _top_k(stored: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, float], ...]:
+    return tuple((str(entry["label"]), float(entry["confidence"])) for entry in stored)
+
+
+def _segment(row: SegmentRecord) -> Segment:
+    return Segment(
+        start_s=row.start_s,
+        end_s=row.end_s,
+        label=row.label,
+        mean_confidence=row.mean_confidence,
+        peak_confidence=row.peak_confidence,
+        top_k=_top_k(row.top_k),
+    )
+
+
+# Segment times come from frame timestamps through floating point: a 2 s segment may
+# measure 1.9999999999999998 s. A minimum duration is met to the microsecond.
+DURATION_TOLERANCE_S = 1e-6
+
+
+def moments(
+    session: Session,
+    *,
+    label: str | None = None,
+    min_confidence: float | None = None,
+    min_duration_s: float | None = None,
+    since: datetime | None = None,
+    model_sha256: str | None = None,
+    limit: int | None = None,
+) -> list[MomentRow]:
+    """Segments of done jobs: by path (the file the job read), then time in the video.
+
+    ``label``: exactly this label. ``min_confidence``: a mean confidence (of the label
+    over the segment) of at least this. ``min_duration_s``: at least this long.
+    ``since``: the job finished at or after this time. ``model_sha256``: a prefix of the
+    model's checkpoint sha256 (a video tagged by several models has each one's segments).
+    """
+    path = func.coalesce(Job.path, _latest_path_of(Job.video_id))
+    conditions: list[ColumnElement[bool]] = [Job.state == JobState.DONE]
+    if label is not None:
+        conditions.append(SegmentRecord.label == label)
+    if min_confidence is not None:
+        conditions.append(SegmentRecord.mean_confidence >= min_confidence)
+    if min_duration_s is not None:
+        conditions.append(
+            SegmentRecord.end_s - SegmentRecord.start_s >= min_duration_s - DURATION_TOLERANCE_S
+        )
+    if since is not None:
+        conditions.append(_activity_time() >= since)
+    if model_sha256 is not None:
+        conditions.append(Model.sha256.startswith(model_sha256.lower()))
+    query = (
+        select(SegmentRecord, path, Video.id, Video.sha256, Model.sha256)
+        .join(Job, SegmentRecord.job_id == Job.id)
+        .join(Video, Job.video_id == Video.id)
+        .join(Model, Job.model_id == Model.id)
+        .where(*conditions)
+        .order_by(path, SegmentRecord.start_s, Job.id, SegmentRecord.position)
+        .limit(limit)
+    )
+    rows = [
+        MomentRow(
+            job_id=segment.job_id,
+            video_id=video_id,
+            sha256=video_sha256,
+            path=seen,
+            model_sha256=model_sha,
+            position=segment.position,
+            label=segment.label,
+            start_s=segment.start_s,
+            end_s=segment.end_s,
+            mean_confidence=segment.mean_confidence,
+            peak_confidence=segment.peak_confidence,
+            top_k=_top_k(segment.top_k),
+        )
+        for segment, seen, video_id, video_sha256, model_sha in session.execute(query)
+    ]
+    session.commit()
+    return rows
+
+
+CURRENT_MODEL = "current"
+
+
+def find_model(session: Session, ref: str) -> ModelRef:
+    """The model ``ref`` names: ``current`` (the model registered most recently: the
+    newest checkpoint a watcher or worker has seen), or a prefix of a checkpoint's sha256
+    (4 hex digits or more) that only one model has."""
+    if ref == CURRENT_MODEL:
+        model = session.scalars(
+            select(Model).order_by(Model.registered_at.desc(), Model.id.desc()).limit(1)
+        ).first()
+        if model is None:
+            raise ModelNotFound(
+                "no model is registered yet: the watcher and the worker register their "
+                "checkpoint when they start"
+            )
+    else:
+        if not SHA256_PREFIX.fullmatch(ref):
+            raise ModelNotFound(
+                f"{ref!r} is neither 'current' nor a sha256 prefix (4 to 64 hex digits)"
+            )
+        found = session.scalars(
+            select(Model).where(Model.sha256.startswith(ref.lower())).limit(5)
+        ).all()
+        if not found:
+            raise ModelNotFound(
+                f"no registered model's checkpoint sha256 starts with {ref!r}; "
+                "`python -m storage stats` and `report` name the models there are"
+            )
+        if len(found) > 1:
+            shown = ", ".join(model.sha256[:16] for model in found)
+            raise ModelNotFound(
+                f"sha256 prefix {ref!r} matches several models ({shown}, ...): give more digits"
+            )
+        model = found[0]
+    chosen = ModelRef(model.id, model.sha256, model.path, model.registered_at)
+    session.commit()
+    return chosen
+
+
+def videos_without_job(
+    session: Session,
+    model_id: int,
+    *,
+    labels: Sequence[str] | None = None,
+    since: datetime | None = None,
+) -> list[int]:
+    """Ids of the videos that have no job of the model ``model_id``, oldest first.
+
+    ``labels``: only videos a done job (of any model) found one of these labels in:
+    among its top-k predictions or as a segment. ``since``: only videos first seen at
+    or after this time.
+    """
+    conditions: list[ColumnElement[bool]] = [
+        ~exists().where(Job.video_id == Video.id, Job.model_id == model_id)
+    ]
+    if labels:
+        done = [Job.video_id == Video.id, Job.state == JobState.DONE]
+        conditions.append(
+            or_(
+                exists().where(*done, Prediction.job_id == Job.id, Prediction.label.in_(labels)),
+                exists().where(
+                    *done, SegmentRecord.job_id == Job.id, SegmentRecord.label.in_(labels)
+                ),
+            )
+        )
+    if since is not None:
+        conditions.append(Video.first_seen >= since)
+    ids = session.scalars(
+        select(Video.id).where(*conditions).order_by(Video.first_seen, Video.id)
+    ).all()
+    session.commit()
+    return list(ids)
 
 
 def stats(session: Session, *, model_sha256: str | None = None) -> Stats:
@@ -496,5 +758,14 @@ def models(session: Session) -> list[ModelRow]:
 def labels_seen(session: Session) -> Sequence[str]:
     """Every label that appears in a prediction, sorted (for pickers and help)."""
     labels = session.scalars(select(Prediction.label).distinct().order_by(Prediction.label)).all()
+    session.commit()
+    return labels
+
+
+def segment_labels(session: Session) -> Sequence[str]:
+    """Every label that names a segment, sorted."""
+    labels = session.scalars(
+        select(SegmentRecord.label).distinct().order_by(SegmentRecord.label)
+    ).all()
     session.commit()
     return labels

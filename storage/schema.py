@@ -255,6 +255,24 @@ class Job(Base):
         passive_deletes=True,
         order_by="Thumbnail.position",
     )
+    segments: Mapped[list[SegmentRecord]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="SegmentRecord.position",
+    )
+    shot_cuts: Mapped[list[ShotCut]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ShotCut.position",
+    )
+    windows: Mapped[list[WindowRecord]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="WindowRecord.position",
+    )
 
 
 class Prediction(Base):
@@ -321,6 +339,85 @@ class Thumbnail(Base):
     height: Mapped[int] = mapped_column(Integer)
 
     job: Mapped[Job] = relationship(back_populates="thumbnails")
+
+
+class SegmentRecord(Base):
+    """One segment of a job's timeline (actiontag.timeline.Segment): a stretch of the
+    video with one action, from ``start_s`` to ``end_s`` seconds.
+
+    ``position`` orders a job's segments by time. ``top_k``: a JSON list of
+    ``{"label": ..., "confidence": ...}`` objects, most likely first, ``label`` first.
+    Segments of one job may overlap by less than a window (a window's end is past the
+    next window's start).
+    """
+
+    __tablename__ = "segments"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        CheckConstraint("position >= 0", name="position_not_negative"),
+        CheckConstraint("start_s >= 0 AND end_s > start_s", name="times_ordered"),
+        CheckConstraint(
+            "mean_confidence >= 0 AND mean_confidence <= 1", name="mean_confidence_range"
+        ),
+        CheckConstraint(
+            "peak_confidence >= 0 AND peak_confidence <= 1", name="peak_confidence_range"
+        ),
+        # "Every moment of label X at confidence c or more" (python -m storage moments).
+        Index(None, "label", "mean_confidence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(255))
+    mean_confidence: Mapped[float] = mapped_column(Float)
+    peak_confidence: Mapped[float] = mapped_column(Float)
+    top_k: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+    job: Mapped[Job] = relationship(back_populates="segments")
+
+
+class ShotCut(Base):
+    """A shot cut in a job's video: ``time_s``, the first frame of the new shot."""
+
+    __tablename__ = "shot_cuts"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        CheckConstraint("position >= 0", name="position_not_negative"),
+        CheckConstraint("time_s >= 0", name="time_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    time_s: Mapped[float] = mapped_column(Float)
+
+    job: Mapped[Job] = relationship(back_populates="shot_cuts")
+
+
+class WindowRecord(Base):
+    """One scored window of a job's video (actiontag.timeline.Window): its top-1 label
+    and confidence, the compact per-window timeline that plots and ``show`` draw."""
+
+    __tablename__ = "windows"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        CheckConstraint("position >= 0", name="position_not_negative"),
+        CheckConstraint("start_s >= 0 AND end_s > start_s", name="times_ordered"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(255))
+    confidence: Mapped[float] = mapped_column(Float)
+
+    job: Mapped[Job] = relationship(back_populates="windows")
 
 
 class RefusedFile(Base):

@@ -4,11 +4,15 @@ its configuration section (and the design map's) names every setting and flag th
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 
 import pytest
 from sqlalchemy import Engine, text
 
+from actiontag.timeline import Segment, Timeline, Window
+from storage.cli import main as storage_main
 from storage.db import make_sessionmaker, open_database
 from storage.jobs import claim_job, complete_job, fail_job, record_file, register_model
 from tests.demo.helpers import REPO
@@ -18,6 +22,27 @@ SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.DOTALL)
 PACKAGES = ("actiontag", "model", "trainer", "worker", "watcher", "storage", "launcher")
 SETTING = re.compile(r"\bACTIONTAG_[A-Z0-9_]+\b")
 BIKE = "/inbox/rides/bike.mp4"
+STREET = "/inbox/street.mp4"
+
+
+def ride(start: float, end: float, mean: float, peak: float) -> Segment:
+    return Segment(start, end, "ride_bike", mean, peak, (("ride_bike", mean), ("walk", 0.05)))
+
+
+# Riding from 0 to 5.5 s at 80% (a cut there), then walking: one moment of the README's.
+BIKE_TIMELINE = Timeline(
+    windows=tuple(
+        Window(t, t + 1.0, "ride_bike" if t < 5 else "walk", 0.8) for t in (0.0, 2.0, 4.0, 6.0)
+    ),
+    segments=(ride(0.0, 5.5, 0.8, 0.9), Segment(6.0, 7.5, "walk", 0.8, 0.8, (("walk", 0.8),))),
+    cuts=(5.5,),
+)
+# Riding too briefly (1.5 s) or not surely enough (60%): none is a moment of the README's.
+STREET_TIMELINE = Timeline(
+    windows=(Window(1.0, 2.0, "ride_bike", 0.9), Window(3.0, 4.0, "ride_bike", 0.6)),
+    segments=(ride(1.0, 2.5, 0.9, 0.95), ride(3.0, 9.0, 0.6, 0.7)),
+    cuts=(),
+)
 
 
 def sql_examples() -> list[str]:
@@ -37,10 +62,10 @@ def seed(engine: Engine) -> None:
             metrics={"top1": 0.5},
         )
         tagged = [
-            (BIKE, "1", [("ride_bike", 0.82), ("walk", 0.1)]),
-            ("/inbox/street.mp4", "2", [("walk", 0.6), ("ride_bike", 0.3)]),
+            (BIKE, "1", [("ride_bike", 0.82), ("walk", 0.1)], BIKE_TIMELINE),
+            (STREET, "2", [("walk", 0.6), ("ride_bike", 0.3)], STREET_TIMELINE),
         ]
-        for path, digit, predictions in tagged:
+        for path, digit, predictions, timeline in tagged:
             job, _ = record_file(session, path, digit * 64, 1000, model.id)
             claim_job(session, job.id, "w@host#0", max_attempts=3)
             complete_job(
@@ -51,6 +76,7 @@ def seed(engine: Engine) -> None:
                 video_meta=meta,
                 decode_ms=12.0,
                 inference_ms=80.0,
+                timeline=timeline,
             )
         broken, _ = record_file(session, "/inbox/broken.mp4", "3" * 64, 0, model.id)
         fail_job(session, broken.id, "cannot read '/inbox/broken.mp4' as a video: empty")
@@ -84,6 +110,31 @@ def test_the_label_example_finds_the_videos_with_that_label_above_the_confidence
         rows = conn.execute(text(query)).all()
     # street.mp4 has ride_bike too, but at 0.3.
     assert [(row.path, row.rank, row.confidence) for row in rows] == [(BIKE, 1, 0.82)]
+
+
+def test_the_bike_moments_example_finds_each_long_sure_ride(results: Engine) -> None:
+    (query,) = [sql for sql in sql_examples() if "FROM segments s" in sql]
+    assert "every moment someone rides a bike, at least 70% sure, longer than 2 s" in (
+        query.lower()
+    )
+    with results.connect() as conn:
+        rows = conn.execute(text(query)).all()
+    # street.mp4 rides too, but for 1.5 s, or at 60%.
+    assert [tuple(row) for row in rows] == [(BIKE, 0.0, 5.5, 5.5, 0.8)]
+
+
+def test_the_moments_command_prints_what_the_readme_shows(
+    results: Engine, database_url: str
+) -> None:
+    shown = section("### Moments: where in a video an action happens")
+    command, printed = re.search(
+        r"```bash\n\$ (python -m storage moments .*?)\n(.*?)```", shown, re.DOTALL
+    ).groups()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = storage_main(["--database-url", database_url, *command.split()[3:]])
+    assert code == 0
+    assert out.getvalue() == printed
 
 
 def settings_in_the_code() -> set[str]:

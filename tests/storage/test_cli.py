@@ -105,11 +105,23 @@ def test_the_parsers_copies_are_the_states_and_the_report_limit() -> None:
 def test_help_names_every_command(tmp_path: Path) -> None:
     result = run_cli("--help", url=None, cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("list", "show", "stats", "export", "requeue", "migrate", "--database-url"):
+    for command in (
+        "list",
+        "show",
+        "stats",
+        "export",
+        "requeue",
+        "moments",
+        "retag",
+        "migrate",
+        "--database-url",
+    ):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["list", "show", "stats", "export", "requeue", "migrate"])
+@pytest.mark.parametrize(
+    "command", ["list", "show", "stats", "export", "requeue", "moments", "retag", "migrate"]
+)
 def test_each_command_has_complete_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([command, "--help"])

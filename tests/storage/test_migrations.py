@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,16 @@ from storage.db import (
     make_sessionmaker,
     upgrade,
 )
-from storage.schema import Base, Job, JobState, Model, Thumbnail
+from storage.schema import (
+    Base,
+    Job,
+    JobState,
+    Model,
+    SegmentRecord,
+    ShotCut,
+    Thumbnail,
+    WindowRecord,
+)
 
 TABLES = {
     "videos",
@@ -35,6 +45,9 @@ TABLES = {
     "expert_usage",
     "thumbnails",
     "refused_files",
+    "segments",
+    "shot_cuts",
+    "windows",
 }
 
 
@@ -276,6 +289,155 @@ def test_downgrading_0004_turns_superseded_jobs_into_failed_ones(database_url: s
     assert [tuple(row) for row in rows] == [(1, "done", None), (2, "failed", "superseded by job 3")]
     assert _result_rows(engine) == (1, 1, 1)
     engine.dispose()
+
+
+# Every table 0006 has, in an order that inserts parents first.
+TABLES_AT_0006 = (
+    "models",
+    "videos",
+    "video_paths",
+    "jobs",
+    "predictions",
+    "expert_usage",
+    "thumbnails",
+    "refused_files",
+)
+
+
+def _every_row(engine: Engine, tables: Sequence[str]) -> dict[str, list[tuple]]:
+    with engine.connect() as conn:
+        return {
+            table: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+            for table in tables
+        }
+
+
+def _database_at_0006_with_rows(database_url: str) -> Engine:
+    """A database as 0006 left it, with a row in every table: a done job and its results,
+    a failed job, a video under two names (with and without an identity), a refusal."""
+    engine = _database_at_0002_with_results(database_url)
+    command.upgrade(alembic_config(database_url), "0006")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO video_paths (video_id, path, first_seen, inbox, device, inode, "
+                "mtime_ns, ctime_ns) VALUES (1, '/inbox/a.mp4', :now, '/inbox', 2049, :inode, "
+                "1700000000000000000, 1700000000000000001), "
+                "(2, '/inbox/b.mp4', :now, NULL, NULL, NULL, NULL, NULL)"
+            ),
+            {"now": NOW, "inode": -5},  # an inode past 2**63, as Unsigned64 stores it
+        )
+        conn.execute(
+            text(
+                "UPDATE jobs SET state = 'failed', error = 'cannot decode', path = '/inbox/b.mp4' "
+                "WHERE id = 2"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO refused_files (path, size, reason, seen_at) "
+                "VALUES ('/inbox/huge.mp4', 99, 'larger than 10 bytes', :now)"
+            ),
+            {"now": NOW},
+        )
+    assert current_revision(engine) == "0006"
+    return engine
+
+
+def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_url: str) -> None:
+    engine = _database_at_0006_with_rows(database_url)
+    before = _every_row(engine, TABLES_AT_0006)
+    assert all(before.values()), before  # every table holds something to keep
+
+    upgrade(engine)
+
+    assert current_revision(engine) == head_revision() == "0007"
+    assert _schema_diff(engine) == []
+    assert _every_row(engine, TABLES_AT_0006) == before
+    assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
+        "segments": [],
+        "shot_cuts": [],
+        "windows": [],
+    }
+    engine.dispose()
+
+
+def test_timeline_rows_go_with_their_job_and_downgrading_0007_keeps_the_rest(
+    database_url: str,
+) -> None:
+    engine = _database_at_0006_with_rows(database_url)
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session:
+        session.add_all(
+            [
+                SegmentRecord(
+                    job_id=1,
+                    position=0,
+                    start_s=0.0,
+                    end_s=2.5,
+                    label="run",
+                    mean_confidence=0.7,
+                    peak_confidence=0.9,
+                    top_k=[{"label": "run", "confidence": 0.7}],
+                ),
+                ShotCut(job_id=1, position=0, time_s=1.25),
+                WindowRecord(
+                    job_id=1, position=0, start_s=0.0, end_s=1.0, label="run", confidence=0.8
+                ),
+                WindowRecord(
+                    job_id=2, position=0, start_s=0.0, end_s=1.0, label="walk", confidence=0.6
+                ),
+            ]
+        )
+        session.commit()
+        job = session.get(Job, 1)
+        assert job is not None
+        assert [s.top_k for s in job.segments] == [[{"label": "run", "confidence": 0.7}]]
+        assert [c.time_s for c in job.shot_cuts] == [1.25]
+    with engine.begin() as conn:  # the foreign key cascades on both backends
+        conn.execute(text("DELETE FROM jobs WHERE id = 1"))
+        left = conn.execute(text("SELECT job_id FROM windows")).scalars().all()
+        assert conn.execute(text("SELECT COUNT(*) FROM segments")).scalar_one() == 0
+    assert left == [2]
+    before = _every_row(engine, TABLES_AT_0006)
+
+    command.downgrade(alembic_config(database_url), "0006")
+
+    assert current_revision(engine) == "0006"
+    assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set(TABLES_AT_0006)
+    assert _every_row(engine, TABLES_AT_0006) == before
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("table", "values"),
+    [
+        ("segments", "(1, 0, 2.0, 2.0, 'run', 0.5, 0.5, '[]')"),  # ends where it starts
+        ("segments", "(1, 0, 0.0, 1.0, 'run', 1.5, 0.5, '[]')"),  # mean above 1
+        ("segments", "(1, 0, -1.0, 1.0, 'run', 0.5, 0.5, '[]')"),  # before the video
+        ("windows", "(1, 0, 0.0, 1.0, 'run', -0.1)"),
+        ("windows", "(1, -1, 0.0, 1.0, 'run', 0.1)"),
+        ("shot_cuts", "(1, 0, -0.5)"),
+    ],
+)
+def test_the_timeline_tables_refuse_impossible_rows(
+    store_url: str, table: str, values: str
+) -> None:
+    columns = {
+        "segments": "job_id, position, start_s, end_s, label, mean_confidence, "
+        "peak_confidence, top_k",
+        "windows": "job_id, position, start_s, end_s, label, confidence",
+        "shot_cuts": "job_id, position, time_s",
+    }[table]
+    engine = make_engine(store_url)
+    with make_sessionmaker(engine)() as session:
+        model = jobs.ensure_model(session, "a" * 64, "/models/a.pt")
+        jobs.record_file(session, "/inbox/a.mp4", "b" * 64, 10, model)
+    try:
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES {values}"))
+    finally:
+        engine.dispose()
 
 
 # Imports first, then waits for the "go" file, so that the processes migrate together.
