@@ -14,10 +14,11 @@ How it measures, on a shared, noisy machine:
   so a load spike hits every engine alike; the figures are medians.
 - Agreement is measured on the clips of real videos: every file in tests/fixtures/videos
   that decodes (encoded by other tools) plus videos with real motion encoded here
-  (worker.engines.agreement.write_motion_video), 320x240, clips taken by model.video as
-  the worker takes them. The network has random weights conditioned by
-  condition_for_agreement so that its decisions are not degenerate (that function's
-  docstring says why and how); a trained checkpoint cannot be downloaded here.
+  (tests/probes.py's write_motion_video), 320x240, clips taken by model.video as the
+  worker takes them. The network has random weights conditioned by
+  condition_for_agreement (tests/probes.py, shared with tests/inference) so that its
+  decisions are not degenerate (that module's docstring says why and how); a trained
+  checkpoint cannot be downloaded here.
 - The RSS is read after the engine is ready and has run batch 8 and a 10-clip video,
   before the agreement clips are loaded: what a worker process holds.
 - ``--pipeline`` also times the CPU question of worker.batching: the same videos tagged
@@ -49,6 +50,10 @@ from typing import Any
 log = logging.getLogger("bench.inference")
 
 REPO = Path(__file__).resolve().parents[1]
+# Run as `python bench/inference.py`, the repository's own folders (tests/probes.py is not
+# in the distribution) are importable only with its root on the path.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 FIXTURE_VIDEOS = REPO / "tests" / "fixtures" / "videos"
 DEFAULT_ENGINES = ("eager", "bf16", "openvino-fp32", "openvino")
 TARGET_SPEEDUP = 4.0
@@ -107,7 +112,8 @@ def prepare(work: Path, videos: int, clips_per_video: int) -> tuple[Path, list[P
     from model.checkpoint import save_checkpoint
     from model.network import ActionMoEDynamicModel, ModelConfig
     from model.transform import VideoTransform
-    from worker.engines.agreement import condition_for_agreement, probe_clips, write_motion_video
+    from tests.probes import condition_for_agreement, write_motion_video
+    from worker.engines.agreement import probe_clips
 
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / "model.pt"

@@ -39,9 +39,7 @@ import math
 import multiprocessing
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -57,9 +55,16 @@ import numpy as np
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+REPO = Path(__file__).resolve().parents[1]
+# Run as `python bench/pipeline.py`, the repository's own folders (launcher/ is not in the
+# distribution) are importable only with its root on the path.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from launcher.processes import ServiceProcess, proc_stat  # noqa: E402
+
 log = logging.getLogger("bench.pipeline")
 
-REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT, FPS = 320, 240, 30
 MIN_SECONDS, MAX_SECONDS = 2.0, 5.0
 TARGET_RATIO = 0.85
@@ -329,26 +334,24 @@ class Service:
         self.watcher_args = ["--inbox", str(self.inbox)]
         if args.stable_seconds is not None:
             self.watcher_args += ["--stable-seconds", args.stable_seconds]
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes: dict[str, ServiceProcess] = {}
 
     def start(self) -> None:
         for name, args in (("worker", self.worker_args), ("watcher", self.watcher_args)):
-            with open(self.run_dir / f"{name}.log", "wb") as log_file:
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", name, *args],
-                    cwd=self.run_dir,
-                    env=self.env,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
+            self.processes[name] = ServiceProcess(
+                [sys.executable, "-m", name, *args],
+                env=self.env,
+                cwd=self.run_dir,
+                log_path=self.run_dir / f"{name}.log",
+            ).start()
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each part of the service, by this process, and by the
         whole machine (every process, other users' included)."""
-        worker = self.processes["worker"].pid
+        worker = self.processes["worker"]
         ours = {
-            "worker pool": sum(_cpu_seconds(pid) for pid in _children_of(worker)),
-            "worker main": _cpu_seconds(worker),
+            "worker pool": sum(_cpu_seconds(pid) for pid in worker.children()),
+            "worker main": _cpu_seconds(worker.pid),
             "watcher": _cpu_seconds(self.processes["watcher"].pid),
             "bench": sum(os.times()[:2]),
         }
@@ -357,49 +360,30 @@ class Service:
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
-            if process.poll() is not None:
-                tail = (self.run_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-                sys.exit(f"bench/pipeline.py: the {name} exited ({process.returncode}):\n{tail}")
+            code = process.exit_code
+            if code is not None:
+                tail = process.log_text()[-3000:]
+                sys.exit(f"bench/pipeline.py: the {name} exited ({code}):\n{tail}")
 
     def stop(self) -> None:
+        # Both told at once, then waited for: the worker's warm shutdown and the
+        # watcher's stop overlap.
         for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            process.request_stop()
         for name, process in self.processes.items():
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                log.warning("the %s did not stop on SIGTERM; killing it", name)
-                process.kill()
-                process.wait()
+            if process.terminate(timeout=120) is None:
+                log.warning("the %s did not stop on SIGTERM within 120 s; killed it", name)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid: int) -> list[str]:
-    # pid (comm) state ppid ...: comm may hold spaces and parentheses.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()
-
-
 def _cpu_seconds(pid: int) -> float:
     try:
-        fields = _stat_fields(pid)
+        fields = proc_stat(pid)
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
-
-
-def _children_of(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if int(_stat_fields(int(entry.name))[1]) == pid:
-                children.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return children
 
 
 def _machine_busy_seconds() -> float:

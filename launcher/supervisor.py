@@ -10,18 +10,17 @@ processes included).
 
 Each service's output (stdout and stderr, one stream) goes to its log file and,
 when asked, to the terminal with the service's name in front of each line.
+
+Starting, stopping and killing one process is launcher.processes.ServiceProcess's (the
+tests and bench/pipeline.py run the services with it too); this module adds readiness,
+the order of several services and the launcher's signals.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
-import ctypes
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -30,14 +29,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from launcher.processes import ServiceProcess
+
 # Lines of a service's log kept in memory for error messages.
 TAIL_LINES = 40
-# After a service exited, how long the rest of its process group may take to follow.
-GROUP_EXIT_S = 5.0
 POLL_S = 0.1
-
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 class Interrupted(Exception):
@@ -85,7 +81,8 @@ class Stopped:
 
 
 class Service:
-    """One running service: its process, its log file and the end of its output."""
+    """One running service: a :class:`ServiceProcess` in a process group of its own, dying
+    with the launcher, its output echoed and the end of it kept for error messages."""
 
     def __init__(
         self,
@@ -98,13 +95,18 @@ class Service:
     ) -> None:
         self.spec = spec
         self.log_path = log_path
-        self._env = {**env, "PYTHONUNBUFFERED": "1"}
-        self._cwd = cwd
         self._echo = echo
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = ServiceProcess(
+            spec.argv,
+            env=env,
+            cwd=cwd,
+            log_path=log_path,
+            own_group=True,
+            die_with_parent=True,
+            on_line=self._on_line,
+        )
 
     @property
     def name(self) -> str:
@@ -112,36 +114,18 @@ class Service:
 
     def launch(self) -> None:
         """Start the process (output is read by :meth:`follow`)."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        parent = os.getpid()
-        self.process = subprocess.Popen(
-            list(self.spec.argv),
-            cwd=self._cwd,
-            env=self._env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=(lambda: _die_with_parent(parent)) if _LIBC is not None else None,
-        )
+        self.process.launch()
 
     def follow(self) -> None:
         """Copy the process's output to its log (and the terminal) from a thread."""
-        self._reader = threading.Thread(target=self._copy_output, name=self.name, daemon=True)
-        self._reader.start()
+        self.process.follow()
 
-    def _copy_output(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        with open(self.log_path, "ab") as log:
-            for raw in self.process.stdout:
-                log.write(raw)
-                log.flush()
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                self._tail.append(line)
-                if self._echo is not None:
-                    _echo_line(self._echo, f"[{self.name}] {line}")
-                if not self._ready.is_set() and self.spec.ready.search(line):
-                    self._ready.set()
+    def _on_line(self, line: str) -> None:
+        self._tail.append(line)
+        if self._echo is not None:
+            _echo_line(self._echo, f"[{self.name}] {line}")
+        if not self._ready.is_set() and self.spec.ready.search(line):
+            self._ready.set()
 
     @property
     def ready(self) -> bool:
@@ -149,12 +133,12 @@ class Service:
 
     @property
     def exit_code(self) -> int | None:
-        return self.process.poll() if self.process is not None else None
+        return self.process.exit_code
 
     def log_tail(self) -> str:
         """The last lines of output, once the reader has seen all it could."""
-        if self._reader is not None and self.exit_code is not None:
-            self._reader.join(timeout=2)
+        if self.exit_code is not None:
+            self.process.join_output(2)
         return "\n".join(self._tail)
 
     def log_report(self) -> str:
@@ -167,36 +151,11 @@ class Service:
         return ServiceFailed(f"the {self.name} {what}; {self.log_report()}")
 
     def stop(self, hurry: threading.Event) -> Stopped:
-        """SIGTERM, wait up to the spec's timeout (less once ``hurry`` is set), then kill."""
-        process = self.process
-        if process is None:
+        """SIGTERM, wait up to the spec's timeout (less once ``hurry`` is set), then kill
+        its whole group (Celery's pool processes included)."""
+        if self.process.process is None:
             return Stopped(self.name, 0)
-        if process.poll() is None:
-            _signal(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.spec.stop_timeout_s
-        while process.poll() is None and time.monotonic() < deadline and not hurry.is_set():
-            time.sleep(POLL_S)
-        code = process.poll()
-        if code is None:
-            self._kill_group()
-            process.wait()
-        else:
-            self._wait_for_group()
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        return Stopped(self.name, code)
-
-    def _wait_for_group(self) -> None:
-        """The service exited; its children (Celery's pool) must be gone too."""
-        deadline = time.monotonic() + GROUP_EXIT_S
-        while _group_alive(self.process.pid) and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        if _group_alive(self.process.pid):
-            self._kill_group()
-
-    def _kill_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        return Stopped(self.name, self.process.terminate(self.spec.stop_timeout_s, hurry))
 
 
 class Supervisor:
@@ -285,25 +244,3 @@ def _echo_line(out: TextIO, line: str) -> None:
 
 def _indent(text: str) -> str:
     return "\n".join(f"    {line}" for line in text.splitlines())
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: get SIGTERM when the launcher dies."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the launcher died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)

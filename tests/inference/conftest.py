@@ -2,7 +2,7 @@
 something, and real clips to hold engines to.
 
 The network is ActionMoEDynamicModel at 8 x 48 x 48 (exports in seconds instead of the
-full size's ~15 s), conditioned by worker.engines.agreement.condition_for_agreement on
+full size's ~15 s), conditioned by tests.probes.condition_for_agreement on
 synthetic calibration clips so its labels and expert choices vary across clips. The
 clips it is judged on are different: every fixture video that decodes (tests/fixtures/
 videos, encoded by other tools) and videos with real motion encoded here by OpenCV.
@@ -22,7 +22,8 @@ from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
 from model.transform import VideoTransform
 from model.video import VideoError
-from worker.engines.agreement import condition_for_agreement, probe_clips, write_motion_video
+from tests.probes import condition_for_agreement, write_motion_video
+from worker.engines.agreement import probe_clips
 
 FIXTURE_VIDEOS = Path(__file__).resolve().parents[1] / "fixtures" / "videos"
 CLASSES = [f"action{i}" for i in range(12)]

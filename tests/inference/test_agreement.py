@@ -11,12 +11,12 @@ import torch
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
 from model.transform import VideoTransform
+from tests.probes import condition_for_agreement
 from worker.engines import EngineOutput
 from worker.engines.agreement import (
     USAGE_TOLERANCE,
     Agreement,
     compare,
-    condition_for_agreement,
     probe_clips,
     run_batched,
 )

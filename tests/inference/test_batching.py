@@ -3,8 +3,6 @@ ahead; and a real worker that batches jobs still completes each exactly once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -16,10 +14,11 @@ from actiontag.settings import env_name
 from model.checkpoint import Checkpoint
 from model.video import VideoError
 from storage.schema import JobState
+from tests.probes import write_motion_video
 from worker import predictor as predictor_module
 from worker.batching import BatchSettings, predict_stream
 from worker.engines import EngineOutput
-from worker.engines.agreement import run_batched, write_motion_video
+from worker.engines.agreement import run_batched
 from worker.predictor import DecodedVideo, EagerEngine, Predictor, make_engine
 
 from ..worker.stack import RunningWorker, Stack, make_checkpoint, write_video
@@ -128,18 +127,8 @@ def test_a_video_that_cannot_be_read_fails_alone_in_a_stream(
 class BatchingWorker(RunningWorker):
     """``python -m worker`` with cross-video batching on (the CPU default is off)."""
 
-    def start(self) -> BatchingWorker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
-        env[env_name("batch_videos")] = "4"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.stack.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
+    def env(self) -> dict[str, str]:
+        return {**super().env(), env_name("batch_videos"): "4"}
 
 
 def test_a_batching_worker_completes_every_job_once_with_the_predictors_results(

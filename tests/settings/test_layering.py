@@ -179,6 +179,17 @@ def test_imports_between_packages_run_one_way() -> None:
     assert not wrong, f"imports against the layering of docs/DESIGN.md: {wrong}"
 
 
+def test_no_package_imports_the_tests_or_the_benchmarks() -> None:
+    """Their helpers (tests/probes.py, the worker tests' stack) are not in the distribution."""
+    offenders = {
+        module.name: sorted(
+            name for name in imported(module) if name.split(".")[0] in ("tests", "bench")
+        )
+        for module in modules()
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
 def test_storage_imports_neither_the_worker_nor_celery() -> None:
     offenders = {
         module.name: sorted(

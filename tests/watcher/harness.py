@@ -9,7 +9,6 @@ import hashlib
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Session
 
+from launcher.processes import ServiceProcess
 from storage.schema import Job, Model, Video, VideoPath
 from worker.app import TAG_VIDEO_TASK
 
@@ -66,30 +66,32 @@ def watcher_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 class WatcherProcess:
-    """``python -m watcher`` with ``args`` in a subprocess, its log written to ``log_path``."""
+    """``python -m watcher`` with ``args`` in a subprocess, its log written to ``log_path``:
+    the test's messages around launcher.processes.ServiceProcess."""
 
     def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
         self.args = [sys.executable, "-m", "watcher", *args]
         self.env = env
         self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
+        self.service = ServiceProcess(self.args, env=env, cwd=REPO, log_path=log_path)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.service.process
 
     def start(self) -> WatcherProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-            )
+        self.service.start()
         return self
 
     def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        return self.service.log_text()
 
     def wait_for_log(self, text: str, timeout: float = WAIT_S) -> None:
         def seen() -> bool:
-            if self.process is not None and self.process.poll() is not None:
+            code = self.service.exit_code
+            if code is not None:
                 raise AssertionError(
-                    f"the watcher exited ({self.process.returncode}) before logging {text!r}:\n"
-                    + self.log()
+                    f"the watcher exited ({code}) before logging {text!r}:\n" + self.log()
                 )
             return text in self.log()
 
@@ -109,21 +111,15 @@ class WatcherProcess:
 
     def terminate(self, timeout: float = 10.0) -> int:
         """SIGTERM; the exit status (fails if it does not exit within ``timeout``)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        code = self.service.terminate(timeout)
+        if code is None:
             raise AssertionError(
                 f"the watcher did not stop within {timeout} s of SIGTERM:\n{self.log()}"
-            ) from None
+            )
+        return code
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.service.kill()
 
 
 def run_once(

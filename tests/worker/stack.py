@@ -12,12 +12,11 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from actiontag.settings import Settings, env_name
+from launcher.processes import ServiceProcess
 from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
 from storage import jobs
@@ -262,7 +262,8 @@ def check_redis() -> None:
 
 
 class RunningWorker:
-    """A real ``python -m worker`` process on a stack, its log in a file."""
+    """A real ``python -m worker`` process on a stack, its log in a file: the command line
+    and environment of these tests around launcher.processes.ServiceProcess."""
 
     def __init__(
         self,
@@ -282,7 +283,7 @@ class RunningWorker:
         self.max_attempts = max_attempts
         self.hostname = hostname or f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = stack.workdir / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.service: ServiceProcess | None = None
 
     def command(self) -> list[str]:
         return [
@@ -324,33 +325,30 @@ class RunningWorker:
         return env
 
     def start(self) -> RunningWorker:
-        env = self.env()
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n".encode())
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.stack.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        """A new process (after a kill too: same node name, same log, a line between)."""
+        self.service = ServiceProcess(
+            self.command(), env=self.env(), cwd=self.stack.workdir, log_path=self.log_path
+        )
+        self.service.note(f"start {time.strftime('%H:%M:%S')}")
+        self.service.start()
         return self
 
     def ensure_running(self) -> RunningWorker:
-        if self.process is None or self.process.poll() is not None:
+        if not self.alive():
             self.start()
         return self
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        assert self.service is not None
+        return self.service.pid
 
     def pool_pids(self, timeout: float = 30.0) -> list[int]:
         """The pool processes (children of the worker), waiting for one to exist."""
+        assert self.service is not None
         deadline = time.monotonic() + timeout
         while True:
-            pids = children_of(self.pid)
+            pids = self.service.children()
             if pids:
                 return pids
             if time.monotonic() > deadline:
@@ -364,49 +362,28 @@ class RunningWorker:
 
     def kill(self) -> None:
         """``kill -9`` the whole worker: the parent, then its pool process."""
-        children = children_of(self.pid)
-        os.kill(self.pid, signal.SIGKILL)
-        for pid in children:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+        assert self.service is not None
+        self.service.kill()
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.service is not None and self.service.alive()
 
     def terminate(self, timeout: float = 60.0) -> int:
         """SIGTERM (warm shutdown); the exit code."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        assert self.service is not None
+        code = self.service.terminate(timeout)
+        if code is None:
             pytest.fail(f"the worker did not stop within {timeout} s\n{self.log_tail()}")
+        return code
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return self.service.log_text() if self.service is not None else ""
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def done_lines(self, job_id: int) -> list[str]:
         return [line for line in self.log_text().splitlines() if f"job {job_id} done:" in line]
-
-
-def children_of(pid: int) -> list[int]:
-    """Processes whose parent is ``pid``, from /proc/*/stat (the per-thread ``children``
-    files miss processes forked by a thread, as Celery's pool supervisor does)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError, ValueError, IndexError):
-            # pid (comm) state ppid ...; comm may hold spaces and parentheses.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
 
 
 @contextmanager

@@ -9,8 +9,6 @@ PostgreSQL + Redis, and with cross-video batching on.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,19 +92,8 @@ def test_a_recorded_file_overwritten_in_place_with_another_video_fails_the_job(
 class BatchingWorker(RunningWorker):
     """``python -m worker`` with cross-video batching on (the CPU default is off)."""
 
-    def start(self) -> BatchingWorker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
-        env[env_name("batch_videos")] = "4"
-        env[env_name("lock_dir")] = str(self.stack.workdir)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.stack.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
+    def env(self) -> dict[str, str]:
+        return {**super().env(), env_name("batch_videos"): "4"}
 
 
 def test_a_batching_worker_fails_the_swapped_job_alone(tmp_path: Path) -> None:
