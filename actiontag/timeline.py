@@ -8,9 +8,9 @@ timestamps (right for variable frame rate too).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Segment", "Timeline", "Window"]
+__all__ = ["Segment", "Timeline", "Window", "format_clock"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,10 @@ class Segment:
 
     ``mean_confidence`` and ``peak_confidence``: of ``label`` over the segment's windows
     (after smoothing); ``top_k``: (label, mean probability) over the same windows, most
-    likely first, ``label`` first among them.
+    likely first, ``label`` first among them. ``thumbnail``: a small JPEG of the segment
+    (the worker's choice: the middle frame of its most confident window, made with
+    ``storage.thumbnails.encode_thumbnails``), shown by the report; None when there is
+    none. Left out of ``repr``: it is kilobytes of bytes.
     """
 
     start_s: float
@@ -41,6 +44,7 @@ class Segment:
     mean_confidence: float
     peak_confidence: float
     top_k: tuple[tuple[str, float], ...]
+    thumbnail: bytes | None = field(default=None, repr=False)
 
     @property
     def duration_s(self) -> float:
@@ -55,3 +59,12 @@ class Timeline:
     windows: tuple[Window, ...]
     segments: tuple[Segment, ...]
     cuts: tuple[float, ...]
+
+
+def format_clock(seconds: float) -> str:
+    """A time in a video as ``HH:MM:SS.mmm`` (rounded to the millisecond; hours go on
+    past 99). Shared by ``python -m storage`` and the HTML report."""
+    millis = round(max(0.0, seconds) * 1000)
+    minutes, millis = divmod(millis, 60_000)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{millis / 1000:06.3f}"

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from actiontag.logs import configure_logging
 from actiontag.settings import Settings
 from actiontag.text import escape_control
-from actiontag.timeline import Timeline
+from actiontag.timeline import Timeline, format_clock
 from storage import jobs, query, refused
 from storage.db import (
     DatabaseSchemaError,
@@ -101,15 +101,6 @@ def _shorten(text: str | None, width: int = 60) -> str | None:
 
 def _when(moment: datetime | None) -> str:
     return f"{moment:{TIME_FORMAT}}Z" if moment is not None else "-"
-
-
-def format_clock(seconds: float) -> str:
-    """A time in a video as ``HH:MM:SS.mmm`` (rounded to the millisecond; hours go on
-    past 99)."""
-    millis = round(max(0.0, seconds) * 1000)
-    minutes, millis = divmod(millis, 60_000)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:02d}:{minutes:02d}:{millis / 1000:06.3f}"
 
 
 def _span(start_s: float, end_s: float) -> str:

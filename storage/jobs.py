@@ -627,7 +627,9 @@ def complete_job(
     every time finite and not negative, each window and segment ending after it starts,
     windows and segments in order of start, cuts strictly increasing, labels not empty,
     confidences in [0, 1], a segment's peak not below its mean and its top-k most likely
-    first with its label first. None: the job has no timeline.
+    first with its label first; a segment's ``thumbnail``, when given, is checked as
+    ``thumbnails`` are (:class:`storage.thumbnails.InvalidThumbnail`). None: the job has
+    no timeline.
 
     Rows a previous, interrupted attempt left are replaced, so a retry never duplicates.
     Returns False, changing nothing, when the job is already ``done`` (a redelivered
@@ -778,6 +780,13 @@ def _timeline_rows(
                 f"({segment.peak_confidence})"
             )
         previous_start = segment.start_s
+        thumbnail = None
+        if segment.thumbnail is not None:
+            try:
+                jpeg_size(segment.thumbnail)  # decodes it: a damaged JPEG is refused here
+            except InvalidThumbnail as exc:
+                raise InvalidThumbnail(f"{what}: its thumbnail: {exc}") from None
+            thumbnail = bytes(segment.thumbnail)
         segments.append(
             {
                 "position": position,
@@ -787,6 +796,7 @@ def _timeline_rows(
                 "mean_confidence": float(segment.mean_confidence),
                 "peak_confidence": float(segment.peak_confidence),
                 "top_k": _top_k(what, segment.label, segment.top_k),
+                "thumbnail": thumbnail,
             }
         )
     cuts = []

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 
 from actiontag.timeline import Segment, Timeline, Window
 from storage.schema import (
@@ -488,8 +488,8 @@ def video_detail(session: Session, ref: str) -> VideoDetail:
 
 
 def timelines(session: Session, job_ids: Sequence[int]) -> dict[int, Timeline]:
-    """The timelines (windows, segments, shot cuts, each in time order) of these jobs;
-    jobs with none of the three are left out."""
+    """The timelines (windows, segments with their thumbnails, shot cuts, each in time
+    order) of these jobs; jobs with none of the three are left out."""
     windows: dict[int, list[Window]] = {}
     segments: dict[int, list[Segment]] = {}
     cuts: dict[int, list[float]] = {}
@@ -504,6 +504,7 @@ def timelines(session: Session, job_ids: Sequence[int]) -> dict[int, Timeline]:
             )
         for s in session.scalars(
             select(SegmentRecord)
+            .options(undefer(SegmentRecord.thumbnail))  # deferred in every other read
             .where(SegmentRecord.job_id.in_(chunk))
             .order_by(SegmentRecord.job_id, SegmentRecord.position)
         ):
@@ -538,6 +539,7 @@ def _segment(row: SegmentRecord) -> Segment:
         mean_confidence=row.mean_confidence,
         peak_confidence=row.peak_confidence,
         top_k=_top_k(row.top_k),
+        thumbnail=bytes(row.thumbnail) if row.thumbnail is not None else None,
     )
 
 

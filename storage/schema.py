@@ -347,6 +347,7 @@ class SegmentRecord(Base):
 
     ``position`` orders a job's segments by time. ``top_k``: a JSON list of
     ``{"label": ..., "confidence": ...}`` objects, most likely first, ``label`` first.
+    ``thumbnail``: a JPEG of the segment for the report's list of segments, or NULL.
     Segments of one job may overlap by less than a window (a window's end is past the
     next window's start).
     """
@@ -375,6 +376,9 @@ class SegmentRecord(Base):
     mean_confidence: Mapped[float] = mapped_column(Float)
     peak_confidence: Mapped[float] = mapped_column(Float)
     top_k: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # A small JPEG for the report (NULL: none made). Deferred: only query.timelines
+    # reads it, so moments and exports never load kilobytes per segment.
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
 
     job: Mapped[Job] = relationship(back_populates="segments")
 

@@ -8,14 +8,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
 from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs, query
 from storage.db import make_sessionmaker
 from storage.schema import Job, JobState, Model, SegmentRecord, ShotCut, Video, WindowRecord, utcnow
+from storage.thumbnails import InvalidThumbnail, encode_thumbnails
 
 from .conftest import digest
 
@@ -248,6 +250,82 @@ def test_overlapping_windows_and_segments_in_order_of_start_are_taken(
     )
     job_id = tag(session, model, "ride", timeline)
     assert stored(session, job_id) == timeline
+
+
+# -- segment thumbnails -----------------------------------------------------------------
+
+
+def _thumbnails(*colours: tuple[int, int, int]) -> list[bytes]:
+    return encode_thumbnails([np.full((120, 160, 3), colour, np.uint8) for colour in colours])
+
+
+def test_segment_thumbnails_are_stored_and_read_back_with_their_segment(
+    session: Session, model: Model
+) -> None:
+    red, blue = _thumbnails((220, 30, 30), (30, 30, 220))
+    first, second = TIMELINE.segments
+    timeline = dataclasses.replace(
+        TIMELINE, segments=(dataclasses.replace(first, thumbnail=red), second)
+    )
+    job_id = tag(session, model, "ride", timeline)
+    back = stored(session, job_id)
+    assert back == timeline
+    assert [s.thumbnail for s in back.segments] == [red, None]
+    assert "thumbnail" not in repr(back.segments[0])  # kilobytes kept out of logs
+    # A retry's thumbnails replace the earlier attempt's.
+    session.execute(update(Job).where(Job.id == job_id).values(state=JobState.RUNNING))
+    session.commit()
+    again = dataclasses.replace(
+        timeline, segments=(first, dataclasses.replace(second, thumbnail=blue))
+    )
+    assert complete(session, job_id, again)
+    assert [s.thumbnail for s in stored(session, job_id).segments] == [None, blue]
+
+
+def test_moments_do_not_load_segment_thumbnails(session: Session, model: Model) -> None:
+    (red,) = _thumbnails((220, 30, 30))
+    first, second = TIMELINE.segments
+    with_thumbnail = (dataclasses.replace(first, thumbnail=red), second)
+    job_id = tag(session, model, "ride", dataclasses.replace(TIMELINE, segments=with_thumbnail))
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", seen)
+    try:
+        assert len(query.moments(session, label="ride_bike")) == 1
+        assert stored(session, job_id).segments[0].thumbnail == red
+    finally:
+        event.remove(bind, "before_cursor_execute", seen)
+    segment_reads = [s for s in statements if "FROM segments" in s]
+    assert len(segment_reads) == 2, statements
+    assert "thumbnail" not in segment_reads[0]  # moments
+    assert "thumbnail" in segment_reads[1]  # timelines, for the report
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not a jpeg at all", "segment 1: its thumbnail: thumbnail is not a JPEG"),
+        (b"\xff\xd8\xff" + bytes(64), "segment 1: its thumbnail: .*damaged or truncated"),
+    ],
+)
+def test_complete_refuses_a_segment_thumbnail_that_is_not_a_jpeg_and_changes_nothing(
+    session: Session, model: Model, data: bytes, message: str
+) -> None:
+    first, second = TIMELINE.segments
+    timeline = dataclasses.replace(
+        TIMELINE, segments=(first, dataclasses.replace(second, thumbnail=data))
+    )
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    with pytest.raises(InvalidThumbnail, match=message):
+        complete(session, job.id, timeline)
+    session.expire_all()
+    assert session.get(Job, job.id).state is JobState.RUNNING
+    assert counts(session) == (0, 0, 0)
 
 
 # -- reading: the video's detail -------------------------------------------------------
