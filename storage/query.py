@@ -129,7 +129,8 @@ class VideoDetail:
     paths: tuple[PathSeen, ...]  # oldest first
     jobs: tuple[ResultRow, ...]
     # Each job's windows, segments and shot cuts, by job id; jobs without one are left
-    # out (done before migration 0007, or not done). Filled by video_detail only.
+    # out (done before migration 0007, or not done). Filled by video_detail and by the
+    # report's collect.
     timelines: Mapping[int, Timeline] = field(default_factory=dict)
 
 

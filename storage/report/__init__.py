@@ -1,7 +1,8 @@
 """``python -m storage report --html DIR``: a static page of recent results.
 
-One card per video (thumbnail strip, top-3 actions with confidence bars, expert-usage
-bars, state, attempts, errors, names, timings), a header with the model and the jobs
+One card per video (thumbnail strip, timeline strip of segments and shot cuts with the
+list of segments, top-3 actions with confidence bars, expert-usage bars, state,
+attempts, errors, names, timings), a header with the model and the jobs
 by state, and the trainer's evaluation images when its run folder is found.
 
 - ``storage.report.collect``: what the page shows (database + trainer run folder)

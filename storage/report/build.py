@@ -1,4 +1,5 @@
-"""Writing the report folder: index.html, style.css, thumbs/*.jpg, figures/*.png.
+"""Writing the report folder: index.html, style.css, thumbs/*.jpg (the strips' frames and
+the segments' thumbnails), figures/*.png.
 
 The folder is self-contained (relative links only), so it can be opened from
 ``file://``, copied elsewhere or served by any static server.
@@ -23,15 +24,17 @@ from storage.report.page import (
     THUMBS_DIR,
     figure_file,
     render_page,
+    segment_thumbnail_file,
     strip_of,
     thumbnail_file,
+    timeline_of,
 )
 
 log = logging.getLogger(__name__)
 
 PAGE = "index.html"
 # Names this module writes into thumbs/; only these are cleaned up on a later run.
-THUMB_NAME = re.compile(r"job\d+-\d+\.jpg")
+THUMB_NAME = re.compile(r"job\d+-(?:segment)?\d+\.jpg")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,15 @@ def _write_thumbnails(data: ReportData, folder: Path) -> int:
             path = folder.parent / thumbnail_file(thumb)
             path.write_bytes(thumb.jpeg)
             written.add(path.name)
+        found = timeline_of(video)
+        if found is None:
+            continue
+        job, timeline = found
+        for position, segment in enumerate(timeline.segments):
+            if segment.thumbnail is not None:
+                path = folder.parent / segment_thumbnail_file(job.job_id, position)
+                path.write_bytes(segment.thumbnail)
+                written.add(path.name)
     for stale in folder.iterdir():
         if THUMB_NAME.fullmatch(stale.name) and stale.name not in written:
             stale.unlink()

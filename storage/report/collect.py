@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ class ReportData:
     jobs_by_state: dict[str, int]  # the whole database, every state
     total_videos: int  # the whole database
     models: tuple[query.ModelRow, ...]  # those of the jobs shown (else the newest)
-    videos: tuple[query.VideoDetail, ...]
+    videos: tuple[query.VideoDetail, ...]  # each with its jobs' timelines
     thumbnails: dict[int, tuple[query.ThumbnailRow, ...]] = field(repr=False)
     run: RunFolder | None
 
@@ -111,6 +111,15 @@ def collect(
     )
     job_ids = [job.job_id for video in videos for job in video.jobs]
     thumbnails = query.thumbnails(session, job_ids)
+    # Each video carries its jobs' timelines (segment thumbnails included), as
+    # query.video_detail gives them; jobs done before migration 0007 have none.
+    found = query.timelines(session, job_ids)
+    videos = [
+        replace(
+            video, timelines={j.job_id: found[j.job_id] for j in video.jobs if j.job_id in found}
+        )
+        for video in videos
+    ]
     stats = query.stats(session)
     models = _models_shown(query.models(session), videos)
     run = read_run_folder(run_dir) if run_dir is not None else _find_run_folder(models)

@@ -7,6 +7,7 @@ output folder, so the page works from ``file://`` with no server and no network.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from actiontag.text import escape_control
+from actiontag.timeline import Segment, Timeline, format_clock
 from storage.query import ModelRow, ResultRow, ThumbnailRow, VideoDetail
 from storage.report.collect import Figure, ReportData, RunFolder
 from storage.schema import JobState
@@ -23,6 +26,9 @@ THUMBS_DIR = "thumbs"
 FIGURES_DIR = "figures"
 TOP_ACTIONS = 3
 MAX_METRICS = 24
+# A video's list of segments starts unfolded up to this many; a longer one starts folded
+# (its strip still shows every segment).
+SEGMENTS_UNFOLDED = 24
 
 # Marks images that did not load (a report folder copied without thumbs/, say) and
 # records the tally on <body>, where a person sees the marks and a test reads the counts.
@@ -62,11 +68,48 @@ def _url(relative_path: str) -> str:
     return esc(quote(relative_path))
 
 
+def segment_thumbnail_file(job_id: int, position: int) -> str:
+    """Where the thumbnail of a job's segment lies, relative to the page."""
+    return f"{THUMBS_DIR}/job{job_id}-segment{position}.jpg"
+
+
 def strip_of(
     video: VideoDetail, thumbnails: Mapping[int, tuple[ThumbnailRow, ...]]
 ) -> tuple[ThumbnailRow, ...]:
     """The thumbnails a video's card shows: those of its most recent job that has some."""
     return next((thumbnails[job.job_id] for job in video.jobs if job.job_id in thumbnails), ())
+
+
+def timeline_of(video: VideoDetail) -> tuple[ResultRow, Timeline] | None:
+    """The timeline a video's card shows: that of its most recent job that has one."""
+    return next(
+        ((job, video.timelines[job.job_id]) for job in video.jobs if job.job_id in video.timelines),
+        None,
+    )
+
+
+def timeline_span(video: VideoDetail, timeline: Timeline) -> float:
+    """The seconds the timeline strip spans: the video's duration, or the timeline's
+    last end when that is unknown or later (so nothing is drawn past the strip)."""
+    return max(
+        [video.duration or 0.0]
+        + [w.end_s for w in timeline.windows]
+        + [s.end_s for s in timeline.segments]
+        + list(timeline.cuts)
+    )
+
+
+def label_colour(label: str) -> str:
+    """A CSS colour for ``label``, the same in every video and every report.
+
+    Made from the label's sha256 (a hue, and one of three lightnesses), not from its
+    place among the labels shown, so a label keeps its colour whatever else is on the
+    page. Two labels may come out alike: the legend and the hover text name them.
+    """
+    digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).digest()
+    hue = int.from_bytes(digest[:2], "big") % 360
+    lightness = (38, 47, 56)[digest[2] % 3]
+    return f"hsl({hue}, 62%, {lightness}%)"
 
 
 def render_page(data: ReportData) -> str:
@@ -209,7 +252,7 @@ def _video_card(
         f'<header><h2 class="name" title="{esc(paths[0] if paths else name)}">{esc(name)}</h2>'
         f"{_paths(paths)}"
         f'<p class="facts">{esc(" · ".join(_video_facts(video)))}</p></header>'
-        f"{media}{jobs}"
+        f"{media}{_timeline(video, several_models)}{jobs}"
         "</article>"
     )
 
@@ -239,6 +282,125 @@ def _strip(strip: tuple[ThumbnailRow, ...]) -> str:
         for t in strip
     )
     return f'<div class="strip">{images}</div>'
+
+
+# -- the timeline: a strip of segments and shot cuts, then the list of segments ----------
+
+
+def _timeline(video: VideoDetail, several_models: bool) -> str:
+    found = timeline_of(video)
+    if found is None:
+        return ""  # jobs done before migration 0007, or not done yet
+    job, timeline = found
+    span = timeline_span(video, timeline)
+    if span <= 0:
+        return ""
+    facts = [
+        f"{len(timeline.segments)} segment(s)",
+        f"{len(timeline.cuts)} shot cut(s)",
+        f"{len(timeline.windows)} window(s)",
+    ]
+    if several_models:
+        facts.append(f"model {job.model_sha256[:12]}…")
+    pieces = "".join(_segment_piece(s, span) for s in timeline.segments)
+    cuts = "".join(
+        f'<span class="cut" style="left: {_percent(cut, span)}" '
+        f'title="{esc(f"shot cut at {format_clock(cut)}")}" data-time="{cut:.3f}"></span>'
+        for cut in timeline.cuts
+    )
+    return (
+        f'<section class="timeline" data-job-id="{job.job_id}" data-span="{span:.3f}">'
+        f'<h3>Timeline <span class="muted">({esc(" · ".join(facts))})</span></h3>'
+        f'<div class="track" role="img" aria-label="{esc(_track_label(timeline, span))}">'
+        f"{pieces}{cuts}</div>"
+        f'<div class="axis"><span>{format_clock(0.0)}</span>'
+        f"<span>{format_clock(span)}</span></div>"
+        f"{_legend(timeline)}{_segment_list(job.job_id, timeline.segments)}"
+        "</section>"
+    )
+
+
+def _segment_piece(segment: Segment, span: float) -> str:
+    end = min(segment.end_s, span)
+    return (
+        f'<span class="segment" data-label="{esc(segment.label)}" '
+        f'style="left: {_percent(segment.start_s, span)}; '
+        f"width: {_percent(end - segment.start_s, span)}; "
+        f'background: {label_colour(segment.label)}" title="{esc(_hover(segment))}"></span>'
+    )
+
+
+def _hover(segment: Segment) -> str:
+    # The label with its control characters escaped: a newline in a label must not
+    # start a line of the tooltip that reads like a fact of its own.
+    return (
+        f"{escape_control(segment.label)} · {_span(segment)} "
+        f"({segment.duration_s:.1f} s) · {_confidence(segment)}"
+    )
+
+
+def _track_label(timeline: Timeline, span: float) -> str:
+    labels = sorted({escape_control(s.label) for s in timeline.segments})
+    shown = ", ".join(labels[:10]) + (f" and {len(labels) - 10} more" if len(labels) > 10 else "")
+    return (
+        f"timeline of {format_clock(span)}: {len(timeline.segments)} segment(s)"
+        + (f" of {shown}" if shown else "")
+        + f", {len(timeline.cuts)} shot cut(s)"
+    )
+
+
+def _legend(timeline: Timeline) -> str:
+    labels = list(dict.fromkeys(s.label for s in timeline.segments))  # first seen first
+    items = "".join(
+        f'<li data-label="{esc(label)}"><span class="swatch" '
+        f'style="background: {label_colour(label)}"></span>{esc(escape_control(label))}</li>'
+        for label in labels
+    )
+    items += '<li class="untagged"><span class="swatch"></span>untagged</li>'
+    if timeline.cuts:
+        items += '<li class="shot-cut"><span class="swatch"></span>shot cut</li>'
+    return f'<ul class="legend" aria-label="legend">{items}</ul>'
+
+
+def _segment_list(job_id: int, segments: tuple[Segment, ...]) -> str:
+    if not segments:
+        return '<p class="muted no-segments">No segment: nothing was sure enough.</p>'
+    items = "".join(
+        f'<li class="segment-item" data-position="{position}" data-label="{esc(s.label)}">'
+        f"{_segment_thumbnail(job_id, position, s)}"
+        f'<span class="when">{esc(_span(s))}</span>'
+        f'<span class="label"><span class="swatch" style="background: {label_colour(s.label)}">'
+        f"</span>{esc(escape_control(s.label))}</span>"
+        f'<span class="value">{esc(_confidence(s))}</span></li>'
+        for position, s in enumerate(segments)
+    )
+    unfolded = " open" if len(segments) <= SEGMENTS_UNFOLDED else ""
+    return (
+        f'<details class="segments"{unfolded}><summary>{len(segments)} segment(s)</summary>'
+        f'<ol class="segment-list">{items}</ol></details>'
+    )
+
+
+def _segment_thumbnail(job_id: int, position: int, segment: Segment) -> str:
+    if segment.thumbnail is None:
+        return '<span class="no-thumb" aria-hidden="true"></span>'
+    alt = f"{escape_control(segment.label)} at {format_clock(segment.start_s)}"
+    return (
+        f'<img src="{_url(segment_thumbnail_file(job_id, position))}" alt="{esc(alt)}" '
+        'loading="eager">'
+    )
+
+
+def _span(segment: Segment) -> str:
+    return f"{format_clock(segment.start_s)}–{format_clock(segment.end_s)}"
+
+
+def _confidence(segment: Segment) -> str:
+    return f"{segment.mean_confidence:.0%} (peak {segment.peak_confidence:.0%})"
+
+
+def _percent(seconds: float, span: float) -> str:
+    return f"{max(0.0, min(100.0, seconds / span * 100)):.3f}%"
 
 
 def _failure(job: ResultRow) -> str:
