@@ -7,23 +7,29 @@ folder on sys.path, so they are loaded by path here and handed to tests as fixtu
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from actiontag.settings import env_name
+from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.db import make_sessionmaker, open_database
 from storage.thumbnails import encode_thumbnails
@@ -101,6 +107,136 @@ class Chromium:
         assert out.is_file(), f"chromium wrote no screenshot at {out}"
         return out
 
+    def evaluate(self, page: Path, expression: str, width: int = 1280, height: int = 2000) -> Any:
+        """The JSON value of a JavaScript ``expression`` run in ``page`` once it loaded.
+
+        Through the DevTools protocol on a pipe (``--remote-debugging-pipe``: Chromium
+        reads commands on its fd 3 and answers on fd 4, NUL-separated JSON), so a test can
+        ask the layout (getBoundingClientRect) what --dump-dom cannot tell. One browser,
+        as cheap as a dump.
+        """
+        with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+            errors = Path(profile) / "stderr.txt"
+            to_chromium, from_chromium = _pipe_pair()
+            with errors.open("wb") as stderr:  # the child keeps its own copy
+                process = subprocess.Popen(
+                    # The shell puts the pipe ends where Chromium looks for them, 3 and 4;
+                    # bash, as dash takes no descriptor above 9 (pytest's capture holds some).
+                    [
+                        "/bin/bash",
+                        "-c",
+                        f'exec "$@" 3<&{to_chromium[0]} 4>&{from_chromium[1]}',
+                        "sh",
+                        self.executable,
+                        *CHROMIUM_FLAGS,
+                        f"--user-data-dir={profile}",
+                        f"--window-size={width},{height}",
+                        "--remote-debugging-pipe",
+                    ],
+                    pass_fds=(to_chromium[0], from_chromium[1]),
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    env={**os.environ, "HOME": profile},
+                )
+            os.close(to_chromium[0])
+            os.close(from_chromium[1])
+            devtools = _DevTools(to_chromium[1], from_chromium[0], process, errors)
+            try:
+                target = devtools.call("Target.createTarget", url="about:blank")["targetId"]
+                session = devtools.call("Target.attachToTarget", targetId=target, flatten=True)[
+                    "sessionId"
+                ]
+                url = page.resolve().as_uri()
+                devtools.call("Page.navigate", session=session, url=url)
+                # Evaluated once this page (not about:blank) has loaded and its own load
+                # handlers ran: polled, which needs no event bookkeeping.
+                loaded = (
+                    "new Promise(resolve => { const check = () => "
+                    f"location.href === {json.dumps(url)} && document.readyState === 'complete'"
+                    " ? setTimeout(resolve, 0) : setTimeout(check, 20); check(); })"
+                )
+                answer = devtools.call(
+                    "Runtime.evaluate",
+                    session=session,
+                    expression=f"{loaded}.then(() => ({expression}))",
+                    returnByValue=True,
+                    awaitPromise=True,
+                )
+                assert "exceptionDetails" not in answer, answer["exceptionDetails"]
+                return answer["result"].get("value")
+            finally:
+                devtools.close()
+
+
+def _pipe_pair() -> tuple[tuple[int, int], tuple[int, int]]:
+    # Kept above 4, so that the shell's redirections onto 3 and 4 cannot overwrite one
+    # end before it has been copied.
+    pairs = []
+    for _ in range(2):
+        read, write = os.pipe()
+        pairs.append(tuple(_above_four(fd) for fd in (read, write)))
+    return pairs[0], pairs[1]  # type: ignore[return-value]
+
+
+def _above_four(fd: int) -> int:
+    if fd > 4:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
+    os.close(fd)
+    return moved
+
+
+class _DevTools:
+    """A DevTools protocol client on Chromium's pipe: a command, then its answer."""
+
+    def __init__(
+        self, write_fd: int, read_fd: int, process: subprocess.Popen[bytes], errors: Path
+    ) -> None:
+        self.write_fd, self.read_fd, self.process, self.errors = write_fd, read_fd, process, errors
+        self.next_id = 0
+        self.buffer = b""
+        self.deadline = time.monotonic() + CHROMIUM_TIMEOUT_S
+
+    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        self.send(method, session, **params)
+        while True:
+            answer = self._receive()
+            if answer.get("id") == self.next_id:
+                assert "error" not in answer, f"{method}: {answer['error']}"
+                return answer["result"]
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> None:
+        self.next_id += 1
+        message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params}
+        if session is not None:
+            message["sessionId"] = session
+        os.write(self.write_fd, json.dumps(message).encode() + b"\0")
+
+    def _receive(self) -> dict[str, Any]:
+        while b"\0" not in self.buffer:
+            left = self.deadline - time.monotonic()
+            ready, _, _ = select.select([self.read_fd], [], [], max(0.0, left))
+            assert ready, f"chromium did not answer within {CHROMIUM_TIMEOUT_S} s"
+            chunk = os.read(self.read_fd, 1 << 16)
+            assert chunk, f"chromium closed its DevTools pipe: {self._stderr()}"
+            self.buffer += chunk
+        message, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def _stderr(self) -> str:
+        return self.errors.read_text(errors="replace")[-2000:]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # OSError: already gone
+            self.send("Browser.close")  # no answer awaited: Chromium may close the pipe first
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.write_fd)
+        os.close(self.read_fd)
+
 
 @pytest.fixture(scope="session")
 def chromium() -> Chromium:
@@ -129,8 +265,10 @@ class VideoCase:
     state: str
     top3: tuple[tuple[str, str], ...] = ()  # (label, percentage text)
     experts: tuple[tuple[float, int], ...] = ()
-    thumbnails: int = 0
+    thumbnails: int = 0  # in the strip of frames
     error: str | None = None
+    timeline: Timeline | None = None
+    segment_thumbnails: int = 0  # in the list of segments under the timeline
 
 
 @dataclass(frozen=True)
@@ -176,6 +314,28 @@ def _write_run_dir(folder: Path) -> tuple[str, ...]:
     return names
 
 
+# A label as hostile as a checkpoint could hold: markup, quotes and a newline.
+HOSTILE_LABEL = "<script>alert(\"x\")</script>\n'q'"
+
+
+def _timeline(seed: int) -> Timeline:
+    """3.2 s: run 0-1.2 s, a cut at 1.2 s, the hostile label 1.2-2.0 s, untagged
+    2.0-2.4 s, wave 2.4-3.2 s; the first two segments with a thumbnail."""
+    red, blue = encode_thumbnails(_frames(2, seed + 10))
+    return Timeline(
+        windows=tuple(
+            Window(start, start + 0.8, label, 0.7)
+            for start, label in ((0.0, "run"), (0.8, "run"), (1.6, HOSTILE_LABEL), (2.4, "wave"))
+        ),
+        segments=(
+            Segment(0.0, 1.2, "run", 0.75, 0.9, (("run", 0.75), ("walk", 0.1)), red),
+            Segment(1.2, 2.0, HOSTILE_LABEL, 0.6, 0.7, ((HOSTILE_LABEL, 0.6),), blue),
+            Segment(2.4, 3.2, "wave", 0.8, 0.85, (("wave", 0.8),)),
+        ),
+        cuts=(1.2,),
+    )
+
+
 def build_library(url: str, run_dir: Path) -> Library:
     """Done, failed and queued jobs, made the way watcher and worker make them."""
     figures = _write_run_dir(run_dir)
@@ -211,6 +371,8 @@ def build_library(url: str, run_dir: Path) -> Library:
         ),
     ]
     for seed, (path, predictions, experts, clips) in enumerate(tagged):
+        # The first video has a timeline; the others were tagged before migration 0007.
+        timeline = _timeline(seed) if seed == 0 else None
         job, _ = jobs.record_file(session, path, _digest(path), 1_500_000 + seed, model)
         jobs.claim_job(session, job.id, "celery@test-1", max_attempts=3)
         assert jobs.complete_job(
@@ -222,6 +384,7 @@ def build_library(url: str, run_dir: Path) -> Library:
             decode_ms=40.0 + seed,
             inference_ms=300.0 + seed,
             thumbnails=encode_thumbnails(_frames(clips, seed)),
+            timeline=timeline,
         )
         cases.append(
             VideoCase(
@@ -231,6 +394,8 @@ def build_library(url: str, run_dir: Path) -> Library:
                 top3=tuple((label, f"{conf:.1%}") for label, conf in predictions[:3]),
                 experts=tuple(experts),
                 thumbnails=clips,
+                timeline=timeline,
+                segment_thumbnails=2 if timeline is not None else 0,
             )
         )
     # The same content under a second name: one video, both names on its card.

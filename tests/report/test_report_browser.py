@@ -189,7 +189,7 @@ def test_trainer_images_are_copied_and_shown_with_their_titles(
 
 def test_every_image_loads_in_the_browser(rendered: Rendered, sqlite_library: Library) -> None:
     body = rendered.dom.find("body")
-    expected = sum(video.thumbnails for video in sqlite_library.videos)
+    expected = sum(v.thumbnails + v.segment_thumbnails for v in sqlite_library.videos)
     expected += len(sqlite_library.figures)
     assert (body.attrs["data-images"], body.attrs["data-images-broken"]) == (str(expected), "0")
 
@@ -218,7 +218,7 @@ def test_the_screenshot_shows_a_rendered_page(rendered: Rendered) -> None:
 
 def test_the_command_says_what_it_wrote(rendered: Rendered) -> None:
     assert rendered.stdout.startswith(
-        f"wrote {rendered.out / 'index.html'}: 6 video(s), 9 thumbnail(s), 3 trainer image(s)."
+        f"wrote {rendered.out / 'index.html'}: 6 video(s), 11 thumbnail(s), 3 trainer image(s)."
     )
     assert "file://" in rendered.stdout
 
@@ -252,7 +252,67 @@ def test_report_from_postgresql_shows_every_video(
         card = cards[video.name]
         assert card.attrs["data-state"] == video.state
         assert len(card.find_all("li", "expert")) == len(video.experts)
-        assert len(card.find_all("img")) == video.thumbnails
+        assert len(card.find_all("img")) == video.thumbnails + video.segment_thumbnails
+        assert len(card.find_all("span", "segment")) == len(
+            video.timeline.segments if video.timeline else ()
+        )
     body = dom.find("body")
     assert body.attrs["data-images-broken"] == "0"
-    assert int(body.attrs["data-images"]) == 9 + len(library.figures)
+    assert int(body.attrs["data-images"]) == 11 + len(library.figures)
+
+
+# What Chromium laid out: the timeline of the one video that has one, measured.
+TIMELINE_LAYOUT = """(() => {
+  const box = (element) => {
+    const r = element.getBoundingClientRect();
+    return {left: r.left, width: r.width, height: r.height,
+            visible: getComputedStyle(element).visibility === "visible"};
+  };
+  const track = document.querySelector("section.timeline .track");
+  return {
+    innerWidth: window.innerWidth,
+    strips: document.querySelectorAll("section.timeline").length,
+    scripts: document.querySelectorAll("script").length,
+    track: box(track),
+    segments: [...track.querySelectorAll(".segment")].map(s => ({
+      ...box(s), title: s.title, colour: getComputedStyle(s).backgroundColor})),
+    cuts: [...track.querySelectorAll(".cut")].map(c => ({...box(c), title: c.title})),
+    thumbnails: [...document.querySelectorAll(".segment-item img")].map(i => i.naturalWidth),
+  };
+})()"""
+
+
+def test_the_timeline_strip_renders_with_width_and_hover_titles_in_chromium(
+    rendered: Rendered, sqlite_library: Library, chromium: Chromium
+) -> None:
+    (video,) = [v for v in sqlite_library.videos if v.timeline is not None]
+    timeline = video.timeline
+    layout = chromium.evaluate(rendered.out / "index.html", TIMELINE_LAYOUT)
+    assert layout["innerWidth"] == 1280
+    assert layout["strips"] == 1 and layout["scripts"] == 1  # the hostile label stayed text
+    track = layout["track"]
+    assert track["width"] > 300 and track["height"] > 10, track
+    span = 3.2  # the video's duration
+    assert len(layout["segments"]) == len(timeline.segments)
+    for shown, segment in zip(layout["segments"], timeline.segments, strict=True):
+        assert shown["visible"] and shown["height"] > 10, shown
+        # Placed and sized by its share of the duration, to a pixel (the track's border).
+        assert shown["width"] == pytest.approx(
+            track["width"] * segment.duration_s / span, abs=1.5
+        ), shown
+        assert shown["left"] - track["left"] == pytest.approx(
+            track["width"] * segment.start_s / span, abs=1.5
+        ), shown
+        label = segment.label.replace("\n", "\\n")
+        assert shown["title"].startswith(f"{label} · "), shown["title"]
+    assert layout["segments"][1]["title"] == (
+        "<script>alert(\"x\")</script>\\n'q' · 00:00:01.200–00:00:02.000 (0.8 s) · 60% (peak 70%)"
+    )
+    assert len({s["colour"] for s in layout["segments"]}) == 3  # one per label
+    (cut,) = layout["cuts"]
+    assert cut["visible"] and cut["width"] >= 2 and cut["height"] > track["height"], cut
+    assert cut["left"] + cut["width"] / 2 - track["left"] == pytest.approx(
+        track["width"] * 1.2 / span, abs=1.5
+    )
+    assert cut["title"] == "shot cut at 00:00:01.200"
+    assert layout["thumbnails"] and all(width > 0 for width in layout["thumbnails"])

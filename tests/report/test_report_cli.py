@@ -154,7 +154,7 @@ def test_a_rerun_drops_thumbnails_and_figures_the_new_page_does_not_show(
     out = tmp_path / "out"
     _report(sqlite_library, out)
     (out / "thumbs" / "notes.txt").write_text("not ours")
-    assert len(list((out / "thumbs").glob("*.jpg"))) == 9
+    assert len(list((out / "thumbs").glob("*.jpg"))) == 11  # 9 frames, 2 segments
     _report(moved_model, out, "--state", "failed")
     assert list((out / "thumbs").glob("*.jpg")) == []
     assert list((out / "figures").glob("*.png")) == []
