@@ -386,7 +386,7 @@ def motion_names(count: int | None = None) -> Sequence[str]:
 # sequence that goes well beyond shows a scene the model never saw (shapes blown up or
 # shrunk to dots), so it is refused rather than rendered; the margin lets a 3 s zoom at
 # 10 fps through.
-_SEQUENCE_LOG_SCALE_LIMIT = 1.6
+_SEQUENCE_LOG_SCALE_LIMIT = 1.7
 
 
 @dataclass(frozen=True)
