@@ -12,6 +12,12 @@ its frames are already shrunk to the model's short side, which is plenty to tell
 shot from the next. ``detect_cuts_in_file`` is the second pass, for when the windows
 were reached by seeking (every frame, PyAV, shrunk the same way as the worker's).
 
+Feeding is the cheaper way (bench/shot_detectors.py, a 60 s 320x240 H.264 video, windows
+of 16 frames every second, short side 128): the windows' decode alone took 300 ms; the
+same decode converting every frame and feeding the detector 434 ms, so 135 ms more,
+against 524 ms for a pass of its own (``detect_cuts_in_file``) and 617 ms for
+PySceneDetect's own ``detect()``: feeding costs 0.26x a second pass. All found the 4 cuts.
+
 Which detector (``ShotParams.detector``): ``histogram`` (HistogramDetector), by test. It
 compares the luma histograms of consecutive frames, and a pan or a zoom over one scene
 keeps its histogram while a cut to another scene changes it. The two detectors that
