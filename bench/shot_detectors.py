@@ -1,18 +1,22 @@
 """Benchmark: which PySceneDetect detector finds the truth video's cuts, and whether
 feeding it the frames a decode already produced costs less than a second decode pass.
 
-1. Detectors. The truth video of tests/segments (12 motions, 6 hard cuts, 5 changes of
-   motion inside a shot; 64x48 at 10 fps, and at 8 fps) rendered with several seeds and
-   decoded as the worker decodes (RGB at a model's short side): how far apart cuts and
-   non-cuts are under HistogramDetector's measure (1 - correlation of consecutive luma
-   histograms), and what ContentDetector, AdaptiveDetector and HistogramDetector find.
+1. Detectors. The truth videos of tests/segments (12 motions, 6 hard cuts, 5 changes of
+   motion inside a shot; at 10 and 8 fps) and of bench/segment_defaults.py (14 of the
+   demonstration model's motions, 5 cuts, 8 changes; at 25 and 10 fps), 64x48, rendered
+   with --seeds seeds and decoded as the worker decodes (RGB at short sides 28, 40 and
+   128): how far apart cuts and non-cuts are under HistogramDetector's measure (1 -
+   correlation of consecutive luma histograms) and its ratio to the frames around, and
+   what model.shots' default
+   (AdaptiveDetector on that measure) and its variants, HistogramDetector alone,
+   AdaptiveDetector and ContentDetector find.
 2. Feed or second pass. A 320x240 H.264 truth video (libx264, GOP 250, 25 fps): the
    windows' decode alone (read_clips, a window of 16 frames every second, short side 128)
    against the same front-to-back decode that also converts every frame and feeds the
    detector, and against a pass of its own (model.shots.detect_cuts_in_file) and
    PySceneDetect's own ``detect()`` on the file. Medians of --repeats runs, in one run.
 
-    python bench/shot_detectors.py              # about a minute
+    python bench/shot_detectors.py              # about 3 minutes
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def decoded(path: Path, short_side: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def histogram_distances(frames: np.ndarray, bins: int) -> np.ndarray:
+    """1 - correlation of each frame's luma histogram with the previous frame's."""
     from scenedetect.detectors import HistogramDetector
 
     hists = [
@@ -70,33 +75,79 @@ def histogram_distances(frames: np.ndarray, bins: int) -> np.ndarray:
     )
 
 
+def neighbour_ratios(distances: np.ndarray) -> np.ndarray:
+    """Each measure over the mean of the two before and the two after (AdaptiveDetector's
+    window of 2)."""
+    ratios = []
+    for i in range(len(distances)):
+        around = [distances[j] for j in (i - 2, i - 1, i + 1, i + 2) if 0 <= j < len(distances)]
+        ratios.append(distances[i] / max(float(np.mean(around)), 1e-6))
+    return np.array(ratios)
+
+
+VARIANTS = {
+    "histogram_adaptive (default)": ShotParams(),
+    "histogram_adaptive, ratio 4": ShotParams(ratio=4.0),
+    "histogram_adaptive, ratio 5": ShotParams(ratio=5.0),
+    "histogram_adaptive, ratio 7": ShotParams(ratio=7.0),
+    "histogram_adaptive, 256 bins": ShotParams(bins=256),
+    "histogram alone, 0.12": ShotParams("histogram", min_change=0.12),
+    "histogram alone, 0.20": ShotParams("histogram", min_change=0.20),
+    "adaptive (HSV, its defaults)": ShotParams("adaptive"),
+    "content (HSV, its defaults)": ShotParams("content"),
+}
+
+
+def renderings(folder: Path, seeds: int):
+    """(truth, fps, frames, times) of every rendering: both part lists, two frame rates
+    each, three short sides, ``seeds`` seeds."""
+    from segment_defaults import DEMO_PARTS  # bench/, on the path when run as a script
+
+    for parts, rates in ((DEMO_PARTS, (25, 10)), (PARTS, (10, 8))):
+        for fps in rates:
+            for seed in range(seeds):
+                path = folder / f"truth_{len(parts)}_{fps}_{seed}.avi"
+                truth = write_sequence(path, parts, fps=fps, seed=seed)
+                for short in (28, 40, 128):
+                    frames, times = decoded(path, short)
+                    yield truth, fps, frames, times
+
+
 def detectors(folder: Path, seeds: int) -> None:
-    print("1. detectors on the truth video (64x48): 1 - histogram correlation, 32 bins")
-    for fps, short in ((10, 28), (10, 40), (10, 48), (10, 128), (8, 40)):
-        at_cuts, elsewhere = [], []
-        for seed in range(seeds):
-            path = folder / f"truth_{fps}_{seed}.avi"
-            truth = write_sequence(path, PARTS, fps=fps, seed=seed)
-            frames, _ = decoded(path, short)
-            cut_frames = {round(c * fps) for c in truth.cuts_s}
-            for i, d in enumerate(histogram_distances(frames, 32), start=1):
-                (at_cuts if i in cut_frames else elsewhere).append(d)
-        print(
-            f"   {fps:>2} fps, short side {short:>3}: cuts {min(at_cuts):.3f} at least, "
-            f"elsewhere {max(elsewhere):.3f} at most ({seeds} seeds)"
-        )
-    path = folder / "truth_10_0.avi"
-    truth = write_sequence(path, PARTS, fps=10, seed=0)
-    frames, times = decoded(path, 40)
-    within = 1 / 10 + 1e-9
-    for name in ("histogram", "content", "adaptive"):
-        cuts = detect_cuts(frames, times, 10.0, ShotParams(detector=name))
-        found = [c for c in truth.cuts_s if any(abs(c - x) <= within for x in cuts)]
-        false = [x for x in cuts if not any(abs(c - x) <= within for c in truth.cuts_s)]
-        print(
-            f"   {name:>9}: {len(found)} of {len(truth.cuts_s)} cuts, {len(false)} false "
-            "(seed 0, 10 fps, short side 40)"
-        )
+    found = dict.fromkeys(VARIANTS, 0)
+    false = dict.fromkeys(VARIANTS, 0)
+    at_cuts, elsewhere, cut_ratios, busy_ratios = [], [], [], []
+    videos = cuts = 0
+    for truth, fps, frames, times in renderings(folder, seeds):
+        videos += 1
+        cuts += len(truth.cuts_s)
+        cut_frames = {round(c * fps) for c in truth.cuts_s}
+        distances = histogram_distances(frames, 32)
+        ratios = neighbour_ratios(distances)
+        for i, (d, r) in enumerate(zip(distances, ratios, strict=True), start=1):
+            if i in cut_frames:
+                at_cuts.append(d)
+                cut_ratios.append(r)
+            else:
+                elsewhere.append(d)
+                if d > 0.1:
+                    busy_ratios.append(r)
+        within = 1 / fps + 1e-9
+        for name, params in VARIANTS.items():
+            got = detect_cuts(frames, times, float(fps), params)
+            found[name] += sum(any(abs(c - x) <= within for x in got) for c in truth.cuts_s)
+            false[name] += sum(not any(abs(c - x) <= within for c in truth.cuts_s) for x in got)
+    print(
+        f"1. detectors: {videos} renderings of the truth videos, {cuts} hard cuts "
+        "(8, 10, 25 fps; short sides 28, 40, 128)"
+    )
+    print(
+        f"   1 - luma histogram correlation (32 bins): at cuts >= {min(at_cuts):.3f} and "
+        f">= {min(cut_ratios):.2f}x the 4 frames around; elsewhere <= {max(elsewhere):.3f}, "
+        f"and where > 0.1, <= {max(busy_ratios):.2f}x the frames around"
+    )
+    for name in VARIANTS:
+        print(f"   {name:<30} found {found[name]:>4}/{cuts}, false {false[name]:>4}")
 
 
 def write_h264(path: Path, seconds_each: float, fps: float) -> tuple[float, ...]:
@@ -206,7 +257,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cache-dir", type=Path, default=Path("var/bench/shots"))
-    parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)

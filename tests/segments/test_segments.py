@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from actiontag.timeline import Segment
-from model.segments import SegmentParams, find_segments, smooth, snap_to_cuts, to_windows
+from model.segments import (
+    SegmentParams,
+    find_segments,
+    smooth,
+    smoothing_width,
+    snap_to_cuts,
+    to_windows,
+)
 
 CLASSES = ("run", "jump", "swim", "ride")
 
@@ -64,10 +71,10 @@ def test_a_boundary_lies_halfway_between_the_windows_on_either_side() -> None:
 
 def test_confidences_are_the_labels_mean_and_peak_after_smoothing() -> None:
     p = windows(("run", 2, 0.6), ("run", 2, 0.9), ("run", 2, 0.6))
-    (segment,) = segments_of(p, smoothing=1)
+    (segment,) = segments_of(p, smoothing_s=0)
     assert segment.mean_confidence == pytest.approx(0.7)
     assert segment.peak_confidence == pytest.approx(0.9)
-    (smoothed,) = segments_of(p, smoothing=3)
+    (smoothed,) = segments_of(p, smoothing_s=3)
     expected = smooth(p, 3)[:, 0]
     assert smoothed.mean_confidence == pytest.approx(expected.mean())
     assert smoothed.peak_confidence == pytest.approx(expected.max())
@@ -76,12 +83,12 @@ def test_confidences_are_the_labels_mean_and_peak_after_smoothing() -> None:
 def test_smoothing_outvotes_a_single_wrong_window() -> None:
     p = windows(("run", 6, 0.8), ("jump", 1, 0.8), ("run", 6, 0.8))
     # Without smoothing (and no minimum duration) the flicker is a segment of its own.
-    assert [s.label for s in segments_of(p, smoothing=1, min_duration_s=0)] == [
+    assert [s.label for s in segments_of(p, smoothing_s=0, min_duration_s=0)] == [
         "run",
         "jump",
         "run",
     ]
-    assert spans(segments_of(p, smoothing=3, min_duration_s=0)) == [("run", 0, 13)]
+    assert spans(segments_of(p, smoothing_s=3, min_duration_s=0)) == [("run", 0, 13)]
 
 
 def test_smoothing_is_a_centred_mean_that_keeps_rows_summing_to_one() -> None:
@@ -92,7 +99,31 @@ def test_smoothing_is_a_centred_mean_that_keeps_rows_summing_to_one() -> None:
     assert s[0] == pytest.approx(p[0:2].mean(axis=0))  # the ends: the windows there are
     assert s[-1] == pytest.approx(p[-2:].mean(axis=0))
     assert s.sum(axis=1) == pytest.approx(np.ones(9))
-    assert smooth(p, 1) == pytest.approx(p)
+    assert np.array_equal(smooth(p, 1), p)
+    with pytest.raises(ValueError, match="odd"):
+        smooth(p, 2)
+
+
+@pytest.mark.parametrize(
+    ("spacing", "width"), [(1.0, 3), (0.5, 5), (0.25, 11), (1.5, 1), (2.0, 1), (0.0, 1)]
+)
+def test_smoothing_spans_seconds_whatever_the_spacing(spacing: float, width: int) -> None:
+    # Odd, so centred, and never two windows tying with each other.
+    assert smoothing_width(3.0, spacing) == width
+    assert smoothing_width(0.0, spacing) == 1
+
+
+def test_segments_smooth_over_the_same_seconds_at_any_spacing() -> None:
+    # 3 s hold five windows 0.5 s apart, which outvote one wrong window; 2 s apart they
+    # hold one, so the wrong window stands (no minimum duration here to merge it away).
+    p = windows(("run", 6, 0.8), ("jump", 1, 0.8), ("run", 6, 0.8))
+    for every in (0.5, 2.0):
+        starts = np.arange(13) * every
+        found = find_segments(
+            p, starts, starts + every, CLASSES, params=SegmentParams(min_duration_s=0)
+        )
+        labels = [s.label for s in found]
+        assert labels == (["run"] if every == 0.5 else ["run", "jump", "run"])
 
 
 def labels_each_second(segments, seconds: int) -> list[str | None]:
@@ -128,7 +159,7 @@ def test_noisy_windows_still_give_the_true_labels() -> None:
     assert all(min(abs(t + 0.5 - c) for c in (12, 21, 36)) <= 1 for t in wrong)
     assert right(said, truth) >= 0.9
     # Smoothing is what gets it there: window by window, the noise costs more.
-    assert right(labels_each_second(segments_of(probabilities, smoothing=1), 46), truth) < 0.9
+    assert right(labels_each_second(segments_of(probabilities, smoothing_s=0), 46), truth) < 0.9
     # Every change of action is a segment boundary within one window.
     boundaries = [s.start_s for s in segments] + [s.end_s for s in segments]
     for change in (12, 21, 36):
@@ -139,14 +170,14 @@ def test_an_action_holds_on_through_a_long_dip_in_confidence() -> None:
     # Four windows (longer than the minimum duration) where "run" falls to 0.4: still
     # the top label, above the floor, next to a sure "run": the action goes on.
     p = windows(("run", 4, 0.9), ("run", 4, 0.4), ("run", 4, 0.9))
-    assert spans(segments_of(p, smoothing=1)) == [("run", 0, 12)]
+    assert spans(segments_of(p, smoothing_s=0)) == [("run", 0, 12)]
     # Without hysteresis (floor = threshold) the dip would be untagged.
-    assert spans(segments_of(p, smoothing=1, floor=0.5)) == [("run", 0, 4), ("run", 8, 12)]
+    assert spans(segments_of(p, smoothing_s=0, floor=0.5)) == [("run", 0, 4), ("run", 8, 12)]
 
 
 def test_a_weak_label_that_never_reaches_the_threshold_starts_nothing() -> None:
     p = windows(("run", 4, 0.9), ("swim", 4, 0.45), ("jump", 4, 0.9))
-    assert spans(segments_of(p, smoothing=1)) == [("run", 0, 4), ("jump", 8, 12)]
+    assert spans(segments_of(p, smoothing_s=0)) == [("run", 0, 4), ("jump", 8, 12)]
 
 
 def test_a_short_run_inside_an_action_is_merged_into_it() -> None:
@@ -154,13 +185,13 @@ def test_a_short_run_inside_an_action_is_merged_into_it() -> None:
     # be a segment, and "run" keeps more than the merge floor over them.
     p = windows(("run", 6, 0.9), ("jump", 1, 0.55), ("run", 6, 0.9))
     p[6] = [0.3, 0.55, 0.1, 0.05]
-    assert spans(segments_of(p, smoothing=1, min_duration_s=2)) == [("run", 0, 13)]
+    assert spans(segments_of(p, smoothing_s=0, min_duration_s=2)) == [("run", 0, 13)]
 
 
 def test_a_short_run_between_two_actions_goes_to_the_more_likely_one() -> None:
     p = windows(("run", 6, 0.9), ("swim", 1, 0.6), ("jump", 6, 0.9))
     p[6] = [0.1, 0.32, 0.56, 0.02]  # jump is the likelier neighbour over it
-    assert spans(segments_of(p, smoothing=1, min_duration_s=2)) == [
+    assert spans(segments_of(p, smoothing_s=0, min_duration_s=2)) == [
         ("run", 0, 6),
         ("jump", 6, 13),
     ]
@@ -168,7 +199,7 @@ def test_a_short_run_between_two_actions_goes_to_the_more_likely_one() -> None:
 
 def test_a_short_run_no_neighbour_fits_is_left_untagged() -> None:
     p = windows(("run", 6, 0.9), ("swim", 1, 0.94), ("jump", 6, 0.9))
-    assert spans(segments_of(p, smoothing=1, min_duration_s=2)) == [
+    assert spans(segments_of(p, smoothing_s=0, min_duration_s=2)) == [
         ("run", 0, 6),
         ("jump", 7, 13),
     ]
@@ -180,7 +211,7 @@ def test_a_short_run_is_kept_when_it_is_the_whole_video() -> None:
 
 def test_an_uncertain_stretch_is_left_untagged() -> None:
     p = windows(("run", 5, 0.9), (None, 5, 0), ("jump", 5, 0.9))
-    assert spans(segments_of(p, smoothing=1)) == [("run", 0, 5), ("jump", 10, 15)]
+    assert spans(segments_of(p, smoothing_s=0)) == [("run", 0, 5), ("jump", 10, 15)]
     # Smoothed, the doubt's first and last windows lean to their neighbours' actions
     # (0.47 > the floor) and hold on to them; the three in the middle stay untagged.
     assert spans(segments_of(p)) == [("run", 0, 6), ("jump", 9, 15)]
@@ -196,7 +227,7 @@ def test_a_moment_of_doubt_inside_an_action_is_bridged() -> None:
     # One window where the model hesitates (run 0.4): under the threshold, yet "run"
     # keeps more than the merge floor, so the action goes on through it.
     p = windows(("run", 6, 0.9), ("run", 1, 0.4), ("run", 6, 0.9))
-    assert spans(segments_of(p, smoothing=1)) == [("run", 0, 13)]
+    assert spans(segments_of(p, smoothing_s=0)) == [("run", 0, 13)]
 
 
 def test_top_k_is_the_segments_mean_probabilities_label_first() -> None:
@@ -211,7 +242,7 @@ def test_top_k_is_the_segments_mean_probabilities_label_first() -> None:
 def test_a_merged_label_comes_first_in_top_k_even_when_not_the_most_likely() -> None:
     p = windows(("run", 3, 0.9), ("jump", 1, 0.6), ("run", 3, 0.9))
     p[3] = [0.3, 0.6, 0.05, 0.05]
-    (segment,) = segments_of(p, smoothing=1, min_duration_s=2, top_k=2)
+    (segment,) = segments_of(p, smoothing_s=0, min_duration_s=2, top_k=2)
     assert [label for label, _ in segment.top_k] == ["run", "jump"]
 
 
@@ -226,8 +257,8 @@ def test_repeated_windows_of_a_very_short_video_count_once() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"smoothing": 2},
-        {"smoothing": 0},
+        {"smoothing_s": -1},
+        {"smoothing_s": float("nan")},
         {"threshold": 0},
         {"threshold": 1.5},
         {"floor": 0.6},

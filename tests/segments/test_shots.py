@@ -1,4 +1,5 @@
-"""model.shots: shot cuts from PySceneDetect's histogram detector, fed the frames a
+"""model.shots: shot cuts from PySceneDetect (AdaptiveDetector on the luma histogram
+measure), fed the frames a
 decode already produced, or from a pass of its own over the file."""
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def test_a_cut_is_the_time_of_the_new_shots_first_frame(truth_video) -> None:
 
 
 def test_pixel_difference_detectors_mistake_motion_for_cuts(truth_video) -> None:
-    # Why the histogram detector is the default: on the same frames, the two detectors
+    # Why the histogram measure is the default: on the same frames, the two detectors
     # that compare pixels either cut inside pans or miss the cuts between them.
     truth = truth_video.truth
     frame = 1 / FPS + 1e-9
@@ -115,5 +116,5 @@ def test_bad_frames_and_times_are_refused() -> None:
         ShotDetector(0.0)
     with pytest.raises(ValueError, match="detector"):
         ShotParams(detector="hash")
-    with pytest.raises(ValueError, match="histogram"):
-        ShotParams(histogram_bins=1)
+    with pytest.raises(ValueError, match="bins"):
+        ShotParams(bins=1)
