@@ -13,11 +13,12 @@ shot from the next. ``detect_cuts_in_file`` is the second pass, for when the win
 were reached by seeking (every frame, PyAV, shrunk the same way as the worker's).
 
 Feeding is the cheaper way (bench/shot_detectors.py, a 60 s 320x240 H.264 video, windows
-of 16 frames every second, short side 128, 2 shared CPU cores): converting every frame of
-the windows' front-to-back decode and feeding the detector added 135-208 ms to the
-decode's 300-416 ms, against 524-552 ms for a pass of its own (``detect_cuts_in_file``)
-and 585-617 ms for PySceneDetect's own ``detect()`` over the file, in two runs: feeding
-costs 0.26-0.38x a second pass. All found the 4 cuts.
+of 16 frames every second, short side 128, 2 shared CPU cores, medians of 5): the
+windows' front-to-back decode took 294 ms; converting every frame and feeding the
+detector added 96 ms, against 515 ms for a pass of its own (``detect_cuts_in_file``) and
+436 ms for PySceneDetect's own ``detect()`` over the file (HistogramDetector): feeding
+costs 0.19x a second pass (0.26x and 0.38x in two earlier runs on the busy host). All
+found the 4 cuts.
 
 Which detector (``ShotParams.detector``), by test (bench/shot_detectors.py: 96
 renderings of the truth videos, 528 hard cuts, at 8, 10 and 25 fps, fed at short sides
