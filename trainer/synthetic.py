@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -377,3 +377,161 @@ def _write_splits(root: Path, config: SyntheticConfig) -> None:
 def motion_names(count: int | None = None) -> Sequence[str]:
     """Names of the available motion classes (the first ``count``)."""
     return [m.name for m in MOTIONS[: count or len(MOTIONS)]]
+
+
+# -- long videos with known segments (issue 11's truth test) ---------------------------
+
+# The training videos' log scale stays within +-1.32 (a base of up to half of
+# _LOG_SCALE_RANGE plus a zoom sweep of up to 1.25 x 0.08 x 23 / 2). A zooming part of a
+# sequence that goes well beyond shows a scene the model never saw (shapes blown up or
+# shrunk to dots), so it is refused rather than rendered; the margin lets a 3 s zoom at
+# 10 fps through.
+_SEQUENCE_LOG_SCALE_LIMIT = 1.7
+
+
+@dataclass(frozen=True)
+class Part:
+    """One stretch of a sequence: ``seconds`` of ``motion``.
+
+    ``cut``: the part starts a new shot (a new texture seen from a new pose: a hard cut);
+    otherwise the view continues from where the previous part left it and only the
+    motion changes (no visual discontinuity). The first part always starts a shot.
+    """
+
+    motion: str
+    seconds: float
+    cut: bool = True
+
+
+@dataclass(frozen=True)
+class SequenceTruth:
+    """What a rendered sequence shows: its parts' frame ranges and times."""
+
+    fps: float
+    parts: tuple[Part, ...]
+    first_frames: tuple[int, ...]  # the first frame of each part, and the total last
+    width: int
+    height: int
+
+    @property
+    def frames(self) -> int:
+        return self.first_frames[-1]
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+    @property
+    def starts_s(self) -> tuple[float, ...]:
+        return tuple(f / self.fps for f in self.first_frames[:-1])
+
+    @property
+    def ends_s(self) -> tuple[float, ...]:
+        return tuple(f / self.fps for f in self.first_frames[1:])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(p.motion for p in self.parts)
+
+    @property
+    def cuts_s(self) -> tuple[float, ...]:
+        """Times of the hard cuts: the first frame of every part that starts a shot
+        (the video's first frame is not a cut)."""
+        return tuple(s for s, p in zip(self.starts_s, self.parts, strict=True) if p.cut)[1:]
+
+    @property
+    def changes_s(self) -> tuple[float, ...]:
+        """Times where only the motion changes, inside a shot."""
+        return tuple(s for s, p in zip(self.starts_s, self.parts, strict=True) if not p.cut)
+
+    def label_at(self, seconds: float) -> str:
+        """The motion shown at ``seconds`` (the last part's past the end)."""
+        frame = int(seconds * self.fps)
+        index = int(np.searchsorted(self.first_frames, frame, side="right")) - 1
+        return self.parts[min(max(index, 0), len(self.parts) - 1)].motion
+
+
+def sequence_truth(
+    parts: Sequence[Part], *, fps: float = 25.0, width: int = 64, height: int = 48
+) -> SequenceTruth:
+    """The frame ranges of ``parts`` at ``fps`` (each part rounded to whole frames,
+    boundaries at the rounded running sum so errors never add up)."""
+    if not parts:
+        raise ValueError("a sequence needs at least one part")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    names = {m.name for m in MOTIONS}
+    firsts = [0]
+    total = 0.0
+    for part in parts:
+        if part.motion not in names:
+            raise ValueError(f"unknown motion {part.motion!r}; known: {sorted(names)}")
+        total += part.seconds
+        end = round(total * fps)
+        if end - firsts[-1] < 2:
+            raise ValueError(f"part {part} is shorter than 2 frames at {fps} fps")
+        firsts.append(end)
+    parts = (Part(parts[0].motion, parts[0].seconds, True), *parts[1:])
+    return SequenceTruth(fps, tuple(parts), tuple(firsts), width, height)
+
+
+def sequence_frames(truth: SequenceTruth, *, seed: int = 0) -> Iterator[np.ndarray]:
+    """The frames of ``truth``'s sequence, one at a time (``height x width x 3`` uint8
+    BGR), so an hour-long sequence never sits in memory.
+
+    Each shot draws its texture and starting pose as a training video does; a part that
+    continues a shot starts from the pose the previous part reached, one step on, and
+    only the motion changes. Speed, the sense of a sideways pan or spin and the shake's
+    phase are drawn per part, as per training video.
+    """
+    size = min(truth.width, truth.height)
+    by_name = {m.name: m for m in MOTIONS}
+    state: list[float] = []  # x, y, angle, log_scale: the view before shaking
+    texture = np.empty(0)
+    for index, part in enumerate(truth.parts):
+        rng = np.random.default_rng([seed, 1_000_003, index])
+        motion = by_name[part.motion]
+        frames = truth.first_frames[index + 1] - truth.first_frames[index]
+        speed = rng.uniform(0.75, 1.25)
+        sense = float(rng.choice([-1.0, 1.0]))
+        phase = rng.uniform(0, 2 * math.pi)
+        if part.cut:
+            texture = _tiling_texture(rng, truth.height * 2, truth.width * 2)
+            base = rng.uniform(-_LOG_SCALE_RANGE, _LOG_SCALE_RANGE) / 2
+            # A zoom sweeps a range centred on the shot's base scale, as in training.
+            start_scale = base - motion.zoom * speed * (frames - 1) / 2
+            state = [rng.uniform(0, 1e4), rng.uniform(0, 1e4), rng.uniform(0, 2 * math.pi)]
+            state.append(start_scale)
+        end_scale = state[3] + motion.zoom * speed * (frames - 1)
+        if max(abs(state[3]), abs(end_scale)) > _SEQUENCE_LOG_SCALE_LIMIT:
+            raise ValueError(
+                f"part {index} ({part.motion}, {frames} frames) zooms to a log scale of "
+                f"{end_scale:+.2f}, beyond +-{_SEQUENCE_LOG_SCALE_LIMIT} (training shows +-1.32): "
+                "make it shorter or start it with a cut"
+            )
+        pan = np.array([motion.pan[0] * (sense if motion.mirror_pan else 1.0), motion.pan[1]])
+        for t in range(frames):
+            x, y, angle, log_scale = state
+            to_texture = _screen_to_texture(angle, log_scale)
+            shake = np.array([motion.shake * math.sin(2 * math.pi * t / _SHAKE_PERIOD + phase), 0])
+            sx, sy = -(to_texture @ (shake * size))
+            yield _view(texture, _Pose(x + sx, y + sy, angle, log_scale), truth.width, truth.height)
+            x, y = np.array([x, y]) - to_texture @ (pan * size * speed)
+            state = [x, y, angle + sense * motion.spin * speed, log_scale + motion.zoom * speed]
+
+
+def write_sequence(
+    path: str | os.PathLike,
+    parts: Sequence[Part],
+    *,
+    fps: float = 25.0,
+    width: int = 64,
+    height: int = 48,
+    seed: int = 0,
+    fourcc: str = "MJPG",
+) -> SequenceTruth:
+    """Render ``parts`` into one video at ``path``; return what it shows."""
+    truth = sequence_truth(parts, fps=fps, width=width, height=height)
+    config = SyntheticConfig(width=width, height=height, fps=fps, fourcc=fourcc)
+    _write_video(Path(path), sequence_frames(truth, seed=seed), config)
+    return truth

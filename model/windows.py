@@ -1,0 +1,249 @@
+"""Where the windows of a video go, and whether to reach them by decoding on or seeking.
+
+A window is one clip of the checkpoint: ``clip_len`` frames ``frame_stride`` apart. It
+covers ``clip_len * frame_stride`` frames of the video (its last stride step included),
+from the time of its first frame to the time of the frame after the last it covers.
+
+    times = frame_times(index)                   # seconds, one per frame (VFR-correct)
+    plan = place_windows(times, clip_len=16, frame_stride=1)
+    plan.starts, plan.start_s, plan.end_s        # the windows, in time order
+    choice = choose_decode(plan, index)          # one front-to-back pass, or seeking
+
+Placement (``place_windows``), in order:
+
+1. **Every ``every_s`` seconds** of the video's own timestamps: window ``k`` starts at the
+   first frame shown at or after ``first + k * every_s``, for as long as a whole clip
+   fits. Timestamps, not frame numbers: in a variable-frame-rate file a second holds a
+   varying number of frames, and the windows stay ``every_s`` apart in time.
+2. **At most ``max_windows``.** A longer video gets exactly ``max_windows`` windows
+   spread evenly from its first to its last possible start, so a 10-hour file costs
+   what ``max_windows`` clips cost.
+3. **At least ``min_windows``.** Where the spacing gives fewer (a short video), the
+   windows are the evaluation's clips instead (``model.video.clip_starts`` with
+   ``num_clips = min_windows``): the video-level prediction, the mean over the windows,
+   is then exactly the evaluation's, never built from fewer clips. In a video with
+   fewer possible starts than that (shorter than ``min_windows`` frames plus a clip)
+   starts repeat, as the evaluation's do; a video shorter than one clip loops (every
+   start 0), as ``read_clips`` does.
+
+Defaults: ``DEFAULT_EVERY_S`` (1 s) and ``DEFAULT_MAX_WINDOWS`` (3600); their comments say why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.decode_index import FrameIndex
+from model.decode_plan import SEEK_COST_FRAMES, plan, seeking_pays
+from model.video import clip_starts
+
+__all__ = [
+    "DEFAULT_EVERY_S",
+    "DEFAULT_MAX_WINDOWS",
+    "DEFAULT_MIN_WINDOWS",
+    "DecodeChoice",
+    "WindowPlan",
+    "choose_decode",
+    "frame_times",
+    "place_windows",
+    "uniform_times",
+]
+
+# One window a second: the widest spacing that keeps the truth test's bar (>= 90% of the
+# duration labelled right, boundaries within one window) with room to spare.
+# bench/segment_defaults.py, demonstration model (8-frame windows), 8 renderings of a
+# 72-76 s truth video of 14 parts, share labelled right, mean / worst, and farthest
+# boundary: 0.25 s 99.0% / 98.6%, 0.32 s; 0.5 s 98.2% / 97.8%, 0.58 s; 1 s 97.2% /
+# 96.8%, 0.58 s; 1.5 s 94.3% / 89.6%; 2 s 91.7% / 88.2%, 1.04 s; 4 s 81.0% / 74.5%.
+# Each window is one clip of model time, so 0.5 s would cost twice as much for one
+# point, and 2 s falls under the bar on some renderings (parts of 3-4 s get one window).
+DEFAULT_EVERY_S = 1.0
+# One hour at one window a second. A longer video gets this many, spread evenly, so its
+# cost is bounded: at the default CPU engine's 192.8 ms a clip (OpenVINO bf16, 2-core
+# host: README, bench/inference.py) 3600 windows are 11.6 min of model time, inside the
+# default 30-min task time limit (fp32 eager's 612 ms a clip would need 37 min: a worker
+# forced onto eager on a CPU needs a lower cap or a longer limit). The per-window
+# timeline stays at most 3600 rows a video.
+DEFAULT_MAX_WINDOWS = 3600
+# Today's ACTIONTAG_NUM_CLIPS: the evaluation's clips per video.
+DEFAULT_MIN_WINDOWS = 10
+
+# Two grid times closer than this to a frame's timestamp take that frame (float sums of
+# every_s drift by far less; timestamps are exact multiples of a time base).
+_EPSILON_S = 1e-6
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """The windows of one video, in time order.
+
+    ``starts``: each window's first frame (the frame number ``read_clips`` takes);
+    ``start_s``/``end_s``: from the first frame's timestamp to the end of the last frame
+    the window covers (``span`` frames), or the video's end where it runs past it;
+    ``spacing_s``: the spacing used (``every_s``, wider past ``max_windows``, the
+    evaluation's below ``min_windows``); ``duration_s``: the video's length.
+    """
+
+    starts: tuple[int, ...]
+    start_s: tuple[float, ...]
+    end_s: tuple[float, ...]
+    span: int
+    clip_len: int
+    frame_stride: int
+    spacing_s: float
+    duration_s: float
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def frames(self) -> np.ndarray:
+        """windows x clip_len frame numbers each window reads (before wrapping a short
+        video: ``read_clips`` wraps them at the number of frames)."""
+        offsets = np.arange(self.clip_len, dtype=np.int64) * self.frame_stride
+        return np.asarray(self.starts, dtype=np.int64)[:, None] + offsets
+
+
+def uniform_times(frames: int, fps: float) -> np.ndarray:
+    """Timestamps of ``frames`` frames at a constant ``fps``: ``i / fps``."""
+    if frames < 1:
+        raise ValueError(f"frames must be at least 1, got {frames}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    return np.arange(frames, dtype=np.float64) / fps
+
+
+def frame_times(index: FrameIndex) -> np.ndarray:
+    """Each frame's timestamp in seconds from the first frame, from the demux pass's
+    presentation timestamps (``model.decode_index``): right for variable frame rate.
+    A stream without usable timestamps gets its nominal rate's ``i / fps``."""
+    if index.pts is not None:
+        return (index.pts - index.pts[0]).astype(np.float64) * float(index.time_base)
+    rate = float(index.nominal_rate) if index.nominal_rate else 0.0
+    if rate <= 0:
+        raise ValueError("the stream has neither timestamps nor a frame rate")
+    return uniform_times(index.frames, rate)
+
+
+def _video_end(times: np.ndarray, duration_s: float | None) -> float:
+    if duration_s is not None:
+        if duration_s < times[-1]:
+            raise ValueError(f"duration_s={duration_s} ends before the last frame ({times[-1]})")
+        return float(duration_s)
+    if times.size > 1:
+        # The last frame lasts as long as the average frame before it (FrameIndex.duration).
+        return float(times[-1] + (times[-1] - times[0]) / (times.size - 1))
+    return float(times[0])
+
+
+def place_windows(
+    times: Sequence[float] | np.ndarray,
+    *,
+    clip_len: int,
+    frame_stride: int = 1,
+    every_s: float = DEFAULT_EVERY_S,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
+    min_windows: int = DEFAULT_MIN_WINDOWS,
+    duration_s: float | None = None,
+) -> WindowPlan:
+    """The windows of a video whose frames are shown at ``times`` (seconds, one per
+    frame, non-decreasing: ``frame_times`` or ``uniform_times``). ``duration_s``: the
+    video's end, when known (else the last frame lasts as long as the average one).
+    The rules are the module's docstring's."""
+    times = np.asarray(times, dtype=np.float64)
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError("times must be a non-empty sequence of frame timestamps")
+    if np.any(np.diff(times) < 0) or not np.all(np.isfinite(times)):
+        raise ValueError("frame timestamps must be finite and in display order")
+    for name, value in (("clip_len", clip_len), ("frame_stride", frame_stride)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not (math.isfinite(every_s) and every_s > 0):
+        raise ValueError(f"every_s must be a positive number of seconds, got {every_s!r}")
+    if min_windows < 1 or max_windows < min_windows:
+        raise ValueError(
+            f"need 1 <= min_windows <= max_windows, got {min_windows} and {max_windows}"
+        )
+    end = _video_end(times, duration_s)
+    frames = times.size
+    last_start = frames - ((clip_len - 1) * frame_stride + 1)
+    starts: np.ndarray | None = None
+    spacing = every_s
+    if last_start >= 0:
+        room = times[last_start] - times[0]
+        count = math.floor(room / every_s + _EPSILON_S) + 1
+        if count > max_windows:
+            # Spread evenly from the first to the last possible start.
+            count = max_windows
+            spacing = room / (count - 1) if count > 1 else room
+        grid = times[0] + spacing * np.arange(count)
+        starts = np.searchsorted(times, grid - _EPSILON_S, side="left")
+        # A frame shown longer than the spacing (a VFR still) takes several grid times.
+        starts = np.unique(np.minimum(starts, last_start))
+        if starts.size < min_windows:
+            starts = None
+    if starts is None:
+        starts = np.asarray(clip_starts(frames, clip_len, min_windows, stride=frame_stride))
+        spacing = (end - times[0]) / min_windows
+    span = clip_len * frame_stride
+    after = starts + span
+    end_s = np.where(after < frames, times[np.minimum(after, frames - 1)], end)
+    return WindowPlan(
+        starts=tuple(int(s) for s in starts),
+        start_s=tuple(float(t) for t in times[starts]),
+        end_s=tuple(float(t) for t in end_s),
+        span=span,
+        clip_len=clip_len,
+        frame_stride=frame_stride,
+        spacing_s=float(spacing),
+        duration_s=end - float(times[0]),
+    )
+
+
+@dataclass(frozen=True)
+class DecodeChoice:
+    """How to decode a plan's windows, and the work each way costs, in decoded frames.
+
+    ``front_to_back``: frames one decode from the start decodes (up to the last frame a
+    window reads); ``seeking``: frames the seeking plan decodes, each of its ``seeks``
+    counted as ``SEEK_COST_FRAMES`` more (model.decode_plan's measured rule).
+    """
+
+    sequential: bool
+    front_to_back: int
+    seeking: int
+    seeks: int
+
+
+def choose_decode(windows: WindowPlan, index: FrameIndex) -> DecodeChoice:
+    """One sequential decode, or seeking to each group of windows.
+
+    The rule is model.decode_plan's, which ``read_clips`` already follows for a set of
+    wanted frames, applied to every frame the windows read: a frame joins the stretch
+    being decoded when reaching it by decoding on costs no more than a seek to its own
+    keyframe (``SEEK_COST_FRAMES`` = 16 decoded frames, measured); seeking is chosen only
+    when it saves at least half of the front-to-back work. So density is measured
+    against the keyframe spacing, not the frame count alone: windows every second in a
+    file with a keyframe every 10 s are dense (one stretch), the same windows in a file
+    with a keyframe a second are sparse when each window is much shorter than a second.
+    A stream whose timestamps cannot be trusted (``index.seekable`` false) is always
+    decoded front to back.
+
+    Shot detection (model.shots) needs every frame: it can take the frames of a
+    sequential decode; a seeking decode never sees the frames between windows.
+    """
+    wanted = np.unique(windows.frames().ravel() % index.frames)
+    front_to_back = int(wanted[-1]) + 1
+    if not index.seekable:
+        return DecodeChoice(True, front_to_back, front_to_back, 0)
+    stretches = plan(wanted, index)
+    seeking = sum(s.cost for s in stretches) + SEEK_COST_FRAMES * len(stretches)
+    return DecodeChoice(
+        sequential=not seeking_pays(stretches, int(wanted[-1])),
+        front_to_back=front_to_back,
+        seeking=seeking,
+        seeks=len(stretches),
+    )

@@ -1,0 +1,49 @@
+"""A truth video for the segment and shot tests: trainer.synthetic's motions joined into
+one encoded file with known boundaries, some by hard cuts (a new texture from a new
+pose), some continuous (the same view, only the motion changes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from model.decode_index import index_file
+from model.video import probe, read_clips
+from model.windows import frame_times
+from trainer.synthetic import Part, write_sequence
+
+# 12 parts of 3-8 s, 51 s: 6 hard cuts, 5 changes of motion inside a shot. Every motion
+# class appears; zooms are kept to 3 s (at 10 fps) so the scale stays in training's range.
+TRUTH_PARTS = (
+    Part("pan_up", 4),
+    Part("still", 3, cut=False),
+    Part("pan_sideways", 5, cut=False),
+    Part("spin", 4),
+    Part("shake", 3, cut=False),
+    Part("zoom_in", 3),
+    Part("pan_down", 5),
+    Part("still", 4, cut=False),
+    Part("shake", 6),
+    Part("pan_up", 3, cut=False),
+    Part("zoom_out", 3),
+    Part("pan_sideways", 8),
+)
+FPS = 10.0
+# The demonstration model's short side: the frames a worker decodes for it.
+SHORT_SIDE = 40
+
+
+@pytest.fixture(scope="session")
+def truth_video(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The truth video on disk (64x48 MJPG), its truth, and every frame decoded as the
+    worker decodes a window's frames (RGB at SHORT_SIDE) with its timestamp."""
+    path = Path(tmp_path_factory.mktemp("truth")) / "truth.avi"
+    truth = write_sequence(path, TRUTH_PARTS, fps=FPS, width=64, height=48, seed=0)
+    info = probe(path)
+    frames = read_clips(path, [0], info.frames, short_side=SHORT_SIDE, info=info)[0]
+    times = frame_times(index_file(str(path)))
+    assert len(frames) == len(times) == truth.frames
+    return SimpleNamespace(path=path, truth=truth, frames=frames, times=np.asarray(times))
