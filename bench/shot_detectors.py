@@ -34,23 +34,9 @@ from model.decode_index import index_file
 from model.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
 from model.video import probe, read_clips
 from model.windows import frame_times, place_windows
-from trainer.synthetic import Part, sequence_frames, sequence_truth, write_sequence
+from trainer.synthetic import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
 
-# tests/segments/conftest.py's TRUTH_PARTS (bench does not import tests).
-PARTS = (
-    Part("pan_up", 4),
-    Part("still", 3, cut=False),
-    Part("pan_sideways", 5, cut=False),
-    Part("spin", 4),
-    Part("shake", 3, cut=False),
-    Part("zoom_in", 3),
-    Part("pan_down", 5),
-    Part("still", 4, cut=False),
-    Part("shake", 6),
-    Part("pan_up", 3, cut=False),
-    Part("zoom_out", 3),
-    Part("pan_sideways", 8),
-)
+PARTS = TRUTH_PARTS  # trainer.synthetic's truth video, as the tests render it
 
 
 def decoded(path: Path, short_side: int) -> tuple[np.ndarray, np.ndarray]:

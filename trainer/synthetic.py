@@ -403,6 +403,26 @@ class Part:
     cut: bool = True
 
 
+# Issue 11's truth video: 12 parts of 3-8 s, 51 s: 6 hard cuts, 5 changes of motion
+# inside a shot. Every motion class appears; zooms are kept to 3 s (at 10 fps) so the
+# scale stays in training's range. The segment and shot tests and bench/shot_detectors.py
+# render it.
+TRUTH_PARTS = (
+    Part("pan_up", 4),
+    Part("still", 3, cut=False),
+    Part("pan_sideways", 5, cut=False),
+    Part("spin", 4),
+    Part("shake", 3, cut=False),
+    Part("zoom_in", 3),
+    Part("pan_down", 5),
+    Part("still", 4, cut=False),
+    Part("shake", 6),
+    Part("pan_up", 3, cut=False),
+    Part("zoom_out", 3),
+    Part("pan_sideways", 8),
+)
+
+
 @dataclass(frozen=True)
 class SequenceTruth:
     """What a rendered sequence shows: its parts' frame ranges and times."""

@@ -13,24 +13,8 @@ import pytest
 from model.decode_index import index_file
 from model.video import probe, read_clips
 from model.windows import frame_times
-from trainer.synthetic import Part, write_sequence
+from trainer.synthetic import TRUTH_PARTS, write_sequence
 
-# 12 parts of 3-8 s, 51 s: 6 hard cuts, 5 changes of motion inside a shot. Every motion
-# class appears; zooms are kept to 3 s (at 10 fps) so the scale stays in training's range.
-TRUTH_PARTS = (
-    Part("pan_up", 4),
-    Part("still", 3, cut=False),
-    Part("pan_sideways", 5, cut=False),
-    Part("spin", 4),
-    Part("shake", 3, cut=False),
-    Part("zoom_in", 3),
-    Part("pan_down", 5),
-    Part("still", 4, cut=False),
-    Part("shake", 6),
-    Part("pan_up", 3, cut=False),
-    Part("zoom_out", 3),
-    Part("pan_sideways", 8),
-)
 FPS = 10.0
 # The demonstration model's short side: the frames a worker decodes for it.
 SHORT_SIDE = 40
