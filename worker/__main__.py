@@ -39,6 +39,8 @@ FLAGS = (
     "concurrency",
     "engine",
     "num_clips",
+    "window_every",
+    "max_windows",
     "top_k",
     "max_attempts",
     "task_time_limit",
