@@ -425,7 +425,7 @@ TRUTH_PARTS = (
 
 
 # The same kind of video in the demonstration model's 4 motions (launcher.demo_recipe):
-# 14 parts of 3-8 s, 65 s, 4 hard cuts and 9 changes of motion inside a shot. The
+# 14 parts of 3-8 s, 67 s, 5 hard cuts and 8 changes of motion inside a shot. The
 # worker's truth test, bench/segments.py and bench/segment_defaults.py tag it with the
 # demonstration model.
 DEMO_TRUTH_PARTS = (

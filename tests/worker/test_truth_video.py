@@ -2,7 +2,7 @@
 small version: bench/segments.py runs the hour-long one).
 
 trainer.synthetic.DEMO_TRUTH_PARTS: 14 parts of 3-8 s in the demonstration model's four
-motions, 65 s at 25 fps, 4 joined by hard cuts and 9 continuous (only the motion
+motions, 67 s at 25 fps, 5 joined by hard cuts and 8 continuous (only the motion
 changes). The worker tags it with the demonstration checkpoint, as `make demo` does.
 """
 
