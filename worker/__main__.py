@@ -144,6 +144,7 @@ def prepare(settings: Settings) -> None:
 
     try:
         config.check_broker_url(settings.broker_url)
+        config.check_windows(settings)
     except config.ConfigError as exc:
         raise SetupError(str(exc)) from exc
     path = settings.checkpoint.resolve()
