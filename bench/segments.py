@@ -20,6 +20,16 @@ short one against the 10-clip tagging it replaced (issue 11).
    their thumbnails, one forward pass, their mean (``aggregate_video``) and top-k.
    Alternated, median of ``--repeats``. Target <= 1.2: short videos must not get slower.
 
+3. **The truth test, full size** (``--truth-minutes``, default 10): a video of the
+   demonstration model's four motions in random parts of 3-8 s, some joined by hard
+   cuts, some continuous (trainer.synthetic.write_sequence; the small version is
+   tests/worker/test_truth_video.py), tagged by ``Predictor`` with the demonstration
+   model (trained once into var/demo/model, as `make demo` does). Printed: the share of
+   the time the segments label right (target >= 90%), the farthest a true boundary lies
+   from a segment boundary and an inner segment boundary from a true one (target: one
+   window, 1 s), the hard cuts found within a frame (target >= 90%) and cuts found
+   anywhere else (target: none).
+
 The real network (ActionMoEDynamicModel at 16x112x112, random weights: the cost is the
 architecture's) costs ~0.2-0.6 s a window on a 2-core CPU, so an hour is 12-36 minutes of
 worker time: ``--minutes 5`` measures the same ratio in a few. ``--small`` uses a small
@@ -92,7 +102,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, default=7, help="runs of each side on the short clip (default 7)"
     )
-    parser.add_argument("--skip-long", action="store_true", help="only the short clip's comparison")
+    parser.add_argument(
+        "--truth-minutes",
+        type=float,
+        default=10.0,
+        help="the truth video's length with the demonstration model (default 10; 0: skip)",
+    )
+    parser.add_argument(
+        "--skip-long", action="store_true", help="leave out the long video through a worker"
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -323,6 +341,66 @@ def short_clip(args: argparse.Namespace, checkpoint: Path) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- 3. truth
+
+
+def truth_parts(minutes: float, seed: int) -> list:
+    """Random parts of 3-8 s in the demonstration model's motions, 2 in 5 after a cut."""
+    from launcher.samples import demo_classes
+    from trainer.synthetic import Part
+
+    rng = np.random.default_rng(seed)
+    motions = demo_classes()
+    parts, total, last = [], 0.0, None
+    while total < minutes * 60:
+        motion = str(rng.choice([m for m in motions if m != last]))
+        seconds = float(rng.uniform(3, 8))
+        parts.append(Part(motion, seconds, cut=bool(rng.random() < 0.4)))
+        total, last = total + seconds, motion
+    return parts
+
+
+def truth_test(args: argparse.Namespace) -> dict:
+    from launcher.demo_model import cached_demo_checkpoint, train_demo_checkpoint
+    from trainer.synthetic import segment_agreement, write_sequence
+    from worker.predictor import Predictor, configure_cpu_threads
+
+    folder = REPO / "var" / "demo" / "model"
+    model = cached_demo_checkpoint(folder)
+    if model is None:
+        log.info("training the demonstration model into %s (once)", folder)
+        model = train_demo_checkpoint(folder, progress=False)
+    path = args.cache_dir / f"truth-{args.truth_minutes:g}min.avi"
+    partial = path.with_name(f".{path.name}.part.avi")
+    truth = write_sequence(partial, truth_parts(args.truth_minutes, seed=11), fps=FPS, seed=11)
+    partial.replace(path)
+    configure_cpu_threads(1)
+    predictor = Predictor(model.checkpoint, device="cpu", engine=args.engine)
+    started = time.perf_counter()
+    timeline = predictor.predict(path).timeline
+    seconds = time.perf_counter() - started
+    agreement = segment_agreement(timeline.segments, truth)
+    found = np.array(timeline.cuts)
+    true_cuts = np.array(truth.cuts_s)
+    frame = 1 / FPS
+    hits = sum(1 for c in true_cuts if found.size and np.abs(found - c).min() <= frame)
+    strays = sum(1 for c in found if not true_cuts.size or np.abs(true_cuts - c).min() > frame)
+    return {
+        "minutes": truth.duration_s / 60,
+        "parts": len(truth.parts),
+        "true_cuts": len(true_cuts),
+        "changes": len(truth.changes_s),
+        "windows": len(timeline.windows),
+        "segments": len(timeline.segments),
+        "right": agreement.right,
+        "farthest_boundary_s": agreement.farthest_boundary_s,
+        "stray_boundary_s": agreement.stray_boundary_s,
+        "cuts_found": hits,
+        "false_cuts": strays,
+        "seconds": seconds,
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -363,6 +441,24 @@ def report(figures: dict) -> None:
         f"({verdict} the target <= {TARGET_SHORT})"
     )
 
+    truth = figures.get("truth")
+    if truth is not None:
+        print(
+            f"\n3. truth video, {truth['minutes']:.1f} min of the demonstration model's "
+            f"motions: {truth['parts']} parts, {truth['true_cuts']} hard cuts, "
+            f"{truth['changes']} changes inside a shot; {truth['windows']} windows, "
+            f"{truth['segments']} segments, tagged in {truth['seconds']:.1f} s"
+        )
+        print(
+            f"   labelled right {truth['right']:.1%} of the time (target >= 90%); farthest "
+            f"true boundary from a segment boundary {truth['farthest_boundary_s']:.2f} s, "
+            f"farthest stray boundary {truth['stray_boundary_s']:.2f} s (target <= 1 s)"
+        )
+        print(
+            f"   hard cuts found {truth['cuts_found']}/{truth['true_cuts']} (target >= 90%), "
+            f"cuts elsewhere {truth['false_cuts']} (target 0)"
+        )
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
@@ -372,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = ensure_checkpoint(args.cache_dir, args.small)
     figures: dict = {"model": "small" if args.small else "full"}
     figures["short"] = short_clip(args, checkpoint)
+    if args.truth_minutes > 0:
+        figures["truth"] = truth_test(args)
     if not args.skip_long:
         warmup = args.cache_dir / f"short-{SHORT_SECONDS}s.mp4"
         figures["long"] = long_video(args, checkpoint, warmup)
