@@ -27,6 +27,15 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "ACTIONTAG_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
+# pytest-xdist's test processes share the cores: each runs torch on its share, or two
+# processes of two threads each on two cores slow each other down.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    import torch
+
+    torch.set_num_threads(
+        max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    )
+
 
 def _admin_connection() -> psycopg.Connection:
     try:
