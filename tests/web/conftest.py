@@ -1,0 +1,50 @@
+"""Fixtures for the web app: a small store with an inbox, and the app over it in this
+process (a FastAPI TestClient); the real-process tests start their own services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from actiontag.settings import Settings
+from web.app import make_app
+
+from .store import Store, build_store
+
+TOKEN = "s3cret-token-for-tests-0123"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    built = build_store(f"sqlite:///{tmp_path / 'actiontag.db'}", inbox)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def settings(store: Store, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=store.url,
+        broker_url=f"sqlite:///{tmp_path / 'broker.sqlite'}",
+        inbox=store.inbox,
+        upload_max_bytes=200_000,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    with TestClient(make_app(settings, engine=store.engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def token_client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    app = make_app(replace(settings, web_token=TOKEN), engine=store.engine)
+    with TestClient(app) as test_client:
+        yield test_client
