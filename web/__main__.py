@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +15,10 @@ log = logging.getLogger("web")
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    configure_logging(logging.DEBUG if config.verbose else logging.INFO, quiet=("kombu", "celery"))
+    configure_logging(
+        logging.DEBUG if config.verbose else logging.INFO,
+        quiet=("kombu", "celery", "alembic"),
+    )
     # FastAPI, SQLAlchemy and uvicorn come once the flags are parsed: --help is instant.
     import uvicorn
 
@@ -22,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = config.settings
     app = make_app(settings)
+    # uvicorn stops cleanly on SIGTERM/SIGINT, then raises the signal again for the
+    # handler it found: this one, so that a requested stop exits 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _stopped)
     log.info("serving on http://%s:%d/", settings.web_host, settings.web_port)
     uvicorn.run(
         app,
@@ -33,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         proxy_headers=False,
     )
     return 0
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -48,3 +48,14 @@ def token_client(settings: Settings, store: Store) -> Iterator[TestClient]:
     app = make_app(replace(settings, web_token=TOKEN), engine=store.engine)
     with TestClient(app) as test_client:
         yield test_client
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where the browser tests keep their screenshots (var/ is not committed)."""
+    folder = REPO / "var" / "test-artifacts" / "web"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
