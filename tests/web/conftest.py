@@ -59,3 +59,24 @@ def artifacts() -> Path:
     folder = REPO / "var" / "test-artifacts" / "web"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small real network, its classifier made sure of its first class: every
+    window of every video is that action, so a tagged video always has a segment."""
+    import torch
+
+    from model.checkpoint import save_checkpoint
+    from model.network import ActionMoEDynamicModel
+    from tests.worker.stack import CLASSES, CONFIG
+
+    path = tmp_path_factory.mktemp("web-checkpoint") / "model.pt"
+    torch.manual_seed(0)
+    model = ActionMoEDynamicModel(config=CONFIG).eval()
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(0.0)
+        model.classifier.bias[0] = 8.0
+    save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
+    return path

@@ -55,6 +55,7 @@ class Store:
     done_job: int = 0
     failed_job: int = 0
     queued_job: int = 0
+    queued_video: int = 0
     done_path: Path | None = None
 
     def record(self, path: Path) -> tuple[int, int]:
@@ -104,5 +105,5 @@ def build_store(url: str, inbox: Path) -> Store:
     store.complete(store.done_job, HOSTILE_LABEL)
     _, store.failed_job = store.record(write_webm(inbox / "broken.webm", seed=2))
     store.fail(store.failed_job, "the file could not be decoded: <bad>\nnext line")
-    _, store.queued_job = store.record(write_webm(inbox / "waiting.webm", seed=3))
+    store.queued_video, store.queued_job = store.record(write_webm(inbox / "waiting.webm", seed=3))
     return store

@@ -54,3 +54,24 @@ def test_the_list_moments_and_model_pages_render(served: str, artifacts: Path) -
             "[...document.querySelectorAll('.videos [data-field=state]')].map(s => s.textContent)"
         )
         assert sorted(states) == ["done", "failed", "queued"]
+
+
+def test_an_unfinished_job_turns_done_on_its_page_without_a_reload(
+    served: str, store: Store, artifacts: Path
+) -> None:
+    with Browser() as browser:
+        browser.open(f"{served}/videos/{store.queued_video}")
+        assert browser.evaluate("document.querySelector('.job .state').textContent") == "queued"
+        browser.evaluate("window.notReloaded = true")
+        store.complete(store.queued_job, "jump")
+        browser.wait_for(
+            "document.querySelector('.job .state').textContent === 'done'",
+            20,
+            "the job to turn done",
+        )
+        assert browser.evaluate("window.notReloaded") is True
+        labels = browser.evaluate(
+            "[...document.querySelectorAll('.timeline .segment')].map(s => s.dataset.label)"
+        )
+        assert labels == ["jump", "run"]
+        browser.screenshot(artifacts / "refreshed.png")
