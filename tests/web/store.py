@@ -75,6 +75,7 @@ class Store:
 
     def complete(self, job_id: int, label: str = "wave") -> None:
         with make_sessionmaker(self.engine)() as session:
+            jobs.claim_job(session, job_id, "test-worker", max_attempts=3)
             jpeg = encode_thumbnails([np.full((24, 32, 3), 90, dtype=np.uint8)])
             jobs.complete_job(
                 session,

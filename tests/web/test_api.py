@@ -3,9 +3,31 @@ one job, health and metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 
-from .store import HOSTILE_LABEL, Store, write_webm
+from tests.conftest import fresh_postgres_database
+
+from .store import HOSTILE_LABEL, Store, build_store, write_webm
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The API's reads and the metrics' SQL on both databases."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    if request.param == "sqlite":
+        built = build_store(f"sqlite:///{tmp_path / 'actiontag.db'}", inbox)
+        yield built
+        built.engine.dispose()
+        return
+    with fresh_postgres_database() as url:
+        built = build_store(url, inbox)
+        yield built
+        built.engine.dispose()
 
 
 def test_the_video_list_shows_each_video_with_its_state_and_top_action(
@@ -106,8 +128,10 @@ def test_metrics_count_jobs_by_state_and_model_and_time_them(
     assert "actiontag_jobs_finished_total 1.0" in text
     assert "actiontag_jobs_failed_total 1.0" in text
     assert f'actiontag_model_jobs{{model="{"ab" * 6}",state="done"}} 1.0' in text
-    assert 'actiontag_tagging_seconds_bucket{le="+Inf"}' in text
-    assert "actiontag_queue_wait_seconds_count" in text
+    # The done job ran (claimed, then completed): one latency; the failed one never started.
+    assert 'actiontag_tagging_seconds_bucket{le="+Inf"} 1.0' in text
+    assert 'actiontag_tagging_seconds_bucket{le="0.5"} 1.0' in text
+    assert "actiontag_queue_wait_seconds_count 1.0" in text
 
 
 def test_metrics_of_two_apps_do_not_mix(store: Store, settings, tmp_path) -> None:
