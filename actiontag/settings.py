@@ -199,6 +199,33 @@ def _lower(text: str) -> str:
     return text.strip().lower()
 
 
+def _host(text: str) -> str:
+    host = text.strip()
+    if not host or any(c.isspace() or c in "/@" for c in host):
+        raise ValueError(f"{text!r} is not an address; give e.g. 127.0.0.1 or 0.0.0.0")
+    return host
+
+
+def _port(text: str) -> int:
+    value = _at_least(1)(text)
+    if value > 65535:
+        raise ValueError(f"{value} is not a TCP port (1 to 65535)")
+    return value
+
+
+# A shorter secret is guessable over the network.
+MIN_TOKEN_LENGTH = 16
+
+
+def _token(text: str) -> str:
+    if len(text) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"a token of {len(text)} characters is too easy to guess; use at least "
+            f"{MIN_TOKEN_LENGTH}, e.g. from `python -c 'import secrets; print(secrets.token_urlsafe())'`"
+        )
+    return text
+
+
 # -- the settings ---------------------------------------------------------------------
 
 # Containers FFmpeg (hence PyAV/OpenCV) reads. Matched case-insensitively.
@@ -281,6 +308,12 @@ class Settings:
     decode_threads: int | None = None  # None: 4 on CUDA, 1 on CPU
     hmdb51_mirror: str | None = None  # None: the original Brown University addresses
     rar_backend: str = "auto"
+    # The web app (python -m web): loopback unless told otherwise, and then only with a
+    # token (web.security refuses to bind elsewhere without one).
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_token: str | None = field(default=None, repr=False)  # None: no token asked
+    upload_max_bytes: int = 2 << 30
     # Not a setting: the names of those a flag, the environment or an env file set (the
     # demo serves a configured checkpoint, else makes its own).
     given: frozenset[str] = field(default=frozenset(), compare=False)
@@ -572,6 +605,30 @@ SPEC: tuple[Setting, ...] = (
         None,
         _lower,
         "which program unpacks the RAR archives: auto (bsdtar, then unar), bsdtar, unar",
+    ),
+    Setting(
+        "web_host",
+        "--host",
+        _host,
+        "address the web app listens on; anything but a loopback address needs ACTIONTAG_WEB_TOKEN",
+        metavar="ADDRESS",
+    ),
+    Setting("web_port", "--port", _port, "TCP port of the web app", metavar="PORT"),
+    Setting(
+        "web_token",
+        None,
+        _token,
+        "the secret a client must present (Authorization: Bearer, or the sign-in page) "
+        "to use the web app's pages, uploads and API; at least 16 characters",
+        default_text="unset (only a loopback address is served)",
+    ),
+    Setting(
+        "upload_max_bytes",
+        "--upload-max-bytes",
+        _positive_size,
+        "the largest file the web app takes in one upload (larger: 413)",
+        metavar="SIZE",
+        show=_size_setting,
     ),
 )
 _BY_NAME = {setting.name: setting for setting in SPEC}

@@ -41,6 +41,7 @@ from launcher.supervisor import (
     Stopped,
     Supervisor,
 )
+from launcher.web import address, web_spec
 from storage.db import create_sqlite_database
 from storage.query import ResultRow
 from storage.schema import JobState
@@ -73,6 +74,8 @@ class DemoOptions:
     engine: str
     start_timeout_s: float
     timeout_s: float
+    serve: bool = False  # then keep serving the results (web app, watcher, worker)
+    port: int = 8000  # the web app's, with serve
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,37 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
     outcomes = judge(samples, jobs or {}, paths.inbox, check_motions=demo_model is not None)
     _print_outcomes(outcomes, say)
     report_ok = _write_report(paths, say)
-    return _verdict(samples, outcomes, paths, jobs or {}, stopped, table_ok and report_ok, say)
+    code = _verdict(samples, outcomes, paths, jobs or {}, stopped, table_ok and report_ok, say)
+    return _serve(options, paths, checkpoint, say, code) if options.serve else code
+
+
+def _serve(options: DemoOptions, paths: DemoPaths, checkpoint: Path, say: _Say, code: int) -> int:
+    """Serve the demo's results (pages, API, uploads tagged by a watcher and a worker)
+    until Ctrl-C; the demo's own exit status unless a service fails."""
+    services = _services(options, paths, checkpoint, web_port=options.port)
+    failure: str | None = None
+    with Supervisor(services) as supervisor:
+        try:
+            say.step("starting the web app, with the watcher and a worker for uploads")
+            supervisor.start(options.start_timeout_s)
+            say(
+                f"  the demo's results are at {address('127.0.0.1', options.port)} "
+                "(pages, API at /docs; uploads are tagged too). Ctrl-C stops."
+            )
+            supervisor.run_until_interrupted()
+        except Interrupted as exc:
+            say.step(f"stopping the watcher, the worker, then the web app ({exc} received)")
+        except ServiceFailed as exc:
+            failure = str(exc)
+        stopped = supervisor.stop()
+    say("  " + "; ".join(s.describe() for s in stopped))
+    if failure is not None:
+        say.error(failure)
+        return EXIT_FAILED
+    if not all(s.clean for s in stopped):
+        say.error(f"a service did not stop cleanly; see {paths.logs}/")
+        return EXIT_FAILED
+    return code
 
 
 def shown(path: Path) -> Path:
@@ -239,7 +272,9 @@ def _reset(paths: DemoPaths) -> None:
             path.unlink(missing_ok=True)
 
 
-def _services(options: DemoOptions, paths: DemoPaths, checkpoint: Path) -> list[Service]:
+def _services(
+    options: DemoOptions, paths: DemoPaths, checkpoint: Path, web_port: int | None = None
+) -> list[Service]:
     stores = ["--database-url", paths.database_url, "--broker-url", paths.broker_url]
     watcher = ServiceSpec(
         "watcher",
@@ -255,11 +290,25 @@ def _services(options: DemoOptions, paths: DemoPaths, checkpoint: Path) -> list[
         WORKER_READY,
         WORKER_STOP_S,
     )  # fmt: skip
+    specs = [watcher, worker]
+    if web_port is not None:
+        specs.append(
+            web_spec(
+                [
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(web_port),
+                    "--inbox",
+                    str(paths.inbox),
+                    *stores,
+                ]
+            )
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
     # Stopped in this order: nothing new is queued once the worker winds down.
     return [
-        Service(spec, paths.logs / f"{spec.name}.log", env=env, cwd=Path.cwd())
-        for spec in (watcher, worker)
+        Service(spec, paths.logs / f"{spec.name}.log", env=env, cwd=Path.cwd()) for spec in specs
     ]
 
 

@@ -361,10 +361,11 @@ def recent_videos(
     since: datetime | None = None,
     model_sha256: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[VideoDetail]:
     """Videos with a job matching the filters (as :func:`results`), most recent first.
 
-    ``limit`` counts videos, not jobs. Each video carries its matching jobs only, most
+    ``limit`` counts videos, not jobs; ``offset`` skips that many videos (paging). Each video carries its matching jobs only, most
     recent first; a video tagged by several models has one job per model.
     """
     conditions = _job_filters(
@@ -381,6 +382,7 @@ def recent_videos(
         .group_by(Job.video_id)
         .order_by(latest.desc(), Job.video_id.desc())
         .limit(limit)
+        .offset(offset or None)
     ).all()
     jobs_by_video: dict[int, list[Job]] = {}
     for chunk in _chunks(video_ids):
@@ -475,10 +477,49 @@ def find_video(session: Session, ref: str) -> Video:
     )
 
 
+def video_by_id(session: Session, video_id: int) -> VideoDetail:
+    """Everything about the video ``video_id``, each job's timeline included; for
+    callers (the web app) that must not let a reference reach the file system."""
+    video = session.get(Video, video_id)
+    if video is None:
+        session.commit()
+        raise VideoNotFound(f"there is no video {video_id}")
+    return _with_jobs(session, video)
+
+
+def video_id_of(session: Session, sha256: str) -> int | None:
+    """The id of the video whose content has this sha256 (64 hex digits), if recorded."""
+    found = session.scalar(select(Video.id).where(Video.sha256 == sha256.lower()))
+    session.commit()
+    return found
+
+
+def job_row(session: Session, job_id: int) -> ResultRow | None:
+    """One job with its results, or None."""
+    found = session.scalars(_results_query().where(Job.id == job_id)).unique().one_or_none()
+    row = _result_row(found) if found is not None else None
+    session.commit()
+    return row
+
+
+def segment_thumbnail(session: Session, job_id: int, position: int) -> bytes | None:
+    """The JPEG of one segment of a job's timeline, if it has one."""
+    found = session.scalar(
+        select(SegmentRecord.thumbnail).where(
+            SegmentRecord.job_id == job_id, SegmentRecord.position == position
+        )
+    )
+    session.commit()
+    return bytes(found) if found is not None else None
+
+
 def video_detail(session: Session, ref: str) -> VideoDetail:
     """Everything about one video (see :func:`find_video` for ``ref``), each job's
     timeline included."""
-    video = find_video(session, ref)
+    return _with_jobs(session, find_video(session, ref))
+
+
+def _with_jobs(session: Session, video: Video) -> VideoDetail:
     jobs = session.scalars(
         _results_query().where(Job.video_id == video.id).order_by(Job.id)
     ).unique()
@@ -558,6 +599,7 @@ def moments(
     since: datetime | None = None,
     model_sha256: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[MomentRow]:
     """Segments of done jobs: by path (the file the job read), then time in the video.
 
@@ -565,6 +607,7 @@ def moments(
     over the segment) of at least this. ``min_duration_s``: at least this long.
     ``since``: the job finished at or after this time. ``model_sha256``: a prefix of the
     model's checkpoint sha256 (a video tagged by several models has each one's segments).
+    ``offset``: skip that many (paging).
     """
     path = func.coalesce(Job.path, _latest_path_of(Job.video_id))
     conditions: list[ColumnElement[bool]] = [Job.state == JobState.DONE]
@@ -588,6 +631,7 @@ def moments(
         .where(*conditions)
         .order_by(path, SegmentRecord.start_s, Job.id, SegmentRecord.position)
         .limit(limit)
+        .offset(offset or None)
     )
     rows = [
         MomentRow(
