@@ -389,6 +389,10 @@ def truth_test(args: argparse.Namespace) -> dict:
     timeline = predictor.predict(path).timeline
     seconds = time.perf_counter() - started
     agreement = segment_agreement(timeline.segments, truth)
+    edges = np.array(
+        sorted({x.start_s for x in timeline.segments} | {x.end_s for x in timeline.segments})
+    )
+    errors = np.array([np.abs(edges - b).min() for b in truth.starts_s[1:]])
     found = np.array(timeline.cuts)
     true_cuts = np.array(truth.cuts_s)
     frame = 1 / FPS
@@ -403,6 +407,8 @@ def truth_test(args: argparse.Namespace) -> dict:
         "segments": len(timeline.segments),
         "right": agreement.right,
         "farthest_boundary_s": agreement.farthest_boundary_s,
+        "boundaries_within_1s": float(np.mean(errors <= 1.0)),
+        "median_boundary_s": float(np.median(errors)),
         "stray_boundary_s": agreement.stray_boundary_s,
         "cuts_found": hits,
         "false_cuts": strays,
@@ -459,9 +465,11 @@ def report(figures: dict) -> None:
             f"{truth['segments']} segments, tagged in {truth['seconds']:.1f} s"
         )
         print(
-            f"   labelled right {truth['right']:.1%} of the time (target >= 90%); farthest "
-            f"true boundary from a segment boundary {truth['farthest_boundary_s']:.2f} s, "
-            f"farthest stray boundary {truth['stray_boundary_s']:.2f} s (target <= 1 s)"
+            f"   labelled right {truth['right']:.1%} of the time (target >= 90%); true "
+            f"boundaries within 1 s of a segment boundary {truth['boundaries_within_1s']:.1%} "
+            f"(median {truth['median_boundary_s']:.2f} s, farthest "
+            f"{truth['farthest_boundary_s']:.2f} s), farthest stray boundary "
+            f"{truth['stray_boundary_s']:.2f} s (target: all within 1 s)"
         )
         print(
             f"   hard cuts found {truth['cuts_found']}/{truth['true_cuts']} (target >= 90%), "
