@@ -82,11 +82,14 @@ def fresh_clone(folder: Path) -> Clone:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """Our environment without ACTIONTAG_* settings nor an outer make's, plus ``extra``."""
+    """Our environment without ACTIONTAG_* settings, an outer make's, nor PYTHONPATH (a
+    caller's checkout on it would be imported instead of the one under test), plus
+    ``extra``."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("ACTIONTAG_") and key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+        if not key.startswith("ACTIONTAG_")
+        and key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHONPATH")
     }
     env.update(extra)
     return env

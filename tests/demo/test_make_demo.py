@@ -96,6 +96,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) ->
             "import launcher, worker; print(worker.__file__)",
         ],
         cwd="/",
+        env=clean_env(),
         capture_output=True,
         text=True,
         check=True,

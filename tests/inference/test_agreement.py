@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
 from model.transform import VideoTransform
 from tests.probes import condition_for_agreement
 from worker.engines import EngineOutput
 from worker.engines.agreement import (
+    TIE_MARGIN,
     USAGE_TOLERANCE,
     Agreement,
     compare,
@@ -45,6 +47,23 @@ def test_the_reference_network_makes_varied_decisions(eager_out: EngineOutput) -
     assert eager_out.indices.unique().numel() == eager_out.gates.shape[1]
 
 
+def test_most_videos_are_decided_by_the_reference_network(
+    eager_out: EngineOutput, real_clips: ClipSet
+) -> None:
+    # The engines are held to eager's label on every video eager decides (top-2 apart by
+    # TIE_MARGIN or more): that check must cover most videos (12 of 21 here), not a few.
+    margins = [
+        aggregate_video(probs, gates).probs.topk(2).values
+        for probs, gates in zip(
+            eager_out.probs.split(real_clips.groups),
+            eager_out.gates.split(real_clips.groups),
+            strict=True,
+        )
+    ]
+    decided = sum(int(top[0] - top[1] >= TIE_MARGIN) for top in margins)
+    assert decided > len(margins) / 2, f"{decided} of {len(margins)} videos decided"
+
+
 @pytest.mark.parametrize("name", ["openvino", "bf16"])
 def test_engine_gives_eagers_video_labels_and_expert_usage_on_real_clips(
     name: str, checkpoint: Checkpoint, real_clips: ClipSet, eager_out: EngineOutput
@@ -53,13 +72,13 @@ def test_engine_gives_eagers_video_labels_and_expert_usage_on_real_clips(
     # is at full size and clips near a tie flip more often (~97% clip top-1 here, 100%
     # and 99.2% at full size: bench/inference.py and the slow test below). What a video
     # is tagged with must not change unless eager's own video top-2 is a tie (within
-    # TIE_MARGIN: one such video of 21 flips under bf16 with the mini backbone), and
-    # clips may change label only near a tie.
+    # TIE_MARGIN), and clips may change label only near a tie. How many of the 9 tied
+    # videos of 21 flip depends on the CPU's bf16 kernels, not on the engine: OpenVINO
+    # flips one (margin 0.004) with AVX512-BF16, two with AMX; torch's bf16 none.
     agreement = _agreement(name, checkpoint, real_clips, eager_out)
 
     assert agreement.clips >= 100
     assert agreement.video_top1_decisive == 1.0, agreement
-    assert agreement.video_top1 >= 0.95, agreement
     assert agreement.usage_diff <= USAGE_TOLERANCE, agreement
     assert agreement.top1 >= 0.95, agreement
     assert agreement.top1_decisive >= 0.99, agreement

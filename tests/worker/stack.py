@@ -322,6 +322,9 @@ class RunningWorker:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env.pop(name, None)
         env[env_name("lock_dir")] = str(self.stack.workdir)
+        # This checkout's code, wherever the venv's editable install points (a second
+        # worktree's tests would otherwise start the first one's worker).
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return env
 
     def start(self) -> RunningWorker:

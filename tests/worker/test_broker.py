@@ -28,6 +28,7 @@ url, queue = sys.argv[1], sys.argv[2]
 app = make_app(Settings(broker_url=url, queues=(queue,)))
 got = []
 with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+    print("ready", flush=True)
     while True:
         try:
             message = simple.get(timeout=3)
@@ -65,6 +66,9 @@ def test_each_message_goes_to_exactly_one_of_several_consumer_processes(broker) 
         )
         for _ in range(3)
     ]
+    # All three are polling before the first message: a consumer still importing when
+    # the others have taken everything would prove nothing about competing.
+    assert [c.stdout.readline() for c in consumers] == ["ready\n"] * 3
     _send(app, range(150))
 
     received = [json.loads(c.communicate(timeout=120)[0]) for c in consumers]
