@@ -216,6 +216,7 @@ def moments_page(
             min_duration_s=_float(min_duration),
             limit=PAGE * 2 + 1,
             offset=offset,
+            most_confident_first=True,
         )
         labels = query.segment_labels(session)
     return render(
