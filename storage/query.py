@@ -530,6 +530,15 @@ def job_row(session: Session, job_id: int) -> ResultRow | None:
     return row
 
 
+def latest_job_id(session: Session, video_id: int) -> int | None:
+    """The id of the video's newest job (any model, any state), if it has one."""
+    found = session.scalar(
+        select(Job.id).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)
+    )
+    session.commit()
+    return found
+
+
 def segment_thumbnail(session: Session, job_id: int, position: int) -> bytes | None:
     """The JPEG of one segment of a job's timeline, if it has one."""
     found = session.scalar(
