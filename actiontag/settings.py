@@ -162,6 +162,10 @@ def _seconds(text: str) -> float:
     return parse_duration(text).total_seconds()
 
 
+def _positive_seconds(text: str) -> float:
+    return _positive_duration(text).total_seconds()
+
+
 def _positive_duration(text: str) -> timedelta:
     value = parse_duration(text)
     if value <= timedelta(0):
@@ -289,7 +293,10 @@ class Settings:
     concurrency: int | None = None  # None: one pool process per GPU, else 1
     engine: str = "auto"  # the fastest engine that is exact enough (worker.predictor)
     engine_cache: Path | None = None  # None: next to the checkpoint, else XDG's cache
-    num_clips: int = 10
+    num_clips: int = 10  # also the fewest windows a video is scored on
+    # Windows one second apart, at most an hour of them (model.windows says why).
+    window_every: float = 1.0
+    max_windows: int = 3600
     top_k: int = 5
     max_attempts: int = 3
     # A video gets this long (decode + inference) before its task is stopped. Ten clips
@@ -518,7 +525,25 @@ SPEC: tuple[Setting, ...] = (
         "num_clips",
         "--num-clips",
         _at_least(1),
-        "clips sampled uniformly from each video, run as one batch",
+        "the fewest windows a video is scored on: a video too short for that many at "
+        "the window spacing gets N uniform clips instead, as the evaluation does",
+        metavar="N",
+    ),
+    Setting(
+        "window_every",
+        "--window-every",
+        _positive_seconds,
+        "spacing of the windows (one clip each) scored over the whole video, from which "
+        "its segments and its video-level top-k come",
+        metavar=_DURATION_TEXT,
+        show=lambda s: format_duration(timedelta(seconds=s)),
+    ),
+    Setting(
+        "max_windows",
+        "--max-windows",
+        _at_least(1),
+        "most windows scored per video; a longer video gets this many, spread evenly, "
+        "so its cost is bounded",
         metavar="N",
     ),
     Setting("top_k", "--top-k", _at_least(1), "predictions stored per video", metavar="K"),

@@ -8,8 +8,9 @@ report (made afresh each run, so every run shows the whole flow). A user's own
 Steps: get a checkpoint (the configured one, or the demonstration model, trained once);
 prepare the samples; start a watcher and a worker as separate processes and wait until
 both are ready; drop the samples into the inbox; wait for every job to end; stop both
-services (SIGTERM, exit codes checked); print ``python -m storage list`` and write
-``python -m storage report``. The services are stopped on every path out: success,
+services (SIGTERM, exit codes checked); print ``python -m storage list``, the longer
+sample's timeline and segments (``python -m storage show``; with the demonstration
+model, how well they match the sample's truth) and write ``python -m storage report``. The services are stopped on every path out: success,
 failure, timeout, Ctrl-C.
 """
 
@@ -169,7 +170,7 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
     if failure is not None:
         say.error(failure)
         return EXIT_FAILED
-    table_ok = _print_results(paths, say)
+    table_ok = _print_results(paths, say) and _print_segments(paths, say, demo_model is not None)
     # The synthetic clips' motions are a promise of the demonstration model only.
     outcomes = judge(samples, jobs or {}, paths.inbox, check_motions=demo_model is not None)
     _print_outcomes(outcomes, say)
@@ -353,6 +354,20 @@ def _tag(
 def _print_results(paths: DemoPaths, say: _Say) -> bool:
     say.step("results, from the database:")
     return _storage(say, "--database-url", paths.database_url, "list")
+
+
+def _print_segments(paths: DemoPaths, say: _Say, truth_known: bool) -> bool:
+    sequence = paths.inbox / sample_files.SEQUENCE
+    say.step(f"what happens when in {sample_files.SEQUENCE}: its timeline and segments")
+    shown_ok = _storage(say, "--database-url", paths.database_url, "show", str(sequence))
+    if truth_known and shown_ok:
+        agreement = sample_files.sequence_agreement(paths.database_url, sequence)
+        say(
+            f"  against the truth it was rendered from: {agreement.right:.0%} of its time "
+            f"labelled right, every true boundary within {agreement.farthest_boundary_s:.1f} s "
+            "of a segment boundary"
+        )
+    return shown_ok
 
 
 def _print_outcomes(outcomes: Sequence[Outcome], say: _Say) -> None:

@@ -39,6 +39,8 @@ FLAGS = (
     "concurrency",
     "engine",
     "num_clips",
+    "window_every",
+    "max_windows",
     "top_k",
     "max_attempts",
     "task_time_limit",
@@ -142,6 +144,7 @@ def prepare(settings: Settings) -> None:
 
     try:
         config.check_broker_url(settings.broker_url)
+        config.check_windows(settings)
     except config.ConfigError as exc:
         raise SetupError(str(exc)) from exc
     path = settings.checkpoint.resolve()
@@ -287,11 +290,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint=settings.checkpoint.resolve(),
         concurrency=settings.concurrency or default_concurrency(settings.device),
     )
+    from celery import signals
+
+    from worker import broker
     from worker.app import make_app
     from worker.tasks import register  # imports torch: after the cheap checks
 
     app = make_app(settings)
     register(app, settings)
+    # Celery waits up to 4 s for the embedded broker's consumer to notice a warm shutdown.
+    signals.worker_shutting_down.connect(broker.stop_consuming, weak=False)
     with name_lock:
         app.worker_main(celery_argv(args, settings))
     return 0

@@ -212,9 +212,16 @@ def test_training_loader_shards_an_epoch_across_ranks(dataset_root, items) -> No
 def test_workers_start_cleanly_after_threads_ran_in_the_trainer(dataset_root, items) -> None:
     # The trainer runs the model (OpenMP) and OpenCV's pool before every epoch; workers
     # forked from such a process could hang on an inherited lock. They are spawned.
-    cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1000, 1000))
-    model = torch.nn.Conv3d(3, 8, 3)
-    model(torch.randn(4, 3, 8, 64, 64)).sum().backward()
+    # Two threads at least, so that OpenMP starts its team even in a test process held
+    # to one thread (tests/conftest.py, under pytest-xdist).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1000, 1000))
+        model = torch.nn.Conv3d(3, 8, 3)
+        model(torch.randn(4, 3, 8, 64, 64)).sum().backward()
+    finally:
+        torch.set_num_threads(threads)
     loader = make_loader(_videos(dataset_root, items, train=True), batch_size=5, workers=2)
     for epoch in range(2):  # the same (persistent) workers serve both epochs
         set_epoch(loader, epoch)

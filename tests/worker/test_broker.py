@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -146,3 +147,28 @@ def test_delivered_messages_leave_no_rows_behind(broker) -> None:
     with sqlite3.connect(path) as db:
         (rows,) = db.execute("SELECT count(*) FROM kombu_message").fetchone()
     assert rows == 0
+
+
+def test_a_consumer_told_to_stop_returns_at_once_and_leaves_later_messages_queued(
+    broker,
+) -> None:
+    """A warm shutdown (worker.broker.stop_consuming) ends the wait for messages at
+    once, and the stopping worker takes nothing more: the next worker gets it."""
+    app, _, queue, _ = broker
+    _send(app, range(0))
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        threading.Timer(0.3, conn.transport.stop_consuming).start()
+        started = time.monotonic()
+        with pytest.raises(simple.Empty):
+            simple.get(timeout=30)
+        waited = time.monotonic() - started
+        _send(app, range(9, 10))
+        with pytest.raises(simple.Empty):
+            simple.get(timeout=1)
+
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        message = simple.get(timeout=5)
+        message.ack()
+
+    assert waited < 5
+    assert message.decode()[0] == [9]
