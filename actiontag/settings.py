@@ -335,6 +335,7 @@ class Setting:
     metavar: str | None = None
     default_text: str | None = None  # how the default reads, where str() would not do
     show: Callable[[Any], str] = str
+    secret: bool = False  # its value is never repeated in a message
     env: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -621,6 +622,7 @@ SPEC: tuple[Setting, ...] = (
         "the secret a client must present (Authorization: Bearer, or the sign-in page) "
         "to use the web app's pages, uploads and API; at least 16 characters",
         default_text="unset (only a loopback address is served)",
+        secret=True,
     ),
     Setting(
         "upload_max_bytes",
@@ -699,7 +701,8 @@ def load_settings(
         try:
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
-            raise SettingError(f"{source}={raw!r}: {exc}") from None
+            shown = "(hidden)" if setting.secret else repr(raw)
+            raise SettingError(f"{source}={shown}: {exc}") from None
     return Settings(**values, given=frozenset(values))
 
 

@@ -15,17 +15,24 @@ log = logging.getLogger("web")
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    # FastAPI, SQLAlchemy and uvicorn come once the flags are parsed (--help is instant),
+    # and before the logging is set: what they log while imported (Alembic's plugin
+    # set-up, at INFO) stays unprinted, as for the other services.
+    import uvicorn
+
+    from storage.db import DatabaseSchemaError, DatabaseSettingError, DatabaseUnavailable
+    from web.app import make_app
+
     configure_logging(
         logging.DEBUG if config.verbose else logging.INFO,
         quiet=("kombu", "celery", "alembic"),
     )
-    # FastAPI, SQLAlchemy and uvicorn come once the flags are parsed: --help is instant.
-    import uvicorn
-
-    from web.app import make_app
-
     settings = config.settings
-    app = make_app(settings)
+    try:
+        app = make_app(settings)
+    except (DatabaseSettingError, DatabaseSchemaError, DatabaseUnavailable) as exc:
+        print(f"web: error: {exc}", file=sys.stderr)
+        return 2
     # uvicorn stops cleanly on SIGTERM/SIGINT, then raises the signal again for the
     # handler it found: this one, so that a requested stop exits 0.
     for stop in (signal.SIGTERM, signal.SIGINT):

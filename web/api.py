@@ -90,6 +90,7 @@ def list_moments(
             min_duration_s=min_duration,
             limit=limit + 1,
             offset=offset,
+            most_confident_first=True,
         )
     return {
         "moments": [moment_dict(moment) for moment in found[:limit]],

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from actiontag.settings import Settings
 from storage.db import open_database
-from web import api, pages, security
+from web import api, media, pages, security
 from web.context import HERE, WebContext
 from web.health import health
 
@@ -53,6 +53,7 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.context = context
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(media.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Database and broker reachable")

@@ -1,57 +1,25 @@
-"""The pages: recent videos, one video, moments, the model, upload, sign-in; and the
-files they show (the video itself, thumbnails, the model's figures)."""
+"""The pages: recent videos, one video (and a job's panel of it), moments, the model,
+upload, sign-in."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
 from storage import query
-from storage.jobs import JobNotFound, job_inputs
-from storage.report.collect import find_run_folder
 from storage.schema import JobState
 from web import security, views
 from web.context import WebContext, context_of
-from web.files import video_response
+from web.media import served_model
+from web.render import render
 from web.uploads import accept_upload
-from worker.video_file import FileRefused, open_video
 
 router = APIRouter(include_in_schema=False)
 Context = Annotated[WebContext, Depends(context_of)]
 PAGE = 24
-
-
-def render(
-    request: Request, context: WebContext, name: str, values: dict[str, Any], status: int = 200
-) -> Response:
-    """A template with what every page needs: the CSRF token (its cookie set when new),
-    whether a token is asked, the helpers of :mod:`web.views`."""
-    csrf, new = security.csrf_token(request)
-    response = context.templates.TemplateResponse(
-        request,
-        name,
-        {
-            **values,
-            "csrf": csrf,
-            "csrf_field": security.CSRF_FIELD,
-            "token_asked": context.settings.web_token is not None,
-            "v": views,
-        },
-        status_code=status,
-    )
-    if new:
-        response.set_cookie(
-            security.CSRF_COOKIE,
-            csrf,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-    return response
 
 
 def _float(text: str | None) -> float | None:
@@ -144,58 +112,6 @@ def job_panel(request: Request, context: Context, job_id: int) -> Response:
     return render(request, context, "_job.html", {"video": video, **_job_view(video, job)})
 
 
-@router.get("/videos/{video_id}/file")
-async def video_file(request: Request, context: Context, video_id: int) -> Response:
-    """The video itself, for the player; only a file recorded for it in the store."""
-
-    def opened() -> Any:
-        with context.session() as session:
-            job_id = session.scalar(query_first_job(video_id))
-            if job_id is None:
-                raise HTTPException(404, f"there is no video {video_id}")
-            try:
-                inputs = job_inputs(session, job_id)
-            except JobNotFound:
-                raise HTTPException(404, f"there is no video {video_id}") from None
-        try:
-            return open_video(inputs)
-        except FileRefused as refused:
-            raise HTTPException(410, views.shown(str(refused))) from None
-
-    video = await anyio.to_thread.run_sync(opened)
-    return video_response(video, request.headers.get("range"))
-
-
-def query_first_job(video_id: int) -> Any:
-    from sqlalchemy import select
-
-    from storage.schema import Job
-
-    return select(Job.id).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)
-
-
-JPEG_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
-
-
-@router.get("/jobs/{job_id}/thumbs/{position}.jpg")
-def job_thumbnail(context: Context, job_id: int, position: int) -> Response:
-    with context.session() as session:
-        strip = query.thumbnails(session, [job_id]).get(job_id, ())
-    found = next((row for row in strip if row.position == position), None)
-    if found is None:
-        raise HTTPException(404, "no such thumbnail")
-    return Response(found.jpeg, media_type="image/jpeg", headers=JPEG_HEADERS)
-
-
-@router.get("/jobs/{job_id}/segments/{position}.jpg")
-def segment_thumbnail(context: Context, job_id: int, position: int) -> Response:
-    with context.session() as session:
-        jpeg = query.segment_thumbnail(session, job_id, position)
-    if jpeg is None:
-        raise HTTPException(404, "no such thumbnail")
-    return Response(jpeg, media_type="image/jpeg", headers=JPEG_HEADERS)
-
-
 @router.get("/moments")
 def moments_page(
     request: Request,
@@ -216,6 +132,7 @@ def moments_page(
             min_duration_s=_float(min_duration),
             limit=PAGE * 2 + 1,
             offset=offset,
+            most_confident_first=True,
         )
         labels = query.segment_labels(session)
     return render(
@@ -236,32 +153,15 @@ def moments_page(
     )
 
 
-def _run_folder(context: WebContext) -> tuple[list[query.ModelRow], Any]:
-    with context.session() as session:
-        models = query.models(session)
-        stats = query.stats(session, model_sha256=models[0].sha256 if models else None)
-    return models, (find_run_folder(models[:1]), stats)
-
-
 @router.get("/model")
 def model_page(request: Request, context: Context) -> Response:
-    models, (run, stats) = _run_folder(context)
+    served = served_model(context)
     return render(
         request,
         context,
         "model.html",
-        {"models": models, "model": models[0] if models else None, "run": run, "stats": stats},
+        {"model": served.model, "run": served.run, "stats": served.stats},
     )
-
-
-@router.get("/model/figures/{index}.png")
-def model_figure(context: Context, index: int) -> Response:
-    """One image of the served model's run folder, by its place in the list (never by
-    a name from the request)."""
-    _, (run, _) = _run_folder(context)
-    if run is None or not 0 <= index < len(run.figures):
-        raise HTTPException(404, "no such figure")
-    return FileResponse(run.figures[index].source, media_type="image/png", headers=JPEG_HEADERS)
 
 
 @router.get("/upload")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import anyio.to_thread
@@ -10,6 +11,8 @@ from fastapi import HTTPException, Request
 from storage import query
 from web.context import WebContext
 from web.upload import ReceivedFile, UploadRefused, discard, place, receive
+
+log = logging.getLogger(__name__)
 
 
 async def accept_upload(
@@ -56,4 +59,16 @@ async def accept_upload(
             else "placed"
         )
         context.metrics.uploads.labels(outcome).inc()
+        # The user's name goes through the log formatter's escaping like any file name.
+        log.info(
+            "upload %s: %r, %d bytes%s",
+            outcome,
+            received.display_name,
+            received.size,
+            f" -> {received.stored_name}"
+            if received.stored_name
+            else f" (video {received.duplicate_of})"
+            if received.duplicate_of is not None
+            else f": {received.refused}",
+        )
     return form.files

@@ -35,6 +35,7 @@ class Strip:
     span_s: float
     pieces: tuple[Piece, ...]
     cuts: tuple[str, ...]  # left offsets in percent
+    cut_clocks: tuple[str, ...]  # the same cuts as HH:MM:SS.mmm
     legend: tuple[tuple[str, str], ...]  # (label, colour)
 
 
@@ -73,6 +74,7 @@ def strip_of(video: VideoDetail, job_id: int, timeline: Timeline) -> Strip:
         span_s=span,
         pieces=tuple(pieces),
         cuts=tuple(percent(cut, span) for cut in timeline.cuts),
+        cut_clocks=tuple(format_clock(cut) for cut in timeline.cuts),
         legend=tuple((label, label_colour(label)) for label in labels),
     )
 

@@ -74,7 +74,7 @@ def test_a_video_uploaded_in_the_browser_is_tagged_and_shown_with_its_timeline(
         labels = browser.evaluate(
             "[...document.querySelectorAll('.timeline .segment')].map(s => s.dataset.label)"
         )
-        assert labels == [CLASSES[0]]
+        assert labels == [CLASSES[0]], browser.evaluate("document.body.innerText")
         assert browser.evaluate("document.querySelector('.job .state').textContent") == "done"
         browser.screenshot(artifacts / "uploaded-video.png")
     stored = sorted(p.name for p in service.pipeline.inbox.iterdir())
