@@ -47,6 +47,7 @@ COPY trainer ./trainer
 COPY worker ./worker
 COPY watcher ./watcher
 COPY storage ./storage
+COPY web ./web
 # A regular (not editable) install: the image carries no source tree.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install ".${EXTRAS:+[$EXTRAS]}"

@@ -63,12 +63,14 @@ format: $(STAMP)
 
 # The whole service on sample videos, everything under var/demo/ (launcher/demo.py).
 # Only the Python packages are needed: not the trainer's RAR tools, nor Chromium.
-# Options go through DEMO_FLAGS, e.g. make demo DEMO_FLAGS="--device cpu".
+# Options go through DEMO_FLAGS, e.g. make demo DEMO_FLAGS="--device cpu"; --serve keeps
+# the results served (http://127.0.0.1:8000/) until Ctrl-C.
 demo: $(STAMP)
 	$(PY) -m launcher demo $(DEMO_FLAGS)
 
-# A watcher and a worker for real use, with the configured checkpoint (ACTIONTAG_* from
-# the environment, else from .env), until Ctrl-C (launcher/up.py). UP_FLAGS as above.
+# A watcher, a worker and the web app for real use, with the configured checkpoint
+# (ACTIONTAG_* from the environment, else from .env), until Ctrl-C (launcher/up.py).
+# UP_FLAGS as above.
 up: $(STAMP)
 	$(PY) -m launcher up $(UP_FLAGS)
 

@@ -162,6 +162,10 @@ def _seconds(text: str) -> float:
     return parse_duration(text).total_seconds()
 
 
+def _positive_seconds(text: str) -> float:
+    return _positive_duration(text).total_seconds()
+
+
 def _positive_duration(text: str) -> timedelta:
     value = parse_duration(text)
     if value <= timedelta(0):
@@ -193,6 +197,33 @@ def _queues(text: str) -> tuple[str, ...]:
 
 def _lower(text: str) -> str:
     return text.strip().lower()
+
+
+def _host(text: str) -> str:
+    host = text.strip()
+    if not host or any(c.isspace() or c in "/@" for c in host):
+        raise ValueError(f"{text!r} is not an address; give e.g. 127.0.0.1 or 0.0.0.0")
+    return host
+
+
+def _port(text: str) -> int:
+    value = _at_least(1)(text)
+    if value > 65535:
+        raise ValueError(f"{value} is not a TCP port (1 to 65535)")
+    return value
+
+
+# A shorter secret is guessable over the network.
+MIN_TOKEN_LENGTH = 16
+
+
+def _token(text: str) -> str:
+    if len(text) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"a token of {len(text)} characters is too easy to guess; use at least "
+            f"{MIN_TOKEN_LENGTH}, e.g. from `python -c 'import secrets; print(secrets.token_urlsafe())'`"
+        )
+    return text
 
 
 # -- the settings ---------------------------------------------------------------------
@@ -262,7 +293,10 @@ class Settings:
     concurrency: int | None = None  # None: one pool process per GPU, else 1
     engine: str = "auto"  # the fastest engine that is exact enough (worker.predictor)
     engine_cache: Path | None = None  # None: next to the checkpoint, else XDG's cache
-    num_clips: int = 10
+    num_clips: int = 10  # also the fewest windows a video is scored on
+    # Windows one second apart, at most an hour of them (model.windows says why).
+    window_every: float = 1.0
+    max_windows: int = 3600
     top_k: int = 5
     max_attempts: int = 3
     # A video gets this long (decode + inference) before its task is stopped. Ten clips
@@ -274,6 +308,12 @@ class Settings:
     decode_threads: int | None = None  # None: 4 on CUDA, 1 on CPU
     hmdb51_mirror: str | None = None  # None: the original Brown University addresses
     rar_backend: str = "auto"
+    # The web app (python -m web): loopback unless told otherwise, and then only with a
+    # token (web.security refuses to bind elsewhere without one).
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_token: str | None = field(default=None, repr=False)  # None: no token asked
+    upload_max_bytes: int = 2 << 30
     # Not a setting: the names of those a flag, the environment or an env file set (the
     # demo serves a configured checkpoint, else makes its own).
     given: frozenset[str] = field(default=frozenset(), compare=False)
@@ -295,6 +335,7 @@ class Setting:
     metavar: str | None = None
     default_text: str | None = None  # how the default reads, where str() would not do
     show: Callable[[Any], str] = str
+    secret: bool = False  # its value is never repeated in a message
     env: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -485,7 +526,25 @@ SPEC: tuple[Setting, ...] = (
         "num_clips",
         "--num-clips",
         _at_least(1),
-        "clips sampled uniformly from each video, run as one batch",
+        "the fewest windows a video is scored on: a video too short for that many at "
+        "the window spacing gets N uniform clips instead, as the evaluation does",
+        metavar="N",
+    ),
+    Setting(
+        "window_every",
+        "--window-every",
+        _positive_seconds,
+        "spacing of the windows (one clip each) scored over the whole video, from which "
+        "its segments and its video-level top-k come",
+        metavar=_DURATION_TEXT,
+        show=lambda s: format_duration(timedelta(seconds=s)),
+    ),
+    Setting(
+        "max_windows",
+        "--max-windows",
+        _at_least(1),
+        "most windows scored per video; a longer video gets this many, spread evenly, "
+        "so its cost is bounded",
         metavar="N",
     ),
     Setting("top_k", "--top-k", _at_least(1), "predictions stored per video", metavar="K"),
@@ -547,6 +606,31 @@ SPEC: tuple[Setting, ...] = (
         None,
         _lower,
         "which program unpacks the RAR archives: auto (bsdtar, then unar), bsdtar, unar",
+    ),
+    Setting(
+        "web_host",
+        "--host",
+        _host,
+        "address the web app listens on; anything but a loopback address needs ACTIONTAG_WEB_TOKEN",
+        metavar="ADDRESS",
+    ),
+    Setting("web_port", "--port", _port, "TCP port of the web app", metavar="PORT"),
+    Setting(
+        "web_token",
+        None,
+        _token,
+        "the secret a client must present (Authorization: Bearer, or the sign-in page) "
+        "to use the web app's pages, uploads and API; at least 16 characters",
+        default_text="unset (only a loopback address is served)",
+        secret=True,
+    ),
+    Setting(
+        "upload_max_bytes",
+        "--upload-max-bytes",
+        _positive_size,
+        "the largest file the web app takes in one upload (larger: 413)",
+        metavar="SIZE",
+        show=_size_setting,
     ),
 )
 _BY_NAME = {setting.name: setting for setting in SPEC}
@@ -617,7 +701,8 @@ def load_settings(
         try:
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
-            raise SettingError(f"{source}={raw!r}: {exc}") from None
+            shown = "(hidden)" if setting.secret else repr(raw)
+            raise SettingError(f"{source}={shown}: {exc}") from None
     return Settings(**values, given=frozenset(values))
 
 

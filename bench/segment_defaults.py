@@ -29,24 +29,9 @@ import numpy as np
 
 from model.segments import SegmentParams, find_segments, snap_to_cuts
 from model.windows import DEFAULT_EVERY_S, frame_times, place_windows
-from trainer.synthetic import Part, write_sequence
+from trainer.synthetic import DEMO_TRUTH_PARTS, Part, write_sequence
 
-DEMO_PARTS = (
-    Part("pan_up", 5),
-    Part("still", 4, cut=False),
-    Part("pan_sideways", 6, cut=False),
-    Part("pan_down", 3),
-    Part("pan_up", 4, cut=False),
-    Part("still", 7),
-    Part("pan_down", 5, cut=False),
-    Part("pan_sideways", 3),
-    Part("still", 8, cut=False),
-    Part("pan_up", 6),
-    Part("pan_sideways", 4, cut=False),
-    Part("pan_down", 3, cut=False),
-    Part("still", 4),
-    Part("pan_up", 5, cut=False),
-)
+DEMO_PARTS = DEMO_TRUTH_PARTS
 FPS = 25.0
 
 

@@ -70,17 +70,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the samples may take to be tagged once dropped (default 600)",
     )
 
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="then keep serving the results until Ctrl-C: the web app's pages and API "
+        "(with a watcher and a worker, so uploads are tagged too)",
+    )
+    demo.add_argument(
+        "--port",
+        type=_port,
+        default=8000,
+        metavar="PORT",
+        help="the web app's port on 127.0.0.1 with --serve (default 8000)",
+    )
+
     up = commands.add_parser(
         "up",
-        help="watcher and worker for real use, until Ctrl-C (make up)",
-        description="Start `python -m watcher` and `python -m worker` with the configured "
-        "settings and keep them running until Ctrl-C or SIGTERM, then stop both cleanly "
+        help="watcher, worker and web app for real use, until Ctrl-C (make up)",
+        description="Start `python -m watcher`, `python -m worker` and `python -m web` "
+        "(pages and API on ACTIONTAG_WEB_HOST:ACTIONTAG_WEB_PORT) with the configured "
+        "settings and keep them running until Ctrl-C or SIGTERM, then stop them cleanly "
         "(the worker finishes the videos in hand). Their output is shown with the service's "
         "name in front and kept in var/log/<service>.log. A service that exits on its own "
-        "stops the other one too.",
+        "stops the others too.",
         epilog="Settings: the ACTIONTAG_* environment variables (see the README's "
         "configuration table); those not set are read from --env-file when it exists. "
-        "Exit status: 0 after Ctrl-C when both stopped cleanly, 1 when a service failed, "
+        "Exit status: 0 after Ctrl-C when all stopped cleanly, 1 when a service failed, "
         "2 when there is no checkpoint.",
     )
     up.add_argument(
@@ -118,6 +133,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return int(text)
+
+
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
@@ -146,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     engine=settings.engine,
                     start_timeout_s=args.start_timeout,
                     timeout_s=args.timeout,
+                    serve=args.serve,
+                    port=args.port,
                 ),
                 REPO,
             )

@@ -8,8 +8,9 @@ report (made afresh each run, so every run shows the whole flow). A user's own
 Steps: get a checkpoint (the configured one, or the demonstration model, trained once);
 prepare the samples; start a watcher and a worker as separate processes and wait until
 both are ready; drop the samples into the inbox; wait for every job to end; stop both
-services (SIGTERM, exit codes checked); print ``python -m storage list`` and write
-``python -m storage report``. The services are stopped on every path out: success,
+services (SIGTERM, exit codes checked); print ``python -m storage list``, the longer
+sample's timeline and segments (``python -m storage show``; with the demonstration
+model, how well they match the sample's truth) and write ``python -m storage report``. The services are stopped on every path out: success,
 failure, timeout, Ctrl-C.
 """
 
@@ -40,6 +41,7 @@ from launcher.supervisor import (
     Stopped,
     Supervisor,
 )
+from launcher.web import address, web_spec
 from storage.db import create_sqlite_database
 from storage.query import ResultRow
 from storage.schema import JobState
@@ -72,6 +74,8 @@ class DemoOptions:
     engine: str
     start_timeout_s: float
     timeout_s: float
+    serve: bool = False  # then keep serving the results (web app, watcher, worker)
+    port: int = 8000  # the web app's, with serve
 
 
 @dataclass(frozen=True)
@@ -166,12 +170,42 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
     if failure is not None:
         say.error(failure)
         return EXIT_FAILED
-    table_ok = _print_results(paths, say)
+    table_ok = _print_results(paths, say) and _print_segments(paths, say, demo_model is not None)
     # The synthetic clips' motions are a promise of the demonstration model only.
     outcomes = judge(samples, jobs or {}, paths.inbox, check_motions=demo_model is not None)
     _print_outcomes(outcomes, say)
     report_ok = _write_report(paths, say)
-    return _verdict(samples, outcomes, paths, jobs or {}, stopped, table_ok and report_ok, say)
+    code = _verdict(samples, outcomes, paths, jobs or {}, stopped, table_ok and report_ok, say)
+    return _serve(options, paths, checkpoint, say, code) if options.serve else code
+
+
+def _serve(options: DemoOptions, paths: DemoPaths, checkpoint: Path, say: _Say, code: int) -> int:
+    """Serve the demo's results (pages, API, uploads tagged by a watcher and a worker)
+    until Ctrl-C; the demo's own exit status unless a service fails."""
+    services = _services(options, paths, checkpoint, web_port=options.port)
+    failure: str | None = None
+    with Supervisor(services) as supervisor:
+        try:
+            say.step("starting the web app, with the watcher and a worker for uploads")
+            supervisor.start(options.start_timeout_s)
+            say(
+                f"  the demo's results are at {address('127.0.0.1', options.port)} "
+                "(pages, API at /docs; uploads are tagged too). Ctrl-C stops."
+            )
+            supervisor.run_until_interrupted()
+        except Interrupted as exc:
+            say.step(f"stopping the watcher, the worker, then the web app ({exc} received)")
+        except ServiceFailed as exc:
+            failure = str(exc)
+        stopped = supervisor.stop()
+    say("  " + "; ".join(s.describe() for s in stopped))
+    if failure is not None:
+        say.error(failure)
+        return EXIT_FAILED
+    if not all(s.clean for s in stopped):
+        say.error(f"a service did not stop cleanly; see {paths.logs}/")
+        return EXIT_FAILED
+    return code
 
 
 def shown(path: Path) -> Path:
@@ -238,7 +272,9 @@ def _reset(paths: DemoPaths) -> None:
             path.unlink(missing_ok=True)
 
 
-def _services(options: DemoOptions, paths: DemoPaths, checkpoint: Path) -> list[Service]:
+def _services(
+    options: DemoOptions, paths: DemoPaths, checkpoint: Path, web_port: int | None = None
+) -> list[Service]:
     stores = ["--database-url", paths.database_url, "--broker-url", paths.broker_url]
     watcher = ServiceSpec(
         "watcher",
@@ -254,11 +290,25 @@ def _services(options: DemoOptions, paths: DemoPaths, checkpoint: Path) -> list[
         WORKER_READY,
         WORKER_STOP_S,
     )  # fmt: skip
+    specs = [watcher, worker]
+    if web_port is not None:
+        specs.append(
+            web_spec(
+                [
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(web_port),
+                    "--inbox",
+                    str(paths.inbox),
+                    *stores,
+                ]
+            )
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
     # Stopped in this order: nothing new is queued once the worker winds down.
     return [
-        Service(spec, paths.logs / f"{spec.name}.log", env=env, cwd=Path.cwd())
-        for spec in (watcher, worker)
+        Service(spec, paths.logs / f"{spec.name}.log", env=env, cwd=Path.cwd()) for spec in specs
     ]
 
 
@@ -304,6 +354,20 @@ def _tag(
 def _print_results(paths: DemoPaths, say: _Say) -> bool:
     say.step("results, from the database:")
     return _storage(say, "--database-url", paths.database_url, "list")
+
+
+def _print_segments(paths: DemoPaths, say: _Say, truth_known: bool) -> bool:
+    sequence = paths.inbox / sample_files.SEQUENCE
+    say.step(f"what happens when in {sample_files.SEQUENCE}: its timeline and segments")
+    shown_ok = _storage(say, "--database-url", paths.database_url, "show", str(sequence))
+    if truth_known and shown_ok:
+        agreement = sample_files.sequence_agreement(paths.database_url, sequence)
+        say(
+            f"  against the truth it was rendered from: {agreement.right:.0%} of its time "
+            f"labelled right, every true boundary within {agreement.farthest_boundary_s:.1f} s "
+            "of a segment boundary"
+        )
+    return shown_ok
 
 
 def _print_outcomes(outcomes: Sequence[Outcome], say: _Say) -> None:

@@ -2,6 +2,9 @@
 
 - One clip per motion class of the demonstration model, from the generator of its
   training data with other random draws (``SYNTHETIC_SEED``), so clips it never saw.
+- One longer video of those motions in a row (trainer.synthetic.DEMO_TRUTH_PARTS: 14
+  parts, 67 s, some joined by hard cuts, some continuous): the demo prints its timeline
+  and segments.
 - A few real videos from ``tests/fixtures/videos`` (see the README there): H.264, AV1
   (which OpenCV opens but cannot read, so the PyAV fallback decodes it) and a phone
   clip with a display rotation.
@@ -17,9 +20,13 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from launcher.demo_recipe import demo_class_count
 from storage.schema import JobState
+
+if TYPE_CHECKING:
+    from trainer.synthetic import Agreement
 
 # The demonstration model's training videos come from seed 0.
 SYNTHETIC_SEED = 1
@@ -31,6 +38,7 @@ REAL_VIDEOS = (
 )
 EMPTY_FILE = ("result.webm", "not a video: zero bytes")
 TEXT_FILE = "not-a-video.mp4"
+SEQUENCE = "motions-in-a-row.avi"
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,11 @@ class Sample:
 
 def prepare_samples(folder: Path, repo: Path) -> list[Sample]:
     """Write the synthetic clips and the text file under ``folder``; every sample."""
-    return [*_synthetic_samples(folder / "synthetic"), *_fixture_samples(repo / FIXTURES, folder)]
+    return [
+        *_synthetic_samples(folder / "synthetic"),
+        _sequence_sample(folder / SEQUENCE),
+        *_fixture_samples(repo / FIXTURES, folder),
+    ]
 
 
 def _synthetic_samples(root: Path) -> list[Sample]:
@@ -66,6 +78,40 @@ def _synthetic_samples(root: Path) -> list[Sample]:
         )
         for label, name in enumerate(config.classes)
     ]
+
+
+def _sequence_sample(path: Path) -> Sample:
+    from trainer.synthetic import DEMO_TRUTH_PARTS, write_sequence
+
+    if not path.is_file():  # the same seed renders the same frames: written once
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.part.avi")
+        write_sequence(partial, DEMO_TRUTH_PARTS, fps=25.0, seed=SYNTHETIC_SEED)
+        partial.replace(path)
+    seconds = sum(part.seconds for part in DEMO_TRUTH_PARTS)
+    return Sample(
+        SEQUENCE,
+        path,
+        JobState.DONE,
+        f"synthetic: {len(DEMO_TRUTH_PARTS)} motions in a row, {seconds:.0f} s (segments below)",
+    )
+
+
+def sequence_agreement(database_url: str, path: Path) -> Agreement:
+    """How the segments stored for the longer sample at ``path`` match its truth."""
+    from storage.db import open_database, session_scope
+    from storage.query import video_detail
+    from trainer.synthetic import DEMO_TRUTH_PARTS, segment_agreement, sequence_truth
+
+    truth = sequence_truth(DEMO_TRUTH_PARTS, fps=25.0)
+    engine = open_database(database_url, migrate=False)
+    try:
+        with session_scope(engine) as session:
+            detail = video_detail(session, str(path))
+    finally:
+        engine.dispose()
+    (timeline,) = detail.timelines.values()
+    return segment_agreement(timeline.segments, truth)
 
 
 def demo_classes() -> list[str]:

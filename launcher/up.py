@@ -1,12 +1,13 @@
-"""``make up``: a watcher and a worker for real use, until Ctrl-C.
+"""``make up``: a watcher, a worker and the web app for real use, until Ctrl-C.
 
 Both read their settings as they always do: flags (none here), then ``ACTIONTAG_*``
 variables, then their defaults. ``make up`` reads its own settings from the environment,
-else the ``ACTIONTAG_*`` lines of ``.env`` (``actiontag.settings``), and gives both
+else the ``ACTIONTAG_*`` lines of ``.env`` (``actiontag.settings``), and gives the
 services an environment with those lines added where a variable is not set already.
 Their output goes to the terminal, each line prefixed with the service's name, and to
 ``var/log/<service>.log``. Ctrl-C (or SIGTERM) stops the watcher, then the worker,
-which finishes the videos in hand first.
+which finishes the videos in hand first, then the web app (``python -m web``, on
+``ACTIONTAG_WEB_HOST``:``ACTIONTAG_WEB_PORT``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TextIO
 
 from actiontag.settings import SettingError, env_name, environment_with, load_settings
 from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
+from launcher.web import address, web_spec
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
@@ -48,7 +50,7 @@ class UpOptions:
 
 
 def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
-    """Run watcher and worker until interrupted; 0 when both then stopped cleanly."""
+    """Run watcher, worker and web app until interrupted; 0 when all then stopped cleanly."""
     try:
         settings = load_settings(env_file=options.env_file)
     except SettingError as exc:
@@ -75,9 +77,12 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
     worker = [sys.executable, "-m", "worker"]
     if options.worker_name:
         worker += ["--hostname", options.worker_name]
+    # Stopped in this order: nothing new is queued once the worker winds down; the
+    # pages stay up until the end.
     specs = (
         ServiceSpec("watcher", [sys.executable, "-m", "watcher"], WATCHER_READY, WATCHER_STOP_S),
         ServiceSpec("worker", worker, WORKER_READY, WORKER_STOP_S),
+        web_spec(),
     )
     services = [
         Service(spec, LOGS / f"{spec.name}.log", env=env, cwd=Path.cwd(), echo=out)
@@ -88,12 +93,19 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
     with Supervisor(services) as supervisor:
         try:
             supervisor.start(options.start_timeout_s)
+            pages = address(settings.web_host, settings.web_port)
             _say(
-                out, f"watcher and worker are running: drop videos into {inbox}. Ctrl-C stops both."
+                out,
+                f"watcher and worker are running: drop videos into {inbox}, or upload them "
+                f"at {pages} (pages and API). Ctrl-C stops all three.",
             )
             supervisor.run_until_interrupted()
         except Interrupted as signal:
-            _say(out, f"{signal}: stopping the watcher, then the worker (it finishes its video)")
+            _say(
+                out,
+                f"{signal}: stopping the watcher, then the worker (it finishes its video), "
+                "then the web app",
+            )
         except ServiceFailed as exc:
             failure = str(exc)
         stopped = supervisor.stop()

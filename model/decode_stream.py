@@ -13,6 +13,11 @@ Memory holds the frames of the windows being filled plus ``ahead`` chunks; the d
 waits while the caller is behind. A clip's frames are filled as they are decoded and the
 clip is handed over once complete, so with one front-to-back pass a frame shared by two
 overlapping windows is decoded once.
+
+``watch`` sees every frame of such a pass too (the shot detector, model.shots.ShotFeed):
+frames 0, 1, 2, ... in order while the decode hands them over without a gap. A decode
+that seeks past frames leaves a gap, and from there the watcher sees nothing more; it
+knows how far it got (``next_rank``), so the caller can tell whether it saw them all.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -30,11 +36,20 @@ from model.decode_errors import VideoError
 from model.decode_frames import output_size
 from model.video import VideoInfo, decode_into, frame_index
 
-__all__ = ["stream_clips"]
+__all__ = ["FrameWatch", "stream_clips"]
 
 log = logging.getLogger(__name__)
 
 _DONE = object()
+
+
+class FrameWatch(Protocol):
+    """Sees the decoded frames in order: ``next_rank`` is the frame it wants next, and
+    it is called with each such frame (RGB at the clips' size) as it decodes."""
+
+    next_rank: int
+
+    def __call__(self, rank: int, rgb: np.ndarray) -> None: ...
 
 
 class _Stopped(Exception):
@@ -53,8 +68,10 @@ class WindowSink:
         ranks: np.ndarray,
         size: tuple[int, int],
         emit: Callable[[int, np.ndarray], None],
+        watch: FrameWatch | None = None,
     ) -> None:
         self.size = size
+        self._watch = watch
         self._ranks = ranks  # clips x T frame numbers
         self._emit = emit
         self._slots: dict[int, list[tuple[int, int]]] = {}
@@ -69,13 +86,13 @@ class WindowSink:
         self.next_clip = 0  # clips before it have been handed on
 
     def wants(self, rank: int) -> bool:
-        return any(
-            not self._done[clip] and (clip, t) not in self._filled
-            for clip, t in self._slots.get(rank, ())
-        )
+        watched = self._watch is not None and rank == self._watch.next_rank
+        return watched or self._clip_wants(rank)
 
     def put(self, rank: int, rgb: np.ndarray) -> None:
-        for clip, t in self._slots[rank]:
+        if self._watch is not None and rank == self._watch.next_rank:
+            self._watch(rank, rgb)
+        for clip, t in self._slots.get(rank, ()):
             if self._done[clip] or (clip, t) in self._filled:
                 continue
             frames = self._open.get(clip)
@@ -96,7 +113,13 @@ class WindowSink:
             self.next_clip += 1
 
     def missing(self) -> list[int]:
-        return [rank for rank in self.wanted.tolist() if self.wants(rank)]
+        return [rank for rank in self.wanted.tolist() if self._clip_wants(rank)]
+
+    def _clip_wants(self, rank: int) -> bool:
+        return any(
+            not self._done[clip] and (clip, t) not in self._filled
+            for clip, t in self._slots.get(rank, ())
+        )
 
     def clear(self) -> None:
         """Forget frames of clips not yet handed on (a failed seek: decoded again)."""
@@ -115,6 +138,7 @@ def stream_clips(
     short_side: int = 128,
     chunk: int = 16,
     ahead: int = 2,
+    watch: FrameWatch | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first, clips)``: the clips starting at ``starts`` (ascending), ``chunk``
     at a time, uint8 n x T x H x W x 3 RGB, as model.video.read_clips would return them.
@@ -123,7 +147,9 @@ def stream_clips(
     wrapping at the number of frames (a short video loops). When the file decodes fewer
     frames than were indexed (a damaged tail), the clips that reach past the end are
     not yielded (logged); if none could be, the frame numbers wrap at what decodes, as
-    read_clips does. Raises VideoError for a file that cannot be read.
+    read_clips does. ``watch``: sees the frames of a front-to-back pass (module
+    docstring); it runs in the decoding thread. Raises VideoError for a file that cannot
+    be read.
     """
     if len(starts) == 0:
         raise ValueError("starts is empty: ask for at least one clip")
@@ -138,7 +164,7 @@ def stream_clips(
     for _ in range(2):
         ranks = (np.asarray(starts, dtype=np.int64)[:, None] + offsets) % frames
         decoded: list[int | None] = []
-        for first, clips in _stream(info, ranks, size, chunk, ahead, decoded):
+        for first, clips in _stream(info, ranks, size, chunk, ahead, decoded, watch):
             handed += len(clips)
             yield first, clips
         if not decoded or decoded[0] is None:
@@ -166,6 +192,7 @@ def _stream(
     chunk: int,
     ahead: int,
     decoded: list[int | None],
+    watch: FrameWatch | None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """One decoding pass in a thread; ``decoded`` gets decode_into's answer."""
     handoff: queue.Queue[object] = queue.Queue(maxsize=ahead)
@@ -192,7 +219,7 @@ def _stream(
 
     def decode() -> None:
         try:
-            sink = WindowSink(ranks, size, emit)
+            sink = WindowSink(ranks, size, emit, watch)
             decoded.append(decode_into(info.path, info, frame_index(info.path), sink))
             if pending:
                 send((first[0], np.stack(pending)))

@@ -324,8 +324,10 @@ def to_windows(
     class_names: Sequence[str],
 ) -> tuple[Window, ...]:
     """The per-window timeline: each window's own top-1 and its probability (before
-    smoothing: what the model said about that clip)."""
+    smoothing: what the model said about that clip). Windows that start at the same time
+    (a video shorter than its evaluation clips repeats them) are one."""
     probabilities, starts, ends = _check(probabilities, start_s, end_s, class_names)
+    probabilities, starts, ends = _merge_repeats(probabilities, starts, ends)
     top = probabilities.argmax(axis=1)
     return tuple(
         Window(

@@ -65,7 +65,7 @@ from scenedetect.scene_detector import SceneDetector
 from model.decode_frames import output_size, pyav_to_rgb
 from model.decode_index import open_container, select_video_stream
 
-__all__ = ["ShotDetector", "ShotParams", "detect_cuts", "detect_cuts_in_file"]
+__all__ = ["ShotDetector", "ShotFeed", "ShotParams", "detect_cuts", "detect_cuts_in_file"]
 
 
 class _HistogramAdaptiveDetector(AdaptiveDetector):
@@ -204,6 +204,35 @@ class ShotDetector:
     def frames(self) -> int:
         """Frames pushed so far."""
         return self._frames
+
+
+class ShotFeed:
+    """A ShotDetector fed by a decode that hands frames over by number (a
+    model.decode_stream.FrameWatch): frame ``next_rank`` and its time from ``times_s``.
+
+    The decode feeds it frames 0, 1, 2, ... while it sees them all; ``saw_up_to(last)``
+    says whether it got every frame through ``last`` (a decode that sought past some did
+    not: then the cuts need ``detect_cuts_in_file``).
+    """
+
+    def __init__(self, times_s: np.ndarray, fps: float, params: ShotParams | None = None) -> None:
+        self.detector = ShotDetector(fps, params)
+        self._times = times_s
+        self.next_rank = 0
+
+    def __call__(self, rank: int, rgb: np.ndarray) -> None:
+        if rank != self.next_rank:
+            raise ValueError(f"frame {rank} fed where frame {self.next_rank} was due")
+        self.detector.push(rgb, float(self._times[rank]))
+        self.next_rank += 1
+
+    def saw_up_to(self, last: int) -> bool:
+        """Every frame from 0 through ``last`` was fed."""
+        return self.next_rank > last
+
+    def finish(self) -> tuple[float, ...]:
+        """The cut times among the frames fed (ShotDetector.finish)."""
+        return self.detector.finish()
 
 
 def detect_cuts(

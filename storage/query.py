@@ -361,10 +361,11 @@ def recent_videos(
     since: datetime | None = None,
     model_sha256: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[VideoDetail]:
     """Videos with a job matching the filters (as :func:`results`), most recent first.
 
-    ``limit`` counts videos, not jobs. Each video carries its matching jobs only, most
+    ``limit`` counts videos, not jobs; ``offset`` skips that many videos (paging). Each video carries its matching jobs only, most
     recent first; a video tagged by several models has one job per model.
     """
     conditions = _job_filters(
@@ -374,14 +375,7 @@ def recent_videos(
         since=since,
         model_sha256=model_sha256,
     )
-    latest = func.max(_activity_time())
-    video_ids = session.scalars(
-        select(Job.video_id)
-        .where(*conditions)
-        .group_by(Job.video_id)
-        .order_by(latest.desc(), Job.video_id.desc())
-        .limit(limit)
-    ).all()
+    video_ids = _recent_video_ids(session, conditions, limit, offset)
     jobs_by_video: dict[int, list[Job]] = {}
     for chunk in _chunks(video_ids):
         query = (
@@ -400,6 +394,42 @@ def recent_videos(
     ]
     session.commit()
     return videos
+
+
+def _recent_video_ids(
+    session: Session, conditions: list[ColumnElement[bool]], limit: int | None, offset: int
+) -> list[int]:
+    """Ids of the videos with a job meeting ``conditions``, latest activity (then id) first.
+
+    With a limit, read from the front of the jobs in (activity, video id) order, newest
+    first (the index ix_jobs_activity): a video's first job there is its latest, so the
+    videos come in the order of their first appearance. The read grows until it holds
+    enough videos, so a page costs about its own size, not the number of jobs.
+    """
+    if limit is None:
+        latest = func.max(_activity_time())
+        return list(
+            session.scalars(
+                select(Job.video_id)
+                .where(*conditions)
+                .group_by(Job.video_id)
+                .order_by(latest.desc(), Job.video_id.desc())
+                .offset(offset or None)
+            ).all()
+        )
+    wanted = offset + limit
+    batch = max(2 * wanted, 64)
+    while True:
+        rows = session.scalars(
+            select(Job.video_id)
+            .where(*conditions)
+            .order_by(_activity_time().desc(), Job.video_id.desc())
+            .limit(batch)
+        ).all()
+        found = list(dict.fromkeys(rows))
+        if len(found) >= wanted or len(rows) < batch:
+            return found[offset:wanted]
+        batch *= 4
 
 
 def thumbnails(session: Session, job_ids: Sequence[int]) -> dict[int, tuple[ThumbnailRow, ...]]:
@@ -475,10 +505,58 @@ def find_video(session: Session, ref: str) -> Video:
     )
 
 
+def video_by_id(session: Session, video_id: int) -> VideoDetail:
+    """Everything about the video ``video_id``, each job's timeline included; for
+    callers (the web app) that must not let a reference reach the file system."""
+    video = session.get(Video, video_id)
+    if video is None:
+        session.commit()
+        raise VideoNotFound(f"there is no video {video_id}")
+    return _with_jobs(session, video)
+
+
+def video_id_of(session: Session, sha256: str) -> int | None:
+    """The id of the video whose content has this sha256 (64 hex digits), if recorded."""
+    found = session.scalar(select(Video.id).where(Video.sha256 == sha256.lower()))
+    session.commit()
+    return found
+
+
+def job_row(session: Session, job_id: int) -> ResultRow | None:
+    """One job with its results, or None."""
+    found = session.scalars(_results_query().where(Job.id == job_id)).unique().one_or_none()
+    row = _result_row(found) if found is not None else None
+    session.commit()
+    return row
+
+
+def latest_job_id(session: Session, video_id: int) -> int | None:
+    """The id of the video's newest job (any model, any state), if it has one."""
+    found = session.scalar(
+        select(Job.id).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)
+    )
+    session.commit()
+    return found
+
+
+def segment_thumbnail(session: Session, job_id: int, position: int) -> bytes | None:
+    """The JPEG of one segment of a job's timeline, if it has one."""
+    found = session.scalar(
+        select(SegmentRecord.thumbnail).where(
+            SegmentRecord.job_id == job_id, SegmentRecord.position == position
+        )
+    )
+    session.commit()
+    return bytes(found) if found is not None else None
+
+
 def video_detail(session: Session, ref: str) -> VideoDetail:
     """Everything about one video (see :func:`find_video` for ``ref``), each job's
     timeline included."""
-    video = find_video(session, ref)
+    return _with_jobs(session, find_video(session, ref))
+
+
+def _with_jobs(session: Session, video: Video) -> VideoDetail:
     jobs = session.scalars(
         _results_query().where(Job.video_id == video.id).order_by(Job.id)
     ).unique()
@@ -558,37 +636,60 @@ def moments(
     since: datetime | None = None,
     model_sha256: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
+    most_confident_first: bool = False,
 ) -> list[MomentRow]:
-    """Segments of done jobs: by path (the file the job read), then time in the video.
+    """Segments of done jobs: by path (the file the job read), then time in the video;
+    or, ``most_confident_first``, by mean confidence (an index order: the web app's
+    first pages stay fast on a large store).
 
     ``label``: exactly this label. ``min_confidence``: a mean confidence (of the label
     over the segment) of at least this. ``min_duration_s``: at least this long.
     ``since``: the job finished at or after this time. ``model_sha256``: a prefix of the
     model's checkpoint sha256 (a video tagged by several models has each one's segments).
+    ``offset``: skip that many (paging).
     """
     path = func.coalesce(Job.path, _latest_path_of(Job.video_id))
-    conditions: list[ColumnElement[bool]] = [Job.state == JobState.DONE]
+    # What the segment must be, and what its job must be: apart, so that the most
+    # confident first can walk a segments index and test each segment's job.
+    of_segment: list[ColumnElement[bool]] = []
     if label is not None:
-        conditions.append(SegmentRecord.label == label)
+        of_segment.append(SegmentRecord.label == label)
     if min_confidence is not None:
-        conditions.append(SegmentRecord.mean_confidence >= min_confidence)
+        of_segment.append(SegmentRecord.mean_confidence >= min_confidence)
     if min_duration_s is not None:
-        conditions.append(
+        of_segment.append(
             SegmentRecord.end_s - SegmentRecord.start_s >= min_duration_s - DURATION_TOLERANCE_S
         )
+    of_job: list[ColumnElement[bool]] = [Job.state == JobState.DONE]
     if since is not None:
-        conditions.append(_activity_time() >= since)
+        of_job.append(_activity_time() >= since)
     if model_sha256 is not None:
-        conditions.append(Model.sha256.startswith(model_sha256.lower()))
+        model_ids = select(Model.id).where(Model.sha256.startswith(model_sha256.lower()))
+        of_job.append(Job.model_id.in_(model_ids))
     query = (
         select(SegmentRecord, path, Video.id, Video.sha256, Model.sha256)
         .join(Job, SegmentRecord.job_id == Job.id)
         .join(Video, Job.video_id == Video.id)
         .join(Model, Job.model_id == Model.id)
-        .where(*conditions)
-        .order_by(path, SegmentRecord.start_s, Job.id, SegmentRecord.position)
-        .limit(limit)
     )
+    if most_confident_first:
+        by_confidence = (SegmentRecord.mean_confidence.desc(), SegmentRecord.id.desc())
+        page = session.scalars(
+            select(SegmentRecord.id)
+            .where(*of_segment, exists().where(Job.id == SegmentRecord.job_id, *of_job))
+            .order_by(*by_confidence)
+            .limit(limit)
+            .offset(offset or None)
+        ).all()
+        query = query.where(SegmentRecord.id.in_(page)).order_by(*by_confidence)
+    else:
+        query = (
+            query.where(*of_segment, *of_job)
+            .order_by(path, SegmentRecord.start_s, Job.id, SegmentRecord.position)
+            .limit(limit)
+            .offset(offset or None)
+        )
     rows = [
         MomentRow(
             job_id=segment.job_id,

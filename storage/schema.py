@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -205,6 +206,10 @@ class Job(Base):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         # The reconciler's question: which jobs have sat queued (or running) too long?
         Index(None, "state", "enqueued_at"),
+        # The most recently active videos first (query.recent_videos; migration 0008).
+        Index(
+            "ix_jobs_activity", text("coalesce(finished_at, started_at, enqueued_at)"), "video_id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -365,6 +370,8 @@ class SegmentRecord(Base):
         ),
         # "Every moment of label X at confidence c or more" (python -m storage moments).
         Index(None, "label", "mean_confidence"),
+        # The most confident moments of any label first (the web app; migration 0008).
+        Index("ix_segments_mean_confidence", "mean_confidence"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

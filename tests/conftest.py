@@ -8,10 +8,14 @@ there: start it (`make services`) rather than skip.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -108,3 +112,74 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """The test runs once on SQLite and once on PostgreSQL, each a fresh database."""
     fixture = {"sqlite": "sqlite_url", "postgresql": "postgres_url"}[request.param]
     return request.getfixturevalue(fixture)
+
+
+@dataclass
+class DemoTraining:
+    """The demonstration recipe's training run (launcher.demo_recipe), made once per test
+    session: its folders, the checkpoint, and what it printed and logged."""
+
+    data: Path
+    out: Path
+    run_dir: Path
+    stdout: str
+    log: str
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
+    """The demonstration checkpoint, trained once for the whole session (training is the
+    cost: ~40 s on 2 quiet cores). Test processes started side by side (pytest-xdist)
+    share one run: the first trains under a file lock, the others read what it wrote."""
+    from filelock import FileLock
+
+    from launcher.demo_recipe import make_demo_checkpoint
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    base = shared / "demo-training"
+    out = base / "runs"
+    with FileLock(str(shared / "demo-training.lock")):
+        if not (base / "done").is_file():
+            base.mkdir(parents=True, exist_ok=True)
+            stdout, log = _train_capturing(lambda: make_demo_checkpoint(out))
+            (base / "stdout.txt").write_text(stdout)
+            (base / "log.txt").write_text(log)
+            (base / "done").touch()
+    run = DemoTraining(
+        out / "data",
+        out,
+        out / "split1",
+        (base / "stdout.txt").read_text(),
+        (base / "log.txt").read_text(),
+    )
+    assert run.checkpoint.is_file(), run.log
+    return run
+
+
+def _train_capturing(train: Callable[[], object]) -> tuple[str, str]:
+    """Run ``train``; return what it printed and the INFO log lines it wrote."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            train()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return out.getvalue(), "\n".join(lines)

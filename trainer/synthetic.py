@@ -29,6 +29,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -421,6 +422,63 @@ TRUTH_PARTS = (
     Part("zoom_out", 3),
     Part("pan_sideways", 8),
 )
+
+
+# The same kind of video in the demonstration model's 4 motions (launcher.demo_recipe):
+# 14 parts of 3-8 s, 67 s, 5 hard cuts and 8 changes of motion inside a shot. The
+# worker's truth test, bench/segments.py and bench/segment_defaults.py tag it with the
+# demonstration model.
+DEMO_TRUTH_PARTS = (
+    Part("pan_up", 5),
+    Part("still", 4, cut=False),
+    Part("pan_sideways", 6, cut=False),
+    Part("pan_down", 3),
+    Part("pan_up", 4, cut=False),
+    Part("still", 7),
+    Part("pan_down", 5, cut=False),
+    Part("pan_sideways", 3),
+    Part("still", 8, cut=False),
+    Part("pan_up", 6),
+    Part("pan_sideways", 4, cut=False),
+    Part("pan_down", 3, cut=False),
+    Part("still", 4),
+    Part("pan_up", 5, cut=False),
+)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How segments found in a truth video compare with its truth.
+
+    ``right``: the share of its frames whose segment label is the true one (untagged
+    counts as wrong); ``farthest_boundary_s``: the farthest a true boundary between
+    parts lies from the nearest segment boundary; ``stray_boundary_s``: the farthest an
+    inner segment boundary lies from the nearest true one.
+    """
+
+    right: float
+    farthest_boundary_s: float
+    stray_boundary_s: float
+
+
+def segment_agreement(segments: Sequence[Any], truth: SequenceTruth) -> Agreement:
+    """Compare ``segments`` (anything with ``start_s``, ``end_s`` and ``label``, in
+    time order) with ``truth``, frame by frame (each frame at its middle)."""
+    middles = (np.arange(truth.frames) + 0.5) / truth.fps
+    starts = np.array([s.start_s for s in segments])
+    said = []
+    for t in middles:
+        i = int(np.searchsorted(starts, t, side="right")) - 1
+        said.append(segments[i].label if i >= 0 and t < segments[i].end_s else None)
+    right = float(np.mean([a == truth.label_at(t) for a, t in zip(said, middles, strict=True)]))
+    edges = np.array(sorted({s.start_s for s in segments} | {s.end_s for s in segments}))
+    inner = edges[(edges > 0.5 / truth.fps) & (edges < truth.duration_s - 0.5 / truth.fps)]
+    true_edges = np.array(truth.starts_s[1:])
+    if edges.size == 0:
+        return Agreement(right, float("inf"), 0.0)
+    farthest = max((float(np.abs(edges - b).min()) for b in true_edges), default=0.0)
+    stray = max((float(np.abs(true_edges - e).min()) for e in inner), default=0.0)
+    return Agreement(right, farthest, stray)
 
 
 @dataclass(frozen=True)

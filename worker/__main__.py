@@ -39,6 +39,8 @@ FLAGS = (
     "concurrency",
     "engine",
     "num_clips",
+    "window_every",
+    "max_windows",
     "top_k",
     "max_attempts",
     "task_time_limit",
@@ -142,6 +144,7 @@ def prepare(settings: Settings) -> None:
 
     try:
         config.check_broker_url(settings.broker_url)
+        config.check_windows(settings)
     except config.ConfigError as exc:
         raise SetupError(str(exc)) from exc
     path = settings.checkpoint.resolve()

@@ -60,7 +60,7 @@ from typing import TypeVar
 import torch
 
 from actiontag.settings import Settings
-from worker.predictor import DecodedVideo, Predictor, VideoPrediction
+from worker.predictor import DecodedVideo, Predictor, VideoPlan, VideoPrediction
 
 __all__ = ["BatchSettings", "predict_stream"]
 
@@ -96,10 +96,11 @@ def predict_stream(
 
     Decoding runs ``settings.decode_threads`` videos at a time, at most
     ``decode_threads + 1`` ahead of inference; ready videos share forward passes of at
-    most ``settings.max_clips`` clips (a video with more clips runs alone).
+    most ``settings.max_clips`` windows; a video with more windows is streamed alone
+    (``Predictor.score``), ``max_clips`` windows a pass.
     """
     window = settings.decode_threads + 1
-    pending: deque[tuple[T, Future[DecodedVideo]]] = deque()
+    pending: deque[tuple[T, Future[DecodedVideo | VideoPlan]]] = deque()
     source = iter(items)
     with ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
 
@@ -108,7 +109,8 @@ def predict_stream(
                 item = next(source, _END)
                 if item is _END:
                     return
-                pending.append((item, pool.submit(predictor.decode, path_of(item))))
+                job = pool.submit(_prepare, predictor, path_of(item), settings.max_clips)
+                pending.append((item, job))
 
         refill()
         while pending:
@@ -119,10 +121,19 @@ def predict_stream(
                 refill()
                 yield item, exc
                 continue
+            if isinstance(video, VideoPlan):
+                # Too many windows for one forward pass: streamed alone, a chunk at a
+                # time, while the threads decode the next videos.
+                refill()
+                try:
+                    yield item, predictor.score(video, chunk=settings.max_clips)
+                except Exception as exc:
+                    yield item, exc
+                continue
             group = [(item, video)]
             clips = int(video.clips.shape[0])
             # Add the videos already decoded, in order, while they fit; never wait.
-            while pending and pending[0][1].done() and pending[0][1].exception() is None:
+            while pending and _decoded(pending[0][1]):
                 more = int(pending[0][1].result().clips.shape[0])
                 if clips + more > settings.max_clips:
                     break
@@ -135,3 +146,20 @@ def predict_stream(
 
 
 _END = object()
+
+
+def _prepare(
+    predictor: Predictor, path: str | os.PathLike[str], max_clips: int
+) -> DecodedVideo | VideoPlan:
+    """A video's windows decoded, or only its plan when they are more than one forward
+    pass takes (``Predictor.score`` streams those)."""
+    plan = predictor.plan(path)
+    if len(plan.windows) > max_clips:
+        return plan
+    return predictor.decode(plan)
+
+
+def _decoded(future: Future[DecodedVideo | VideoPlan]) -> bool:
+    return (
+        future.done() and future.exception() is None and isinstance(future.result(), DecodedVideo)
+    )

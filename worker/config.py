@@ -33,6 +33,17 @@ def lock_dir(settings: Settings) -> Path:
     return settings.lock_dir or Path(tempfile.gettempdir())
 
 
+def check_windows(settings: Settings) -> None:
+    """Raise :class:`ConfigError` when the window cap is below ``num_clips``: a video is
+    never scored on fewer windows than the evaluation's clips (worker.predictor)."""
+    if settings.max_windows < settings.num_clips:
+        raise ConfigError(
+            f"{env_name('max_windows')} (--max-windows) is {settings.max_windows}, below "
+            f"{env_name('num_clips')} (--num-clips) {settings.num_clips}: a video is never "
+            "scored on fewer windows than that. Next: raise --max-windows or lower --num-clips."
+        )
+
+
 def check_broker_url(url: str) -> None:
     """Raise :class:`ConfigError` when the broker URL names no transport Celery can use
     (``amqqp://``), or one whose client library is not installed."""

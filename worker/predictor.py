@@ -1,17 +1,26 @@
-"""One video -> its top-k actions and expert usage, with the model loaded once per process.
+"""One video -> its top-k actions, expert usage and timeline, with the model loaded once
+per process.
 
     predictor = Predictor("models/actiontag.pt", device="auto", top_k=5)
     result = predictor.predict("inbox/clip.mp4")   # VideoPrediction
 
-Two stages, so that each can be replaced on its own:
+A video is scored on windows (model.windows): one clip of the checkpoint's clip length x
+frame stride every ``window_every`` seconds, at most ``max_windows`` (then spread evenly
+over the whole video), at least ``num_clips`` (then the evaluation's uniform clips, so a
+short video is never judged on fewer clips than evaluation uses). Three stages:
 
-- ``decode(path)``: probe, sample ``num_clips`` uniform clips, decode, centre-crop and
-  normalise them with the checkpoint's own model.transform.VideoTransform (its clip
-  length, frame stride, resize, crop, mean and std), so serving sees exactly what
-  evaluation saw.
-- ``infer(decoded)``: all clips of the video through an :class:`Engine` in ONE batch.
-  A video's prediction is the mean of its clips' softmax; its expert usage is the mean
-  of its clips' gate weights, with how many clips chose each expert (DESIGN.md).
+- ``plan(path)``: probe, read the frame timestamps, place the windows, and choose a
+  front-to-back decode or seeking by their density (model.windows.choose_decode).
+- ``score(plan)``: the windows decode in a background thread (model.decode_stream),
+  centre-cropped and normalised with the checkpoint's own model.transform.VideoTransform,
+  and go through an :class:`Engine` ``chunk`` at a time while the next ones decode, so
+  memory stays bounded whatever the length. A front-to-back decode also feeds the shot
+  detector (model.shots.ShotFeed); sparse windows get the cuts from a pass of their own.
+- the result: the video's top-k is the mean of all its windows' softmax and its expert
+  usage the mean of their gate weights with how many windows chose each expert
+  (DESIGN.md); the timeline (worker.timelines) holds the windows, the segments and the
+  cuts. Short videos can instead be decoded whole (``decode``) and batched with others
+  (``infer_many``, worker.batching): the same numbers.
 
 An engine is anything callable as ``engine(batch) -> EngineOutput``; engines are made
 by name from :data:`ENGINES` (``ACTIONTAG_ENGINE``): ``eager`` (fp32 PyTorch, the
@@ -26,20 +35,34 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+import numpy as np
 import torch
 
+from actiontag.timeline import Timeline
 from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
+from model.decode_stream import stream_clips
+from model.shots import ShotFeed, detect_cuts_in_file
 from model.transform import VideoTransform
-from model.video import VideoInfo
+from model.video import VideoError, VideoInfo, frame_index, probe
+from model.windows import (
+    DEFAULT_EVERY_S,
+    DEFAULT_MAX_WINDOWS,
+    WindowPlan,
+    choose_decode,
+    frame_times,
+    place_windows,
+)
 from storage.thumbnails import encode_thumbnails
 from worker.engines import AUTO_ORDER, FACTORIES, EagerEngine, Engine, EngineOutput
 from worker.engines.auto import EngineFactory, choose
 from worker.engines.base import EngineUnavailable
+from worker.timelines import build_timeline, strip_picks
 
 __all__ = [
     "AUTO_ENGINES",
@@ -50,6 +73,7 @@ __all__ = [
     "Engine",
     "EngineOutput",
     "Predictor",
+    "VideoPlan",
     "VideoPrediction",
     "configure_cpu_threads",
     "make_engine",
@@ -59,6 +83,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_NUM_CLIPS = 10
+# Windows per forward pass when streaming a video: the CPU engines' cost per clip is flat
+# from batch 1 (worker.batching), so a small chunk keeps memory low at no cost.
+DEFAULT_CHUNK = 16
 
 
 ENGINES: dict[str, EngineFactory] = dict(FACTORIES)
@@ -124,11 +151,26 @@ def configure_cpu_threads(processes: int = 1) -> int:
 
 
 @dataclass(frozen=True)
-class DecodedVideo:
-    """A video's clips, ready for the network: float32 N x 3 x T x H x W.
+class VideoPlan:
+    """A probed video and the windows it will be scored on (model.windows).
 
-    thumbnails: one JPEG per clip (its middle frame), taken from frames already decoded
-    so the report never has to decode the video again.
+    ``times``: each frame's time in seconds (the container's timestamps);
+    ``sequential``: the windows are dense enough to decode front to back
+    (``choose_decode``), so the shot detector can be fed the same frames.
+    """
+
+    info: VideoInfo
+    times: np.ndarray
+    windows: WindowPlan
+    sequential: bool
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """A video's windows, ready for the network: float32 N x 3 x T x H x W.
+
+    thumbnails: one JPEG per window (its middle frame), taken from frames already
+    decoded so the report never has to decode the video again; cuts: its shot cuts.
     """
 
     path: str
@@ -136,15 +178,21 @@ class DecodedVideo:
     info: VideoInfo
     decode_ms: float
     thumbnails: list[bytes]
+    plan: VideoPlan
+    cuts: tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class VideoPrediction:
     """One video's result.
 
-    top: (label, confidence) pairs, most confident first.
+    top: (label, confidence) pairs, most confident first: the mean over all windows.
     expert_usage: (mean gate weight, times chosen) per expert, in expert order; times
-    chosen is the number of clips whose top-k experts include it.
+    chosen is the number of windows whose top-k experts include it.
+    num_clips: the windows scored. thumbnails: the report's strip, ``num_clips`` at most,
+    spread over the video. timeline: the windows, segments and shot cuts.
+    decode_ms: time spent decoding, preparing frames and finding shot cuts that the
+    model did not run alongside; inference_ms: the engine's time.
     """
 
     top: list[tuple[str, float]]
@@ -154,6 +202,7 @@ class VideoPrediction:
     decode_ms: float
     inference_ms: float
     thumbnails: list[bytes]
+    timeline: Timeline
 
 
 class Predictor:
@@ -168,6 +217,9 @@ class Predictor:
         top_k: int = 5,
         engine: str = "auto",
         slot: int = 0,
+        window_every: float = DEFAULT_EVERY_S,
+        max_windows: int = DEFAULT_MAX_WINDOWS,
+        chunk: int = DEFAULT_CHUNK,
     ) -> None:
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(Path(checkpoint))
@@ -176,6 +228,17 @@ class Predictor:
             raise ValueError(f"num_clips must be at least 1, got {num_clips}")
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
+        if max_windows < num_clips:
+            raise ValueError(
+                f"max_windows ({max_windows}) must be at least num_clips ({num_clips}): a "
+                "video is never scored on fewer windows than the evaluation's clips"
+            )
+        if not window_every > 0:
+            raise ValueError(
+                f"window_every must be a positive number of seconds, got {window_every}"
+            )
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, got {chunk}")
         self.checkpoint_path = checkpoint.path
         self.sha256 = checkpoint.sha256
         self.config = checkpoint.config
@@ -183,6 +246,9 @@ class Predictor:
         self.class_names = list(checkpoint.class_names)
         self.num_clips = num_clips
         self.top_k = min(top_k, len(self.class_names))
+        self.window_every = float(window_every)
+        self.max_windows = max_windows
+        self.chunk = chunk
         if not isinstance(device, torch.device):
             device = resolve_device(device, slot)
         # The engine holds the weights now; the Checkpoint (and its copy) is not kept.
@@ -198,27 +264,78 @@ class Predictor:
         )
 
     def predict(self, path: str | os.PathLike[str]) -> VideoPrediction:
-        """Tag one video. Raises model.video.VideoError for a file that cannot be read."""
-        return self.infer(self.decode(path))
+        """Tag one video: every window, streamed through the engine ``chunk`` at a time
+        while the next ones decode. Raises model.video.VideoError for a file that cannot
+        be read."""
+        return self.score(self.plan(path))
 
-    def decode(self, path: str | os.PathLike[str]) -> DecodedVideo:
-        """The video's ``num_clips`` uniform clips, centre-cropped and normalised."""
+    def plan(self, path: str | os.PathLike[str]) -> VideoPlan:
+        """Probe ``path`` and place its windows (model.windows): every ``window_every``
+        seconds, at most ``max_windows``, at least ``num_clips`` (then the evaluation's
+        uniform clips)."""
+        info = probe(path)
+        index = frame_index(info.path)
+        try:
+            times = frame_times(index)
+        except ValueError as why:
+            raise VideoError(info.path, str(why)) from None
+        windows = place_windows(
+            times,
+            clip_len=self.transform.clip_len,
+            frame_stride=self.transform.frame_stride,
+            every_s=self.window_every,
+            max_windows=self.max_windows,
+            min_windows=self.num_clips,
+        )
+        return VideoPlan(info, times, windows, choose_decode(windows, index).sequential)
+
+    def score(self, plan: VideoPlan, *, chunk: int | None = None) -> VideoPrediction:
+        """All of ``plan``'s windows through the engine, ``chunk`` at a time (memory stays
+        bounded whatever the video's length), then the video's result and timeline."""
+        outputs: list[EngineOutput] = []
+        thumbnails: list[bytes] = []
+        decode_ms = inference_ms = 0.0
+        feed = self._shot_feed(plan)
         started = time.perf_counter()
-        clips, info = self.transform.decode(path, num_clips=self.num_clips)
+        for _, clips in self._stream(plan, chunk or self.chunk, feed):
+            thumbnails += _middle_frames(clips)
+            batch = self.transform.to_tensor(clips)
+            ready = time.perf_counter()
+            decode_ms += (ready - started) * 1000.0
+            outputs.append(_on_cpu(self.engine(batch)))
+            started = time.perf_counter()
+            inference_ms += (started - ready) * 1000.0
+        cuts_started = time.perf_counter()
+        cuts = self._cuts(plan, feed)
+        decode_ms += _ms_since(cuts_started)
+        out = EngineOutput(
+            *(torch.cat(parts) for parts in zip(*map(_fields, outputs), strict=True))
+        )
+        return self._summarize(plan, out, thumbnails, cuts, decode_ms, inference_ms)
+
+    def decode(self, path: str | os.PathLike[str] | VideoPlan) -> DecodedVideo:
+        """All the video's windows at once, centre-cropped and normalised (for a short
+        video batched with others; ``score`` streams a long one)."""
+        started = time.perf_counter()
+        plan = path if isinstance(path, VideoPlan) else self.plan(path)
+        feed = self._shot_feed(plan)
+        clips = np.concatenate([c for _, c in self._stream(plan, self.chunk, feed)])
+        thumbnails = _middle_frames(clips)
         batch = self.transform.to_tensor(clips)
-        decode_ms = _ms_since(started)
-        thumbnails = encode_thumbnails(clips[:, clips.shape[1] // 2])
-        return DecodedVideo(info.path, batch, info, decode_ms, thumbnails)
+        cuts = self._cuts(plan, feed)
+        return DecodedVideo(
+            plan.info.path, batch, plan.info, _ms_since(started), thumbnails, plan, cuts
+        )
 
     def infer(self, video: DecodedVideo) -> VideoPrediction:
-        """All of ``video``'s clips through the engine in one batch, then averaged."""
+        """All of ``video``'s windows through the engine in one batch, then averaged."""
         started = time.perf_counter()
         out = self.engine(video.clips)
         return self.summarize(video, out, _ms_since(started))
 
     def infer_many(self, videos: Sequence[DecodedVideo]) -> list[VideoPrediction]:
-        """The clips of several videos through the engine in ONE batch (cross-video
-        batching); each video's share of the forward time is in proportion to its clips."""
+        """The windows of several videos through the engine in ONE batch (cross-video
+        batching); each video's share of the forward time is in proportion to its windows."""
         if len(videos) == 1:
             return [self.infer(videos[0])]
         counts = [int(v.clips.shape[0]) for v in videos]
@@ -236,7 +353,20 @@ class Predictor:
     def summarize(
         self, video: DecodedVideo, out: EngineOutput, inference_ms: float
     ) -> VideoPrediction:
-        """One video's result from its clips' engine output (DESIGN.md's model contract)."""
+        """One video's result from its windows' engine output (DESIGN.md's model contract)."""
+        return self._summarize(
+            video.plan, _on_cpu(out), video.thumbnails, video.cuts, video.decode_ms, inference_ms
+        )
+
+    def _summarize(
+        self,
+        plan: VideoPlan,
+        out: EngineOutput,
+        thumbnails: list[bytes],
+        cuts: tuple[float, ...],
+        decode_ms: float,
+        inference_ms: float,
+    ) -> VideoPrediction:
         scores = aggregate_video(out.probs, out.gates, out.indices)
         confidences, labels = scores.probs.topk(self.top_k)
         top = [
@@ -247,15 +377,72 @@ class Predictor:
             (_unit(mean), int(n))
             for mean, n in zip(scores.gates.tolist(), scores.chosen.tolist(), strict=True)
         ]
+        timeline = build_timeline(
+            plan.windows,
+            out.probs.float().numpy(),
+            thumbnails,
+            cuts,
+            self.class_names,
+            top_k=self.top_k,
+        )
         return VideoPrediction(
             top=top,
             expert_usage=usage,
-            info=video.info,
-            num_clips=int(video.clips.shape[0]),
-            decode_ms=video.decode_ms,
+            info=plan.info,
+            num_clips=int(out.probs.shape[0]),
+            decode_ms=decode_ms,
             inference_ms=inference_ms,
-            thumbnails=video.thumbnails,
+            thumbnails=[thumbnails[i] for i in strip_picks(len(thumbnails), self.num_clips)],
+            timeline=timeline,
         )
+
+    def _stream(
+        self, plan: VideoPlan, chunk: int, feed: ShotFeed | None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        return stream_clips(
+            plan.info,
+            plan.windows.starts,
+            clip_len=self.transform.clip_len,
+            stride=self.transform.frame_stride,
+            short_side=self.transform.short_side,
+            chunk=chunk,
+            watch=feed,
+        )
+
+    def _shot_feed(self, plan: VideoPlan) -> ShotFeed | None:
+        """A shot detector fed the windows' own decode, when that decode runs front to
+        back (model.shots: far cheaper than a pass of its own)."""
+        if not plan.sequential:
+            return None
+        fps = plan.info.fps if plan.info.fps > 0 else 25.0
+        return ShotFeed(plan.times, fps)
+
+    def _cuts(self, plan: VideoPlan, feed: ShotFeed | None) -> tuple[float, ...]:
+        """The shot cuts: from the frames fed, when the decode showed the feed every
+        frame up to the last a window reads; else from a pass of its own over the file.
+        A file PyAV cannot read for that pass gets no cuts (logged): they only place
+        segment boundaries more precisely."""
+        last = int((plan.windows.frames() % plan.info.frames).max())
+        if feed is not None and feed.saw_up_to(last):
+            return feed.finish()
+        try:
+            return detect_cuts_in_file(plan.info.path, short_side=self.transform.short_side)
+        except (VideoError, av.FFmpegError, OSError) as why:
+            log.warning("%r: no shot cuts, a pass over the file failed: %s", plan.info.path, why)
+            return ()
+
+
+def _middle_frames(clips: np.ndarray) -> list[bytes]:
+    """One thumbnail per clip: its middle frame."""
+    return encode_thumbnails(clips[:, clips.shape[1] // 2])
+
+
+def _fields(out: EngineOutput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return out.probs, out.gates, out.indices
+
+
+def _on_cpu(out: EngineOutput) -> EngineOutput:
+    return EngineOutput(out.probs.cpu(), out.gates.cpu(), out.indices.cpu())
 
 
 def _unit(value: float) -> float:

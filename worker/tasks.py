@@ -11,9 +11,12 @@ Flow (job states in DESIGN.md; every state change is a storage.jobs call):
    (worker.video_file: no link leading out, no FIFO, the recorded file or, where its
    identity changed, the recorded sha256); the decoder reads that open file, and a
    file written to while it was decoded fails the job.
-3. decode all clips and run them in one batch (worker.predictor), then write the top-k
-   predictions, the expert usage, the video's metadata, the timings and a thumbnail per
-   clip in one transaction (``complete_job`` replaces rows an interrupted attempt left).
+3. score the video's windows (worker.predictor: every ``ACTIONTAG_WINDOW_EVERY``
+   seconds, streamed through the engine while the next ones decode), then write the
+   top-k predictions (the mean over the windows), the expert usage, the video's
+   metadata, the timings, the strip's thumbnails and the timeline (windows, segments,
+   shot cuts) in one transaction (``complete_job`` replaces rows an interrupted attempt
+   left).
    With ``ACTIONTAG_BATCH_VIDEOS`` > 1 (the CUDA default) the task also claims other
    queued jobs of its model, in one statement, and runs their clips together
    (``tag_batch``; worker.batching schedules the decoding and the forward passes).
@@ -130,17 +133,20 @@ class WorkerProcess:
         if device.type == "cpu":
             threads = configure_cpu_threads(settings.concurrency or 1)
             log.info("pool process %d runs the model on the CPU with %d threads", slot, threads)
+        batch = BatchSettings.for_device(device, settings)
         predictor = Predictor(
             settings.checkpoint,
             device=device,
             num_clips=settings.num_clips,
             top_k=settings.top_k,
             engine=settings.engine,
+            window_every=settings.window_every,
+            max_windows=settings.max_windows,
+            chunk=batch.max_clips,
         )
         sessions = make_sessionmaker(
             make_engine(settings.database_url, password_file=settings.database_password_file)
         )
-        batch = BatchSettings.for_device(device, settings)
         return cls(
             worker_name(nodename, slot), settings, sessions, predictor, send, batch.max_videos
         )
@@ -245,7 +251,8 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
                 session,
                 job_id,
                 f"tagging took longer than {limit} s and was stopped. Raise "
-                f"{env_name('task_time_limit')} or lower {env_name('num_clips')}, then "
+                f"{env_name('task_time_limit')}, or score fewer windows (a larger "
+                f"{env_name('window_every')} or a lower {env_name('max_windows')}), then "
                 "`python -m storage requeue --failed`.",
             )
         except Exception as exc:
@@ -443,6 +450,7 @@ def record_result(
         inference_ms=result.inference_ms,
         thumbnails=result.thumbnails,
         path=path,
+        timeline=result.timeline,
     )
     if not written:
         # Superseded while it ran (its file changed: the result would describe content
@@ -452,12 +460,15 @@ def record_result(
         return state.value
     label, confidence = result.top[0]
     log.info(
-        "job %d done: %r -> %s (%.3f); %d clips, decode %.0f ms, inference %.0f ms [%s]",
+        "job %d done: %r -> %s (%.3f); %d windows, %d segments, %d shot cuts, "
+        "decode %.0f ms, inference %.0f ms [%s]",
         job_id,
         path,
         label,
         confidence,
         result.num_clips,
+        len(result.timeline.segments),
+        len(result.timeline.cuts),
         result.decode_ms,
         result.inference_ms,
         process.name,

@@ -122,7 +122,7 @@ def collect(
     ]
     stats = query.stats(session)
     models = _models_shown(query.models(session), videos)
-    run = read_run_folder(run_dir) if run_dir is not None else _find_run_folder(models)
+    run = read_run_folder(run_dir) if run_dir is not None else find_run_folder(models)
     return ReportData(
         generated_at=utcnow(),
         database=database,
@@ -144,7 +144,7 @@ def _models_shown(
     return shown or models[:1]
 
 
-def _find_run_folder(models: list[query.ModelRow]) -> RunFolder | None:
+def find_run_folder(models: list[query.ModelRow]) -> RunFolder | None:
     """The run folder of a model shown: where its checkpoint lies, or runs/split<k>.
 
     Only a folder holding the trainer's metrics.json counts, so that images that happen

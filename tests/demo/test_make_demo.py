@@ -32,6 +32,7 @@ EXPECTED = {
     "motion-pan_down.avi": "done",
     "motion-pan_sideways.avi": "done",
     "motion-still.avi": "done",
+    "motions-in-a-row.avi": "done",
     "box.mp4": "done",
     "av1_video.mkv": "done",
     "fire2.mp4": "done",
@@ -145,6 +146,17 @@ def test_the_html_report_is_written_under_var_demo_with_every_sample(demo_run: D
         assert name in html
 
 
+def test_the_longer_sample_is_shown_with_a_window_a_second_and_its_segments(
+    demo_run: DemoRun,
+) -> None:
+    _, found, shown = demo_run.stdout.partition("what happens when in motions-in-a-row.avi")
+    assert found, demo_run.explain()
+    windows = re.search(r"timeline: (\d+) window\(s\), (\d+) segment\(s\)", shown)
+    assert windows is not None, shown
+    assert int(windows[1]) == 67  # 67 s, a window a second (the last one's clip fits)
+    assert re.search(r"^\s+[A-Z.]{60}  segments$", shown, re.MULTILINE), shown
+
+
 def test_the_demo_leaves_the_default_database_broker_and_inbox_alone(demo_run: DemoRun) -> None:
     assert demo_run.returncode == 0, demo_run.explain()
     clone = demo_run.clone.path
@@ -163,6 +175,8 @@ def test_first_make_demo_trains_the_demonstration_model_and_the_next_reuses_it(
     assert first.returncode == 0, first.explain()
     assert "training the demonstration model on synthetic motion clips" in first.stdout
     assert {name: row["state"] for name, row in first.table().items()} == EXPECTED
+    right = re.search(r"against the truth .*: (\d+)% of its time labelled right", first.stdout)
+    assert right is not None and int(right[1]) >= 90, first.explain()
     checkpoint = clone.path / "var" / "demo" / "model" / "split1" / "model.pt"
     made = checkpoint.stat().st_mtime_ns
 

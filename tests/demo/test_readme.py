@@ -19,7 +19,7 @@ from tests.demo.helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.DOTALL)
-PACKAGES = ("actiontag", "model", "trainer", "worker", "watcher", "storage", "launcher")
+PACKAGES = ("actiontag", "model", "trainer", "worker", "watcher", "storage", "web", "launcher")
 SETTING = re.compile(r"\bACTIONTAG_[A-Z0-9_]+\b")
 BIKE = "/inbox/rides/bike.mp4"
 STREET = "/inbox/street.mp4"
@@ -163,6 +163,7 @@ def test_every_flag_of_each_command_is_in_its_configuration_table() -> None:
     from storage.options import build_parser as storage_parser
     from trainer.options import build_parser as trainer_parser
     from watcher.config import build_parser as watcher_parser
+    from web.options import build_parser as web_parser
     from worker.__main__ import build_parser as worker_parser
 
     commands = {
@@ -170,6 +171,7 @@ def test_every_flag_of_each_command_is_in_its_configuration_table() -> None:
         "### `python -m worker`": worker_parser(),
         "### `python -m trainer`": trainer_parser(),
         "### `python -m storage`": storage_parser(),
+        "### `python -m web`": web_parser(),
         "### `make demo` and `make up` (`python -m launcher`)": launcher_parser(),
     }
     missing = {}

@@ -1,4 +1,4 @@
-"""`make up` (python -m launcher up): watcher and worker for real use until Ctrl-C.
+"""`make up` (python -m launcher up): watcher, worker and web app for real use until Ctrl-C.
 
 Real processes in a temporary working folder whose .env names a small checkpoint, its
 own SQLite database, embedded broker and inbox.
@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -34,11 +36,19 @@ def write_env_file(folder: Path, checkpoint: Path) -> dict[str, str]:
         "ACTIONTAG_DATABASE_URL": f"sqlite:///{folder / 'actiontag.db'}",
         "ACTIONTAG_BROKER_URL": f"sqlite:///{folder / 'broker.sqlite'}",
         "ACTIONTAG_STABLE_SECONDS": "0.5",
+        # The web app's own port: other runs on this machine hold 8000.
+        "ACTIONTAG_WEB_PORT": str(free_port()),
     }
     lines = [f"{key}={value}" for key, value in settings.items()]
     # Compose's settings share the file; `up` leaves them alone.
     (folder / ".env").write_text("\n".join(["POSTGRES_PASSWORD=change-me", *lines]) + "\n")
     return settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def start_up(folder: Path) -> Launcher:
@@ -79,6 +89,7 @@ class UpRun:
     folder: Path
     dropped: Path
     state: JobState | None  # the dropped video's job, just before Ctrl-C
+    listed: list[int]  # the video ids the web app's API listed then
     exit_code: int
     output: str
 
@@ -103,19 +114,28 @@ def up_run(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> U
             on_failure=launcher.output,
         )
         state = job_state(settings["ACTIONTAG_DATABASE_URL"], dropped)
+        api = f"http://127.0.0.1:{settings['ACTIONTAG_WEB_PORT']}/api/videos"
+        listed = [video["video_id"] for video in httpx.get(api, timeout=30).json()["videos"]]
     finally:
         launcher.interrupt()
         code = launcher.wait(STOP_S)
-    return UpRun(folder, dropped, state, code, launcher.output())
+    return UpRun(folder, dropped, state, listed, code, launcher.output())
 
 
 def test_up_tags_the_videos_dropped_into_the_configured_inbox(up_run: UpRun) -> None:
     assert up_run.state is JobState.DONE, up_run.output
 
 
+def test_up_serves_the_pages_and_api_over_the_same_store(up_run: UpRun) -> None:
+    assert up_run.listed == [1], up_run.output
+
+
 def test_ctrl_c_stops_watcher_then_worker_cleanly_and_leaves_no_process(up_run: UpRun) -> None:
     assert up_run.exit_code == 0, up_run.output
-    assert "watcher stopped (exit code 0); worker stopped (exit code 0)" in up_run.output
+    assert (
+        "watcher stopped (exit code 0); worker stopped (exit code 0); web stopped (exit code 0)"
+        in up_run.output
+    )
     assert processes_using(up_run.folder) == []
 
 

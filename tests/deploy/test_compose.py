@@ -27,7 +27,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA_FILE = ROOT / "tests" / "fixtures" / "compose" / "compose-spec.json"
 
-APP_SERVICES = ("worker", "watcher", "trainer")
+APP_SERVICES = ("worker", "watcher", "web", "trainer")
 SERVICES_THAT_WAIT = ("worker", "watcher")
 GPU_SERVICES = ("worker", "trainer")
 SECRET_FILE = "/run/secrets/postgres_password"
@@ -293,8 +293,8 @@ def test_every_substituted_variable_has_a_default() -> None:
 # --- Services and profiles -----------------------------------------------------------------
 
 
-def test_compose_defines_the_six_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"redis", "postgres", "worker", "watcher", "trainer", "flower"}
+def test_compose_defines_the_seven_services(services: dict[str, Any]) -> None:
+    assert set(services) == {"redis", "postgres", "worker", "watcher", "web", "trainer", "flower"}
 
 
 def test_trainer_and_flower_start_only_with_their_profiles(services: dict[str, Any]) -> None:
@@ -302,11 +302,11 @@ def test_trainer_and_flower_start_only_with_their_profiles(services: dict[str, A
     assert services["flower"]["profiles"] == ["monitor"]
 
 
-def test_redis_postgres_worker_and_watcher_start_without_a_profile(
+def test_redis_postgres_worker_watcher_and_web_start_without_a_profile(
     services: dict[str, Any],
 ) -> None:
     always = {name for name, service in services.items() if not service.get("profiles")}
-    assert always == {"redis", "postgres", "worker", "watcher"}
+    assert always == {"redis", "postgres", "worker", "watcher", "web"}
 
 
 def test_redis_is_healthchecked_with_ping_and_publishes_no_port(services: dict[str, Any]) -> None:
@@ -428,6 +428,30 @@ def test_worker_caches_exported_engines_on_a_writable_named_volume(
     cache = environment(services["worker"])["ACTIONTAG_ENGINE_CACHE"]
     mount = mount_holding(services["worker"], cache)
     assert mount is not None and mount.type == "volume" and not mount.read_only
+
+
+def test_web_writes_uploads_into_the_inbox_the_watcher_reads(services: dict[str, Any]) -> None:
+    web, watcher = services["web"], services["watcher"]
+    inbox = environment(web)["ACTIONTAG_INBOX"]
+    assert inbox == environment(watcher)["ACTIONTAG_INBOX"]
+    mount = mount_holding(web, inbox)
+    watched = mount_holding(watcher, inbox)
+    assert mount is not None and watched is not None
+    assert mount.target == inbox and not mount.read_only
+    assert mount.source == watched.source
+
+
+def test_web_is_published_on_loopback_and_asks_for_a_token(services: dict[str, Any]) -> None:
+    web = services["web"]
+    host_ip, published, target = web["ports"][0].rsplit(":", 2)
+    assert (host_ip, published, target) == ("127.0.0.1", "8000", "8000")
+    assert web["command"] == ["python", "-m", "web", "--host", "0.0.0.0", "--port", "8000"]
+    assert "ACTIONTAG_WEB_TOKEN" in environment(web)
+    assert web["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+    }
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
 
 
 def test_watcher_polls_the_inbox_by_default(services: dict[str, Any]) -> None:

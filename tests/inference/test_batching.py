@@ -19,7 +19,7 @@ from worker import predictor as predictor_module
 from worker.batching import BatchSettings, predict_stream
 from worker.engines import EngineOutput
 from worker.engines.agreement import run_batched
-from worker.predictor import DecodedVideo, EagerEngine, Predictor, make_engine
+from worker.predictor import DecodedVideo, EagerEngine, Predictor, VideoPlan, make_engine
 
 from ..worker.stack import RunningWorker, Stack, make_checkpoint, write_video
 from .conftest import ClipSet
@@ -92,10 +92,11 @@ def test_videos_decoded_during_a_forward_pass_share_the_next_one(
     predictor = Predictor(checkpoint_path, device="cpu", num_clips=NUM_CLIPS, engine="slow-first")
     decode = predictor.decode
 
-    def ordered_decode(path: Path) -> DecodedVideo:
+    def ordered_decode(plan: VideoPlan) -> DecodedVideo:
+        path = Path(plan.info.path)
         if path != videos[0]:
             assert first_pass_started.wait(timeout=60)
-        decoded = decode(path)
+        decoded = decode(plan)
         if path in videos[1:4]:
             next_three_decoded.release()
         return decoded
@@ -107,6 +108,28 @@ def test_videos_decoded_during_a_forward_pass_share_the_next_one(
 
     assert [item for item, _ in results] == videos
     assert batches == [NUM_CLIPS, 3 * NUM_CLIPS, NUM_CLIPS]
+
+
+def test_a_video_with_more_windows_than_a_pass_takes_is_streamed_alone_a_pass_at_a_time(
+    checkpoint_path: Path, videos: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    predictor = Predictor(checkpoint_path, device="cpu", num_clips=NUM_CLIPS, engine="eager")
+    alone = [predictor.predict(path) for path in videos[:2]]
+    batches: list[int] = []
+    engine = predictor.engine
+    monkeypatch.setattr(
+        predictor, "engine", lambda batch: batches.append(len(batch)) or engine(batch)
+    )
+    settings = BatchSettings(max_videos=2, max_clips=NUM_CLIPS - 1, decode_threads=1)
+
+    streamed = dict(predict_stream(predictor, videos[:2], lambda p: p, settings))
+
+    assert batches == [NUM_CLIPS - 1, 1, NUM_CLIPS - 1, 1]
+    for path, expected in zip(videos[:2], alone, strict=True):
+        assert [label for label, _ in streamed[path].top] == [label for label, _ in expected.top]
+        assert [c for _, c in streamed[path].top] == pytest.approx(
+            [c for _, c in expected.top], abs=1e-5
+        )
 
 
 def test_a_video_that_cannot_be_read_fails_alone_in_a_stream(

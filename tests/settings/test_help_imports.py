@@ -34,6 +34,10 @@ HEAVY = (
     "sqlalchemy",
     "alembic",
     "watchdog",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
 )
 
 # The entry point's main(argv) in a fresh interpreter, as the console scripts call it;
@@ -104,6 +108,7 @@ HELP = [
         ["--inbox", "--checkpoint", "--database-url", "--broker-url", "--once", "--verbose"],
     ),
     ("worker", (), ["--checkpoint", "--device", "--concurrency", "--hostname", "--loglevel"]),
+    ("web", (), ["--host", "--port", "--database-url", "--inbox", "--upload-max-bytes"]),
     ("launcher", (), ["demo", "up"]),
     ("launcher", ("demo",), ["--root", "--checkpoint", "--start-timeout", "--timeout"]),
     ("launcher", ("up",), ["--env-file", "--start-timeout", "--worker-name"]),
@@ -136,6 +141,8 @@ USAGE_ERRORS = [
     ("watcher", ("--no-such-option",), "--no-such-option"),
     ("worker", ("--loglevel", "loud"), "invalid choice: 'LOUD'"),
     ("launcher", ("demo", "--timeout", "0"), "0 must be more than 0"),
+    ("web", ("--host", "0.0.0.0"), "refusing to listen on 0.0.0.0 without a token"),
+    ("web", ("--port", "70000"), "70000 is not a TCP port"),
 ]
 
 

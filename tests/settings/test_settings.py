@@ -93,6 +93,18 @@ def test_values_are_typed() -> None:
     assert settings.lock_dir == Path.home() / "locks"
 
 
+def test_window_spacing_is_a_positive_duration_and_the_cap_a_count() -> None:
+    settings = load_settings(
+        environ={"ACTIONTAG_WINDOW_EVERY": "500ms", "ACTIONTAG_MAX_WINDOWS": "7200"}
+    )
+    assert (settings.window_every, settings.max_windows) == (0.5, 7200)
+    assert load_settings({"window_every": "2"}, environ={}).window_every == 2.0
+    with pytest.raises(SettingError, match=r"^--window-every='0': must be more than 0$"):
+        load_settings({"window_every": "0"}, environ={})
+    with pytest.raises(SettingError, match=r"^ACTIONTAG_MAX_WINDOWS='0'"):
+        load_settings(environ={"ACTIONTAG_MAX_WINDOWS": "0"})
+
+
 def test_every_field_has_one_spec_entry_with_its_own_variable_and_flag() -> None:
     names = sorted(f.name for f in dataclasses.fields(Settings) if f.name != "given")
     assert sorted(s.name for s in SPEC) == names

@@ -351,7 +351,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0007"
+    assert current_revision(engine) == head_revision() == "0008"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
@@ -471,4 +471,28 @@ def test_processes_starting_together_migrate_once(database_url: str, tmp_path: P
     engine = make_engine(database_url)
     assert current_revision(engine) == head_revision()
     assert set(inspect(engine).get_table_names()) >= TABLES
+    engine.dispose()
+
+
+def test_0008_adds_the_list_indexes_and_downgrading_removes_them(database_url: str) -> None:
+    config = alembic_config(database_url)
+    command.upgrade(config, "0007")
+    engine = make_engine(database_url)
+
+    def indexes() -> set[str]:
+        # Catalog queries: SQLAlchemy's reflection skips expression indexes.
+        listing = (
+            "SELECT name FROM sqlite_master WHERE type = 'index'"
+            if engine.dialect.name == "sqlite"
+            else "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+        )
+        with engine.connect() as conn:
+            return set(conn.execute(text(listing)).scalars())
+
+    assert {"ix_jobs_activity", "ix_segments_mean_confidence"} & indexes() == set()
+    upgrade(engine)
+    assert {"ix_jobs_activity", "ix_segments_mean_confidence"} <= indexes()
+    assert _schema_diff(engine) == []
+    command.downgrade(config, "0007")
+    assert {"ix_jobs_activity", "ix_segments_mean_confidence"} & indexes() == set()
     engine.dispose()

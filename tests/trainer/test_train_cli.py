@@ -4,13 +4,10 @@ the demo promises, reports, and a second run loads instead."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -20,6 +17,9 @@ from launcher.demo_recipe import DEMO_ARGS, make_demo_checkpoint
 from model.checkpoint import file_sha256, load_checkpoint
 from trainer.cli import main
 from trainer.train import read_resume_state
+
+if TYPE_CHECKING:
+    from tests.conftest import DemoTraining
 
 CLASSES = 4
 CHANCE = 1 / CLASSES
@@ -38,16 +38,14 @@ pytestmark = pytest.mark.timeout(600)
 TRAIN_ARGS = [*DEMO_ARGS, "--no-progress"]
 
 
-@dataclass
-class Run:
-    data: Path
-    out: Path
-    run_dir: Path
-    stdout: str
-    log: str
+@pytest.fixture
+def trained(demo_training: DemoTraining) -> DemoTraining:
+    """The session's demonstration run (tests/conftest.py): training is the cost."""
+    return demo_training
 
-    def args(self, *extra: str) -> list[str]:
-        return [*TRAIN_ARGS, "--data-dir", str(self.data), "--out", str(self.out), *extra]
+
+def _args(run: DemoTraining, *extra: str) -> list[str]:
+    return [*TRAIN_ARGS, "--data-dir", str(run.data), "--out", str(run.out), *extra]
 
 
 def _main(args: list[str], caplog: pytest.LogCaptureFixture, capsys) -> tuple[int, str, str]:
@@ -57,45 +55,11 @@ def _main(args: list[str], caplog: pytest.LogCaptureFixture, capsys) -> tuple[in
     return code, capsys.readouterr().out, caplog.text
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """One training run shared by the tests below (module scope: training is the cost)."""
-    base = tmp_path_factory.mktemp("synthetic-run")
-    run = Run(base / "runs" / "data", base / "runs", base / "runs" / "split1", "", "")
-    handler = _Collect()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.INFO)
-    try:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            checkpoint = make_demo_checkpoint(run.out)
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-    assert checkpoint == run.run_dir / "model.pt", handler.text()
-    run.stdout, run.log = out.getvalue(), handler.text()
-    return run
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-def _metrics(run: Run) -> dict:
+def _metrics(run: DemoTraining) -> dict:
     return json.loads((run.run_dir / "metrics.json").read_text())
 
 
-def test_the_demo_recipe_reaches_the_promised_top1(trained: Run) -> None:
+def test_the_demo_recipe_reaches_the_promised_top1(trained: DemoTraining) -> None:
     metrics = _metrics(trained)
     assert f"epoch {EPOCHS}/{EPOCHS}" in trained.log
     state = read_resume_state(trained.run_dir / "last.pt")
@@ -105,13 +69,13 @@ def test_the_demo_recipe_reaches_the_promised_top1(trained: Run) -> None:
 
 
 def test_second_run_loads_the_checkpoint_instead_of_training(
-    trained: Run, caplog: pytest.LogCaptureFixture, capsys
+    trained: DemoTraining, caplog: pytest.LogCaptureFixture, capsys
 ) -> None:
     model = trained.run_dir / "model.pt"
     last = trained.run_dir / "last.pt"
     before = (file_sha256(model), model.stat().st_mtime_ns, last.stat().st_mtime_ns)
     first_metrics = _metrics(trained)
-    code, out, log = _main(trained.args(), caplog, capsys)
+    code, out, log = _main(_args(trained), caplog, capsys)
     assert code == 0
     assert "instead of training" in log
     assert "epoch 1/" not in log
@@ -123,7 +87,7 @@ def test_second_run_loads_the_checkpoint_instead_of_training(
     assert again["checkpoint"]["sha256"] == before[0]
 
 
-def test_checkpoint_carries_classes_settings_and_test_metrics(trained: Run) -> None:
+def test_checkpoint_carries_classes_settings_and_test_metrics(trained: DemoTraining) -> None:
     checkpoint = load_checkpoint(trained.run_dir / "model.pt")
     metrics = _metrics(trained)
     assert checkpoint.class_names == metrics["class_names"]
@@ -139,7 +103,7 @@ def test_checkpoint_carries_classes_settings_and_test_metrics(trained: Run) -> N
     assert metrics["checkpoint"]["sha256"] == checkpoint.sha256
 
 
-def test_metrics_agree_with_the_confusion_matrix(trained: Run) -> None:
+def test_metrics_agree_with_the_confusion_matrix(trained: DemoTraining) -> None:
     metrics = _metrics(trained)
     matrix = np.array(metrics["confusion_matrix"])
     assert matrix.shape == (CLASSES, CLASSES)
@@ -153,14 +117,14 @@ def test_metrics_agree_with_the_confusion_matrix(trained: Run) -> None:
         assert row["precision"] == pytest.approx(matrix[i, i] / column if column else 0.0)
 
 
-def test_top5_is_never_below_top1(trained: Run) -> None:
+def test_top5_is_never_below_top1(trained: DemoTraining) -> None:
     metrics = _metrics(trained)
     for mode in ("single_clip", "multi_clip"):
         assert metrics[mode]["top5"] >= metrics[mode]["top1"]
     assert metrics["multi_clip"]["top5"] == 1.0  # 4 classes: top-5 holds all of them
 
 
-def test_classification_report_lists_every_class(trained: Run) -> None:
+def test_classification_report_lists_every_class(trained: DemoTraining) -> None:
     report = (trained.run_dir / "classification_report.txt").read_text()
     metrics = _metrics(trained)
     for name in metrics["class_names"]:
@@ -170,7 +134,7 @@ def test_classification_report_lists_every_class(trained: Run) -> None:
         )
 
 
-def test_predictions_csv_has_one_row_per_test_video(trained: Run) -> None:
+def test_predictions_csv_has_one_row_per_test_video(trained: DemoTraining) -> None:
     with open(trained.run_dir / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     metrics = _metrics(trained)
@@ -179,14 +143,14 @@ def test_predictions_csv_has_one_row_per_test_video(trained: Run) -> None:
     assert correct / len(rows) == pytest.approx(metrics["multi_clip"]["top1"])
 
 
-def test_expert_usage_is_a_distribution_per_class(trained: Run) -> None:
+def test_expert_usage_is_a_distribution_per_class(trained: DemoTraining) -> None:
     usage = np.array(_metrics(trained)["expert_usage_per_class"])
     assert usage.shape == (CLASSES, 8)
     assert usage.sum(1) == pytest.approx(np.ones(CLASSES), abs=1e-4)
 
 
 @pytest.mark.parametrize("name", ["confusion_matrix.png", "expert_usage.png"])
-def test_report_images_are_valid_pngs_of_sane_size(trained: Run, name: str) -> None:
+def test_report_images_are_valid_pngs_of_sane_size(trained: DemoTraining, name: str) -> None:
     path = trained.run_dir / name
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = cv2.imread(str(path))
@@ -196,12 +160,12 @@ def test_report_images_are_valid_pngs_of_sane_size(trained: Run, name: str) -> N
     assert image.std() > 10  # not a blank canvas
 
 
-def test_printed_report_states_both_accuracies(trained: Run) -> None:
+def test_printed_report_states_both_accuracies(trained: DemoTraining) -> None:
     assert "with 1 clip" in trained.stdout and "with 3 clips" in trained.stdout
     assert "chance 25.0%" in trained.stdout
 
 
-def test_demo_checkpoint_is_made_once(trained: Run) -> None:
+def test_demo_checkpoint_is_made_once(trained: DemoTraining) -> None:
     model = trained.run_dir / "model.pt"
     before = model.stat().st_mtime_ns
     assert make_demo_checkpoint(trained.out) == model

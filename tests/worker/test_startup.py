@@ -97,6 +97,15 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], *parts: str) -
     return line
 
 
+def test_a_window_cap_below_num_clips_is_refused_at_start(tmp_path: Path) -> None:
+    done = run_worker(
+        "--max-windows", "4", "--num-clips", "10", "--database-url", migrated_sqlite(tmp_path),
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert_one_line_error(done, "--max-windows) is 4, below", "Next: raise --max-windows")
+
+
 def test_unreadable_checkpoint_exits_with_the_reason(tmp_path: Path) -> None:
     bogus = tmp_path / "model.pt"
     bogus.write_text("not a checkpoint")

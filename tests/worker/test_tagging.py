@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from storage import jobs
+from storage import jobs, query
 from storage.schema import JobState, Model
+from trainer.synthetic import Part, write_sequence
 from worker.predictor import Predictor
 
 from .stack import (
@@ -143,6 +144,31 @@ def test_a_thumbnail_of_each_clips_middle_frame_is_stored_with_the_results(
         assert (thumb.width, thumb.height) == (image.shape[1], image.shape[0])
         # Frames are resized to the checkpoint's short side (never enlarged) keeping 80x48's shape.
         assert thumb.width / thumb.height == pytest.approx(80 / 48, rel=0.05)
+
+
+@pytest.mark.every_backend
+def test_a_done_job_stores_the_predictors_timeline_segments_and_cuts(
+    stack: Stack, worker: RunningWorker, predictor: Predictor
+) -> None:
+    path = stack.workdir / "shots.avi"
+    parts = [Part("pan_up", 4), Part("still", 3, cut=False), Part("spin", 4), Part("shake", 3)]
+    write_sequence(path, parts, fps=10.0, width=64, height=48, seed=2)
+    job_id = _tag(stack, worker, path)
+
+    with stack.session() as session:
+        stored = query.timelines(session, [job_id])[job_id]
+    expected = predictor.predict(path).timeline
+
+    assert len(stored.windows) == len(expected.windows) > NUM_CLIPS
+    assert [w.label for w in stored.windows] == [w.label for w in expected.windows]
+    assert [w.start_s for w in stored.windows] == pytest.approx(
+        [w.start_s for w in expected.windows]
+    )
+    assert stored.cuts == pytest.approx(expected.cuts) and len(stored.cuts) == 2
+    assert [(s.label, s.start_s, s.end_s) for s in stored.segments] == [
+        (s.label, pytest.approx(s.start_s), pytest.approx(s.end_s)) for s in expected.segments
+    ]
+    assert [s.thumbnail for s in stored.segments] == [s.thumbnail for s in expected.segments]
 
 
 @pytest.mark.every_backend

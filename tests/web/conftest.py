@@ -1,0 +1,82 @@
+"""Fixtures for the web app: a small store with an inbox, and the app over it in this
+process (a FastAPI TestClient); the real-process tests start their own services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from actiontag.settings import Settings
+from web.app import make_app
+
+from .store import Store, build_store
+
+TOKEN = "s3cret-token-for-tests-0123"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    built = build_store(f"sqlite:///{tmp_path / 'actiontag.db'}", inbox)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def settings(store: Store, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=store.url,
+        broker_url=f"sqlite:///{tmp_path / 'broker.sqlite'}",
+        inbox=store.inbox,
+        upload_max_bytes=200_000,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    with TestClient(make_app(settings, engine=store.engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def token_client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    app = make_app(replace(settings, web_token=TOKEN), engine=store.engine)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where the browser tests keep their screenshots (var/ is not committed)."""
+    folder = REPO / "var" / "test-artifacts" / "web"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small real network, its classifier made sure of its first class: every
+    window of every video is that action, so a tagged video always has a segment."""
+    import torch
+
+    from model.checkpoint import save_checkpoint
+    from model.network import ActionMoEDynamicModel
+    from tests.worker.stack import CLASSES, CONFIG
+
+    path = tmp_path_factory.mktemp("web-checkpoint") / "model.pt"
+    torch.manual_seed(0)
+    model = ActionMoEDynamicModel(config=CONFIG).eval()
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(0.0)
+        model.classifier.bias[0] = 8.0
+    save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
+    return path

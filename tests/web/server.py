@@ -1,0 +1,62 @@
+"""A real ``python -m web`` (uvicorn) on a free loopback port, for the browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from launcher.processes import ServiceProcess
+
+REPO = Path(__file__).resolve().parents[2]
+START_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def web_server(
+    args: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``python -m web --port FREE args…`` until the block ends; its base URL."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
+    environ.update(env or {})
+    service = ServiceProcess(
+        [sys.executable, "-m", "web", "--port", str(port), *args],
+        env=environ,
+        cwd=REPO,
+        log_path=log_path,
+    )
+    service.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            if service.exit_code is not None:
+                raise AssertionError(
+                    f"python -m web exited ({service.exit_code}):\n{service.log_text()}"
+                )
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code in (200, 503):
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (
+                f"python -m web did not answer:\n{service.log_text()}"
+            )
+            time.sleep(0.2)
+        yield base
+    finally:
+        code = service.terminate(10.0)
+        assert code == 0, f"python -m web exited {code} on SIGTERM:\n{service.log_text()}"

@@ -1,0 +1,110 @@
+"""A small store for the web app's tests: real video files in a real inbox, recorded as
+the watcher records them (with their fstat identity), jobs done, failed and queued."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sqlalchemy import Engine
+
+from actiontag.timeline import Segment, Timeline, Window
+from storage import jobs
+from storage.db import make_sessionmaker, open_database
+from storage.thumbnails import encode_thumbnails
+
+HOSTILE_LABEL = '<script>alert("x")</script>&\nfake line'
+META = {"duration": 2.0, "fps": 12.0, "frames": 24, "width": 64, "height": 48}
+
+
+def write_webm(path: Path, seed: int, frames: int = 24, size: tuple[int, int] = (64, 48)) -> Path:
+    """A small VP8 WebM of moving noise (one a browser plays), different for each seed."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size[1], size[0] * 2, 3), dtype=np.uint8)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), 12, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(frames):
+        writer.write(np.ascontiguousarray(base[:, i : i + size[0]]))
+    writer.release()
+    return path
+
+
+def timeline(label: str = "wave") -> Timeline:
+    jpeg = encode_thumbnails([np.full((24, 32, 3), 120, dtype=np.uint8)])[0]
+    return Timeline(
+        windows=(Window(0.0, 1.0, label, 0.8), Window(1.0, 2.0, "run", 0.7)),
+        segments=(
+            Segment(0.0, 1.0, label, 0.8, 0.9, ((label, 0.8), ("run", 0.1)), thumbnail=jpeg),
+            Segment(1.0, 2.0, "run", 0.7, 0.75, (("run", 0.7), (label, 0.2))),
+        ),
+        cuts=(1.0,),
+    )
+
+
+@dataclass
+class Store:
+    url: str
+    engine: Engine
+    inbox: Path
+    model: int
+    done_video: int = 0
+    done_job: int = 0
+    failed_job: int = 0
+    queued_job: int = 0
+    queued_video: int = 0
+    done_path: Path | None = None
+
+    def record(self, path: Path) -> tuple[int, int]:
+        """Record ``path`` as the watcher does; (video id, job id)."""
+        data = path.read_bytes()
+        with make_sessionmaker(self.engine)() as session:
+            job, _ = jobs.record_file(
+                session,
+                str(path),
+                hashlib.sha256(data).hexdigest(),
+                len(data),
+                self.model,
+                inbox=str(self.inbox),
+                stat=os.stat(path),
+            )
+            return job.video_id, job.id
+
+    def complete(self, job_id: int, label: str = "wave") -> None:
+        with make_sessionmaker(self.engine)() as session:
+            jobs.claim_job(session, job_id, "test-worker", max_attempts=3)
+            jpeg = encode_thumbnails([np.full((24, 32, 3), 90, dtype=np.uint8)])
+            jobs.complete_job(
+                session,
+                job_id,
+                predictions=[(label, 0.8), ("run", 0.15)],
+                expert_usage=[(0.6, 3), (0.4, 2)],
+                video_meta=META,
+                decode_ms=12.0,
+                inference_ms=30.0,
+                thumbnails=jpeg,
+                timeline=timeline(label),
+            )
+
+    def fail(self, job_id: int, reason: str) -> None:
+        with make_sessionmaker(self.engine)() as session:
+            jobs.fail_job(session, job_id, reason)
+
+
+def build_store(url: str, inbox: Path) -> Store:
+    engine = open_database(url)
+    with make_sessionmaker(engine)() as session:
+        model = jobs.ensure_model(session, "ab" * 32, "/models/model.pt")
+        session.commit()
+        model_id = model.id
+    store = Store(url, engine, inbox, model_id)
+    store.done_path = write_webm(inbox / "done.webm", seed=1)
+    store.done_video, store.done_job = store.record(store.done_path)
+    store.complete(store.done_job, HOSTILE_LABEL)
+    _, store.failed_job = store.record(write_webm(inbox / "broken.webm", seed=2))
+    store.fail(store.failed_job, "the file could not be decoded: <bad>\nnext line")
+    store.queued_video, store.queued_job = store.record(write_webm(inbox / "waiting.webm", seed=3))
+    return store

@@ -1,0 +1,101 @@
+"""The web app with the whole service, as people run it: a real ``python -m web``
+(uvicorn), ``python -m watcher`` and ``python -m worker`` on one store and inbox. A
+video uploaded through the form in headless Chromium reaches ``done`` on the page,
+which follows it without a reload, and its page shows the timeline; a file that is no
+video ends ``failed`` with its reason, seen through the API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.pipeline.pipeline import Pipeline, running_pipeline
+from tests.worker.stack import CLASSES
+
+from .browser import Browser
+from .server import web_server
+from .store import write_webm
+
+pytestmark = pytest.mark.e2e
+DONE_S = 180.0
+
+
+@dataclass
+class Service:
+    pipeline: Pipeline
+    base: str
+
+
+@pytest.fixture
+def service(tmp_path: Path, checkpoint: Path) -> Iterator[Service]:
+    with running_pipeline("sqlite", tmp_path, checkpoint) as pipeline:
+        stack = pipeline.stack
+        args = [
+            "--database-url",
+            stack.database_url,
+            "--broker-url",
+            stack.broker_url,
+            "--inbox",
+            str(pipeline.inbox),
+        ]
+        with web_server(args, tmp_path / "web.log") as base:
+            yield Service(pipeline, base)
+
+
+def test_a_video_uploaded_in_the_browser_is_tagged_and_shown_with_its_timeline(
+    service: Service, tmp_path: Path, artifacts: Path
+) -> None:
+    video = write_webm(tmp_path / "my holiday.webm", seed=40, frames=72)
+    with Browser() as browser:
+        browser.open(f"{service.base}/upload")
+        browser.set_files("#upload input[type=file]", [video])
+        browser.screenshot(artifacts / "upload.png")
+        browser.evaluate("document.getElementById('upload').submit()")
+        browser.wait_for("document.querySelector('tr.upload') !== null", 30, "the upload's answer")
+        assert browser.evaluate("document.querySelector('tr.upload .name').textContent") == (
+            "my holiday.webm"
+        )
+        try:
+            browser.wait_for(
+                "document.querySelector('tr.upload [data-field=state] .state')?.textContent === 'done'",
+                DONE_S,
+                "the uploaded video's job to be done",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{service.pipeline.logs()}") from None
+        browser.screenshot(artifacts / "uploaded-done.png")
+        page = browser.evaluate("document.querySelector('tr.upload a').href")
+        browser.open(page)
+        labels = browser.evaluate(
+            "[...document.querySelectorAll('.timeline .segment')].map(s => s.dataset.label)"
+        )
+        assert labels == [CLASSES[0]], browser.evaluate("document.body.innerText")
+        assert browser.evaluate("document.querySelector('.job .state').textContent") == "done"
+        browser.screenshot(artifacts / "uploaded-video.png")
+    stored = sorted(p.name for p in service.pipeline.inbox.iterdir())
+    assert len(stored) == 1 and stored[0].startswith("upload-") and stored[0].endswith(".webm")
+
+
+def test_a_file_that_is_no_video_is_recorded_as_failed_with_its_reason(service: Service) -> None:
+    with httpx.Client(base_url=service.base, timeout=30) as client:
+        answer = client.post("/api/videos", files={"file": ("notes.webm", b"not a video " * 100)})
+        assert answer.status_code == 202, answer.text
+        sha256 = answer.json()["files"][0]["sha256"]
+        deadline = time.monotonic() + DONE_S
+        while True:
+            found = client.get(f"/api/videos/{sha256}")
+            if found.status_code == 200 and found.json()["jobs"][-1]["state"] == "failed":
+                break
+            assert time.monotonic() < deadline, f"no failed job:\n{service.pipeline.logs()}"
+            time.sleep(0.5)
+        job = found.json()["jobs"][-1]
+        assert job["error"]
+        assert client.get(f"/api/jobs/{job['job_id']}").json()["error"] == job["error"]
+        metrics = client.get("/metrics").text
+        assert 'actiontag_jobs{state="failed"} 1.0' in metrics
+        assert 'actiontag_web_uploads_total{outcome="placed"} 1.0' in metrics

@@ -1,0 +1,41 @@
+"""The model page: the served checkpoint, its metrics and the trainer's figures from the
+run folder next to it, served by their place in the list, never by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from fastapi.testclient import TestClient
+
+from storage import jobs
+from storage.db import make_sessionmaker
+
+from .store import Store
+
+
+def test_the_model_page_shows_metrics_and_the_run_folders_figures(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    run = tmp_path / "runs" / "split1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"top1": 0.61, "top5": 0.88}))
+    cv2.imwrite(str(run / "confusion_matrix.png"), np.zeros((8, 8, 3), np.uint8))
+    with make_sessionmaker(store.engine)() as session:
+        jobs.register_model(
+            session, "cd" * 32, str(run / "model.pt"), split=1, class_names=["a", "b"],
+            metrics={"top1": 0.61},
+        )  # fmt: skip
+    page = client.get("/model").text
+    assert "cd" * 32 in page and "Confusion matrix" in page and "0.61" in page
+    figure = client.get("/model/figures/0.png")
+    assert figure.status_code == 200 and figure.content.startswith(b"\x89PNG")
+    assert client.get("/model/figures/1.png").status_code == 404
+
+
+def test_the_model_page_without_a_run_folder_says_where_it_looked(client: TestClient) -> None:
+    page = client.get("/model").text
+    assert "run folder" in page
+    assert client.get("/model/figures/0.png").status_code == 404

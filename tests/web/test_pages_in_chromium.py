@@ -1,0 +1,77 @@
+"""The pages in headless Chromium, served by a real ``python -m web``: the player plays
+the recorded file, a click on a timeline segment seeks there, names stay text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .browser import Browser
+from .server import web_server
+from .store import HOSTILE_LABEL, Store
+
+
+@pytest.fixture
+def served(store: Store, tmp_path: Path) -> Iterator[str]:
+    args = ["--database-url", store.url, "--inbox", str(store.inbox)]
+    env = {"ACTIONTAG_BROKER_URL": f"sqlite:///{tmp_path / 'broker.sqlite'}"}
+    with web_server(args, tmp_path / "web.log", env) as base:
+        yield base
+
+
+def test_clicking_a_segment_seeks_the_player_to_its_start(
+    served: str, store: Store, artifacts: Path
+) -> None:
+    with Browser() as browser:
+        browser.open(f"{served}/videos/{store.done_video}")
+        browser.wait_for(
+            "document.getElementById('player').readyState >= 1", 30, "the player to load the video"
+        )
+        labels = browser.evaluate(
+            "[...document.querySelectorAll('.timeline .segment')].map(s => s.dataset.label)"
+        )
+        assert labels == [HOSTILE_LABEL, "run"]
+        browser.evaluate("document.querySelectorAll('.timeline .segment')[1].click()")
+        browser.wait_for(
+            "Math.abs(document.getElementById('player').currentTime - 1.0) < 0.05",
+            10,
+            "the player to seek to 1 s",
+        )
+        assert browser.evaluate("document.querySelectorAll('script:not([src])').length") == 0
+        browser.screenshot(artifacts / "video.png")
+
+
+def test_the_list_moments_and_model_pages_render(served: str, artifacts: Path) -> None:
+    with Browser() as browser:
+        for name, path in (("videos", "/"), ("moments", "/moments"), ("model", "/model")):
+            browser.open(f"{served}{path}")
+            assert browser.evaluate("document.querySelector('h1').textContent")
+            browser.screenshot(artifacts / f"{name}.png")
+        browser.open(f"{served}/")
+        states = browser.evaluate(
+            "[...document.querySelectorAll('.videos [data-field=state]')].map(s => s.textContent)"
+        )
+        assert sorted(states) == ["done", "failed", "queued"]
+
+
+def test_an_unfinished_job_turns_done_on_its_page_without_a_reload(
+    served: str, store: Store, artifacts: Path
+) -> None:
+    with Browser() as browser:
+        browser.open(f"{served}/videos/{store.queued_video}")
+        assert browser.evaluate("document.querySelector('.job .state').textContent") == "queued"
+        browser.evaluate("window.notReloaded = true")
+        store.complete(store.queued_job, "jump")
+        browser.wait_for(
+            "document.querySelector('.job .state').textContent === 'done'",
+            20,
+            "the job to turn done",
+        )
+        assert browser.evaluate("window.notReloaded") is True
+        labels = browser.evaluate(
+            "[...document.querySelectorAll('.timeline .segment')].map(s => s.dataset.label)"
+        )
+        assert labels == ["jump", "run"]
+        browser.screenshot(artifacts / "refreshed.png")

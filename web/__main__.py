@@ -1,0 +1,58 @@
+"""``python -m web``: the pages and the API until SIGTERM/SIGINT (see ``--help``)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from actiontag.logs import configure_logging
+from web.options import parse_args
+
+log = logging.getLogger("web")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    # FastAPI, SQLAlchemy and uvicorn come once the flags are parsed (--help is instant),
+    # and before the logging is set: what they log while imported (Alembic's plugin
+    # set-up, at INFO) stays unprinted, as for the other services.
+    import uvicorn
+
+    from storage.db import DatabaseSchemaError, DatabaseSettingError, DatabaseUnavailable
+    from web.app import make_app
+
+    configure_logging(
+        logging.DEBUG if config.verbose else logging.INFO,
+        quiet=("kombu", "celery", "alembic"),
+    )
+    settings = config.settings
+    try:
+        app = make_app(settings)
+    except (DatabaseSettingError, DatabaseSchemaError, DatabaseUnavailable) as exc:
+        print(f"web: error: {exc}", file=sys.stderr)
+        return 2
+    # uvicorn stops cleanly on SIGTERM/SIGINT, then raises the signal again for the
+    # handler it found: this one, so that a requested stop exits 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _stopped)
+    log.info("serving on http://%s:%d/", settings.web_host, settings.web_port)
+    uvicorn.run(
+        app,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_config=None,  # our one-line, escaped handler (configure_logging)
+        access_log=config.verbose,
+        server_header=False,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The JSON API: videos, one video, moments, one job, uploads (OpenAPI at ``/docs``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from storage import query
+from storage.schema import JobState
+from web.context import WebContext, context_of
+from web.serialize import job_dict, moment_dict, video_dict, video_summary
+from web.uploads import accept_upload
+
+router = APIRouter(prefix="/api", tags=["api"])
+Context = Annotated[WebContext, Depends(context_of)]
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+PAGE = 50
+MAX_PAGE = 200
+
+
+@router.get("/videos", summary="Videos, most recent activity first")
+def list_videos(
+    context: Context,
+    label: str | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    state: JobState | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    with context.session() as session:
+        videos = query.recent_videos(
+            session,
+            label=label or None,
+            min_confidence=min_confidence,
+            state=state,
+            limit=limit + 1,  # one more: is there a next page?
+            offset=offset,
+        )
+    return {
+        "videos": [video_summary(video) for video in videos[:limit]],
+        "offset": offset,
+        "limit": limit,
+        "next_offset": offset + limit if len(videos) > limit else None,
+    }
+
+
+def find_video_id(context: WebContext, ref: str) -> int:
+    """The id of the video ``ref`` names: its id, or its full sha256 (404 otherwise)."""
+    if ref.isascii() and ref.isdigit():
+        return int(ref)
+    if SHA256.fullmatch(ref):
+        with context.session() as session:
+            found = query.video_id_of(session, ref)
+        if found is not None:
+            return found
+        raise HTTPException(
+            404, "no video has that sha256 (yet: the watcher may not have recorded it)"
+        )
+    raise HTTPException(404, "give a video id or a sha256 (64 hex digits)")
+
+
+@router.get("/videos/{ref}", summary="One video: paths, jobs, results, timelines")
+def get_video(context: Context, ref: str) -> dict[str, Any]:
+    video_id = find_video_id(context, ref)
+    with context.session() as session:
+        try:
+            video = query.video_by_id(session, video_id)
+        except query.VideoNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+    return video_dict(video)
+
+
+@router.get("/moments", summary="Segments of done jobs by label, confidence, duration")
+def list_moments(
+    context: Context,
+    label: str | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    min_duration: Annotated[float | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    with context.session() as session:
+        found = query.moments(
+            session,
+            label=label or None,
+            min_confidence=min_confidence,
+            min_duration_s=min_duration,
+            limit=limit + 1,
+            offset=offset,
+            most_confident_first=True,
+        )
+    return {
+        "moments": [moment_dict(moment) for moment in found[:limit]],
+        "offset": offset,
+        "limit": limit,
+        "next_offset": offset + limit if len(found) > limit else None,
+    }
+
+
+@router.get("/jobs/{job_id}", summary="One job: state, results, error")
+def get_job(context: Context, job_id: int) -> dict[str, Any]:
+    with context.session() as session:
+        found = query.job_row(session, job_id)
+    if found is None:
+        raise HTTPException(404, f"there is no job {job_id}")
+    return job_dict(found)
+
+
+@router.post(
+    "/videos",
+    summary="Upload videos (multipart/form-data, field `file`, one or more)",
+    status_code=202,
+)
+async def upload_videos(request: Request, context: Context) -> JSONResponse:
+    files = await accept_upload(request, context)
+    accepted = [f for f in files if f.refused is None]
+    status = 202 if accepted or not files else 415
+    return JSONResponse({"files": [f.as_dict() for f in files]}, status_code=status)

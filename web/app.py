@@ -1,0 +1,125 @@
+"""``make_app(settings)``: the FastAPI app, its routes, its guards.
+
+Every response carries a strict Content-Security-Policy (scripts and styles from this
+site only, no framing). The token guard and the same-origin check run before any
+route; ``/healthz``, ``/metrics``, the sign-in page and the static files are open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine
+
+from actiontag.settings import Settings
+from storage.db import open_database
+from web import api, media, pages, security
+from web.context import HERE, WebContext
+from web.health import health
+
+OPEN_PATHS = ("/healthz", "/metrics", "/login", "/static/")
+API_PATHS = ("/api/", "/docs", "/redoc", "/openapi.json")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+        # Strip positions are style attributes; every value in them is computed here.
+        "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """The app over ``settings``' database and inbox (``engine``: one made already)."""
+    if engine is None:
+        engine = open_database(
+            settings.database_url, create=False, password_file=settings.database_password_file
+        )
+    context = WebContext(settings, engine)
+    app = FastAPI(
+        title="actiontag",
+        description="Videos tagged with the actions they show: list, detail, moments, upload.",
+        version="1",
+    )
+    app.state.context = context
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.include_router(media.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/healthz", tags=["operations"], summary="Database and broker reachable")
+    def healthz() -> JSONResponse:
+        ok, report = health(context)
+        return JSONResponse({"ok": ok, **report}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await _guarded(request, call_next, context)
+        # FastAPI's /docs page loads Swagger UI from a CDN with an inline script.
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return _error(request, context, exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request.url.path):
+            return JSONResponse({"detail": exc.errors()}, status_code=422)
+        return _error(request, context, 422, "a value in the address is not valid here")
+
+    return app
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith(API_PATHS)
+
+
+async def _guarded(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]], context: WebContext
+) -> Response:
+    path = request.url.path
+    if request.method in security.UNSAFE_METHODS and security.cross_site(request):
+        return PlainTextResponse("cross-site requests are refused", status_code=403)
+    if path.startswith(OPEN_PATHS) or security.authorized(request, context.settings.web_token):
+        return await call_next(request)
+    if _is_api(path) or request.method != "GET":
+        return JSONResponse(
+            {"detail": "a token is required: send Authorization: Bearer TOKEN"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    target = path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _error(
+    request: Request,
+    context: WebContext,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if _is_api(request.url.path) or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    return pages.render(
+        request, context, "error.html", {"status": status, "message": message}, status
+    )

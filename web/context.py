@@ -1,0 +1,53 @@
+"""What every route needs: the settings, the database, the metrics, the templates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from actiontag.settings import Settings
+from storage.db import make_sessionmaker
+from web.metrics import Metrics
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    engine: Engine
+    sessionmaker: sessionmaker[Session] = field(init=False)
+    metrics: Metrics = field(init=False)
+    templates: Jinja2Templates = field(init=False)
+    celery: Any = None  # made on first /healthz (worker.app), for the broker check
+
+    def __post_init__(self) -> None:
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.metrics = Metrics(self.session)
+        # Jinja2Templates escapes every value put into an .html template.
+        self.templates = Jinja2Templates(directory=HERE / "templates")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessionmaker() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @property
+    def inbox(self) -> Path:
+        return self.settings.inbox
+
+
+def context_of(request: Request) -> WebContext:
+    """The app's context (a FastAPI dependency)."""
+    return request.app.state.context

@@ -1,0 +1,112 @@
+"""Serving a recorded video to the player, with HTTP Range requests.
+
+No path from the request reaches the file system: the request names a video id; the
+file is the one the worker would read for that video (``worker.video_file``: a recorded
+path inside its inbox, no final link, a regular file, the recorded content), opened
+once and read by descriptor.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi.responses import Response, StreamingResponse
+
+from worker.video_file import OpenedVideo
+
+CHUNK = 256 << 10
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# Types browsers play, by extension; anything else is offered as bytes.
+_EXTRA_TYPES = {"mkv": "video/x-matroska", "webm": "video/webm", "ogv": "video/ogg"}
+
+
+class RangeNotSatisfiable(Exception):
+    """The range starts at or beyond the end of the file."""
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single byte range ``header`` asks for, or None for the whole file (no
+    header, several ranges, or one we do not read: RFC 9110 lets us ignore it).
+    Raises :class:`RangeNotSatisfiable` for a range wholly beyond the end."""
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(size - suffix, 0), size - 1)
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size:
+        raise RangeNotSatisfiable
+    if end < start:
+        return None
+    return ByteRange(start, end)
+
+
+def content_type(path: str) -> str:
+    extension = path.rpartition(".")[2].lower()
+    guessed = _EXTRA_TYPES.get(extension) or mimetypes.guess_type(f"x.{extension}")[0]
+    return guessed or "application/octet-stream"
+
+
+def _read(opened: OpenedVideo, start: int, length: int) -> Iterator[bytes]:
+    try:
+        offset, left = start, length
+        while left > 0:
+            chunk = os.pread(opened.fd, min(CHUNK, left), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            left -= len(chunk)
+            yield chunk
+    finally:
+        opened.close()
+
+
+def video_response(opened: OpenedVideo, range_header: str | None) -> Response:
+    """The file (or the asked range of it) as the response; closes ``opened`` when sent."""
+    size = opened.opened.st_size
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=0",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": "inline",
+    }
+    try:
+        wanted = parse_range(range_header, size)
+    except RangeNotSatisfiable:
+        opened.close()
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    media_type = content_type(opened.path)
+    if wanted is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(_read(opened, 0, size), media_type=media_type, headers=headers)
+    headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
+    headers["Content-Length"] = str(wanted.length)
+    return StreamingResponse(
+        _read(opened, wanted.start, wanted.length),
+        status_code=206,
+        media_type=media_type,
+        headers=headers,
+    )

@@ -1,0 +1,94 @@
+"""What the pages show besides HTML: the video itself (HTTP Range), thumbnails, the
+served model's figures; and the served model, for its page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, Response
+
+from storage import query
+from storage.jobs import JobNotFound, job_inputs
+from storage.report.collect import RunFolder, find_run_folder
+from web import views
+from web.context import WebContext, context_of
+from web.files import video_response
+from worker.video_file import FileRefused, OpenedVideo, open_video
+
+router = APIRouter(include_in_schema=False)
+Context = Annotated[WebContext, Depends(context_of)]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The model registered most recently, its trainer's run folder, its jobs' figures."""
+
+    model: query.ModelRow | None
+    run: RunFolder | None
+    stats: query.Stats | None
+
+
+def served_model(context: WebContext) -> ServedModel:
+    with context.session() as session:
+        models = query.models(session)
+        if not models:
+            return ServedModel(None, None, None)
+        stats = query.stats(session, model_sha256=models[0].sha256)
+    return ServedModel(models[0], find_run_folder(models[:1]), stats)
+
+
+@router.get("/videos/{video_id}/file")
+async def video_file(request: Request, context: Context, video_id: int) -> Response:
+    """The video itself, for the player; only a file recorded for it in the store."""
+
+    def opened() -> OpenedVideo:
+        with context.session() as session:
+            job_id = query.latest_job_id(session, video_id)
+            if job_id is None:
+                raise HTTPException(404, f"there is no video {video_id}")
+            try:
+                inputs = job_inputs(session, job_id)
+            except JobNotFound:
+                raise HTTPException(404, f"there is no video {video_id}") from None
+        try:
+            return open_video(inputs)
+        except FileRefused as refused:
+            raise HTTPException(410, views.shown(str(refused))) from None
+
+    video = await anyio.to_thread.run_sync(opened)
+    return video_response(video, request.headers.get("range"))
+
+
+JPEG_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+
+
+@router.get("/jobs/{job_id}/thumbs/{position}.jpg")
+def job_thumbnail(context: Context, job_id: int, position: int) -> Response:
+    with context.session() as session:
+        strip = query.thumbnails(session, [job_id]).get(job_id, ())
+    found = next((row for row in strip if row.position == position), None)
+    if found is None:
+        raise HTTPException(404, "no such thumbnail")
+    return Response(found.jpeg, media_type="image/jpeg", headers=JPEG_HEADERS)
+
+
+@router.get("/jobs/{job_id}/segments/{position}.jpg")
+def segment_thumbnail(context: Context, job_id: int, position: int) -> Response:
+    with context.session() as session:
+        jpeg = query.segment_thumbnail(session, job_id, position)
+    if jpeg is None:
+        raise HTTPException(404, "no such thumbnail")
+    return Response(jpeg, media_type="image/jpeg", headers=JPEG_HEADERS)
+
+
+@router.get("/model/figures/{index}.png")
+def model_figure(context: Context, index: int) -> Response:
+    """One image of the served model's run folder, by its place in the list (never by
+    a name from the request)."""
+    run = served_model(context).run
+    if run is None or not 0 <= index < len(run.figures):
+        raise HTTPException(404, "no such figure")
+    return FileResponse(run.figures[index].source, media_type="image/png", headers=JPEG_HEADERS)

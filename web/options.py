@@ -1,0 +1,65 @@
+"""``python -m web``'s command line: the flags of its settings (``actiontag.settings``),
+else their ACTIONTAG_* variables, else defaults. Standard library only, so ``--help`` and
+usage errors answer before FastAPI is imported."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from actiontag.settings import Settings, add_flags, from_args
+
+# The settings the web app takes as flags; the token comes from the environment only
+# (a flag would show it in `ps`).
+FLAGS = (
+    "web_host",
+    "web_port",
+    "database_url",
+    "broker_url",
+    "inbox",
+    "video_extensions",
+    "upload_max_bytes",
+)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    settings: Settings
+    verbose: bool = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m web",
+        description=(
+            "Serve actiontag's pages and JSON API: recent videos and their state, one "
+            "video with its player and timeline, moments search, the model served, and "
+            "uploads (each file streamed to a hidden name in the inbox, then renamed in, "
+            "so the watcher records it like any drop). OpenAPI docs at /docs, health at "
+            "/healthz, Prometheus metrics at /metrics."
+        ),
+        epilog=(
+            "Set ACTIONTAG_WEB_TOKEN (16 characters or more) to require a token for the "
+            "pages, uploads and API (Authorization: Bearer TOKEN, or the sign-in page); "
+            "without it the app serves only on a loopback address. Exit status: 0 after "
+            "SIGTERM/SIGINT, 2 for a usage error."
+        ),
+    )
+    add_flags(parser, FLAGS)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> WebConfig:
+    """The configuration from ``argv`` and the environment; usage errors exit with 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = from_args(parser, args)
+    from web.bind import BindRefused, check_bind
+
+    try:
+        check_bind(settings)
+    except BindRefused as exc:
+        parser.error(str(exc))
+    return WebConfig(settings, verbose=args.verbose)

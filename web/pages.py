@@ -1,0 +1,224 @@
+"""The pages: recent videos, one video (and a job's panel of it), moments, the model,
+upload, sign-in."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.status import HTTP_303_SEE_OTHER
+
+from storage import query
+from storage.schema import JobState
+from web import security, views
+from web.context import WebContext, context_of
+from web.media import served_model
+from web.render import render
+from web.uploads import accept_upload
+
+router = APIRouter(include_in_schema=False)
+Context = Annotated[WebContext, Depends(context_of)]
+PAGE = 24
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        value = float(text) if text not in (None, "") else None
+    except ValueError:
+        raise HTTPException(422, f"{text!r} is not a number") from None
+    if value is not None and not 0 <= value <= 1e9:
+        raise HTTPException(422, f"{text!r} is out of range")
+    return value
+
+
+@router.get("/")
+def videos_page(
+    request: Request,
+    context: Context,
+    label: str | None = None,
+    min_confidence: str | None = None,
+    state: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    confidence = _float(min_confidence)
+    if confidence is not None and confidence > 1:
+        confidence /= 100  # typed as a percentage
+    chosen = JobState(state) if state in {s.value for s in JobState} else None
+    with context.session() as session:
+        videos = query.recent_videos(
+            session,
+            label=label or None,
+            min_confidence=confidence,
+            state=chosen,
+            limit=PAGE + 1,
+            offset=offset,
+        )
+        latest = [video.jobs[0].job_id for video in videos[:PAGE] if video.jobs]
+        thumbs = query.thumbnails(session, latest)
+        labels = query.labels_seen(session)
+    return render(
+        request,
+        context,
+        "videos.html",
+        {
+            "videos": videos[:PAGE],
+            "thumbs": {job_id: len(rows) > 0 for job_id, rows in thumbs.items()},
+            "labels": labels,
+            "states": [s.value for s in JobState],
+            "filters": {
+                "label": label or "",
+                "min_confidence": min_confidence or "",
+                "state": state or "",
+            },
+            "previous": max(offset - PAGE, 0) if offset else None,
+            "next": offset + PAGE if len(videos) > PAGE else None,
+        },
+    )
+
+
+def _video(context: WebContext, video_id: int) -> query.VideoDetail:
+    with context.session() as session:
+        try:
+            return query.video_by_id(session, video_id)
+        except query.VideoNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+
+
+def _job_view(video: query.VideoDetail, job: query.ResultRow) -> dict[str, Any]:
+    timeline = video.timelines.get(job.job_id)
+    return {
+        "job": job,
+        "strip": views.strip_of(video, job.job_id, timeline) if timeline else None,
+    }
+
+
+@router.get("/videos/{video_id}")
+def video_page(request: Request, context: Context, video_id: int) -> Response:
+    video = _video(context, video_id)
+    jobs = [_job_view(video, job) for job in reversed(video.jobs)]  # newest first
+    return render(request, context, "video.html", {"video": video, "jobs": jobs})
+
+
+@router.get("/jobs/{job_id}/panel")
+def job_panel(request: Request, context: Context, job_id: int) -> Response:
+    """One job's part of the video page, for the page to swap in when its state changes."""
+    with context.session() as session:
+        found = query.job_row(session, job_id)
+    if found is None:
+        raise HTTPException(404, f"there is no job {job_id}")
+    video = _video(context, found.video_id)
+    job = next(j for j in video.jobs if j.job_id == job_id)
+    return render(request, context, "_job.html", {"video": video, **_job_view(video, job)})
+
+
+@router.get("/moments")
+def moments_page(
+    request: Request,
+    context: Context,
+    label: str | None = None,
+    min_confidence: str | None = None,
+    min_duration: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    confidence = _float(min_confidence)
+    if confidence is not None and confidence > 1:
+        confidence /= 100
+    with context.session() as session:
+        found = query.moments(
+            session,
+            label=label or None,
+            min_confidence=confidence,
+            min_duration_s=_float(min_duration),
+            limit=PAGE * 2 + 1,
+            offset=offset,
+            most_confident_first=True,
+        )
+        labels = query.segment_labels(session)
+    return render(
+        request,
+        context,
+        "moments.html",
+        {
+            "moments": found[: PAGE * 2],
+            "labels": labels,
+            "filters": {
+                "label": label or "",
+                "min_confidence": min_confidence or "",
+                "min_duration": min_duration or "",
+            },
+            "previous": max(offset - PAGE * 2, 0) if offset else None,
+            "next": offset + PAGE * 2 if len(found) > PAGE * 2 else None,
+        },
+    )
+
+
+@router.get("/model")
+def model_page(request: Request, context: Context) -> Response:
+    served = served_model(context)
+    return render(
+        request,
+        context,
+        "model.html",
+        {"model": served.model, "run": served.run, "stats": served.stats},
+    )
+
+
+@router.get("/upload")
+def upload_page(request: Request, context: Context) -> Response:
+    return render(
+        request,
+        context,
+        "upload.html",
+        {
+            "max_bytes": context.settings.upload_max_bytes,
+            "extensions": sorted(context.settings.video_extensions),
+        },
+    )
+
+
+@router.post("/upload")
+async def upload_form(request: Request, context: Context) -> Response:
+    def check(fields: dict[str, str]) -> None:
+        if not security.csrf_ok(request, fields.get(security.CSRF_FIELD)):
+            raise HTTPException(
+                403, "the form's security token is missing or stale: reload the upload page"
+            )
+
+    files = await accept_upload(request, context, check_fields=check)
+    return render(request, context, "uploaded.html", {"files": files})
+
+
+@router.get("/login")
+def login_page(request: Request, context: Context, next: str = "/") -> Response:
+    return render(
+        request, context, "login.html", {"next": security.safe_next(next), "wrong": False}
+    )
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    context: Context,
+    token: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    if not security.csrf_ok(request, csrf):
+        raise HTTPException(403, "the form's security token is missing or stale: reload the page")
+    expected = context.settings.web_token
+    if expected is None:
+        return RedirectResponse(security.safe_next(next), status_code=HTTP_303_SEE_OTHER)
+    if not security.token_matches(token, expected):
+        return render(
+            request, context, "login.html", {"next": security.safe_next(next), "wrong": True}, 401
+        )
+    response = RedirectResponse(security.safe_next(next), status_code=HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        security.SESSION_COOKIE,
+        security.session_value(expected),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response

@@ -1,0 +1,100 @@
+// actiontag's pages: click a timeline segment to seek the player there; follow
+// unfinished jobs (and uploads the watcher has not recorded yet) without reloading.
+"use strict";
+
+const POLL_MS = 1500;
+const FINISHED = new Set(["done", "failed", "superseded"]);
+
+function seek(seconds) {
+  const player = document.getElementById("player");
+  if (!player || !Number.isFinite(seconds)) return;
+  const go = () => { player.currentTime = seconds; };
+  if (player.readyState >= 1) go(); else player.addEventListener("loadedmetadata", go, { once: true });
+}
+
+document.addEventListener("click", (event) => {
+  const target = event.target.closest("[data-start]");
+  if (!target || !document.getElementById("player")) return;
+  event.preventDefault();
+  seek(parseFloat(target.dataset.start));
+  document.querySelectorAll(".segment.current").forEach((el) => el.classList.remove("current"));
+  if (target.classList.contains("segment")) target.classList.add("current");
+});
+
+function seekFromHash() {
+  const match = /^#t=([0-9.]+)$/.exec(location.hash);
+  if (match) seek(parseFloat(match[1]));
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return response.json();
+}
+
+function showState(element, state) {
+  const field = element.querySelector('[data-field="state"]');
+  if (!field) return;
+  let badge = field.classList.contains("state") ? field : field.querySelector(".state");
+  if (!badge) {
+    badge = document.createElement("span");
+    field.replaceChildren(badge);
+  }
+  badge.className = `state state-${state}`;
+  badge.textContent = state;
+}
+
+async function followJob(element) {
+  const id = element.dataset.pollJob;
+  const job = await getJSON(`/api/jobs/${encodeURIComponent(id)}`);
+  if (!job) return;
+  if (element.classList.contains("job") && element.dataset.state !== job.state) {
+    // The video page: swap in the job's panel (results, timeline) as the server renders it.
+    const response = await fetch(`/jobs/${encodeURIComponent(id)}/panel`, { credentials: "same-origin" });
+    if (response.ok) {
+      const holder = document.createElement("div");
+      holder.innerHTML = await response.text();  // server-rendered, every value escaped
+      const panel = holder.querySelector("section.job");
+      if (panel) element.replaceWith(panel);
+    }
+    return;
+  }
+  showState(element, job.state);
+  const label = element.querySelector('[data-field="label"]');
+  const confidence = element.querySelector('[data-field="confidence"]');
+  if (job.top && label) label.textContent = job.top.label;
+  if (job.top && confidence) confidence.textContent = `${Math.round(job.top.confidence * 100)}%`;
+  if (FINISHED.has(job.state)) delete element.dataset.pollJob;
+}
+
+async function followUpload(element) {
+  const video = await getJSON(`/api/videos/${encodeURIComponent(element.dataset.pollSha256)}`);
+  if (!video || !video.jobs.length) return;
+  const job = video.jobs[video.jobs.length - 1];
+  const field = element.querySelector('[data-field="state"]');
+  const link = document.createElement("a");
+  link.href = video.page;
+  link.textContent = `video ${video.video_id}`;
+  const badge = document.createElement("span");
+  badge.className = `state state-${job.state}`;
+  badge.textContent = job.state;
+  const parts = [badge, " ", link];
+  if (job.top) parts.push(` ${job.top.label} ${Math.round(job.top.confidence * 100)}%`);
+  if (job.error) parts.push(` ${job.error}`);
+  field.replaceChildren(...parts);
+  if (FINISHED.has(job.state)) delete element.dataset.pollSha256;
+}
+
+async function poll() {
+  const work = [];
+  document.querySelectorAll("[data-poll-job]").forEach((el) => work.push(followJob(el)));
+  document.querySelectorAll("[data-poll-sha256]").forEach((el) => work.push(followUpload(el)));
+  await Promise.allSettled(work);
+  if (document.querySelector("[data-poll-job], [data-poll-sha256]")) setTimeout(poll, POLL_MS);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  seekFromHash();
+  if (document.querySelector("[data-poll-job], [data-poll-sha256]")) setTimeout(poll, POLL_MS);
+});

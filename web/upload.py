@@ -1,0 +1,312 @@
+"""Uploads: each file streamed to a hidden staging name inside the inbox, then renamed in.
+
+The body is parsed as it arrives (python-multipart's streaming parser), so a file is
+never held in memory or spooled elsewhere: its bytes go straight to
+``<inbox>/.upload-<random>.part``, a name the watcher ignores (hidden, ``.part``), while
+its sha256 is computed. Only when the whole request has arrived within the limits is
+each file renamed to a name the server chooses (``upload-<UTC time>-<random>.<ext>``)
+in the inbox root, where the watcher records it as it records any drop. A request cut
+short or over the limit leaves nothing behind. The user's file name is display text
+only: it chooses nothing but the extension, and only from the configured video
+extensions. A file whose content is already a recorded video is not added again: the
+answer names that video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio.to_thread
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from actiontag.text import escape_control
+
+STAGING_PREFIX = ".upload-"
+STAGING_SUFFIX = ".part"
+# Room for the multipart framing and form fields besides the files themselves.
+FORM_OVERHEAD = 1 << 20
+MAX_FILES = 50
+MAX_FIELD_BYTES = 4096
+DISPLAY_NAME_CHARS = 200
+
+
+class UploadRefused(Exception):
+    """The request cannot be taken as a whole; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ReceivedFile:
+    """One file of an upload and what became of it."""
+
+    display_name: str  # the user's name, control characters escaped; never a path
+    size: int = 0
+    sha256: str = ""
+    stored_name: str | None = None  # the name in the inbox, once renamed in
+    duplicate_of: int | None = None  # the video this content already is
+    refused: str | None = None  # why it was not taken
+    staging: str | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.display_name,
+            "size": self.size,
+            "sha256": self.sha256 or None,
+            "stored_name": self.stored_name,
+            "duplicate_of": self.duplicate_of,
+            "refused": self.refused,
+        }
+
+
+@dataclass
+class ReceivedForm:
+    files: list[ReceivedFile]
+    fields: dict[str, str]
+
+
+def display_name(raw: bytes) -> str:
+    """The user's file name as text to show: its last component, decoded leniently,
+    control characters escaped, cut to a sane length."""
+    text = raw.decode("utf-8", errors="replace").replace("\\", "/").rsplit("/", 1)[-1]
+    return escape_control(text)[:DISPLAY_NAME_CHARS] or "(no name)"
+
+
+def extension_of(name: str, extensions: frozenset[str]) -> str | None:
+    """The video extension of the user's name (lower case), or None when it has none."""
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    return extension if extension in extensions and extension.isalnum() else None
+
+
+class _Receiver:
+    """The multipart callbacks: headers of each part, its bytes to a staging file."""
+
+    def __init__(self, inbox_fd: int, max_bytes: int, extensions: frozenset[str]) -> None:
+        self.inbox_fd = inbox_fd
+        self.max_bytes = max_bytes
+        self.extensions = extensions
+        self.form = ReceivedForm([], {})
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._field: str | None = None
+        self._value = bytearray()
+        self._file: ReceivedFile | None = None
+        self._fd = -1
+        self._hash = hashlib.sha256()
+        self.pending: list[bytes] = []  # bytes of the current file not yet written
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field_data,
+            "on_header_value": self._header_value_data,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._field = None
+        self._value = bytearray()
+        self._file = None
+
+    def _header_field_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field = b""
+        self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if b"filename" not in options:
+            self._field = options.get(b"name", b"").decode("utf-8", errors="replace")
+            return
+        if len(self.form.files) >= MAX_FILES:
+            raise UploadRefused(413, f"at most {MAX_FILES} files per upload")
+        received = ReceivedFile(display_name(options[b"filename"]))
+        self.form.files.append(received)
+        if extension_of(received.display_name, self.extensions) is None:
+            received.refused = (
+                "not a video file name: its extension is none the inbox takes "
+                f"({', '.join(sorted(self.extensions)[:8])}, ...)"
+            )
+            return
+        self._file = received
+        self._hash = hashlib.sha256()
+        received.staging = f"{STAGING_PREFIX}{secrets.token_hex(12)}{STAGING_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        self._fd = os.open(received.staging, flags, 0o644, dir_fd=self.inbox_fd)
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._file is not None:
+            chunk = data[start:end]
+            self._file.size += len(chunk)
+            if self._file.size > self.max_bytes:
+                raise UploadRefused(
+                    413,
+                    f"{self._file.display_name!r} is larger than the upload limit of "
+                    f"{self.max_bytes} bytes (ACTIONTAG_UPLOAD_MAX_BYTES); copy it into "
+                    "the inbox folder instead",
+                )
+            self._hash.update(chunk)
+            self.pending.append(chunk)
+        elif self._field is not None:
+            self._value += data[start:end]
+            if len(self._value) > MAX_FIELD_BYTES:
+                raise UploadRefused(413, "a form field is too long")
+
+    def _part_end(self) -> None:
+        if self._file is not None:
+            self.write_pending()
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            self._file.sha256 = self._hash.hexdigest()
+            self._file = None
+        elif self._field is not None:
+            self.form.fields[self._field] = self._value.decode("utf-8", errors="replace")
+
+    def write_pending(self) -> None:
+        for chunk in self.pending:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        self.pending.clear()
+
+    def discard(self) -> None:
+        """Remove every staging file of this request (it failed)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        for received in self.form.files:
+            if received.staging is not None:
+                _unlink_quietly(received.staging, self.inbox_fd)
+                received.staging = None
+
+
+def _unlink_quietly(name: str, dir_fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def open_inbox(inbox: Path) -> int:
+    """A descriptor of the inbox folder: staging and renames happen relative to it, so
+    a name from nobody reaches a path."""
+    try:
+        return os.open(inbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UploadRefused(
+            503,
+            f"the inbox {str(inbox)!r} cannot be opened ({exc.strerror}); create it or "
+            "set ACTIONTAG_INBOX to the watcher's inbox",
+        ) from exc
+
+
+async def receive(
+    request: Request, *, inbox: Path, max_bytes: int, extensions: frozenset[str]
+) -> tuple[ReceivedForm, int]:
+    """Stream a multipart upload's files to staging names in ``inbox``; its fields too.
+
+    Returns the form and the inbox's descriptor (for :func:`place`, which closes it).
+    Raises :class:`UploadRefused` (nothing left behind) for a body that is not
+    multipart, too large, or cut short.
+    """
+    kind, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise UploadRefused(415, "send the files as multipart/form-data (a form with a file input)")
+    length = request.headers.get("content-length")
+    if (
+        length is not None
+        and length.isdigit()
+        and int(length) > max_bytes * MAX_FILES + FORM_OVERHEAD
+    ):
+        raise UploadRefused(413, f"the upload is larger than {MAX_FILES} files of the limit")
+    inbox_fd = open_inbox(inbox)
+    receiver = _Receiver(inbox_fd, max_bytes, extensions)
+    parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+            if receiver.pending:
+                await anyio.to_thread.run_sync(receiver.write_pending)
+        parser.finalize()
+    except BaseException as exc:
+        receiver.discard()
+        os.close(inbox_fd)
+        if isinstance(exc, UploadRefused):
+            raise
+        if isinstance(exc, Exception):
+            raise UploadRefused(400, f"the upload could not be read: {exc}") from exc
+        raise
+    if receiver._file is not None:  # the body ended inside a file
+        receiver.discard()
+        os.close(inbox_fd)
+        raise UploadRefused(400, "the upload ended before its last file did")
+    return receiver.form, inbox_fd
+
+
+def discard(form: ReceivedForm, inbox_fd: int) -> None:
+    """Remove the staged files of a request that is refused after all; closes ``inbox_fd``."""
+    for received in form.files:
+        if received.staging is not None:
+            _unlink_quietly(received.staging, inbox_fd)
+            received.staging = None
+    os.close(inbox_fd)
+
+
+def stored_name(extension: str) -> str:
+    """The name a new upload gets in the inbox: when, a random part, its extension."""
+    return f"upload-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}.{extension}"
+
+
+def place(
+    form: ReceivedForm,
+    inbox_fd: int,
+    extensions: frozenset[str],
+    known_video: Callable[[str], int | None],
+) -> None:
+    """Rename each staged file into the inbox, unless it is empty or its content is a
+    video already (``known_video(sha256)``); closes ``inbox_fd``."""
+    try:
+        for received in form.files:
+            if received.staging is None:
+                continue
+            staging, received.staging = received.staging, None
+            if received.size == 0:
+                received.refused = "the file is empty"
+                _unlink_quietly(staging, inbox_fd)
+                continue
+            duplicate = known_video(received.sha256)
+            if duplicate is not None:
+                received.duplicate_of = duplicate
+                _unlink_quietly(staging, inbox_fd)
+                continue
+            extension = extension_of(received.display_name, extensions)
+            assert extension is not None  # staged only with one
+            name = stored_name(extension)
+            os.rename(staging, name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)
+            received.stored_name = name
+    finally:
+        for received in form.files:
+            if received.staging is not None:
+                _unlink_quietly(received.staging, inbox_fd)
+        os.close(inbox_fd)
