@@ -43,12 +43,8 @@ services:
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
 
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
-# Two test processes (pytest-xdist), each test file in one of them (its module fixtures,
-# workers and stacks are made once): 475 s against 663-1212 s in one process on the
-# 2-core machine. TEST_PROCESSES=0 runs them in this process.
-TEST_PROCESSES ?= 2
 test: install services lint
-	$(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 test-all: install services
 	$(PY) -m pytest $(PYTEST_ARGS)
