@@ -28,14 +28,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 # pytest-xdist's test processes share the cores: each runs torch on its share, or two
-# processes of two threads each on two cores slow each other down. The demonstration
-# model is still trained on torch's own count (demo_training): the thread count changes
-# its float sums, and so the model `make demo` would train.
-TORCH_THREADS: int | None = None  # torch's own count, where it was lowered here
+# processes of two threads each on two cores slow each other down.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     import torch
 
-    TORCH_THREADS = torch.get_num_threads()
     torch.set_num_threads(
         max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
     )
@@ -151,8 +147,7 @@ def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
     with FileLock(str(shared / "demo-training.lock")):
         if not (base / "done").is_file():
             base.mkdir(parents=True, exist_ok=True)
-            with _torch_threads(TORCH_THREADS):
-                stdout, log = _train_capturing(lambda: make_demo_checkpoint(out))
+            stdout, log = _train_capturing(lambda: make_demo_checkpoint(out))
             (base / "stdout.txt").write_text(stdout)
             (base / "log.txt").write_text(log)
             (base / "done").touch()
@@ -165,22 +160,6 @@ def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
     )
     assert run.checkpoint.is_file(), run.log
     return run
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """torch on ``threads`` threads in the block (None: as it is)."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train_capturing(train: Callable[[], object]) -> tuple[str, str]:
