@@ -252,7 +252,7 @@ def test_hmdb51_path_trains_and_evaluates_a_prepared_dataset(
             "--split", "2",
             "--data-dir", str(tmp_path / "hmdb51"),
             "--out", str(tmp_path / "runs"),
-            "--pretrained", "none",
+            "--backbone", "r2plus1d_mini", "--pretrained", "none",
             "--epochs", "1", "--batch-size", "2",
             "--clip-len", "4", "--short-side", "20", "--crop-size", "16",
             "--workers", "0", "--eval-clips", "2", "--no-progress",
