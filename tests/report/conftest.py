@@ -7,18 +7,13 @@ folder on sys.path, so they are loaded by path here and handed to tests as fixtu
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
 import os
-import select
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -33,21 +28,10 @@ from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.db import make_sessionmaker, open_database
 from storage.thumbnails import encode_thumbnails
+from tests.browser import FLAGS, Browser, chromium_executable
 
 HERE = Path(__file__).parent
 CHROMIUM_TIMEOUT_S = 60
-# The flags the report is checked with: nothing reaches the network or a GPU.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
 
 
 def _load_helper(name: str) -> ModuleType:
@@ -75,7 +59,7 @@ def html() -> ModuleType:
 
 
 class Chromium:
-    """Debian's Chromium, headless, a fresh profile per run."""
+    """Debian's Chromium, headless, a fresh profile per run (tests/browser.py)."""
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
@@ -85,7 +69,7 @@ class Chromium:
             result = subprocess.run(
                 [
                     self.executable,
-                    *CHROMIUM_FLAGS,
+                    *FLAGS,
                     f"--user-data-dir={profile}",
                     *args,
                     page.resolve().as_uri(),
@@ -108,147 +92,20 @@ class Chromium:
         return out
 
     def evaluate(self, page: Path, expression: str, width: int = 1280, height: int = 2000) -> Any:
-        """The JSON value of a JavaScript ``expression`` run in ``page`` once it loaded.
-
-        Through the DevTools protocol on a pipe (``--remote-debugging-pipe``: Chromium
-        reads commands on its fd 3 and answers on fd 4, NUL-separated JSON), so a test can
-        ask the layout (getBoundingClientRect) what --dump-dom cannot tell. One browser,
-        as cheap as a dump.
-        """
-        with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-            errors = Path(profile) / "stderr.txt"
-            to_chromium, from_chromium = _pipe_pair()
-            with errors.open("wb") as stderr:  # the child keeps its own copy
-                process = subprocess.Popen(
-                    # The shell puts the pipe ends where Chromium looks for them, 3 and 4;
-                    # bash, as dash takes no descriptor above 9 (pytest's capture holds some).
-                    [
-                        "/bin/bash",
-                        "-c",
-                        f'exec "$@" 3<&{to_chromium[0]} 4>&{from_chromium[1]}',
-                        "sh",
-                        self.executable,
-                        *CHROMIUM_FLAGS,
-                        f"--user-data-dir={profile}",
-                        f"--window-size={width},{height}",
-                        "--remote-debugging-pipe",
-                    ],
-                    pass_fds=(to_chromium[0], from_chromium[1]),
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    env={**os.environ, "HOME": profile},
-                )
-            os.close(to_chromium[0])
-            os.close(from_chromium[1])
-            devtools = _DevTools(to_chromium[1], from_chromium[0], process, errors)
-            try:
-                target = devtools.call("Target.createTarget", url="about:blank")["targetId"]
-                session = devtools.call("Target.attachToTarget", targetId=target, flatten=True)[
-                    "sessionId"
-                ]
-                url = page.resolve().as_uri()
-                devtools.call("Page.navigate", session=session, url=url)
-                # Evaluated once this page (not about:blank) has loaded and its own load
-                # handlers ran: polled, which needs no event bookkeeping.
-                loaded = (
-                    "new Promise(resolve => { const check = () => "
-                    f"location.href === {json.dumps(url)} && document.readyState === 'complete'"
-                    " ? setTimeout(resolve, 0) : setTimeout(check, 20); check(); })"
-                )
-                answer = devtools.call(
-                    "Runtime.evaluate",
-                    session=session,
-                    expression=f"{loaded}.then(() => ({expression}))",
-                    returnByValue=True,
-                    awaitPromise=True,
-                )
-                assert "exceptionDetails" not in answer, answer["exceptionDetails"]
-                return answer["result"].get("value")
-            finally:
-                devtools.close()
-
-
-def _pipe_pair() -> tuple[tuple[int, int], tuple[int, int]]:
-    # Kept above 4, so that the shell's redirections onto 3 and 4 cannot overwrite one
-    # end before it has been copied.
-    pairs = []
-    for _ in range(2):
-        read, write = os.pipe()
-        pairs.append(tuple(_above_four(fd) for fd in (read, write)))
-    return pairs[0], pairs[1]  # type: ignore[return-value]
-
-
-def _above_four(fd: int) -> int:
-    if fd > 4:
-        return fd
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
-    os.close(fd)
-    return moved
-
-
-class _DevTools:
-    """A DevTools protocol client on Chromium's pipe: a command, then its answer."""
-
-    def __init__(
-        self, write_fd: int, read_fd: int, process: subprocess.Popen[bytes], errors: Path
-    ) -> None:
-        self.write_fd, self.read_fd, self.process, self.errors = write_fd, read_fd, process, errors
-        self.next_id = 0
-        self.buffer = b""
-        self.deadline = time.monotonic() + CHROMIUM_TIMEOUT_S
-
-    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        self.send(method, session, **params)
-        while True:
-            answer = self._receive()
-            if answer.get("id") == self.next_id:
-                assert "error" not in answer, f"{method}: {answer['error']}"
-                return answer["result"]
-
-    def send(self, method: str, session: str | None = None, **params: Any) -> None:
-        self.next_id += 1
-        message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params}
-        if session is not None:
-            message["sessionId"] = session
-        os.write(self.write_fd, json.dumps(message).encode() + b"\0")
-
-    def _receive(self) -> dict[str, Any]:
-        while b"\0" not in self.buffer:
-            left = self.deadline - time.monotonic()
-            ready, _, _ = select.select([self.read_fd], [], [], max(0.0, left))
-            assert ready, f"chromium did not answer within {CHROMIUM_TIMEOUT_S} s"
-            chunk = os.read(self.read_fd, 1 << 16)
-            assert chunk, f"chromium closed its DevTools pipe: {self._stderr()}"
-            self.buffer += chunk
-        message, self.buffer = self.buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def _stderr(self) -> str:
-        return self.errors.read_text(errors="replace")[-2000:]
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):  # OSError: already gone
-            self.send("Browser.close")  # no answer awaited: Chromium may close the pipe first
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        os.close(self.write_fd)
-        os.close(self.read_fd)
+        """The JSON value of a JavaScript ``expression`` run in ``page`` once it loaded:
+        through the DevTools protocol, so a test can ask the layout
+        (getBoundingClientRect) what --dump-dom cannot tell."""
+        with Browser(width, height) as browser:
+            browser.open(page.resolve().as_uri())
+            return browser.evaluate(expression)
 
 
 @pytest.fixture(scope="session")
 def chromium() -> Chromium:
-    executable = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    if executable is None:
-        pytest.fail(
-            "chromium not found: install Debian package chromium (make install does)",
-            pytrace=False,
-        )
-    return Chromium(executable)
+    try:
+        return Chromium(chromium_executable())
+    except AssertionError as missing:
+        pytest.fail(str(missing), pytrace=False)
 
 
 # -- a results database -------------------------------------------------------------------

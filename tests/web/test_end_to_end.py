@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser import Browser
 from tests.pipeline.pipeline import Pipeline, running_pipeline
 from tests.worker.stack import CLASSES
 
-from .browser import Browser
 from .server import web_server
 from .store import write_webm
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .browser import Browser
+from tests.browser import Browser
+
 from .server import web_server
 from .store import HOSTILE_LABEL, Store
 
