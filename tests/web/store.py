@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from sqlalchemy import Engine
 
@@ -17,20 +16,15 @@ from storage import jobs
 from storage.db import make_sessionmaker, open_database
 from storage.thumbnails import encode_thumbnails
 
+from ..worker.stack import write_video
+
 HOSTILE_LABEL = '<script>alert("x")</script>&\nfake line'
 META = {"duration": 2.0, "fps": 12.0, "frames": 24, "width": 64, "height": 48}
 
 
 def write_webm(path: Path, seed: int, frames: int = 24, size: tuple[int, int] = (64, 48)) -> Path:
     """A small VP8 WebM of moving noise (one a browser plays), different for each seed."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (size[1], size[0] * 2, 3), dtype=np.uint8)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), 12, size)
-    assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for i in range(frames):
-        writer.write(np.ascontiguousarray(base[:, i : i + size[0]]))
-    writer.release()
-    return path
+    return write_video(path, seed, frames, size, fourcc="VP80")
 
 
 def timeline(label: str = "wave") -> Timeline:

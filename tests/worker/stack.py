@@ -83,11 +83,17 @@ def make_checkpoint(path: Path, seed: int = 0, config: ModelConfig = CONFIG) -> 
     return save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
 
 
-def write_video(path: Path, seed: int, frames: int = 24, size: tuple[int, int] = (64, 48)) -> Path:
-    """A small MJPG AVI of moving noise, different content for each seed."""
+def write_video(
+    path: Path,
+    seed: int,
+    frames: int = 24,
+    size: tuple[int, int] = (64, 48),
+    fourcc: str = "MJPG",
+) -> Path:
+    """A small video of moving noise (MJPG AVI by default), different for each seed."""
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (size[1], size[0] * 2, 3), dtype=np.uint8)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 12, size)
     assert writer.isOpened(), f"OpenCV cannot write {path}"
     for i in range(frames):
         writer.write(np.ascontiguousarray(base[:, i : i + size[0]]))
