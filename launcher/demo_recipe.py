@@ -8,7 +8,7 @@ reading the recipe costs nothing.
 The run: the small backbone (``r2plus1d_mini``) from random weights on the synthetic
 motion dataset's first four classes (``pan_up``, ``pan_down``, ``pan_sideways``,
 ``still``: trainer/synthetic.py), 100 videos each, of which 30 are the test split, 7
-validation and 63 training videos. 10 epochs of 15 batches of 16 clips: 150 optimizer
+validation and 63 training videos. 15 epochs of 15 batches of 16 clips: 225 optimizer
 steps on 8-frame 32x32 crops of frames resized to a short side of 40.
 
 Why these sizes: a pan moves the scene 4-7 pixels a frame in the 48-pixel-high videos.
@@ -20,7 +20,16 @@ seeds 0, 1 and 2. The step's fixed cost (the 4.8M-parameter head and the optimiz
 makes 32x32 clips cost about as much as 24x24 ones, and a batch of 16 clips costs
 about 1.5x a batch of 8, hence larger batches, fewer steps. Twice the videos of the
 earlier recipe cost nothing but 2 s of writing them and make each epoch's clips more
-varied. A learning rate of 3e-3 (1e-3 is the default) is what converges in 150 steps.
+varied. A learning rate of 3e-3 (1e-3 is the default) is what converges in so few steps.
+
+Why 15 epochs and not 10: training is repeatable for one CPU and thread count, not
+across CPUs (their kernels round differently), so another host trains, in effect,
+another seed. The truth video's test (tests/worker/test_truth_video.py: every boundary
+within one window) is the demanding one; on the 2026-12-05 host, 10 epochs (150 steps,
+25 s) met it for 1 of seeds 0-2, and met 97% top-1 for 2 of them; 15 epochs (225 steps,
+35 s) met both for seeds 0-3 and missed both for seed 4 (94.2%; one pan_sideways window
+called pan_down beside a cut); 20 epochs (45 s) missed for seed 2. Seed 0, the one used,
+passes at 15 epochs on 1 and on 2 threads.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ DEMO_ARGS = (
     "--synthetic-classes", "4",
     "--synthetic-videos", "100",
     "--backbone", "r2plus1d_mini",
-    "--epochs", "10",
+    "--epochs", "15",
     "--batch-size", "16",
     "--lr", "3e-3",
     "--dropout", "0",
