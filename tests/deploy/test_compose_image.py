@@ -1,13 +1,17 @@
 """The Dockerfile, its build context (.dockerignore) and what `pip install .` ships.
 
 No Docker engine runs here, so the Dockerfile is read with BuildKit's own parser (the
-`dockerfile` package wraps it) and checked for what the services rely on. The wheel
+`dockerfile` package wraps it) and checked for what the services rely on. The parser
+runs in a child process: it is Go code, and a Go runtime loaded into the test process
+installs signal handlers there that crashed it (SIGSEGV, si_code SI_KERNEL, on the main
+thread) when a later test's child process exited. The wheel
 test builds the project the way the image installs it (a regular, not editable,
 install) and looks inside.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -16,7 +20,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import dockerfile
 import pytest
 import yaml
 
@@ -53,13 +56,51 @@ INSTRUCTIONS = {
 
 
 @dataclass(frozen=True)
+class Instruction:
+    """One instruction as BuildKit's parser reads it (``Instruction``'s fields)."""
+
+    cmd: str
+    sub_cmd: str | None
+    json: bool
+    original: str
+    start_line: int
+    end_line: int
+    flags: tuple[str, ...]
+    value: tuple[str, ...]
+
+
+_PARSE = """
+import dockerfile, json, sys
+print(json.dumps([
+    {field: getattr(c, field) for field in sys.argv[2].split(",")}
+    for c in dockerfile.parse_file(sys.argv[1])
+]))
+"""
+
+
+def parse_dockerfile(path: Path) -> tuple[Instruction, ...]:
+    fields = ",".join(Instruction.__dataclass_fields__)
+    result = subprocess.run(
+        [sys.executable, "-c", _PARSE, str(path), fields],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return tuple(
+        Instruction(**{**raw, "flags": tuple(raw["flags"]), "value": tuple(raw["value"])})
+        for raw in json.loads(result.stdout)
+    )
+
+
+@dataclass(frozen=True)
 class Stage:
     base: str
     name: str | None
-    commands: list[dockerfile.Command]
+    commands: list[Instruction]
 
 
-def stages(commands: tuple[dockerfile.Command, ...]) -> list[Stage]:
+def stages(commands: tuple[Instruction, ...]) -> list[Stage]:
     found: list[Stage] = []
     for command in commands:
         if command.cmd == "FROM":
@@ -96,12 +137,12 @@ def runs_of(stage: Stage) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def commands() -> tuple[dockerfile.Command, ...]:
-    return dockerfile.parse_file(str(DOCKERFILE))
+def commands() -> tuple[Instruction, ...]:
+    return parse_dockerfile(DOCKERFILE)
 
 
 @pytest.fixture(scope="module")
-def runtime(commands: tuple[dockerfile.Command, ...]) -> Stage:
+def runtime(commands: tuple[Instruction, ...]) -> Stage:
     return stages(commands)[-1]
 
 
@@ -165,7 +206,7 @@ def test_dockerignore_matcher_follows_parent_folders_and_exceptions() -> None:
 
 
 def test_dockerfile_uses_only_known_instructions(
-    commands: tuple[dockerfile.Command, ...],
+    commands: tuple[Instruction, ...],
 ) -> None:
     assert [c.cmd for c in commands if c.cmd not in INSTRUCTIONS] == []
     first_from = next(n for n, c in enumerate(commands) if c.cmd == "FROM")
@@ -173,7 +214,7 @@ def test_dockerfile_uses_only_known_instructions(
 
 
 def test_dockerfile_builds_in_stages_on_python_3_11_slim_bookworm(
-    commands: tuple[dockerfile.Command, ...],
+    commands: tuple[Instruction, ...],
 ) -> None:
     found = stages(commands)
     assert len(found) >= 2
@@ -181,7 +222,7 @@ def test_dockerfile_builds_in_stages_on_python_3_11_slim_bookworm(
 
 
 def test_runtime_stage_copies_only_from_earlier_named_stages(
-    commands: tuple[dockerfile.Command, ...],
+    commands: tuple[Instruction, ...],
 ) -> None:
     found = stages(commands)
     earlier = {stage.name for stage in found[:-1]}
@@ -213,7 +254,7 @@ def test_runtime_stage_switches_to_a_non_root_user_after_its_installs(runtime: S
 
 
 def test_torch_and_torchvision_pins_match_the_makefile(
-    commands: tuple[dockerfile.Command, ...],
+    commands: tuple[Instruction, ...],
 ) -> None:
     pins = re.search(r"^TORCH_PINS\s*:?=\s*(.+)$", MAKEFILE.read_text(), re.M)
     assert pins is not None, "the Makefile no longer defines TORCH_PINS"
@@ -224,7 +265,7 @@ def test_torch_and_torchvision_pins_match_the_makefile(
 
 
 def test_torch_comes_from_pypi_cuda_wheels_unless_an_index_is_given(
-    commands: tuple[dockerfile.Command, ...],
+    commands: tuple[Instruction, ...],
 ) -> None:
     builder = stages(commands)[0]
     args = dict(c.value[0].partition("=")[::2] for c in builder.commands if c.cmd == "ARG")
@@ -258,7 +299,7 @@ def test_runtime_environment_is_unbuffered_and_caches_torch_on_the_cache_volume(
 
 
 def test_build_context_holds_everything_the_dockerfile_copies(
-    commands: tuple[dockerfile.Command, ...],
+    commands: tuple[Instruction, ...],
 ) -> None:
     patterns = read_dockerignore()
     sources = [src for stage in stages(commands) for src in copy_sources(stage)]
@@ -268,7 +309,7 @@ def test_build_context_holds_everything_the_dockerfile_copies(
     assert (missing, ignored) == ([], [])
 
 
-def test_build_context_copies_every_package(commands: tuple[dockerfile.Command, ...]) -> None:
+def test_build_context_copies_every_package(commands: tuple[Instruction, ...]) -> None:
     sources = {src.strip("/") for stage in stages(commands) for src in copy_sources(stage)}
     assert {"pyproject.toml", "README.md", *PACKAGES} <= sources
 
@@ -316,3 +357,7 @@ def test_installed_distribution_ships_every_module_and_migration_file(tmp_path: 
         if path.suffix in SHIPPED_SUFFIXES
     }
     assert expected - shipped == set()
+
+
+def test_the_go_parser_stays_out_of_the_test_process(commands: tuple[Instruction, ...]) -> None:
+    assert commands and "dockerfile" not in sys.modules
