@@ -133,7 +133,7 @@ class DemoTraining:
 @pytest.fixture(scope="session")
 def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
     """The demonstration checkpoint, trained once for the whole session (training is the
-    cost: ~40 s on 2 quiet cores). Test processes started side by side (pytest-xdist)
+    cost: ~50 s on one quiet core). Test processes started side by side (pytest-xdist)
     share one run: the first trains under a file lock, the others read what it wrote."""
     from filelock import FileLock
 
