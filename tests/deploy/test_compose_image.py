@@ -3,8 +3,10 @@
 No Docker engine runs here, so the Dockerfile is read with BuildKit's own parser (the
 `dockerfile` package wraps it) and checked for what the services rely on. The parser
 runs in a child process: it is Go code, and a Go runtime loaded into the test process
-installs signal handlers there that crashed it (SIGSEGV, si_code SI_KERNEL, on the main
-thread) when a later test's child process exited. The wheel
+would stay there for the rest of the run with its own threads and signal handlers. (It
+was loaded when a test process died of a kernel-raised SIGSEGV in CI; later deaths came
+without it, so it was not the cause, but the test process is easier to reason about
+without it.) The wheel
 test builds the project the way the image installs it (a regular, not editable,
 install) and looks inside.
 """
