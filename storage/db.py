@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -200,7 +201,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(cursor)
             # Durable against process crashes; WAL keeps it consistent on power loss.
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
@@ -211,6 +212,26 @@ def _configure_sqlite(engine: Engine) -> None:
         # or a concurrent commit makes its later write fail with "database is locked".
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the lock.
+
+    Switching a new file to WAL takes its exclusive lock. When two processes open a new
+    file at once, each holds a shared lock while asking for the exclusive one, and SQLite
+    answers one of them "database is locked" at once, without the busy handler (waiting
+    would deadlock); the other finishes the switch in milliseconds. Seen as a failed
+    start of one of three processes migrating a new database together.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _unavailable_error(context: ExceptionContext) -> DatabaseUnavailable | None:
