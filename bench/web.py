@@ -48,7 +48,6 @@ CHUNK = 20_000
 NEW_INDEXES = {
     "ix_jobs_activity": "jobs",
     "ix_segments_mean_confidence": "segments",
-    "ix_segments_job_id_start_s": "segments",
 }
 ADMIN_URL = os.environ.get(
     "ACTIONTAG_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 
 from storage import query
 from storage.schema import JobState
@@ -14,7 +15,13 @@ from web.context import WebContext, context_of
 from web.serialize import job_dict, moment_dict, video_dict, video_summary
 from web.uploads import accept_upload
 
-router = APIRouter(prefix="/api", tags=["api"])
+# The token is checked by the app's guard (web/app.py) for the API and the pages alike;
+# this scheme only tells the OpenAPI document, and so /docs' "Authorize" button, about it.
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="ACTIONTAG_WEB_TOKEN, sent as 'Authorization: Bearer <token>' whenever it is set",
+)
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Security(BEARER)])
 Context = Annotated[WebContext, Depends(context_of)]
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 PAGE = 50

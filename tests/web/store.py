@@ -47,6 +47,7 @@ class Store:
     model: int
     done_video: int = 0
     done_job: int = 0
+    failed_video: int = 0
     failed_job: int = 0
     queued_job: int = 0
     queued_video: int = 0
@@ -98,7 +99,7 @@ def build_store(url: str, inbox: Path) -> Store:
     store.done_path = write_webm(inbox / "done.webm", seed=1)
     store.done_video, store.done_job = store.record(store.done_path)
     store.complete(store.done_job, HOSTILE_LABEL)
-    _, store.failed_job = store.record(write_webm(inbox / "broken.webm", seed=2))
+    store.failed_video, store.failed_job = store.record(write_webm(inbox / "broken.webm", seed=2))
     store.fail(store.failed_job, "the file could not be decoded: <bad>\nnext line")
     store.queued_video, store.queued_job = store.record(write_webm(inbox / "waiting.webm", seed=3))
     return store

@@ -23,16 +23,22 @@ def test_the_model_page_shows_metrics_and_the_run_folders_figures(
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({"top1": 0.61, "top5": 0.88}))
     cv2.imwrite(str(run / "confusion_matrix.png"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(run / "expert_usage.png"), np.full((6, 4, 3), 255, np.uint8))
     with make_sessionmaker(store.engine)() as session:
         jobs.register_model(
             session, "cd" * 32, str(run / "model.pt"), split=1, class_names=["a", "b"],
             metrics={"top1": 0.61},
         )  # fmt: skip
     page = client.get("/model").text
-    assert "cd" * 32 in page and "Confusion matrix" in page and "0.61" in page
-    figure = client.get("/model/figures/0.png")
-    assert figure.status_code == 200 and figure.content.startswith(b"\x89PNG")
-    assert client.get("/model/figures/1.png").status_code == 404
+    assert "cd" * 32 in page and "0.61" in page
+    assert page.index("Confusion matrix") < page.index("Expert usage")
+    shapes = []
+    for index in (0, 1):
+        figure = client.get(f"/model/figures/{index}.png")
+        assert figure.status_code == 200 and figure.content.startswith(b"\x89PNG")
+        shapes.append(cv2.imdecode(np.frombuffer(figure.content, np.uint8), cv2.IMREAD_COLOR).shape)
+    assert shapes == [(8, 8, 3), (6, 4, 3)]
+    assert client.get("/model/figures/2.png").status_code == 404
 
 
 def test_the_model_page_without_a_run_folder_says_where_it_looked(client: TestClient) -> None:

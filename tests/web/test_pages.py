@@ -21,7 +21,7 @@ def test_the_video_page_shows_segments_cuts_top_k_experts_and_paths(
 
 
 def test_the_failed_jobs_page_shows_its_reason(client: TestClient, store: Store) -> None:
-    page = client.get(f"/videos/{store.failed_job}").text
+    page = client.get(f"/videos/{store.failed_video}").text
     assert "could not be decoded" in page and "state-failed" in page
 
 

@@ -89,7 +89,7 @@ def test_names_labels_and_errors_are_escaped_on_every_page(
         client.get("/").text,
         client.get(f"/videos/{store.done_video}").text,
         client.get("/moments").text,
-        client.get(f"/videos/{store.failed_job}").text,
+        client.get(f"/videos/{store.failed_video}").text,
     ]
     for page in pages:
         assert "<script>alert" not in page
@@ -100,3 +100,30 @@ def test_names_labels_and_errors_are_escaped_on_every_page(
 def test_every_page_forbids_framing_and_foreign_scripts(client: TestClient) -> None:
     policy = client.get("/").headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
+def test_the_api_docs_describe_every_api_route_behind_the_token(
+    token_client: TestClient,
+) -> None:
+    assert token_client.get("/docs").status_code == 401
+    docs = token_client.get("/docs", headers=BEARER)
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    spec = token_client.get("/openapi.json", headers=BEARER).json()
+    api = {
+        (path, method): operation
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+        if path.startswith("/api/")
+    }
+    assert set(api) == {
+        ("/api/videos", "get"),
+        ("/api/videos", "post"),
+        ("/api/videos/{ref}", "get"),
+        ("/api/moments", "get"),
+        ("/api/jobs/{job_id}", "get"),
+    }
+    scheme = spec["components"]["securitySchemes"]["HTTPBearer"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    for operation in api.values():
+        assert operation["security"] == [{"HTTPBearer": []}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]

@@ -4,9 +4,11 @@ from the windows' own decode or a pass of their own, and the timeline."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -52,6 +54,26 @@ def shots_video(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     return SimpleNamespace(path=path, truth=truth)
 
 
+@pytest.fixture(scope="module")
+def vfr_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 s at 20 fps, then 10 s at 5 fps, in one MPEG-4 stream with millisecond
+    timestamps (as phones record when the light drops): its nominal rate, 250 frames over
+    19.9 s, is right nowhere in it."""
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mkv"
+    base = np.random.default_rng(11).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    times_s = [i / 20 for i in range(200)] + [10 + i / 5 for i in range(50)]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, time_s in enumerate(times_s):
+            frame = av.VideoFrame.from_ndarray(np.roll(base, 2 * i, axis=1), format="rgb24")
+            frame.pts, frame.time_base = round(time_s * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
 def _predictor(checkpoint: Path, **kwargs) -> Predictor:
     kwargs.setdefault("num_clips", NUM_CLIPS)
     return Predictor(checkpoint, device="cpu", top_k=3, engine="eager", **kwargs)
@@ -69,6 +91,16 @@ def test_a_long_video_is_scored_on_a_window_every_second(predictor, long_video) 
     assert result.num_clips == len(starts) == 20 > NUM_CLIPS
     assert np.diff(starts) == pytest.approx([1.0] * 19)
     assert starts[0] == 0.0
+
+
+def test_windows_of_a_variable_frame_rate_video_keep_its_timestamps(predictor, vfr_video) -> None:
+    windows = predictor.predict(vfr_video).timeline.windows
+
+    # Placed by the nominal 12.6 fps, the windows would start at 13 different seconds.
+    assert [w.start_s for w in windows] == pytest.approx(list(range(20)), abs=1e-3)
+    # A 4-frame clip spans 0.2 s at 20 fps and 0.8 s at 5 fps.
+    spans = [w.end_s - w.start_s for w in windows]
+    assert spans == pytest.approx([0.2] * 10 + [0.8] * 10, abs=1e-3)
 
 
 def test_the_video_top_k_is_the_mean_of_every_windows_softmax(
