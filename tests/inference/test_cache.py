@@ -19,6 +19,7 @@ from model.checkpoint import load_checkpoint
 from worker import predictor as predictor_module
 from worker.engines import cache
 from worker.engines.cache import META_FILE, NEXT_TO_CHECKPOINT, CacheEntry
+from worker.engines.openvino_engine import openvino_has_bf16
 from worker.predictor import make_engine
 
 CPU = torch.device("cpu")
@@ -226,7 +227,7 @@ def test_auto_picks_openvino_and_caches_its_verdict(checkpoint_path: Path) -> No
 
     engine = make_engine("auto", checkpoint, CPU)
 
-    assert engine.name == "openvino"
+    assert engine.name == ("openvino" if openvino_has_bf16() else "openvino-fp32")
     root = checkpoint_path.parent / NEXT_TO_CHECKPOINT / checkpoint.sha256
     (verdict,) = [p for p in root.glob("check-openvino-cpu-*") if p.is_dir()]
     meta = json.loads((verdict / META_FILE).read_text())

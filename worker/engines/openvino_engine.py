@@ -33,6 +33,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "OpenVINOEngine",
     "export_entry",
+    "openvino_has_bf16",
     "openvino_version",
 ]
 
@@ -60,6 +61,12 @@ def _openvino() -> Any:
 
 def openvino_version() -> str:
     return _openvino().get_version().split("-")[0]
+
+
+def openvino_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin runs bf16 natively here (AVX512-BF16 or AMX); where
+    it does not, the ``openvino`` engine compiles for fp32 and is named ``openvino-fp32``."""
+    return "BF16" in _openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def export_entry(checkpoint: Checkpoint) -> CacheEntry:
@@ -120,9 +127,7 @@ class OpenVINOEngine:
 
     def _compile(self, model: Any, precision: str) -> None:
         core = _openvino().Core()
-        if precision == "bf16" and "BF16" not in core.get_property(
-            "CPU", "OPTIMIZATION_CAPABILITIES"
-        ):
+        if precision == "bf16" and not openvino_has_bf16():
             precision = "f32"
         self.device = torch.device("cpu")
         self.precision = precision
