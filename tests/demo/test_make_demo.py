@@ -2,11 +2,11 @@
 
 It must end with the results table listing every sample with its state, write the
 report, stop watcher and worker cleanly, and leave no process and no default database
-behind. The module's tests share one run that serves a configured checkpoint
-(ACTIONTAG_CHECKPOINT, small and untrained): training the demonstration model takes a
-minute on a quiet 2-core machine and ten when it is loaded. The slow test takes the
-whole first-time path: no checkpoint configured, so the demo trains its model, and a
-second `make demo` reuses it.
+behind. The module's tests share one run that serves the session's demonstration
+checkpoint (tests/conftest.py's ``demo_training``, configured by ACTIONTAG_CHECKPOINT),
+so the segments and shot cuts it shows for the longer sample are the trained model's.
+The slow test takes the whole first-time path: no checkpoint configured, so the demo
+trains its model, and a second `make demo` reuses it.
 
 Why this is a fresh-clone test although the clone borrows the development venv's
 third-party packages: every line of the project that runs comes from the clone (checked
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import DemoTraining
 from tests.demo.helpers import CLASSES, Clone, clean_env, fresh_clone, processes_using
 
 # Each sample and how its job must end: the real videos are tagged, the files that are
@@ -87,7 +88,7 @@ def make_demo(clone: Clone, timeout: float, **env: str) -> DemoRun:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> DemoRun:
+def demo_run(tmp_path_factory: pytest.TempPathFactory, demo_training: DemoTraining) -> DemoRun:
     clone = fresh_clone(tmp_path_factory.mktemp("fresh-clone"))
     ran_from = subprocess.run(
         [
@@ -102,7 +103,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) ->
         check=True,
     ).stdout.strip()
     assert Path(ran_from).is_relative_to(clone.path), ran_from
-    return make_demo(clone, MAKE_DEMO_S, ACTIONTAG_CHECKPOINT=str(tiny_checkpoint))
+    return make_demo(clone, MAKE_DEMO_S, ACTIONTAG_CHECKPOINT=str(demo_training.checkpoint))
 
 
 def test_results_table_lists_every_sample_with_the_state_it_should_end_in(
@@ -119,6 +120,8 @@ def test_tagged_samples_show_a_label_of_the_model_and_its_confidence(demo_run: D
         if state == "done":
             assert rows[name]["label"] in CLASSES, rows[name].group(0)
             assert 0 < float(rows[name]["confidence"]) <= 1, rows[name].group(0)
+    for motion in CLASSES:  # the demonstration model knows the synthetic motions
+        assert rows[f"motion-{motion}.avi"]["label"] == motion, demo_run.explain()
 
 
 def test_failed_samples_show_why(demo_run: DemoRun) -> None:
@@ -154,7 +157,26 @@ def test_the_longer_sample_is_shown_with_a_window_a_second_and_its_segments(
     windows = re.search(r"timeline: (\d+) window\(s\), (\d+) segment\(s\)", shown)
     assert windows is not None, shown
     assert int(windows[1]) == 67  # 67 s, a window a second (the last one's clip fits)
-    assert re.search(r"^\s+[A-Z.]{60}  segments$", shown, re.MULTILINE), shown
+    # 14 motions of 3-8 s (trainer.synthetic.DEMO_TRUTH_PARTS), 5 of them after a hard cut.
+    assert int(windows[2]) >= 10, shown
+    strip = re.search(r"^\s+([A-Z.]{60})  segments$", shown, re.MULTILINE)
+    assert strip is not None, shown
+    assert len(set(strip[1]) - {"."}) == 4, strip[1]  # every motion of the demo model
+    listed = re.findall(
+        r"^\s+\d+\. \d\d:\d\d:\d\d\.\d{3}-\d\d:\d\d:\d\d\.\d{3} ", shown, re.MULTILINE
+    )
+    assert len(listed) == int(windows[2]), shown
+    cuts = re.search(r"^\s+shot cuts: (.*)$", shown, re.MULTILINE)
+    assert cuts is not None and len(cuts[1].split()) == 5, shown
+
+
+def test_the_report_draws_the_longer_samples_timeline(demo_run: DemoRun) -> None:
+    html = (demo_run.clone.path / "var" / "demo" / "report" / "index.html").read_text("utf-8")
+    cards = re.findall(r'<article class="video.*?</article>', html, re.DOTALL)
+    (card,) = [card for card in cards if "motions-in-a-row.avi" in card]
+    assert '<section class="timeline"' in card
+    assert card.count('class="cut"') == 5
+    assert card.count('<span class="segment"') >= 10
 
 
 def test_the_demo_leaves_the_default_database_broker_and_inbox_alone(demo_run: DemoRun) -> None:
