@@ -49,20 +49,11 @@ services:
 # of a SIGSEGV that the kernel raised while it waited on its child processes, after which
 # xdist waited forever. CI stays on one process until that is understood.
 TEST_PROCESSES ?= 0
-# The hosts this suite runs on (Firecracker VMs, Linux 6.18) have killed the test process
-# with a SIGSEGV the kernel raised itself (si_code SI_KERNEL, no address, at instructions
-# that cannot fault: a plain load, `xor %esi,%esi`) or an abort inside a futex wait, 70-80%
-# through the suite: 3 of 3 runs on an AMD EPYC host, 1 of 1 on an Intel Xeon host, and
-# stop 17's CI. A signal forced on the way back to user space with nothing to fault is what
-# the kernel does when it cannot update a thread's restartable-sequences (rseq) area, so
-# glibc is told not to register rseq for the tests (it then answers sched_getcpu by a system
-# call; nothing else changes). With it, full runs have gone through; see docs/DESIGN.md.
-TEST_ENV := GLIBC_TUNABLES=glibc.pthread.rseq=0
 test: install services lint
-	$(TEST_ENV) $(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 test-all: install services
-	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
