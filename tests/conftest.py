@@ -64,6 +64,21 @@ def fresh_postgres_database() -> Iterator[str]:
             )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # A DataLoader with worker processes installs torch's SIGCHLD handler in this process
+    # for good, so from the first trainer test on every child that any later test starts
+    # and reaps signals the test process. On the hosts this suite runs on (Linux 6.18
+    # Firecracker VMs) that is when the process died, 70-80% through a run, with a SIGSEGV
+    # the kernel raised itself (si_code SI_KERNEL, no address, at an instruction that cannot
+    # fault: core dumps, 2026-12-05) or an abort in a futex wait; 5 of 5 full runs on two
+    # hosts, stop 17's CI among them. Telling torch its handler is already set keeps
+    # SIGCHLD at its default; torch still finds dead workers by polling them when its
+    # queue times out.
+    from torch.utils.data._utils import signal_handling
+
+    signal_handling._SIGCHLD_handler_set = True
+
+
 # Fixtures that run a module's tests once per backend: SQLite + the embedded broker, and
 # PostgreSQL + Redis.
 BACKEND_FIXTURES = ("stack", "pipeline")
