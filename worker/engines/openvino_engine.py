@@ -17,6 +17,7 @@ A video's clips go through in requests of at most :data:`MAX_CLIPS_PER_REQUEST`.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def openvino_version() -> str:
     return _openvino().get_version().split("-")[0]
 
 
+@functools.cache  # the CPU does not change under a running process: one Core asks once
 def openvino_has_bf16() -> bool:
     """Whether OpenVINO's CPU plugin runs bf16 natively here (AVX512-BF16 or AMX); where
     it does not, the ``openvino`` engine compiles for fp32 and is named ``openvino-fp32``."""
