@@ -173,6 +173,7 @@ def test_a_batching_worker_completes_every_job_once_with_the_predictors_results(
     try:
         jobs = [stack.wait_for(job_id, worker=worker, timeout=180) for job_id in job_ids]
         rows = {job_id: stack.predictions(job_id) for job_id in job_ids}
+        worker.wait_for_log("tagged together")  # the batch's summary, after its last result
     finally:
         worker.terminate()
         stack.close()
@@ -186,4 +187,3 @@ def test_a_batching_worker_completes_every_job_once_with_the_predictors_results(
         assert [r.label for r in rows[job_id]] == [label for label, _ in expected]
         confidences = [r.confidence for r in rows[job_id]]
         assert confidences == pytest.approx([c for _, c in expected], rel=1e-4)
-    assert "tagged together" in worker.log_path.read_text()

@@ -391,6 +391,19 @@ class RunningWorker:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> str:
+        """The worker's log once it holds ``text``: a line logged after the database write
+        a test waited for (a batch's summary follows its last job's result) comes a moment
+        later."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log_text()):
+            if not self.alive() or time.monotonic() > deadline:
+                pytest.fail(
+                    f"the worker did not log {text!r} within {timeout} s\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+        return log
+
     def done_lines(self, job_id: int) -> list[str]:
         return [line for line in self.log_text().splitlines() if f"job {job_id} done:" in line]
 
