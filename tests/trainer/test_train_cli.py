@@ -24,15 +24,15 @@ if TYPE_CHECKING:
 CLASSES = 4
 CHANCE = 1 / CLASSES
 # 4 classes x 100 videos: 30 test, 7 validation and 63 training videos per class, so an
-# epoch is 15 full steps of 16 clips (252 // 16); 15 epochs = 225 optimizer steps on
-# 8x32x32 clips of the small backbone. Measured on 2026-12-05: 0.992/1.0/1.0/0.992 top-1
-# with 3 clips for training seeds 0-3 (launcher/demo_recipe.py says why not 10 epochs).
+# epoch is 15 full steps of 16 clips (252 // 16); 10 epochs = 150 optimizer steps on
+# 16x32x32 clips of the small backbone. Measured on 2026-12-05: 0.983-0.992 top-1 with 3
+# clips for training seeds 0-5 (launcher/demo_recipe.py says why this recipe).
 # The demo promises at least 0.97 (README): that is the threshold, so a change that
 # breaks the promise fails here.
-EPOCHS = 15
+EPOCHS = 10
 STEPS = EPOCHS * 15
 THRESHOLD = 0.97
-# The shared run takes ~35 s on a quiet 2-core CPU, two or three times that when other
+# The shared run takes ~45 s on a quiet 2-core CPU, two or three times that when other
 # jobs load it.
 pytestmark = pytest.mark.timeout(600)
 # The demonstration checkpoint's recipe (launcher.demo_recipe.DEMO_ARGS) is what runs here.
@@ -93,7 +93,7 @@ def test_checkpoint_carries_classes_settings_and_test_metrics(trained: DemoTrain
     metrics = _metrics(trained)
     assert checkpoint.class_names == metrics["class_names"]
     assert checkpoint.split == 1
-    assert checkpoint.config.clip_len == 8 and checkpoint.config.crop_size == 32
+    assert checkpoint.config.clip_len == 16 and checkpoint.config.crop_size == 32
     assert checkpoint.config.backbone == "r2plus1d_mini"
     assert checkpoint.train_args["dataset"] == "synthetic"
     assert checkpoint.train_args["epochs"] == EPOCHS
