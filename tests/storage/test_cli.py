@@ -1,16 +1,20 @@
-"""``python -m storage`` as people and programs run it: a subprocess on a real database."""
+"""``python -m storage`` as people and programs run it, on a real database: its entry point
+in this process, and a real subprocess where only a process shows it (``run_cli``)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+import storage.__main__ as entry_point
 from actiontag.settings import env_name
 from storage import jobs
 from storage.cli import main
@@ -44,13 +49,30 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 def run_cli(
     *args: str,
     url: str | None,
     cwd: Path,
     env_url: str | None = None,
     broker: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
+    process: bool = False,
+) -> CliResult:
+    """``python -m storage ARGS`` in ``cwd`` with only the given ``ACTIONTAG_DATABASE_URL``
+    and broker settings in its environment: its exit code and what it printed.
+
+    It runs in this process (``storage.__main__.main``, what ``python -m storage`` runs)
+    unless ``process`` is set or the command sends to a broker: a subprocess costs ~1 s of
+    interpreter and imports, ~60 runs here. Each test file keeps real subprocess runs for
+    what only a process shows (the entry point, the environment, piped output), and
+    requeue and retag always run in one: their Celery app stays out of the test process.
+    """
     env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
     if env_url is not None:
         env[DATABASE_URL_ENV] = env_url
@@ -58,14 +80,43 @@ def run_cli(
     env["ACTIONTAG_BROKER_URL"] = f"redis://127.0.0.1:{_closed_port()}/0"
     env.update(broker or {})
     flags = ["--database-url", url] if url is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "storage", *flags, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
+    if process or args[0] in ("requeue", "retag"):
+        done = subprocess.run(
+            [sys.executable, "-m", "storage", *flags, *args],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env,
+            timeout=120,
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+    return _run_in_process([*flags, *args], env=env, cwd=cwd)
+
+
+def _run_in_process(argv: list[str], *, env: dict[str, str], cwd: Path) -> CliResult:
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    environ = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with (
+            contextlib.chdir(cwd),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                code = entry_point.main(argv)
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        # The command set up logging for a process of its own: give the test's back.
+        root.handlers[:], root.level = handlers, level
+        logging.captureWarnings(False)
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -103,7 +154,7 @@ def test_the_parsers_copies_are_the_states_and_the_report_limit() -> None:
 
 
 def test_help_names_every_command(tmp_path: Path) -> None:
-    result = run_cli("--help", url=None, cwd=tmp_path)
+    result = run_cli("--help", url=None, cwd=tmp_path, process=True)
     assert result.returncode == 0
     for command in (
         "list",
@@ -165,7 +216,7 @@ def test_list_filters_by_state_and_since(store_url: str, rows, tmp_path: Path) -
 
 @sqlite_only
 def test_list_reads_the_database_from_the_environment(store_url: str, rows, tmp_path: Path) -> None:
-    result = run_cli("list", url=None, cwd=tmp_path, env_url=store_url)
+    result = run_cli("list", url=None, cwd=tmp_path, env_url=store_url, process=True)
     assert result.stdout.splitlines()[-1] == "4 result(s)"
 
 

@@ -1,5 +1,6 @@
 """``python -m storage moments``, ``export --segments``, ``show``'s timeline and ``retag``,
-run as people run them: a subprocess on a real database (and a real Redis for retag)."""
+run as people run them, on a real database (and a real Redis for retag): through
+``run_cli``, the entry point in this process, retag in a real subprocess."""
 
 from __future__ import annotations
 
