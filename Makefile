@@ -43,14 +43,16 @@ services:
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
 
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
-# One test process by default. TEST_PROCESSES=2 runs two (pytest-xdist, a test file to
-# each at a time). On the 2026-12-05 host that was no faster (645 s against 614 s in one
-# process; the tests are CPU-bound on 2 cores) and in 4 of 5 runs one test process died
-# of a SIGSEGV that the kernel raised while it waited on its child processes, after which
-# xdist waited forever. CI stays on one process until that is understood.
-TEST_PROCESSES ?= 0
+# Two test processes (pytest-xdist): on 2 cores the suite waits on its services' child
+# processes about a third of the time, which the other process fills: 475 s against 778 s
+# in one process on the 2026-12-05 AMD host. Work units are a test file each, except the
+# files that share the demonstration training, which go first as one (tests/conftest.py).
+# TEST_PROCESSES=0 runs them in this one process.
+# (Until 2026-12-05 two processes measured no faster, and their runs died of a SIGSEGV the
+# kernel raised in a test process; tests/conftest.py's pytest_configure ended that.)
+TEST_PROCESSES ?= 2
 test: install services lint
-	$(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 test-all: install services
 	$(PY) -m pytest $(PYTEST_ARGS)

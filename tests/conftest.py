@@ -84,8 +84,13 @@ def pytest_configure(config: pytest.Config) -> None:
 BACKEND_FIXTURES = ("stack", "pipeline")
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects, and before xdist reads groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _slow_on_the_second_backend(items)
+    _group_by_file_demo_training_first(items)
+
+
+def _slow_on_the_second_backend(items: list[pytest.Item]) -> None:
     """A test on the second backend (PostgreSQL + Redis) is ``slow`` unless it is marked
     ``every_backend``: where the backend matters (claiming, redelivery, outages,
     concurrency) and one smoke test per area run in ``make test`` on both; every other
@@ -96,6 +101,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if any(callspec.params.get(name) == "postgres" for name in BACKEND_FIXTURES):
             item.add_marker(pytest.mark.slow)
+
+
+DEMO_TRAINING_GROUP = "demo-training"
+
+
+def _group_by_file_demo_training_first(items: list[pytest.Item]) -> None:
+    """Work units for ``make test``'s two processes (pytest-xdist ``--dist loadgroup``):
+    a test file each, as ``--dist loadfile`` would (module fixtures are made once), except
+    the files that use the session's demonstration training, which form one unit that runs
+    first. Split between the two processes, the second one to need the checkpoint sat idle
+    for the ~45 s the first one spent training it (2026-12-05); in one unit, the other
+    process runs the rest of the suite meanwhile."""
+    files = {_file_of(item) for item in items if "demo_training" in item.fixturenames}
+    for item in items:
+        group = DEMO_TRAINING_GROUP if _file_of(item) in files else _file_of(item)
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: _file_of(item) not in files)  # stable: files stay whole
+
+
+def _file_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
 
 
 @pytest.fixture
