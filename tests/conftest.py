@@ -124,6 +124,19 @@ def _file_of(item: pytest.Item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    # pytest-xdist tells its scheduler a test's group through the node id; with pytest 9.2
+    # the id no longer takes it and every test became a unit of its own, silently
+    # (xdist issue #1386): module fixtures ran once per process, the demo run twice.
+    config = getattr(node, "config", None)
+    if config is not None and config.getvalue("dist") == "loadgroup" and ids and "@" not in ids[0]:
+        pytest.exit(
+            "pytest-xdist did not group the tests (--dist loadgroup): this pytest and "
+            "pytest-xdist do not work together; see the pytest pin in pyproject.toml",
+            returncode=3,
+        )
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """URL of a new, empty PostgreSQL database, dropped after the test."""
