@@ -44,7 +44,7 @@ services:
 
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
 # Two test processes (pytest-xdist): on 2 cores the suite waits on its services' child
-# processes about a third of the time, which the other process fills: 475 s against 778 s
+# processes about a third of the time, which the other process fills: 462 s against 778 s
 # in one process on the 2026-12-05 AMD host. Work units are a test file each, except the
 # files that share the demonstration training, which go first as one (tests/conftest.py).
 # TEST_PROCESSES=0 runs them in this one process.
