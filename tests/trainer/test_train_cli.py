@@ -32,7 +32,7 @@ CHANCE = 1 / CLASSES
 EPOCHS = 10
 STEPS = EPOCHS * 15
 THRESHOLD = 0.97
-# The shared run takes ~45 s on a quiet 2-core CPU, two or three times that when other
+# The shared run takes ~50 s on a quiet 2-core CPU, two or three times that when other
 # jobs load it.
 pytestmark = pytest.mark.timeout(600)
 # The demonstration checkpoint's recipe (launcher.demo_recipe.DEMO_ARGS) is what runs here.
