@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -97,11 +98,9 @@ def _run_in_process(argv: list[str], *, env: dict[str, str], cwd: Path) -> CliRe
     out, err = io.StringIO(), io.StringIO()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    environ = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
     try:
         with (
+            mock.patch.dict(os.environ, env, clear=True),
             contextlib.chdir(cwd),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
@@ -111,8 +110,6 @@ def _run_in_process(argv: list[str], *, env: dict[str, str], cwd: Path) -> CliRe
             except SystemExit as exc:  # argparse: --help, usage errors
                 code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     finally:
-        os.environ.clear()
-        os.environ.update(environ)
         # The command set up logging for a process of its own: give the test's back.
         root.handlers[:], root.level = handlers, level
         logging.captureWarnings(False)
