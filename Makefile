@@ -11,10 +11,15 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP) system-deps
 
+# pip byte-compiles what it installs one file at a time (half of torch's install time);
+# compileall does it on every core afterwards: 90 s instead of 117 s for the whole venv on
+# 2 cores (2026-12-06), the same .pyc files. Like pip, it leaves alone the files this
+# Python cannot compile (torch ships Python 3.12-only test helpers), hence the `|| true`.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install $(TORCH_PINS)
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --no-compile $(TORCH_PINS)
+	$(PY) -m pip install --no-compile -e '.[dev]'
+	$(PY) -m compileall -qq -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 	touch $@
 
 # RAR backends for the trainer (bsdtar; unar for solid RAR3) and Chromium for the report
