@@ -48,14 +48,16 @@ services:
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
 
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
-# Two test processes (pytest-xdist): on 2 cores the suite waits on its services' child
-# processes about a third of the time, which the other process fills: 462 s against 778 s
-# in one process on the 2026-12-05 AMD host. Work units are a test file each, except the
-# files that share the demonstration training, which go first as one (tests/conftest.py).
+# Three test processes (pytest-xdist) on 2 cores: the suite waits on its services' child
+# processes (starts, files settling, outages) a quarter to a third of the time, which the
+# other processes fill. 2026-12-06, Intel host: 543 s with two, 449 s with three, 447 s
+# with four (the demonstration training's unit is then the longest); 778 s in one process
+# on the 2026-12-05 AMD host. Work units are a test file each, except the files that share
+# the demonstration training, which go first as one (tests/conftest.py).
 # TEST_PROCESSES=0 runs them in this one process.
 # (Until 2026-12-05 two processes measured no faster, and their runs died of a SIGSEGV the
 # kernel raised in a test process; tests/conftest.py's pytest_configure ended that.)
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 test: install services lint
 	$(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 

@@ -107,12 +107,12 @@ DEMO_TRAINING_GROUP = "demo-training"
 
 
 def _group_by_file_demo_training_first(items: list[pytest.Item]) -> None:
-    """Work units for ``make test``'s two processes (pytest-xdist ``--dist loadgroup``):
+    """Work units for ``make test``'s processes (pytest-xdist ``--dist loadgroup``):
     a test file each, as ``--dist loadfile`` would (module fixtures are made once), except
     the files that use the session's demonstration training, which form one unit that runs
-    first. Split between the two processes, the second one to need the checkpoint sat idle
+    first. Split between processes, the second one to need the checkpoint sat idle
     for the ~45 s the first one spent training it (2026-12-05); in one unit, the other
-    process runs the rest of the suite meanwhile."""
+    processes run the rest of the suite meanwhile."""
     files = {_file_of(item) for item in items if "demo_training" in item.fixturenames}
     for item in items:
         group = DEMO_TRAINING_GROUP if _file_of(item) in files else _file_of(item)
@@ -219,7 +219,7 @@ def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
 
 # Training on the CPU is repeatable for one thread count, not across counts (the sums
 # split differently), so the demonstration model is trained with a fixed count: one
-# thread, which is what each of `make test`'s two pytest-xdist processes has to itself.
+# thread, no more than each of `make test`'s pytest-xdist processes has to itself.
 # Two threads beside the other test process made libgomp's barriers wait on a descheduled
 # thread: 288 s instead of ~50 s (2026-12-05).
 DEMO_TRAINING_THREADS = 1
