@@ -17,8 +17,7 @@ install: $(STAMP) system-deps
 # Python cannot compile (torch ships Python 3.12-only test helpers), hence the `|| true`.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --no-compile $(TORCH_PINS)
-	$(PY) -m pip install --no-compile -e '.[dev]'
+	$(PY) -m pip install --no-compile $(TORCH_PINS) -e '.[dev]'
 	$(PY) -m compileall -qq -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 	touch $@
 
@@ -51,7 +50,8 @@ services:
 # Three test processes (pytest-xdist) on 2 cores: the suite waits on its services' child
 # processes (starts, files settling, outages) a quarter to a third of the time, which the
 # other processes fill. 2026-12-06, Intel host: 543 s with two, 449 s with three, 447 s
-# with four (the demonstration training's unit is then the longest); 778 s in one process
+# with four (the demonstration training's unit is then the longest); later, the host
+# faster, 428 s with two and 346 s with three, back to back; 778 s in one process
 # on the 2026-12-05 AMD host. Work units are a test file each, except the files that share
 # the demonstration training, which go first as one (tests/conftest.py).
 # TEST_PROCESSES=0 runs them in this one process.
