@@ -48,15 +48,10 @@ services:
 
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
 # Three test processes (pytest-xdist) on 2 cores: the suite waits on its services' child
-# processes (starts, files settling, outages) a quarter to a third of the time, which the
-# other processes fill. 2026-12-06, Intel host: 543 s with two, 449 s with three, 447 s
-# with four (the demonstration training's unit is then the longest); later, the host
-# faster, 428 s with two and 346 s with three, back to back; 778 s in one process
-# on the 2026-12-05 AMD host. Work units are a test file each, except the files that share
-# the demonstration training, which go first as one (tests/conftest.py).
-# TEST_PROCESSES=0 runs them in this one process.
-# (Until 2026-12-05 two processes measured no faster, and their runs died of a SIGSEGV the
-# kernel raised in a test process; tests/conftest.py's pytest_configure ended that.)
+# processes a quarter to a third of the time, which the other processes fill (346 s
+# against 428 s with two, back to back; figures and history in docs/DESIGN.md, "Where tests get real services"). Work
+# units are a test file each, except the files that share the demonstration training,
+# which go first as one (tests/conftest.py). TEST_PROCESSES=0 runs them in this one process.
 TEST_PROCESSES ?= 3
 test: install services lint
 	$(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
