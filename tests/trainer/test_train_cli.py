@@ -171,3 +171,8 @@ def test_demo_checkpoint_is_made_once(trained: DemoTraining) -> None:
     before = model.stat().st_mtime_ns
     assert make_demo_checkpoint(trained.out) == model
     assert model.stat().st_mtime_ns == before
+
+
+def test_the_demo_training_leaves_no_clip_cache_behind(trained: DemoTraining) -> None:
+    # make_demo_checkpoint trains from a temporary clip cache in its output folder.
+    assert sorted(entry.name for entry in trained.out.iterdir()) == ["data", "split1"]
