@@ -1,32 +1,6 @@
-"""The network and its checkpoints (the video contract lives in model.video)."""
+"""The model: its settings (model.config), the network (model.network) and its
+checkpoints (model.checkpoint), the video contract (model.video, model.transform).
 
-from model.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    file_sha256,
-    load_checkpoint,
-    save_checkpoint,
-)
-from model.moe import DynamicMoE, MoEAux
-from model.motion import MotionDynamicsModule
-from model.network import (
-    ActionMoEDynamicModel,
-    ModelConfig,
-    PretrainedWeightsUnavailable,
-    build_model,
-)
-
-__all__ = [
-    "ActionMoEDynamicModel",
-    "Checkpoint",
-    "CheckpointError",
-    "DynamicMoE",
-    "MoEAux",
-    "ModelConfig",
-    "MotionDynamicsModule",
-    "PretrainedWeightsUnavailable",
-    "build_model",
-    "file_sha256",
-    "load_checkpoint",
-    "save_checkpoint",
-]
+The package imports none of them: a process takes only the modules it uses, so one that
+reads videos (a DataLoader worker) does not import torchvision with the network.
+"""

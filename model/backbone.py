@@ -21,11 +21,11 @@ demo model learned less well with "replicate" (docs/DESIGN.md, the model contrac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor, nn
 from torchvision.models.video import r2plus1d_18
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D
+
+from model.config import BACKBONES, TEMPORAL_PADDINGS, BackboneSpec
 
 __all__ = [
     "BACKBONES",
@@ -34,31 +34,6 @@ __all__ = [
     "build_backbone",
     "set_temporal_padding",
 ]
-
-TEMPORAL_PADDINGS = ("zeros", "replicate")
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Output channels of each stage, blocks per stage, the stem's middle channels."""
-
-    widths: tuple[int, int, int, int]
-    blocks: tuple[int, int, int, int]
-    stem_channels: int
-    pretrained: tuple[str, ...]  # the weights it can start from
-
-    @property
-    def out_channels(self) -> int:
-        return self.widths[-1]
-
-    def stage_channels(self, stage: str) -> int:
-        return self.widths[int(stage.removeprefix("layer")) - 1]
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "r2plus1d_18": BackboneSpec((64, 128, 256, 512), (2, 2, 2, 2), 45, ("kinetics400",)),
-    "r2plus1d_mini": BackboneSpec((16, 32, 64, 128), (1, 1, 1, 1), 12, ()),
-}
 
 
 def build_backbone(name: str) -> nn.Module:

@@ -31,8 +31,6 @@ import dataclasses
 import logging
 import os
 import pickle
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -41,7 +39,15 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.video import R2Plus1D_18_Weights
 
-from model.backbone import BACKBONES, TEMPORAL_PADDINGS, build_backbone, set_temporal_padding
+from model.backbone import build_backbone, set_temporal_padding
+from model.config import (
+    BACKBONES,
+    KINETICS_MEAN,
+    KINETICS_STD,
+    MOTION_STAGES,
+    PRETRAINED_CHOICES,
+    ModelConfig,
+)
 from model.moe import DynamicMoE, MoEAux
 from model.motion import MotionDynamicsModule
 
@@ -56,137 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# torchvision's Kinetics-400 video presets (transforms._presets.VideoClassification).
-KINETICS_MEAN: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
-KINETICS_STD: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)
-
-_STAGES = ("layer1", "layer2", "layer3", "layer4")
-
-PRETRAINED_CHOICES = ("kinetics400",)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild the network and feed it the clips it was trained on.
-
-    Frozen: a model's config must keep describing that model. Make variants with
-    ``dataclasses.replace(config, ...)`` or ``ModelConfig(**changes)``.
-    """
-
-    num_classes: int = 51
-    num_experts: int = 8
-    top_k: int = 2
-    motion_dim: int = 256
-    hidden_dim: int = 512
-    dropout: float = 0.5
-    balance_weight: float = 1e-2  # the trainer's loss: CE + balance_weight * balance_loss
-    # The video contract (model/video.py): frames per clip, frame step, resize, crop, norm.
-    clip_len: int = 16
-    frame_stride: int = 1
-    short_side: int = 128
-    crop_size: int = 112
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
-    # Architecture details beyond the headline sizes. backbone: a name in
-    # model.backbone.BACKBONES; "r2plus1d_mini" is for tests and the offline demo only.
-    backbone: str = "r2plus1d_18"
-    motion_stage: str = "layer2"
-    # How the backbone's temporal convolutions pad a clip's ends: "zeros" is torchvision's
-    # (what the Kinetics-400 weights were trained with); "replicate" keeps a static clip
-    # static through the backbone, so its motion vector is exactly zero (model/backbone.py).
-    temporal_padding: str = "zeros"
-    motion_channels: int = 64
-    gate_hidden: int | None = None  # None: hidden_dim
-    expert_hidden: int | None = None  # None: hidden_dim
-    expert_dropout: float = 0.1
-    noise_epsilon: float = 1e-2
-
-    def __post_init__(self) -> None:
-        # Lists come back from JSON and checkpoints; keep the frozen value hashable.
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-        self._validate()
-
-    def _validate(self) -> None:
-        for name in _POSITIVE_INTS:
-            _check_positive_int(name, getattr(self, name))
-        for name in ("gate_hidden", "expert_hidden"):
-            if getattr(self, name) is not None:
-                _check_positive_int(name, getattr(self, name))
-        if self.top_k > self.num_experts:
-            raise ValueError(
-                f"ModelConfig.top_k={self.top_k} exceeds num_experts={self.num_experts}"
-            )
-        for name in ("dropout", "expert_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(
-                    f"ModelConfig.{name} must be in [0, 1), got {getattr(self, name)!r}"
-                )
-        if self.balance_weight < 0 or self.noise_epsilon < 0:
-            raise ValueError("ModelConfig.balance_weight and noise_epsilon must be >= 0")
-        if self.backbone not in BACKBONES:
-            raise ValueError(
-                f"ModelConfig.backbone must be one of {tuple(BACKBONES)}, got {self.backbone!r}"
-            )
-        if self.temporal_padding not in TEMPORAL_PADDINGS:
-            raise ValueError(
-                f"ModelConfig.temporal_padding must be one of {TEMPORAL_PADDINGS}, "
-                f"got {self.temporal_padding!r}"
-            )
-        if self.motion_stage not in _STAGES:
-            raise ValueError(
-                f"ModelConfig.motion_stage must be one of {_STAGES}, got {self.motion_stage!r}"
-            )
-        if self.crop_size > self.short_side:
-            raise ValueError(
-                f"ModelConfig.crop_size={self.crop_size} exceeds short_side={self.short_side}"
-            )
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError("ModelConfig.mean and std need 3 values each (RGB), std > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only (tuples become lists), for JSON and weights_only checkpoints."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Inverse of to_dict. Unknown keys (from a newer or older actiontag) are ignored
-        with a warning; missing keys take their defaults, except where a config saved
-        before a field existed meant something else (``_BEFORE_FIELD``)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            warnings.warn(f"ModelConfig.from_dict ignores unknown keys: {unknown}", stacklevel=2)
-        return cls(**{**_BEFORE_FIELD, **{k: v for k, v in d.items() if k in known}})
-
-
-# What a config saved before each of these fields existed was built with: every such
-# checkpoint was trained, and is served, with torchvision's zero temporal padding.
-_BEFORE_FIELD: dict[str, Any] = {"temporal_padding": "zeros"}
-
-
-_POSITIVE_INTS = (
-    "num_classes",
-    "num_experts",
-    "top_k",
-    "motion_dim",
-    "hidden_dim",
-    "clip_len",
-    "frame_stride",
-    "short_side",
-    "crop_size",
-    "motion_channels",
-)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -284,12 +159,12 @@ class ActionMoEDynamicModel(nn.Module):
             load_pretrained_backbone(self.backbone, pretrained)
 
     def forward(self, x: Tensor) -> tuple[Tensor, MoEAux]:
-        split = _STAGES.index(self.config.motion_stage) + 1
+        split = MOTION_STAGES.index(self.config.motion_stage) + 1
         x = self.backbone.stem(x)
-        for name in _STAGES[:split]:
+        for name in MOTION_STAGES[:split]:
             x = getattr(self.backbone, name)(x)
         motion = self.motion(x)
-        for name in _STAGES[split:]:
+        for name in MOTION_STAGES[split:]:
             x = getattr(self.backbone, name)(x)
         appearance = self.backbone.avgpool(x).flatten(1)
         hidden = self.fuse(torch.cat([appearance, motion], dim=1))

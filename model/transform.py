@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.network import ModelConfig
+from model.config import ModelConfig
 from model.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
 
 __all__ = ["VideoTransform"]

@@ -13,32 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from actiontag.settings import add_flags
+from model.config import BACKBONES, ModelConfig
 
-__all__ = ["BACKBONE_NAMES", "CONFIG_OPTIONS", "RUN_DEFAULTS", "build_parser"]
+__all__ = ["CONFIG_OPTIONS", "RUN_DEFAULTS", "build_parser"]
 
 # Options that shape a training run. Their argparse default is None so that
 # --resume can tell "not given" (take the interrupted run's value) from "given"
 # (must match it); these are the values a new run uses.
-RUN_DEFAULTS: dict[str, Any] = {
-    "epochs": 30,
-    "batch_size": 8,
-    "lr": 1e-3,
-    "weight_decay": 1e-4,
-    "warmup_epochs": 1.0,
-    "grad_clip": 1.0,
-    "seed": 0,
-    "steps_per_epoch": None,
-    "backbone": "r2plus1d_18",
-    "num_experts": 8,
-    "top_k": 2,
-    "balance_weight": 1e-2,
-    "dropout": 0.5,
-    "clip_len": 16,
-    "frame_stride": 1,
-    "short_side": 128,
-    "crop_size": 112,
-    "val_fraction": 0.1,
-}
 CONFIG_OPTIONS = (
     "backbone",
     "num_experts",
@@ -50,9 +31,20 @@ CONFIG_OPTIONS = (
     "short_side",
     "crop_size",
 )
-# model.backbone.BACKBONES's names, written out: importing model imports torch, which
-# --help must not wait for (tests/trainer/test_cli.py holds the two lists together).
-BACKBONE_NAMES = ("r2plus1d_18", "r2plus1d_mini")
+# model.config is plain Python: the model's own defaults cost --help nothing.
+_MODEL_DEFAULTS = ModelConfig()
+RUN_DEFAULTS: dict[str, Any] = {
+    "epochs": 30,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "warmup_epochs": 1.0,
+    "grad_clip": 1.0,
+    "seed": 0,
+    "steps_per_epoch": None,
+    **{name: getattr(_MODEL_DEFAULTS, name) for name in CONFIG_OPTIONS},
+    "val_fraction": 0.1,
+}
 
 
 def _default_workers() -> int:
@@ -174,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model (with --resume: taken from the run if omitted)")
     model.add_argument(
         "--backbone",
-        choices=BACKBONE_NAMES,
+        choices=tuple(BACKBONES),
         help="video backbone: r2plus1d_18 (torchvision's, Kinetics-400 weights) or "
         "r2plus1d_mini (the same blocks, narrow and shallow: tests and the offline demo; "
         "random weights only) (default: r2plus1d_18)",

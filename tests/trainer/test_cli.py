@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.backbone import BACKBONES
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, kinetics400_weights_path
 from trainer.cli import main
 from trainer.hmdb51 import prepare_hmdb51
-from trainer.options import BACKBONE_NAMES, RUN_DEFAULTS, build_parser
+from trainer.options import RUN_DEFAULTS, build_parser
 from trainer.runner import holdout
 
 SYNTHETIC = [
@@ -70,11 +69,6 @@ def test_run_defaults_match_the_model_defaults() -> None:
     config = ActionMoEDynamicModel(2).config
     for name in ("num_experts", "top_k", "balance_weight", "dropout", "clip_len", "crop_size"):
         assert RUN_DEFAULTS[name] == getattr(config, name), name
-
-
-def test_the_parsers_backbone_names_are_the_models() -> None:
-    # trainer.options writes them out so that --help need not import torch.
-    assert tuple(BACKBONES) == BACKBONE_NAMES
 
 
 def test_eval_only_without_a_checkpoint_says_how_to_get_one(

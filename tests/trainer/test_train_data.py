@@ -4,6 +4,8 @@ returns, and broken videos skipped and counted without stopping a DataLoader wor
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -26,6 +28,7 @@ from trainer.data import (
 from trainer.splits import load_split
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 
+REPO = Path(__file__).resolve().parents[2]
 SPEC = VideoTransform(clip_len=4, frame_stride=2, short_side=20, crop_size=16)
 
 
@@ -226,3 +229,18 @@ def test_workers_start_cleanly_after_threads_ran_in_the_trainer(dataset_root, it
     for epoch in range(2):  # the same (persistent) workers serve both epochs
         set_epoch(loader, epoch)
         assert sum(len(b) for b in loader) == len(items)
+
+
+def test_a_data_loader_worker_does_not_import_the_network() -> None:
+    # A spawned worker of `python -m trainer` imports the main module (trainer.__main__)
+    # and what unpickling its dataset takes (trainer.data); torchvision, which the network
+    # needs, costs each worker ~1.5 s of CPU more at start (model/config.py).
+    code = (
+        "import sys, trainer.__main__, trainer.data\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torchvision', 'model')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert "torchvision" not in done.stdout
+    assert "'model.config'" in done.stdout and "'model.network'" not in done.stdout
