@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--serve",
         action="store_true",
-        help="then keep serving the results until Ctrl-C: the web app's pages and API "
-        "(with a watcher and a worker, so uploads are tagged too)",
+        help="start the web app with the watcher and the worker, and keep all three "
+        "serving the results until Ctrl-C: pages, API, and uploads tagged by the same worker",
     )
     demo.add_argument(
         "--port",

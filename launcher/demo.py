@@ -10,8 +10,10 @@ prepare the samples; start a watcher and a worker as separate processes and wait
 both are ready; drop the samples into the inbox; wait for every job to end; stop both
 services (SIGTERM, exit codes checked); print ``python -m storage list``, the longer
 sample's timeline and segments (``python -m storage show``; with the demonstration
-model, how well they match the sample's truth) and write ``python -m storage report``. The services are stopped on every path out: success,
-failure, timeout, Ctrl-C.
+model, how well they match the sample's truth) and write ``python -m storage report``.
+With ``--serve`` the web app starts with the other two, and the three stay up after the
+results are printed, serving them until Ctrl-C. The services are stopped on every path
+out: success, failure, timeout, Ctrl-C.
 """
 
 from __future__ import annotations
@@ -148,13 +150,21 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
     _reset(paths)
     # Watcher and worker start at once; the worker does not create a SQLite file.
     create_sqlite_database(paths.database_url)
-    services = _services(options, paths, checkpoint)
-    jobs: dict[str, ResultRow] | None = None
+    # With --serve the web app starts with them, and the three go on after the results
+    # are judged: served by the processes that made them (none stopped and started
+    # again), and the pages show the jobs as they end.
+    web_port = options.port if options.serve else None
+    services = _services(options, paths, checkpoint, web_port=web_port)
+    jobs: dict[str, ResultRow] = {}
+    code: int | None = None  # the judged results' exit status, once judged
     failure: str | None = None
     interrupted: Interrupted | None = None
     with Supervisor(services) as supervisor:
         try:
             jobs = _tag(supervisor, options, paths, samples, say)
+            if options.serve:
+                code = _judge(samples, demo_model, paths, jobs, (), say)
+                _serve(supervisor, options, say)
         except Interrupted as exc:
             interrupted = exc
         except ServiceFailed as exc:
@@ -162,50 +172,58 @@ def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
         except TaggingTimeout as exc:
             failure = "\n".join([str(exc), *(service.log_report() for service in services)])
         why = f" ({interrupted} received)" if interrupted else ""
-        say.step(f"stopping the watcher, then the worker{why}")
-        stopped = supervisor.stop()
-    say("  " + "; ".join(s.describe() for s in stopped))
-    if interrupted is not None:
-        return interrupted.exit_code
-    if failure is not None:
-        say.error(failure)
-        return EXIT_FAILED
-    table_ok = _print_results(paths, say) and _print_segments(paths, say, demo_model is not None)
-    # The synthetic clips' motions are a promise of the demonstration model only.
-    outcomes = judge(samples, jobs or {}, paths.inbox, check_motions=demo_model is not None)
-    _print_outcomes(outcomes, say)
-    report_ok = _write_report(paths, say)
-    code = _verdict(samples, outcomes, paths, jobs or {}, stopped, table_ok and report_ok, say)
-    return _serve(options, paths, checkpoint, say, code) if options.serve else code
-
-
-def _serve(options: DemoOptions, paths: DemoPaths, checkpoint: Path, say: _Say, code: int) -> int:
-    """Serve the demo's results (pages, API, uploads tagged by a watcher and a worker)
-    until Ctrl-C; the demo's own exit status unless a service fails."""
-    services = _services(options, paths, checkpoint, web_port=options.port)
-    failure: str | None = None
-    with Supervisor(services) as supervisor:
-        try:
-            say.step("starting the web app, with the watcher and a worker for uploads")
-            supervisor.start(options.start_timeout_s)
-            say(
-                f"  the demo's results are at {address('127.0.0.1', options.port)} "
-                "(pages, API at /docs; uploads are tagged too). Ctrl-C stops."
-            )
-            supervisor.run_until_interrupted()
-        except Interrupted as exc:
-            say.step(f"stopping the watcher, the worker, then the web app ({exc} received)")
-        except ServiceFailed as exc:
-            failure = str(exc)
+        say.step(f"stopping {_in_order(services)}{why}")
         stopped = supervisor.stop()
     say("  " + "; ".join(s.describe() for s in stopped))
     if failure is not None:
         say.error(failure)
         return EXIT_FAILED
-    if not all(s.clean for s in stopped):
-        say.error(f"a service did not stop cleanly; see {paths.logs}/")
+    if code is None:  # the results are judged once the services are stopped
+        if interrupted is not None:
+            return interrupted.exit_code
+        return _judge(samples, demo_model, paths, jobs, stopped, say)
+    # Served until Ctrl-C: that is how it ends, so the judged status stands.
+    unclean = [s for s in stopped if not s.clean]
+    if unclean:
+        say.error(f"{', '.join(s.name for s in unclean)} did not stop cleanly; see {paths.logs}/")
         return EXIT_FAILED
     return code
+
+
+def _judge(
+    samples: Sequence[sample_files.Sample],
+    demo_model: DemoModel | None,
+    paths: DemoPaths,
+    jobs: dict[str, ResultRow],
+    stopped: Sequence[Stopped],
+    say: _Say,
+) -> int:
+    """Print the results, judge each sample, write the report; the exit status."""
+    table_ok = _print_results(paths, say) and _print_segments(paths, say, demo_model is not None)
+    # The synthetic clips' motions are a promise of the demonstration model only.
+    outcomes = judge(samples, jobs, paths.inbox, check_motions=demo_model is not None)
+    _print_outcomes(outcomes, say)
+    report_ok = _write_report(paths, say)
+    return _verdict(samples, outcomes, paths, jobs, stopped, table_ok and report_ok, say)
+
+
+def _serve(supervisor: Supervisor, options: DemoOptions, say: _Say) -> None:
+    """Serve the demo's results (pages, API, uploads tagged by the same watcher and
+    worker) until Ctrl-C (raised as Interrupted) or until a service fails."""
+    say.step("serving the results: the web app, with the watcher and the worker for uploads")
+    say(
+        f"  the demo's results are at {address('127.0.0.1', options.port)} "
+        "(pages, API at /docs; uploads are tagged too). Ctrl-C stops."
+    )
+    supervisor.run_until_interrupted()
+
+
+def _in_order(services: Sequence[Service]) -> str:
+    """ "the watcher, then the worker[, then the web app]": the order they stop in."""
+    return ", then ".join(f"the {_NOUNS.get(s.name, s.name)}" for s in services)
+
+
+_NOUNS = {"web": "web app"}
 
 
 def shown(path: Path) -> Path:
@@ -326,14 +344,15 @@ def _tag(
     samples: Sequence[sample_files.Sample],
     say: _Say,
 ) -> dict[str, ResultRow]:
+    web = " and the web app" if options.serve else ""
     say.step(
-        f"starting the watcher and a worker: SQLite database {paths.database}, embedded "
+        f"starting the watcher, a worker{web}: SQLite database {paths.database}, embedded "
         f"broker {paths.broker}, logs in {paths.logs}/"
     )
     started = time.monotonic()
     paths.inbox.mkdir(parents=True, exist_ok=True)
     supervisor.start(options.start_timeout_s)
-    say(f"  both ready after {time.monotonic() - started:.0f} s")
+    say(f"  all ready after {time.monotonic() - started:.0f} s")
     landed = sample_files.drop(samples, paths.inbox)
     say.step(
         f"dropped {len(landed)} files into {paths.inbox}/; waiting for their jobs "

@@ -1,5 +1,6 @@
-"""``make demo DEMO_FLAGS=--serve``: after the demo, its results stay served (the web
-app with a watcher and a worker) until Ctrl-C, which stops all three cleanly."""
+"""``make demo DEMO_FLAGS=--serve``: the web app starts with the watcher and the worker,
+and after the demo its results stay served by the three until Ctrl-C, which stops them
+cleanly."""
 
 from __future__ import annotations
 
@@ -43,4 +44,6 @@ def test_the_demo_serves_its_results_until_ctrl_c(tmp_path: Path, tiny_checkpoin
     assert page.status_code == 200 and "Videos" in page.text
     assert code == 0, output
     assert "web stopped (exit code 0)" in output
+    # The watcher and the worker that tagged the samples serve on: each stops once.
+    assert output.count("worker stopped (exit code 0)") == 1, output
     assert processes_using(tmp_path) == []
