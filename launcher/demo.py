@@ -219,7 +219,7 @@ def _serve(supervisor: Supervisor, options: DemoOptions, say: _Say) -> None:
 
 
 def _in_order(services: Sequence[Service]) -> str:
-    """ "the watcher, then the worker[, then the web app]": the order they stop in."""
+    """The order the services stop in: "the watcher, then the worker[, then the web app]"."""
     return ", then ".join(f"the {_NOUNS.get(s.name, s.name)}" for s in services)
 
 
