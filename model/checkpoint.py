@@ -70,18 +70,32 @@ class Checkpoint:
     def build_model(self, device: str | torch.device = "cpu") -> ActionMoEDynamicModel:
         """The network with these weights (loaded strictly), on ``device``, in eval mode."""
         model = build_model(self.config)
+        self._load_into(model)
+        return model.to(device).eval()
+
+    def check_fits(self) -> None:
+        """Raise :class:`CheckpointError` unless the weights load strictly into the
+        network the config describes, as :meth:`build_model` would, without building it:
+        on the meta device the network has its tensors' shapes but no memory and no
+        random initialisation (for R(2+1)D-18, most of what building it costs)."""
+        with torch.device("meta"):
+            model = build_model(self.config)
+        # assign: the meta model takes the checkpoint's tensors as they are (nothing is
+        # copied into meta tensors, which torch warns about, once per tensor).
+        self._load_into(model, assign=True)
+
+    def _load_into(self, model: ActionMoEDynamicModel, *, assign: bool = False) -> None:
         mismatch = weight_mismatch(model.state_dict(), self.state_dict)
         try:
             if mismatch is not None:
                 raise RuntimeError(mismatch)
-            model.load_state_dict(self.state_dict, strict=True)
+            model.load_state_dict(self.state_dict, strict=True, assign=assign)
         except RuntimeError as exc:
             raise CheckpointError(
                 f"{self.path}: its weights do not fit the network its config describes "
                 f"({exc}); made with {self.versions}. Serve a checkpoint this version of "
                 "the code saved (retrain, or take the model.pt the trainer wrote)."
             ) from exc
-        return model.to(device).eval()
 
 
 def weight_mismatch(

@@ -125,9 +125,10 @@ def prepare(settings: Settings) -> None:
     """Check the settings, migrate the database and register the checkpoint it will serve.
 
     The cheap checks come first: a missing file, a mistyped URL or a dead database is
-    reported before torch is imported. Then the network is built and the weights loaded
-    strictly, as each pool process will: a checkpoint that does not fit stops the worker
-    here instead of failing every job it is given.
+    reported before torch is imported. Then the weights are loaded strictly into the
+    network, as each pool process will (here on the meta device: shapes only, nothing
+    computed): a checkpoint that does not fit stops the worker here instead of failing
+    every job it is given.
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -192,7 +193,7 @@ def _load_checkpoint(path: Path) -> Checkpoint:
     try:
         with _one_torch_thread():
             checkpoint = load_checkpoint(path)
-            checkpoint.build_model("cpu")  # dropped at once; each pool process builds its own
+            checkpoint.check_fits()  # on the meta device: each pool process builds its own
     except CheckpointError as exc:
         raise SetupError(f"cannot serve {path}: {exc}") from exc
     return checkpoint

@@ -1,5 +1,6 @@
 import argparse
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,32 @@ def test_weights_that_do_not_fit_the_network_are_refused_on_build(saved):
     del ckpt.state_dict["classifier.weight"]
     with pytest.raises(CheckpointError, match="do not fit"):
         ckpt.build_model()
+
+
+@pytest.mark.parametrize("damage", ["missing", "reshaped", "unexpected"])
+def test_the_check_without_building_refuses_what_building_refuses(saved, damage):
+    ckpt = load_checkpoint(saved[0])
+    if damage == "missing":
+        del ckpt.state_dict["classifier.weight"]
+    elif damage == "reshaped":
+        ckpt.state_dict["classifier.weight"] = ckpt.state_dict["classifier.weight"][:1]
+    else:
+        ckpt.state_dict["classifier.extra"] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as on_build:
+        ckpt.build_model()
+    with pytest.raises(CheckpointError) as on_check:
+        ckpt.check_fits()
+    assert str(on_check.value) == str(on_build.value)
+
+
+def test_the_check_without_building_passes_a_fitting_checkpoint_and_leaves_it_alone(saved):
+    ckpt = load_checkpoint(saved[0])
+    before = {name: tensor.clone() for name, tensor in ckpt.state_dict.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a worker's log gets no line per tensor
+        ckpt.check_fits()
+    assert all(torch.equal(ckpt.state_dict[name], tensor) for name, tensor in before.items())
+    assert all(tensor.device.type == "cpu" for tensor in ckpt.state_dict.values())
 
 
 def test_non_plain_metadata_is_refused_before_anything_is_written(tmp_path):
