@@ -17,9 +17,7 @@ from model.config import BACKBONES, ModelConfig
 
 __all__ = ["CONFIG_OPTIONS", "RUN_DEFAULTS", "build_parser"]
 
-# Options that shape a training run. Their argparse default is None so that
-# --resume can tell "not given" (take the interrupted run's value) from "given"
-# (must match it); these are the values a new run uses.
+# The run options that are ModelConfig fields.
 CONFIG_OPTIONS = (
     "backbone",
     "num_experts",
@@ -33,6 +31,9 @@ CONFIG_OPTIONS = (
 )
 # model.config is plain Python: the model's own defaults cost --help nothing.
 _MODEL_DEFAULTS = ModelConfig()
+# Options that shape a training run. Their argparse default is None so that
+# --resume can tell "not given" (take the interrupted run's value) from "given"
+# (must match it); these are the values a new run uses.
 RUN_DEFAULTS: dict[str, Any] = {
     "epochs": 30,
     "batch_size": 8,
