@@ -229,7 +229,7 @@ def test_auto_picks_openvino_and_caches_its_verdict(checkpoint_path: Path) -> No
 
     assert engine.name == ("openvino" if openvino_has_bf16() else "openvino-fp32")
     root = checkpoint_path.parent / NEXT_TO_CHECKPOINT / checkpoint.sha256
-    (verdict,) = [p for p in root.glob("check-openvino-cpu-*") if p.is_dir()]
+    (verdict,) = [p for p in root.glob(f"check-{engine.name}-cpu-*") if p.is_dir()]
     meta = json.loads((verdict / META_FILE).read_text())
     assert meta["passes"] is True and meta["agreement"]["clips"] == 8
 
