@@ -187,7 +187,7 @@ class DemoTraining:
 @pytest.fixture(scope="session")
 def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
     """The demonstration checkpoint, trained once for the whole session (training is the
-    cost: ~60 s on one core). Test processes started side by side (pytest-xdist)
+    cost: ~70-100 s on one core). Test processes started side by side (pytest-xdist)
     share one run: the first trains under a file lock, the others read what it wrote."""
     from filelock import FileLock
 
