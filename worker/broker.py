@@ -30,6 +30,11 @@ It is kombu's SQLAlchemy transport, changed for several processes sharing the fi
   the worker would not take. A stopped consumer takes no message: those still queued
   wait for the next worker, and the one in hand is finished and acknowledged as before
   (or, unacknowledged when the channel closes, put back in the queue).
+- a publish on a channel that kombu has closed is a connection error, so the publish is
+  retried on a new channel. When declaring the queue fails (a SQLite error: six
+  processes opening a fresh file at once met one in CI), kombu's retry reconnects, which
+  closes the producer's channel, and then publishes on that closed channel: an
+  ``AttributeError`` deep in kombu, and the message was lost.
 
 Why not kombu's filesystem transport: its publisher creates the message file and then
 writes it, and a consumer may take the file in between and read an empty message; and
@@ -90,6 +95,10 @@ _TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
 _CREATE_ATTEMPTS = 5
 
 
+class ChannelClosed(Exception):
+    """A publish on a channel closed under it (see :meth:`Channel.basic_publish`)."""
+
+
 class Channel(kombu_sqla.Channel):
     """kombu's SQLAlchemy channel, made safe for several processes on one SQLite file."""
 
@@ -127,6 +136,15 @@ class Channel(kombu_sqla.Channel):
             # Another process created the queue row at the same moment: use theirs.
             self.session.rollback()
             return super()._get_or_create(queue)
+
+    def basic_publish(self, message: Any, exchange: str, routing_key: str, **kwargs: Any) -> Any:
+        # kombu's Producer._publish holds on to its channel across the declaration of the
+        # queue; a reconnection there closes it (the virtual transport drops the closed
+        # channel's connection). Raised as a connection error, the producer's own retry
+        # revives it with a new channel and publishes again.
+        if self.connection is None:
+            raise ChannelClosed("the channel was closed by a reconnection; publishing again")
+        return super().basic_publish(message, exchange, routing_key, **kwargs)
 
     def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
         super().basic_ack(delivery_tag, multiple)
@@ -183,7 +201,7 @@ class Transport(kombu_sqla.Transport):
 
     Channel = Channel
     polling_interval = POLLING_INTERVAL_S
-    connection_errors = (OperationalError,)
+    connection_errors = (OperationalError, ChannelClosed)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -15,6 +15,7 @@ import pytest
 from celery import Celery
 
 from actiontag.settings import Settings
+from worker import broker as broker_module
 from worker.app import TAG_VIDEO_TASK, make_app
 
 from .stack import REPO
@@ -113,6 +114,35 @@ def test_processes_opening_a_fresh_broker_file_at_once_all_publish(broker) -> No
             got.append(message.decode()[0][0])
             message.ack()
     assert sorted(got) == list(range(6))
+
+
+def test_a_publish_whose_queue_declaration_meets_a_locked_file_is_retried_and_lands_once(
+    broker, monkeypatch
+) -> None:
+    """The failure CI met with six publishers opening a fresh file: the declaration of the
+    queue fails with a SQLite error, kombu reconnects for it and then publishes on the
+    channel that reconnection closed. The publish is retried on a live channel instead."""
+    app, _, queue, path = broker
+    monkeypatch.setattr(broker_module, "BUSY_TIMEOUT_MS", 100)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process's write lock on the fresh file
+    errors: list[BaseException] = []
+
+    def release_the_lock(exc: BaseException, _interval: float) -> None:
+        errors.append(exc)
+        if holder.in_transaction:
+            holder.execute("COMMIT")
+
+    app.send_task(TAG_VIDEO_TASK, args=(5,), retry_policy={"errback": release_the_lock})
+    holder.close()
+
+    with app.connection_for_read() as conn, conn.SimpleQueue(queue) as simple:
+        message = simple.get(timeout=5)
+        message.ack()
+        with pytest.raises(simple.Empty):
+            simple.get(timeout=0.5)
+    assert message.decode()[0] == [5]
+    assert "database is locked" in str(errors[0])
 
 
 def test_a_message_rejected_for_requeue_is_delivered_again(broker) -> None:
