@@ -9,6 +9,7 @@ there: start it (`make services`) rather than skip.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -77,6 +78,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from torch.utils.data._utils import signal_handling
 
     signal_handling._SIGCHLD_handler_set = True
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What collection imported (torch, cv2, the test modules) lives as long as this process:
+    # frozen, later full collections skip it and so does the exit (actiontag.collector).
+    gc.collect()
+    gc.freeze()
 
 
 # Fixtures that run a module's tests once per backend: SQLite + the embedded broker, and

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from actiontag import collector
 from actiontag.logs import configure_logging
 from actiontag.settings import from_args
 from trainer.options import build_parser
@@ -28,8 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = from_args(parser, args)  # the HMDB51 mirror and the RAR backend
     # torch, torchvision, OpenCV: only past parsing, and before the logging is set (what
-    # they log while imported stays unprinted, as it was when they came first).
-    from trainer.runner import run_command
+    # they log while imported stays unprinted, as it was when they came first); frozen
+    # once imported, before any DataLoader worker is forked (actiontag.collector).
+    with collector.setting_up():
+        from trainer.runner import run_command
 
     # Archive member names and class folders are outside input: one line per record.
     configure_logging(args.log_level.upper())

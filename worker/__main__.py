@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actiontag import collector
 from actiontag.logs import configure_logging
 from actiontag.settings import Settings, add_flags, env_name, from_args
 from actiontag.text import escape_control
@@ -99,7 +100,13 @@ def gpu_count() -> int:
     in the parent, and forked pool processes could then not use it."""
     try:
         done = subprocess.run(
-            [sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
+            # os._exit: the count is all we want; the interpreter's teardown of torch
+            # would cost more CPU than the import (actiontag.collector).
+            [
+                sys.executable,
+                "-c",
+                "import os, torch; print(torch.cuda.device_count(), flush=True); os._exit(0)",
+            ],
             capture_output=True,
             text=True,
             timeout=120,
@@ -279,26 +286,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (nodelock.NodeNameInUse, nodelock.LockDirUnusable) as exc:
         print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
         return EXIT_SETUP_ERROR
-    try:
-        prepare(settings)
-    except SetupError as exc:
-        print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
-        return EXIT_SETUP_ERROR
-    # What every pool process gets (forked after this): the checkpoint prepare() checked,
-    # and the pool's size, for each process's share of the CPU.
-    settings = dataclasses.replace(
-        settings,
-        checkpoint=settings.checkpoint.resolve(),
-        concurrency=settings.concurrency or default_concurrency(settings.device),
-    )
-    from celery import signals
+    # torch, the checkpoint check and Celery's app: what lives until exit, made with the
+    # collector paused and then frozen, before the pool processes are forked from it.
+    with collector.setting_up():
+        try:
+            prepare(settings)
+        except SetupError as exc:
+            print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
+            return EXIT_SETUP_ERROR
+        # What every pool process gets (forked after this): the checkpoint prepare()
+        # checked, and the pool's size, for each process's share of the CPU.
+        settings = dataclasses.replace(
+            settings,
+            checkpoint=settings.checkpoint.resolve(),
+            concurrency=settings.concurrency or default_concurrency(settings.device),
+        )
+        from celery import signals
 
-    from worker import broker
-    from worker.app import make_app
-    from worker.tasks import register  # imports torch: after the cheap checks
+        from worker import broker
+        from worker.app import make_app
+        from worker.tasks import register  # imports torch: after the cheap checks
 
-    app = make_app(settings)
-    register(app, settings)
+        app = make_app(settings)
+        register(app, settings)
     # Celery waits up to 4 s for the embedded broker's consumer to notice a warm shutdown.
     signals.worker_shutting_down.connect(broker.stop_consuming, weak=False)
     with name_lock:
