@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from actiontag import collector
 from actiontag.logs import configure_logging
 from watcher.config import parse_args
 
@@ -16,7 +17,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # error (watcher.config, standard library only) answer before they are imported.
     # Before the logging is set: what they log while imported (Alembic's plugin set-up,
     # at INFO) stays unprinted, as it always was.
-    from watcher.service import WatcherService
+    # Frozen once imported: they live until exit (actiontag.collector).
+    with collector.setting_up():
+        from watcher.service import WatcherService
 
     # One line per record, file names escaped; repeated warnings counted, not repeated.
     # watchdog's, kombu's and celery's debug output is one line per event or broker frame.
