@@ -15,7 +15,7 @@ import pytest
 from actiontag.settings import Settings, env_name, load_settings
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel
-from storage.db import upgrade
+from storage.db import make_engine, upgrade
 from worker import nodelock
 from worker.__main__ import DEFAULT_NODENAME
 from worker.config import lock_dir
@@ -381,3 +381,56 @@ def test_a_pool_process_forked_after_the_start_up_check_can_build_the_model(
     )
 
     assert done.returncode == 0, done.stderr
+
+
+# python -m worker up to the moment Celery would fork its pool, which instead reports
+# whether the collector runs and whether torch's objects are still walked by it.
+UNTIL_THE_POOL = """
+import gc, sys
+from celery import Celery
+
+def report(self, argv):
+    import torch
+    walked = {id(o) for o in gc.get_objects()}
+    print(gc.isenabled(), id(torch.nn.functional.relu) in walked, id(torch.nn.Module.__init__) in walked)
+
+Celery.worker_main = report
+from worker.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_worker_freezes_torch_before_its_pool_processes_are_forked(
+    tmp_path: Path, checkpoint: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path}/a.db"
+    upgrade(make_engine(database_url))
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            UNTIL_THE_POOL,
+            "--hostname",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+            "--checkpoint",
+            str(checkpoint),
+            "--device",
+            "cpu",
+            "--engine",
+            "eager",
+            "--database-url",
+            database_url,
+            "--broker-url",
+            f"sqlite:///{tmp_path}/b.sqlite",
+        ],
+        cwd=tmp_path,
+        env=worker_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    # The collector on, torch's functions frozen: not walked in the parent or its children.
+    assert done.stdout.split() == ["True", "False", "False"], done.stderr
