@@ -22,10 +22,9 @@ demo model learned less well with "replicate" (docs/DESIGN.md, the model contrac
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torchvision.models.video import r2plus1d_18
-from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D
 
 from model.config import BACKBONES, TEMPORAL_PADDINGS, BackboneSpec
+from model.vision import BasicBlock, Conv2Plus1D, r2plus1d_18
 
 __all__ = [
     "BACKBONES",

@@ -37,7 +37,6 @@ from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.video import R2Plus1D_18_Weights
 
 from model.backbone import build_backbone, set_temporal_padding
 from model.config import (
@@ -50,6 +49,7 @@ from model.config import (
 )
 from model.moe import DynamicMoE, MoEAux
 from model.motion import MotionDynamicsModule
+from model.vision import R2Plus1D_18_Weights
 
 __all__ = [
     "KINETICS_MEAN",

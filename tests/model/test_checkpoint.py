@@ -1,5 +1,7 @@
 import argparse
 import hashlib
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -13,12 +15,14 @@ from model.checkpoint import (
     Checkpoint,
     CheckpointError,
     _content_digest,
+    _ShapesOnly,
     file_sha256,
     load_checkpoint,
     save_checkpoint,
 )
 from model.network import ActionMoEDynamicModel
 
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["clap", "jump", "wave"]
 CLIP = (2, 3, 4, 32, 32)
 
@@ -195,6 +199,40 @@ def test_the_check_without_building_passes_a_fitting_checkpoint_and_leaves_it_al
         ckpt.check_fits()
     assert all(torch.equal(ckpt.state_dict[name], tensor) for name, tensor in before.items())
     assert all(tensor.device.type == "cpu" for tensor in ckpt.state_dict.values())
+
+
+def test_the_check_without_building_does_not_import_the_compiler(saved):
+    # A fresh interpreter: this one has imported torch._dynamo already.
+    code = (
+        "import sys\n"
+        "from model.checkpoint import load_checkpoint\n"
+        "load_checkpoint(sys.argv[1]).check_fits()\n"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(saved[0])],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
+
+
+def test_initialisers_still_fill_real_tensors_while_meta_ones_are_skipped():
+    real = torch.zeros(4, 4)
+    with torch.device("meta"), _ShapesOnly():
+        meta = torch.empty(4, 4)
+        nn.init.normal_(meta)
+        nn.init.kaiming_normal_(meta)
+        nn.init.normal_(real, mean=5.0)
+        real_uniform = torch.zeros(8, device="cpu").uniform_(1.0, 2.0)
+
+    assert meta.is_meta
+    assert real.mean().item() > 3.0
+    assert ((real_uniform >= 1.0) & (real_uniform < 2.0)).all()
 
 
 def test_non_plain_metadata_is_refused_before_anything_is_written(tmp_path):
