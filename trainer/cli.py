@@ -14,6 +14,8 @@ error answer at once; torch and the rest come with trainer.runner, which does th
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Sequence
 
 from actiontag import collector
@@ -30,8 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = from_args(parser, args)  # the HMDB51 mirror and the RAR backend
     # torch, torchvision, OpenCV: only past parsing, and before the logging is set (what
     # they log while imported stays unprinted, as it was when they came first); frozen
-    # once imported, before any DataLoader worker is forked (actiontag.collector).
-    with collector.setting_up():
+    # once imported, before any DataLoader worker is forked (actiontag.collector). Only
+    # on the first import: a caller in this process (the launcher's demo, a test) keeps
+    # objects of its own, which are not this function's to freeze at a later call.
+    first = "trainer.runner" not in sys.modules
+    with collector.setting_up() if first else contextlib.nullcontext():
         from trainer.runner import run_command
 
     # Archive member names and class folders are outside input: one line per record.
