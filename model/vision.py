@@ -11,20 +11,40 @@ So while torchvision is imported, ``torch._dynamo.utils`` is a stand-in whose
 ``is_compile_supported`` imports the real function at its first call (roi_align calls
 it only on a path the network never takes). Once torchvision is in, the stand-in is
 gone from ``sys.modules``: ``torch._dynamo`` and ``torch.compile`` import as they always
-do. Where torch._dynamo or torchvision is already imported, nothing is stood in.
+do. Where torch._dynamo or torchvision is already imported, nothing is stood in; nor for
+a torchvision release whose source was not read for what it takes from torch._dynamo
+(the project pins 0.29.1; pyproject.toml allows others): such a release is imported as
+it is, slower and correct.
 """
 
 from __future__ import annotations
 
 import sys
 import types
+from importlib import metadata
 
 import torch  # noqa: F401  (torch itself first: only torch._dynamo is stood in)
 
-__all__ = ["TORCHVISION_VERSION", "BasicBlock", "Conv2Plus1D", "R2Plus1D_18_Weights", "r2plus1d_18"]
+__all__ = [
+    "TORCHVISION_VERSION",
+    "BasicBlock",
+    "Conv2Plus1D",
+    "R2Plus1D_18_Weights",
+    "r2plus1d_18",
+    "stand_in_fits",
+]
 
 _DYNAMO = "torch._dynamo"
 _DYNAMO_UTILS = "torch._dynamo.utils"
+# Releases whose only import from torch._dynamo is roi_align's is_compile_supported (read
+# in their source, 2026-12-06).
+_READ_RELEASES = frozenset({"0.29.1"})
+
+
+def stand_in_fits(torchvision_version: str) -> bool:
+    """Whether the stand-in covers all that this torchvision release takes from
+    torch._dynamo while it is imported."""
+    return torchvision_version.split("+", 1)[0] in _READ_RELEASES  # "0.29.1+cu130" too
 
 
 def _is_compile_supported(device_type: str) -> bool:
@@ -35,7 +55,11 @@ def _is_compile_supported(device_type: str) -> bool:
 
 def _import_torchvision() -> str:
     """Import torchvision, torch._dynamo stood in if neither is imported yet; its version."""
-    if "torchvision" in sys.modules or _DYNAMO in sys.modules:
+    if (
+        "torchvision" in sys.modules
+        or _DYNAMO in sys.modules
+        or not stand_in_fits(metadata.version("torchvision"))
+    ):
         import torchvision
 
         return torchvision.__version__

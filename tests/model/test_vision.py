@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from model.vision import stand_in_fits
 from tests.worker.stack import REPO
 
 
@@ -53,3 +54,11 @@ def test_torchvisions_roi_align_reaches_the_real_compile_check() -> None:
     )
 
     assert out == "True (1, 2, 2, 2)"
+
+
+def test_only_a_torchvision_release_read_for_it_gets_the_stand_in() -> None:
+    assert stand_in_fits("0.29.1")
+    assert stand_in_fits("0.29.1+cu130")
+    assert not stand_in_fits("0.29.10")
+    assert not stand_in_fits("0.30.0")
+    assert not stand_in_fits("0.19.1")
