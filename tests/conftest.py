@@ -24,6 +24,8 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from actiontag import collector
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "ACTIONTAG_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -90,10 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # What collection imported (torch, cv2, the test modules) lives as long as this process:
-    # frozen, later full collections skip it and so does the exit (actiontag.collector).
-    gc.collect()
-    gc.freeze()
-    gc.enable()
+    # frozen, later full collections skip it and so does the exit.
+    collector.freeze_long_lived()
 
 
 # Fixtures that run a module's tests once per backend: SQLite + the embedded broker, and

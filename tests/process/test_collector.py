@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actiontag.collector import setting_up
+from actiontag.collector import freeze_long_lived, setting_up
 
 
 class Node:
@@ -75,3 +75,16 @@ def test_objects_made_after_setting_up_are_collected_as_usual(collector_on: None
     later = Node()
 
     assert tracked(later)
+
+
+def test_freezing_outside_a_block_freezes_what_exists_and_turns_the_collector_on() -> None:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        kept = Node()
+        freeze_long_lived()
+        assert gc.isenabled()
+        assert not tracked(kept)
+    finally:
+        if not was:
+            gc.disable()

@@ -404,7 +404,9 @@ def test_the_worker_freezes_torch_before_its_pool_processes_are_forked(
     tmp_path: Path, checkpoint: Path
 ) -> None:
     database_url = f"sqlite:///{tmp_path}/a.db"
-    upgrade(make_engine(database_url))
+    engine = make_engine(database_url)
+    upgrade(engine)
+    engine.dispose()
 
     done = subprocess.run(
         [
