@@ -2,11 +2,12 @@
 
 `make install` installs with uv: it unpacks and byte-compiles the ~110 wheels (torch's
 CUDA libraries are 5 GB of them) on every core, where pip does one file at a time
-(2026-12-06, 2 cores: ~40 s against ~115 s for pip and compileall). uv reads none of
-pip's configuration, though, and a machine may take its wheels from where only pip.conf
-or PIP_* variables say (a local index, a mirror, a constraints file): this reads them
-with `pip config list` and passes them on as uv's own options. pip looks in every index
-for the best version of each package; `--index-strategy unsafe-best-match` is that.
+(2026-12-07, 2 cores: 49 s against 97 s for pip and compileall; bench/install.py). uv
+reads none of pip's configuration, though, and a machine may take its wheels from where
+only pip.conf or PIP_* variables say (a local index, a mirror, a constraints file): this
+reads them with `pip config list` and passes them on as uv's own options. pip looks in
+every index for the best version of each package; `--index-strategy unsafe-best-match`
+is that.
 
     python tools/uv_pip.py install --python .venv/bin/python -e '.[dev]'
 """
