@@ -75,7 +75,10 @@ def fresh_postgres_database() -> Iterator[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        # pytest-xdist's controller: it runs no test and starts the test processes only
+        # after this hook, so it imports no torch (~2 s of CPU and of everyone's wait).
         gc.enable()
+        return
     # A DataLoader with worker processes installs torch's SIGCHLD handler in this process
     # for good, so from the first trainer test on every child that any later test starts
     # and reaps signals the test process. On the hosts this suite runs on (Linux 6.18
