@@ -14,9 +14,9 @@ install: $(STAMP) system-deps
 # uv installs (tools/uv_pip.py hands it pip's configured sources): it unpacks and
 # byte-compiles the ~110 wheels on every core, where pip goes one file at a time (2026-12-07,
 # 2 cores, cold caches: 49 s against 97 s for pip and a compileall of the venv;
-# bench/install.py). Where uv
-# cannot be installed, pip does it all, as before. compileall, like pip, leaves alone the
-# files this Python cannot compile (torch ships Python 3.12-only test helpers): `|| true`.
+# bench/install.py). Where uv cannot be installed, pip does it all, as before. compileall,
+# like pip, leaves alone the files this Python cannot compile (torch ships Python
+# 3.12-only test helpers): `|| true`.
 UV_PIN := uv==0.13.9
 $(STAMP): pyproject.toml tools/uv_pip.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
