@@ -34,13 +34,14 @@ LIST_OPTIONS = {
 }
 SINGLE_OPTIONS = {"index-url": "--index-url"}
 FLAGS = {"no-index": ("--no-index",), "pre": ("--prerelease", "allow")}
-# pip settings uv takes from the environment (uv's documented variables).
+# pip settings uv takes from the environment (uv's documented variables). pip's proxy
+# serves every scheme: both of the variables uv reads for one.
 ENVIRONMENT = {
-    "cert": "SSL_CERT_FILE",
-    "client-cert": "SSL_CLIENT_CERT",
-    "timeout": "UV_HTTP_TIMEOUT",
-    "default-timeout": "UV_HTTP_TIMEOUT",
-    "proxy": "HTTPS_PROXY",
+    "cert": ("SSL_CERT_FILE",),
+    "client-cert": ("SSL_CLIENT_CERT",),
+    "timeout": ("UV_HTTP_TIMEOUT",),
+    "default-timeout": ("UV_HTTP_TIMEOUT",),
+    "proxy": ("HTTP_PROXY", "HTTPS_PROXY"),
 }
 # pip settings that change nothing uv does here (pip's own output, cache and checks).
 IGNORED = {
@@ -60,10 +61,10 @@ IGNORED = {
 TRUE = {"1", "true", "yes", "on"}
 
 
-def pip_settings(python: str = sys.executable) -> dict[str, str]:
+def pip_settings() -> dict[str, str]:
     """pip's effective settings (name -> value) as `pip config list` shows them."""
     listed = subprocess.run(
-        [python, "-m", "pip", "config", "list"],
+        [sys.executable, "-m", "pip", "config", "list"],
         check=True,
         capture_output=True,
         text=True,
@@ -108,7 +109,7 @@ def uv_arguments(settings: Mapping[str, str]) -> tuple[list[str], dict[str, str]
             if value.strip().lower() in TRUE:
                 options += FLAGS[name]
         elif name in ENVIRONMENT:
-            environment[ENVIRONMENT[name]] = value
+            environment.update(dict.fromkeys(ENVIRONMENT[name], value))
         elif name not in IGNORED:
             unknown.append(name)
     return options, environment, unknown

@@ -50,6 +50,14 @@ def test_pips_sources_become_uv_options_one_per_listed_item() -> None:
     assert unknown == []
 
 
+def test_pips_proxy_is_uvs_for_http_and_https() -> None:
+    _, environment, _ = uv_arguments({"proxy": "http://proxy.example:3128"})
+    assert environment == {
+        "HTTP_PROXY": "http://proxy.example:3128",
+        "HTTPS_PROXY": "http://proxy.example:3128",
+    }
+
+
 def test_no_index_is_passed_only_when_pip_turns_it_on() -> None:
     assert "--no-index" in uv_arguments({"no-index": "true"})[0]
     assert "--no-index" not in uv_arguments({"no-index": "0"})[0]
