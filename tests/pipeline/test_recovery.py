@@ -2,8 +2,10 @@
 the middle of a job, the watcher stopped while files arrive, and the Redis broker
 stopped and started again. Nothing dropped may be lost, and nothing tagged twice.
 
-The worker here samples many clips per video, so that a job lasts long enough to be
-killed in the middle. PostgreSQL runs with a redis-server of the module's own, on a
+The worker serves a checkpoint whose clips cost tens of milliseconds each, and the video
+whose worker is killed is 40 s long: a window a second makes that job last long enough to
+be killed in the middle, while the other tests' 2-s videos are tagged in a fraction of a
+second (6 windows). PostgreSQL runs with a redis-server of the module's own, on a
 spare port, so that stopping it touches no one else's broker.
 """
 
@@ -19,7 +21,7 @@ import redis
 
 from storage.schema import JobState
 from tests.watcher.harness import RedisServer
-from tests.worker.stack import SLOW_CLIPS, SLOW_CONFIG, TOP_K, make_checkpoint, write_video
+from tests.worker.stack import NUM_CLIPS, SLOW_CONFIG, TOP_K, make_checkpoint, write_video
 from worker.predictor import Predictor
 
 from .pipeline import Pipeline, assert_tagged, running_pipeline, write_mp4
@@ -29,16 +31,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.every_backend]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkpoint slow enough per job that a worker can be killed in the middle of one."""
+    """A checkpoint whose clips are slow enough that a long video's job can be killed in
+    the middle."""
     path = tmp_path_factory.mktemp("slow-checkpoint") / "model.pt"
     make_checkpoint(path, config=SLOW_CONFIG)
     return path
 
 
 @pytest.fixture(scope="module")
-def slow_predictor(checkpoint: Path) -> Predictor:
+def recovery_predictor(checkpoint: Path) -> Predictor:
     """The recovery worker's model and settings, run in this process."""
-    return Predictor(checkpoint, device="cpu", num_clips=SLOW_CLIPS, top_k=TOP_K, engine="eager")
+    return Predictor(checkpoint, device="cpu", num_clips=NUM_CLIPS, top_k=TOP_K, engine="eager")
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +57,7 @@ def redis_pipeline(
 ) -> Iterator[Pipeline]:
     """PostgreSQL + the module's own Redis."""
     folder = tmp_path_factory.mktemp("recovery-postgres")
-    with running_pipeline(
-        "postgres", folder, checkpoint, num_clips=SLOW_CLIPS, broker_url=redis_server.url
-    ) as running:
+    with running_pipeline("postgres", folder, checkpoint, broker_url=redis_server.url) as running:
         yield running
         if redis_server.process is None:
             redis_server.start()  # a test failed during an outage: the stack must close
@@ -70,7 +71,7 @@ def pipeline(
         yield request.getfixturevalue("redis_pipeline")
         return
     folder = tmp_path_factory.mktemp("recovery-sqlite")
-    with running_pipeline("sqlite", folder, checkpoint, num_clips=SLOW_CLIPS) as running:
+    with running_pipeline("sqlite", folder, checkpoint) as running:
         yield running
 
 
@@ -86,12 +87,14 @@ def _wait_until_running(pipeline: Pipeline, job_id: int, timeout: float = 120.0)
 
 
 def test_a_job_whose_worker_is_killed_midway_completes_exactly_once_after_a_restart(
-    pipeline: Pipeline, slow_predictor: Predictor
+    pipeline: Pipeline, recovery_predictor: Predictor
 ) -> None:
     stack, worker = pipeline.stack, pipeline.worker
     worker.ensure_running()
     target = pipeline.inbox / "killed midway.mp4"
-    shutil.copyfile(write_mp4(pipeline.outside / "killed midway.mp4", seed=40), target)
+    # 40 s at 12 fps: 40 windows of the slow clips, over a second of work on any machine.
+    long_video = write_mp4(pipeline.outside / "killed midway.mp4", seed=40, frames=480)
+    shutil.copyfile(long_video, target)
     job_id = pipeline.job_id(target)
     _wait_until_running(pipeline, job_id)
 
@@ -101,11 +104,11 @@ def test_a_job_whose_worker_is_killed_midway_completes_exactly_once_after_a_rest
     job = stack.wait_for(job_id, timeout=120, worker=worker)
 
     assert job.attempts == 2
-    assert_tagged(pipeline, slow_predictor, target, job)  # one set of rows, one "done"
+    assert_tagged(pipeline, recovery_predictor, target, job)  # one set of rows, one "done"
 
 
 def test_files_dropped_while_the_watcher_is_stopped_are_tagged_once_it_starts(
-    pipeline: Pipeline, slow_predictor: Predictor
+    pipeline: Pipeline, recovery_predictor: Predictor
 ) -> None:
     assert pipeline.watcher.terminate() == 0
     copied = pipeline.inbox / "while stopped.mp4"
@@ -117,12 +120,12 @@ def test_files_dropped_while_the_watcher_is_stopped_are_tagged_once_it_starts(
     jobs = {path: pipeline.finished(path) for path in (copied, nested)}
 
     for path, job in jobs.items():
-        assert_tagged(pipeline, slow_predictor, path, job)
+        assert_tagged(pipeline, recovery_predictor, path, job)
         assert job.attempts == 1
 
 
 def test_a_file_dropped_while_redis_is_down_is_tagged_once_it_is_back(
-    redis_pipeline: Pipeline, redis_server: RedisServer, slow_predictor: Predictor
+    redis_pipeline: Pipeline, redis_server: RedisServer, recovery_predictor: Predictor
 ) -> None:
     pipeline = redis_pipeline
     pipeline.worker.ensure_running()
@@ -136,12 +139,12 @@ def test_a_file_dropped_while_redis_is_down_is_tagged_once_it_is_back(
     redis_server.start()
     job = pipeline.stack.wait_for(job_id, timeout=120, worker=pipeline.worker)
 
-    assert_tagged(pipeline, slow_predictor, target, job)
+    assert_tagged(pipeline, recovery_predictor, target, job)
     assert job.attempts == 1
 
 
 def test_jobs_whose_messages_a_restarted_redis_lost_are_sent_again_and_tagged(
-    redis_pipeline: Pipeline, redis_server: RedisServer, slow_predictor: Predictor
+    redis_pipeline: Pipeline, redis_server: RedisServer, recovery_predictor: Predictor
 ) -> None:
     pipeline = redis_pipeline
     assert pipeline.worker.terminate() == 0  # nothing takes the messages: they wait in Redis
@@ -159,6 +162,6 @@ def test_jobs_whose_messages_a_restarted_redis_lost_are_sent_again_and_tagged(
     jobs = [pipeline.stack.wait_for(j, timeout=120, worker=pipeline.worker) for j in job_ids]
 
     for target, job in zip(targets, jobs, strict=True):
-        assert_tagged(pipeline, slow_predictor, target, job)
+        assert_tagged(pipeline, recovery_predictor, target, job)
         assert job.attempts == 1
     assert "the broker does not hold them: sending them again" in pipeline.watcher.log()
