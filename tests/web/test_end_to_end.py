@@ -2,7 +2,9 @@
 (uvicorn), ``python -m watcher`` and ``python -m worker`` on one store and inbox. A
 video uploaded through the form in headless Chromium reaches ``done`` on the page,
 which follows it without a reload, and its page shows the timeline; a file that is no
-video ends ``failed`` with its reason, seen through the API."""
+video ends ``failed`` with its reason, seen through the API. The tests share one running
+service (a worker, a watcher and the web app cost ~5 s of CPU to start): each looks only
+at what it sent, and counts metrics from where they stood before it."""
 
 from __future__ import annotations
 
@@ -31,9 +33,10 @@ class Service:
     base: str
 
 
-@pytest.fixture
-def service(tmp_path: Path, checkpoint: Path) -> Iterator[Service]:
-    with running_pipeline("sqlite", tmp_path, checkpoint) as pipeline:
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Iterator[Service]:
+    folder = tmp_path_factory.mktemp("service")
+    with running_pipeline("sqlite", folder, checkpoint) as pipeline:
         stack = pipeline.stack
         args = [
             "--database-url",
@@ -43,7 +46,7 @@ def service(tmp_path: Path, checkpoint: Path) -> Iterator[Service]:
             "--inbox",
             str(pipeline.inbox),
         ]
-        with web_server(args, tmp_path / "web.log") as base:
+        with web_server(args, folder / "web.log") as base:
             yield Service(pipeline, base)
 
 
@@ -51,6 +54,7 @@ def test_a_video_uploaded_in_the_browser_is_tagged_and_shown_with_its_timeline(
     service: Service, tmp_path: Path, artifacts: Path
 ) -> None:
     video = write_webm(tmp_path / "my holiday.webm", seed=40, frames=72)
+    stored_before = {p.name for p in service.pipeline.inbox.iterdir()}
     with Browser() as browser:
         browser.open(f"{service.base}/upload")
         browser.set_files("#upload input[type=file]", [video])
@@ -77,12 +81,14 @@ def test_a_video_uploaded_in_the_browser_is_tagged_and_shown_with_its_timeline(
         assert labels == [CLASSES[0]], browser.evaluate("document.body.innerText")
         assert browser.evaluate("document.querySelector('.job .state').textContent") == "done"
         browser.screenshot(artifacts / "uploaded-video.png")
-    stored = sorted(p.name for p in service.pipeline.inbox.iterdir())
+    stored = [p.name for p in service.pipeline.inbox.iterdir() if p.name not in stored_before]
     assert len(stored) == 1 and stored[0].startswith("upload-") and stored[0].endswith(".webm")
 
 
 def test_a_file_that_is_no_video_is_recorded_as_failed_with_its_reason(service: Service) -> None:
     with httpx.Client(base_url=service.base, timeout=30) as client:
+        failed_before = _metric(client, 'actiontag_jobs{state="failed"}')
+        placed_before = _metric(client, 'actiontag_web_uploads_total{outcome="placed"}')
         answer = client.post("/api/videos", files={"file": ("notes.webm", b"not a video " * 100)})
         assert answer.status_code == 202, answer.text
         sha256 = answer.json()["files"][0]["sha256"]
@@ -96,6 +102,14 @@ def test_a_file_that_is_no_video_is_recorded_as_failed_with_its_reason(service: 
         job = found.json()["jobs"][-1]
         assert job["error"]
         assert client.get(f"/api/jobs/{job['job_id']}").json()["error"] == job["error"]
-        metrics = client.get("/metrics").text
-        assert 'actiontag_jobs{state="failed"} 1.0' in metrics
-        assert 'actiontag_web_uploads_total{outcome="placed"} 1.0' in metrics
+        assert _metric(client, 'actiontag_jobs{state="failed"}') == failed_before + 1
+        assert _metric(client, 'actiontag_web_uploads_total{outcome="placed"}') == placed_before + 1
+
+
+def _metric(client: httpx.Client, sample: str) -> float:
+    """The value of one sample (name and labels) on /metrics; 0 where it is not there yet."""
+    for line in client.get("/metrics").text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
