@@ -214,7 +214,8 @@ def test_training_loader_shards_an_epoch_across_ranks(dataset_root, items) -> No
 @pytest.mark.timeout(180)
 def test_workers_start_cleanly_after_threads_ran_in_the_trainer(dataset_root, items) -> None:
     # The trainer runs the model (OpenMP) and OpenCV's pool before every epoch; workers
-    # forked from such a process could hang on an inherited lock. They are spawned.
+    # forked from such a process could hang on an inherited lock. They are forked from the
+    # fork server, which has run nothing.
     # Two threads at least, so that OpenMP starts its team even in a test process held
     # to one thread (tests/conftest.py, under pytest-xdist).
     threads = torch.get_num_threads()
@@ -232,7 +233,7 @@ def test_workers_start_cleanly_after_threads_ran_in_the_trainer(dataset_root, it
 
 
 def test_a_data_loader_worker_does_not_import_the_network() -> None:
-    # A spawned worker of `python -m trainer` imports the main module (trainer.__main__)
+    # A worker of `python -m trainer` imports the main module (trainer.__main__)
     # and what unpickling its dataset takes (trainer.data); torchvision, which the network
     # needs, costs each worker ~1.5 s of CPU more at start (model/config.py).
     code = (
