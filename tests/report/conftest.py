@@ -1,5 +1,6 @@
 """Fixtures for the report tests: a results database made through storage.jobs, the
-report command run as a subprocess, and headless Chromium to see what the page shows.
+report command run through its entry point, and headless Chromium to see what the page
+shows.
 
 Helper modules sit beside this file; pytest's importlib import mode does not put this
 folder on sys.path, so they are loaded by path here and handed to tests as fixtures.
@@ -23,12 +24,14 @@ import cv2
 import numpy as np
 import pytest
 
+import storage.__main__ as storage_entry_point
 from actiontag.settings import env_name
 from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.db import make_sessionmaker, open_database
 from storage.thumbnails import encode_thumbnails
 from tests.browser import FLAGS, Browser, chromium_executable
+from tests.cli import CliResult, run_in_process
 
 HERE = Path(__file__).parent
 CHROMIUM_TIMEOUT_S = 60
@@ -283,17 +286,12 @@ def build_library(url: str, run_dir: Path) -> Library:
     return Library(url=url, run_dir=run_dir, videos=tuple(cases), figures=figures)
 
 
-def run_report(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m storage --database-url URL report ARGS`` as a person runs it."""
+def run_report(*args: str, url: str, cwd: Path) -> CliResult:
+    """``python -m storage --database-url URL report ARGS`` as a person runs it, through its
+    entry point in this process (``--help`` runs in a real one: test_report_cli.py)."""
     env = {key: value for key, value in os.environ.items() if key != env_name("database_url")}
-    return subprocess.run(
-        [sys.executable, "-m", "storage", "--database-url", url, "report", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
+    argv = ["--database-url", url, "report", *args]
+    return run_in_process(storage_entry_point.main, argv, env=env, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -304,7 +302,7 @@ def sqlite_library(tmp_path_factory: pytest.TempPathFactory) -> Library:
 
 @pytest.fixture
 def report_runner():
-    """run_report(*args, url=..., cwd=...) -> CompletedProcess."""
+    """run_report(*args, url=..., cwd=...) -> CliResult."""
     return run_report
 
 

@@ -4,20 +4,16 @@ in this process, and a real subprocess where only a process shows it (``run_cli`
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import io
 import json
-import logging
 import os
 import socket
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -34,6 +30,7 @@ from storage.options import REPORT_LIMIT, STATES, parse_age, parse_since
 from storage.report import DEFAULT_LIMIT
 from storage.schema import Job, JobState, Model
 from storage.thumbnails import encode_thumbnails
+from tests.cli import CliResult, run_in_process
 
 from .conftest import digest
 
@@ -48,13 +45,6 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class CliResult:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def run_cli(
@@ -91,29 +81,7 @@ def run_cli(
             timeout=120,
         )
         return CliResult(done.returncode, done.stdout, done.stderr)
-    return _run_in_process([*flags, *args], env=env, cwd=cwd)
-
-
-def _run_in_process(argv: list[str], *, env: dict[str, str], cwd: Path) -> CliResult:
-    out, err = io.StringIO(), io.StringIO()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        with (
-            mock.patch.dict(os.environ, env, clear=True),
-            contextlib.chdir(cwd),
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(err),
-        ):
-            try:
-                code = entry_point.main(argv)
-            except SystemExit as exc:  # argparse: --help, usage errors
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    finally:
-        # The command set up logging for a process of its own: give the test's back.
-        root.handlers[:], root.level = handlers, level
-        logging.captureWarnings(False)
-    return CliResult(code, out.getvalue(), err.getvalue())
+    return run_in_process(entry_point.main, [*flags, *args], env=env, cwd=cwd)
 
 
 @pytest.fixture
