@@ -198,7 +198,7 @@ def save_checkpoint(
         "metrics": _plain_metadata(metrics or {}, "metrics"),
         "versions": _plain_metadata(library_versions(), "versions"),
     }
-    state_dict = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    state_dict = {k: _plain(v) for k, v in model.state_dict().items()}
     payload = {
         **meta,
         "state_dict": state_dict,
@@ -319,6 +319,17 @@ def _plain_metadata(value: Any, where: str) -> Any:
         f"metadata must be plain (str, int, float, bool, None, list, dict). Convert it first, "
         f"e.g. vars(namespace), tensor.item(), str(obj)."
     )
+
+
+def _plain(tensor: Tensor) -> Tensor:
+    """``tensor`` on the CPU with the standard strides, whatever layout the model was
+    trained in (the trainer's channels-last on the CPU): the same weights make the same
+    file. Not ``contiguous()``: it keeps a channels-last tensor with size-1 dimensions
+    (a 1x1x1 convolution's weight) as it is, odd strides and all."""
+    tensor = tensor.detach().to("cpu")
+    if tensor.stride() == torch.empty(tensor.shape, device="meta").stride():
+        return tensor
+    return tensor.clone(memory_format=torch.contiguous_format)
 
 
 def _content_digest(meta: dict[str, Any], state_dict: dict[str, Tensor]) -> str:

@@ -187,6 +187,13 @@ def train(
     # Resuming overwrites every weight: no need to load pretrained ones first.
     pretrained = settings.pretrained if state is None else None
     model = build_model(job.config, pretrained=pretrained).to(device)
+    if device.type == "cpu":
+        # oneDNN's 3-D convolutions run channels-last (NDHWC) faster on the CPU: a
+        # training step of the demonstration model 0.28 s instead of 0.33 s on one core,
+        # its whole run 65 s of CPU instead of 75 s (2026-12-07, AMD EPYC, AVX2). The
+        # clips stay as they are; the weights' layout decides the convolutions'. A
+        # checkpoint stores them as plain tensors (model.checkpoint).
+        model = model.to(memory_format=torch.channels_last_3d)
     if state is not None:
         model.load_state_dict(state["model"])
 

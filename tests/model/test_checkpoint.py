@@ -100,6 +100,17 @@ def test_same_weights_and_metadata_give_the_same_sha256(saved, tmp_path):
     assert save(tmp_path / "elsewhere" / "other-name.pt", make_model(), **METADATA) == sha256
 
 
+def test_a_model_trained_channels_last_is_saved_as_the_same_plain_file(saved, tmp_path):
+    # The trainer keeps the weights channels-last on the CPU (trainer/train.py).
+    _, sha256, _ = saved
+    model = make_model().to(memory_format=torch.channels_last_3d)
+    assert not all(p.is_contiguous() for p in model.parameters())  # the layout did change
+    path = tmp_path / "channels-last.pt"
+    assert save(path, model, **METADATA) == sha256
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    assert all(t.stride() == torch.empty(t.shape).stride() for t in stored.values())
+
+
 def test_saving_over_an_existing_checkpoint_replaces_it_and_leaves_no_temp_file(tmp_path):
     path = tmp_path / "model.pt"
     save(path, make_model(seed=0))
