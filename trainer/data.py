@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
-import multiprocessing.context
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
