@@ -36,8 +36,12 @@ TAIL_LINES = 40
 POLL_S = 0.1
 
 
-class Interrupted(Exception):
-    """The launcher received SIGINT or SIGTERM."""
+class Interrupted(BaseException):
+    """The launcher received SIGINT or SIGTERM.
+
+    A BaseException, as KeyboardInterrupt is: the signal lands wherever the main thread
+    is, and library code that handles or wraps every Exception (SQLAlchemy wraps one
+    raised while it builds a statement in a StatementError) must let it through."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)

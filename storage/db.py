@@ -235,6 +235,10 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
 
 
 def _unavailable_error(context: ExceptionContext) -> DatabaseUnavailable | None:
+    # SQLAlchemy counts an exit exception (Ctrl-C, the launcher's Interrupted) raised
+    # during a statement as a disconnect, to drop the connection; it is not the database.
+    if not isinstance(context.original_exception, Exception):
+        return None
     failed_to_connect = context.connection is None and not context.is_pre_ping
     if not (failed_to_connect or context.is_disconnect):
         return None

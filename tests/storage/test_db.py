@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, Integer, literal, make_url, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from actiontag.settings import env_name, load_settings
 from storage import jobs
@@ -194,6 +195,26 @@ def test_dead_postgresql_raises_database_unavailable_on_queries_too() -> None:
     with pytest.raises(DatabaseUnavailable), engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     engine.dispose()
+
+
+class CtrlCWhileBound(TypeDecorator[int]):
+    """An integer whose bind step (SQLAlchemy building the statement) meets a Ctrl-C."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: object) -> int | None:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_inside_a_statement_stays_a_keyboard_interrupt(tmp_path: Path) -> None:
+    # SQLAlchemy reports it to the error hook as a disconnect: it is not a dead database.
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        with pytest.raises(KeyboardInterrupt), engine.connect() as conn:
+            conn.execute(select(literal(1, CtrlCWhileBound())))
+    finally:
+        engine.dispose()
 
 
 def test_unopenable_sqlite_file_raises_database_unavailable(tmp_path: Path) -> None:
