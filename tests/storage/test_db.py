@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, Integer, literal, make_url, select, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeDecorator
 
 from actiontag.settings import env_name, load_settings
 from storage import jobs
@@ -24,6 +24,7 @@ from storage.db import (
     session_scope,
 )
 from storage.schema import Job, Video
+from tests.signals import statement_receiving
 
 from .conftest import digest
 
@@ -197,24 +198,17 @@ def test_dead_postgresql_raises_database_unavailable_on_queries_too() -> None:
     engine.dispose()
 
 
-class CtrlCWhileBound(TypeDecorator[int]):
-    """An integer whose bind step (SQLAlchemy building the statement) meets a Ctrl-C."""
-
-    impl = Integer
-    cache_ok = True
-
-    def process_bind_param(self, value: int | None, dialect: object) -> int | None:
-        raise KeyboardInterrupt
-
-
 def test_ctrl_c_inside_a_statement_stays_a_keyboard_interrupt(tmp_path: Path) -> None:
     # SQLAlchemy reports it to the error hook as a disconnect: it is not a dead database.
+    # Python's own Ctrl-C handler, whatever this test process was started with.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
     try:
         with pytest.raises(KeyboardInterrupt), engine.connect() as conn:
-            conn.execute(select(literal(1, CtrlCWhileBound())))
+            conn.execute(statement_receiving(signal.SIGINT))
     finally:
         engine.dispose()
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_unopenable_sqlite_file_raises_database_unavailable(tmp_path: Path) -> None:
