@@ -200,15 +200,13 @@ def test_dead_postgresql_raises_database_unavailable_on_queries_too() -> None:
 
 def test_ctrl_c_inside_a_statement_stays_a_keyboard_interrupt(tmp_path: Path) -> None:
     # SQLAlchemy reports it to the error hook as a disconnect: it is not a dead database.
-    # Python's own Ctrl-C handler, whatever this test process was started with.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
     try:
         with pytest.raises(KeyboardInterrupt), engine.connect() as conn:
-            conn.execute(statement_receiving(signal.SIGINT))
+            # Python's own Ctrl-C handler, whatever this test process runs with.
+            conn.execute(statement_receiving(signal.SIGINT, signal.default_int_handler))
     finally:
         engine.dispose()
-        signal.signal(signal.SIGINT, previous)
 
 
 def test_unopenable_sqlite_file_raises_database_unavailable(tmp_path: Path) -> None:
