@@ -404,8 +404,12 @@ class RunningWorker:
             time.sleep(0.05)
         return log
 
-    def done_lines(self, job_id: int) -> list[str]:
-        return [line for line in self.log_text().splitlines() if f"job {job_id} done:" in line]
+    def done_lines(self, job_id: int, timeout: float = 30.0) -> list[str]:
+        """The log's "done" lines of ``job_id``, once it holds one: the worker logs the line
+        after it commits the result, so a test that saw the job done may read the log first."""
+        marker = f"job {job_id} done:"
+        log = self.wait_for_log(marker, timeout)
+        return [line for line in log.splitlines() if marker in line]
 
 
 @contextmanager

@@ -52,12 +52,12 @@ def _running(stack: Stack, worker: RunningWorker, job_id: int, attempt: int) -> 
     stack.wait_for(job_id, (JobState.RUNNING,), attempts=attempt, worker=worker)
 
 
-def _assert_done_once(stack: Stack, job_id: int, logs: str) -> None:
+def _assert_done_once(stack: Stack, job_id: int, worker: RunningWorker) -> None:
     assert len(stack.predictions(job_id)) == TOP_K
     usage = stack.expert_usage(job_id)
     assert len(usage) == CONFIG.num_experts
     assert sum(r.times_chosen for r in usage) == CONFIG.top_k * SLOW_CLIPS
-    assert logs.count(f"job {job_id} done:") == 1
+    assert len(worker.done_lines(job_id)) == 1
 
 
 def test_job_whose_pool_process_is_killed_completes_once_after_redelivery(
@@ -71,7 +71,7 @@ def test_job_whose_pool_process_is_killed_completes_once_after_redelivery(
     job = stack.wait_for(job_id, worker=worker)
 
     assert (job.state, job.attempts) == (JobState.DONE, 2)
-    _assert_done_once(stack, job_id, worker.log_text())
+    _assert_done_once(stack, job_id, worker)
 
 
 def test_video_that_kills_its_worker_every_time_fails_after_max_attempts(
@@ -103,7 +103,7 @@ def test_whole_worker_killed_mid_job_completes_it_once_when_started_again(
     job = stack.wait_for(job_id, worker=worker)
 
     assert (job.state, job.attempts) == (JobState.DONE, 2)
-    _assert_done_once(stack, job_id, worker.log_text())
+    _assert_done_once(stack, job_id, worker)
 
 
 def test_sigterm_finishes_the_video_in_progress_then_exits(
@@ -118,4 +118,4 @@ def test_sigterm_finishes_the_video_in_progress_then_exits(
     assert exit_code == 0
     job = stack.job(job_id)
     assert (job.state, job.attempts) == (JobState.DONE, 1)
-    _assert_done_once(stack, job_id, worker.log_text())
+    _assert_done_once(stack, job_id, worker)

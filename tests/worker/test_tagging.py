@@ -191,7 +191,7 @@ def test_redelivered_done_job_changes_nothing(stack: Stack, worker: RunningWorke
     assert [(r.id, r.label, r.confidence) for r in stack.predictions(job_id)] == rows_before
     assert [(r.id, r.times_chosen) for r in stack.expert_usage(job_id)] == usage_before
     assert len(worker.done_lines(job_id)) == 1
-    assert f"job {job_id} skipped: job {job_id} is already done" in worker.log_text()
+    worker.wait_for_log(f"job {job_id} skipped: job {job_id} is already done")
 
 
 @pytest.mark.every_backend
@@ -212,9 +212,7 @@ def test_a_message_for_a_superseded_job_is_skipped_and_writes_nothing(
     assert (job.state, job.attempts) == (JobState.SUPERSEDED, 0)
     assert job.error.startswith(f"superseded by job {whole}")
     assert stack.predictions(partial) == []
-    assert f"job {partial} skipped: job {partial} is superseded by job {whole}" in (
-        worker.log_text()
-    )
+    worker.wait_for_log(f"job {partial} skipped: job {partial} is superseded by job {whole}")
 
 
 BAD_FILES = {
