@@ -12,6 +12,7 @@ from fastapi.security import HTTPBearer
 from storage import query
 from storage.schema import JobState
 from web.context import WebContext, context_of
+from web.params import JobId, Offset, id_in_text
 from web.serialize import job_dict, moment_dict, video_dict, video_summary
 from web.uploads import accept_upload
 
@@ -35,7 +36,7 @@ def list_videos(
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     with context.session() as session:
         videos = query.recent_videos(
@@ -57,7 +58,10 @@ def list_videos(
 def find_video_id(context: WebContext, ref: str) -> int:
     """The id of the video ``ref`` names: its id, or its full sha256 (404 otherwise)."""
     if ref.isascii() and ref.isdigit():
-        return int(ref)
+        video_id = id_in_text(ref)
+        if video_id is None:
+            raise HTTPException(404, "there is no video with that id")
+        return video_id
     if SHA256.fullmatch(ref):
         with context.session() as session:
             found = query.video_id_of(session, ref)
@@ -87,7 +91,7 @@ def list_moments(
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     min_duration: Annotated[float | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     with context.session() as session:
         found = query.moments(
@@ -108,7 +112,7 @@ def list_moments(
 
 
 @router.get("/jobs/{job_id}", summary="One job: state, results, error")
-def get_job(context: Context, job_id: int) -> dict[str, Any]:
+def get_job(context: Context, job_id: JobId) -> dict[str, Any]:
     with context.session() as session:
         found = query.job_row(session, job_id)
     if found is None:

@@ -20,6 +20,9 @@ from worker.video_file import OpenedVideo
 
 CHUNK = 256 << 10
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# A range number with more digits than this lies beyond any file: it is read as this
+# cap, never converted (a number of thousands of digits is slow or refused by int()).
+_RANGE_CAP = 10**18
 # Types browsers play, by extension; anything else is offered as bytes.
 _EXTRA_TYPES = {"mkv": "video/x-matroska", "webm": "video/webm", "ogv": "video/ogg"}
 
@@ -51,17 +54,24 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if not first and not last:
         return None
     if not first:  # the last N bytes
-        suffix = int(last)
+        suffix = _number(last)
         if suffix == 0 or size == 0:
             raise RangeNotSatisfiable
         return ByteRange(max(size - suffix, 0), size - 1)
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = _number(first)
+    end = min(_number(last), size - 1) if last else size - 1
     if start >= size:
         raise RangeNotSatisfiable
     if end < start:
         return None
     return ByteRange(start, end)
+
+
+def _number(digits: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(_RANGE_CAP)):
+        return _RANGE_CAP
+    return min(int(significant), _RANGE_CAP)
 
 
 def content_type(path: str) -> str:

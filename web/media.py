@@ -16,6 +16,7 @@ from storage.report.collect import RunFolder, find_run_folder
 from web import views
 from web.context import WebContext, context_of
 from web.files import video_response
+from web.params import JobId, Position, VideoId
 from worker.video_file import FileRefused, OpenedVideo, open_video
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +42,7 @@ def served_model(context: WebContext) -> ServedModel:
 
 
 @router.get("/videos/{video_id}/file")
-async def video_file(request: Request, context: Context, video_id: int) -> Response:
+async def video_file(request: Request, context: Context, video_id: VideoId) -> Response:
     """The video itself, for the player; only a file recorded for it in the store."""
 
     def opened() -> OpenedVideo:
@@ -66,7 +67,7 @@ JPEG_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Option
 
 
 @router.get("/jobs/{job_id}/thumbs/{position}.jpg")
-def job_thumbnail(context: Context, job_id: int, position: int) -> Response:
+def job_thumbnail(context: Context, job_id: JobId, position: Position) -> Response:
     with context.session() as session:
         strip = query.thumbnails(session, [job_id]).get(job_id, ())
     found = next((row for row in strip if row.position == position), None)
@@ -76,7 +77,7 @@ def job_thumbnail(context: Context, job_id: int, position: int) -> Response:
 
 
 @router.get("/jobs/{job_id}/segments/{position}.jpg")
-def segment_thumbnail(context: Context, job_id: int, position: int) -> Response:
+def segment_thumbnail(context: Context, job_id: JobId, position: Position) -> Response:
     with context.session() as session:
         jpeg = query.segment_thumbnail(session, job_id, position)
     if jpeg is None:
@@ -85,7 +86,7 @@ def segment_thumbnail(context: Context, job_id: int, position: int) -> Response:
 
 
 @router.get("/model/figures/{index}.png")
-def model_figure(context: Context, index: int) -> Response:
+def model_figure(context: Context, index: Position) -> Response:
     """One image of the served model's run folder, by its place in the list (never by
     a name from the request)."""
     run = served_model(context).run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
@@ -14,6 +14,7 @@ from storage.schema import JobState
 from web import security, views
 from web.context import WebContext, context_of
 from web.media import served_model
+from web.params import JobId, Offset, VideoId
 from web.render import render
 from web.uploads import accept_upload
 
@@ -39,7 +40,7 @@ def videos_page(
     label: str | None = None,
     min_confidence: str | None = None,
     state: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     confidence = _float(min_confidence)
     if confidence is not None and confidence > 1:
@@ -94,14 +95,14 @@ def _job_view(video: query.VideoDetail, job: query.ResultRow) -> dict[str, Any]:
 
 
 @router.get("/videos/{video_id}")
-def video_page(request: Request, context: Context, video_id: int) -> Response:
+def video_page(request: Request, context: Context, video_id: VideoId) -> Response:
     video = _video(context, video_id)
     jobs = [_job_view(video, job) for job in reversed(video.jobs)]  # newest first
     return render(request, context, "video.html", {"video": video, "jobs": jobs})
 
 
 @router.get("/jobs/{job_id}/panel")
-def job_panel(request: Request, context: Context, job_id: int) -> Response:
+def job_panel(request: Request, context: Context, job_id: JobId) -> Response:
     """One job's part of the video page, for the page to swap in when its state changes."""
     with context.session() as session:
         found = query.job_row(session, job_id)
@@ -119,7 +120,7 @@ def moments_page(
     label: str | None = None,
     min_confidence: str | None = None,
     min_duration: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     confidence = _float(min_confidence)
     if confidence is not None and confidence > 1:

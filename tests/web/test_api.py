@@ -143,3 +143,30 @@ def test_metrics_of_two_apps_do_not_mix(store: Store, settings, tmp_path) -> Non
     second = TestClient(make_app(settings, engine=store.engine))
     for app in (first, second):
         assert 'actiontag_jobs{state="queued"} 2.0' in app.get("/metrics").text
+
+
+BEYOND_64_BITS = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/jobs/{BEYOND_64_BITS}",
+        "/api/videos?offset=4611686018427387904",
+        "/api/videos?offset=1e20",
+        "/api/moments?offset=9223372036854775808",
+    ],
+)
+def test_a_number_beyond_the_stores_integers_is_refused_as_invalid(
+    client: TestClient, url: str
+) -> None:
+    answer = client.get(url)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["type"] in ("less_than_equal", "int_parsing")
+
+
+@pytest.mark.parametrize("ref", [BEYOND_64_BITS, "9" * 5000], ids=["20-digits", "5000-digits"])
+def test_a_video_id_beyond_the_stores_integers_is_not_found(client: TestClient, ref: str) -> None:
+    answer = client.get(f"/api/videos/{ref}")
+    assert answer.status_code == 404, answer.text
+    assert answer.json() == {"detail": "there is no video with that id"}

@@ -56,3 +56,29 @@ def test_a_recorded_path_swapped_for_a_link_out_of_the_inbox_is_not_served(
     answer = client.get(f"/videos/{store.done_video}/file")
     assert answer.status_code == 410
     assert b"not for the web" not in answer.content
+
+
+def test_a_video_id_beyond_the_stores_integers_is_refused(client: TestClient) -> None:
+    assert client.get("/videos/99999999999999999999/file").status_code == 422
+
+
+def test_a_range_start_of_thousands_of_digits_is_not_satisfiable(
+    client: TestClient, store: Store
+) -> None:
+    assert store.done_path is not None
+    size = store.done_path.stat().st_size
+    answer = client.get(
+        f"/videos/{store.done_video}/file", headers={"Range": "bytes=" + "9" * 5000 + "-"}
+    )
+    assert answer.status_code == 416
+    assert answer.headers["content-range"] == f"bytes */{size}"
+
+
+def test_a_range_with_leading_zeros_is_read_as_its_number(client: TestClient, store: Store) -> None:
+    assert store.done_path is not None
+    data = store.done_path.read_bytes()
+    answer = client.get(
+        f"/videos/{store.done_video}/file", headers={"Range": "bytes=" + "0" * 40 + "10-19"}
+    )
+    assert answer.status_code == 206
+    assert answer.content == data[10:20]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from .store import Store, write_webm
@@ -53,3 +54,19 @@ def test_the_moments_page_filters_by_label(client: TestClient, store: Store) -> 
 def test_an_unknown_video_page_is_a_404_page(client: TestClient) -> None:
     answer = client.get("/videos/999", headers={"accept": "text/html"})
     assert answer.status_code == 404 and "there is no video 999" in answer.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/videos/99999999999999999999",
+        "/jobs/99999999999999999999/panel",
+        "/jobs/99999999999999999999/segments/0.jpg",
+        "/?offset=4611686018427387904",
+        "/moments?offset=9223372036854775808",
+    ],
+)
+def test_a_number_beyond_the_stores_integers_is_a_422_page(client: TestClient, url: str) -> None:
+    answer = client.get(url, headers={"accept": "text/html"})
+    assert answer.status_code == 422, answer.text
+    assert "a value in the address is not valid here" in answer.text
