@@ -286,6 +286,8 @@ class Predictor:
             every_s=self.window_every,
             max_windows=self.max_windows,
             min_windows=self.num_clips,
+            # The index knows how long the last frame lasts: a one-frame video lasts one.
+            duration_s=index.duration(),
         )
         return VideoPlan(info, times, windows, choose_decode(windows, index).sequential)
 

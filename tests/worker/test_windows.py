@@ -205,3 +205,13 @@ def test_a_short_video_has_one_window_per_evaluation_clip_start(predictor, tmp_p
 
     assert result.num_clips == NUM_CLIPS
     assert [w.start_s for w in result.timeline.windows] == sorted(set(plan.windows.start_s))
+
+
+def test_a_one_frame_video_gets_one_window_as_long_as_its_frame(predictor, tmp_path) -> None:
+    path = write_video(tmp_path / "one.avi", seed=3, frames=1)
+
+    result = predictor.predict(path)
+
+    [window] = result.timeline.windows
+    assert (window.start_s, window.end_s) == pytest.approx((0.0, 1 / 12))
+    assert result.info.duration == pytest.approx(1 / 12)

@@ -1,0 +1,33 @@
+"""A real ``python -m worker`` tags the videos a timeline finds odd: a single frame, and
+timestamps that jump over hours where the file holds no frame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from storage import query
+from storage.schema import JobState
+
+from .stack import RunningWorker, Stack, running_worker, write_video
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def worker(stack: Stack) -> Iterator[RunningWorker]:
+    with running_worker(stack, name="odd-videos") as running:
+        yield running
+
+
+def test_a_one_frame_video_is_done_with_one_window(stack: Stack, worker: RunningWorker) -> None:
+    path = write_video(stack.workdir / "one.avi", seed=5, frames=1)
+    job_id = stack.record(path)
+
+    job = stack.wait_for(job_id, worker=worker)
+
+    assert (job.state, job.error) == (JobState.DONE, None)
+    with stack.session() as session:
+        [window] = query.timelines(session, [job_id])[job_id].windows
+    assert (window.start_s, window.end_s) == pytest.approx((0.0, 1 / 12))
