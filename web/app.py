@@ -7,6 +7,7 @@ route; ``/healthz``, ``/metrics``, the sign-in page and the static files are ope
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -18,11 +19,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 
 from actiontag.settings import Settings
-from storage.db import open_database
+from storage.db import DatabaseUnavailable, open_database
 from web import api, media, pages, security
 from web.context import HERE, WebContext
 from web.health import health
 
+log = logging.getLogger(__name__)
+DATABASE_DOWN = (
+    "the database is unavailable: the web app cannot reach it. Try again once it is "
+    "back; /healthz says what is down."
+)
 OPEN_PATHS = ("/healthz", "/metrics", "/login", "/static/")
 API_PATHS = ("/api/", "/docs", "/redoc", "/openapi.json")
 SECURITY_HEADERS = {
@@ -79,6 +85,12 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return _error(request, context, exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_down(request: Request, exc: DatabaseUnavailable) -> Response:
+        # The reason names the server's address: logged for the operator, not shown.
+        log.warning("answering 503: %s", exc)
+        return _error(request, context, 503, DATABASE_DOWN)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

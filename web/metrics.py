@@ -3,11 +3,13 @@
 A collector on a registry of the app's own (never the global one, so two apps in one
 process, as in the tests, do not mix): jobs by state and by model, jobs finished and
 failed, tagging latency and queue wait as histograms (``storage.timings``), and the
-app's own uploads.
+app's own uploads. ``actiontag_database_up`` is 1 when the store answered the scrape,
+0 when it could not be reached: then the store's figures are left out, not made up.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
@@ -17,6 +19,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
 from storage import query, timings
+from storage.db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
 
 TAGGING_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 QUEUE_WAIT_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400)
@@ -27,13 +32,27 @@ class StoreCollector(Collector):
 
     def __init__(self, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
         self.sessions = sessions
+        self.was_up = True
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
-        with self.sessions() as session:
-            stats = query.stats(session)
-            models = query.models(session)
-            tagging = timings.histogram(session, "tagging", TAGGING_BUCKETS)
-            waiting = timings.histogram(session, "queue_wait", QUEUE_WAIT_BUCKETS)
+        up = GaugeMetricFamily("actiontag_database_up", "Whether the store answered this scrape")
+        try:
+            with self.sessions() as session:
+                stats = query.stats(session)
+                models = query.models(session)
+                tagging = timings.histogram(session, "tagging", TAGGING_BUCKETS)
+                waiting = timings.histogram(session, "queue_wait", QUEUE_WAIT_BUCKETS)
+        except DatabaseUnavailable as exc:
+            # Prometheus scrapes all along an outage: say it once, when it starts.
+            if self.was_up:
+                log.warning("metrics: %s", exc)
+            self.was_up = False
+            up.add_metric([], 0)
+            yield up
+            return
+        self.was_up = True
+        up.add_metric([], 1)
+        yield up
         by_state = GaugeMetricFamily("actiontag_jobs", "Jobs by state", labels=["state"])
         for state, count in stats.jobs_by_state.items():
             by_state.add_metric([state], count)
