@@ -21,6 +21,7 @@ Standard library only (python-dotenv is imported only to read an env file).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -213,6 +214,34 @@ def _port(text: str) -> int:
     return value
 
 
+def _host_patterns(text: str) -> tuple[str, ...]:
+    """Names the web app answers to, as Starlette's TrustedHostMiddleware matches them:
+    a name or address (no port), ``*.example.com`` for a domain's names, ``*`` for any."""
+    patterns = []
+    for item in re.split(r"[\s,]+", text.strip().lower()):
+        if not item:
+            continue
+        if ":" in item:
+            item = _bracketed_ipv6(item)
+        wildcard_ok = item == "*" or (item.startswith("*.") and "*" not in item[1:])
+        if "*" in item and not wildcard_ok:
+            raise ValueError(
+                f"{item!r}: a wildcard is only '*' or a leading '*.', as in *.example.com"
+            )
+        if any(c in item for c in "/@?#"):
+            raise ValueError(f"{item!r} is not a host name; give names without a scheme or path")
+        patterns.append(item)
+    return tuple(patterns)
+
+
+def _bracketed_ipv6(item: str) -> str:
+    """``::1`` or ``[::1]`` -> ``[::1]``, as a Host header writes an IPv6 address."""
+    try:
+        return f"[{ipaddress.IPv6Address(item.removeprefix('[').removesuffix(']'))}]"
+    except ValueError:
+        raise ValueError(f"{item!r} is not a host name; give names without a port") from None
+
+
 # A shorter secret is guessable over the network.
 MIN_TOKEN_LENGTH = 16
 
@@ -314,6 +343,9 @@ class Settings:
     web_port: int = 8000
     web_token: str | None = field(default=None, repr=False)  # None: no token asked
     upload_max_bytes: int = 2 << 30
+    # More names the web app answers to than loopback ones and its bind address
+    # (web.hosts: the Host check against DNS rebinding).
+    web_allowed_hosts: tuple[str, ...] = ()
     # Not a setting: the names of those a flag, the environment or an env file set (the
     # demo serves a configured checkpoint, else makes its own).
     given: frozenset[str] = field(default=frozenset(), compare=False)
@@ -631,6 +663,16 @@ SPEC: tuple[Setting, ...] = (
         "the largest file the web app takes in one upload (larger: 413)",
         metavar="SIZE",
         show=_size_setting,
+    ),
+    Setting(
+        "web_allowed_hosts",
+        "--allowed-hosts",
+        _host_patterns,
+        "more names the web app answers to (the Host header), comma-separated: "
+        "videos.example.com, *.example.com; other names get 400 (DNS rebinding)",
+        metavar="NAMES",
+        default_text="loopback names and addresses, and the --host address",
+        show=",".join,
     ),
 )
 _BY_NAME = {setting.name: setting for setting in SPEC}

@@ -55,9 +55,10 @@ def _above_four(fd: int) -> int:
 
 
 class Browser:
-    """One headless Chromium with one tab; use as a context manager."""
+    """One headless Chromium with one tab (``flags``: more of Chromium's own); use as a
+    context manager."""
 
-    def __init__(self, width: int = 1280, height: int = 1400) -> None:
+    def __init__(self, width: int = 1280, height: int = 1400, flags: Sequence[str] = ()) -> None:
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
         profile = self._profile.name
         to_read, self._write = (_above_four(fd) for fd in os.pipe())
@@ -74,6 +75,7 @@ class Browser:
                     *FLAGS,
                     f"--user-data-dir={profile}",
                     f"--window-size={width},{height}",
+                    *flags,
                     "--remote-debugging-pipe",
                 ],
                 pass_fds=(to_read, from_write),

@@ -23,6 +23,7 @@ from storage.db import DatabaseUnavailable, open_database
 from web import api, media, pages, security
 from web.context import HERE, WebContext
 from web.health import health
+from web.hosts import AllowedHosts, allowed_patterns
 
 log = logging.getLogger(__name__)
 DATABASE_DOWN = (
@@ -81,6 +82,9 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
         return response
+
+    # Added last, so it runs first: an unknown Host reaches neither the guard nor a route.
+    app.add_middleware(AllowedHosts, patterns=allowed_patterns(settings))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

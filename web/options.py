@@ -20,6 +20,7 @@ FLAGS = (
     "inbox",
     "video_extensions",
     "upload_max_bytes",
+    "web_allowed_hosts",
 )
 
 

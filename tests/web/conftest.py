@@ -34,6 +34,8 @@ def settings(store: Store, tmp_path: Path) -> Settings:
         broker_url=f"sqlite:///{tmp_path / 'broker.sqlite'}",
         inbox=store.inbox,
         upload_max_bytes=200_000,
+        # TestClient's requests name the host "testserver", as a deployment's name its own.
+        web_allowed_hosts=("testserver",),
     )
 
 

@@ -76,3 +76,26 @@ def test_an_unfinished_job_turns_done_on_its_page_without_a_reload(
         )
         assert labels == ["jump", "run"]
         browser.screenshot(artifacts / "refreshed.png")
+
+
+ATTACK = """(async () => {
+  const listed = await fetch('/api/videos');
+  const form = new FormData();
+  form.append('file', new Blob(['not much of a video']), 'a.webm');
+  const uploaded = await fetch('/api/videos', {method: 'POST', body: form});
+  return [listed.status, uploaded.status];
+})()"""
+
+
+def test_a_page_whose_name_is_rebound_to_loopback_can_neither_read_nor_upload(
+    served: str, store: Store
+) -> None:
+    # The attacker's name resolves to this machine, so the browser treats the app as
+    # the attacker's own origin: the Origin check alone lets its requests through.
+    port = served.rsplit(":", 1)[1]
+    before = sorted(path.name for path in store.inbox.iterdir())
+    with Browser(flags=["--host-resolver-rules=MAP rebind.example 127.0.0.1"]) as browser:
+        browser.open(f"http://rebind.example:{port}/")
+        # What the attacker's page runs once its name points here.
+        assert browser.evaluate(ATTACK) == [400, 400]
+    assert sorted(path.name for path in store.inbox.iterdir()) == before
