@@ -307,6 +307,37 @@ def record_path(
     return Recording(job, created, superseded)
 
 
+def refresh_identity(
+    session: Session, video_id: int, recorded: RecordedFile, stat: os.stat_result
+) -> bool:
+    """Store ``stat`` as the identity of ``recorded``'s path once its content has been
+    verified again by hashing (a chmod or a touch changed its fstat, not its bytes), so
+    the next open trusts it without re-hashing. Only while the row still holds the
+    identity ``recorded`` read: a newer recording of the path is left alone. Whether it
+    was stored."""
+    if stat.st_size != recorded.size:
+        raise ValueError(f"the stat says {stat.st_size} bytes but the video has {recorded.size}")
+    with write_transaction(session):
+        changed = session.execute(
+            update(VideoPath)
+            .where(
+                VideoPath.video_id == video_id,
+                VideoPath.path == recorded.path,
+                VideoPath.device.is_not_distinct_from(recorded.device),
+                VideoPath.inode.is_not_distinct_from(recorded.inode),
+                VideoPath.mtime_ns.is_not_distinct_from(recorded.mtime_ns),
+                VideoPath.ctime_ns.is_not_distinct_from(recorded.ctime_ns),
+            )
+            .values(
+                device=stat.st_dev,
+                inode=stat.st_ino,
+                mtime_ns=stat.st_mtime_ns,
+                ctime_ns=stat.st_ctime_ns,
+            )
+        )
+    return changed.rowcount == 1
+
+
 def supersede_path(session: Session, path: str, job_id: int) -> list[int]:
     """``queued | running -> superseded`` for the jobs of earlier content at ``path``,
     replaced there by the content of job ``job_id``; their ids.

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actiontag.settings import Settings
 from storage.db import make_sessionmaker
+from web.files import KeyedLocks
 from web.metrics import Metrics
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +28,7 @@ class WebContext:
     sessionmaker: sessionmaker[Session] = field(init=False)
     metrics: Metrics = field(init=False)
     templates: Jinja2Templates = field(init=False)
+    verifying: KeyedLocks = field(init=False, default_factory=KeyedLocks)  # by video id
     celery: Any = None  # made on first /healthz (worker.app), for the broker check
 
     def __post_init__(self) -> None:

@@ -3,15 +3,18 @@ served model's figures; and the served model, for its page."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from storage import query
-from storage.jobs import JobNotFound, job_inputs
+from storage.db import DatabaseUnavailable
+from storage.jobs import JobInputs, JobNotFound, job_inputs, refresh_identity
 from storage.report.collect import RunFolder, find_run_folder
 from web import views
 from web.context import WebContext, context_of
@@ -19,6 +22,7 @@ from web.files import video_response
 from web.params import JobId, Position, VideoId
 from worker.video_file import FileRefused, OpenedVideo, open_video
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 Context = Annotated[WebContext, Depends(context_of)]
 
@@ -46,21 +50,42 @@ async def video_file(request: Request, context: Context, video_id: VideoId) -> R
     """The video itself, for the player; only a file recorded for it in the store."""
 
     def opened() -> OpenedVideo:
-        with context.session() as session:
-            job_id = query.latest_job_id(session, video_id)
-            if job_id is None:
-                raise HTTPException(404, f"there is no video {video_id}")
+        # One verification per video at a time: those waiting find the identity it stored.
+        with context.verifying.hold(video_id):
+            inputs = _video_inputs(context, video_id)
             try:
-                inputs = job_inputs(session, job_id)
-            except JobNotFound:
-                raise HTTPException(404, f"there is no video {video_id}") from None
-        try:
-            return open_video(inputs)
-        except FileRefused as refused:
-            raise HTTPException(410, views.shown(str(refused))) from None
+                video = open_video(inputs)
+            except FileRefused as refused:
+                raise HTTPException(410, views.shown(str(refused))) from None
+            if video.rehashed:
+                _remember_verified(context, inputs, video)
+            return video
 
     video = await anyio.to_thread.run_sync(opened)
     return video_response(video, request.headers.get("range"))
+
+
+def _video_inputs(context: WebContext, video_id: int) -> JobInputs:
+    with context.session() as session:
+        job_id = query.latest_job_id(session, video_id)
+        if job_id is None:
+            raise HTTPException(404, f"there is no video {video_id}")
+        try:
+            return job_inputs(session, job_id)
+        except JobNotFound:
+            raise HTTPException(404, f"there is no video {video_id}") from None
+
+
+def _remember_verified(context: WebContext, inputs: JobInputs, video: OpenedVideo) -> None:
+    """Store the identity of a file whose content was just verified by hashing, so the
+    next request trusts it without reading it all again."""
+    recorded = next(record for record in inputs.files if record.path == video.path)
+    try:
+        with context.session() as session:
+            refresh_identity(session, inputs.video_id, recorded, video.opened)
+    except (DatabaseUnavailable, SQLAlchemyError) as exc:
+        # The file is verified and served all the same; the next request hashes again.
+        log.warning("video %d: its verified identity was not stored: %s", inputs.video_id, exc)
 
 
 JPEG_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}

@@ -285,3 +285,37 @@ def _wait_for_a_lock_wait(conn) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("record_file never blocked on the rival's uncommitted insert")
+
+
+def _stat_of(inode: int, changed_ns: int) -> os.stat_result:
+    # A device and inode with the high bits set (overlayfs), as the WHERE must match them.
+    fields = (0o100644, inode, 2**63 + 7, 1, 0, 0, 10, 0, 0, 0)
+    return os.stat_result(fields, {"st_mtime_ns": changed_ns, "st_ctime_ns": changed_ns})
+
+
+def test_refresh_identity_stores_the_identity_of_a_file_verified_again(
+    session: Session, model: Model
+) -> None:
+    job, _ = jobs.record_file(
+        session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(2**64 - 3, 1)
+    )
+    (stale,) = jobs.job_inputs(session, job.id).files
+    touched = _stat_of(2**64 - 3, 2)
+
+    assert jobs.refresh_identity(session, job.video_id, stale, touched)
+
+    (file,) = jobs.job_inputs(session, job.id).files
+    assert file.identity == (2**63 + 7, 2**64 - 3, 10, 2, 2)
+
+
+def test_refresh_identity_leaves_a_newer_recording_of_the_path_alone(
+    session: Session, model: Model
+) -> None:
+    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(5, 1))
+    (stale,) = jobs.job_inputs(session, job.id).files
+    jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(6, 3))
+
+    assert not jobs.refresh_identity(session, job.video_id, stale, _stat_of(5, 2))
+
+    (file,) = jobs.job_inputs(session, job.id).files
+    assert file.identity == (2**63 + 7, 6, 10, 3, 3)

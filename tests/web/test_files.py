@@ -4,11 +4,40 @@ HTTP Range requests."""
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+import worker.video_file
+
 from .store import Store
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each re-hash of an opened file, counted (the real hash still decides)."""
+    counted: list[int] = []
+    real: Callable[[int], str] = worker.video_file.sha256_fd
+    lock = threading.Lock()
+
+    def counting(fd: int) -> str:
+        with lock:
+            counted.append(fd)
+        time.sleep(0.2)  # long enough for concurrent requests to overlap it
+        return real(fd)
+
+    monkeypatch.setattr(worker.video_file, "sha256_fd", counting)
+    return counted
+
+
+def _touch(path: Path) -> None:
+    now = time.time() + 5
+    os.utime(path, (now, now))
 
 
 def test_the_whole_file_is_served_with_its_type(client: TestClient, store: Store) -> None:
@@ -82,3 +111,30 @@ def test_a_range_with_leading_zeros_is_read_as_its_number(client: TestClient, st
     )
     assert answer.status_code == 206
     assert answer.content == data[10:20]
+
+
+def test_after_a_touch_the_file_is_hashed_once_then_trusted_again(
+    client: TestClient, store: Store, hashes: list[int]
+) -> None:
+    assert store.done_path is not None
+    url = f"/videos/{store.done_video}/file"
+    assert client.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+    assert hashes == []
+    _touch(store.done_path)
+    assert client.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+    assert client.get(url, headers={"Range": "bytes=10-19"}).status_code == 206
+    assert len(hashes) == 1
+
+
+def test_concurrent_requests_after_a_touch_hash_the_file_once(
+    client: TestClient, store: Store, hashes: list[int]
+) -> None:
+    assert store.done_path is not None
+    data = store.done_path.read_bytes()
+    _touch(store.done_path)
+    url = f"/videos/{store.done_video}/file"
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: client.get(url), range(6)))
+    assert [a.status_code for a in answers] == [200] * 6
+    assert all(a.content == data for a in answers)
+    assert len(hashes) == 1
