@@ -122,8 +122,11 @@ def _read(opened: OpenedVideo, start: int, length: int) -> Iterator[bytes]:
         opened.close()
 
 
-def video_response(opened: OpenedVideo, range_header: str | None) -> Response:
-    """The file (or the asked range of it) as the response; closes ``opened`` when sent."""
+def video_response(
+    opened: OpenedVideo, range_header: str | None, *, head: bool = False
+) -> Response:
+    """The file (or the asked range of it) as the response; closes ``opened`` when sent.
+    ``head``: the same status and headers, no body (``opened`` is closed at once)."""
     size = opened.opened.st_size
     headers = {
         "Accept-Ranges": "bytes",
@@ -137,14 +140,13 @@ def video_response(opened: OpenedVideo, range_header: str | None) -> Response:
         opened.close()
         return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
     media_type = content_type(opened.path)
-    if wanted is None:
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(_read(opened, 0, size), media_type=media_type, headers=headers)
-    headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
-    headers["Content-Length"] = str(wanted.length)
+    status, start, length = (200, 0, size) if wanted is None else (206, wanted.start, wanted.length)
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
+    headers["Content-Length"] = str(length)
+    if head:
+        opened.close()
+        return Response(status_code=status, media_type=media_type, headers=headers)
     return StreamingResponse(
-        _read(opened, wanted.start, wanted.length),
-        status_code=206,
-        media_type=media_type,
-        headers=headers,
+        _read(opened, start, length), status_code=status, media_type=media_type, headers=headers
     )

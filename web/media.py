@@ -45,7 +45,8 @@ def served_model(context: WebContext) -> ServedModel:
     return ServedModel(models[0], find_run_folder(models[:1]), stats)
 
 
-@router.get("/videos/{video_id}/file")
+# Players and proxies ask HEAD first: the same answer without its body.
+@router.api_route("/videos/{video_id}/file", methods=["GET", "HEAD"])
 async def video_file(request: Request, context: Context, video_id: VideoId) -> Response:
     """The video itself, for the player; only a file recorded for it in the store."""
 
@@ -62,7 +63,7 @@ async def video_file(request: Request, context: Context, video_id: VideoId) -> R
             return video
 
     video = await anyio.to_thread.run_sync(opened)
-    return video_response(video, request.headers.get("range"))
+    return video_response(video, request.headers.get("range"), head=request.method == "HEAD")
 
 
 def _video_inputs(context: WebContext, video_id: int) -> JobInputs:

@@ -138,3 +138,20 @@ def test_concurrent_requests_after_a_touch_hash_the_file_once(
     assert [a.status_code for a in answers] == [200] * 6
     assert all(a.content == data for a in answers)
     assert len(hashes) == 1
+
+
+def test_head_answers_like_get_without_a_body(client: TestClient, store: Store) -> None:
+    assert store.done_path is not None
+    size = store.done_path.stat().st_size
+    url = f"/videos/{store.done_video}/file"
+    whole = client.head(url)
+    assert whole.status_code == 200
+    assert (whole.headers["content-length"], whole.headers["content-type"]) == (
+        str(size),
+        "video/webm",
+    )
+    assert whole.content == b""
+    part = client.head(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 10-19/{size}"
+    assert part.headers["content-length"] == "10"
