@@ -300,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
         "usage) when its run folder is found. Open OUT_DIR/index.html in any browser: it "
         "needs no server and no network. Nothing is decoded: thumbnails come from the database.",
         epilog="Without --run-dir the trainer's run folder is looked for next to the model's "
-        "checkpoint, then in runs/split<k>; it must hold the trainer's metrics.json. "
+        "checkpoint, then in runs/split<k>; it must hold the trainer's metrics.json, and "
+        "that file must name the model's checkpoint (its sha256; one next to the checkpoint "
+        "that names none is taken too). "
         "OUT_DIR/thumbs and OUT_DIR/figures belong to the report: a rerun replaces them.",
     )
     report.add_argument(

@@ -3,7 +3,9 @@ colours by label, clock times. Templates only place these values (escaped)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from actiontag.text import escape_control
 from actiontag.timeline import Timeline, format_clock
@@ -91,6 +93,20 @@ def shown(text: str | None) -> str:
 
 def seconds(value: float | None) -> str:
     return format_clock(value) if value is not None else "?"
+
+
+def metric_rows(metrics: Mapping[str, Any] | None, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """A model's metrics as (name, value) rows: a nested object's values under dotted
+    names (``test.multi_clip.top1``), numbers to four significant digits, text as it
+    is; lists (a confusion matrix) are left to the run folder's figures."""
+    for key, value in (metrics or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from metric_rows(value, f"{name}.")
+        elif isinstance(value, bool | str):
+            yield name, str(value)
+        elif isinstance(value, int | float):
+            yield name, f"{value:.4g}"
 
 
 def size(value: int) -> str:

@@ -148,17 +148,39 @@ def find_run_folder(models: list[query.ModelRow]) -> RunFolder | None:
     """The run folder of a model shown: where its checkpoint lies, or runs/split<k>.
 
     Only a folder holding the trainer's metrics.json counts, so that images that happen
-    to lie next to a copied checkpoint are not taken for the trainer's.
+    to lie next to a copied checkpoint are not taken for the trainer's; and only one
+    whose metrics.json names that checkpoint (the trainer records its sha256), so that
+    another model's figures are never shown for it. A metrics.json that names none is
+    taken next to the checkpoint only: runs/split<k> under the working folder may hold
+    any run of that split.
     """
     for model in models:
-        candidates = [Path(model.path).parent]
+        candidates = [(Path(model.path).parent, False)]
         if model.split is not None:
-            candidates.append(Path("runs") / f"split{model.split}")
-        for folder in candidates:
-            if (folder / METRICS_FILE).is_file():
+            candidates.append((Path("runs") / f"split{model.split}", True))
+        for folder, must_name_it in candidates:
+            if not (folder / METRICS_FILE).is_file():
+                continue
+            named = _checkpoint_named(folder / METRICS_FILE)
+            if named == model.sha256 or (named is None and not must_name_it):
                 log.info("trainer run folder for model %s: %s", model.sha256[:12], folder)
                 return read_run_folder(folder)
+            log.info(
+                "not the run folder of model %s: %s (its %s names %s)",
+                model.sha256[:12],
+                folder,
+                METRICS_FILE,
+                f"checkpoint {named[:12]}" if named else "no checkpoint",
+            )
     return None
+
+
+def _checkpoint_named(path: Path) -> str | None:
+    """The sha256 of the checkpoint a trainer's metrics.json was written for, if any."""
+    metrics, _ = _read_metrics(path)
+    checkpoint = (metrics or {}).get("checkpoint")
+    sha256 = checkpoint.get("sha256") if isinstance(checkpoint, dict) else None
+    return sha256 if isinstance(sha256, str) else None
 
 
 def read_run_folder(folder: Path) -> RunFolder:

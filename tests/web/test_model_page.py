@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from storage import jobs
@@ -45,3 +46,60 @@ def test_the_model_page_without_a_run_folder_says_where_it_looked(client: TestCl
     page = client.get("/model").text
     assert "run folder" in page
     assert client.get("/model/figures/0.png").status_code == 404
+
+
+def _run_folder(folder: Path, checkpoint_sha256: str | None) -> Path:
+    """A trainer run folder whose metrics.json names ``checkpoint_sha256`` (None: none)."""
+    folder.mkdir(parents=True)
+    metrics: dict[str, object] = {"multi_clip": {"top1": 0.33}}
+    if checkpoint_sha256 is not None:
+        metrics["checkpoint"] = {"path": str(folder / "model.pt"), "sha256": checkpoint_sha256}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    cv2.imwrite(str(folder / "confusion_matrix.png"), np.zeros((8, 8, 3), np.uint8))
+    return folder
+
+
+def _register(store: Store, sha256: str, path: Path, metrics: dict | None = None) -> None:
+    with make_sessionmaker(store.engine)() as session:
+        jobs.register_model(
+            session, sha256, str(path), split=1, class_names=["a", "b"], metrics=metrics
+        )
+
+
+def test_runs_split_of_another_checkpoint_is_not_shown(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _run_folder(tmp_path / "runs" / "split1", "ef" * 32)
+    _register(store, "cd" * 32, tmp_path / "models" / "model.pt")
+    page = client.get("/model").text
+    assert "Confusion matrix" not in page and "run folder" in page
+    assert client.get("/model/figures/0.png").status_code == 404
+
+
+def test_runs_split_of_the_served_checkpoint_is_shown(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _run_folder(tmp_path / "runs" / "split1", "cd" * 32)
+    _register(store, "cd" * 32, tmp_path / "models" / "model.pt")
+    assert "Confusion matrix" in client.get("/model").text
+    assert client.get("/model/figures/0.png").status_code == 200
+
+
+def test_metrics_beside_the_checkpoint_naming_another_one_are_not_shown(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    run = _run_folder(tmp_path / "models", "ef" * 32)  # a new checkpoint copied over an old run
+    _register(store, "cd" * 32, run / "model.pt")
+    assert "Confusion matrix" not in client.get("/model").text
+
+
+def test_nested_checkpoint_metrics_are_shown_under_dotted_names(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    metrics = {"validation": {"epoch": 3}, "test": {"multi_clip": {"top1": 0.6125}}}
+    _register(store, "cd" * 32, tmp_path / "model.pt", metrics)
+    page = client.get("/model").text
+    assert "<th>test.multi_clip.top1</th><td>0.6125</td>" in page
+    assert "<th>validation.epoch</th><td>3</td>" in page
