@@ -102,13 +102,28 @@ class Stage:
     commands: list[Instruction]
 
 
+def global_args(commands: tuple[Instruction, ...]) -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults: what a FROM line may name."""
+    args: dict[str, str] = {}
+    for command in commands:
+        if command.cmd == "FROM":
+            break
+        if command.cmd == "ARG":
+            name, _, default = command.value[0].partition("=")
+            args[name] = default.strip('"')
+    return args
+
+
 def stages(commands: tuple[Instruction, ...]) -> list[Stage]:
+    """The build stages, each base image named with the global ARGs' defaults."""
+    args = global_args(commands)
     found: list[Stage] = []
     for command in commands:
         if command.cmd == "FROM":
             words = command.value
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            found.append(Stage(words[0], name, []))
+            base = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], words[0])
+            found.append(Stage(base, name, []))
         elif found:
             found[-1].commands.append(command)
     return found
@@ -136,6 +151,19 @@ def copy_sources(stage: Stage) -> list[str]:
 
 def runs_of(stage: Stage) -> list[str]:
     return [" ".join(command.value) for command in stage.commands if command.cmd == "RUN"]
+
+
+def mounts_of(command: Instruction) -> list[dict[str, str]]:
+    """A RUN's --mount flags, each as its key=value options."""
+    return [
+        dict(option.partition("=")[::2] for option in flag.removeprefix("--mount=").split(","))
+        for flag in command.flags
+        if flag.startswith("--mount=")
+    ]
+
+
+def pip_runs(stage: Stage) -> list[Instruction]:
+    return [c for c in stage.commands if c.cmd == "RUN" and "pip " in " ".join(c.value)]
 
 
 @pytest.fixture(scope="module")
@@ -223,19 +251,112 @@ def test_dockerfile_builds_in_stages_on_python_3_11_slim_bookworm(
     assert {stage.base for stage in found} == {BASE_IMAGE}
 
 
-def test_runtime_stage_copies_only_from_earlier_named_stages(
+def test_every_stage_starts_from_the_python_image_build_argument(
+    commands: tuple[Instruction, ...],
+) -> None:
+    # So tools/base_images.sh's local image can stand in where no registry is reachable.
+    assert global_args(commands) == {"PYTHON_IMAGE": BASE_IMAGE}
+    assert {c.value[0] for c in commands if c.cmd == "FROM"} == {"${PYTHON_IMAGE}"}
+
+
+def test_dockerfile_needs_no_frontend_from_a_registry() -> None:
+    # A `# syntax=` directive makes BuildKit fetch that frontend image (offline: "failed to
+    # solve with frontend gateway.v0"); the engine's built-in one reads RUN --mount.
+    directives = []
+    for line in DOCKERFILE.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if re.match(r"#\s*\w+\s*=", line):
+            directives.append(line)
+    assert directives == []
+
+
+def test_runtime_stage_takes_files_only_from_earlier_named_stages(
     commands: tuple[Instruction, ...],
 ) -> None:
     found = stages(commands)
     earlier = {stage.name for stage in found[:-1]}
-    copied_from = {
+    copied = {
         flag.removeprefix("--from=")
         for command in found[-1].commands
         if command.cmd == "COPY"
         for flag in command.flags
         if flag.startswith("--from=")
     }
-    assert copied_from and copied_from <= earlier
+    mounted = {
+        mount["from"]
+        for command in found[-1].commands
+        if command.cmd == "RUN"
+        for mount in mounts_of(command)
+        if "from" in mount
+    }
+    assert mounted and copied | mounted <= earlier
+
+
+def test_runtime_installs_torch_then_the_dependencies_then_the_project_in_layers_of_their_own(
+    runtime: Stage,
+) -> None:
+    # A code change rebuilds (and a push sends) only the last, small layer; one COPY of a
+    # whole virtual environment from another stage would be one layer of gigabytes.
+    installs = [" ".join(c.value) for c in pip_runs(runtime)]
+    assert len(installs) == 3
+    torch, dependencies, project = installs
+    assert "torch==" in torch and "-r" not in torch.split()
+    assert "-r /tmp/requirements.txt" in dependencies
+    assert "--no-deps" in project.split() and "--no-index" in project.split()
+    assert not [c for c in runtime.commands if c.cmd == "COPY" and "/opt/venv" in c.value]
+
+
+def test_project_layer_installs_the_wheel_built_in_its_own_stage(
+    commands: tuple[Instruction, ...], runtime: Stage
+) -> None:
+    wheel = next(stage for stage in stages(commands) if stage.name == "wheel")
+    assert any("pip wheel" in run and "--no-deps" in run for run in runs_of(wheel))
+    (project,) = [c for c in pip_runs(runtime) if "--no-deps" in c.value[0]]
+    assert [m.get("from") for m in mounts_of(project)] == ["wheel"]
+
+
+def test_requirements_stage_lists_every_dependency_and_the_fast_extra(
+    commands: tuple[Instruction, ...], tmp_path: Path
+) -> None:
+    import tomllib
+
+    stage = next(stage for stage in stages(commands) if stage.name == "requirements")
+    (run,) = runs_of(stage)
+    extras = dict(c.value[0].partition("=")[::2] for c in stage.commands if c.cmd == "ARG")
+    script = run.replace("/src/pyproject.toml", str(ROOT / "pyproject.toml"))
+    script = script.replace("/requirements.txt", str(tmp_path / "requirements.txt"))
+    script = script.replace("python -c", f"{sys.executable} -c", 1)
+    env = {"EXTRAS": extras["EXTRAS"].strip('"'), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["sh", "-c", script], env=env, check=True, timeout=60)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    expected = project["dependencies"] + project["optional-dependencies"]["fast"]
+    assert (tmp_path / "requirements.txt").read_text().splitlines() == expected
+
+
+def test_every_pip_that_reaches_an_index_reads_the_pip_configuration_secrets(
+    commands: tuple[Instruction, ...],
+) -> None:
+    # tools/pip_sources.py hands the host's pip configuration in as these two secrets.
+    reaching = [
+        command
+        for stage in stages(commands)
+        for command in pip_runs(stage)
+        if "--no-index" not in command.value[0]
+    ]
+    assert len(reaching) == 3
+    for command in reaching:
+        secrets = {
+            (m.get("id"), m.get("target")) for m in mounts_of(command) if m["type"] == "secret"
+        }
+        assert secrets == {("pip.conf", "/etc/pip.conf"), ("pip-ca", None)}, command.original
+
+
+def test_the_app_user_is_not_a_system_account(runtime: Stage) -> None:
+    # uid 10001 lies above the system range: useradd --system warns about it.
+    (account,) = [run for run in runs_of(runtime) if "useradd" in run]
+    assert "--uid 10001" in account and "--gid 10001" in account
+    assert "--system" not in account.split()
 
 
 def test_runtime_stage_installs_libarchive_tools_and_cleans_apt_lists(runtime: Stage) -> None:
@@ -266,13 +387,10 @@ def test_torch_and_torchvision_pins_match_the_makefile(
     assert {pin.split("==")[0] for pin in pins.group(1).split()} == {"torch", "torchvision"}
 
 
-def test_torch_comes_from_pypi_cuda_wheels_unless_an_index_is_given(
-    commands: tuple[Instruction, ...],
-) -> None:
-    builder = stages(commands)[0]
-    args = dict(c.value[0].partition("=")[::2] for c in builder.commands if c.cmd == "ARG")
+def test_torch_comes_from_pypi_cuda_wheels_unless_an_index_is_given(runtime: Stage) -> None:
+    args = dict(c.value[0].partition("=")[::2] for c in runtime.commands if c.cmd == "ARG")
     assert args["TORCH_INDEX_URL"] in ('""', "")
-    torch_install = next(run for run in runs_of(builder) if "torch==" in run)
+    torch_install = next(run for run in runs_of(runtime) if "torch==" in run)
     assert "${TORCH_INDEX_URL:+" in torch_install
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert compose["x-common"]["build"]["args"]["TORCH_INDEX_URL"] == "${TORCH_INDEX_URL:-}"
