@@ -242,6 +242,21 @@ def _bracketed_ipv6(item: str) -> str:
         raise ValueError(f"{item!r} is not a host name; give names without a port") from None
 
 
+def _ip_list(text: str) -> tuple[str, ...]:
+    """Addresses or networks (``10.0.0.0/8``), checked as uvicorn's proxy headers take them."""
+    items = tuple(item for item in re.split(r"[\s,]+", text.strip()) if item)
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an address or network (e.g. 10.0.0.5 or 10.0.0.0/8)"
+            ) from None
+    return items
+
+
 # A shorter secret is guessable over the network.
 MIN_TOKEN_LENGTH = 16
 
@@ -346,6 +361,9 @@ class Settings:
     # More names the web app answers to than loopback ones and its bind address
     # (web.hosts: the Host check against DNS rebinding).
     web_allowed_hosts: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-Proto and X-Forwarded-For are believed: none by default.
+    web_forwarded_allow_ips: tuple[str, ...] = ()
+    web_session_max_age: timedelta = timedelta(hours=12)
     # Not a setting: the names of those a flag, the environment or an env file set (the
     # demo serves a configured checkpoint, else makes its own).
     given: frozenset[str] = field(default=frozenset(), compare=False)
@@ -673,6 +691,24 @@ SPEC: tuple[Setting, ...] = (
         metavar="NAMES",
         default_text="loopback names and addresses, and the --host address",
         show=",".join,
+    ),
+    Setting(
+        "web_forwarded_allow_ips",
+        "--forwarded-allow-ips",
+        _ip_list,
+        "addresses of the reverse proxies whose X-Forwarded-Proto and X-Forwarded-For "
+        "the web app believes (HTTPS cookies, the client address sign-ins are counted by)",
+        metavar="ADDRESSES",
+        default_text="none",
+        show=",".join,
+    ),
+    Setting(
+        "web_session_max_age",
+        None,
+        _positive_duration,
+        "how long a sign-in lasts before the web app asks for the token again",
+        metavar=_DURATION_TEXT,
+        show=format_duration,
     ),
 )
 _BY_NAME = {setting.name: setting for setting in SPEC}

@@ -45,7 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_config=None,  # our one-line, escaped handler (configure_logging)
         access_log=config.verbose,
         server_header=False,
-        proxy_headers=False,
+        # X-Forwarded-Proto and -For are believed only from the proxies named (none by
+        # default); passed even when empty, or uvicorn would trust 127.0.0.1.
+        proxy_headers=bool(settings.web_forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.web_forwarded_allow_ips),
     )
     return 0
 

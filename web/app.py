@@ -1,8 +1,10 @@
 """``make_app(settings)``: the FastAPI app, its routes, its guards.
 
 Every response carries a strict Content-Security-Policy (scripts and styles from this
-site only, no framing). The token guard and the same-origin check run before any
-route; ``/healthz``, ``/metrics``, the sign-in page and the static files are open.
+site only, no framing). The Host check (:mod:`web.hosts`) runs first, then the token
+guard and the same-origin check, before any route; ``/healthz``, ``/metrics``, sign-in,
+sign-out and the static files need no token. Wrong Bearer tokens count against their
+sender as wrong sign-ins do (:mod:`web.throttle`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ DATABASE_DOWN = (
     "the database is unavailable: the web app cannot reach it. Try again once it is "
     "back; /healthz says what is down."
 )
-OPEN_PATHS = ("/healthz", "/metrics", "/login", "/static/")
+OPEN_PATHS = ("/healthz", "/metrics", "/login", "/logout", "/static/")
 API_PATHS = ("/api/", "/docs", "/redoc", "/openapi.json")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -115,16 +117,44 @@ async def _guarded(
     path = request.url.path
     if request.method in security.UNSAFE_METHODS and security.cross_site(request):
         return PlainTextResponse("cross-site requests are refused", status_code=403)
-    if path.startswith(OPEN_PATHS) or security.authorized(request, context.settings.web_token):
+    if path.startswith(OPEN_PATHS) or security.signed_in(request, context.settings):
         return await call_next(request)
+    bearer = security.bearer_of(request)
+    if bearer is not None:
+        refused = _refused_bearer(request, context, bearer)
+        return refused if refused is not None else await call_next(request)
     if _is_api(path) or request.method != "GET":
-        return JSONResponse(
-            {"detail": "a token is required: send Authorization: Bearer TOKEN"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return _token_required()
     target = path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _refused_bearer(request: Request, context: WebContext, bearer: str) -> Response | None:
+    """None when ``bearer`` is the token; else 429 while its sender must wait after
+    wrong ones, or 401 (counted)."""
+    client = security.client_address(request)
+    wait_s = context.throttle.wait_s(client)
+    if wait_s:
+        return JSONResponse(
+            {"detail": f"too many wrong tokens from this address: try again in {wait_s} s"},
+            status_code=429,
+            headers={"Retry-After": str(wait_s)},
+        )
+    if context.settings.web_token is not None and security.token_matches(
+        bearer, context.settings.web_token
+    ):
+        context.throttle.succeeded(client)
+        return None
+    context.throttle.failed(client)
+    return _token_required()
+
+
+def _token_required() -> Response:
+    return JSONResponse(
+        {"detail": "a token is required: send Authorization: Bearer TOKEN"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def _error(

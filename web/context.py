@@ -17,6 +17,7 @@ from actiontag.settings import Settings
 from storage.db import make_sessionmaker
 from web.files import KeyedLocks
 from web.metrics import Metrics
+from web.throttle import SignInThrottle
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,6 +30,7 @@ class WebContext:
     metrics: Metrics = field(init=False)
     templates: Jinja2Templates = field(init=False)
     verifying: KeyedLocks = field(init=False, default_factory=KeyedLocks)  # by video id
+    throttle: SignInThrottle = field(init=False, default_factory=SignInThrottle)  # wrong tokens
     celery: Any = None  # made on first /healthz (worker.app), for the broker check
 
     def __post_init__(self) -> None:

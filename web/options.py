@@ -21,6 +21,7 @@ FLAGS = (
     "video_extensions",
     "upload_max_bytes",
     "web_allowed_hosts",
+    "web_forwarded_allow_ips",
 )
 
 

@@ -1,5 +1,5 @@
 """The pages: recent videos, one video (and a job's panel of it), moments, the model,
-upload, sign-in."""
+upload, sign-in and sign-out."""
 
 from __future__ import annotations
 
@@ -210,16 +210,30 @@ def login(
     expected = context.settings.web_token
     if expected is None:
         return RedirectResponse(security.safe_next(next), status_code=HTTP_303_SEE_OTHER)
+    client = security.client_address(request)
+    wait_s = context.throttle.wait_s(client)
+    if wait_s:
+        # The token is not looked at until the wait is over, right or wrong.
+        values = {"next": security.safe_next(next), "wrong": False, "wait_s": wait_s}
+        answer = render(request, context, "login.html", values, 429)
+        answer.headers["Retry-After"] = str(wait_s)
+        return answer
     if not security.token_matches(token, expected):
+        context.throttle.failed(client)
         return render(
             request, context, "login.html", {"next": security.safe_next(next), "wrong": True}, 401
         )
+    context.throttle.succeeded(client)
     response = RedirectResponse(security.safe_next(next), status_code=HTTP_303_SEE_OTHER)
-    response.set_cookie(
-        security.SESSION_COOKIE,
-        security.session_value(expected),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    security.start_session(response, request, context.settings)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, context: Context, csrf: Annotated[str, Form()] = "") -> Response:
+    if not security.csrf_ok(request, csrf):
+        raise HTTPException(403, "the form's security token is missing or stale: reload the page")
+    target = "/login" if context.settings.web_token is not None else "/"
+    response = RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
+    security.end_session(response, request)
     return response

@@ -25,6 +25,9 @@ def render(
             "csrf": csrf,
             "csrf_field": security.CSRF_FIELD,
             "token_asked": context.settings.web_token is not None,
+            # A token is asked and this browser holds a session: it may sign out.
+            "session": context.settings.web_token is not None
+            and security.signed_in(request, context.settings),
             "v": views,
         },
         status_code=status,

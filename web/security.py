@@ -4,7 +4,10 @@
   (:func:`web.bind.check_bind`): anyone who can reach it could upload and read.
 - With a token, every page, upload and API call needs it: ``Authorization: Bearer
   TOKEN`` (programs), or the session cookie the sign-in page sets (people). The cookie
-  holds an HMAC of the token, never the token, and is HttpOnly and SameSite=Strict.
+  holds the time it was issued and an HMAC of that time keyed by the token, never the
+  token; it is HttpOnly, SameSite=Strict, Secure over HTTPS, and good for
+  ``ACTIONTAG_WEB_SESSION_MAX_AGE``. Wrong tokens slow their sender down
+  (:mod:`web.throttle`).
 - Forms carry a CSRF token (double submit: a random cookie and the same value in a
   hidden field); any state-changing request whose ``Origin`` is another site is refused,
   so a page elsewhere cannot make a browser upload through a token-less local app.
@@ -15,8 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
-from fastapi import Request
+from fastapi import Request, Response
+
+from actiontag.settings import Settings
 
 SESSION_COOKIE = "actiontag_session"
 CSRF_COOKIE = "actiontag_csrf"
@@ -25,25 +31,74 @@ CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def session_value(token: str) -> str:
-    """What the session cookie holds for ``token``: a keyed hash, so the cookie jar
-    never holds the token itself."""
-    return hmac.new(token.encode(), b"actiontag-web-session", hashlib.sha256).hexdigest()
+# A session issued this far ahead of the clock still counts (the clock was stepped back).
+CLOCK_SKEW_S = 60
+
+
+def _session_mac(token: str, issued: str) -> str:
+    message = b"actiontag-web-session:" + issued.encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def session_value(token: str, issued_at: float) -> str:
+    """What the session cookie holds: when it was issued and an HMAC of that keyed by
+    ``token``, so the cookie jar never holds the token and the time cannot be changed."""
+    issued = str(int(issued_at))
+    return f"{issued}.{_session_mac(token, issued)}"
+
+
+def session_valid(cookie: str | None, token: str, max_age_s: float) -> bool:
+    """Whether ``cookie`` is a session of ``token`` issued less than ``max_age_s`` ago."""
+    issued, _, mac = (cookie or "").partition(".")
+    if not issued.isdigit() or not hmac.compare_digest(mac, _session_mac(token, issued)):
+        return False
+    age = time.time() - int(issued)
+    return -CLOCK_SKEW_S <= age <= max_age_s
 
 
 def token_matches(given: str | None, token: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
-def authorized(request: Request, token: str | None) -> bool:
-    """Whether the request may use the app: no token set, or it presents the token."""
-    if token is None:
-        return True
+def bearer_of(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if the request has one."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token_matches(value.strip(), token):
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def signed_in(request: Request, settings: Settings) -> bool:
+    """Whether the request may use the app without a Bearer token: no token set, or
+    it carries a session cookie still valid."""
+    if settings.web_token is None:
         return True
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return cookie is not None and hmac.compare_digest(cookie, session_value(token))
+    max_age_s = settings.web_session_max_age.total_seconds()
+    return session_valid(request.cookies.get(SESSION_COOKIE), settings.web_token, max_age_s)
+
+
+def start_session(response: Response, request: Request, settings: Settings) -> None:
+    """Set the session cookie of a sign-in on ``response``."""
+    assert settings.web_token is not None
+    max_age_s = settings.web_session_max_age.total_seconds()
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(settings.web_token, time.time()),
+        max_age=int(max_age_s),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def end_session(response: Response, request: Request) -> None:
+    """Clear the session cookie (signing out)."""
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address, as uvicorn took it (from a trusted proxy's X-Forwarded-For)."""
+    return request.client.host if request.client else None
 
 
 def cross_site(request: Request) -> bool:
