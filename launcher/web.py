@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from launcher.supervisor import ServiceSpec
+from web.bind import url_host
 
 WEB_READY = re.compile(r"Uvicorn running on ")
 # Uvicorn waits for requests in flight (an upload) before it exits.
@@ -21,5 +22,4 @@ def web_spec(args: Sequence[str] = ()) -> ServiceSpec:
 
 def address(host: str, port: int) -> str:
     """The pages' address as a person types it."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
+    return f"http://{url_host(host)}:{port}/"

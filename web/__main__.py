@@ -22,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from storage.db import DatabaseSchemaError, DatabaseSettingError, DatabaseUnavailable
     from web.app import make_app
+    from web.bind import listen_address, url_host
 
     configure_logging(
         logging.DEBUG if config.verbose else logging.INFO,
@@ -37,10 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # handler it found: this one, so that a requested stop exits 0.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, _stopped)
-    log.info("serving on http://%s:%d/", settings.web_host, settings.web_port)
+    log.info("serving on http://%s:%d/", url_host(settings.web_host), settings.web_port)
     uvicorn.run(
         app,
-        host=settings.web_host,
+        host=listen_address(settings.web_host),
         port=settings.web_port,
         log_config=None,  # our one-line, escaped handler (configure_logging)
         access_log=config.verbose,

@@ -26,20 +26,25 @@ def free_port() -> int:
 
 @contextmanager
 def web_server(
-    args: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    args: Sequence[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    host: str = "127.0.0.1",
 ) -> Iterator[str]:
-    """``python -m web --port FREE args…`` until the block ends; its base URL."""
+    """``python -m web --host HOST --port FREE args…`` until the block ends; its base
+    URL (``host`` as a URL names it: an IPv6 address in brackets)."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
     environ.update(env or {})
     service = ServiceProcess(
-        [sys.executable, "-m", "web", "--port", str(port), *args],
+        [sys.executable, "-m", "web", "--host", host, "--port", str(port), *args],
         env=environ,
         cwd=REPO,
         log_path=log_path,
     )
     service.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + START_S
         while True:

@@ -7,6 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import pytest
+
+from launcher.web import address
+from storage.db import create_sqlite_database
+
+from .server import web_server
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,3 +42,17 @@ def test_a_short_token_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "ACTIONTAG_WEB_TOKEN=(hidden)" in done.stderr and "too easy to guess" in done.stderr
     assert "'short'" not in done.stderr  # the secret is not repeated
+
+
+def test_an_ipv6_loopback_in_brackets_is_served(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'actiontag.db'}"
+    create_sqlite_database(url)
+    args = ["--database-url", url, "--inbox", str(tmp_path)]
+    with web_server(args, tmp_path / "web.log", host="[::1]") as base:
+        assert base.startswith("http://[::1]:")
+        assert httpx.get(f"{base}/api/videos", timeout=10).json()["videos"] == []
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_the_launchers_address_of_an_ipv6_host_has_one_pair_of_brackets(host: str) -> None:
+    assert address(host, 8000) == "http://[::1]:8000/"
