@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class RunningWeb:
+    base: str  # its base URL
+    port: int
+    service: ServiceProcess
+
+
 @contextmanager
 def web_server(
     args: Sequence[str],
@@ -34,11 +42,26 @@ def web_server(
 ) -> Iterator[str]:
     """``python -m web --host HOST --port FREE args…`` until the block ends; its base
     URL (``host`` as a URL names it: an IPv6 address in brackets)."""
+    with web_service(args, log_path, env, host=host) as running:
+        yield running.base
+
+
+@contextmanager
+def web_service(
+    args: Sequence[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    module: Sequence[str] = ("-m", "web"),
+    host: str = "127.0.0.1",
+) -> Iterator[RunningWeb]:
+    """:func:`web_server`, with its process (``module``: what Python runs instead of
+    ``-m web``, given the same arguments); the block may stop it itself."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONTAG_")}
     environ.update(env or {})
     service = ServiceProcess(
-        [sys.executable, "-m", "web", "--host", host, "--port", str(port), *args],
+        [sys.executable, *module, "--host", host, "--port", str(port), *args],
         env=environ,
         cwd=REPO,
         log_path=log_path,
@@ -61,7 +84,7 @@ def web_server(
                 f"python -m web did not answer:\n{service.log_text()}"
             )
             time.sleep(0.2)
-        yield base
+        yield RunningWeb(base, port, service)
     finally:
         code = service.terminate(10.0)
         assert code == 0, f"python -m web exited {code} on SIGTERM:\n{service.log_text()}"
