@@ -38,6 +38,11 @@ The rules, in order (``SegmentParams`` holds the numbers):
    likely of the run's windows), then the others most likely first.
 
 Uncertain runs are no segment: that stretch of the video stays untagged.
+
+**Gaps.** A video whose timestamps jump over hours with no frame (model.decode_index)
+comes in parts (``parts_s``, model.windows.WindowPlan). Each part is segmented on its
+own with the rules above: runs, smoothing and short-run merges never reach across a
+gap, a part's last run ends where its frames end, so no segment covers a gap.
 """
 
 from __future__ import annotations
@@ -175,22 +180,66 @@ def find_segments(
     *,
     params: SegmentParams | None = None,
     duration_s: float | None = None,
+    parts_s: Sequence[tuple[float, float]] = (),
 ) -> tuple[Segment, ...]:
     """The segments of a video from its windows' class probabilities (windows x classes,
     rows summing to one, windows in time order) and times; ``duration_s``: the video's
-    end, so the last segment reaches it. The rules are the module docstring's."""
+    end, so the last segment reaches it; ``parts_s``: (start, end) of the parts of a
+    video with gaps, each window in the part its start lies in (none: one part). The
+    rules are the module docstring's."""
     params = params or SegmentParams()
     probabilities, starts, ends = _check(probabilities, start_s, end_s, class_names)
     probabilities, starts, ends = _merge_repeats(probabilities, starts, ends)
-    spacing = float(np.median(np.diff(starts))) if starts.size > 1 else 0.0
-    smoothed = smooth(probabilities, smoothing_width(params.smoothing_s, spacing))
+    video_end = max(ends[-1], duration_s) if duration_s is not None else ends[-1]
+    pieces = _pieces(starts, ends, video_end, parts_s)
+    # One spacing for every part: the median step between windows of the same part.
+    steps = np.concatenate([np.diff(starts[piece]) for piece, _ in pieces])
+    spacing = float(np.median(steps)) if steps.size else 0.0
+    width = smoothing_width(params.smoothing_s, spacing)
+    segments: list[Segment] = []
+    for piece, piece_end in pieces:
+        segments += _segments_of_part(
+            probabilities[piece], starts[piece], ends[piece], piece_end, width, class_names, params
+        )
+    return tuple(segments)
+
+
+def _pieces(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    video_end: float,
+    parts_s: Sequence[tuple[float, float]],
+) -> list[tuple[slice, float]]:
+    """The windows of each part that holds one, and where that part ends."""
+    if not parts_s:
+        return [(slice(0, starts.size), video_end)]
+    part_starts = np.asarray([start for start, _ in parts_s], dtype=np.float64)
+    owner = np.clip(np.searchsorted(part_starts, starts, side="right") - 1, 0, None)
+    pieces = []
+    for part in np.unique(owner).tolist():
+        first, last = np.flatnonzero(owner == part)[[0, -1]]
+        part_end = max(float(parts_s[part][1]), float(ends[last]))
+        if part == len(parts_s) - 1:
+            part_end = max(part_end, video_end)
+        pieces.append((slice(int(first), int(last) + 1), part_end))
+    return pieces
+
+
+def _segments_of_part(
+    probabilities: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    part_end: float,
+    width: int,
+    class_names: Sequence[str],
+    params: SegmentParams,
+) -> list[Segment]:
+    smoothed = smooth(probabilities, width)
     centres = (starts + ends) / 2
     top = smoothed.argmax(axis=1)
     confidence = smoothed[np.arange(top.size), top]
     tags = _hold(np.where(confidence >= params.threshold, top, -1), top, confidence >= params.floor)
-
-    video_end = max(ends[-1], duration_s) if duration_s is not None else ends[-1]
-    bounds = np.concatenate([[starts[0]], (centres[:-1] + centres[1:]) / 2, [video_end]])
+    bounds = np.concatenate([[starts[0]], (centres[:-1] + centres[1:]) / 2, [part_end]])
 
     runs = _resolve_short_runs(tags, smoothed, bounds, params)
     segments = []
@@ -211,7 +260,7 @@ def find_segments(
                 top_k=tuple((class_names[c], float(means[c])) for c in order),
             )
         )
-    return tuple(segments)
+    return segments
 
 
 def _hold(tags: np.ndarray, top: np.ndarray, above_floor: np.ndarray) -> np.ndarray:

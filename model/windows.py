@@ -4,7 +4,7 @@ A window is one clip of the checkpoint: ``clip_len`` frames ``frame_stride`` apa
 covers ``clip_len * frame_stride`` frames of the video (its last stride step included),
 from the time of its first frame to the time of the frame after the last it covers.
 
-    times = frame_times(index)                   # seconds, one per frame (VFR-correct)
+    times = FrameTimes.of_index(index)           # the index's timestamps (VFR-correct)
     plan = place_windows(times, clip_len=16, frame_stride=1)
     plan.starts, plan.start_s, plan.end_s        # the windows, in time order
     choice = choose_decode(plan, index)          # one front-to-back pass, or seeking
@@ -14,10 +14,14 @@ Placement (``place_windows``), in order:
 1. **Every ``every_s`` seconds** of the video's own timestamps: window ``k`` starts at the
    first frame shown at or after ``first + k * every_s``, for as long as a whole clip
    fits. Timestamps, not frame numbers: in a variable-frame-rate file a second holds a
-   varying number of frames, and the windows stay ``every_s`` apart in time.
+   varying number of frames, and the windows stay ``every_s`` apart in time. A video
+   whose timestamps jump over a gap (model.decode_index.GAP_S: no frame for that long)
+   is placed part by part, each from its own first frame: windows go where frames are,
+   and none is spent on (or reads across) the empty hours. A part too short for a clip
+   gets none.
 2. **At most ``max_windows``.** A longer video gets exactly ``max_windows`` windows
-   spread evenly from its first to its last possible start, so a 10-hour file costs
-   what ``max_windows`` clips cost.
+   spread evenly from its first to its last possible start (over its parts, each part
+   keeping at least one), so a 10-hour file costs what ``max_windows`` clips cost.
 3. **At least ``min_windows``.** Where the spacing gives fewer (a short video), the
    windows are the evaluation's clips instead (``model.video.clip_starts`` with
    ``num_clips = min_windows``): the video-level prediction, the mean over the windows,
@@ -25,6 +29,9 @@ Placement (``place_windows``), in order:
    fewer possible starts than that (shorter than ``min_windows`` frames plus a clip)
    starts repeat, as the evaluation's do; a video shorter than one clip loops (every
    start 0), as ``read_clips`` does.
+
+A window ends where the frame after its clip starts, or where its part of the video ends
+(the last frame's end before a gap, or the video's end): never inside a gap.
 
 Defaults: ``DEFAULT_EVERY_S`` (1 s) and ``DEFAULT_MAX_WINDOWS`` (3600); their comments say why.
 """
@@ -39,6 +46,7 @@ import numpy as np
 
 from model.decode_index import FrameIndex
 from model.decode_plan import SEEK_COST_FRAMES, plan, seeking_pays
+from model.frame_times import FrameTimes
 from model.video import clip_starts
 
 __all__ = [
@@ -46,6 +54,7 @@ __all__ = [
     "DEFAULT_MAX_WINDOWS",
     "DEFAULT_MIN_WINDOWS",
     "DecodeChoice",
+    "FrameTimes",
     "WindowPlan",
     "choose_decode",
     "frame_times",
@@ -85,7 +94,9 @@ class WindowPlan:
     ``start_s``/``end_s``: from the first frame's timestamp to the end of the last frame
     the window covers (``span`` frames), or the video's end where it runs past it;
     ``spacing_s``: the spacing used (``every_s``, wider past ``max_windows``, the
-    evaluation's below ``min_windows``); ``duration_s``: the video's length.
+    evaluation's below ``min_windows``); ``duration_s``: the video's length;
+    ``parts_s``: (start, end) of each part of the video that holds a window, split
+    where the timestamps jump over a gap (one part, the whole video, without gaps).
     """
 
     starts: tuple[int, ...]
@@ -96,6 +107,7 @@ class WindowPlan:
     frame_stride: int
     spacing_s: float
     duration_s: float
+    parts_s: tuple[tuple[float, float], ...] = ()
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -119,28 +131,22 @@ def uniform_times(frames: int, fps: float) -> np.ndarray:
 def frame_times(index: FrameIndex) -> np.ndarray:
     """Each frame's timestamp in seconds from the first frame, from the demux pass's
     presentation timestamps (``model.decode_index``): right for variable frame rate.
-    A stream without usable timestamps gets its nominal rate's ``i / fps``."""
-    if index.pts is not None:
-        return (index.pts - index.pts[0]).astype(np.float64) * float(index.time_base)
-    rate = float(index.nominal_rate) if index.nominal_rate else 0.0
-    if rate <= 0:
-        raise ValueError("the stream has neither timestamps nor a frame rate")
-    return uniform_times(index.frames, rate)
+    A stream without usable timestamps gets its nominal rate's ``i / fps``. A float a
+    frame: for short videos; ``place_windows`` takes ``FrameTimes.of_index(index)``."""
+    return np.asarray(FrameTimes.of_index(index))
 
 
-def _video_end(times: np.ndarray, duration_s: float | None) -> float:
-    if duration_s is not None:
-        if duration_s < times[-1]:
-            raise ValueError(f"duration_s={duration_s} ends before the last frame ({times[-1]})")
-        return float(duration_s)
-    if times.size > 1:
-        # The last frame lasts as long as the average frame before it (FrameIndex.duration).
-        return float(times[-1] + (times[-1] - times[0]) / (times.size - 1))
-    return float(times[0])
+def _video_end(times: FrameTimes, duration_s: float | None) -> float:
+    last = float(times.at(np.asarray([times.frames - 1]))[0])
+    if duration_s is None:
+        return max(times.end_s, last)
+    if duration_s < last:
+        raise ValueError(f"duration_s={duration_s} ends before the last frame ({last})")
+    return float(duration_s)
 
 
 def place_windows(
-    times: Sequence[float] | np.ndarray,
+    times: FrameTimes | Sequence[float] | np.ndarray,
     *,
     clip_len: int,
     frame_stride: int = 1,
@@ -149,15 +155,12 @@ def place_windows(
     min_windows: int = DEFAULT_MIN_WINDOWS,
     duration_s: float | None = None,
 ) -> WindowPlan:
-    """The windows of a video whose frames are shown at ``times`` (seconds, one per
-    frame, non-decreasing: ``frame_times`` or ``uniform_times``). ``duration_s``: the
+    """The windows of a video whose frames are shown at ``times``: a FrameTimes, or
+    seconds, one per frame, non-decreasing (``uniform_times``, say). ``duration_s``: the
     video's end, when known (else the last frame lasts as long as the average one).
     The rules are the module's docstring's."""
-    times = np.asarray(times, dtype=np.float64)
-    if times.ndim != 1 or times.size == 0:
-        raise ValueError("times must be a non-empty sequence of frame timestamps")
-    if np.any(np.diff(times) < 0) or not np.all(np.isfinite(times)):
-        raise ValueError("frame timestamps must be finite and in display order")
+    if not isinstance(times, FrameTimes):
+        times = FrameTimes.of_seconds(times)
     for name, value in (("clip_len", clip_len), ("frame_stride", frame_stride)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -168,39 +171,72 @@ def place_windows(
             f"need 1 <= min_windows <= max_windows, got {min_windows} and {max_windows}"
         )
     end = _video_end(times, duration_s)
-    frames = times.size
-    last_start = frames - ((clip_len - 1) * frame_stride + 1)
-    starts: np.ndarray | None = None
-    spacing = every_s
-    if last_start >= 0:
-        room = times[last_start] - times[0]
-        count = math.floor(room / every_s + _EPSILON_S) + 1
-        if count > max_windows:
-            # Spread evenly from the first to the last possible start.
-            count = max_windows
-            spacing = room / (count - 1) if count > 1 else room
-        grid = times[0] + spacing * np.arange(count)
-        starts = np.searchsorted(times, grid - _EPSILON_S, side="left")
-        # A frame shown longer than the spacing (a VFR still) takes several grid times.
-        starts = np.unique(np.minimum(starts, last_start))
-        if starts.size < min_windows:
-            starts = None
-    if starts is None:
+    frames = times.frames
+    firsts, lasts = times.parts()
+    part_ends = times.part_ends(lasts, end)
+    starts, spacing = _by_time(times, firsts, lasts, clip_len, frame_stride, every_s, max_windows)
+    if starts.size < min_windows:
         starts = np.asarray(clip_starts(frames, clip_len, min_windows, stride=frame_stride))
-        spacing = (end - times[0]) / min_windows
+        spacing = float(np.sum(part_ends - times.at(firsts))) / min_windows
+    part = np.searchsorted(firsts, starts, side="right") - 1
     span = clip_len * frame_stride
     after = starts + span
-    end_s = np.where(after < frames, times[np.minimum(after, frames - 1)], end)
+    end_s = times.at(np.minimum(after, frames - 1))
+    end_s = np.minimum(np.where(after < frames, end_s, end), part_ends[part])
+    held = np.unique(part)
     return WindowPlan(
         starts=tuple(int(s) for s in starts),
-        start_s=tuple(float(t) for t in times[starts]),
+        start_s=tuple(float(t) for t in times.at(starts)),
         end_s=tuple(float(t) for t in end_s),
         span=span,
         clip_len=clip_len,
         frame_stride=frame_stride,
         spacing_s=float(spacing),
-        duration_s=end - float(times[0]),
+        duration_s=end - float(times.at(np.zeros(1, np.int64))[0]),
+        parts_s=tuple(
+            (float(t), float(e))
+            for t, e in zip(times.at(firsts[held]), part_ends[held], strict=True)
+        ),
     )
+
+
+def _by_time(
+    times: FrameTimes,
+    firsts: np.ndarray,
+    lasts: np.ndarray,
+    clip_len: int,
+    frame_stride: int,
+    every_s: float,
+    max_windows: int,
+) -> tuple[np.ndarray, float]:
+    """Rules 1 and 2: the starts (ascending, distinct) and the spacing used."""
+    last_starts = lasts - ((clip_len - 1) * frame_stride + 1) + 1
+    fits = last_starts >= firsts
+    firsts, last_starts = firsts[fits], last_starts[fits]
+    if firsts.size == 0:
+        return np.zeros(0, np.int64), every_s
+    if firsts.size > max_windows:
+        # More parts than windows: every part cannot have one; spread them over the parts.
+        picks = (2 * np.arange(max_windows) + 1) * firsts.size // (2 * max_windows)
+        firsts, last_starts = firsts[picks], last_starts[picks]
+    begins = times.at(firsts)
+    rooms = times.at(last_starts) - begins
+    spacing = every_s
+    counts = np.floor(rooms / spacing + _EPSILON_S).astype(np.int64) + 1
+    if counts.sum() > max_windows:
+        # Spread evenly: each part keeps its first and as many more as its room holds.
+        spare = max_windows - firsts.size
+        spacing = float(rooms.sum()) / spare if spare > 0 else math.inf
+        counts = np.floor(rooms / spacing + _EPSILON_S).astype(np.int64) + 1
+    owner = np.repeat(np.arange(firsts.size), counts)
+    step = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    grid = begins[owner] + (spacing * step if math.isfinite(spacing) else 0.0)
+    starts = times.first_at_or_after(grid - _EPSILON_S)
+    # A frame shown longer than the spacing (a VFR still) takes several grid times.
+    starts = np.unique(np.minimum(starts, last_starts[owner]))
+    if not math.isfinite(spacing):
+        spacing = float(rooms.sum()) / max(starts.size - 1, 1)
+    return starts, spacing
 
 
 @dataclass(frozen=True)

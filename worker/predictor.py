@@ -53,9 +53,9 @@ from model.video import VideoError, VideoInfo, frame_index, probe
 from model.windows import (
     DEFAULT_EVERY_S,
     DEFAULT_MAX_WINDOWS,
+    FrameTimes,
     WindowPlan,
     choose_decode,
-    frame_times,
     place_windows,
 )
 from storage.thumbnails import encode_thumbnails
@@ -154,13 +154,14 @@ def configure_cpu_threads(processes: int = 1) -> int:
 class VideoPlan:
     """A probed video and the windows it will be scored on (model.windows).
 
-    ``times``: each frame's time in seconds (the container's timestamps);
-    ``sequential``: the windows are dense enough to decode front to back
-    (``choose_decode``), so the shot detector can be fed the same frames.
+    ``times``: each frame's time in seconds (the container's timestamps, read from the
+    frame index as they are asked for); ``sequential``: the windows are dense enough to
+    decode front to back (``choose_decode``), so the shot detector can be fed the same
+    frames.
     """
 
     info: VideoInfo
-    times: np.ndarray
+    times: FrameTimes
     windows: WindowPlan
     sequential: bool
 
@@ -276,7 +277,8 @@ class Predictor:
         info = probe(path)
         index = frame_index(info.path)
         try:
-            times = frame_times(index)
+            # The index's own timestamps, and its end: a one-frame video lasts one frame.
+            times = FrameTimes.of_index(index)
         except ValueError as why:
             raise VideoError(info.path, str(why)) from None
         windows = place_windows(
@@ -286,8 +288,6 @@ class Predictor:
             every_s=self.window_every,
             max_windows=self.max_windows,
             min_windows=self.num_clips,
-            # The index knows how long the last frame lasts: a one-frame video lasts one.
-            duration_s=index.duration(),
         )
         return VideoPlan(info, times, windows, choose_decode(windows, index).sequential)
 

@@ -41,7 +41,13 @@ def build_timeline(
     end_s = plan.end_s[:count]
     params = SegmentParams(top_k=min(top_k, len(class_names)))
     segments = find_segments(
-        probs, start_s, end_s, class_names, params=params, duration_s=plan.duration_s
+        probs,
+        start_s,
+        end_s,
+        class_names,
+        params=params,
+        duration_s=plan.duration_s,
+        parts_s=plan.parts_s,
     )
     segments = snap_to_cuts(segments, cuts, tolerance_s=plan.spacing_s)
     centres = (np.asarray(start_s) + np.asarray(end_s)) / 2

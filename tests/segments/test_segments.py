@@ -60,6 +60,26 @@ def test_the_last_segment_reaches_the_end_of_the_video() -> None:
     assert (segment.start_s, segment.end_s) == (0.0, 9.5)
 
 
+def test_each_part_of_a_video_with_a_gap_has_its_own_segments_ending_where_its_frames_do():
+    p = windows(("run", 6, 0.9), ("run", 6, 0.9))
+    starts = np.concatenate([np.arange(6.0), 3600 + np.arange(6.0)])
+    parts = [(0.0, 6.5), (3600.0, 3606.5)]
+
+    found = find_segments(p, starts, starts + 0.5, CLASSES, duration_s=3606.5, parts_s=parts)
+
+    assert spans(found) == [("run", 0, 6.5), ("run", 3600, 3606.5)]
+
+
+def test_a_short_run_alone_in_its_part_is_not_merged_across_a_gap() -> None:
+    p = windows(("run", 6, 0.9), ("jump", 1, 0.9))
+    starts = np.concatenate([np.arange(6.0), [3600.0]])
+    parts = [(0.0, 6.5), (3600.0, 3600.5)]
+
+    found = find_segments(p, starts, starts + 0.5, CLASSES, parts_s=parts)
+
+    assert spans(found) == [("run", 0, 6.5), ("jump", 3600, 3600.5)]
+
+
 def test_a_boundary_lies_halfway_between_the_windows_on_either_side() -> None:
     # Windows of 0.6 s every second: the change happened somewhere between the end of
     # window 4 and the start of window 5, and the boundary is the midpoint of centres.

@@ -15,8 +15,12 @@ import json
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 
 import pytest
+
+from model.video import probe
+from tests.worker.stack import write_tiny_frames
 
 MINUTES, FPS = 10, 25
 FRAMES = MINUTES * 60 * FPS
@@ -94,3 +98,24 @@ def test_pyav_decoding_a_ten_minute_video_front_to_back_keeps_memory_bounded(ten
     figures = _run(ten_minutes, "pyav")
     assert figures["result"] == [FRAMES, 0]
     assert figures["growth"] < BOUND
+
+
+# A frame's share of probe's peak: its int64 timestamp kept, and once more while the
+# demux pass joins them; a Python int and list slot per frame (and a set of them) would
+# be five times that.
+INDEX_BYTES_A_FRAME = 40
+MANY_FRAMES = 50_000
+
+
+def test_probing_a_video_of_many_frames_peaks_at_a_few_bytes_a_frame(tmp_path):
+    path = write_tiny_frames(tmp_path / "many.mkv", MANY_FRAMES)
+
+    tracemalloc.start()
+    try:
+        info = probe(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert info.frames == MANY_FRAMES
+    assert peak < INDEX_BYTES_A_FRAME * MANY_FRAMES

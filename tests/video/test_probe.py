@@ -49,6 +49,19 @@ def test_probe_gives_a_webm_without_duration_its_real_duration_and_rate(fixture_
     assert info.fps == pytest.approx(14.985, rel=0.01)
 
 
+def test_probe_gives_a_video_with_a_timestamp_gap_its_clock_and_the_rate_of_its_frames(
+    kit, tmp_path
+):
+    # 25 frames at 25 fps, an hour with none, 25 more: two seconds of pictures.
+    pts = list(range(25)) + [3600 * 25 + i for i in range(25, 50)]
+    path = kit.write_pyav(tmp_path / "gap.mkv", 50, "mpeg4", rate=25, pts=pts)
+
+    info = probe(path)
+
+    assert info.duration == pytest.approx(3600 + 2.0)
+    assert info.fps == pytest.approx(25.0)
+
+
 def test_probe_reports_what_opencv_wrote(kit, tmp_path):
     path = kit.write_opencv(tmp_path / "clip.mp4", 50, "mp4v", fps=25)
     info = probe(path)

@@ -10,7 +10,7 @@ import pytest
 from storage import query
 from storage.schema import JobState
 
-from .stack import RunningWorker, Stack, running_worker, write_video
+from .stack import RunningWorker, Stack, running_worker, write_gap_video, write_video
 
 pytestmark = pytest.mark.e2e
 
@@ -31,3 +31,19 @@ def test_a_one_frame_video_is_done_with_one_window(stack: Stack, worker: Running
     with stack.session() as session:
         [window] = query.timelines(session, [job_id])[job_id].windows
     assert (window.start_s, window.end_s) == pytest.approx((0.0, 1 / 12))
+
+
+def test_a_video_whose_timestamps_jump_ten_hours_is_done_with_windows_only_where_frames_are(
+    stack: Stack, worker: RunningWorker
+) -> None:
+    path = write_gap_video(stack.workdir / "gap.mkv", 3.0, 36000.0, 5.0)
+    job_id = stack.record(path)
+
+    job = stack.wait_for(job_id, worker=worker)
+
+    assert (job.state, job.error) == (JobState.DONE, None)
+    with stack.session() as session:
+        timeline = query.timelines(session, [job_id])[job_id]
+    assert len(timeline.windows) == 3 + 5
+    assert all(w.end_s <= 3.0 + 1e-3 or w.start_s >= 36003.0 for w in timeline.windows)
+    assert all(s.end_s <= 3.0 + 1e-3 or s.start_s >= 36003.0 for s in timeline.segments)

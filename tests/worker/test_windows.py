@@ -4,6 +4,7 @@ from the windows' own decode or a pass of their own, and the timeline."""
 
 from __future__ import annotations
 
+import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,9 +20,9 @@ from model.transform import VideoTransform
 from model.video import probe
 from trainer.synthetic import Part, write_sequence
 from worker import predictor as predictor_module
-from worker.predictor import Predictor
+from worker.predictor import EagerEngine, EngineOutput, Predictor
 
-from .stack import CLASSES, CONFIG, NUM_CLIPS, write_video
+from .stack import CLASSES, CONFIG, NUM_CLIPS, write_gap_video, write_tiny_frames, write_video
 
 FPS = 12
 
@@ -76,7 +77,8 @@ def vfr_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _predictor(checkpoint: Path, **kwargs) -> Predictor:
     kwargs.setdefault("num_clips", NUM_CLIPS)
-    return Predictor(checkpoint, device="cpu", top_k=3, engine="eager", **kwargs)
+    kwargs.setdefault("engine", "eager")
+    return Predictor(checkpoint, device="cpu", top_k=3, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +217,70 @@ def test_a_one_frame_video_gets_one_window_as_long_as_its_frame(predictor, tmp_p
     [window] = result.timeline.windows
     assert (window.start_s, window.end_s) == pytest.approx((0.0, 1 / 12))
     assert result.info.duration == pytest.approx(1 / 12)
+
+
+@pytest.fixture(scope="module")
+def gap_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 s, then a 10-hour jump of its timestamps, then 32 s: 40 s of frames."""
+    return write_gap_video(tmp_path_factory.mktemp("gap") / "gap.mkv", 8.0, GAP_HOURS, 32.0)
+
+
+GAP_HOURS = 10 * 3600.0
+
+
+def test_windows_of_a_video_with_a_timestamp_gap_go_a_second_apart_where_its_frames_are(
+    predictor, gap_video
+) -> None:
+    windows = predictor.predict(gap_video).timeline.windows
+
+    after = 8.0 + GAP_HOURS
+    assert [w.start_s for w in windows] == pytest.approx(
+        list(range(8)) + [after + k for k in range(32)], abs=1e-3
+    )
+    assert all(w.end_s <= 8.0 or w.start_s >= after for w in windows)
+
+
+class _SureOfTheFirstClass(EagerEngine):
+    """Every window is the first class, at probability 0.9."""
+
+    name = "sure"
+
+    def __call__(self, batch: torch.Tensor) -> EngineOutput:
+        out = super().__call__(batch)
+        probs = torch.full_like(out.probs, 0.1 / (out.probs.shape[1] - 1))
+        probs[:, 0] = 0.9
+        return EngineOutput(probs, out.gates, out.indices)
+
+
+def test_no_segment_of_a_video_with_a_timestamp_gap_covers_the_gap(
+    checkpoint, gap_video, monkeypatch
+) -> None:
+    monkeypatch.setitem(predictor_module.ENGINES, "sure", _SureOfTheFirstClass)
+    sure = _predictor(checkpoint, engine="sure")
+
+    segments = sure.predict(gap_video).timeline.segments
+
+    assert [(s.label, s.start_s, s.end_s) for s in segments] == [
+        (CLASSES[0], 0.0, pytest.approx(8.0, abs=1e-3)),
+        (CLASSES[0], pytest.approx(8.0 + GAP_HOURS), pytest.approx(40.0 + GAP_HOURS, abs=1e-3)),
+    ]
+
+
+def test_planning_the_windows_of_a_video_of_many_frames_keeps_no_float_a_frame(
+    predictor, tmp_path
+) -> None:
+    frames = 50_000
+    path = write_tiny_frames(tmp_path / "many.mkv", frames)
+
+    tracemalloc.start()
+    try:
+        plan = predictor.plan(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert len(plan.windows) == 2000  # 2000 s at 25 fps, one a second
+    # The index's timestamps (8 bytes a frame, twice while they are joined) and nothing
+    # more per frame: a float a frame for the times, and one for their differences,
+    # would take it past 32.
+    assert peak < 32 * frames
