@@ -358,6 +358,10 @@ class Settings:
     web_port: int = 8000
     web_token: str | None = field(default=None, repr=False)  # None: no token asked
     upload_max_bytes: int = 2 << 30
+    # An upload whose body stops arriving for this long is ended and its staging file
+    # removed; staging files this old that no request is writing are swept (web.staging).
+    upload_idle_timeout: float = 60.0
+    upload_staging_max_age: timedelta = timedelta(hours=1)
     # More names the web app answers to than loopback ones and its bind address
     # (web.hosts: the Host check against DNS rebinding).
     web_allowed_hosts: tuple[str, ...] = ()
@@ -681,6 +685,25 @@ SPEC: tuple[Setting, ...] = (
         "the largest file the web app takes in one upload (larger: 413)",
         metavar="SIZE",
         show=_size_setting,
+    ),
+    Setting(
+        "upload_idle_timeout",
+        "--upload-idle-timeout",
+        _positive_seconds,
+        "an upload whose body sends nothing for this long is ended (408) and its "
+        "partial file removed",
+        metavar=_DURATION_TEXT,
+        show=lambda s: format_duration(timedelta(seconds=s)),
+    ),
+    Setting(
+        "upload_staging_max_age",
+        "--upload-staging-max-age",
+        _positive_duration,
+        "partial upload files (.upload-*.part) unchanged this long are removed from the "
+        "inbox, at start and periodically (a process killed mid-upload leaves them); "
+        "keep it longer than the idle timeout",
+        metavar=_DURATION_TEXT,
+        show=format_duration,
     ),
     Setting(
         "web_allowed_hosts",

@@ -23,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from storage.db import DatabaseSchemaError, DatabaseSettingError, DatabaseUnavailable
     from web.app import make_app
     from web.bind import listen_address, url_host
+    from web.staging import InboxNotWritable, check_writable
+    from web.stopping import SHUTDOWN_GRACE_S, log_cancelled_requests_in_one_line
 
     configure_logging(
         logging.DEBUG if config.verbose else logging.INFO,
@@ -31,13 +33,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = config.settings
     try:
         app = make_app(settings)
-    except (DatabaseSettingError, DatabaseSchemaError, DatabaseUnavailable) as exc:
+        check_writable(settings.inbox)
+    except (
+        DatabaseSettingError,
+        DatabaseSchemaError,
+        DatabaseUnavailable,
+        InboxNotWritable,
+    ) as exc:
         print(f"web: error: {exc}", file=sys.stderr)
         return 2
     # uvicorn stops cleanly on SIGTERM/SIGINT, then raises the signal again for the
     # handler it found: this one, so that a requested stop exits 0.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, _stopped)
+    log_cancelled_requests_in_one_line()
     log.info("serving on http://%s:%d/", url_host(settings.web_host), settings.web_port)
     uvicorn.run(
         app,
@@ -50,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # default); passed even when empty, or uvicorn would trust 127.0.0.1.
         proxy_headers=bool(settings.web_forwarded_allow_ips),
         forwarded_allow_ips=list(settings.web_forwarded_allow_ips),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     return 0
 

@@ -126,7 +126,6 @@ def get_job(context: Context, job_id: JobId) -> dict[str, Any]:
     status_code=202,
 )
 async def upload_videos(request: Request, context: Context) -> JSONResponse:
-    files = await accept_upload(request, context)
-    accepted = [f for f in files if f.refused is None]
-    status = 202 if accepted or not files else 415
+    files = await accept_upload(request, context)  # at least one, or refused as a whole
+    status = 202 if any(f.refused is None for f in files) else 415
     return JSONResponse({"files": [f.as_dict() for f in files]}, status_code=status)

@@ -26,6 +26,7 @@ from web import api, media, pages, security
 from web.context import HERE, WebContext
 from web.health import health
 from web.hosts import AllowedHosts, allowed_patterns
+from web.staging import sweeping
 
 log = logging.getLogger(__name__)
 DATABASE_DOWN = (
@@ -54,10 +55,13 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
             settings.database_url, create=False, password_file=settings.database_password_file
         )
     context = WebContext(settings, engine)
+    max_age_s = settings.upload_staging_max_age.total_seconds()
     app = FastAPI(
         title="actiontag",
         description="Videos tagged with the actions they show: list, detail, moments, upload.",
         version="1",
+        # Staging files of uploads a killed process never finished: swept while it runs.
+        lifespan=lambda _app: sweeping(settings.inbox, max_age_s, context.uploads),
     )
     app.state.context = context
     app.include_router(api.router)

@@ -1,4 +1,5 @@
-"""What every route needs: the settings, the database, the metrics, the templates."""
+"""What every route needs: the settings, the database, the metrics, the templates, the
+uploads in hand."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from actiontag.settings import Settings
 from storage.db import make_sessionmaker
 from web.files import KeyedLocks
 from web.metrics import Metrics
+from web.recent import RecentUploads
 from web.throttle import SignInThrottle
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +31,7 @@ class WebContext:
     sessionmaker: sessionmaker[Session] = field(init=False)
     metrics: Metrics = field(init=False)
     templates: Jinja2Templates = field(init=False)
+    uploads: RecentUploads = field(init=False, default_factory=RecentUploads)
     verifying: KeyedLocks = field(init=False, default_factory=KeyedLocks)  # by video id
     throttle: SignInThrottle = field(init=False, default_factory=SignInThrottle)  # wrong tokens
     celery: Any = None  # made on first /healthz (worker.app), for the broker check

@@ -20,6 +20,8 @@ FLAGS = (
     "inbox",
     "video_extensions",
     "upload_max_bytes",
+    "upload_idle_timeout",
+    "upload_staging_max_age",
     "web_allowed_hosts",
     "web_forwarded_allow_ips",
 )
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Set ACTIONTAG_WEB_TOKEN (16 characters or more) to require a token for the "
             "pages, uploads and API (Authorization: Bearer TOKEN, or the sign-in page); "
             "without it the app serves only on a loopback address. Exit status: 0 after "
-            "SIGTERM/SIGINT, 2 for a usage error."
+            "SIGTERM/SIGINT, 2 for a usage error or a database or inbox it cannot use."
         ),
     )
     add_flags(parser, FLAGS)

@@ -6,44 +6,67 @@ never held in memory or spooled elsewhere: its bytes go straight to
 its sha256 is computed. Only when the whole request has arrived within the limits is
 each file renamed to a name the server chooses (``upload-<UTC time>-<random>.<ext>``)
 in the inbox root, where the watcher records it as it records any drop. A request cut
-short or over the limit leaves nothing behind. The user's file name is display text
-only: it chooses nothing but the extension, and only from the configured video
-extensions. A file whose content is already a recorded video is not added again: the
-answer names that video.
+short, over the limit, silent for the idle timeout or failing in any other way leaves
+nothing behind. The user's file name is display text only (web.filenames): it chooses
+nothing but the extension, and only from the configured video extensions. A file whose
+content is already a recorded video is not added again: the answer names that video;
+content this process placed and the watcher has not recorded yet is not placed twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from actiontag.text import escape_control
+from actiontag.settings import format_duration
+from web.filenames import display_name, extension_of, part_file_name
+from web.recent import RecentUploads
+from web.staging import new_staging_name
 
-STAGING_PREFIX = ".upload-"
-STAGING_SUFFIX = ".part"
 # Room for the multipart framing and form fields besides the files themselves.
 FORM_OVERHEAD = 1 << 20
 MAX_FILES = 50
 MAX_FIELD_BYTES = 4096
-DISPLAY_NAME_CHARS = 200
+# Errors writing to the inbox that mean it has no room (507), or that this process may
+# not write there (503); any other is a plain 500. All three are the server's to fix.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+NOT_ALLOWED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 class UploadRefused(Exception):
     """The request cannot be taken as a whole; ``status`` is the HTTP answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.close = close  # the body was not read to its end: end the connection too
+
+
+def inbox_write_error(exc: OSError, inbox: Path) -> UploadRefused:
+    """The answer to ``exc``, raised while writing an upload into ``inbox``."""
+    if exc.errno in NO_ROOM:
+        return UploadRefused(
+            507, f"no room for the upload in the inbox {inbox} ({exc.strerror}): free space there"
+        )
+    if exc.errno in NOT_ALLOWED:
+        return UploadRefused(
+            503,
+            f"cannot write to the inbox {inbox} ({exc.strerror}): give the web app's user "
+            "write access to it",
+        )
+    return UploadRefused(500, f"cannot write to the inbox {inbox}: {exc.strerror or exc}")
 
 
 @dataclass
@@ -51,12 +74,24 @@ class ReceivedFile:
     """One file of an upload and what became of it."""
 
     display_name: str  # the user's name, control characters escaped; never a path
+    extension: str | None = None  # its video extension, read before it was shortened
     size: int = 0
     sha256: str = ""
     stored_name: str | None = None  # the name in the inbox, once renamed in
     duplicate_of: int | None = None  # the video this content already is
+    same_as: str | None = None  # the stored name of this content, placed but not recorded yet
     refused: str | None = None  # why it was not taken
     staging: str | None = field(default=None, repr=False)
+
+    @property
+    def video_url(self) -> str | None:
+        """Where the API answers for this file's video: by id for a recorded one, else
+        by sha256 (404 until the watcher records it)."""
+        if self.duplicate_of is not None:
+            return f"/api/videos/{self.duplicate_of}"
+        if self.stored_name is not None or self.same_as is not None:
+            return f"/api/videos/{self.sha256}"
+        return None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -65,6 +100,8 @@ class ReceivedFile:
             "sha256": self.sha256 or None,
             "stored_name": self.stored_name,
             "duplicate_of": self.duplicate_of,
+            "same_as": self.same_as,
+            "video_url": self.video_url,
             "refused": self.refused,
         }
 
@@ -75,26 +112,16 @@ class ReceivedForm:
     fields: dict[str, str]
 
 
-def display_name(raw: bytes) -> str:
-    """The user's file name as text to show: its last component, decoded leniently,
-    control characters escaped, cut to a sane length."""
-    text = raw.decode("utf-8", errors="replace").replace("\\", "/").rsplit("/", 1)[-1]
-    return escape_control(text)[:DISPLAY_NAME_CHARS] or "(no name)"
-
-
-def extension_of(name: str, extensions: frozenset[str]) -> str | None:
-    """The video extension of the user's name (lower case), or None when it has none."""
-    extension = name.rpartition(".")[2].lower() if "." in name else ""
-    return extension if extension in extensions and extension.isalnum() else None
-
-
 class _Receiver:
     """The multipart callbacks: headers of each part, its bytes to a staging file."""
 
-    def __init__(self, inbox_fd: int, max_bytes: int, extensions: frozenset[str]) -> None:
+    def __init__(
+        self, inbox_fd: int, max_bytes: int, extensions: frozenset[str], uploads: RecentUploads
+    ) -> None:
         self.inbox_fd = inbox_fd
         self.max_bytes = max_bytes
         self.extensions = extensions
+        self.uploads = uploads
         self.form = ReceivedForm([], {})
         self._header_field = b""
         self._header_value = b""
@@ -135,15 +162,17 @@ class _Receiver:
         self._header_value = b""
 
     def _headers_finished(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if b"filename" not in options:
+        disposition = self._headers.get(b"content-disposition", b"")
+        name = part_file_name(disposition)
+        if name is None:
+            _, options = parse_options_header(disposition)
             self._field = options.get(b"name", b"").decode("utf-8", errors="replace")
             return
         if len(self.form.files) >= MAX_FILES:
             raise UploadRefused(413, f"at most {MAX_FILES} files per upload")
-        received = ReceivedFile(display_name(options[b"filename"]))
+        received = ReceivedFile(display_name(name), extension_of(name, self.extensions))
         self.form.files.append(received)
-        if extension_of(received.display_name, self.extensions) is None:
+        if received.extension is None:
             received.refused = (
                 "not a video file name: its extension is none the inbox takes "
                 f"({', '.join(sorted(self.extensions)[:8])}, ...)"
@@ -151,7 +180,8 @@ class _Receiver:
             return
         self._file = received
         self._hash = hashlib.sha256()
-        received.staging = f"{STAGING_PREFIX}{secrets.token_hex(12)}{STAGING_SUFFIX}"
+        received.staging = new_staging_name()
+        self.uploads.staging_started(received.staging)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         self._fd = os.open(received.staging, flags, 0o644, dir_fd=self.inbox_fd)
 
@@ -196,14 +226,21 @@ class _Receiver:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        for received in self.form.files:
-            if received.staging is not None:
-                _unlink_quietly(received.staging, self.inbox_fd)
-                received.staging = None
+        discard_staging(self.form, self.inbox_fd, self.uploads)
+
+
+def discard_staging(form: ReceivedForm, inbox_fd: int, uploads: RecentUploads) -> None:
+    """Remove the staging files of ``form`` that are still there."""
+    for received in form.files:
+        if received.staging is not None:
+            _unlink_quietly(received.staging, inbox_fd)
+            uploads.staging_ended(received.staging)
+            received.staging = None
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    # A file that cannot be removed (the inbox turned read-only) is the sweep's later.
+    with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=dir_fd)
 
 
@@ -221,13 +258,21 @@ def open_inbox(inbox: Path) -> int:
 
 
 async def receive(
-    request: Request, *, inbox: Path, max_bytes: int, extensions: frozenset[str]
+    request: Request,
+    *,
+    inbox: Path,
+    max_bytes: int,
+    extensions: frozenset[str],
+    idle_timeout_s: float,
+    uploads: RecentUploads,
 ) -> tuple[ReceivedForm, int]:
     """Stream a multipart upload's files to staging names in ``inbox``; its fields too.
 
     Returns the form and the inbox's descriptor (for :func:`place`, which closes it).
     Raises :class:`UploadRefused` (nothing left behind) for a body that is not
-    multipart, too large, or cut short.
+    multipart, too large, cut short or silent for ``idle_timeout_s``, and for an inbox
+    that cannot be written. A cancelled request (the server stopping) removes its files
+    too.
     """
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -241,10 +286,11 @@ async def receive(
     ):
         raise UploadRefused(413, f"the upload is larger than {MAX_FILES} files of the limit")
     inbox_fd = open_inbox(inbox)
-    receiver = _Receiver(inbox_fd, max_bytes, extensions)
+    receiver = _Receiver(inbox_fd, max_bytes, extensions, uploads)
     parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    chunks = request.stream()
     try:
-        async for chunk in request.stream():
+        while (chunk := await _next_chunk(chunks, idle_timeout_s)) is not None:
             parser.write(chunk)
             if receiver.pending:
                 await anyio.to_thread.run_sync(receiver.write_pending)
@@ -254,6 +300,8 @@ async def receive(
         os.close(inbox_fd)
         if isinstance(exc, UploadRefused):
             raise
+        if isinstance(exc, OSError):
+            raise inbox_write_error(exc, inbox) from exc
         if isinstance(exc, Exception):
             raise UploadRefused(400, f"the upload could not be read: {exc}") from exc
         raise
@@ -264,12 +312,27 @@ async def receive(
     return receiver.form, inbox_fd
 
 
-def discard(form: ReceivedForm, inbox_fd: int) -> None:
+async def _next_chunk(chunks: AsyncIterator[bytes], idle_timeout_s: float) -> bytes | None:
+    """The body's next chunk; None at its end. A client that sends nothing for
+    ``idle_timeout_s`` would otherwise hold its connection and staging file for ever."""
+    try:
+        with anyio.fail_after(idle_timeout_s):
+            return await anext(chunks)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        idle = format_duration(timedelta(seconds=idle_timeout_s))
+        raise UploadRefused(
+            408,
+            f"the upload sent nothing for {idle} (ACTIONTAG_UPLOAD_IDLE_TIMEOUT): it is "
+            "ended; send it again",
+            close=True,
+        ) from None
+
+
+def discard(form: ReceivedForm, inbox_fd: int, uploads: RecentUploads) -> None:
     """Remove the staged files of a request that is refused after all; closes ``inbox_fd``."""
-    for received in form.files:
-        if received.staging is not None:
-            _unlink_quietly(received.staging, inbox_fd)
-            received.staging = None
+    discard_staging(form, inbox_fd, uploads)
     os.close(inbox_fd)
 
 
@@ -281,32 +344,41 @@ def stored_name(extension: str) -> str:
 def place(
     form: ReceivedForm,
     inbox_fd: int,
-    extensions: frozenset[str],
     known_video: Callable[[str], int | None],
+    uploads: RecentUploads,
 ) -> None:
-    """Rename each staged file into the inbox, unless it is empty or its content is a
-    video already (``known_video(sha256)``); closes ``inbox_fd``."""
+    """Rename each staged file into the inbox, unless it is empty, its content is a
+    video already (``known_video(sha256)``) or was placed by this process and not yet
+    recorded (``uploads``, this request's earlier files among them); closes
+    ``inbox_fd``. Whatever it raises, no staging file of ``form`` is left."""
     try:
         for received in form.files:
-            if received.staging is None:
-                continue
-            staging, received.staging = received.staging, None
-            if received.size == 0:
-                received.refused = "the file is empty"
-                _unlink_quietly(staging, inbox_fd)
-                continue
-            duplicate = known_video(received.sha256)
-            if duplicate is not None:
-                received.duplicate_of = duplicate
-                _unlink_quietly(staging, inbox_fd)
-                continue
-            extension = extension_of(received.display_name, extensions)
-            assert extension is not None  # staged only with one
-            name = stored_name(extension)
-            os.rename(staging, name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)
-            received.stored_name = name
-    finally:
-        for received in form.files:
             if received.staging is not None:
-                _unlink_quietly(received.staging, inbox_fd)
-        os.close(inbox_fd)
+                _place_one(received, inbox_fd, known_video, uploads)
+    finally:
+        discard(form, inbox_fd, uploads)
+
+
+def _place_one(
+    received: ReceivedFile,
+    inbox_fd: int,
+    known_video: Callable[[str], int | None],
+    uploads: RecentUploads,
+) -> None:
+    assert received.staging is not None and received.extension is not None  # staged with one
+    if received.size == 0:
+        received.refused = "the file is empty"
+        return
+    received.duplicate_of = known_video(received.sha256)
+    if received.duplicate_of is not None:
+        return
+    with uploads.placing():
+        received.same_as = uploads.placed_as(received.sha256, inbox_fd)
+        if received.same_as is not None:
+            return
+        name = stored_name(received.extension)
+        os.rename(received.staging, name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)
+        uploads.staging_ended(received.staging)
+        received.staging = None
+        received.stored_name = name
+        uploads.placed(received.sha256, name)

@@ -9,8 +9,17 @@ import anyio.to_thread
 from fastapi import HTTPException, Request
 
 from storage import query
+from storage.db import DatabaseUnavailable
 from web.context import WebContext
-from web.upload import ReceivedFile, UploadRefused, discard, place, receive
+from web.upload import (
+    ReceivedFile,
+    ReceivedForm,
+    UploadRefused,
+    discard,
+    inbox_write_error,
+    place,
+    receive,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,37 +34,74 @@ async def accept_upload(
 
     ``check_fields``: called with the form's other fields (the CSRF token) once the
     body is in, before anything is placed; what it raises discards the files. Raises
-    HTTPException with the refusal's status (413, 415, 400) for the whole request.
+    HTTPException for the whole request: the refusal's status (400, 408, 413, 415) for
+    the client's faults, 503 (the database or the inbox), 507 (no room) and 500 for the
+    server's, which are logged too. No staging file outlives a refusal.
     """
-    settings = context.settings
     try:
         form, inbox_fd = await receive(
             request,
-            inbox=settings.inbox,
-            max_bytes=settings.upload_max_bytes,
-            extensions=settings.video_extensions,
+            inbox=context.settings.inbox,
+            max_bytes=context.settings.upload_max_bytes,
+            extensions=context.settings.video_extensions,
+            idle_timeout_s=context.settings.upload_idle_timeout,
+            uploads=context.uploads,
         )
+        if check_fields is not None:
+            try:
+                check_fields(form.fields)
+            except BaseException:
+                discard(form, inbox_fd, context.uploads)
+                raise
+        if not form.files:
+            discard(form, inbox_fd, context.uploads)
+            raise UploadRefused(
+                400, "the upload holds no file: send one or more in the field 'file'"
+            )
+        await _place(form, inbox_fd, context)
     except UploadRefused as refused:
         context.metrics.uploads.labels("refused").inc()
-        raise HTTPException(refused.status, str(refused)) from None
-    if check_fields is not None:
-        try:
-            check_fields(form.fields)
-        except BaseException:
-            discard(form, inbox_fd)
-            raise
+        if refused.status >= 500:
+            _log_server_fault(refused)
+        headers = {"Connection": "close"} if refused.close else None
+        raise HTTPException(refused.status, str(refused), headers=headers) from None
+    _count_and_log(form, context)
+    return form.files
+
+
+async def _place(form: ReceivedForm, inbox_fd: int, context: WebContext) -> None:
+    """:func:`web.upload.place` off the event loop, its failures as refusals."""
 
     def known(sha256: str) -> int | None:
         with context.session() as session:
             return query.video_id_of(session, sha256)
 
-    await anyio.to_thread.run_sync(place, form, inbox_fd, settings.video_extensions, known)
+    try:
+        await anyio.to_thread.run_sync(place, form, inbox_fd, known, context.uploads)
+    except DatabaseUnavailable as exc:
+        raise UploadRefused(
+            503,
+            "the upload is not kept: the database is unavailable. Send it again once it "
+            "is back; /healthz says what is down.",
+        ) from exc
+    except OSError as exc:
+        raise inbox_write_error(exc, context.settings.inbox) from exc
+
+
+def _log_server_fault(refused: UploadRefused) -> None:
+    # The database's reason names its address: for the operator's log, not the answer.
+    cause = refused.__cause__
+    reason = f" ({cause})" if isinstance(cause, DatabaseUnavailable) else ""
+    log.error("upload refused with %d: %s%s", refused.status, refused, reason)
+
+
+def _count_and_log(form: ReceivedForm, context: WebContext) -> None:
     for received in form.files:
         outcome = (
             "refused"
             if received.refused
             else "duplicate"
-            if received.duplicate_of is not None
+            if received.duplicate_of is not None or received.same_as is not None
             else "placed"
         )
         context.metrics.uploads.labels(outcome).inc()
@@ -69,6 +115,7 @@ async def accept_upload(
             if received.stored_name
             else f" (video {received.duplicate_of})"
             if received.duplicate_of is not None
+            else f" (placed as {received.same_as})"
+            if received.same_as is not None
             else f": {received.refused}",
         )
-    return form.files
