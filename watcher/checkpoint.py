@@ -5,6 +5,10 @@ the new file has stopped changing for the same window as inbox files), so a retr
 model copied over the file becomes current without a restart. Jobs are created for the
 current model when a file is recorded: files recorded earlier keep their jobs for the
 model of their time; only files recorded afterwards get jobs for the new one.
+
+Each new content is checked as the worker checks it before it becomes current (read,
+verified, its weights fitting its network): a file no worker would serve would get a
+job for every new video, all failing (:mod:`watcher.servable`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,9 @@ from sqlalchemy.orm import Session
 
 from storage.jobs import ensure_model
 from watcher.digest import FileChanged, FileKey, regular_file_key, sha256_file
+from watcher.servable import CheckpointMissing, check_servable
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointMissing(Exception):
-    """The checkpoint file does not exist or cannot be read."""
 
 
 class CurrentModel:
@@ -57,6 +58,7 @@ class CurrentModel:
                 f"cannot read the checkpoint {self.path}: {exc.strerror or exc}"
             ) from exc
         if sha256 != self.sha256:
+            check_servable(self.path, sha256, self._should_stop)
             self.sha256, self._model_id = sha256, None
         return sha256
 

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             "number and a unit, ms, s, m, h, d, w (500ms, 30s, 5m, 2h); a SIZE is bytes or "
             "K, M, G, T (powers of 1024: 512K, 256M, 20G). Exit status: 0 after --once or a SIGTERM/SIGINT stop, "
             "1 when the database is unavailable with --once, 2 for a usage error (missing "
-            "checkpoint or inbox, bad value)."
+            "checkpoint or inbox, a checkpoint no worker would serve, bad value)."
         ),
     )
     add_flags(parser, FLAGS)

@@ -42,6 +42,7 @@ FLAGS = (
     "num_clips",
     "window_every",
     "max_windows",
+    "max_frames",
     "top_k",
     "max_attempts",
     "task_time_limit",
@@ -195,12 +196,12 @@ def prepare(settings: Settings) -> None:
 
 def _load_checkpoint(path: Path) -> Checkpoint:
     """The checkpoint at ``path``, its weights checked to load strictly into the network."""
-    from model.checkpoint import CheckpointError, load_checkpoint
+    from model.checkpoint import CheckpointError
+    from worker.servable import load_servable
 
     try:
         with _one_torch_thread():
-            checkpoint = load_checkpoint(path)
-            checkpoint.check_fits()  # on the meta device: each pool process builds its own
+            checkpoint = load_servable(path)  # on the meta device: each pool process builds its own
     except CheckpointError as exc:
         raise SetupError(f"cannot serve {path}: {exc}") from exc
     return checkpoint

@@ -150,18 +150,18 @@ def test_up_shows_the_services_output_under_their_names_and_keeps_their_logs(
 
 
 def test_a_service_that_fails_to_start_stops_the_other_and_shows_its_log(
-    tmp_path: Path,
+    tmp_path: Path, tiny_checkpoint: Path
 ) -> None:
-    not_a_checkpoint = tmp_path / "model.pt"
-    not_a_checkpoint.write_bytes(b"not a checkpoint")
-    write_env_file(tmp_path, not_a_checkpoint)
+    write_env_file(tmp_path, tiny_checkpoint)
+    with (tmp_path / ".env").open("a") as env_file:
+        env_file.write("ACTIONTAG_MAX_WINDOWS=1\n")  # below --num-clips: only the worker refuses
     (tmp_path / "inbox").mkdir()
     launcher = start_up(tmp_path)
     code = launcher.wait(READY_S)
     output = launcher.output()
     assert code == 1, output
     assert "the worker exited with code 2" in output
-    assert f"cannot serve {not_a_checkpoint}" in output  # the worker's own error, from its log
+    assert "ACTIONTAG_MAX_WINDOWS (--max-windows) is 1" in output  # its own error, from its log
     assert "watcher stopped (exit code 0)" in output
     assert processes_using(tmp_path) == []
 

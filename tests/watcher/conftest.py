@@ -9,7 +9,9 @@ database rows and take the messages off the broker's queue themselves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ import redis
 from actiontag.settings import Settings
 from storage.db import make_engine
 from tests.conftest import fresh_postgres_database
+from tests.worker.stack import make_checkpoint
 from worker.app import make_app
 
 from .harness import Stores, WatcherProcess, sha256_bytes
@@ -107,15 +110,37 @@ class Checkpoint:
     sha256: str
 
 
-def write_checkpoint(path: Path) -> Checkpoint:
-    """A checkpoint file. The watcher only hashes it, so any bytes will do."""
-    data = os.urandom(4096)
+@functools.cache
+def checkpoint_bytes(seed: int = 0) -> bytes:
+    """The small network's checkpoint with the weights of ``seed``: the watcher checks
+    that a worker would serve it (made once a session, copied for each test)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        make_checkpoint(path, seed=seed)
+        return path.read_bytes()
+
+
+def write_checkpoint(path: Path, seed: int = 0) -> Checkpoint:
+    data = checkpoint_bytes(seed)
     path.write_bytes(data)
     return Checkpoint(path, sha256_bytes(data))
 
 
+@pytest.fixture(scope="session")
+def shared_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Checkpoint:
+    """One checkpoint file for every test that only reads it: the watcher keeps its
+    verdict on it beside it, so its check (a torch import) is paid once a session."""
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint") / "model.pt")
+
+
 @pytest.fixture
-def checkpoint(tmp_path: Path) -> Checkpoint:
+def checkpoint(shared_checkpoint: Checkpoint) -> Checkpoint:
+    return shared_checkpoint
+
+
+@pytest.fixture
+def own_checkpoint(tmp_path: Path) -> Checkpoint:
+    """A checkpoint file of the test's own, for a test that replaces it."""
     return write_checkpoint(tmp_path / "model.pt")
 
 

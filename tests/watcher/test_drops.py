@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from storage.schema import VideoPath
 
-from .conftest import Checkpoint, open_stores, watcher_args, write_checkpoint
+from .conftest import Checkpoint, open_stores, watcher_args
 from .harness import RecordedVideo, Stores, WatcherProcess, sha256_bytes, write_slowly
 
 pytestmark = pytest.mark.e2e  # real watcher processes
@@ -42,13 +42,15 @@ class Running:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def running(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_checkpoint: Checkpoint,
 ) -> Iterator[Running]:
     folder = tmp_path_factory.mktemp(f"drops-{request.param}")
     inbox, outside = folder / "inbox", folder / "outside"
     inbox.mkdir()
     outside.mkdir()
-    checkpoint = write_checkpoint(folder / "model.pt")
+    checkpoint = shared_checkpoint
     with open_stores(request.param, folder) as stores:
         watcher = WatcherProcess(
             watcher_args(inbox, checkpoint), stores.env(), folder / "watcher.log"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import STABLE_SECONDS, Checkpoint, watcher_args
+from .conftest import STABLE_SECONDS, Checkpoint, checkpoint_bytes, watcher_args
 from .harness import REPO, Stores, run_once, sha256_bytes, wait_for, watcher_env, write_slowly
 
 pytestmark = pytest.mark.e2e  # real watcher processes
@@ -208,14 +208,15 @@ def test_the_inbox_is_only_read(sqlite_stores: Stores, inbox: Path, checkpoint: 
 
 
 def test_a_retrained_checkpoint_gives_jobs_for_it_to_new_files_only(
-    sqlite_stores: Stores, inbox: Path, checkpoint: Checkpoint, start_watcher
+    sqlite_stores: Stores, inbox: Path, own_checkpoint: Checkpoint, start_watcher
 ) -> None:
+    checkpoint = own_checkpoint
     watcher = start_watcher(watcher_args(inbox, checkpoint), sqlite_stores.env()).wait_ready()
     before = inbox / "before.mp4"
     before.write_bytes(os.urandom(4096))
     with watcher.explained():
         assert [job[2] for job in sqlite_stores.wait_recorded(before).jobs] == [checkpoint.sha256]
-    retrained = os.urandom(8192)
+    retrained = checkpoint_bytes(seed=1)
     staged = checkpoint.path.with_name("model.pt.new")
     staged.write_bytes(retrained)
     os.replace(staged, checkpoint.path)  # as the trainer writes it: atomically
