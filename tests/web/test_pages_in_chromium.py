@@ -11,7 +11,7 @@ import pytest
 from tests.browser import Browser
 
 from .server import web_server
-from .store import HOSTILE_LABEL, Store
+from .store import HOSTILE_LABEL, Store, write_webm
 
 
 @pytest.fixture
@@ -99,3 +99,17 @@ def test_a_page_whose_name_is_rebound_to_loopback_can_neither_read_nor_upload(
         # What the attacker's page runs once its name points here.
         assert browser.evaluate(ATTACK) == [400, 400]
     assert sorted(path.name for path in store.inbox.iterdir()) == before
+
+
+def test_a_quote_in_a_file_name_chromium_uploads_is_shown_as_a_quote(
+    served: str, store: Store, tmp_path: Path
+) -> None:
+    # Chromium sends the quote as %22 (the HTML form encoding); the page shows the name.
+    video = write_webm(tmp_path / 'say "hi".webm', seed=40)
+    with Browser() as browser:
+        browser.open(f"{served}/upload")
+        browser.set_files("#upload input[type=file]", [video])
+        browser.evaluate("document.getElementById('upload').submit()")
+        browser.wait_for("document.querySelector('tr.upload') !== null", 30, "the upload's answer")
+        shown = browser.evaluate("document.querySelector('tr.upload .name').textContent")
+    assert shown == 'say "hi".webm'

@@ -285,3 +285,15 @@ def test_content_placed_then_removed_from_the_inbox_is_placed_again(
     (store.inbox / first["stored_name"]).unlink()
     (again,) = client.post("/api/videos", files={"file": ("a.webm", video)}).json()["files"]
     assert again["same_as"] is None and STORED.fullmatch(again["stored_name"])
+
+
+def test_the_upload_page_names_the_first_copy_of_content_sent_twice(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    page = client.get("/upload").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    video = write_webm(tmp_path / "f.webm", seed=38).read_bytes()
+    files = [("file", ("one.webm", video)), ("file", ("two.webm", video))]
+    answer = client.post("/upload", files=files, data={"csrf": csrf})
+    (placed,) = new_files(store.inbox)
+    assert f"same content as <code>{placed.name}</code>" in answer.text
