@@ -341,6 +341,8 @@ class Settings:
     # Windows one second apart, at most an hour of them (model.windows says why).
     window_every: float = 1.0
     max_windows: int = 3600
+    # Frames a video may have: its index costs 8 bytes each (model.decode_index says why).
+    max_frames: int = 10_000_000
     top_k: int = 5
     max_attempts: int = 3
     # A video gets this long (decode + inference) before its task is stopped. Ten clips
@@ -599,6 +601,14 @@ SPEC: tuple[Setting, ...] = (
         _at_least(1),
         "most windows scored per video; a longer video gets this many, spread evenly, "
         "so its cost is bounded",
+        metavar="N",
+    ),
+    Setting(
+        "max_frames",
+        "--max-frames",
+        _at_least(1),
+        "most frames a video may have; one with more fails with that reason, so the "
+        "frame index (8 bytes a frame) is bounded whatever the file",
         metavar="N",
     ),
     Setting("top_k", "--top-k", _at_least(1), "predictions stored per video", metavar="K"),

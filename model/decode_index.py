@@ -53,6 +53,11 @@ _NOT_VIDEO = av.stream.Disposition.attached_pic | av.stream.Disposition.still_im
 # shortest run (2 s), so a picture held that long tells a timeline nothing, while any
 # timestamp jump of a paused or spliced recording is longer.
 GAP_S = 10.0
+# The most frames a worker indexes (ACTIONTAG_MAX_FRAMES): 46 hours at 60 fps, 111 at 25.
+# The index peaks at 16 bytes a frame (its timestamps, twice while they are joined) and
+# 8 more for a stream of keyframes only, so a file of any size costs at most about
+# 240 MB to probe; a demux pass of that many packets takes about half a minute.
+DEFAULT_MAX_FRAMES = 10_000_000
 # Timestamps a Python list gathers before they are packed into an int64 chunk, and
 # frames compared at a time when scanning them: either way a few MB of temporaries.
 _PACK = 1 << 12
@@ -205,7 +210,10 @@ def build_index(
             seekable=False,
         )
     # Timestamps are distinct: a keyframe's rank is where its timestamp sorts.
-    key_ranks = np.searchsorted(pts, np.sort(packets.key_pts()))
+    key_pts = packets.key_pts()
+    key_pts.sort()
+    key_ranks = np.searchsorted(pts, key_pts)
+    del key_pts
     return FrameIndex(
         stream_index=stream.index,
         first_video_stream=first_video,

@@ -77,14 +77,15 @@ class VideoInfo:
     backend: str
 
 
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
+def probe(path: str | os.PathLike[str], *, max_frames: int | None = None) -> VideoInfo:
     """Index ``path``'s video stream and choose the decoder that reads it.
 
     Raises VideoError for a file that is missing, empty, not a video, audio only
-    (cover art included), without frames, or whose frames neither decoder can decode.
+    (cover art included), without frames, with more than ``max_frames`` frames (None:
+    no cap; the index keeps 8 bytes a frame), or whose frames neither decoder can decode.
     """
     path = _readable_file(path)
-    index = index_file(path)
+    index = index_file(path, max_frames)
     backend, width, height, rotation = _choose_backend(path, index)
     INDEXES.put(path, index)
     info = VideoInfo(

@@ -46,6 +46,7 @@ import torch
 from actiontag.timeline import Timeline
 from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
+from model.decode_index import DEFAULT_MAX_FRAMES
 from model.decode_stream import stream_clips
 from model.shots import ShotFeed, detect_cuts_in_file
 from model.transform import VideoTransform
@@ -221,6 +222,7 @@ class Predictor:
         window_every: float = DEFAULT_EVERY_S,
         max_windows: int = DEFAULT_MAX_WINDOWS,
         chunk: int = DEFAULT_CHUNK,
+        max_frames: int = DEFAULT_MAX_FRAMES,
     ) -> None:
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(Path(checkpoint))
@@ -240,6 +242,8 @@ class Predictor:
             )
         if chunk < 1:
             raise ValueError(f"chunk must be at least 1, got {chunk}")
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.checkpoint_path = checkpoint.path
         self.sha256 = checkpoint.sha256
         self.config = checkpoint.config
@@ -250,6 +254,7 @@ class Predictor:
         self.window_every = float(window_every)
         self.max_windows = max_windows
         self.chunk = chunk
+        self.max_frames = max_frames
         if not isinstance(device, torch.device):
             device = resolve_device(device, slot)
         # The engine holds the weights now; the Checkpoint (and its copy) is not kept.
@@ -273,8 +278,9 @@ class Predictor:
     def plan(self, path: str | os.PathLike[str]) -> VideoPlan:
         """Probe ``path`` and place its windows (model.windows): every ``window_every``
         seconds, at most ``max_windows``, at least ``num_clips`` (then the evaluation's
-        uniform clips)."""
-        info = probe(path)
+        uniform clips). A stream of more than ``max_frames`` frames is refused while it is
+        indexed (VideoError): the index's memory follows the frame count."""
+        info = probe(path, max_frames=self.max_frames)
         index = frame_index(info.path)
         try:
             # The index's own timestamps, and its end: a one-frame video lasts one frame.

@@ -143,6 +143,7 @@ class WorkerProcess:
             window_every=settings.window_every,
             max_windows=settings.max_windows,
             chunk=batch.max_clips,
+            max_frames=settings.max_frames,
         )
         sessions = make_sessionmaker(
             make_engine(settings.database_url, password_file=settings.database_password_file)

@@ -17,7 +17,7 @@ import torch
 
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
-from model.video import probe
+from model.video import VideoError, probe
 from trainer.synthetic import Part, write_sequence
 from worker import predictor as predictor_module
 from worker.predictor import EagerEngine, EngineOutput, Predictor
@@ -284,3 +284,13 @@ def test_planning_the_windows_of_a_video_of_many_frames_keeps_no_float_a_frame(
     # more per frame: a float a frame for the times, and one for their differences,
     # would take it past 32.
     assert peak < 32 * frames
+
+
+def test_a_video_of_more_frames_than_max_frames_is_refused_naming_the_setting(
+    checkpoint, tmp_path
+) -> None:
+    path = write_tiny_frames(tmp_path / "many.mkv", 300)
+    capped = _predictor(checkpoint, max_frames=200)
+
+    with pytest.raises(VideoError, match=r"more than 200 frames.*ACTIONTAG_MAX_FRAMES"):
+        capped.plan(path)
