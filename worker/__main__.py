@@ -43,7 +43,6 @@ FLAGS = (
     "window_every",
     "max_windows",
     "max_frames",
-    "max_frames",
     "top_k",
     "max_attempts",
     "task_time_limit",
