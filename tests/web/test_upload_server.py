@@ -180,5 +180,5 @@ def test_a_stop_mid_upload_ends_it_within_seconds_and_removes_its_file(tmp_path:
         code = web.service.terminate(30.0)
         took = time.monotonic() - started
     assert code == 0, web.service.log_text()
-    assert took < 6.0, f"the stop took {took:.1f} s"
+    assert took < 8.0, f"the stop took {took:.1f} s"  # a 3 s grace, then the cancel
     assert staging_files(inbox) == []
