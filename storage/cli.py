@@ -283,11 +283,13 @@ def cmd_moments(session: Session, args: argparse.Namespace, out: TextIO) -> int:
             row.duration_s,
             row.mean_confidence,
             row.peak_confidence,
+            row.model_sha256[:12],
             row.job_id,
         )
         for row in rows
     ]
-    print(format_table(["PATH", "START-END", "SECONDS", "CONF", "PEAK", "JOB"], table), file=out)
+    header = ["PATH", "START-END", "SECONDS", "CONF", "PEAK", "MODEL", "JOB"]
+    print(format_table(header, table), file=out)
     print(f"{len(rows)} moment(s)", file=out)
     return 0
 

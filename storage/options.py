@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where in which video an action happens: one line per segment",
         description="The segments of done jobs with one label, by path and then time: the "
         "file's path, start-end (HH:MM:SS.mmm from the start of the video), duration in "
-        "seconds, mean and peak confidence of the label over the segment, and the job. A "
+        "seconds, mean and peak confidence of the label over the segment, the model (its "
+        "checkpoint sha256's first 12 digits) and the job. A "
         "video tagged by several models shows each one's segments (--model picks one). "
         "Jobs done before segments were stored have none: `retag` tags videos again with "
         "a new model.",

@@ -285,6 +285,12 @@ def _oldest_first(paths: Iterable[VideoPath]) -> list[VideoPath]:
     return sorted(paths, key=lambda seen: (seen.first_seen, seen.id))
 
 
+def _models_starting(prefix: str) -> Select[tuple[int]]:
+    """The ids of the models whose checkpoint sha256 starts with ``prefix``: a prefix
+    given by a person, so LIKE's ``%`` and ``_`` in it are matched as themselves."""
+    return select(Model.id).where(Model.sha256.startswith(prefix.lower(), autoescape=True))
+
+
 def _job_filters(
     *,
     label: str | None,
@@ -312,8 +318,7 @@ def _job_filters(
     if since is not None:
         conditions.append(_activity_time() >= since)
     if model_sha256 is not None:
-        model_ids = select(Model.id).where(Model.sha256.startswith(model_sha256.lower()))
-        conditions.append(Job.model_id.in_(model_ids))
+        conditions.append(Job.model_id.in_(_models_starting(model_sha256)))
     return conditions
 
 
@@ -490,7 +495,7 @@ def find_video(session: Session, ref: str) -> Video:
             return by_id
     if SHA256_PREFIX.fullmatch(ref):
         matches = session.scalars(
-            select(Video).where(Video.sha256.startswith(ref.lower())).limit(5)
+            select(Video).where(Video.sha256.startswith(ref.lower(), autoescape=True)).limit(5)
         ).all()
         if len(matches) == 1:
             return matches[0]
@@ -665,8 +670,7 @@ def moments(
     if since is not None:
         of_job.append(_activity_time() >= since)
     if model_sha256 is not None:
-        model_ids = select(Model.id).where(Model.sha256.startswith(model_sha256.lower()))
-        of_job.append(Job.model_id.in_(model_ids))
+        of_job.append(Job.model_id.in_(_models_starting(model_sha256)))
     query = (
         select(SegmentRecord, path, Video.id, Video.sha256, Model.sha256)
         .join(Job, SegmentRecord.job_id == Job.id)
@@ -733,7 +737,7 @@ def find_model(session: Session, ref: str) -> ModelRef:
                 f"{ref!r} is neither 'current' nor a sha256 prefix (4 to 64 hex digits)"
             )
         found = session.scalars(
-            select(Model).where(Model.sha256.startswith(ref.lower())).limit(5)
+            select(Model).where(Model.sha256.startswith(ref.lower(), autoescape=True)).limit(5)
         ).all()
         if not found:
             raise ModelNotFound(
@@ -790,8 +794,7 @@ def stats(session: Session, *, model_sha256: str | None = None) -> Stats:
     """Jobs by state, the histogram of top-1 labels and mean expert usage (done jobs)."""
     job_filter: list[ColumnElement[bool]] = []
     if model_sha256 is not None:
-        model_ids = select(Model.id).where(Model.sha256.startswith(model_sha256.lower()))
-        job_filter.append(Job.model_id.in_(model_ids))
+        job_filter.append(Job.model_id.in_(_models_starting(model_sha256)))
     by_state = dict.fromkeys((s.value for s in JobState), 0)
     for state, count in session.execute(
         select(Job.state, func.count()).where(*job_filter).group_by(Job.state)

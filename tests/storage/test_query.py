@@ -105,6 +105,14 @@ def test_model_filter_takes_a_sha256_prefix(session: Session, library, model: Mo
     assert set(_ids(rows)) == set(library.values())
 
 
+@pytest.mark.parametrize("wildcard", ["%", "_", "%" * 3, "_" * 8])
+def test_like_wildcards_in_a_model_prefix_match_no_model(
+    session: Session, library, wildcard: str
+) -> None:
+    assert query.results(session, model_sha256=wildcard) == []
+    assert sum(query.stats(session, model_sha256=wildcard).jobs_by_state.values()) == 0
+
+
 def test_limit_keeps_the_most_recent(session: Session, library) -> None:
     assert _ids(query.results(session, limit=2)) == _ids(query.results(session))[:2]
 

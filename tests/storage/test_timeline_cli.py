@@ -57,7 +57,7 @@ def test_format_clock_writes_hours_minutes_seconds_and_milliseconds() -> None:
 
 
 def test_moments_prints_one_row_per_segment_with_its_span_duration_and_confidence(
-    store_url: str, tagged: dict[str, int], tmp_path: Path
+    store_url: str, tagged: dict[str, int], model: Model, tmp_path: Path
 ) -> None:
     result = run_cli(
         "moments",
@@ -72,7 +72,7 @@ def test_moments_prints_one_row_per_segment_with_its_span_duration_and_confidenc
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["PATH", "START-END", "SECONDS", "CONF", "PEAK", "JOB"]
+    assert lines[0].split() == ["PATH", "START-END", "SECONDS", "CONF", "PEAK", "MODEL", "JOB"]
     rows = lines[2:-1]
     assert rows[0].split() == [
         "/inbox/ride.mp4",
@@ -80,12 +80,29 @@ def test_moments_prints_one_row_per_segment_with_its_span_duration_and_confidenc
         "5.500",
         "0.800",
         "0.900",
+        model.sha256[:12],
         str(tagged["ride"]),
     ]
     # The awkward name stays on its one line, its newline and escape written visibly.
     assert rows[1].startswith("/inbox/sub dir/plié\\n\\x1b[31mred.mp4  00:00:00.000-00:00:05.500")
     assert "\x1b" not in result.stdout
     assert lines[-1] == "2 moment(s)"
+
+
+def test_moments_of_two_models_sharing_a_label_name_each_rows_model(
+    store_url: str, session: Session, model: Model, tmp_path: Path
+) -> None:
+    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
+    first = tag(session, model, "ride")
+    second = tag(session, other, "ride")
+
+    result = run_cli("moments", "--label", "walk", url=store_url, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[2:-1]]
+    assert sorted((row[-2], row[-1]) for row in rows) == sorted(
+        [(model.sha256[:12], str(first)), (other.sha256[:12], str(second))]
+    )
 
 
 @sqlite_only

@@ -411,6 +411,14 @@ def test_moments_are_ordered_by_path_then_time_and_filtered_by_model_and_since(
     assert len(query.moments(session, limit=3)) == 3
 
 
+@pytest.mark.parametrize("wildcard", ["%", "_"])
+def test_like_wildcards_in_a_model_prefix_match_no_moment(
+    session: Session, model: Model, wildcard: str
+) -> None:
+    tag(session, model, "ride")
+    assert query.moments(session, model_sha256=wildcard) == []
+
+
 def test_moments_leave_out_jobs_that_are_not_done(session: Session, model: Model) -> None:
     job_id = tag(session, model, "ride")
     session.execute(update(Job).where(Job.id == job_id).values(state=JobState.FAILED))
