@@ -64,6 +64,7 @@ from scenedetect.scene_detector import SceneDetector
 
 from model.decode_frames import output_size, pyav_to_rgb
 from model.decode_index import open_container, select_video_stream
+from model.frame_times import FrameTimes
 
 __all__ = ["ShotDetector", "ShotFeed", "ShotParams", "detect_cuts", "detect_cuts_in_file"]
 
@@ -215,7 +216,9 @@ class ShotFeed:
     not: then the cuts need ``detect_cuts_in_file``).
     """
 
-    def __init__(self, times_s: np.ndarray, fps: float, params: ShotParams | None = None) -> None:
+    def __init__(
+        self, times_s: FrameTimes | np.ndarray, fps: float, params: ShotParams | None = None
+    ) -> None:
         self.detector = ShotDetector(fps, params)
         self._times = times_s
         self.next_rank = 0
