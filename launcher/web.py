@@ -7,8 +7,8 @@ import re
 import sys
 from collections.abc import Sequence
 
+from actiontag.addresses import url_host
 from launcher.supervisor import ServiceSpec
-from web.bind import url_host
 
 WEB_READY = re.compile(r"Uvicorn running on ")
 # Uvicorn waits for requests in flight (an upload) before it exits.

@@ -20,9 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # set-up, at INFO) stays unprinted, as for the other services.
     import uvicorn
 
+    from actiontag.addresses import listen_address, url_host
     from storage.db import DatabaseSchemaError, DatabaseSettingError, DatabaseUnavailable
     from web.app import make_app
-    from web.bind import listen_address, url_host
     from web.staging import InboxNotWritable, check_writable
     from web.stopping import SHUTDOWN_GRACE_S, log_cancelled_requests_in_one_line
 

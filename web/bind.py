@@ -24,18 +24,6 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve anywhere
 
 
-def listen_address(host: str) -> str:
-    """``host`` as a socket binds it: an IPv6 address without the brackets a URL puts
-    around it (``[::1]`` is ``::1``)."""
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
-
-
-def url_host(host: str) -> str:
-    """``host`` as a URL names it: an IPv6 address in brackets."""
-    bare = listen_address(host)
-    return f"[{bare}]" if ":" in bare else bare
-
-
 def check_bind(settings: Settings) -> None:
     """Refuse to serve a non-loopback address without a token."""
     if settings.web_token is None and not is_loopback(settings.web_host):
