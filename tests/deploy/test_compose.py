@@ -24,6 +24,7 @@ from jsonschema import Draft7Validator
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+CPU_OVERRIDE = ROOT / "docker-compose.cpu.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA_FILE = ROOT / "tests" / "fixtures" / "compose" / "compose-spec.json"
 
@@ -31,27 +32,45 @@ APP_SERVICES = ("worker", "watcher", "web", "trainer")
 SERVICES_THAT_WAIT = ("worker", "watcher")
 GPU_SERVICES = ("worker", "trainer")
 SECRET_FILE = "/run/secrets/postgres_password"
+# The one variable Compose requires (`${VAR:?message}`), and a value that satisfies it.
+REQUIRED = "ACTIONTAG_WEB_TOKEN"
+TOKEN = "a-token-of-sixteen-or-more-characters"
+# The registry images each configurable image defaults to, and the variable naming it.
+DEFAULT_IMAGES = {
+    "PYTHON_IMAGE": "python:3.11-slim-bookworm",
+    "REDIS_IMAGE": "redis:7.4-alpine",
+    "POSTGRES_IMAGE": "postgres:17-bookworm",
+}
 
 
 # --- Compose's variable substitution (the subset this file may use) ------------------------
 
 NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
-BRACED = re.compile(r"(?P<name>[_a-zA-Z][_a-zA-Z0-9]*)(?:(?P<op>:?-)(?P<default>.*))?", re.S)
+BRACED = re.compile(r"(?P<name>[_a-zA-Z][_a-zA-Z0-9]*)(?:(?P<op>:?[-?])(?P<default>.*))?", re.S)
 
 
 class InterpolationError(ValueError):
     """A ${...} form this implementation does not handle; Compose might read it otherwise."""
 
 
+class MissingVariable(ValueError):
+    """A required variable (``${VAR:?message}``) is unset or empty: Compose stops, saying
+    the message."""
+
+
 @dataclass(frozen=True)
 class Reference:
     name: str
-    op: str | None = None  # ":-", "-", or None for ${VAR} and $VAR
-    default: str = ""
+    op: str | None = None  # ":-", "-", ":?", "?", or None for ${VAR} and $VAR
+    default: str = ""  # the message, for ":?" and "?"
 
     @property
     def has_default(self) -> bool:
-        return self.op is not None
+        return self.op in (":-", "-")
+
+    @property
+    def required(self) -> bool:
+        return self.op in (":?", "?")
 
 
 def _scan(value: str) -> Iterator[str | Reference]:
@@ -88,7 +107,7 @@ def _braced(expression: str, whole: str) -> Reference:
     if match is None or "$" in (match.group("default") or ""):
         raise InterpolationError(
             f"'${{{expression}}}' in {whole!r}: only ${{VAR}}, ${{VAR:-default}}, "
-            "${VAR-default} and $$ are implemented here"
+            "${VAR-default}, ${VAR:?message}, ${VAR?message} and $$ are implemented here"
         )
     return Reference(match.group("name"), match.group("op"), match.group("default") or "")
 
@@ -102,6 +121,12 @@ def interpolate(value: str, env: Mapping[str, str]) -> str:
             out.append(env.get(part.name) or part.default)
         elif part.op == "-":
             out.append(env.get(part.name, part.default))
+        elif part.required:
+            if not env.get(part.name) and (part.op == ":?" or part.name not in env):
+                raise MissingVariable(
+                    f"required variable {part.name} is missing a value: {part.default}"
+                )
+            out.append(env[part.name])
         else:
             # Unset without a default: Compose warns and substitutes an empty string.
             out.append(env.get(part.name, ""))
@@ -164,9 +189,30 @@ def load_compose(env: Mapping[str, str]) -> dict[str, Any]:
     return _map_strings(raw_compose(), lambda value: interpolate(value, env))
 
 
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's `!reset` tag, read as the marker RESET."""
+
+
+RESET = object()
+_ComposeLoader.add_constructor("!reset", lambda loader, node: RESET)
+
+
+def raw_override(path: Path) -> dict[str, Any]:
+    document = yaml.load(path.read_text(), Loader=_ComposeLoader)  # a SafeLoader
+    assert isinstance(document, dict), f"{path.name} is not a YAML mapping"
+    return document
+
+
+def gpu_reservations(service: Mapping[str, Any]) -> list[Any]:
+    deploy = service.get("deploy") or {}
+    devices = ((deploy.get("resources") or {}).get("reservations") or {}).get("devices") or []
+    return [device for device in devices if "gpu" in device.get("capabilities", [])]
+
+
 @pytest.fixture(scope="module")
 def env_example() -> dict[str, str]:
-    return read_env_file(ENV_EXAMPLE)
+    # The operator sets the token in .env; the example leaves it empty on purpose.
+    return {**read_env_file(ENV_EXAMPLE), REQUIRED: TOKEN}
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +296,20 @@ def test_interpolation_double_dollar_is_a_literal_dollar() -> None:
     assert interpolate("$${A} $$A a$b$", {"A": "no", "b": "B"}) == "${A} $A aB$"
 
 
-@pytest.mark.parametrize("form", ["${A:?required}", "${A:+alt}", "${A:-${B}}", "${A"])
+def test_interpolation_colon_question_mark_stops_on_an_unset_or_empty_value() -> None:
+    assert interpolate("${A:?say this}", {"A": "v"}) == "v"
+    for env in ({}, {"A": ""}):
+        with pytest.raises(MissingVariable, match="A is missing a value: say this"):
+            interpolate("${A:?say this}", env)
+
+
+def test_interpolation_plain_question_mark_stops_only_on_an_unset_value() -> None:
+    assert interpolate("${A?say this}", {"A": ""}) == ""
+    with pytest.raises(MissingVariable, match="say this"):
+        interpolate("${A?say this}", {})
+
+
+@pytest.mark.parametrize("form", ["${A:+alt}", "${A:-${B}}", "${A"])
 def test_interpolation_rejects_forms_it_does_not_implement(form: str) -> None:
     with pytest.raises(InterpolationError):
         interpolate(form, {})
@@ -265,10 +324,10 @@ def test_compose_validates_against_the_compose_specification(
     assert schema_errors(validator, compose) == []
 
 
-def test_compose_validates_with_its_own_defaults_and_no_env_file(
+def test_compose_validates_with_its_own_defaults_and_only_the_token(
     validator: Draft7Validator,
 ) -> None:
-    assert schema_errors(validator, load_compose({})) == []
+    assert schema_errors(validator, load_compose({REQUIRED: TOKEN})) == []
 
 
 def test_schema_validation_rejects_an_unknown_depends_on_condition(
@@ -279,15 +338,37 @@ def test_schema_validation_rejects_an_unknown_depends_on_condition(
     assert any("depends_on" in error for error in schema_errors(validator, broken))
 
 
-def test_every_substituted_variable_has_a_default() -> None:
-    # So `docker compose up` needs nothing in .env but the password.
-    missing = {
-        ref.name
+def test_every_substituted_variable_but_the_web_token_has_a_default() -> None:
+    # So `docker compose up` needs nothing in .env but the password and the token.
+    without = {
+        ref.name: ref.op
         for value in _strings(raw_compose())
         for ref in references(value)
         if not ref.has_default
     }
-    assert missing == set()
+    assert without == {REQUIRED: ":?"}
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_compose_refuses_every_command_without_a_web_token(
+    env_example: dict[str, str], token: str | None
+) -> None:
+    # Empty as in .env.example, or not there at all: compose stops before starting anything,
+    # rather than report Started while the web service restarts for ever.
+    env = {key: value for key, value in env_example.items() if key != REQUIRED}
+    if token is not None:
+        env[REQUIRED] = token
+    with pytest.raises(MissingVariable, match=rf"{REQUIRED} .*set {REQUIRED} in \.env"):
+        load_compose(env)
+
+
+def test_only_the_web_service_reads_the_web_token(env_example: dict[str, str]) -> None:
+    readers = {
+        name
+        for name, service in load_compose(env_example)["services"].items()
+        if REQUIRED in environment(service)
+    }
+    assert readers == {"web"}
 
 
 # --- Services and profiles -----------------------------------------------------------------
@@ -369,6 +450,20 @@ def test_every_dependency_awaited_as_healthy_has_a_healthcheck(services: dict[st
     assert {
         name for name in awaited if "test" not in services[name].get("healthcheck", {})
     } == set()
+
+
+def test_cpu_override_removes_every_gpu_reservation(services: dict[str, Any]) -> None:
+    reserving = {name for name, service in services.items() if gpu_reservations(service)}
+    override = raw_override(CPU_OVERRIDE)["services"]
+    reset = {name for name, service in override.items() if service.get("deploy") is RESET}
+    assert reserving == set(GPU_SERVICES)
+    assert reset == reserving
+
+
+def test_cpu_override_changes_nothing_but_the_reservations() -> None:
+    override = raw_override(CPU_OVERRIDE)
+    assert set(override) == {"services"}
+    assert {key for service in override["services"].values() for key in service} == {"deploy"}
 
 
 @pytest.mark.parametrize("name", GPU_SERVICES)
@@ -455,15 +550,21 @@ def test_web_is_published_on_loopback_and_asks_for_a_token(services: dict[str, A
 
 
 def test_watcher_polls_the_inbox_by_default(services: dict[str, Any]) -> None:
-    assert load_compose({})["services"]["watcher"]["environment"]["ACTIONTAG_POLL"] == "1"
+    defaults = load_compose({REQUIRED: TOKEN})["services"]["watcher"]
+    assert defaults["environment"]["ACTIONTAG_POLL"] == "1"
     assert environment(services["watcher"])["ACTIONTAG_POLL"] == "1"
 
 
 def test_trainer_runs_the_split_named_by_split_default_one(env_example: dict[str, str]) -> None:
-    default = load_compose({})["services"]["trainer"]["command"]
+    default = load_compose({REQUIRED: TOKEN})["services"]["trainer"]["command"]
     chosen = load_compose({**env_example, "SPLIT": "3"})["services"]["trainer"]["command"]
-    assert default == ["python", "-m", "trainer", "--split", "1"]
-    assert chosen == ["python", "-m", "trainer", "--split", "3"]
+    assert default == ["--split", "1"]
+    assert chosen == ["--split", "3"]
+
+
+def test_trainer_takes_the_arguments_of_run_as_its_flags(services: dict[str, Any]) -> None:
+    # `docker compose --profile train run --rm trainer --help` replaces only the command.
+    assert services["trainer"]["entrypoint"] == ["python", "-m", "trainer"]
 
 
 def test_trainer_writes_data_and_runs_to_named_volumes(
@@ -514,7 +615,7 @@ def test_app_service_runs_a_module_of_the_project_image(
     service = services[name]
     assert service["image"] == services["worker"]["image"]
     assert service["build"]["context"] == "."
-    python, flag, module = service["command"][:3]
+    python, flag, module = [*service.get("entrypoint", []), *service["command"]][:3]
     assert (python, flag) == ("python", "-m")
     assert (ROOT / module / "__init__.py").is_file(), module
 
@@ -523,6 +624,19 @@ def test_app_service_runs_a_module_of_the_project_image(
 def test_service_gets_the_x_common_environment(compose: dict[str, Any], name: str) -> None:
     shared = compose["x-common"]["environment"]
     assert shared.items() <= environment(compose["services"][name]).items()
+
+
+@pytest.mark.parametrize(("variable", "default"), DEFAULT_IMAGES.items())
+def test_every_base_image_is_configurable_and_defaults_to_the_registry_tag(
+    variable: str, default: str
+) -> None:
+    document = raw_compose()
+    named = {
+        "PYTHON_IMAGE": document["x-common"]["build"]["args"].get("PYTHON_IMAGE"),
+        "REDIS_IMAGE": document["services"]["redis"]["image"],
+        "POSTGRES_IMAGE": document["services"]["postgres"]["image"],
+    }
+    assert named[variable] == f"${{{variable}:-{default}}}"
 
 
 # --- .env.example --------------------------------------------------------------------------
