@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps services test test-all lint format demo up bench clean
+.PHONY: install system-deps services test test-all lint format demo up bench clean compose-check
 
 install: $(STAMP) system-deps
 
@@ -93,6 +93,15 @@ demo: $(STAMP)
 # UP_FLAGS as above.
 up: $(STAMP)
 	$(PY) -m launcher up $(UP_FLAGS)
+
+# docker-compose.yml for real (tools/compose_check.py; README, "The compose check"): build
+# the image, start the stack with the CPU override, tag real and broken files and an
+# upload, scale, stop, down and up, down -v. Needs root on Debian: tools/docker_engine.sh
+# installs Docker's Debian packages and Compose v2 where missing and starts dockerd; the
+# base images are local Debian builds (tools/base_images.sh), cached by the engine.
+compose-check: $(STAMP)
+	tools/docker_engine.sh
+	PATH="$(CURDIR)/var/compose/bin:$$PATH" $(PY) tools/compose_check.py
 
 clean:
 	rm -rf var/demo .pytest_cache
