@@ -108,7 +108,7 @@ class FrameIndex:
     def duration(self) -> float:
         """Seconds from the first frame's start to the last frame's end (gaps included)."""
         if self.pts is None:
-            return self.frames * self.frame_s()
+            return self.frames / float(self.nominal_rate) if self.nominal_rate else 0.0
         return float((int(self.pts[-1]) - int(self.pts[0])) * self.time_base) + self.frame_s()
 
     def gap_s(self) -> float:

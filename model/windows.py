@@ -137,7 +137,7 @@ def frame_times(index: FrameIndex) -> np.ndarray:
 
 
 def _video_end(times: FrameTimes, duration_s: float | None) -> float:
-    last = float(times.at(np.asarray([times.frames - 1]))[0])
+    last = times[times.frames - 1]
     if duration_s is None:
         return max(times.end_s, last)
     if duration_s < last:
@@ -192,7 +192,7 @@ def place_windows(
         clip_len=clip_len,
         frame_stride=frame_stride,
         spacing_s=float(spacing),
-        duration_s=end - float(times.at(np.zeros(1, np.int64))[0]),
+        duration_s=end - times[0],
         parts_s=tuple(
             (float(t), float(e))
             for t, e in zip(times.at(firsts[held]), part_ends[held], strict=True)
