@@ -94,7 +94,14 @@ class FrameTimes:
         return self.frames
 
     def __getitem__(self, rank: int) -> float:
-        return float(self.at(np.asarray([rank]))[0])
+        """One frame's time, as ``at`` gives it (the shot detector asks once a frame)."""
+        if rank < 0:
+            rank += self.frames
+        if not 0 <= rank < self.frames:
+            raise IndexError(f"frame {rank} of {self.frames}")
+        if self.ticks is None:
+            return rank / self.rate
+        return float(self.ticks[rank] - self.origin) * self.tick_s
 
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
         """Every frame's time: a float a frame, for short videos and tests only."""
