@@ -110,6 +110,19 @@ def test_a_frame_held_for_seconds_takes_one_window_not_several() -> None:
     assert plan.start_s == pytest.approx([0, 1, 2, 3, *range(9, 25)])
 
 
+def test_past_the_cap_windows_spread_over_the_parts_of_a_video_with_a_gap() -> None:
+    # 100 s at 10 fps, nothing for almost 3 hours, 100 s more.
+    times = np.concatenate([np.arange(1000) / 10, 10000 + np.arange(1000) / 10])
+    plan = place_windows(times, clip_len=4, every_s=1.0, max_windows=20)
+
+    assert len(plan) == 20
+    starts = np.asarray(plan.start_s)
+    assert (starts < 100).sum() == (starts >= 10000).sum() == 10
+    ends = np.asarray(plan.end_s)
+    assert np.all((ends <= 100 + 1e-9) | (starts >= 10000))
+    assert np.asarray(plan.parts_s) == pytest.approx(np.array([[0, 100], [10000, 10100]]))
+
+
 def test_frame_times_come_from_the_presentation_timestamps() -> None:
     pts = np.array([1000, 4003, 7006, 13012, 16015])  # a dropped frame at 10009
     index = _index(pts=pts, time_base=Fraction(1, 90000))
