@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -643,6 +643,7 @@ def complete_job(
     thumbnails: Sequence[bytes] | None = None,
     path: str | None = None,
     timeline: Timeline | None = None,
+    worker: str | None = None,
 ) -> bool:
     """Write a job's results and mark it ``done``, all in one transaction.
 
@@ -662,11 +663,17 @@ def complete_job(
     ``thumbnails`` are (:class:`storage.thumbnails.InvalidThumbnail`). None: the job has
     no timeline.
 
+    ``worker``: the name the job was claimed under (:func:`claim_job`). Given, the
+    result is written only while the job is still ``running`` under that name: a worker
+    whose job was requeued meanwhile (``requeue --stale``) and perhaps claimed by another
+    no longer holds it, and its result would go into a row naming the other worker and
+    its start time. None (a caller that holds no claim): any job not finished is
+    completed.
+
     Rows a previous, interrupted attempt left are replaced, so a retry never duplicates.
     Returns False, changing nothing, when the job is already ``done`` (a redelivered
-    task) or was ``superseded`` meanwhile (its file changed: the result would describe
-    content that is no longer there). Results for a job that was requeued or failed
-    meanwhile are still recorded: they are real results.
+    task), was ``superseded`` meanwhile (its file changed: the result would describe
+    content that is no longer there), or is no longer held under ``worker``.
     """
     _check_predictions(predictions)
     _check_expert_usage(expert_usage)
@@ -683,7 +690,7 @@ def complete_job(
         # and the second finds the job done.
         finished = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.state.not_in([JobState.DONE, JobState.SUPERSEDED]))
+            .where(Job.id == job_id, _unfinished_under(worker))
             .values(
                 state=JobState.DONE,
                 finished_at=utcnow(),
@@ -742,6 +749,14 @@ def complete_job(
                 .execution_options(synchronize_session=False)
             )
     return True
+
+
+def _unfinished_under(worker: str | None) -> ColumnElement[bool]:
+    """A job a result may still be written to: running under ``worker``'s claim, or, for
+    no claim, any job not done or superseded."""
+    if worker is None:
+        return Job.state.not_in([JobState.DONE, JobState.SUPERSEDED])
+    return and_(Job.state == JobState.RUNNING, Job.worker == worker)
 
 
 def _check_predictions(predictions: Sequence[tuple[str, float]]) -> None:
@@ -901,19 +916,33 @@ def _thumbnail_rows(thumbnails: Sequence[bytes]) -> list[dict[str, Any]]:
     return rows
 
 
-def fail_job(session: Session, job_id: int, error: str, *, path: str | None = None) -> bool:
+def fail_job(
+    session: Session,
+    job_id: int,
+    error: str,
+    *,
+    path: str | None = None,
+    worker: str | None = None,
+) -> bool:
     """Mark a job ``failed`` with a readable ``error`` (e.g. why the video cannot be decoded).
 
     ``path``: the file the error is about, kept as the job's path (None: left as it is),
-    so that a listing shows the error next to the name it concerns.
-    Returns False, changing nothing, when the job is already done or failed.
+    so that a listing shows the error next to the name it concerns. ``worker``: the name
+    the job was claimed under, as for :func:`complete_job`: given, only a job still
+    running under it is failed (a worker that lost its claim never fails another's run).
+    Returns False, changing nothing, when the job is already done or failed, or no
+    longer held under ``worker``.
     """
     if not error.strip():
         raise ValueError("say why the job failed: the error text is what people read")
+    if worker is None:
+        failable: ColumnElement[bool] = Job.state.in_([JobState.QUEUED, JobState.RUNNING])
+    else:
+        failable = and_(Job.state == JobState.RUNNING, Job.worker == worker)
     with write_transaction(session):
         failed = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+            .where(Job.id == job_id, failable)
             .values(
                 state=JobState.FAILED,
                 error=error,

@@ -250,6 +250,7 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
             limit = process.settings.task_time_limit - 30  # worker.app's soft limit
             return _fail(
                 session,
+                process.name,
                 job_id,
                 f"tagging took longer than {limit} s and was stopped. Raise "
                 f"{env_name('task_time_limit')}, or score fewer windows (a larger "
@@ -260,6 +261,7 @@ def run_job(process: WorkerProcess, job_id: int) -> str:
             log.exception("job %d: unexpected error", job_id)
             return _fail(
                 session,
+                process.name,
                 job_id,
                 f"internal error while tagging: {type(exc).__name__}: {exc}. "
                 "See the worker log for the traceback.",
@@ -282,6 +284,7 @@ def fail_unstarted(nodename: str, job_id: int, exc: Exception, settings: Setting
                 return claim.status.value
             return _fail(
                 session,
+                name,
                 job_id,
                 f"the worker {name} cannot load its model: {type(exc).__name__}: {exc}. "
                 "Fix it (see its log), restart it, then `python -m storage requeue --failed`.",
@@ -398,6 +401,7 @@ def checked_video(session: Session, process: WorkerProcess, job_id: int) -> Open
     if inputs.model_sha256 != predictor.sha256:
         _fail(
             session,
+            process.name,
             job_id,
             f"the job asks for model {inputs.model_sha256[:12]} ({inputs.model_path}) but this "
             f"worker serves {predictor.sha256[:12]} ({predictor.checkpoint_path}). Give the "
@@ -408,7 +412,7 @@ def checked_video(session: Session, process: WorkerProcess, job_id: int) -> Open
     try:
         return open_video(inputs)
     except FileRefused as refused:
-        _fail(session, job_id, str(refused))
+        _fail(session, process.name, job_id, str(refused))
         return None
 
 
@@ -428,11 +432,12 @@ def record_result(
     path = video.path
     if isinstance(result, VideoError):
         # The decoder saw /proc/self/fd/N; the reason names the recorded path.
-        return _fail(session, job_id, str(VideoError(path, result.reason)), path=path)
+        return _fail(session, process.name, job_id, str(VideoError(path, result.reason)), path=path)
     if isinstance(result, Exception):
         log.error("job %d: unexpected error", job_id, exc_info=result)
         return _fail(
             session,
+            process.name,
             job_id,
             f"internal error while tagging: {type(result).__name__}: {result}. "
             "See the worker log for the traceback.",
@@ -440,7 +445,7 @@ def record_result(
         )
     changed = video.written_since_opened()
     if changed is not None:
-        return _fail(session, job_id, changed, path=path)
+        return _fail(session, process.name, job_id, changed, path=path)
     written = complete_job(
         session,
         job_id,
@@ -452,6 +457,7 @@ def record_result(
         thumbnails=result.thumbnails,
         path=path,
         timeline=result.timeline,
+        worker=process.name,
     )
     if not written:
         # Superseded while it ran (its file changed: the result would describe content
@@ -488,8 +494,12 @@ def _video_meta(result: VideoPrediction) -> dict[str, float | int]:
     }
 
 
-def _fail(session: Session, job_id: int, reason: str, path: str | None = None) -> str:
-    fail_job(session, job_id, reason, path=path)
+def _fail(session: Session, worker: str, job_id: int, reason: str, path: str | None = None) -> str:
+    """Fail the job ``worker`` claimed; a job it no longer holds is left as it is."""
+    if not fail_job(session, job_id, reason, path=path, worker=worker):
+        state = job_inputs(session, job_id).state
+        log.info("job %d: failure not written, the job is %s meanwhile", job_id, state.value)
+        return state.value
     log.warning("job %d failed: %s", job_id, reason)
     return "failed"
 

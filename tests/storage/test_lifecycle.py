@@ -36,7 +36,9 @@ def _job(session: Session, job_id: int) -> Job:
     return job
 
 
-def _complete(session: Session, job_id: int, predictions=PREDICTIONS) -> bool:
+def _complete(
+    session: Session, job_id: int, predictions=PREDICTIONS, worker: str | None = None
+) -> bool:
     return jobs.complete_job(
         session,
         job_id,
@@ -45,7 +47,18 @@ def _complete(session: Session, job_id: int, predictions=PREDICTIONS) -> bool:
         video_meta=META,
         decode_ms=12.0,
         inference_ms=340.0,
+        worker=worker,
     )
+
+
+def _taken_over(session: Session, job_id: int) -> Job:
+    """The job claimed by "first", requeued as stale while it still runs, then claimed by
+    "second" (``requeue --stale`` of a job that was not dead); as "second" holds it."""
+    jobs.claim_job(session, job_id, "first", max_attempts=3)
+    _age(session, job_id, started_at=timedelta(hours=3))
+    assert jobs.requeue_stale(session, timedelta(hours=1)) == [job_id]
+    assert jobs.claim_job(session, job_id, "second", max_attempts=3).claimed
+    return _job(session, job_id)
 
 
 def _rows(session: Session, job_id: int) -> tuple[list[tuple], list[tuple]]:
@@ -318,6 +331,39 @@ def test_results_of_a_job_requeued_meanwhile_are_still_recorded(
     jobs.requeue_stale(session, timedelta(0))
     assert _complete(session, job_id)
     assert _job(session, job_id).state is JobState.DONE
+
+
+def test_a_result_from_a_worker_that_lost_its_claim_is_not_written(
+    session: Session, job_id: int
+) -> None:
+    held = _taken_over(session, job_id)
+
+    assert not _complete(session, job_id, worker="first")
+
+    job = _job(session, job_id)
+    assert (job.state, job.worker, job.started_at) == (JobState.RUNNING, "second", held.started_at)
+    assert _rows(session, job_id) == ([], [])
+
+
+def test_the_result_of_the_worker_holding_the_claim_is_written_under_its_name(
+    session: Session, job_id: int
+) -> None:
+    held = _taken_over(session, job_id)
+
+    assert _complete(session, job_id, worker="second")
+
+    job = _job(session, job_id)
+    assert (job.state, job.worker, job.started_at) == (JobState.DONE, "second", held.started_at)
+    assert _rows(session, job_id)[0] == [(1, "run", 0.7), (2, "walk", 0.2), (3, "jump", 0.1)]
+
+
+def test_a_worker_that_lost_its_claim_does_not_fail_the_job(session: Session, job_id: int) -> None:
+    _taken_over(session, job_id)
+
+    assert not jobs.fail_job(session, job_id, "cannot decode", worker="first")
+
+    job = _job(session, job_id)
+    assert (job.state, job.worker, job.error) == (JobState.RUNNING, "second", None)
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,12 @@ PostgreSQL + Redis.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from storage import jobs
 from storage.schema import JobState
 
 from .stack import (
@@ -119,3 +121,20 @@ def test_sigterm_finishes_the_video_in_progress_then_exits(
     job = stack.job(job_id)
     assert (job.state, job.attempts) == (JobState.DONE, 1)
     _assert_done_once(stack, job_id, worker)
+
+
+def test_a_job_requeued_as_stale_while_it_runs_keeps_the_claim_of_the_worker_that_took_it(
+    stack: Stack, worker: RunningWorker
+) -> None:
+    worker.ensure_running()
+    job_id = stack.record(write_video(stack.workdir / "presumed-dead.avi", seed=25))
+    _running(stack, worker, job_id, attempt=1)
+    with stack.session() as session:  # `requeue --stale`, then another worker claims it
+        assert jobs.requeue_stale(session, timedelta(0)) == [job_id]
+        assert jobs.claim_job(session, job_id, "other#0", max_attempts=MAX_ATTEMPTS).claimed
+
+    worker.wait_for_log(f"job {job_id}: result not written, the job is running meanwhile", 60)
+
+    job = stack.job(job_id)
+    assert (job.state, job.worker, job.attempts) == (JobState.RUNNING, "other#0", 2)
+    assert stack.predictions(job_id) == []
