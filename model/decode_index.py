@@ -336,11 +336,14 @@ class IndexCache:
 
     Keyed by the file's identity and modification and change times: a replaced or
     rewritten file gets a new index. Shared by threads (a worker may decode the next
-    batch while the model runs), hence the lock.
+    batch while the model runs), hence the lock. At most ``capacity`` indexes and, but
+    for the newest, ``max_frames`` frames between them: an index costs 8 bytes a frame,
+    so a worker that met several huge files keeps one of them, not sixteen.
     """
 
-    def __init__(self, capacity: int = 16) -> None:
+    def __init__(self, capacity: int = 16, max_frames: int = DEFAULT_MAX_FRAMES) -> None:
         self._capacity = capacity
+        self._max_frames = max_frames
         self._items: OrderedDict[tuple, FrameIndex] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -370,7 +373,10 @@ class IndexCache:
         with self._lock:
             self._items[key] = index
             self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
+            while len(self._items) > self._capacity or (
+                len(self._items) > 1
+                and sum(kept.frames for kept in self._items.values()) > self._max_frames
+            ):
                 self._items.popitem(last=False)
 
     def clear(self) -> None:

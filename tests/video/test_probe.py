@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import av
 import cv2
+import numpy as np
 import pytest
 
+from model.decode_index import FrameIndex, IndexCache
 from model.video import probe, read_clips
 
 # name, frames that really decode (counted by a front-to-back decode below too)
@@ -111,3 +115,29 @@ def test_probe_reuses_nothing_from_a_file_that_was_replaced(kit, tmp_path):
     kit.write_opencv(tmp_path / "other.avi", 12, "MJPG").replace(path)
     assert probe(path).frames == 12
     assert kit.numbers(read_clips(path, [11], 1))[0, 0] == 11
+
+
+def _index_of(frames: int) -> FrameIndex:
+    return FrameIndex(
+        stream_index=0,
+        first_video_stream=True,
+        codec="mpeg4",
+        frames=frames,
+        time_base=Fraction(1, 25),
+        pts=np.arange(frames, dtype=np.int64),
+        key_ranks=np.zeros(1, np.int64),
+        nominal_rate=Fraction(25),
+    )
+
+
+def test_the_index_cache_keeps_no_more_frames_than_its_budget_but_the_newest(tmp_path):
+    first, second = tmp_path / "first.mkv", tmp_path / "second.mkv"
+    first.write_bytes(b"1")
+    second.write_bytes(b"2")
+    cache = IndexCache(capacity=16, max_frames=100)
+
+    cache.put(str(first), _index_of(60))
+    cache.put(str(second), _index_of(60))
+
+    assert cache.get(str(first)) is None
+    assert cache.get(str(second)).frames == 60
