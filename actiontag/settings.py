@@ -33,7 +33,11 @@ from typing import Any
 __all__ = [
     "DEFAULT_VIDEO_EXTENSIONS",
     "ENV_PREFIX",
+    "MAX_DURATION",
+    "MAX_INTEGER",
+    "MAX_SIZE",
     "SPEC",
+    "OutOfRange",
     "Setting",
     "SettingError",
     "Settings",
@@ -61,6 +65,10 @@ class SettingError(ValueError):
     """A setting has a value no process can use; the message names where it came from."""
 
 
+class OutOfRange(ValueError):
+    """A value written correctly but past the largest the grammar allows (``MAX_*``)."""
+
+
 # -- the grammar of values ------------------------------------------------------------
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
@@ -77,6 +85,14 @@ _SECONDS_PER_UNIT = {
 }
 _SIZE = re.compile(rf"\s*{_NUMBER}\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
 _BYTES_PER_UNIT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# The longest duration a value may give: past any timeout or age anyone means, and short
+# enough that a moment that long ago is still a date (datetime starts at year 1).
+MAX_DURATION = timedelta(weeks=5200)
+# The largest size a value may give (an exbibyte): every size still fits a database integer.
+MAX_SIZE = 1 << 60
+# The largest integer a database column holds (SQLite's INTEGER, PostgreSQL's BIGINT):
+# an id or a limit beyond it can name nothing.
+MAX_INTEGER = (1 << 63) - 1
 
 
 def parse_duration(text: str) -> timedelta:
@@ -89,7 +105,13 @@ def parse_duration(text: str) -> timedelta:
             "(ms, s, m, h, d, w), e.g. 30, 500ms, 5m, 2h or 7d"
         )
     unit = match.group(2).lower() if match.group(2) else None
-    return timedelta(seconds=float(match.group(1)) * _SECONDS_PER_UNIT[unit])
+    seconds = float(match.group(1)) * _SECONDS_PER_UNIT[unit]
+    if seconds > MAX_DURATION.total_seconds():
+        raise OutOfRange(
+            f"{text!r} is too long a duration: at most {format_duration(MAX_DURATION)} "
+            "(about a century)"
+        )
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:
@@ -107,7 +129,10 @@ def parse_size(text: str) -> int:
     match = _SIZE.fullmatch(text)
     if match is None:
         raise ValueError(f"{text!r} is not a size; write e.g. 4096, 512K, 256M or 20G")
-    return int(float(match.group(1)) * _BYTES_PER_UNIT[match.group(2).lower()])
+    size = float(match.group(1)) * _BYTES_PER_UNIT[match.group(2).lower()]
+    if size > MAX_SIZE:
+        raise OutOfRange(f"{text!r} is too large a size: at most {_size_setting(MAX_SIZE)}")
+    return int(size)
 
 
 def format_size(size: int) -> str:
@@ -154,6 +179,8 @@ def _at_least(minimum: int) -> Callable[[str], int]:
             raise ValueError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise ValueError(f"{value} must be at least {minimum}")
+        if value > MAX_INTEGER:
+            raise OutOfRange(f"{value} must be at most {MAX_INTEGER}")
         return value
 
     return parse

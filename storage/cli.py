@@ -47,6 +47,8 @@ log = logging.getLogger("storage")
 # passes the service's Celery app); storage itself knows no broker.
 ConnectBroker = Callable[[Settings], Send]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# A command given an argument it cannot use (a file it cannot write), as argparse exits.
+EXIT_USAGE = 2
 BAR_WIDTH = 20
 
 
@@ -509,10 +511,19 @@ def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
         buffer.write("\n")
     if args.output is None:
         out.write(buffer.getvalue())
-    else:
+        return 0
+    try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(buffer.getvalue(), encoding="utf-8", newline="")
-        print(f"wrote {len(records)} {what} to {args.output}", file=sys.stderr)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename not in (None, str(args.output)) else ""
+        print(
+            f"error: cannot write {escape_control(args.output)}: "
+            f"{exc.strerror or exc}{escape_control(where)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(f"wrote {len(records)} {what} to {escape_control(args.output)}", file=sys.stderr)
     return 0
 
 

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from actiontag.settings import Settings, add_flags, env_name, from_args, parse_duration
+from actiontag.settings import (
+    MAX_INTEGER,
+    OutOfRange,
+    Settings,
+    add_flags,
+    env_name,
+    from_args,
+    parse_duration,
+)
 
 __all__ = [
     "REPORT_LIMIT",
@@ -21,6 +29,7 @@ __all__ = [
     "parse_age",
     "parse_args",
     "parse_confidence",
+    "parse_id",
     "parse_limit",
     "parse_seconds",
     "parse_since",
@@ -53,6 +62,8 @@ def parse_since(text: str) -> datetime:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
     try:
         return datetime.now(UTC) - parse_duration(text)
+    except OutOfRange as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T13:00, "
@@ -66,12 +77,23 @@ def parse_seconds(text: str) -> float:
 
 
 def parse_limit(text: str) -> int:
+    return _whole_number(text, "the limit")
+
+
+def parse_id(text: str) -> int:
+    """A row's id: a whole number from 1 to the largest a database integer holds."""
+    return _whole_number(text, "an id")
+
+
+def _whole_number(text: str, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"the limit must be at least 1, got {text}")
+        raise argparse.ArgumentTypeError(f"{what} must be at least 1, got {text}")
+    if value > MAX_INTEGER:
+        raise argparse.ArgumentTypeError(f"{what} must be at most {MAX_INTEGER}, got {text}")
     return value
 
 
@@ -207,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     requeue.add_argument(
         "--job",
-        type=int,
+        type=parse_id,
         action="append",
         metavar="ID",
         help="with --failed: only this job (repeatable)",

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 
+from actiontag.settings import MAX_INTEGER
 from actiontag.timeline import Segment, Timeline, Window
 from storage.schema import (
     ExpertUsage,
@@ -489,7 +490,7 @@ def find_video(session: Session, ref: str) -> Video:
     ).first()
     if by_path is not None:
         return by_path
-    if ref.isascii() and ref.isdigit():
+    if _is_id(ref):
         by_id = session.get(Video, int(ref))
         if by_id is not None:
             return by_id
@@ -508,6 +509,12 @@ def find_video(session: Session, ref: str) -> Video:
         f"no video has the path, id or sha256 prefix {ref!r}. "
         "`python -m storage list` shows the videos there are."
     )
+
+
+def _is_id(ref: str) -> bool:
+    """Whether ``ref`` can be a row's id: digits, no more than a database integer holds
+    (a longer number names no row, and the driver would refuse it)."""
+    return ref.isascii() and ref.isdigit() and len(ref) <= 19 and int(ref) <= MAX_INTEGER
 
 
 def video_by_id(session: Session, video_id: int) -> VideoDetail:

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 
 from actiontag.settings import (
+    MAX_DURATION,
+    OutOfRange,
     format_duration,
     format_size,
     parse_bool,
@@ -33,6 +35,24 @@ from actiontag.settings import (
 )
 def test_a_duration_is_seconds_or_a_number_and_a_unit(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["99999999999999999999d", "1000000w", "9" * 400, "5201w"], ids=str.__len__
+)
+def test_a_duration_past_a_century_is_refused_saying_the_most(text: str) -> None:
+    with pytest.raises(OutOfRange, match=r"too long a duration: at most 5200w"):
+        parse_duration(text)
+
+
+def test_the_longest_duration_is_taken() -> None:
+    assert parse_duration("5200w") == MAX_DURATION
+
+
+@pytest.mark.parametrize("text", ["1048577T", "9" * 400], ids=["1048577T", "400-digits"])
+def test_a_size_past_an_exbibyte_is_refused_saying_the_most(text: str) -> None:
+    with pytest.raises(OutOfRange, match=r"too large a size: at most 1048576T"):
+        parse_size(text)
 
 
 @pytest.mark.parametrize("text", ["soon", "-1", "5 days", "1e3", "2y", "", "m"])

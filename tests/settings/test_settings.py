@@ -165,6 +165,28 @@ def test_a_bad_flag_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     assert "--reconcile-every='0': must be more than 0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("reconcile_every", "99999999999999999999d", "too long a duration: at most 5200w"),
+        ("max_video_size", "9" * 400, "too large a size: at most 1048576T"),
+        ("max_windows", str(1 << 63), f"must be at most {(1 << 63) - 1}"),
+    ],
+    ids=["duration", "size", "integer"],
+)
+def test_a_flag_value_past_the_largest_is_a_usage_error_saying_the_most(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    parser = parser_with([flag])
+    option = "--" + flag.replace("_", "-")
+
+    with pytest.raises(SystemExit) as exited:
+        from_args(parser, parser.parse_args([option, value]), environ={})
+
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_an_env_file_gives_its_actiontag_lines_only(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(ENV_FILE)
 
