@@ -19,12 +19,12 @@ all in one run, each case timed untraced and then traced once for its peak.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 
 from model.decode_index import index_file, open_container, select_video_stream
@@ -32,20 +32,16 @@ from model.frame_times import FrameTimes
 from model.windows import place_windows
 
 
-def write_tiny_frames(path: Path, frames: int) -> Path:
-    if path.exists():
-        return path
-    partial = path.with_suffix(".part.mkv")
-    with av.open(str(partial), "w") as container:
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
-        grey = np.full((16, 16, 3), 128, dtype=np.uint8)
-        frame = av.VideoFrame.from_ndarray(grey, format="rgb24").reformat(format="yuv420p")
-        for i in range(frames):
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    partial.rename(path)
+def cached_tiny_frames(path: Path, frames: int) -> Path:
+    """The test suite's many-frame video, written once under ``path`` and reused."""
+    # Run as `python bench/frame_index.py`, the tests' helpers are importable only with
+    # the repository's root on the path.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.worker.stack import write_tiny_frames
+
+    if not path.exists():
+        partial = write_tiny_frames(path.with_suffix(".part.mkv"), frames)
+        partial.rename(path)
     return path
 
 
@@ -88,7 +84,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path("var/bench"))
     args = parser.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    path = str(write_tiny_frames(args.cache_dir / f"tiny-{args.frames}.mkv", args.frames))
+    path = str(cached_tiny_frames(args.cache_dir / f"tiny-{args.frames}.mkv", args.frames))
     index = index_file(path)
     assert index.frames == args.frames
     per_million = 1e6 / index.frames
