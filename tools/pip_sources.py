@@ -28,32 +28,16 @@ import threading
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
+# pip's own reading of its configuration, shared with make install (run as a script,
+# this folder is on the path).
+from uv_pip import pip_settings
+
 # Options whose values are lists of index URLs, folders or files that pip reads.
 SOURCES = ("index-url", "extra-index-url", "find-links", "constraint")
 # Options naming paths of this machine that mean nothing inside a build.
 DROPPED = ("cache-dir", "log", "target", "prefix", "root", "src", "build", "client-cert")
 # Where the build mounts the pip-ca secret (BuildKit's default target for its id).
 CA_IN_BUILD = "/run/secrets/pip-ca"
-
-
-def host_configuration() -> dict[str, str]:
-    """pip's merged configuration as `pip config list` prints it, without the section
-    names: the build's pip gets it as [global]. Environment variables override files, as
-    they do for pip."""
-    listed = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "list"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    from_files: dict[str, str] = {}
-    from_env: dict[str, str] = {}
-    for line in listed.splitlines():
-        name, _, quoted = line.partition("=")
-        section, _, key = name.partition(".")
-        value = quoted.strip().strip("'\"")
-        (from_env if section == ":env:" else from_files)[key] = value
-    return {**from_files, **from_env}
 
 
 class Roots:
@@ -150,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     roots = Roots()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler(roots))
     roots.base = f"http://127.0.0.1:{server.server_address[1]}"
-    host = host_configuration()
+    host = pip_settings()
     config = configparser.ConfigParser(interpolation=None)
     config["global"] = build_configuration(host, roots)
     args.out.mkdir(parents=True, exist_ok=True)
