@@ -162,7 +162,9 @@ def test_a_service_that_fails_to_start_stops_the_other_and_shows_its_log(
     assert code == 1, output
     assert "the worker exited with code 2" in output
     assert "ACTIONTAG_MAX_WINDOWS (--max-windows) is 1" in output  # its own error, from its log
-    assert "watcher stopped (exit code 0)" in output
+    # The worker's usage error can come while the watcher still imports, before its
+    # handler is installed: SIGTERM then ends it by the signal. Either way it was stopped.
+    assert re.search(r"watcher stopped \(exit code (0|-15)\)", output), output
     assert processes_using(tmp_path) == []
 
 

@@ -18,7 +18,7 @@ from storage.schema import Model
 from tests.worker.stack import CLASSES, CONFIG
 
 from .conftest import Checkpoint, watcher_args
-from .harness import Stores, run_once, sha256_bytes
+from .harness import Stores, run_once, sha256_bytes, wait_for
 
 
 def write_misshapen_checkpoint(path: Path) -> Checkpoint:
@@ -82,3 +82,27 @@ def test_a_checkpoint_checked_once_is_not_checked_again_at_the_next_start(
     assert first.returncode == again.returncode == 0, again.stderr
     assert checked in first.stderr
     assert checked not in again.stderr
+
+
+def _checking(checkpoint: Checkpoint) -> bool:
+    """Whether a worker's servable check of ``checkpoint`` is running (the watcher's child)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker.servable" in argv and str(checkpoint.path).encode() in argv:
+            return True
+    return False
+
+
+def test_a_stop_while_the_checkpoint_is_checked_is_a_clean_stop(
+    sqlite_stores: Stores, inbox: Path, own_checkpoint: Checkpoint, start_watcher
+) -> None:
+    watcher = start_watcher(watcher_args(inbox, own_checkpoint), sqlite_stores.env())
+    wait_for(lambda: _checking(own_checkpoint), what="the checkpoint's check to start")
+
+    code = watcher.terminate()
+
+    assert code == 0, watcher.log()
+    assert not _checking(own_checkpoint)
