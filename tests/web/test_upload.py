@@ -85,14 +85,20 @@ def test_a_file_over_the_limit_is_refused_with_413_and_leaves_nothing(
     assert new_files(store.inbox) == []
 
 
-def test_content_already_recorded_names_its_video_and_is_not_added(
-    client: TestClient, store: Store
-) -> None:
+def upload_recorded_content(client: TestClient, store: Store) -> dict[str, object]:
+    """The answer for one file whose content is the store's done video, under a new name."""
     assert store.done_path is not None
     answer = client.post(
         "/api/videos", files={"file": ("again.webm", store.done_path.read_bytes())}
     )
     (received,) = answer.json()["files"]
+    return received
+
+
+def test_content_already_recorded_names_its_video_and_is_not_added(
+    client: TestClient, store: Store
+) -> None:
+    received = upload_recorded_content(client, store)
     assert received["duplicate_of"] == store.done_video and received["stored_name"] is None
     assert new_files(store.inbox) == []
 
@@ -248,11 +254,7 @@ def test_the_answer_gives_a_placed_file_the_api_url_to_poll(
 def test_the_answer_gives_a_recorded_duplicate_its_video_url(
     client: TestClient, store: Store
 ) -> None:
-    assert store.done_path is not None
-    answer = client.post(
-        "/api/videos", files={"file": ("again.webm", store.done_path.read_bytes())}
-    )
-    (received,) = answer.json()["files"]
+    received = upload_recorded_content(client, store)
     assert received["video_url"] == f"/api/videos/{store.done_video}"
 
 
