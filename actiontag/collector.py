@@ -2,10 +2,9 @@
 
 ``import torchvision`` leaves ~330,000 objects tracked by the collector. CPython walks
 them on every full collection while the imports go on, and at exit it tears them down
-one by one: on a 2-core host, ``python -c "import torchvision"`` took 4.1 s of CPU, and
-2.8 s with the collector paused during the import and the objects frozen after it
-(2026-12-06, medians of six). A worker pays that at every start and stop; so does each
-run of the trainer.
+one by one. Pausing the collector during the import and freezing the objects after it
+takes about a third off that process's CPU (docs/benchmarks.md). A worker pays the
+import at every start and stop; so does each run of the trainer.
 
 So these processes follow the ``gc`` module's advice for a process that forks without
 exec (the worker's prefork pool, the trainer's DataLoader workers): pause the collector

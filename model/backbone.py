@@ -1,12 +1,15 @@
-"""The video backbones ActionMoEDynamicModel can stand on, by name.
+"""The video backbones ActionMoEDynamicModel can stand on: the builders that
+model.config.BACKBONES names, and what the network does to any of them.
 
-``r2plus1d_18`` is torchvision's network, parameter names and all, so the Kinetics-400
-weights load unchanged: the model the service is meant to serve. ``r2plus1d_mini`` is the
-same R(2+1)D design (torchvision's ``BasicBlock`` and ``Conv2Plus1D``, the factorised stem)
-at a quarter of the width and one block per stage: about 1/60 of the parameters and
-compute, for the tests and the offline demo, where a randomly initialised network learns a
-few motions in seconds. Both expose ``stem``, ``layer1``..``layer4`` and ``avgpool`` the
-way torchvision's ``VideoResNet`` does, which is all the model reads.
+``r2plus1d_18`` and ``r3d_18`` are torchvision's networks, parameter names and all, so
+their Kinetics-400 weights load unchanged; r2plus1d_18 is the model the service is meant
+to serve. ``r2plus1d_mini`` is the same R(2+1)D design (torchvision's ``BasicBlock`` and
+``Conv2Plus1D``, the factorised stem) at a quarter of the width and one block per stage:
+about 1/40 of the parameters, for the tests and the offline demo, where a randomly
+initialised network learns a few motions in seconds. All of them expose ``stem``,
+``layer1``..``layer4`` and ``avgpool`` the way torchvision's ``VideoResNet`` does; a
+backbone of another shape says which of its modules are its stages and its pool in its
+registry entry.
 
 Temporal padding: torchvision pads every temporal convolution with zeros, so the first
 and last time steps of a clip in which nothing moves still differ from the others, and
@@ -21,27 +24,55 @@ demo model learned less well with "replicate" (docs/DESIGN.md, the model contrac
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
-from model.config import BACKBONES, TEMPORAL_PADDINGS, BackboneSpec
-from model.vision import BasicBlock, Conv2Plus1D, r2plus1d_18
+from model.config import BACKBONES, TEMPORAL_PADDINGS, BackboneSpec, backbone_spec
+from model.vision import BasicBlock, Conv2Plus1D
+from model.vision import r2plus1d_18 as _torchvision_r2plus1d_18
+
+# model.vision has imported torchvision (without torch._dynamo): this import is free.
+from torchvision.models.video import r3d_18 as _torchvision_r3d_18  # noqa: E402, I001
 
 __all__ = [
     "BACKBONES",
     "TEMPORAL_PADDINGS",
     "BackboneSpec",
     "build_backbone",
+    "r2plus1d_18",
+    "r2plus1d_mini",
+    "r3d_18",
     "set_temporal_padding",
 ]
 
 
 def build_backbone(name: str) -> nn.Module:
-    """The named backbone, randomly initialised, without a classifier (``fc`` is Identity)."""
-    if name == "r2plus1d_18":
-        backbone = r2plus1d_18(weights=None)
-        backbone.fc = nn.Identity()
-        return backbone
-    return _R2Plus1d(BACKBONES[name])
+    """The named backbone, randomly initialised, without a classifier; ValueError naming
+    the known backbones when ``name`` is none of them."""
+    module_name, _, function = backbone_spec(name).builder.partition(":")
+    builder: Callable[[], nn.Module] = getattr(importlib.import_module(module_name), function)
+    return builder()
+
+
+def r2plus1d_18() -> nn.Module:
+    """torchvision's R(2+1)D-18, ``fc`` an Identity."""
+    backbone = _torchvision_r2plus1d_18(weights=None)
+    backbone.fc = nn.Identity()
+    return backbone
+
+
+def r3d_18() -> nn.Module:
+    """torchvision's R3D-18, ``fc`` an Identity."""
+    backbone = _torchvision_r3d_18(weights=None)
+    backbone.fc = nn.Identity()
+    return backbone
+
+
+def r2plus1d_mini() -> nn.Module:
+    """R(2+1)D blocks at a quarter of r2plus1d_18's widths, one block per stage."""
+    return _R2Plus1d(widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), stem_channels=12)
 
 
 def set_temporal_padding(backbone: nn.Module, mode: str) -> None:
@@ -51,6 +82,8 @@ def set_temporal_padding(backbone: nn.Module, mode: str) -> None:
         raise ValueError(f"temporal padding must be one of {TEMPORAL_PADDINGS}, got {mode!r}")
     for module in backbone.modules():
         if isinstance(module, nn.Conv3d) and module.kernel_size[0] > 1:
+            if module.padding_mode == mode:
+                continue
             # R(2+1)D's temporal convolutions are t x 1 x 1: the mode reaches time only.
             if tuple(module.padding[1:]) != (0, 0):
                 raise ValueError(f"{module} pads in space too; only time may be replicated")
@@ -60,9 +93,11 @@ def set_temporal_padding(backbone: nn.Module, mode: str) -> None:
 class _R2Plus1d(nn.Module):
     """torchvision's VideoResNet with R(2+1)D blocks, at any widths and depths."""
 
-    def __init__(self, spec: BackboneSpec) -> None:
+    def __init__(
+        self, widths: tuple[int, ...], blocks: tuple[int, ...], stem_channels: int
+    ) -> None:
         super().__init__()
-        mid, first = spec.stem_channels, spec.widths[0]
+        mid, first = stem_channels, widths[0]
         self.stem = nn.Sequential(
             nn.Conv3d(3, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
             nn.BatchNorm3d(mid),
@@ -72,7 +107,7 @@ class _R2Plus1d(nn.Module):
             nn.ReLU(inplace=True),
         )
         inplanes = first
-        for index, (planes, blocks) in enumerate(zip(spec.widths, spec.blocks, strict=True)):
+        for index, (planes, blocks) in enumerate(zip(widths, blocks, strict=True)):
             stride = 1 if index == 0 else 2
             setattr(self, f"layer{index + 1}", _stage(inplanes, planes, blocks, stride))
             inplanes = planes

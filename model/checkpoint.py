@@ -102,7 +102,8 @@ class Checkpoint:
 class _ShapesOnly(TorchFunctionMode):
     """Building a network on the meta device, skip the initialisers: a meta tensor has
     no values to set, and for some of them (``normal_``) torch's meta implementation
-    imports torch._dynamo, 1.1 s of CPU at every worker start (2026-12-06)."""
+    imports torch._dynamo, the compiler, which a worker would otherwise import at every
+    start for nothing."""
 
     def __torch_function__(
         self,
@@ -159,7 +160,7 @@ def weight_mismatch(
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file, read in 1 MiB chunks (checkpoints are ~150 MB)."""
+    """sha256 of a file, read in 1 MiB chunks (a checkpoint is far larger than a chunk)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):

@@ -2,9 +2,9 @@
 
 Everything here is plain Python, without torch or torchvision, so that what only needs a
 model's settings (the video transform in a DataLoader worker process, the trainer's
-options, a checkpoint's description) does not pay for importing the network: torchvision
-alone costs ~1.5 s of CPU per process, most of it torch._dynamo, which its ops package
-imports. The network that a config builds is in model/network.py, the backbones' modules
+options, a checkpoint's description) does not pay for importing the network: importing
+torchvision is seconds of CPU per process, most of it torch._dynamo, which its ops
+package imports. The network that a config builds is in model/network.py, the backbones' modules
 in model/backbone.py.
 """
 
@@ -12,53 +12,128 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "BACKBONES",
     "KINETICS_MEAN",
     "KINETICS_STD",
-    "MOTION_STAGES",
     "PRETRAINED_CHOICES",
     "TEMPORAL_PADDINGS",
     "BackboneSpec",
     "ModelConfig",
+    "Weights",
+    "backbone_spec",
 ]
 
-PRETRAINED_CHOICES = ("kinetics400",)
-# The backbone stages whose feature map the motion module may take.
-MOTION_STAGES = ("layer1", "layer2", "layer3", "layer4")
 # How the backbone's temporal convolutions may pad a clip's ends (model/backbone.py).
 TEMPORAL_PADDINGS = ("zeros", "replicate")
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Output channels of each stage, blocks per stage, the stem's middle channels."""
-
-    widths: tuple[int, int, int, int]
-    blocks: tuple[int, int, int, int]
-    stem_channels: int
-    pretrained: tuple[str, ...]  # the weights it can start from
-
-    @property
-    def out_channels(self) -> int:
-        return self.widths[-1]
-
-    def stage_channels(self, stage: str) -> int:
-        return self.widths[int(stage.removeprefix("layer")) - 1]
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "r2plus1d_18": BackboneSpec((64, 128, 256, 512), (2, 2, 2, 2), 45, ("kinetics400",)),
-    "r2plus1d_mini": BackboneSpec((16, 32, 64, 128), (1, 1, 1, 1), 12, ()),
-}
-
 
 # torchvision's Kinetics-400 video presets (transforms._presets.VideoClassification).
 KINETICS_MEAN: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
 KINETICS_STD: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Pretrained weights and the clips they were trained on, as torchvision's ``Weights``
+    enums carry them (``url`` and ``transforms``): a model that starts from them sees its
+    clips the way they were made."""
+
+    title: str  # for messages: "Kinetics-400"
+    url: str  # torch.hub caches the file under its base name
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    short_side: int  # frames are resized to this shorter side, then cropped
+    crop_size: int
+    clip_len: int  # frames per clip
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One video backbone: how to build it and how the network reads it.
+
+    ``builder`` names a function (``"module:function"``) that returns the backbone,
+    randomly initialised and without a classifier; it is imported only when the network
+    is built, so that what needs only a config never imports torch. The network calls
+    the ``stages`` in order (the first is the stem), taps one of the later ones for the
+    motion module and pools the last with the ``pool`` module.
+    """
+
+    builder: str
+    stages: tuple[str, ...]
+    channels: tuple[int, ...]  # output channels of each stage
+    pool: str = "avgpool"
+    weights: Mapping[str, Weights] = field(default_factory=dict)
+    # Padding modes its temporal convolutions allow: replicating a clip's ends needs
+    # temporal convolutions that pad in time only (R(2+1)D's t x 1 x 1).
+    temporal_paddings: tuple[str, ...] = TEMPORAL_PADDINGS
+
+    def __post_init__(self) -> None:
+        if len(self.stages) != len(self.channels) or len(self.stages) < 2:
+            raise ValueError("a backbone needs a stem and a stage, each with its channels")
+
+    @property
+    def pretrained(self) -> tuple[str, ...]:
+        """The names of the weights it can start from."""
+        return tuple(self.weights)
+
+    @property
+    def motion_stages(self) -> tuple[str, ...]:
+        """The stages whose feature map the motion module may take (all but the stem)."""
+        return self.stages[1:]
+
+    @property
+    def out_channels(self) -> int:
+        return self.channels[-1]
+
+    def stage_channels(self, stage: str) -> int:
+        return self.channels[self.stages.index(stage)]
+
+
+# torchvision trained its video ResNets on Kinetics-400 clips of 16 frames, resized to
+# 128 x 171 and cropped to 112 x 112 (the shorter side is what the video contract keeps).
+def _kinetics400(url: str) -> dict[str, Weights]:
+    return {"kinetics400": Weights("Kinetics-400", url, KINETICS_MEAN, KINETICS_STD, 128, 112, 16)}
+
+
+_VIDEO_RESNET_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
+
+BACKBONES: dict[str, BackboneSpec] = {
+    # torchvision's R(2+1)D-18: the model the service is meant to serve.
+    "r2plus1d_18": BackboneSpec(
+        "model.backbone:r2plus1d_18",
+        _VIDEO_RESNET_STAGES,
+        (64, 64, 128, 256, 512),
+        weights=_kinetics400("https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"),
+    ),
+    # The same blocks, narrow and shallow: for the tests and the offline demo.
+    "r2plus1d_mini": BackboneSpec(
+        "model.backbone:r2plus1d_mini", _VIDEO_RESNET_STAGES, (16, 16, 32, 64, 128)
+    ),
+    # torchvision's R3D-18: full 3 x 3 x 3 convolutions, the same stages and widths.
+    "r3d_18": BackboneSpec(
+        "model.backbone:r3d_18",
+        _VIDEO_RESNET_STAGES,
+        (64, 64, 128, 256, 512),
+        weights=_kinetics400("https://download.pytorch.org/models/r3d_18-b3b3357e.pth"),
+        temporal_paddings=("zeros",),
+    ),
+}
+# Every weights name some backbone has.
+PRETRAINED_CHOICES = tuple(dict.fromkeys(w for b in BACKBONES.values() for w in b.weights))
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    """The registry entry of backbone ``name``; ValueError naming the known ones."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown backbone {name!r}; the known ones are {', '.join(BACKBONES)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -83,8 +158,9 @@ class ModelConfig:
     crop_size: int = 112
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
-    # Architecture details beyond the headline sizes. backbone: a name in
-    # model.backbone.BACKBONES; "r2plus1d_mini" is for tests and the offline demo only.
+    # Architecture details beyond the headline sizes. backbone: a name in BACKBONES;
+    # "r2plus1d_mini" is for tests and the offline demo only. motion_stage: one of the
+    # backbone's stages after its stem.
     backbone: str = "r2plus1d_18"
     motion_stage: str = "layer2"
     # How the backbone's temporal convolutions pad a clip's ends: "zeros" is torchvision's
@@ -124,14 +200,16 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.backbone must be one of {tuple(BACKBONES)}, got {self.backbone!r}"
             )
-        if self.temporal_padding not in TEMPORAL_PADDINGS:
+        spec = BACKBONES[self.backbone]
+        if self.temporal_padding not in spec.temporal_paddings:
             raise ValueError(
-                f"ModelConfig.temporal_padding must be one of {TEMPORAL_PADDINGS}, "
-                f"got {self.temporal_padding!r}"
+                f"ModelConfig.temporal_padding must be one of {spec.temporal_paddings} "
+                f"for backbone {self.backbone}, got {self.temporal_padding!r}"
             )
-        if self.motion_stage not in MOTION_STAGES:
+        if self.motion_stage not in spec.motion_stages:
             raise ValueError(
-                f"ModelConfig.motion_stage must be one of {MOTION_STAGES}, got {self.motion_stage!r}"
+                f"ModelConfig.motion_stage must be one of {spec.motion_stages} for backbone "
+                f"{self.backbone}, got {self.motion_stage!r}"
             )
         if self.crop_size > self.short_side:
             raise ValueError(

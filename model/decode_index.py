@@ -4,9 +4,9 @@ Container headers cannot be trusted for the number of frames: an AVI index may l
 empty chunks (tree.avi: 444 entries, 68 frames), an MP4 may carry a sample its edit
 list discards (box.mp4: 456 samples, 455 frames), a WebM may have no duration at all,
 and a truncated file still claims what it used to hold. Reading every packet header
-of the chosen stream is exact about all of these and still cheap: it costs about 3 µs
-a packet (0.3 s for an hour at 30 fps, about 2% of decoding that hour at 320x240 and
-far less at higher resolutions), because no frame is decoded.
+of the chosen stream is exact about all of these and still cheap, a small share of
+decoding the same stream and smaller the higher its resolution, because no frame is
+decoded (docs/benchmarks.md).
 
 The same pass gives what seeking needs: the presentation timestamp of every frame,
 sorted, so that frame ``i`` is the frame with the ``i``-th smallest timestamp, and
@@ -56,7 +56,7 @@ GAP_S = 10.0
 # The most frames a worker indexes (ACTIONTAG_MAX_FRAMES): 46 hours at 60 fps, 111 at 25.
 # The index peaks at 16 bytes a frame (its timestamps, twice while they are joined) and
 # 8 more for a stream of keyframes only, so a file of any size costs at most about
-# 240 MB to probe; a demux pass of that many packets takes about half a minute.
+# 240 MB to probe, and its demux pass is bounded alike.
 DEFAULT_MAX_FRAMES = 10_000_000
 # Timestamps a Python list gathers before they are packed into an int64 chunk, and
 # frames compared at a time when scanning them: either way a few MB of temporaries.

@@ -15,9 +15,9 @@ import numpy as np
 from model.decode_index import FrameIndex
 
 # What a seek costs, in decoded frames: the demuxer's jump, the flushed decoder and
-# its threads refilling. Measured at 9-12 frames of 320x240 H.264 (seek and first
-# frame against the per-frame decode time); rounded up, since decoding on is the
-# path that never has to back off.
+# its threads refilling, as a seek and its first frame compare with the per-frame
+# decode time (docs/benchmarks.md); rounded up, since decoding on is the path that
+# never has to back off.
 SEEK_COST_FRAMES = 16
 
 

@@ -4,11 +4,10 @@
 The experts are computed densely: every expert runs on every row and the sparse gate
 weights (zero outside the top k) combine them. Stacking the expert weights into E-leading
 tensors makes the bank two batched matmuls with no Python loop and no data-dependent
-shapes, which torch.export / ONNX / OpenVINO need. Measured on this project's 2-core CPU
-(E=8, dim=hidden=512, eval): 0.17 / 0.63 / 1.6 ms at B=1 / 8 / 32, against 0.18 / 0.69 /
-1.4 ms for dispatching rows to experts with per-expert index lists, and 10-40x slower
-for gathering each row's k weight matrices. Either way it is well under 1% of the
-R(2+1)D-18 backbone per clip. Gradients still reach only the selected experts, because
+shapes, which torch.export / ONNX / OpenVINO need. On a CPU it costs about what
+dispatching rows to experts with per-expert index lists does, and far less than
+gathering each row's k weight matrices (docs/benchmarks.md); either way the head is a
+small fraction of the R(2+1)D-18 backbone per clip. Gradients still reach only the selected experts, because
 an unselected expert's output is multiplied by an exact zero gate.
 """
 

@@ -15,14 +15,13 @@ Kinetics-400 weights were trained with). ``"replicate"`` repeats a clip's first 
 time steps instead, so that a clip in which nothing moves reaches the motion module as a
 feature map that is the same at every time step and gives an exactly zero motion vector
 (model/motion.py); it is an option, not the default, because it cost the demo model
-accuracy (measured in docs/DESIGN.md).
+accuracy (docs/benchmarks.md).
 
-Why layer2 feeds the motion module (measured on this machine, 16x112x112, B=1): the module
-costs 0.75% of the backbone on layer2 (128 ch, 8 x 28 x 28) and 0.59% on layer3 (256 ch,
-4 x 14 x 14). On a probe where 9 classes differ only in motion direction and speed
-(random textures, frozen random-init backbone, motion module + linear head trained),
-layer2 reached 100% test accuracy in 3 of 3 seeds and layer3 74-82%: layer3 has only
-four time steps left and half the spatial resolution, so small and slow motions blur.
+Why layer2 feeds the motion module: on either layer the module costs a small fraction of
+the backbone, but layer2 (128 ch, 8 x 28 x 28 at 16x112x112) keeps twice the time steps
+and twice the spatial resolution of layer3 (256 ch, 4 x 14 x 14), where small and slow
+motions blur; on a probe of classes that differ only in motion direction and speed,
+layer2 separates them and layer3 does not (docs/benchmarks.md).
 """
 
 from __future__ import annotations

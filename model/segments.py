@@ -71,22 +71,20 @@ class SegmentParams:
 
     - ``smoothing_s`` (3.0 s): the most the centred mean spans; 0 turns it off. Three
       windows at the default 1 s spacing outvote one wrong window and move a boundary by
-      at most half a window (figures under ``floor``). With the demonstration model on 8
-      truth videos (bench/segment_defaults.py, windows 1 s apart), share of the time
-      labelled right, mean / worst: no smoothing 96.7% / 95.7%, 3 s 97.2% / 96.8%, 5 s
-      96.7% / 93.3%, 7 s 90.7% / 85.0% (3-s actions blur into their neighbours); 0.5 s
-      apart, 3 s also did best on the worst rendering (97.8%).
+      at most half a window. Wider spans blur the shortest actions into their
+      neighbours; on the demonstration model's truth videos this span labels the most
+      time right, on average and on the worst rendering (docs/benchmarks.md).
     - ``threshold`` (0.5): the smoothed probability a label needs: more likely than all
       the other classes together, whatever the number of classes.
     - ``min_duration_s`` (2.0): shorter runs are merged or dropped: two windows at the
       default spacing, so one window alone never makes a segment.
     - ``floor`` (0.3): what a tagged label must keep to hold on through a dip, and a
       short run's neighbour over it to absorb it: above chance for up to 3 classes,
-      well below the threshold. On a noisy synthetic sequence (bench/segment_defaults.py:
-      one window in six random, windows 1 s apart, 50 draws) the time labelled right was 96.6% with
-      3 s of smoothing and this floor, 82.7% without hysteresis (floor = threshold),
-      85.3% without smoothing; 5 s: 97.1% on average but 78.3% in the worst draw (3 s:
-      87.0%), as short actions blur into their neighbours.
+      well below the threshold. On a noisy synthetic sequence, smoothing with this floor
+      labels far more of the time right than either without hysteresis (floor =
+      threshold) or without smoothing, and a wider span gains little on average but
+      loses in the worst draw, as short actions blur into their neighbours
+      (docs/benchmarks.md).
     - ``top_k`` (5): classes kept per segment, as for a video.
     """
 

@@ -12,37 +12,21 @@ its frames are already shrunk to the model's short side, which is plenty to tell
 shot from the next. ``detect_cuts_in_file`` is the second pass, for when the windows
 were reached by seeking (every frame, PyAV, shrunk the same way as the worker's).
 
-Feeding is the cheaper way (bench/shot_detectors.py, a 60 s 320x240 H.264 video, windows
-of 16 frames every second, short side 128, 2 shared CPU cores, medians of 5): the
-windows' front-to-back decode took 294 ms; converting every frame and feeding the
-detector added 96 ms, against 515 ms for a pass of its own (``detect_cuts_in_file``) and
-436 ms for PySceneDetect's own ``detect()`` over the file (HistogramDetector): feeding
-costs 0.19x a second pass (0.26x and 0.38x in two earlier runs on the busy host). All
-found the 4 cuts.
+Feeding is the cheaper way: converting every frame the windows' decode already produced
+and feeding the detector costs a fraction of a pass of its own (``detect_cuts_in_file``)
+or of PySceneDetect's own ``detect()`` over the file, and finds the same cuts
+(docs/benchmarks.md).
 
-Which detector (``ShotParams.detector``), by test (bench/shot_detectors.py: 96
-renderings of the truth videos, 528 hard cuts, at 8, 10 and 25 fps, fed at short sides
-of 28, 40 and 128): ``histogram_adaptive``, PySceneDetect's AdaptiveDetector scoring each
+Which detector (``ShotParams.detector``), chosen on the truth videos at several frame
+rates and short sides (docs/benchmarks.md, which holds the comparison of every
+candidate): ``histogram_adaptive``, PySceneDetect's AdaptiveDetector scoring each
 frame by HistogramDetector's measure, 1 - the correlation of its 32-bin luma histogram
 with the previous frame's. A pan or a zoom over one scene keeps its histogram, a cut to
 another scene changes it; and because the measure still moves in fast motion (a pan
-brings in up to an eighth of a frame per frame here), a cut must also stand out from
-the frames around it: ``ratio`` times the mean of the two before and the two after.
-
-    detector (all 96 renderings)           cuts found   false cuts
-    histogram_adaptive, ratio 6 (default)   528/528          0
-      ratio 5 / 7                           528/528          0 / 0
-      ratio 4                               528/528          3
-      256 bins (PySceneDetect's default)    493/528         11
-    HistogramDetector alone, 0.12           528/528         38
-    HistogramDetector alone, 0.20           528/528          0
-    AdaptiveDetector (HSV pixels)           197/528          0
-    ContentDetector (HSV pixels)            383/528        698
-
-At cuts the measure was at least 0.219 and 8.42x the frames around; elsewhere it reached
-0.196, and where it passed 0.1 it was at most 4.75x the frames around: the ratio keeps
-a margin of 1.26-1.4x either side of 6, where a fixed threshold (0.20) has 2% on one
-side. The detectors that compare pixels fail on motion: a fast pan changes a frame's
+brings in up to an eighth of a frame per frame in the truth videos), a cut must also
+stand out from the frames around it: ``ratio`` times the mean of the two before and the
+two after. The ratio keeps a wide margin on either side between cuts and motion, where
+a fixed threshold on the measure alone keeps almost none. The detectors that compare pixels fail on motion: a fast pan changes a frame's
 HSV about as much as a cut does.
 
 Times: each frame's time is the caller's (the container's timestamps), so cuts are right
@@ -106,10 +90,10 @@ class ShotParams:
       (their own defaults), kept for comparison.
     - ``bins`` (32): luma histogram bins. PySceneDetect's 256 are meant for frames of
       256 pixels wide; on the worker's small frames they make the measure noisy.
-    - ``ratio`` (6.0): how far a cut's measure must stand out from its neighbours'; 5-7
-      all found every cut with no false one, 6 keeps a margin either side.
-    - ``min_change`` (0.12): the smallest measure that can be a cut (cuts measured at
-      least 0.219): in a still scene the neighbours' measure is near zero and any
+    - ``ratio`` (6.0): how far a cut's measure must stand out from its neighbours'; the
+      middle of the range that finds every cut with no false one.
+    - ``min_change`` (0.12): the smallest measure that can be a cut, well under any cut's
+      measure on the truth videos: in a still scene the neighbours' measure is near zero and any
       flicker would stand out by the ratio.
     - ``min_shot_s`` (0.5 s): no cut closer than this to the previous one (the
       detectors' ``min_scene_len``, 15 frames at 30 fps, here in seconds so it means the

@@ -289,7 +289,7 @@ def to_tensor(
     shift = (np.asarray(mean, np.float64) / np.asarray(std, np.float64)).astype(np.float32)
     shift = shift.reshape(3, 1, 1, 1)
     # numpy, one thread: torch's thread pool stalls on a busy machine for an op this
-    # small (150 ms instead of 5 for ten clips when the cores are shared).
+    # small, costing many times the work itself when the cores are shared.
     out = np.empty((n, 3, t, crop, crop), dtype=np.float32)
     for i in range(n):
         if train:

@@ -2,10 +2,10 @@
 
 ``import torchvision`` imports all of torchvision's models, datasets and ops, and one of
 them, ``torchvision.ops.roi_align``, takes one helper from ``torch._dynamo.utils``, which
-imports the whole of ``torch._dynamo`` (the compiler): 1.1 s of the 2.5 s of CPU that
-``import torchvision`` costs on a 2-core host (2026-12-06, torch 2.14.1, torchvision
-0.29.1), paid by every worker start, every trainer run and every test process, for a
-compiler none of them runs and an op the network does not use.
+imports the whole of ``torch._dynamo`` (the compiler): close to half of what ``import
+torchvision`` costs in CPU (docs/benchmarks.md), paid by every worker start, every
+trainer run and every test process, for a compiler none of them runs and an op the
+network does not use.
 
 So while torchvision is imported, ``torch._dynamo.utils`` is a stand-in whose
 ``is_compile_supported`` imports the real function at its first call (roi_align calls
@@ -36,8 +36,8 @@ __all__ = [
 
 _DYNAMO = "torch._dynamo"
 _DYNAMO_UTILS = "torch._dynamo.utils"
-# Releases whose only import from torch._dynamo is roi_align's is_compile_supported (read
-# in their source, 2026-12-06).
+# Releases whose only import from torch._dynamo is roi_align's is_compile_supported, as
+# their source reads.
 _READ_RELEASES = frozenset({"0.29.1"})
 
 

@@ -63,20 +63,16 @@ __all__ = [
 ]
 
 # One window a second: the widest spacing that keeps the truth test's bar (>= 90% of the
-# duration labelled right, boundaries within one window) with room to spare.
-# bench/segment_defaults.py, demonstration model (8-frame windows), 8 renderings of a
-# 72-76 s truth video of 14 parts, share labelled right, mean / worst, and farthest
-# boundary: 0.25 s 99.0% / 98.6%, 0.32 s; 0.5 s 98.2% / 97.8%, 0.58 s; 1 s 97.2% /
-# 96.8%, 0.58 s; 1.5 s 94.3% / 89.6%; 2 s 91.7% / 88.2%, 1.04 s; 4 s 81.0% / 74.5%.
-# Each window is one clip of model time, so 0.5 s would cost twice as much for one
-# point, and 2 s falls under the bar on some renderings (parts of 3-4 s get one window).
+# duration labelled right, boundaries within one window) with room to spare
+# (docs/benchmarks.md). Each window is one clip of model time, so a closer spacing costs
+# in proportion for little gain, and a wider one falls under the bar on some renderings
+# (the shortest parts get a single window).
 DEFAULT_EVERY_S = 1.0
 # One hour at one window a second. A longer video gets this many, spread evenly, so its
-# cost is bounded: at the default CPU engine's 192.8 ms a clip (OpenVINO bf16, 2-core
-# host: README, bench/inference.py) 3600 windows are 11.6 min of model time, inside the
-# default 30-min task time limit (fp32 eager's 612 ms a clip would need 37 min: a worker
-# forced onto eager on a CPU needs a lower cap or a longer limit). The per-window
-# timeline stays at most 3600 rows a video.
+# cost is bounded: with the default CPU engine this many windows fit inside the default
+# task time limit, while fp32 eager on a CPU does not (docs/benchmarks.md), so a worker
+# forced onto eager on a CPU needs a lower cap or a longer limit. The per-window
+# timeline stays at most this many rows a video.
 DEFAULT_MAX_WINDOWS = 3600
 # Today's ACTIONTAG_NUM_CLIPS: the evaluation's clips per video.
 DEFAULT_MIN_WINDOWS = 10
@@ -245,7 +241,7 @@ class DecodeChoice:
 
     ``front_to_back``: frames one decode from the start decodes (up to the last frame a
     window reads); ``seeking``: frames the seeking plan decodes, each of its ``seeks``
-    counted as ``SEEK_COST_FRAMES`` more (model.decode_plan's measured rule).
+    counted as ``SEEK_COST_FRAMES`` more (model.decode_plan's rule).
     """
 
     sequential: bool
@@ -260,8 +256,8 @@ def choose_decode(windows: WindowPlan, index: FrameIndex) -> DecodeChoice:
     The rule is model.decode_plan's, which ``read_clips`` already follows for a set of
     wanted frames, applied to every frame the windows read: a frame joins the stretch
     being decoded when reaching it by decoding on costs no more than a seek to its own
-    keyframe (``SEEK_COST_FRAMES`` = 16 decoded frames, measured); seeking is chosen only
-    when it saves at least half of the front-to-back work. So density is measured
+    keyframe (``SEEK_COST_FRAMES`` decoded frames); seeking is chosen only
+    when it saves at least half of the front-to-back work. So density is judged
     against the keyframe spacing, not the frame count alone: windows every second in a
     file with a keyframe every 10 s are dense (one stretch), the same windows in a file
     with a keyframe a second are sparse when each window is much shorter than a second.
