@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps services test test-all lint format demo up bench clean compose-check
+.PHONY: install system-deps services test test-all lint format docs demo up bench clean compose-check
 
 install: $(STAMP) system-deps
 
@@ -80,6 +80,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+# The configuration reference, written from the settings' declarations
+# (actiontag/settings/spec.py); tests/settings/test_reference.py fails when it is stale.
+docs: $(STAMP)
+	$(PY) -m actiontag.settings --markdown > docs/configuration.md
 
 # The whole service on sample videos, everything under var/demo/ (launcher/demo.py).
 # Only the Python packages are needed: not the trainer's RAR tools, nor Chromium.

@@ -16,7 +16,7 @@ from actiontag.settings import (
     MAX_INTEGER,
     OutOfRange,
     Settings,
-    add_flags,
+    add_command_flags,
     env_name,
     from_args,
     parse_duration,
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or AGE is seconds or a number and a unit, ms, s, m, h, d, w (90s, 30m, 2h, 7d). "
         "Times are shown in UTC.",
     )
-    add_flags(parser, ["database_url"])
+    add_command_flags(parser, "storage")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from actiontag.settings import add_flags
+from actiontag.settings import add_flags, command_settings
 from model.config import BACKBONES, ModelConfig
 
 __all__ = ["CONFIG_OPTIONS", "RUN_DEFAULTS", "build_parser"]
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="dataset folder (default: data/hmdb51, or data/synthetic with --dataset synthetic)",
     )
-    add_flags(data, ["hmdb51_mirror"])  # --mirror
+    add_flags(data, command_settings("trainer"))  # --mirror
     data.add_argument(
         "--archives",
         type=Path,

@@ -1,6 +1,6 @@
 """The inbox watcher: records each new video in the database and queues its tagging job.
 
-- ``watcher.config``: its command line: the flags of its settings (``actiontag.settings``)
+- ``watcher.options``: its command line: the flags of its settings (``actiontag.settings``)
 - ``watcher.rules``: which names are videos, which are temporary or hidden
 - ``watcher.stability``: waiting until a file has stopped changing
 - ``watcher.digest``: sha256 of a file that must not change while it is read

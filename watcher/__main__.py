@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 from actiontag import collector
 from actiontag.logs import configure_logging
-from watcher.config import parse_args
+from watcher.options import parse_args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
     # SQLAlchemy, Alembic, watchdog and Celery come with the service: --help and a usage
-    # error (watcher.config, standard library only) answer before they are imported.
+    # error (watcher.options, standard library only) answer before they are imported.
     # Before the logging is set: what they log while imported (Alembic's plugin set-up,
     # at INFO) stays unprinted, as it always was.
     # Frozen once imported: they live until exit (actiontag.collector).

@@ -43,11 +43,11 @@ from storage.db import (
     open_database,
 )
 from watcher.checkpoint import CheckpointMissing, CurrentModel
-from watcher.config import FALLBACK_RUNNING_TIMEOUT, WatcherConfig
 from watcher.digest import FileChanged, FileKey, HashingStopped
 from watcher.dispatch import Dispatcher
 from watcher.inbox import Inbox, InboxEventHandler, Ingester, make_observer, start_observer
 from watcher.large import BackgroundHasher, HashResult
+from watcher.options import FALLBACK_RUNNING_TIMEOUT, WatcherConfig
 from watcher.reconcile import KnownFiles, Reconciler, ScanReport, scan
 from watcher.rules import IgnoreRules
 from watcher.stability import StabilityScheduler

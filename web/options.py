@@ -8,23 +8,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from actiontag.settings import Settings, add_flags, from_args
-
-# The settings the web app takes as flags; the token comes from the environment only
-# (a flag would show it in `ps`).
-FLAGS = (
-    "web_host",
-    "web_port",
-    "database_url",
-    "broker_url",
-    "inbox",
-    "video_extensions",
-    "upload_max_bytes",
-    "upload_idle_timeout",
-    "upload_staging_max_age",
-    "web_allowed_hosts",
-    "web_forwarded_allow_ips",
-)
+from actiontag.settings import Settings, add_command_flags, from_args
 
 
 @dataclass(frozen=True)
@@ -50,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
             "SIGTERM/SIGINT, 2 for a usage error or a database or inbox it cannot use."
         ),
     )
-    add_flags(parser, FLAGS)
+    # The flags of the components that name the web app; the token has none (a flag
+    # would show it in `ps`).
+    add_command_flags(parser, "web")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     return parser
 

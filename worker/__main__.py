@@ -23,34 +23,16 @@ from typing import TYPE_CHECKING
 
 from actiontag import collector
 from actiontag.logs import configure_logging
-from actiontag.settings import Settings, add_flags, env_name, from_args
+from actiontag.settings import Settings, env_name, from_args
 from actiontag.text import escape_control
-from worker import config
+from worker import setting_checks
+from worker.options import build_parser
 
 if TYPE_CHECKING:
     from model.checkpoint import Checkpoint
 
 log = logging.getLogger("worker")
 
-# The settings python -m worker takes as flags (actiontag.settings.SPEC); the others
-# (lock folder, engine cache, batching) come from the environment.
-FLAGS = (
-    "checkpoint",
-    "device",
-    "concurrency",
-    "engine",
-    "num_clips",
-    "window_every",
-    "max_windows",
-    "max_frames",
-    "top_k",
-    "max_attempts",
-    "task_time_limit",
-    "database_url",
-    "broker_url",
-    "queues",
-)
-DEFAULT_NODENAME = "actiontag@%h"
 # Celery's own worker format, kept so that its lines and ours read alike.
 LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 EXIT_SETUP_ERROR = 2
@@ -61,39 +43,6 @@ MISSING_CHECKPOINT_HELP = (
     f"{Settings().checkpoint} or pass its path with --checkpoint or "
     f"{env_name('checkpoint')}. Watcher and worker must name the same file."
 )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m worker",
-        description="Tag videos: a Celery worker that takes tag_video jobs from the broker, runs "
-        "the action-recognition model on each video and writes the predicted actions and expert "
-        "usage into the database. Every flag defaults to its environment variable, then to a "
-        "value that works on one machine (SQLite database and SQLite broker under var/).",
-        epilog="Examples:\n"
-        "  python -m worker --checkpoint runs/split3/model.pt --device cpu\n"
-        "  ACTIONTAG_BROKER_URL=redis://127.0.0.1:6379/0 "
-        "ACTIONTAG_DATABASE_URL=postgresql://postgres@127.0.0.1/actiontag python -m worker\n"
-        "Stop it with SIGTERM or Ctrl-C: the videos in progress are finished first.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_flags(parser, FLAGS)
-    parser.add_argument(
-        "--hostname",
-        "--name",
-        dest="hostname",
-        default=DEFAULT_NODENAME,
-        help="Celery node name, unique per worker (default actiontag@%%h, %%h: the host name); "
-        "jobs are claimed as NODE#<pool process index>",
-    )
-    parser.add_argument(
-        "--loglevel",
-        default="INFO",
-        type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-        help="log level (default INFO: one line per video)",
-    )
-    return parser
 
 
 def gpu_count() -> int:
@@ -152,9 +101,9 @@ def prepare(settings: Settings) -> None:
     from storage.jobs import register_model
 
     try:
-        config.check_broker_url(settings.broker_url)
-        config.check_windows(settings)
-    except config.ConfigError as exc:
+        setting_checks.check_broker_url(settings.broker_url)
+        setting_checks.check_windows(settings)
+    except setting_checks.ConfigError as exc:
         raise SetupError(str(exc)) from exc
     path = settings.checkpoint.resolve()
     if not path.is_file():
@@ -283,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.loglevel)
     try:
         # Held until the worker exits: no second live worker may claim under this name.
-        name_lock = nodelock.acquire(nodelock.expand(args.hostname), config.lock_dir(settings))
+        name_lock = nodelock.acquire(
+            nodelock.expand(args.hostname), setting_checks.lock_dir(settings)
+        )
     except (nodelock.NodeNameInUse, nodelock.LockDirUnusable) as exc:
         print(f"python -m worker: error: {escape_control(exc)}", file=sys.stderr)
         return EXIT_SETUP_ERROR

@@ -27,8 +27,8 @@ from kombu import Queue
 from kombu.exceptions import OperationalError as BrokerError
 
 from actiontag.settings import Settings
-from storage.enqueue import SendFailed
-from worker import broker, config
+from actiontag.queueing import SendFailed
+from worker import broker, setting_checks
 
 __all__ = ["PUBLISH_RETRY_POLICY", "TAG_VIDEO_TASK", "make_app", "sender"]
 
@@ -51,7 +51,7 @@ def make_app(settings: Settings) -> Celery:
     time limits of ``settings.task_time_limit``. It holds no task: the worker registers
     ``tag_video`` on it (``worker.tasks.register``); others send it by name."""
     broker.register()
-    url = config.prepared_broker_url(settings.broker_url)
+    url = setting_checks.prepared_broker_url(settings.broker_url)
     queue = settings.queue
     time_limit = settings.task_time_limit
     celery = Celery("actiontag")
@@ -93,8 +93,8 @@ def make_app(settings: Settings) -> Celery:
 
 
 def sender(app: Celery) -> Callable[[int], None]:
-    """Send ``tag_video(job_id)`` through ``app``, for ``storage.enqueue.enqueue_jobs``: a
-    broker that cannot take it raises :class:`storage.enqueue.SendFailed`."""
+    """Send ``tag_video(job_id)`` through ``app``, for ``actiontag.queueing.send_jobs``: a
+    broker that cannot take it raises :class:`actiontag.queueing.SendFailed`."""
 
     def send(job_id: int) -> None:
         try:

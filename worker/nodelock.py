@@ -6,7 +6,7 @@ would therefore take each other's jobs and tag a video twice at once; that happe
 simply starting ``python -m worker`` twice on one host, since the default name is
 ``actiontag@<host name>``. A lock file per node name refuses the second one. The lock
 files live in the folder the ``lock_dir`` setting names (``$ACTIONTAG_LOCK_DIR``, default
-the system's temporary folder; ``worker.config.lock_dir``), so a test or a second
+the system's temporary folder; ``worker.setting_checks.lock_dir``), so a test or a second
 installation can keep its workers' names apart from the service's.
 """
 

@@ -14,8 +14,8 @@ COMMAND = "python -m actiontag.settings --markdown > docs/configuration.md"
 INTRODUCTION = f"""\
 # Configuration
 
-<!-- Written by `{COMMAND}` (`make docs`) from actiontag/settings/spec.py: edit the
-declarations there, not this page. -->
+<!-- Written by `make docs` ({COMMAND})
+from the declarations in actiontag/settings/spec.py: edit those, not this page. -->
 
 Every actiontag process reads its settings once, in this order: a flag, else its
 `ACTIONTAG_*` environment variable, else that variable's line in the env file (`make up`
@@ -31,13 +31,19 @@ variable it came from; the value of a secret is never repeated.
 - A yes/no value is `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`; as a flag,
   `--NAME` or `--no-NAME`.
 
-The settings are grouped by the component they configure; each command takes the
-flags of the components it uses, and every setting, flag or not, from its variable.
+The settings are grouped by the component they configure. Each command takes the flags
+of the components it uses, and every setting, flag or not, from its variable; `make
+demo` takes `--checkpoint`, `--device` and `--engine`. A command's own options (the
+watcher's `--once`, the worker's `--hostname`...) are in its `--help`.
 """
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """``text`` as one table cell: no line break, and no character markdown would read
+    as a column, emphasis or a tag (``*.example.com``, ``.upload-*.part``)."""
+    for character in "\\|*<>":
+        text = text.replace(character, "\\" + character)
+    return text.replace("\n", " ")
 
 
 def _flag(declared: Setting) -> str:
@@ -51,7 +57,9 @@ def _flag(declared: Setting) -> str:
 def _default(declared: Setting) -> str:
     if declared.default_text is not None:
         return _cell(declared.default_text)
-    return f"`{_cell(declared.describe_default())}`"
+    # In a code span only a column's bar needs its backslash (GFM tables).
+    value = declared.describe_default().replace("|", "\\|")
+    return f"`{value}`"
 
 
 def _component(component: Component) -> list[str]:

@@ -1,4 +1,4 @@
-"""One Settings object: flags > environment > env file > defaults, one spec entry per setting."""
+"""One Settings object: flags > environment > env file > defaults, one declaration per setting."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 
 from actiontag.settings import (
+    COMMANDS,
+    COMPONENTS,
     SPEC,
     SettingError,
     Settings,
+    add_command_flags,
     add_flags,
+    command_settings,
+    env_name,
     from_args,
     load_settings,
     read_env_file,
@@ -112,6 +117,96 @@ def test_every_field_has_one_spec_entry_with_its_own_variable_and_flag() -> None
     flags = [s.flag for s in SPEC if s.flag]
     assert len(set(variables)) == len(variables) and len(set(flags)) == len(flags)
     assert all(v.startswith("ACTIONTAG_") for v in variables)
+
+
+def test_each_setting_belongs_to_a_component_whose_commands_exist() -> None:
+    assert {s.component for s in SPEC} <= set(COMPONENTS)
+    assert {command for c in COMPONENTS for command in c.commands} <= set(COMMANDS)
+    assert all(s.default == getattr(Settings(), s.name) for s in SPEC)
+
+
+def test_a_variable_may_be_named_apart_from_its_field() -> None:
+    assert env_name("queues") == "ACTIONTAG_QUEUE"
+    assert env_name("database_url") == "ACTIONTAG_DATABASE_URL"
+    assert load_settings(environ={"ACTIONTAG_QUEUE": "a,b"}).queues == ("a", "b")
+
+
+# Each command's flags, as the components that name it give them.
+COMMAND_FLAGS = {
+    "watcher": {
+        "database_url",
+        "broker_url",
+        "checkpoint",
+        "inbox",
+        "video_extensions",
+        "stable_seconds",
+        "poll",
+        "poll_interval",
+        "reconcile_every",
+        "rescan_every",
+        "running_timeout",
+        "queued_grace",
+        "large_file_size",
+        "max_video_size",
+    },
+    "worker": {
+        "database_url",
+        "broker_url",
+        "queues",
+        "checkpoint",
+        "device",
+        "concurrency",
+        "engine",
+        "num_clips",
+        "window_every",
+        "max_windows",
+        "max_frames",
+        "top_k",
+        "max_attempts",
+        "task_time_limit",
+    },
+    "web": {
+        "database_url",
+        "broker_url",
+        "inbox",
+        "video_extensions",
+        "web_host",
+        "web_port",
+        "upload_max_bytes",
+        "upload_idle_timeout",
+        "upload_staging_max_age",
+        "web_allowed_hosts",
+        "web_forwarded_allow_ips",
+    },
+    "storage": {"database_url"},
+    "trainer": {"hmdb51_mirror"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_FLAGS))
+def test_a_commands_flags_come_from_its_components(command: str) -> None:
+    assert set(command_settings(command)) == COMMAND_FLAGS[command]
+
+
+def test_no_secret_is_a_flag() -> None:
+    # A flag's value shows in `ps`.
+    assert [s.name for s in SPEC if s.secret and s.flag] == []
+
+
+def test_command_flags_are_grouped_by_component_in_the_help() -> None:
+    parser = argparse.ArgumentParser(prog="cmd")
+    add_command_flags(parser, "web")
+    text = parser.format_help()
+    database, web = text.index("\ndatabase settings:"), text.index("\nweb settings:")
+
+    assert database < text.index("  --database-url URL") < web < text.index("  --port PORT")
+    settings = from_args(parser, parser.parse_args(["--port", "8080"]), environ={})
+    assert (settings.web_port, settings.given) == (8080, {"web_port"})
+
+
+def test_an_unknown_command_has_no_flags() -> None:
+    with pytest.raises(ValueError, match="no such command: nope"):
+        command_settings("nope")
 
 
 def test_each_written_default_reads_back_as_the_default() -> None:

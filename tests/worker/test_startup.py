@@ -17,8 +17,8 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel
 from storage.db import make_engine, upgrade
 from worker import nodelock
-from worker.__main__ import DEFAULT_NODENAME
-from worker.config import lock_dir
+from worker.options import DEFAULT_NODENAME
+from worker.setting_checks import lock_dir
 
 from .stack import CLASSES, CONFIG, REPO, make_checkpoint
 

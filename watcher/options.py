@@ -1,5 +1,5 @@
-"""The watcher's command line: the flags of its settings (``actiontag.settings``), else
-their ACTIONTAG_* variables, else defaults; and ``--once``, ``--verbose``.
+"""``python -m watcher``'s command line: the flags of its settings (``actiontag.settings``),
+else their ACTIONTAG_* variables, else defaults; and ``--once``, ``--verbose``.
 
 Every default works on one machine (SQLite, the embedded broker, ``inbox/`` in the
 current folder). A variable with a value the watcher cannot use is a usage error that
@@ -13,26 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from actiontag.settings import Settings, add_flags, from_args
+from actiontag.settings import Settings, add_command_flags, from_args
 
-# The settings python -m watcher takes as flags (actiontag.settings.SPEC); the queue and
-# the task time limit (the running timeout's default) come from the environment.
-FLAGS = (
-    "inbox",
-    "poll",
-    "poll_interval",
-    "stable_seconds",
-    "checkpoint",
-    "database_url",
-    "broker_url",
-    "reconcile_every",
-    "rescan_every",
-    "running_timeout",
-    "queued_grace",
-    "video_extensions",
-    "large_file_size",
-    "max_video_size",
-)
 # Used when the Celery app names neither a visibility timeout nor a task time limit.
 FALLBACK_RUNNING_TIMEOUT = timedelta(hours=2)
 
@@ -71,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
             "checkpoint or inbox, a checkpoint no worker would serve, bad value)."
         ),
     )
-    add_flags(parser, FLAGS)
+    # The flags of the components that name the watcher (actiontag.settings.spec); the
+    # queue and the task time limit (the running timeout's default) are variables here.
+    add_command_flags(parser, "watcher")
     parser.add_argument(
         "--once",
         action="store_true",
