@@ -16,8 +16,8 @@ hang on its first call into them (seen here: cv2.setNumThreads in a forked worke
 waited forever after the trainer had run the model). They are forked from
 multiprocessing's fork server instead, a process started afresh that imports this module
 (torch, OpenCV) once and runs nothing in any thread pool: each worker then starts
-without importing torch again (~2 s of CPU a worker with "spawn", which did that in
-every worker: 16 for ``--workers 8``'s two loaders), and the server serves every loader
+without importing torch again (as "spawn" makes every worker do: 16 imports for
+``--workers 8``'s two loaders; docs/benchmarks.md), and the server serves every loader
 of the process.
 
 A video that cannot be decoded does not stop training: ``__getitem__`` returns a

@@ -380,7 +380,7 @@ def motion_names(count: int | None = None) -> Sequence[str]:
     return [m.name for m in MOTIONS[: count or len(MOTIONS)]]
 
 
-# -- long videos with known segments (issue 11's truth test) ---------------------------
+# -- long videos with known segments (the truth tests) ---------------------------------
 
 # The training videos' log scale stays within +-1.32 (a base of up to half of
 # _LOG_SCALE_RANGE plus a zoom sweep of up to 1.25 x 0.08 x 23 / 2). A zooming part of a
@@ -404,7 +404,7 @@ class Part:
     cut: bool = True
 
 
-# Issue 11's truth video: 12 parts of 3-8 s, 51 s: 6 hard cuts, 5 changes of motion
+# The truth video: 12 parts of 3-8 s, 51 s: 6 hard cuts, 5 changes of motion
 # inside a shot. Every motion class appears; zooms are kept to 3 s (at 10 fps) so the
 # scale stays in training's range. The segment and shot tests and bench/shot_detectors.py
 # render it.

@@ -188,11 +188,10 @@ def train(
     pretrained = settings.pretrained if state is None else None
     model = build_model(job.config, pretrained=pretrained).to(device)
     if device.type == "cpu":
-        # oneDNN's 3-D convolutions run channels-last (NDHWC) faster on the CPU: a
-        # training step of the demonstration model 0.28 s instead of 0.33 s on one core,
-        # its whole run 65 s of CPU instead of 75 s (2026-12-07, AMD EPYC, AVX2). The
-        # clips stay as they are; the weights' layout decides the convolutions'. A
-        # checkpoint stores them as plain tensors (model.checkpoint).
+        # oneDNN's 3-D convolutions run channels-last (NDHWC) faster on the CPU, for the
+        # training step and so the whole run (docs/benchmarks.md). The clips stay as they
+        # are; the weights' layout decides the convolutions'. A checkpoint stores them as
+        # plain tensors (model.checkpoint).
         model = model.to(memory_format=torch.channels_last_3d)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -363,8 +362,8 @@ def make_optimizer(model: ActionMoEDynamicModel, settings: TrainSettings) -> tor
                 "weight_decay": settings.weight_decay if decays else 0.0,
             }
         )
-    # The fused kernel is ~6x faster than the per-parameter loop on a CPU (36M params:
-    # 0.34 s against 2.2 s per step here), where the step otherwise rivals the model.
+    # The fused kernel is several times faster than the per-parameter loop on a CPU,
+    # where the optimizer's step otherwise rivals the model's (docs/benchmarks.md).
     fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
     return torch.optim.AdamW(param_groups, lr=settings.lr, fused=fused)
 
