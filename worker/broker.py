@@ -21,8 +21,8 @@ It is kombu's SQLAlchemy transport, changed for several processes sharing the fi
   SQLite connections, and two processes creating the queue row at once both go on.
 - an acknowledgement wakes the consumer at once. With prefetch 1 the worker cannot take
   the next message until the current one is acknowledged, and kombu's polling loop
-  slept a whole polling interval before looking again: on the 2-core machine that left
-  the worker idle 50-130 ms between two videos (``bench/pipeline.py``).
+  slept a whole polling interval before looking again, idling the worker between two
+  videos (docs/benchmarks.md, ``bench/pipeline.py``).
 - a warm shutdown stops the consumer at once (:func:`stop_consuming`, called on Celery's
   ``worker_shutting_down`` signal). Celery's loop for a transport that cannot wake it
   checks for a shutdown only between two ``drain_events(timeout=2.0)`` calls, and runs
@@ -31,8 +31,8 @@ It is kombu's SQLAlchemy transport, changed for several processes sharing the fi
   wait for the next worker, and the one in hand is finished and acknowledged as before
   (or, unacknowledged when the channel closes, put back in the queue).
 - a publish on a channel that kombu has closed is a connection error, so the publish is
-  retried on a new channel. When declaring the queue fails (a SQLite error: six
-  processes opening a fresh file at once met one in CI), kombu's retry reconnects, which
+  retried on a new channel. When declaring the queue fails (a SQLite error, which
+  several processes opening a fresh file at once can meet), kombu's retry reconnects, which
   closes the producer's channel, and then publishes on that closed channel: an
   ``AttributeError`` deep in kombu, and the message was lost.
 
@@ -41,12 +41,10 @@ writes it, and a consumer may take the file in between and read an empty message
 it "takes" a message by moving it to the temporary folder, which is a copy (not an
 atomic rename) when /tmp is another filesystem, so two consumers can both take it.
 
-Measured on the 2-core development machine (3 consumer processes, 3000 messages
-published as fast as possible): the filesystem transport lost 86 messages, each an
-empty read that failed to decode; this transport delivered all 3000, each once.
-Publish-to-receive latency with messages 0.2-0.6 s apart: this transport median 57 ms
-(max 109), the filesystem transport 52 ms (98), the stock SQLAlchemy transport 574 ms
-(1052) with its 1 s polling interval. Both SQLite transports redeliver a message that
+Under several consumers and a fast publisher the filesystem transport loses messages
+to those empty reads while this one delivers each message once, with a latency close to
+the filesystem transport's and far below the stock SQLAlchemy transport's, which waits
+out its polling interval (docs/benchmarks.md). Both SQLite transports redeliver a message that
 is rejected for requeue or left unacknowledged when its connection closes.
 """
 

@@ -15,10 +15,10 @@ name                what runs                                               auto
 (worker.engines.auto); exports and verdicts are cached on disk per checkpoint
 (worker.engines.cache). The order is the speed measured by bench/inference.py.
 
-Not offered, because measured: OpenVINO int8 (NNCF post-training quantization of the
-backbone, calibrated on real clips; bench/int8_trial.py) ran 5.7x eager but kept eager's
-top-1 on only 93% of real clips, below the 99% bar; torch.compile was no faster than ``bf16``; ONNX Runtime
-was slower than OpenVINO.
+Not offered, because measured (docs/benchmarks.md): OpenVINO int8 (NNCF post-training
+quantization of the backbone, calibrated on real clips; bench/int8_trial.py) is fast but
+falls below the agreement bar (top-1 on 99% of real clips); torch.compile is no faster
+than ``bf16``; ONNX Runtime is slower than OpenVINO.
 """
 
 from __future__ import annotations

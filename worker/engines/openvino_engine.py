@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.xml"
 # Clips per inference request. The CPU plugin's cost per clip is flat from batch 1 up
 # (bench/inference.py), while its activation memory grows with the batch and it keeps
-# buffers for every batch size it has seen; requests of at most 4 clips keep a
-# 10-clip video at ~1.15 GB peak RSS instead of ~1.35 GB, at the same speed.
+# buffers for every batch size it has seen; small requests keep a video's peak RSS
+# lower at the same speed (docs/benchmarks.md).
 MAX_CLIPS_PER_REQUEST = 4
 OUTPUT_NAMES = ("probs", "gates", "indices")
 

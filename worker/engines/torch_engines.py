@@ -2,8 +2,8 @@
 
 bf16 is the CUDA engine (with cuDNN's autotuner) and a CPU engine where the CPU has native
 bf16 (AVX512-BF16 or AMX); without it oneDNN emulates bf16 and is slower than fp32.
-torch.compile was measured here and not offered: on this 2-core CPU it compiled for 72 s
-(again for every new batch size) and ran no faster than bf16 eager (423 vs 359 ms/clip).
+torch.compile is not offered: on a CPU it compiles for a long time (again for every new
+batch size) and runs no faster than bf16 eager (docs/benchmarks.md).
 """
 
 from __future__ import annotations
