@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 # OpenCV and NumPy are imported where a thumbnail is made or checked (the worker), not
 # with the module: storage.jobs imports it, and so does every process that only reads or
-# records jobs (the watcher, the CLI, the web app), for which cv2 was ~0.12 s of each
-# start's ~0.9 s of CPU.
+# records jobs (the watcher, the CLI, the web app), for which cv2 would be a large share
+# of each start's CPU (docs/benchmarks.md).
 
 DEFAULT_HEIGHT = 96
 JPEG_QUALITY = 80

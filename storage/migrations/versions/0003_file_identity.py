@@ -6,7 +6,7 @@ Create Date: 2026-12-04
 
 The watcher stores, with each path, the inbox root it was recorded under and the
 identity (fstat) of the file it hashed, so the worker can tell at decode time whether
-the file at that path is still the one recorded (issue 9 item 1). Nullable columns
+the file at that path is still the one recorded. Nullable columns
 only: every existing row is kept, without an identity; the worker re-hashes such files
 before decoding them.
 """

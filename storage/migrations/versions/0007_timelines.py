@@ -1,4 +1,4 @@
-"""Timelines: each job's segments, shot cuts and per-window top-1 (issue 11).
+"""Timelines: each job's segments, shot cuts and per-window top-1.
 
 Revision ID: 0007
 Revises: 0006

@@ -1,4 +1,4 @@
-"""Indexes for the web app's first pages (issue 12): the videos by latest activity, and
+"""Indexes for the web app's first pages: the videos by latest activity, and
 moments by confidence.
 
 Revision ID: 0008
