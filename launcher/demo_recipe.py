@@ -12,37 +12,24 @@ validation and 63 training videos. 12 epochs of 15 batches of 16 clips: 180 opti
 steps on 16-frame 32x32 crops of frames resized to a short side of 40.
 
 Why these sizes: a pan moves the scene 4-7 pixels a frame in the 48-pixel-high videos.
-At crop 24 (short side 28) the network saw 2.5-4 pixels a frame on a 24-pixel view and
-confused "pan sideways" (which goes left or right at random, so two motions make one
-class) with the other pans: 57-75% top-1. At crop 32 on a short side of 40 the motion
-spans more pixels and the view more texture. The step's fixed cost (the 4.8M-parameter
-head and the optimizer) makes 32x32 clips cost about as much as 24x24 ones, and a batch
-of 16 clips costs about 1.5x a batch of 8, hence larger batches, fewer steps. Twice the
-videos of the earlier recipe cost nothing but 2 s of writing them and make each epoch's
+On a smaller crop of a smaller frame the motion spans too few pixels, and "pan sideways"
+(which goes left or right at random, so two motions make one class) is confused with
+the other pans; at crop 32 on a short side of 40 the motion spans more pixels and the
+view more texture. The step's fixed cost (the head and the optimizer) makes 32x32 clips
+cost about as much as 24x24 ones, and a batch of 16 clips much less than two of 8, hence
+larger batches, fewer steps. More videos cost little to write and make each epoch's
 clips more varied. A learning rate of 3e-3 (1e-3 is the default) is what converges in
 so few steps.
 
-Why 16 frames a clip and 10 epochs: training is repeatable for one CPU and thread count,
-not across CPUs (their kernels round differently), so another host trains, in effect,
+Why 16 frames a clip and 12 epochs: training is repeatable for one CPU and thread count,
+not across CPUs (their kernels round differently), so another machine trains, in effect,
 another seed, and the recipe must hold for any seed. The truth video's test
 (tests/worker/test_truth_video.py: every boundary within one window spacing) is the
-demanding one, as the worker tags each 1-s window from one clip. With 8-frame clips and
-15 epochs (the previous recipe), an AMD EPYC host (2026-12-05) missed it for seeds 0 and
-2 (a pan_sideways stretch at 0.52-0.57 confidence beside a pan_down one, so the smoothed
-boundary fell 1.34 s early) though both reached 97.5% top-1. With 16-frame clips each
-window sees twice the motion: 10 epochs (the same ~60 s on one busy core as 15 epochs of
-8-frame clips) met both tests for seeds 0-5 on that host: 98.3-99.2% top-1 with 3
-clips, 97.6% of the truth video labelled right, every boundary within 0.18 s.
-
-Why 12 epochs: on an AVX2-only AMD EPYC host (2026-12-06: no AVX-512, so other kernels),
-10 epochs fell short for seed 0 (95.8% top-1, pan_sideways taken for pan_down 5 times in
-30; a boundary of the truth video 1.18 s off), passed for seeds 1 and 2 (97.5-98.3%),
-and a lower learning rate (2e-3) traded seed 0's miss for seed 2's (a boundary 2.82 s
-off). 12 epochs met both tests for seeds 0-4 there (98.3-100% top-1, every boundary
-within 0.18 s) and the truth test for seed 5, whose 96.7% top-1 (4 videos wrong in 120)
-came from the epoch-8 weights that its 28 validation videos could not tell from later
-ones; for 20% more training (~95 s of CPU on one busy core instead of ~81 s, side by
-side). 150 videos a class for 7 epochs also passed seed 0 but cost as much.
+demanding one, as the worker tags each 1-s window from one clip: a 16-frame clip sees
+twice the motion of an 8-frame one, and with fewer epochs or a lower learning rate some
+seeds place a boundary more than a window off. Ten epochs pass both the top-1 and the
+truth tests on a CPU with AVX-512 but fall short for a seed on one without it; twelve
+pass on both (docs/benchmarks.md, the seed-by-seed results).
 """
 
 from __future__ import annotations
@@ -91,9 +78,9 @@ def make_demo_checkpoint(out_dir: str | os.PathLike, *, progress: bool = False) 
         return checkpoint
     # Decoded once into a cache, the 400 short videos are sliced, not decoded again, on
     # each of the 12 epochs and in the evaluation: the same clips (the trainer's tests
-    # hold the cache to that), the same weights bit for bit, and 4% less CPU (61.7 s
-    # against 64.3 s on one core, back to back, 2026-12-06; the steps are the rest). It
-    # is of no use afterwards, so it lives only as long as the training.
+    # hold the cache to that), the same weights bit for bit, and a little less CPU (the
+    # steps are the rest). It is of no use afterwards, so it lives only as long as the
+    # training.
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".clip-cache-") as cache:
         args = [
