@@ -12,9 +12,8 @@ STAMP := $(VENV)/.installed
 install: $(STAMP) system-deps
 
 # uv installs (tools/uv_pip.py hands it pip's configured sources): it unpacks and
-# byte-compiles the ~110 wheels on every core, where pip goes one file at a time (2026-12-07,
-# 2 cores, cold caches: 49 s against 97 s for pip and a compileall of the venv;
-# bench/install.py). Where uv cannot be installed, pip does it all, as before. compileall,
+# byte-compiles the ~110 wheels on every core, where pip goes one file at a time, in about
+# half pip's time (docs/benchmarks.md, bench/install.py). Where uv cannot be installed, pip does it all, as before. compileall,
 # like pip, leaves alone the files this Python cannot compile (torch ships Python
 # 3.12-only test helpers): `|| true`.
 UV_PIN := uv==0.13.9
@@ -56,14 +55,13 @@ services:
 
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
 # Three test processes (pytest-xdist) on 2 cores: the suite waits on its services' child
-# processes a quarter to a third of the time, which the other processes fill (346 s
-# against 428 s with two, back to back; figures and history in docs/DESIGN.md, "Where tests get real services"). Work
-# units are a test file each, except the files that share the demonstration training,
+# processes a quarter to a third of the time, which the other processes fill
+# (docs/benchmarks.md, "The test suite"). Work units are a test file each, except the files that share the demonstration training,
 # which go first as one (tests/conftest.py). TEST_PROCESSES=0 runs them in this one process.
 # The suite starts ~150 Python processes (workers, watchers, the CLI); where
 # PYTHONDONTWRITEBYTECODE is set (CI's machines), none of them writes the bytecode of the
-# project's modules it compiles, so each compiled them again: compileall writes it once
-# (0.5 s), ~0.1 s less for each process that starts.
+# project's modules it compiles, so each compiled them again: compileall writes it once,
+# for less than a few processes' starts cost without it (docs/benchmarks.md).
 TEST_PROCESSES ?= 3
 SOURCES := actiontag model trainer worker watcher storage web launcher tests
 test: install services lint

@@ -1,8 +1,8 @@
 """Run `uv pip ...` with the package sources and network settings pip is configured with.
 
 `make install` installs with uv: it unpacks and byte-compiles the ~110 wheels (torch's
-CUDA libraries are 5 GB of them) on every core, where pip does one file at a time
-(2026-12-07, 2 cores: 49 s against 97 s for pip and compileall; bench/install.py). uv
+CUDA libraries are 5 GB of them) on every core, where pip does one file at a time, in
+about half pip's time (docs/benchmarks.md, bench/install.py). uv
 reads none of pip's configuration, though, and a machine may take its wheels from where
 only pip.conf or PIP_* variables say (a local index, a mirror, a constraints file): this
 reads them with `pip config list` and passes them on as uv's own options. pip looks in
