@@ -9,7 +9,7 @@ prints each median in ms and as a ratio to the baseline's.
     .venv/bin/python bench/cli_help.py
     .venv/bin/python bench/cli_help.py --repeats 9
 
-Target (issue 10): every ``--help`` answers in under 2 s on a 2-core machine.
+Target: every ``--help`` answers in under 2 s on a 2-core machine.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ sequential decode of the same file, and for the 5-second video against the time 
 bare torchvision r2plus1d_18 (fp32, eager, batch 1, 16x112x112) on one clip, all in
 one run. Every case runs in a fresh child process so that its peak RSS is its own.
 
-Targets (issue 2): 60-minute video, N=10 at most 5% of the full decode and peak
+Targets: 60-minute video, N=10 at most 5% of the full decode and peak
 memory under 1 GiB; 5-second video, decode + preprocessing of one clip at most 10%
 of the model's time for that clip.
 

@@ -4,7 +4,7 @@ For the full-size network (16 x 112 x 112, 51 classes) it reports, per engine, m
 clip and clips per second at batch 1 and batch 8, the speed-up over fp32 eager measured
 in the same run, the agreement with eager on real clips (top-1, expert choice, expert
 usage) and the peak RSS of a process serving with that engine. Then it checks the
-issue's targets for the engine ``auto`` picks: >= 4x eager, top-1 agreement >= 99%,
+targets for the engine ``auto`` picks: >= 4x eager, top-1 agreement >= 99%,
 RSS <= 1.5 GiB.
 
 How it measures, on a shared, noisy machine:

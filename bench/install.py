@@ -9,8 +9,7 @@ give them is alike; the rounds alternate, as a shared machine drifts.
     .venv/bin/python bench/install.py
     .venv/bin/python bench/install.py --repeats 2
 
-Measured 2026-12-07 (2-core AMD EPYC): uv 0.50x pip's wall (48.7 s against 97.1 s),
-0.72x its CPU (83.4 s against 115.5 s).
+Its figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations

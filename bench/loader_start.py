@@ -12,10 +12,8 @@ Run it on an otherwise quiet machine.
     .venv/bin/python bench/loader_start.py
     .venv/bin/python bench/loader_start.py --workers 4 --repeats 5
 
-Measured 2026-12-07 (2-core AMD EPYC), median of 3: 2 workers, the fork server 0.70x
-spawn's CPU (4.29 s against 6.11 s), the same wall (3.89 s against 3.92 s); 4 workers
-0.49x (4.89 s against 9.94 s), 4.43 s against 5.85 s of wall. Each worker that is not
-spawned saves an import of torch and OpenCV (~2 s of CPU here); the server costs one.
+Each worker that is not spawned saves an import of torch and OpenCV; the server costs
+one. Its figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ MoE, classifier) are also timed alone on the real intermediate features.
     .venv/bin/python bench/model_forward.py               # B=1, 16x112x112
     .venv/bin/python bench/model_forward.py --batch 4 --repeats 15
 
-Target (issue 2): overhead <= 10%.
+Target: overhead <= 10%.
 """
 
 from __future__ import annotations

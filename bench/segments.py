@@ -1,5 +1,5 @@
 """Benchmark: a long video through a real worker at the default window spacing, and a
-short one against the 10-clip tagging it replaced (issue 11).
+short one against the 10-clip tagging it replaced.
 
 1. **A long video** (``--minutes``, default 60; 320x240, 25 fps, H.264 when PyAV has
    libx264, written once into --cache-dir) dropped into the inbox of a real

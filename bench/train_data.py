@@ -11,7 +11,7 @@ In one run, at the same batch size and clip shape, it measures
 
 Each loader figure comes from its second epoch: the persistent workers have started
 and, with the cache, the first epoch (whose rate is shown too) has filled it. It
-prints loader/step ratios. Target (issue 3): with the cache, loading >= 1.5x the
+prints loader/step ratios. Target: with the cache, loading >= 1.5x the
 step rate, so that it is never the bottleneck.
 
 The videos are HMDB51-like: 320x240 AVI (XVID, like HMDB51's DivX files), 30 fps,

@@ -12,7 +12,7 @@ the app in this process (ASGI, no network): first without the indexes of migrati
 
 PostgreSQL: a fresh database on ACTIONTAG_TEST_POSTGRES_ADMIN_URL's server (default
 postgresql://postgres@127.0.0.1:5432/postgres), dropped at the end.
-Target (issue 12): p95 <= 100 ms for the first page of each.
+Target: p95 <= 100 ms for the first page of each.
 """
 
 from __future__ import annotations

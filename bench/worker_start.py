@@ -9,11 +9,7 @@ CPU is the process's and its pool process's (user + system, as the parent reaps 
     .venv/bin/python bench/worker_start.py
     .venv/bin/python bench/worker_start.py --repeats 9
 
-Measured 2026-12-06 (2-core AMD EPYC): a start and stop cost 0.73x the baseline's CPU
-(2.62 s against 3.60 s), ready after 2.17 s, gone 2.22 s after SIGTERM. Back to back with
-the code before: 1.43x (5.38 s against 3.77 s), ready after 3.75 s, gone after 3.33 s;
-with the frozen imports alone (actiontag.collector) 1.09x (4.33 s against 3.97 s); the
-rest is torch._dynamo no longer imported (model.vision, Checkpoint.check_fits).
+Its figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
