@@ -14,7 +14,7 @@ from storage.schema import JobState
 from web.context import WebContext, context_of
 from web.params import JobId, Offset, id_in_text
 from web.serialize import job_dict, moment_dict, video_dict, video_summary
-from web.uploads import accept_upload
+from web.upload_request import accept_upload
 
 # The token is checked by the app's guard (web/app.py) for the API and the pages alike;
 # this scheme only tells the OpenAPI document, and so /docs' "Authorize" button, about it.

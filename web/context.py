@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actiontag.settings import Settings
 from storage.db import make_sessionmaker
-from web.files import KeyedLocks
+from web.keyed_locks import KeyedLocks
 from web.metrics import Metrics
 from web.recent import RecentUploads
 from web.throttle import SignInThrottle

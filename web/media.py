@@ -17,8 +17,8 @@ from storage.db import DatabaseUnavailable
 from storage.jobs import JobInputs, JobNotFound, job_inputs, refresh_identity
 from storage.report.collect import RunFolder, find_run_folder
 from web import views
+from web.byte_ranges import video_response
 from web.context import WebContext, context_of
-from web.files import video_response
 from web.params import JobId, Position, VideoId
 from worker.video_file import FileRefused, OpenedVideo, open_video
 

@@ -16,7 +16,7 @@ from web.context import WebContext, context_of
 from web.media import served_model
 from web.params import JobId, Offset, VideoId
 from web.render import render
-from web.uploads import accept_upload
+from web.upload_request import accept_upload
 
 router = APIRouter(include_in_schema=False)
 Context = Annotated[WebContext, Depends(context_of)]

@@ -11,7 +11,7 @@ from fastapi import HTTPException, Request
 from storage import query
 from storage.db import DatabaseUnavailable
 from web.context import WebContext
-from web.upload import (
+from web.upload_stream import (
     ReceivedFile,
     ReceivedForm,
     UploadRefused,
@@ -70,7 +70,7 @@ async def accept_upload(
 
 
 async def _place(form: ReceivedForm, inbox_fd: int, context: WebContext) -> None:
-    """:func:`web.upload.place` off the event loop, its failures as refusals."""
+    """:func:`web.upload_stream.place` off the event loop, its failures as refusals."""
 
     def known(sha256: str) -> int | None:
         with context.session() as session:

@@ -3,9 +3,8 @@
 No path from the request reaches the file system: the request names a video id; the
 file is the one the worker would read for that video (``worker.video_file``: a recorded
 path inside its inbox, no final link, a regular file, the recorded content), opened
-once and read by descriptor. When its content had to be verified again (its fstat
-changed: a chmod, a touch), the route stores the new identity, and one request per
-video verifies at a time (:class:`KeyedLocks`), so the next ones find it trusted.
+once and read by descriptor; this module answers with the whole file or the byte
+range the request asks for.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
-import threading
-from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from fastapi.responses import Response, StreamingResponse
 
@@ -43,30 +40,6 @@ class ByteRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
-
-
-@dataclass
-class KeyedLocks:
-    """One lock per key while anyone holds or waits for it (none kept for idle keys)."""
-
-    _guard: threading.Lock = field(default_factory=threading.Lock)
-    _held: dict[Hashable, tuple[threading.Lock, int]] = field(default_factory=dict)
-
-    @contextmanager
-    def hold(self, key: Hashable) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._held.get(key, (threading.Lock(), 0))
-            self._held[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._held[key]
-                if users == 1:
-                    del self._held[key]
-                else:
-                    self._held[key] = (lock, users - 1)
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:
