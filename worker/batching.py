@@ -31,17 +31,11 @@ dies, its claimed jobs stay ``running`` under its name: its successor queues the
 cap still holds. On a transient error the unfinished extra jobs are released (``queued``,
 attempt given back) before the task retries.
 
-CPU: bench/inference.py --pipeline measures both halves (12 HMDB51-like videos, 10 clips
-each, OpenVINO bf16, 2 cores), against tagging the videos one by one:
-
-    run   1 video per forward, decoded ahead   up to 4 videos per forward
-    1     x1.070                               x1.069
-    2     x0.984                               x0.997
-
-Packing several videos per forward buys nothing on the CPU (the CPU engine's cost per
-clip is flat from batch 1), and decoding ahead is within the noise of two runs: decode is
-~5% of a video's time and the decode thread takes its cycles from the same two cores
-the forward pass uses. It is not worth what it costs: every job a task claims spends an
+CPU: ``bench/inference.py --pipeline`` measures both halves against tagging the videos
+one by one (docs/benchmarks.md). Packing several videos per forward buys nothing on the
+CPU (the CPU engine's cost per clip is flat from batch 1), and decoding ahead is within
+the noise of two runs: decode is a small share of a video's time and the decode thread
+takes its cycles from the cores the forward pass uses. It is not worth what it costs: every job a task claims spends an
 attempt if its process dies, so a video that kills workers takes other videos' attempts
 with it. So the CPU default is 1 video per task (``ACTIONTAG_BATCH_VIDEOS=2`` decodes
 one ahead); on CUDA, where batching is the throughput, 8 videos / 64 clips / 4 decode
