@@ -423,8 +423,10 @@ class Settings:
         "worker does not loop",
         metavar="N",
     )
-    # A video gets this long (decode + inference) before its task is stopped: far more
-    # than a long video needs, so only a stuck one reaches it.
+    # A video gets this long (decode + inference) before its task is stopped. The worker
+    # scores at most max_windows windows, one clip each, streamed through the engine, so
+    # even the longest video fits well within it on the default engine and only a stuck
+    # one reaches it (model.windows.DEFAULT_MAX_WINDOWS says what eager on a CPU needs).
     task_time_limit: int = setting(
         WORKER,
         default=1800,
