@@ -1,5 +1,5 @@
-"""The video backbones ActionMoEDynamicModel can stand on: the builders that
-model.config.BACKBONES names, and what the network does to any of them.
+"""The video backbones ActionMoEDynamicModel can stand on: the builder of each backbone
+that model.config.BACKBONES describes, and what the network does to any of them.
 
 ``r2plus1d_18`` and ``r3d_18`` are torchvision's networks, parameter names and all, so
 their Kinetics-400 weights load unchanged; r2plus1d_18 is the model the service is meant
@@ -24,7 +24,6 @@ demo model learned less well with "replicate" (docs/DESIGN.md, the model contrac
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from torch import Tensor, nn
@@ -32,12 +31,11 @@ from torch import Tensor, nn
 from model.config import BACKBONES, TEMPORAL_PADDINGS, BackboneSpec, backbone_spec
 from model.vision import BasicBlock, Conv2Plus1D
 from model.vision import r2plus1d_18 as _torchvision_r2plus1d_18
-
-# model.vision has imported torchvision (without torch._dynamo): this import is free.
-from torchvision.models.video import r3d_18 as _torchvision_r3d_18  # noqa: E402, I001
+from model.vision import r3d_18 as _torchvision_r3d_18
 
 __all__ = [
     "BACKBONES",
+    "BUILDERS",
     "TEMPORAL_PADDINGS",
     "BackboneSpec",
     "build_backbone",
@@ -51,9 +49,8 @@ __all__ = [
 def build_backbone(name: str) -> nn.Module:
     """The named backbone, randomly initialised, without a classifier; ValueError naming
     the known backbones when ``name`` is none of them."""
-    module_name, _, function = backbone_spec(name).builder.partition(":")
-    builder: Callable[[], nn.Module] = getattr(importlib.import_module(module_name), function)
-    return builder()
+    backbone_spec(name)
+    return BUILDERS[name]()
 
 
 def r2plus1d_18() -> nn.Module:
@@ -73,6 +70,14 @@ def r3d_18() -> nn.Module:
 def r2plus1d_mini() -> nn.Module:
     """R(2+1)D blocks at a quarter of r2plus1d_18's widths, one block per stage."""
     return _R2Plus1d(widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), stem_channels=12)
+
+
+# The builder of each backbone in model.config.BACKBONES, by the same name.
+BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "r2plus1d_18": r2plus1d_18,
+    "r2plus1d_mini": r2plus1d_mini,
+    "r3d_18": r3d_18,
+}
 
 
 def set_temporal_padding(backbone: nn.Module, mode: str) -> None:
@@ -107,9 +112,9 @@ class _R2Plus1d(nn.Module):
             nn.ReLU(inplace=True),
         )
         inplanes = first
-        for index, (planes, blocks) in enumerate(zip(widths, blocks, strict=True)):
+        for index, (planes, count) in enumerate(zip(widths, blocks, strict=True)):
             stride = 1 if index == 0 else 2
-            setattr(self, f"layer{index + 1}", _stage(inplanes, planes, blocks, stride))
+            setattr(self, f"layer{index + 1}", _stage(inplanes, planes, count, stride))
             inplanes = planes
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Identity()

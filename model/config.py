@@ -53,16 +53,13 @@ class Weights:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One video backbone: how to build it and how the network reads it.
-
-    ``builder`` names a function (``"module:function"``) that returns the backbone,
-    randomly initialised and without a classifier; it is imported only when the network
-    is built, so that what needs only a config never imports torch. The network calls
-    the ``stages`` in order (the first is the stem), taps one of the later ones for the
-    motion module and pools the last with the ``pool`` module.
+    """One video backbone, as the network reads it: its builder in
+    model.backbone.BUILDERS (same name) makes the module, randomly initialised and
+    without a classifier; the network calls the ``stages`` in order (the first is the
+    stem), taps one of the later ones for the motion module and pools the last with the
+    ``pool`` module. Plain data, so that what needs only a config never imports torch.
     """
 
-    builder: str
     stages: tuple[str, ...]
     channels: tuple[int, ...]  # output channels of each stage
     pool: str = "avgpool"
@@ -104,18 +101,14 @@ _VIDEO_RESNET_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 BACKBONES: dict[str, BackboneSpec] = {
     # torchvision's R(2+1)D-18: the model the service is meant to serve.
     "r2plus1d_18": BackboneSpec(
-        "model.backbone:r2plus1d_18",
         _VIDEO_RESNET_STAGES,
         (64, 64, 128, 256, 512),
         weights=_kinetics400("https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"),
     ),
     # The same blocks, narrow and shallow: for the tests and the offline demo.
-    "r2plus1d_mini": BackboneSpec(
-        "model.backbone:r2plus1d_mini", _VIDEO_RESNET_STAGES, (16, 16, 32, 64, 128)
-    ),
+    "r2plus1d_mini": BackboneSpec(_VIDEO_RESNET_STAGES, (16, 16, 32, 64, 128)),
     # torchvision's R3D-18: full 3 x 3 x 3 convolutions, the same stages and widths.
     "r3d_18": BackboneSpec(
-        "model.backbone:r3d_18",
         _VIDEO_RESNET_STAGES,
         (64, 64, 128, 256, 512),
         weights=_kinetics400("https://download.pytorch.org/models/r3d_18-b3b3357e.pth"),

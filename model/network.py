@@ -6,10 +6,13 @@
       -> concat -> LayerNorm -> Linear -> GELU (B x hidden_dim)
       -> DynamicMoE -> dropout -> classifier -> logits B x num_classes (+ MoEAux)
 
-The backbone is torchvision's r2plus1d_18 with ``fc`` replaced by ``nn.Identity``, so its
-parameter names are torchvision's and Kinetics-400 weights load unchanged (the sizes above
-are its own; ``ModelConfig.backbone="r2plus1d_mini"`` is a narrow, shallow variant of the
-same blocks for tests and the offline demo: model/backbone.py). Its temporal convolutions
+The backbone is ``ModelConfig.backbone``, an entry of model.config.BACKBONES that names
+its builder, its stages (the stem first), their channels, its pool and its pretrained
+weights; the network reads nothing else of it. The default is torchvision's r2plus1d_18
+with ``fc`` replaced by ``nn.Identity``, so its parameter names are torchvision's and
+Kinetics-400 weights load unchanged (the sizes above are its own; ``"r2plus1d_mini"`` is a
+narrow, shallow variant of the same blocks for tests and the offline demo, ``"r3d_18"``
+torchvision's R3D-18: model/backbone.py). Its temporal convolutions
 pad with zeros as torchvision's do (``ModelConfig.temporal_padding="zeros"``, what the
 Kinetics-400 weights were trained with). ``"replicate"`` repeats a clip's first and last
 time steps instead, so that a clip in which nothing moves reaches the motion module as a
@@ -39,16 +42,15 @@ from torch import Tensor, nn
 
 from model.backbone import build_backbone, set_temporal_padding
 from model.config import (
-    BACKBONES,
     KINETICS_MEAN,
     KINETICS_STD,
-    MOTION_STAGES,
     PRETRAINED_CHOICES,
     ModelConfig,
+    Weights,
+    backbone_spec,
 )
 from model.moe import DynamicMoE, MoEAux
 from model.motion import MotionDynamicsModule
-from model.vision import R2Plus1D_18_Weights
 
 __all__ = [
     "KINETICS_MEAN",
@@ -58,6 +60,8 @@ __all__ = [
     "ModelConfig",
     "PretrainedWeightsUnavailable",
     "build_model",
+    "kinetics400_weights_path",
+    "weights_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,49 +71,66 @@ class PretrainedWeightsUnavailable(RuntimeError):
     """Pretrained backbone weights could neither be found in the cache nor downloaded."""
 
 
+def weights_path(weights: Weights) -> Path:
+    """Where torch.hub keeps (and looks for) the file of ``weights``."""
+    name = os.path.basename(urlparse(weights.url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
 def kinetics400_weights_path() -> Path:
-    """Where torchvision keeps (and looks for) the R(2+1)D-18 Kinetics-400 weights."""
-    url = R2Plus1D_18_Weights.KINETICS400_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+    """Where torch.hub keeps (and looks for) the R(2+1)D-18 Kinetics-400 weights."""
+    return weights_path(backbone_spec("r2plus1d_18").weights["kinetics400"])
 
 
-def load_pretrained_backbone(backbone: nn.Module, pretrained: str) -> None:
-    """Load pretrained weights (all but ``fc``) into ``backbone``, strictly."""
+def load_pretrained_backbone(
+    backbone: nn.Module, pretrained: str, backbone_name: str = "r2plus1d_18"
+) -> None:
+    """Load the ``pretrained`` weights of ``backbone_name`` (all but ``fc``) into
+    ``backbone``, strictly."""
     if pretrained not in PRETRAINED_CHOICES:
         raise ValueError(
             f"pretrained must be None or one of {PRETRAINED_CHOICES}, got {pretrained!r}"
         )
-    weights = R2Plus1D_18_Weights.KINETICS400_V1
-    cached = kinetics400_weights_path()
+    spec = backbone_spec(backbone_name)
+    if pretrained not in spec.weights:
+        raise ValueError(
+            f"backbone {backbone_name!r} has no {pretrained!r} weights "
+            f"(it can start from: {spec.pretrained or 'random weights only'})"
+        )
+    weights = spec.weights[pretrained]
+    cached = weights_path(weights)
     was_cached = cached.is_file()
     try:
-        # torchvision verifies the sha256 prefix in the file name when it downloads; a file
+        # torch.hub verifies the sha256 prefix in the file name when it downloads; a file
         # already in the cache is trusted as it is. weights_only: the cache is user-writable.
-        state = weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
+        state = torch.hub.load_state_dict_from_url(
+            weights.url, progress=True, check_hash=True, weights_only=True
+        )
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         if was_cached:
             raise PretrainedWeightsUnavailable(
-                f"the cached Kinetics-400 weights {cached} cannot be read ({exc}). "
+                f"the cached {weights.title} weights {cached} cannot be read ({exc}). "
                 f"Delete it and download {weights.url} again, or place a good copy there."
             ) from exc
         raise PretrainedWeightsUnavailable(
-            f"Kinetics-400 weights for r2plus1d_18 are not cached and could not be downloaded "
-            f"({exc}). Download {weights.url} on a machine with internet access and place the "
-            f"file {cached.name} in {cached.parent} (torch.hub.get_dir()/checkpoints; set "
-            f"TORCH_HOME to use another folder), or pass pretrained=None to start from random "
-            f"weights."
+            f"{weights.title} weights for {backbone_name} are not cached and could not be "
+            f"downloaded ({exc}). Download {weights.url} on a machine with internet access "
+            f"and place the file {cached.name} in {cached.parent} (torch.hub.get_dir()/"
+            f"checkpoints; set TORCH_HOME to use another folder), or pass pretrained=None to "
+            f"start from random weights."
         ) from exc
     backbone.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
-    log.info("loaded Kinetics-400 r2plus1d_18 weights from %s", cached)
+    log.info("loaded %s %s weights from %s", weights.title, backbone_name, cached)
 
 
 class ActionMoEDynamicModel(nn.Module):
-    """R(2+1)D-18 (or ``config.backbone``) + motion dynamics module + dynamic mixture of experts.
+    """``config.backbone`` (R(2+1)D-18 by default) + motion dynamics module + dynamic MoE.
 
     ``forward(x)`` takes B x 3 x T x H x W (any T >= 1, H and W down to a few pixels) and
     returns ``(logits, MoEAux)``. Build from a ``config`` (explicit keyword arguments,
     ``num_classes`` included, override its fields) or from keyword arguments alone.
-    ``pretrained="kinetics400"`` initialises the backbone from torchvision's weights.
+    ``pretrained="kinetics400"`` initialises the backbone from the weights of that name in
+    its registry entry (model.config.BACKBONES).
     """
 
     def __init__(
@@ -127,12 +148,16 @@ class ActionMoEDynamicModel(nn.Module):
         self.config = dataclasses.replace(config, **overrides) if overrides else config
 
         cfg = self.config
-        spec = BACKBONES[cfg.backbone]
+        spec = backbone_spec(cfg.backbone)
         if pretrained is not None and pretrained not in spec.pretrained:
             raise ValueError(
                 f"backbone {cfg.backbone!r} has no {pretrained!r} weights "
                 f"(it can start from: {spec.pretrained or 'random weights only'})"
             )
+        # The stages run in order; the motion module reads the map after stage ``tap``.
+        self._stages = spec.stages
+        self._tap = spec.stages.index(cfg.motion_stage)
+        self._pool = spec.pool
         self.backbone = build_backbone(cfg.backbone)
         set_temporal_padding(self.backbone, cfg.temporal_padding)
         self.motion = MotionDynamicsModule(
@@ -155,17 +180,15 @@ class ActionMoEDynamicModel(nn.Module):
         self.classifier = nn.Linear(cfg.hidden_dim, cfg.num_classes)
 
         if pretrained is not None:
-            load_pretrained_backbone(self.backbone, pretrained)
+            load_pretrained_backbone(self.backbone, pretrained, cfg.backbone)
 
     def forward(self, x: Tensor) -> tuple[Tensor, MoEAux]:
-        split = MOTION_STAGES.index(self.config.motion_stage) + 1
-        x = self.backbone.stem(x)
-        for name in MOTION_STAGES[:split]:
+        for name in self._stages[: self._tap + 1]:
             x = getattr(self.backbone, name)(x)
         motion = self.motion(x)
-        for name in MOTION_STAGES[split:]:
+        for name in self._stages[self._tap + 1 :]:
             x = getattr(self.backbone, name)(x)
-        appearance = self.backbone.avgpool(x).flatten(1)
+        appearance = getattr(self.backbone, self._pool)(x).flatten(1)
         hidden = self.fuse(torch.cat([appearance, motion], dim=1))
         hidden, aux = self.moe(hidden)
         return self.classifier(self.dropout(hidden)), aux

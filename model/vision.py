@@ -31,6 +31,7 @@ __all__ = [
     "Conv2Plus1D",
     "R2Plus1D_18_Weights",
     "r2plus1d_18",
+    "r3d_18",
     "stand_in_fits",
 ]
 
@@ -80,5 +81,5 @@ def _import_torchvision() -> str:
 
 TORCHVISION_VERSION: str = _import_torchvision()
 
-from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18  # noqa: E402
+from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18, r3d_18  # noqa: E402
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D  # noqa: E402
