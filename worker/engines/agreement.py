@@ -64,7 +64,7 @@ class Agreement:
     video_top1_decisive: float = 1.0
 
     def passes(self, min_top1: float = MIN_TOP1) -> bool:
-        """The issue's bar: top-1 on >= ``min_top1`` of clips, usage within tolerance."""
+        """The engines' bar: top-1 on >= ``min_top1`` of clips, usage within tolerance."""
         return self.top1 >= min_top1 and self.usage_diff <= USAGE_TOLERANCE
 
     def to_dict(self) -> dict[str, Any]:
