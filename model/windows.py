@@ -74,7 +74,8 @@ DEFAULT_EVERY_S = 1.0
 # forced onto eager on a CPU needs a lower cap or a longer limit. The per-window
 # timeline stays at most this many rows a video.
 DEFAULT_MAX_WINDOWS = 3600
-# Today's ACTIONTAG_NUM_CLIPS: the evaluation's clips per video.
+# ACTIONTAG_NUM_CLIPS's default, the evaluation's clips per video: the fewest windows a
+# video is scored on.
 DEFAULT_MIN_WINDOWS = 10
 
 # Two grid times closer than this to a frame's timestamp take that frame (float sums of

@@ -12,8 +12,8 @@ epoch, so workers live across epochs (``persistent_workers``) and still draw new
 
 Workers are never forked from the trainer: a worker forked from a process whose
 OpenCV or OpenMP thread pools have run inherits their locks in a held state and can
-hang on its first call into them (seen here: cv2.setNumThreads in a forked worker
-waited forever after the trainer had run the model). They are forked from
+hang on its first call into them (cv2.setNumThreads in a forked worker waits forever
+once the trainer has run the model). They are forked from
 multiprocessing's fork server instead, a process started afresh that imports this module
 (torch, OpenCV) once and runs nothing in any thread pool: each worker then starts
 without importing torch again (as "spawn" makes every worker do: 16 imports for
