@@ -1,8 +1,8 @@
 """Python's cyclic garbage collector in the processes that import torch.
 
-``import torchvision`` leaves ~330,000 objects tracked by the collector. CPython walks
-them on every full collection while the imports go on, and at exit it tears them down
-one by one. Pausing the collector during the import and freezing the objects after it
+``import torchvision`` leaves hundreds of thousands of objects tracked by the collector.
+CPython walks them on every full collection while the imports go on, and at exit it
+tears them down one by one. Pausing the collector during the import and freezing the objects after it
 takes about a third off that process's CPU (docs/benchmarks.md). A worker pays the
 import at every start and stop; so does each run of the trainer.
 
