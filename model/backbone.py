@@ -19,7 +19,7 @@ clip has no time step left that the padding does not reach). ``set_temporal_padd
 a clip whose frames are all the same then gives feature maps that are the same at every
 time step, at every stage. Padding has no parameters, so weights load either way.
 ModelConfig's default is "zeros": the Kinetics-400 weights were trained with it, and the
-demo model learned less well with "replicate" (docs/DESIGN.md, the model contract).
+demo model learned less well with "replicate" (docs/benchmarks.md).
 """
 
 from __future__ import annotations
