@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from storage import query
 from storage.schema import JobState
+from web import schemas
 from web.context import WebContext, context_of
 from web.params import JobId, Offset, id_in_text
-from web.serialize import job_dict, moment_dict, video_dict, video_summary
+from web.schemas import COMMON_ERRORS, errors
+from web.serialize import job_of, moment_of, video_of, video_summary
 from web.upload_request import accept_upload
 
 # The token is checked by the app's guard (web/app.py) for the API and the pages alike;
@@ -22,22 +24,41 @@ BEARER = HTTPBearer(
     auto_error=False,
     description="ACTIONTAG_WEB_TOKEN, sent as 'Authorization: Bearer <token>' whenever it is set",
 )
-router = APIRouter(prefix="/api", tags=["api"], dependencies=[Security(BEARER)])
+router = APIRouter(
+    prefix="/api",
+    tags=["api"],
+    dependencies=[Security(BEARER)],
+    responses=errors(*COMMON_ERRORS),
+)
 Context = Annotated[WebContext, Depends(context_of)]
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 PAGE = 50
 MAX_PAGE = 200
+# Longer than any class name a model carries; a longer one could match nothing.
+MAX_LABEL = 1024
+Label = Annotated[
+    str | None, Query(max_length=MAX_LABEL, description="only this action (its exact name)")
+]
+MinConfidence = Annotated[
+    float | None, Query(ge=0, le=1, description="only segments at least this sure")
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows per page")]
+VideoRef = Annotated[
+    str, Path(description="a video's id, or its sha256 (64 hex digits); anything else is 404")
+]
 
 
-@router.get("/videos", summary="Videos, most recent activity first")
+@router.get(
+    "/videos", summary="Videos, most recent activity first", response_model=schemas.VideoPage
+)
 def list_videos(
     context: Context,
-    label: str | None = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-    state: JobState | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+    label: Label = None,
+    min_confidence: MinConfidence = None,
+    state: Annotated[JobState | None, Query(description="only videos with a job in it")] = None,
+    limit: Limit = PAGE,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> schemas.VideoPage:
     with context.session() as session:
         videos = query.recent_videos(
             session,
@@ -47,12 +68,12 @@ def list_videos(
             limit=limit + 1,  # one more: is there a next page?
             offset=offset,
         )
-    return {
-        "videos": [video_summary(video) for video in videos[:limit]],
-        "offset": offset,
-        "limit": limit,
-        "next_offset": offset + limit if len(videos) > limit else None,
-    }
+    return schemas.VideoPage(
+        videos=[video_summary(video) for video in videos[:limit]],
+        offset=offset,
+        limit=limit,
+        next_offset=offset + limit if len(videos) > limit else None,
+    )
 
 
 def find_video_id(context: WebContext, ref: str) -> int:
@@ -73,26 +94,38 @@ def find_video_id(context: WebContext, ref: str) -> int:
     raise HTTPException(404, "give a video id or a sha256 (64 hex digits)")
 
 
-@router.get("/videos/{ref}", summary="One video: paths, jobs, results, timelines")
-def get_video(context: Context, ref: str) -> dict[str, Any]:
+@router.get(
+    "/videos/{ref}",
+    summary="One video: paths, jobs, results, timelines",
+    response_model=schemas.Video,
+    responses=errors(404),
+)
+def get_video(context: Context, ref: VideoRef) -> schemas.Video:
     video_id = find_video_id(context, ref)
     with context.session() as session:
         try:
             video = query.video_by_id(session, video_id)
         except query.VideoNotFound as exc:
             raise HTTPException(404, str(exc)) from None
-    return video_dict(video)
+    return video_of(video)
 
 
-@router.get("/moments", summary="Segments of done jobs by label, confidence, duration")
+@router.get(
+    "/moments",
+    summary="Segments of done jobs by label, confidence, duration",
+    response_model=schemas.MomentPage,
+)
 def list_moments(
     context: Context,
-    label: str | None = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-    min_duration: Annotated[float | None, Query(ge=0)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+    label: Label = None,
+    min_confidence: MinConfidence = None,
+    min_duration: Annotated[
+        float | None,
+        Query(ge=0, allow_inf_nan=False, description="only segments at least this long (s)"),
+    ] = None,
+    limit: Limit = PAGE,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> schemas.MomentPage:
     with context.session() as session:
         found = query.moments(
             session,
@@ -103,29 +136,41 @@ def list_moments(
             offset=offset,
             most_confident_first=True,
         )
-    return {
-        "moments": [moment_dict(moment) for moment in found[:limit]],
-        "offset": offset,
-        "limit": limit,
-        "next_offset": offset + limit if len(found) > limit else None,
-    }
+    return schemas.MomentPage(
+        moments=[moment_of(moment) for moment in found[:limit]],
+        offset=offset,
+        limit=limit,
+        next_offset=offset + limit if len(found) > limit else None,
+    )
 
 
-@router.get("/jobs/{job_id}", summary="One job: state, results, error")
-def get_job(context: Context, job_id: JobId) -> dict[str, Any]:
+@router.get(
+    "/jobs/{job_id}",
+    summary="One job: state, results, error",
+    response_model=schemas.Job,
+    responses=errors(404),
+)
+def get_job(context: Context, job_id: JobId) -> schemas.Job:
     with context.session() as session:
         found = query.job_row(session, job_id)
     if found is None:
         raise HTTPException(404, f"there is no job {job_id}")
-    return job_dict(found)
+    return job_of(found)
 
 
 @router.post(
     "/videos",
     summary="Upload videos (multipart/form-data, field `file`, one or more)",
     status_code=202,
+    response_model=schemas.Uploaded,
+    responses={
+        **errors(400, 408, 413, 500, 507),
+        # Refused as a whole (not multipart), or every file of it refused (its answer).
+        415: {"model": schemas.Uploaded | schemas.Error, "description": schemas.ERRORS[415]},
+    },
 )
 async def upload_videos(request: Request, context: Context) -> JSONResponse:
     files = await accept_upload(request, context)  # at least one, or refused as a whole
     status = 202 if any(f.refused is None for f in files) else 415
-    return JSONResponse({"files": [f.as_dict() for f in files]}, status_code=status)
+    answer = schemas.Uploaded(files=[schemas.UploadedFile(**f.as_dict()) for f in files])
+    return JSONResponse(answer.model_dump(mode="json"), status_code=status)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from actiontag.settings import Settings
 from storage.db import DatabaseUnavailable, open_database
-from web import api, media, pages, security
+from web import api, media, pages, schemas, security
 from web.context import HERE, WebContext
 from web.health import health
 from web.hosts import AllowedHosts, allowed_patterns
@@ -69,10 +69,17 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(media.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    @app.get("/healthz", tags=["operations"], summary="Database and broker reachable")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Database and broker reachable",
+        response_model=schemas.Health,
+        responses={503: {"model": schemas.Health, "description": "Either is unreachable"}},
+    )
     def healthz() -> JSONResponse:
         ok, report = health(context)
-        return JSONResponse({"ok": ok, **report}, status_code=200 if ok else 503)
+        answer = schemas.Health(ok=ok, **report)
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     def metrics() -> Response:

@@ -1,25 +1,24 @@
-"""The API's JSON: the store's read-side values as plain dicts (ISO 8601 timestamps,
-states by name, thumbnails as URLs rather than bytes)."""
+"""The API's answers (:mod:`web.schemas`) made from the store's read-side values
+(ISO 8601 timestamps, states by name, thumbnails as URLs rather than bytes)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from actiontag.timeline import Timeline
 from storage.query import MomentRow, ResultRow, VideoDetail
+from web import schemas
 
 
-def job_dict(job: ResultRow) -> dict[str, Any]:
+def job_of(job: ResultRow) -> schemas.Job:
     record = job.as_dict()
     record["top"] = (
         {"label": job.top.label, "confidence": job.top.confidence} if job.top is not None else None
     )
     record["url"] = f"/api/jobs/{job.job_id}"
-    return record
+    return schemas.Job.model_validate(record)
 
 
-def timeline_dict(job_id: int, timeline: Timeline) -> dict[str, Any]:
-    return {
+def timeline_of(job_id: int, timeline: Timeline) -> schemas.Timeline:
+    record = {
         "segments": [
             {
                 "position": position,
@@ -43,42 +42,51 @@ def timeline_dict(job_id: int, timeline: Timeline) -> dict[str, Any]:
             for w in timeline.windows
         ],
     }
+    return schemas.Timeline.model_validate(record)
 
 
-def video_summary(video: VideoDetail) -> dict[str, Any]:
-    """A video in a list: what it is and its jobs' states and top predictions."""
+def _video_facts(video: VideoDetail) -> dict[str, object]:
     return {
         "video_id": video.video_id,
         "sha256": video.sha256,
         "size": video.size,
         "duration": video.duration,
         "first_seen": video.first_seen.isoformat(),
-        "paths": [seen.path for seen in video.paths],
-        "jobs": [job_dict(job) for job in video.jobs],
+        "jobs": [job_of(job) for job in video.jobs],
         "url": f"/api/videos/{video.video_id}",
         "page": f"/videos/{video.video_id}",
         "file": f"/videos/{video.video_id}/file",
     }
 
 
-def video_dict(video: VideoDetail) -> dict[str, Any]:
-    """One video with everything: its paths, jobs and each job's timeline."""
-    record = video_summary(video)
-    record.update(
-        fps=video.fps,
-        frames=video.frames,
-        width=video.width,
-        height=video.height,
-        paths=[{"path": p.path, "first_seen": p.first_seen.isoformat()} for p in video.paths],
-        timelines={
-            str(job_id): timeline_dict(job_id, timeline)
-            for job_id, timeline in video.timelines.items()
-        },
+def video_summary(video: VideoDetail) -> schemas.VideoSummary:
+    """A video in a list: what it is and its jobs' states and top predictions."""
+    return schemas.VideoSummary.model_validate(
+        {**_video_facts(video), "paths": [seen.path for seen in video.paths]}
     )
-    return record
 
 
-def moment_dict(moment: MomentRow) -> dict[str, Any]:
+def video_of(video: VideoDetail) -> schemas.Video:
+    """One video with everything: its paths, jobs and each job's timeline."""
+    return schemas.Video.model_validate(
+        {
+            **_video_facts(video),
+            "fps": video.fps,
+            "frames": video.frames,
+            "width": video.width,
+            "height": video.height,
+            "paths": [
+                {"path": p.path, "first_seen": p.first_seen.isoformat()} for p in video.paths
+            ],
+            "timelines": {
+                str(job_id): timeline_of(job_id, timeline)
+                for job_id, timeline in video.timelines.items()
+            },
+        }
+    )
+
+
+def moment_of(moment: MomentRow) -> schemas.Moment:
     record = moment.as_dict()
     record["page"] = f"/videos/{moment.video_id}#t={moment.start_s:.3f}"
-    return record
+    return schemas.Moment.model_validate(record)
