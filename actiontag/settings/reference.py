@@ -80,9 +80,18 @@ def _component(component: Component) -> list[str]:
     return lines
 
 
+def _commands() -> list[str]:
+    lines = ["| Command | Takes the flags of |", "| --- | --- |"]
+    for command, program in COMMANDS.items():
+        names = ", ".join(f"[{c.name}](#{c.name})" for c in COMPONENTS if command in c.commands)
+        lines.append(f"| `{program}` | {names} |")
+    return lines
+
+
 def markdown() -> str:
-    """docs/configuration.md: the introduction, then one table per component."""
-    lines = [INTRODUCTION.rstrip("\n")]
+    """docs/configuration.md: the introduction, which command takes which components'
+    flags, then one table per component."""
+    lines = [INTRODUCTION.rstrip("\n"), "", *_commands()]
     for component in COMPONENTS:
         lines += ["", *_component(component)]
     return "\n".join(lines) + "\n"
