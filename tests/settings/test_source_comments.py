@@ -26,7 +26,7 @@ PACKAGES = (
     "tools",
     "bench",
 )
-# Files whose comments are the lines' text from a '#' on (shell, make, TOML, YAML).
+# Files whose comments are the lines' text from a '#' on (make, TOML, YAML; tools/*.sh too).
 HASH_COMMENTED = (
     "Makefile",
     "Dockerfile",
@@ -89,6 +89,7 @@ def violations(path: Path, root: Path = REPO) -> list[str]:
 
 def product_files(root: Path = REPO) -> list[Path]:
     files = [path for package in PACKAGES for path in sorted((root / package).rglob("*.py"))]
+    files += sorted((root / "tools").glob("*.sh"))
     return files + [root / name for name in HASH_COMMENTED if (root / name).exists()]
 
 
@@ -97,6 +98,7 @@ def test_the_walk_reads_every_package() -> None:
     for package in PACKAGES:
         assert any(path.is_relative_to(REPO / package) for path in files), package
     assert REPO / "Makefile" in files and REPO / "pyproject.toml" in files
+    assert any(path.suffix == ".sh" for path in files)
 
 
 def test_no_issue_number_or_date_in_comments_or_docstrings() -> None:
