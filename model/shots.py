@@ -26,8 +26,8 @@ another scene changes it; and because the measure still moves in fast motion (a 
 brings in up to an eighth of a frame per frame in the truth videos), a cut must also
 stand out from the frames around it: ``ratio`` times the mean of the two before and the
 two after. The ratio keeps a wide margin on either side between cuts and motion, where
-a fixed threshold on the measure alone keeps almost none. The detectors that compare pixels fail on motion: a fast pan changes a frame's
-HSV about as much as a cut does.
+a fixed threshold on the measure alone keeps almost none. The detectors that compare
+pixels fail on motion: a fast pan changes a frame's HSV about as much as a cut does.
 
 Times: each frame's time is the caller's (the container's timestamps), so cuts are right
 in variable-frame-rate files too. Frames must come in display order, every one: a cut
