@@ -13,9 +13,9 @@ install: $(STAMP) system-deps
 
 # uv installs (tools/uv_pip.py hands it pip's configured sources): it unpacks and
 # byte-compiles the ~110 wheels on every core, where pip goes one file at a time, in about
-# half pip's time (docs/benchmarks.md, bench/install.py). Where uv cannot be installed, pip does it all, as before. compileall,
-# like pip, leaves alone the files this Python cannot compile (torch ships Python
-# 3.12-only test helpers): `|| true`.
+# half pip's time (docs/benchmarks.md, bench/install.py). Where uv cannot be installed,
+# pip does it all. compileall, like pip, leaves alone the files this Python cannot
+# compile (torch ships Python 3.12-only test helpers): `|| true`.
 UV_PIN := uv==0.13.9
 $(STAMP): pyproject.toml tools/uv_pip.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,8 +56,9 @@ services:
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
 # Three test processes (pytest-xdist) on 2 cores: the suite waits on its services' child
 # processes a quarter to a third of the time, which the other processes fill
-# (docs/benchmarks.md, "The test suite"). Work units are a test file each, except the files that share the demonstration training,
-# which go first as one (tests/conftest.py). TEST_PROCESSES=0 runs them in this one process.
+# (docs/benchmarks.md, "The test suite"). Work units are a test file each, except the
+# files that share the demonstration training, which go first as one (tests/conftest.py).
+# TEST_PROCESSES=0 runs them in this one process.
 # The suite starts ~150 Python processes (workers, watchers, the CLI); where
 # PYTHONDONTWRITEBYTECODE is set (CI's machines), none of them writes the bytecode of the
 # project's modules it compiles, so each compiled them again: compileall writes it once,

@@ -2,9 +2,9 @@
 
 ``import torchvision`` leaves hundreds of thousands of objects tracked by the collector.
 CPython walks them on every full collection while the imports go on, and at exit it
-tears them down one by one. Pausing the collector during the import and freezing the objects after it
-takes about a third off that process's CPU (docs/benchmarks.md). A worker pays the
-import at every start and stop; so does each run of the trainer.
+tears them down one by one. Pausing the collector during the import and freezing the
+objects after it takes about a third off that process's CPU (docs/benchmarks.md). A
+worker pays the import at every start and stop; so does each run of the trainer.
 
 So these processes follow the ``gc`` module's advice for a process that forks without
 exec (the worker's prefork pool, the trainer's DataLoader workers): pause the collector

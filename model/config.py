@@ -4,8 +4,8 @@ Everything here is plain Python, without torch or torchvision, so that what only
 model's settings (the video transform in a DataLoader worker process, the trainer's
 options, a checkpoint's description) does not pay for importing the network: importing
 torchvision is seconds of CPU per process, most of it torch._dynamo, which its ops
-package imports. The network that a config builds is in model/network.py, the backbones' modules
-in model/backbone.py.
+package imports. The network that a config builds is in model/network.py, the
+backbones' modules in model/backbone.py.
 """
 
 from __future__ import annotations

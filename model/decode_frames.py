@@ -38,8 +38,8 @@ def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     factor = min(width // size[0], height // size[1])
     if factor >= 2:
         # Averaging whole factor x factor blocks is OpenCV's fast INTER_AREA path, several
-        # times faster than INTER_AREA at a fractional ratio; the few edge pixels (fewer than
-        # ``factor``) that do not fill a block are dropped.
+        # times faster than INTER_AREA at a fractional ratio; the few edge pixels (fewer
+        # than ``factor``) that do not fill a block are dropped.
         height, width = height - height % factor, width - width % factor
         image = cv2.resize(
             image[:height, :width],

@@ -7,8 +7,9 @@ tensors makes the bank two batched matmuls with no Python loop and no data-depen
 shapes, which torch.export / ONNX / OpenVINO need. On a CPU it costs about what
 dispatching rows to experts with per-expert index lists does, and far less than
 gathering each row's k weight matrices (docs/benchmarks.md); either way the head is a
-small fraction of the R(2+1)D-18 backbone per clip. Gradients still reach only the selected experts, because
-an unselected expert's output is multiplied by an exact zero gate.
+small fraction of the R(2+1)D-18 backbone per clip. Gradients still reach only the
+selected experts, because an unselected expert's output is multiplied by an exact zero
+gate.
 """
 
 from __future__ import annotations

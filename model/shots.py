@@ -93,8 +93,8 @@ class ShotParams:
     - ``ratio`` (6.0): how far a cut's measure must stand out from its neighbours'; the
       middle of the range that finds every cut with no false one.
     - ``min_change`` (0.12): the smallest measure that can be a cut, well under any cut's
-      measure on the truth videos: in a still scene the neighbours' measure is near zero and any
-      flicker would stand out by the ratio.
+      measure on the truth videos: in a still scene the neighbours' measure is near zero
+      and any flicker would stand out by the ratio.
     - ``min_shot_s`` (0.5 s): no cut closer than this to the previous one (the
       detectors' ``min_scene_len``, 15 frames at 30 fps, here in seconds so it means the
       same at every frame rate); a flash or a stutter is not two shots.

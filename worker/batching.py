@@ -35,11 +35,11 @@ CPU: ``bench/inference.py --pipeline`` measures both halves against tagging the 
 one by one (docs/benchmarks.md). Packing several videos per forward buys nothing on the
 CPU (the CPU engine's cost per clip is flat from batch 1), and decoding ahead is within
 the noise of two runs: decode is a small share of a video's time and the decode thread
-takes its cycles from the cores the forward pass uses. It is not worth what it costs: every job a task claims spends an
-attempt if its process dies, so a video that kills workers takes other videos' attempts
-with it. So the CPU default is 1 video per task (``ACTIONTAG_BATCH_VIDEOS=2`` decodes
-one ahead); on CUDA, where batching is the throughput, 8 videos / 64 clips / 4 decode
-threads.
+takes its cycles from the cores the forward pass uses. It is not worth what it costs:
+every job a task claims spends an attempt if its process dies, so a video that kills
+workers takes other videos' attempts with it. So the CPU default is 1 video per task
+(``ACTIONTAG_BATCH_VIDEOS=2`` decodes one ahead); on CUDA, where batching is the
+throughput, 8 videos / 64 clips / 4 decode threads.
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ It is kombu's SQLAlchemy transport, changed for several processes sharing the fi
   (or, unacknowledged when the channel closes, put back in the queue).
 - a publish on a channel that kombu has closed is a connection error, so the publish is
   retried on a new channel. When declaring the queue fails (a SQLite error, which
-  several processes opening a fresh file at once can meet), kombu's retry reconnects, which
-  closes the producer's channel, and then publishes on that closed channel: an
-  ``AttributeError`` deep in kombu, and the message was lost.
+  several processes opening a fresh file at once can meet), kombu's retry reconnects,
+  which closes the producer's channel, and then publishes on that closed channel: an
+  ``AttributeError`` deep in kombu, and the message is lost.
 
 Why not kombu's filesystem transport: its publisher creates the message file and then
 writes it, and a consumer may take the file in between and read an empty message; and
@@ -44,8 +44,8 @@ atomic rename) when /tmp is another filesystem, so two consumers can both take i
 Under several consumers and a fast publisher the filesystem transport loses messages
 to those empty reads while this one delivers each message once, with a latency close to
 the filesystem transport's and far below the stock SQLAlchemy transport's, which waits
-out its polling interval (docs/benchmarks.md). Both SQLite transports redeliver a message that
-is rejected for requeue or left unacknowledged when its connection closes.
+out its polling interval (docs/benchmarks.md). Both SQLite transports redeliver a message
+that is rejected for requeue or left unacknowledged when its connection closes.
 """
 
 from __future__ import annotations
