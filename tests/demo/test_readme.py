@@ -1,5 +1,7 @@
-"""The README keeps telling the truth: its SQL examples run against the real schema, and
-its configuration section (and the design map's) names every setting and flag the code has."""
+"""The README and the guides under docs/ keep telling the truth: their SQL examples run
+against the real schema, their moments output is what the command prints, the command
+reference names every flag the code has, the README stays short and every relative link
+leads to a file that exists."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import argparse
 import contextlib
 import io
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -17,7 +20,13 @@ from storage.db import make_sessionmaker, open_database
 from storage.jobs import claim_job, complete_job, fail_job, record_file, register_model
 from tests.demo.helpers import REPO
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
+README_PATH = REPO / "README.md"
+DOCS = REPO / "docs"
+README = README_PATH.read_text(encoding="utf-8")
+QUERYING = (DOCS / "querying.md").read_text(encoding="utf-8")
+COMMANDS = (DOCS / "commands.md").read_text(encoding="utf-8")
+README_MAX_LINES = 250
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.DOTALL)
 PACKAGES = ("actiontag", "model", "trainer", "worker", "watcher", "storage", "web", "launcher")
 SETTING = re.compile(r"\bACTIONTAG_[A-Z0-9_]+\b")
@@ -46,7 +55,9 @@ STREET_TIMELINE = Timeline(
 
 
 def sql_examples() -> list[str]:
-    return [block.strip() for block in SQL_BLOCK.findall(README)]
+    """Every SQL block of the README and of docs/querying.md, each once."""
+    found = [block.strip() for text in (README, QUERYING) for block in SQL_BLOCK.findall(text)]
+    return list(dict.fromkeys(found))
 
 
 def seed(engine: Engine) -> None:
@@ -81,6 +92,7 @@ def seed(engine: Engine) -> None:
         broken, _ = record_file(session, "/inbox/broken.mp4", "3" * 64, 0, model.id)
         fail_job(session, broken.id, "cannot read '/inbox/broken.mp4' as a video: empty")
         record_file(session, "/inbox/new.mp4", "4" * 64, 500, model.id)
+        session.commit()
 
 
 @pytest.fixture
@@ -91,8 +103,9 @@ def results(database_url: str) -> Engine:
     engine.dispose()
 
 
-def test_the_readme_has_sql_examples() -> None:
-    assert len(sql_examples()) >= 5
+def test_the_readme_and_the_querying_guide_have_sql_examples() -> None:
+    assert SQL_BLOCK.findall(README)
+    assert len(SQL_BLOCK.findall(QUERYING)) >= 5
 
 
 @pytest.mark.parametrize("number", range(len(sql_examples())))
@@ -123,10 +136,18 @@ def test_the_bike_moments_example_finds_each_long_sure_ride(results: Engine) -> 
     assert [tuple(row) for row in rows] == [(BIKE, 0.0, 5.5, 5.5, 0.8)]
 
 
-def test_the_moments_command_prints_what_the_readme_shows(
-    results: Engine, database_url: str
+@pytest.mark.parametrize(
+    ("text", "heading"),
+    [
+        (README, "## Asking for results"),
+        (QUERYING, "## Moments: where in a video an action happens"),
+    ],
+    ids=["README", "querying"],
+)
+def test_the_moments_command_prints_what_the_page_shows(
+    results: Engine, database_url: str, text: str, heading: str
 ) -> None:
-    shown = section("### Moments: where in a video an action happens")
+    shown = section(heading, text)
     command, printed = re.search(
         r"```bash\n\$ (python -m storage moments .*?)\n(.*?)```", shown, re.DOTALL
     ).groups()
@@ -145,12 +166,6 @@ def settings_in_the_code() -> set[str]:
     return used
 
 
-def test_every_actiontag_setting_in_the_code_is_in_the_configuration_table() -> None:
-    table = section("### Environment variables")
-    missing = sorted(name for name in settings_in_the_code() if f"`{name}`" not in table)
-    assert not missing, f"settings the README's table lacks: {missing}"
-
-
 def test_every_actiontag_setting_in_the_code_is_in_the_configuration_reference() -> None:
     reference = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = sorted(name for name in settings_in_the_code() if f"`{name}`" not in reference)
@@ -166,16 +181,16 @@ def test_every_flag_of_each_command_is_in_its_configuration_table() -> None:
     from worker.options import build_parser as worker_parser
 
     commands = {
-        "### `python -m watcher`": watcher_parser(),
-        "### `python -m worker`": worker_parser(),
-        "### `python -m trainer`": trainer_parser(),
-        "### `python -m storage`": storage_parser(),
-        "### `python -m web`": web_parser(),
-        "### `make demo` and `make up` (`python -m launcher`)": launcher_parser(),
+        "## `python -m watcher`": watcher_parser(),
+        "## `python -m worker`": worker_parser(),
+        "## `python -m trainer`": trainer_parser(),
+        "## `python -m storage`": storage_parser(),
+        "## `python -m web`": web_parser(),
+        "## `make demo` and `make up` (`python -m launcher`)": launcher_parser(),
     }
     missing = {}
     for heading, parser in commands.items():
-        table = section(heading)
+        table = section(heading, COMMANDS)
         absent = sorted(
             flag
             for flag in flags(parser)
@@ -183,7 +198,7 @@ def test_every_flag_of_each_command_is_in_its_configuration_table() -> None:
         )
         if absent:
             missing[heading] = absent
-    assert not missing, f"flags the README's tables lack: {missing}"
+    assert not missing, f"flags docs/commands.md's tables lack: {missing}"
 
 
 def flags(parser: argparse.ArgumentParser) -> set[str]:
@@ -199,9 +214,46 @@ def flags(parser: argparse.ArgumentParser) -> set[str]:
     return found
 
 
-def section(heading: str) -> str:
-    """The README's text from ``heading`` to the next heading of the same level."""
+def section(heading: str, text: str) -> str:
+    """``text`` from ``heading`` to the next heading of the same level."""
     level = heading.split(" ", 1)[0]
-    start = README.index(heading + "\n")
-    end = README.find(f"\n{level} ", start + len(heading))
-    return README[start : end if end != -1 else None]
+    start = text.index(heading + "\n")
+    end = text.find(f"\n{level} ", start + len(heading))
+    return text[start : end if end != -1 else None]
+
+
+def test_the_readme_is_short() -> None:
+    lines = README.count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines: move detail to docs/"
+
+
+def relative_links(page: Path) -> list[str]:
+    """The targets of ``page``'s markdown links that are not URLs or in-page anchors."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    targets = (target.split("#", 1)[0] for target in LINK.findall(text))
+    return [target for target in targets if target and "://" not in target]
+
+
+def test_every_relative_link_of_the_readme_and_the_guides_leads_to_a_file() -> None:
+    pages = [README_PATH, *sorted(DOCS.glob("*.md"))]
+    broken = [
+        f"{page.relative_to(REPO)}: {target}"
+        for page in pages
+        for target in relative_links(page)
+        if not (page.parent / target).exists()
+    ]
+    assert not broken, f"links to files that do not exist: {broken}"
+
+
+def test_a_link_checker_sees_a_broken_link(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("[ok](page.md#top) [web](https://example.com) [gone](gone.md)\n")
+
+    assert relative_links(page) == ["page.md", "gone.md"]
+
+
+def test_the_readme_shows_a_screenshot_that_is_a_png() -> None:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", README)
+    assert images, "the README shows no screenshot"
+    for image in images:
+        assert (REPO / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
