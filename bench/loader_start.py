@@ -33,12 +33,12 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys, trainer.data as data
 from multiprocessing import get_context
-from trainer.splits import load_split
+from trainer.datasets.synthetic import Synthetic
 from model.transform import VideoTransform
 root, workers, context = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if context == "spawn":
     data._worker_context = lambda: get_context("spawn")
-split = load_split(root, 1)
+split = Synthetic(root).split(1)
 videos = data.VideoClips(root + "/videos", split.train, VideoTransform(4, 1, 40, 32), train=True)
 loader = data.make_loader(videos, batch_size=4, workers=workers)
 for epoch in range(2):

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from model.network import ModelConfig, build_model
 from model.transform import VideoTransform
 from trainer.data import ClipCache, VideoClips, make_loader, set_epoch
-from trainer.splits import load_split
+from trainer.datasets.synthetic import Synthetic
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 from trainer.train import TrainSettings, make_optimizer
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         fourcc="XVID",
     )
     root = write_synthetic_dataset(args.data_dir, dataset, progress=False)
-    split = load_split(root, 1)
+    split = Synthetic(root).split(1)
     items = (split.train + split.test)[: args.videos]
     spec = VideoTransform(args.clip_len, 1, args.short_side, args.crop_size)
     device = torch.device(args.device)

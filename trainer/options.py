@@ -14,6 +14,7 @@ from typing import Any
 
 from actiontag.settings import add_flags, command_settings
 from model.config import BACKBONES, ModelConfig
+from trainer.datasets import DATASETS
 
 __all__ = ["CONFIG_OPTIONS", "RUN_DEFAULTS", "build_parser"]
 
@@ -83,15 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="official split")
     data.add_argument(
         "--dataset",
-        choices=("hmdb51", "synthetic"),
+        choices=tuple(DATASETS),
         default="hmdb51",
-        help="hmdb51, or a generated dataset whose classes differ only in motion",
+        help="; ".join(f"{name}: {entry.summary}" for name, entry in DATASETS.items()),
     )
     data.add_argument(
         "--data-dir",
         type=Path,
         metavar="DIR",
-        help="dataset folder (default: data/hmdb51, or data/synthetic with --dataset synthetic)",
+        help="dataset folder (default: data/<dataset>, e.g. data/hmdb51)",
     )
     add_flags(data, command_settings("trainer"))  # --mirror
     data.add_argument(
@@ -122,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         metavar="DIR",
-        help="run folder root (default: runs/, or runs/synthetic)",
+        help="run folder root (default: runs/; runs/<dataset> for a dataset not served, "
+        "e.g. runs/synthetic)",
     )
     run.add_argument("--retrain", action="store_true", help="train even if model.pt exists")
     run.add_argument(

@@ -22,14 +22,13 @@ import torch.distributed as dist
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from actiontag.settings import Settings
-from model.backbone import BACKBONES
 from model.checkpoint import CheckpointError, load_checkpoint
+from model.config import BACKBONES
 from model.network import ModelConfig, PretrainedWeightsUnavailable
-from trainer import synthetic
 from trainer.data import ClipCache
+from trainer.datasets import Dataset, Split, open_dataset
 from trainer.errors import DatasetError
 from trainer.evaluate import EvalOptions, evaluate_checkpoint, format_report
-from trainer.hmdb51 import HMDB51_LAYOUT, Split, load_split, prepare_hmdb51
 from trainer.options import CONFIG_OPTIONS, RUN_DEFAULTS
 from trainer.train import (
     BEST,
@@ -61,7 +60,6 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     except (
         UsageError,
         DatasetError,
-        synthetic.SyntheticDatasetError,
         ResumeError,
         DeviceError,
         CheckpointError,
@@ -77,16 +75,19 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Prepare the data, then evaluate the existing checkpoint or train a new one."""
     _check_usage(args)
+    try:
+        dataset = open_dataset(args, settings)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     ranks, device = init_distributed(args.device)
     if not ranks.is_main:
         logging.getLogger().setLevel(logging.WARNING)  # one copy of the story: rank 0's
-    root = _prepare_dataset(args, ranks, settings)
-    # HMDB51 must be whole (51 classes, 70/30 clips each); the synthetic set by the rules.
-    split = load_split(root, args.split, HMDB51_LAYOUT if args.dataset == "hmdb51" else None)
-    run_dir = _out_dir(args) / f"split{args.split}"
+    _prepare_dataset(dataset, ranks, progress=not args.no_progress)
+    split = dataset.split(args.split)
+    run_dir = _out_dir(args, dataset) / f"split{args.split}"
     best, last = run_dir / BEST, run_dir / LAST
     cache = ClipCache(args.clip_cache, _resolved(args, "short_side")) if args.clip_cache else None
-    evaluate = functools.partial(_evaluate, args, best, split, root, run_dir, device, cache)
+    evaluate = functools.partial(_evaluate, args, best, split, dataset, run_dir, device, cache)
 
     if args.eval_only or (best.exists() and not args.retrain and not args.resume):
         if not best.exists():
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.retrain and ranks.is_main:
         last.unlink(missing_ok=True)  # never resume the run this one replaces
 
-    job = _train_job(args, split, root, run_dir, cache, state)
+    job = _train_job(args, split, dataset, run_dir, cache, state)
     result = train(
         job,
         device=device,
@@ -133,13 +134,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _train_job(
     args: argparse.Namespace,
     split: Split,
-    root: Path,
+    dataset: Dataset,
     run_dir: Path,
     cache: ClipCache | None,
     state: dict[str, Any] | None,
 ) -> TrainJob:
     """What to train: settings from the options (or the resumed run), videos to use."""
-    config, settings, val_fraction = _resolve_run(args, split.classes, state)
+    config, settings, val_fraction = _resolve_run(args, dataset, split.classes, state)
     if cache is not None and cache.short_side != config.short_side:
         cache = ClipCache(cache.folder, config.short_side)
     train_items, val_items = holdout(split.train, val_fraction, settings.seed)
@@ -156,13 +157,13 @@ def _train_job(
     return TrainJob(
         config=config,
         class_names=split.classes,
-        videos_root=root / "videos",
+        videos_root=dataset.videos,
         train_items=train_items,
         val_items=val_items,
         run_dir=run_dir,
         settings=settings,
         split=args.split,
-        train_args=_train_args(args, settings, val_fraction, root),
+        train_args=_train_args(args, settings, val_fraction, dataset.root),
         workers=args.workers,
         cache=cache,
         progress=not args.no_progress,
@@ -182,51 +183,19 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--stop-after-epoch must be at least 1")
 
 
-def _prepare_dataset(args: argparse.Namespace, ranks: Distributed, settings: Settings) -> Path:
+def _prepare_dataset(dataset: Dataset, ranks: Distributed, *, progress: bool) -> None:
     """Rank 0 downloads / generates; the other ranks wait for it."""
-    root = args.data_dir or Path("data", args.dataset)
     if ranks.is_main:
-        if args.dataset == "synthetic":
-            synthetic.write_synthetic_dataset(
-                root, _synthetic_config(args), progress=not args.no_progress
-            )
-        else:
-            prepare_hmdb51(
-                root,
-                mirror=settings.hmdb51_mirror,
-                archives_dir=args.archives,
-                progress=not args.no_progress,
-                rar_backend=settings.rar_backend,
-            )
+        dataset.prepare(progress=progress)
     if ranks.enabled:
         dist.barrier()
-    return root
 
 
-def _synthetic_config(args: argparse.Namespace) -> synthetic.SyntheticConfig:
-    try:
-        width, height = (int(v) for v in args.synthetic_size.lower().split("x"))
-    except ValueError:
-        raise UsageError(
-            f"--synthetic-size must look like 64x48, got {args.synthetic_size!r}"
-        ) from None
-    try:
-        return synthetic.SyntheticConfig(
-            num_classes=args.synthetic_classes,
-            videos_per_class=args.synthetic_videos,
-            frames=args.synthetic_frames,
-            width=width,
-            height=height,
-        )
-    except ValueError as error:
-        raise UsageError(f"synthetic dataset: {error}") from None
-
-
-def _out_dir(args: argparse.Namespace) -> Path:
+def _out_dir(args: argparse.Namespace, dataset: Dataset) -> Path:
     if args.out is not None:
         return args.out
-    # Keep synthetic runs away from runs/split<k>/model.pt, which workers serve.
-    return Path("runs", "synthetic") if args.dataset == "synthetic" else Path("runs")
+    # Keep practice runs away from runs/split<k>/model.pt, which workers serve.
+    return Path("runs") if dataset.served else Path("runs", args.dataset)
 
 
 def _resolved(args: argparse.Namespace, name: str) -> Any:
@@ -235,7 +204,10 @@ def _resolved(args: argparse.Namespace, name: str) -> Any:
 
 
 def _resolve_run(
-    args: argparse.Namespace, class_names: list[str], state: dict[str, Any] | None
+    args: argparse.Namespace,
+    dataset: Dataset,
+    class_names: list[str],
+    state: dict[str, Any] | None,
 ) -> tuple[ModelConfig, TrainSettings, float]:
     """The run's model config, settings and validation share: from the options, or
     with --resume from the interrupted run (where a given option must agree)."""
@@ -246,7 +218,7 @@ def _resolve_run(
                 f"--backbone {_resolved(args, 'backbone')} has no {args.pretrained} weights: "
                 "use --pretrained none, or --backbone r2plus1d_18"
             )
-        usual = "kinetics400" if args.dataset != "synthetic" and weights else "none"
+        usual = weights[0] if dataset.pretrained_by_default and weights else "none"
         pretrained = args.pretrained or usual
         pretrained = None if pretrained == "none" else pretrained
         scale = args.backbone_lr_scale
@@ -360,7 +332,7 @@ def _evaluate(
     args: argparse.Namespace,
     best: Path,
     split: Split,
-    root: Path,
+    dataset: Dataset,
     run_dir: Path,
     device: torch.device,
     cache: ClipCache | None,
@@ -371,7 +343,7 @@ def _evaluate(
     if checkpoint.class_names != split.classes:
         raise UsageError(
             f"{best} was trained on other classes ({len(checkpoint.class_names)}: "
-            f"{', '.join(checkpoint.class_names[:4])}...) than {root} has "
+            f"{', '.join(checkpoint.class_names[:4])}...) than {dataset.root} has "
             f"({len(split.classes)}: {', '.join(split.classes[:4])}...). Use another --out, "
             "or --retrain to replace it."
         )
@@ -380,7 +352,7 @@ def _evaluate(
     metrics = evaluate_checkpoint(
         checkpoint,
         split.test,
-        root / "videos",
+        dataset.videos,
         run_dir,
         device=device,
         options=EvalOptions(

@@ -1,15 +1,15 @@
-"""An offline motion dataset in HMDB51's on-disk layout.
+"""An offline motion dataset: real encoded videos, generated.
 
 HMDB51 and Kinetics weights cannot be fetched everywhere, yet the trainer must be
-exercised end to end on real encoded videos. This module writes a small dataset that
-looks like HMDB51 on disk::
+exercised end to end on real encoded videos. This module writes a small dataset::
 
     root/videos/<class>/<class>_<n>.avi           encoded with cv2.VideoWriter
-    root/splits/<class>_test_split{1,2,3}.txt     "<clip> <tag> " lines, 1 train / 2 test
+    root/synthetic.json                           the settings it was made with
 
-and whose classes differ *only in motion*. Every video shows a window onto a random,
-seamlessly tiling texture; the window then moves (pans, zooms, spins, shakes) or stays
-still. Position, orientation and zoom of any single frame follow the same distribution
+whose train/test splits follow from those settings (``split_assignment``, read by
+trainer.datasets.synthetic), and whose classes differ *only in motion*. Every video
+shows a window onto a random, seamlessly tiling texture; the window then moves (pans,
+zooms, spins, shakes) or stays still. Position, orientation and zoom of any single frame follow the same distribution
 in every class, so a model that looks at one frame at a time cannot tell the classes
 apart; only the change between frames can.
 
@@ -138,7 +138,7 @@ def write_synthetic_dataset(
         if _is_complete(root, config):
             log.info("synthetic dataset in %s is complete; nothing to write", root)
             return root
-    elif (root / "videos").exists() or (root / "splits").exists():
+    elif (root / "videos").exists() or (root / "splits").exists():  # another dataset's
         raise SyntheticDatasetError(
             f"{root} already holds videos/ or splits/ that this generator did not write; "
             "choose another --data-dir for --dataset synthetic"
@@ -153,7 +153,6 @@ def write_synthetic_dataset(
         path = video_path(root, config, label, n)
         if not path.exists():
             _write_video(path, render_video(config, label, n), config)
-    _write_splits(root, config)
     log.info(
         "wrote synthetic dataset: %d classes x %d videos of %d frames %dx%d in %s",
         config.num_classes,
@@ -182,17 +181,11 @@ def render_video(config: SyntheticConfig, label: int, index: int) -> np.ndarray:
 
 
 def _is_complete(root: Path, config: SyntheticConfig) -> bool:
-    videos = all(
+    return all(
         video_path(root, config, label, n).exists()
         for label in range(config.num_classes)
         for n in range(config.videos_per_class)
     )
-    splits = all(
-        (root / "splits" / f"{name}_test_split{k}.txt").exists()
-        for name in config.classes
-        for k in SPLITS
-    )
-    return videos and splits
 
 
 def _video_rng(config: SyntheticConfig, label: int, index: int) -> np.random.Generator:
@@ -357,22 +350,6 @@ def split_assignment(config: SyntheticConfig, split: int) -> list[list[int]]:
             class_tags[int(n)] = TEST_TAG
         tags.append(class_tags)
     return tags
-
-
-def _write_splits(root: Path, config: SyntheticConfig) -> None:
-    folder = root / "splits"
-    folder.mkdir(parents=True, exist_ok=True)
-    for k in SPLITS:
-        for label, class_tags in enumerate(split_assignment(config, k)):
-            # HMDB51's own format, trailing space included.
-            lines = [
-                f"{video_path(root, config, label, n).name} {tag} \n"
-                for n, tag in enumerate(class_tags)
-            ]
-            target = folder / f"{config.classes[label]}_test_split{k}.txt"
-            partial = target.with_name(f".partial-{target.name}")
-            partial.write_text("".join(lines))
-            os.replace(partial, target)
 
 
 def motion_names(count: int | None = None) -> Sequence[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from trainer.hmdb51 import HMDB51_CLASSES
+from trainer.datasets.hmdb51 import HMDB51_CLASSES
 
 # conftest.py loads the RAR writer (by path) before this module.
 rar4 = sys.modules["_trainer_test_helpers.rar4_writer"]

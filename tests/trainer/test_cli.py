@@ -14,7 +14,7 @@ import torch
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, kinetics400_weights_path
 from trainer.cli import main
-from trainer.hmdb51 import prepare_hmdb51
+from trainer.datasets.hmdb51 import prepare_hmdb51
 from trainer.options import RUN_DEFAULTS, build_parser
 from trainer.runner import holdout
 
@@ -234,7 +234,7 @@ def test_hmdb51_path_trains_and_evaluates_a_prepared_dataset(
 ) -> None:
     # An HMDB51-shaped download (nested RARs of real videos, the official split files'
     # 51 classes and 70/30 clips, two of them videos per class), unpacked by
-    # trainer.hmdb51 the way the CLI does, with this test's checksums.
+    # trainer.datasets.hmdb51 the way the CLI does, with this test's checksums.
     classes, split_texts = hmdb51_like.official_shape(split=2)
     videos, splits = hmdb51_like.build(tmp_path / "archives", classes, split_texts=split_texts)
     expected = {videos.name: (None, None), splits.name: (None, None)}

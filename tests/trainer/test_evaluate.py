@@ -13,6 +13,8 @@ import torch
 from model.network import ActionMoEDynamicModel
 from model.transform import VideoTransform
 from trainer.data import VideoClips
+from trainer.datasets.hmdb51 import HMDB51_CLASSES
+from trainer.datasets.synthetic import Synthetic
 from trainer.evaluate import (
     Predictions,
     compute_metrics,
@@ -22,8 +24,6 @@ from trainer.evaluate import (
     predict,
     topk_accuracy,
 )
-from trainer.hmdb51 import HMDB51_CLASSES
-from trainer.splits import load_split
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 
 
@@ -43,7 +43,7 @@ def test_topk_accuracy_counts_the_label_among_the_k_best() -> None:
 def eval_set(tmp_path_factory: pytest.TempPathFactory) -> VideoClips:
     config = SyntheticConfig(num_classes=2, videos_per_class=3, frames=12, width=32, height=24)
     root = write_synthetic_dataset(tmp_path_factory.mktemp("eval"), config, progress=False)
-    split = load_split(root, 1)
+    split = Synthetic(root).split(1)
     transform = VideoTransform(clip_len=4, short_side=20, crop_size=16)
     return VideoClips(
         root / "videos", split.train + split.test, transform, train=False, num_clips=3

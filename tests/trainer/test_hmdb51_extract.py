@@ -1,12 +1,12 @@
-"""trainer.hmdb51.extract_hmdb51 on HMDB51-shaped nested archives of real videos."""
+"""trainer.datasets.hmdb51.extract_hmdb51 on HMDB51-shaped nested archives of real videos."""
 
 from __future__ import annotations
 
 import cv2
 import pytest
 
+from trainer.datasets.hmdb51 import Layout, extract_hmdb51, load_split
 from trainer.errors import DatasetError
-from trainer.hmdb51 import Layout, extract_hmdb51, load_split
 
 # Four clips a class: each split then tags training and test clips in every class.
 CLASSES = {

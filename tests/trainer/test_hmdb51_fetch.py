@@ -1,4 +1,4 @@
-"""trainer.hmdb51.fetch_archives / prepare_hmdb51 against a local HTTP mirror."""
+"""trainer.datasets.hmdb51.fetch_archives / prepare_hmdb51 against a local HTTP mirror."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import shutil
 import pytest
 
 from actiontag.settings import load_settings
-from trainer.download import ChecksumError
-from trainer.errors import DatasetError
-from trainer.hmdb51 import (
+from trainer.datasets.hmdb51 import (
     ARCHIVES,
     HMDB51_URL,
     MIRROR_ENV,
@@ -20,6 +18,8 @@ from trainer.hmdb51 import (
     load_split,
     prepare_hmdb51,
 )
+from trainer.download import ChecksumError
+from trainer.errors import DatasetError
 
 CLASSES = {"climb": ["c0.avi", "c1.avi", "c2.avi", "c3.avi"], "jump": ["j0.avi", "j1.avi"]}
 NAMES = ["test_train_splits.rar", "hmdb51_org.rar"]

@@ -1,4 +1,4 @@
-"""trainer.splits.load_split on the official split-file format.
+"""trainer.datasets.split_files.load_split on the official split-file format.
 
 The four files in tests/fixtures/hmdb51_splits are official ones (trailing spaces,
 odd clip names, `kick` next to `kick_ball`); the videos are empty files named after
@@ -12,9 +12,9 @@ import shutil
 
 import pytest
 
+from trainer.datasets.hmdb51 import HMDB51_LAYOUT, load_split
+from trainer.datasets.split_files import Layout, parse_split_file
 from trainer.errors import DatasetError
-from trainer.hmdb51 import HMDB51_LAYOUT, load_split
-from trainer.splits import Layout, parse_split_file
 
 FIXTURE_CLASSES = ["brush_hair", "cartwheel", "kick", "kick_ball"]
 
@@ -97,7 +97,7 @@ def test_clips_missing_on_disk_are_reported_and_left_out(split_fixtures, tmp_pat
     }
     root = make_dataset(tmp_path / "data", sorted(split_fixtures.glob("*.txt")), skip=gone)
 
-    with caplog.at_level(logging.WARNING, logger="trainer.splits"):
+    with caplog.at_level(logging.WARNING, logger="trainer.datasets.split_files"):
         split = load_split(root, 1)
 
     assert set(split.missing) == gone

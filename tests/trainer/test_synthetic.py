@@ -1,5 +1,5 @@
-"""The synthetic motion dataset: HMDB51's layout, deterministic, and separable by
-motion only (a single frame says nothing about the class)."""
+"""The synthetic motion dataset: its videos and computed splits, deterministic, and
+separable by motion only (a single frame says nothing about the class)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from sklearn.preprocessing import StandardScaler
 
 import trainer.synthetic
 from model.video import probe, read_clips
-from trainer.splits import load_split, parse_split_file
+from trainer.datasets.synthetic import Synthetic
+from trainer.errors import DatasetError
 from trainer.synthetic import (
     MOTIONS,
     SyntheticConfig,
@@ -37,30 +38,68 @@ def _digest(root: Path) -> dict[str, str]:
     }
 
 
-def test_layout_is_hmdb51s(tmp_path: Path) -> None:
+def test_videos_in_a_folder_per_class_and_no_split_files(tmp_path: Path) -> None:
     root = write_synthetic_dataset(tmp_path / "syn", SMALL, progress=False)
     classes = [m.name for m in MOTIONS[:3]]
     for name in classes:
         assert sorted(p.name for p in (root / "videos" / name).iterdir()) == [
             f"{name}_{n:03d}.avi" for n in range(5)
         ]
-        for k in (1, 2, 3):
-            text = (root / "splits" / f"{name}_test_split{k}.txt").read_text()
-            # HMDB51's own lines: "<clip> <tag> " with a trailing space.
-            assert all(line.endswith(" ") for line in text.splitlines())
-    split = load_split(root, 2)
+    assert not (root / "splits").exists()
+    split = Synthetic(root).split(2)
     assert split.classes == sorted(classes)
     assert split.missing == []
     # test_fraction 0.3 of 5 videos: round(1.5) = 2 test videos per class.
     assert len(split.train) == 3 * 3 and len(split.test) == 3 * 2
+    assert all((root / "videos" / path).is_file() for path, _ in split.train + split.test)
 
 
 def test_splits_differ_between_split_numbers(tmp_path: Path) -> None:
     config = SyntheticConfig(num_classes=2, videos_per_class=10)
     root = write_synthetic_dataset(tmp_path / "syn", config, progress=False)
-    tags = [parse_split_file(root / "splits" / f"pan_up_test_split{k}.txt") for k in (1, 2, 3)]
-    assert tags[0] != tags[1] != tags[2]
-    assert all(sum(tag == 2 for _, tag in t) == 3 for t in tags)
+    tests = [sorted(Synthetic(root).split(k).test) for k in (1, 2, 3)]
+    assert tests[0] != tests[1] != tests[2]
+    assert all(len(test) == 2 * 3 for test in tests)
+
+
+def test_the_dataset_prepares_what_its_settings_say_and_names_the_classes(
+    tmp_path: Path,
+) -> None:
+    dataset = Synthetic(tmp_path / "syn", SMALL)
+    dataset.prepare(progress=False)
+    assert dataset.classes() == sorted(m.name for m in MOTIONS[:3])
+    # Read back from the folder alone, the split is the same.
+    assert Synthetic(tmp_path / "syn").split(1) == dataset.split(1)
+
+
+def test_labels_follow_the_sorted_class_names(tmp_path: Path) -> None:
+    root = write_synthetic_dataset(tmp_path / "syn", SMALL, progress=False)
+    split = Synthetic(root).split(1)
+    for path, label in split.train + split.test:
+        assert path.split("/")[0] == split.classes[label]
+
+
+def test_a_lost_video_is_left_out_of_its_split(tmp_path: Path) -> None:
+    root = write_synthetic_dataset(tmp_path / "syn", SMALL, progress=False)
+    lost = video_path(root, SMALL, 1, 3)
+    lost.unlink()
+    split = Synthetic(root).split(1)
+    assert split.missing == [lost.relative_to(root / "videos").as_posix()]
+    assert len(split.train) + len(split.test) == 3 * 5 - 1
+
+
+def test_a_folder_without_the_dataset_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="--dataset synthetic"):
+        Synthetic(tmp_path).split(1)
+
+
+def test_other_settings_in_the_folder_are_a_dataset_error_for_the_trainer(
+    tmp_path: Path,
+) -> None:
+    write_synthetic_dataset(tmp_path / "syn", SMALL, progress=False)
+    bigger = SyntheticConfig(**{**SMALL.to_dict(), "videos_per_class": 6})
+    with pytest.raises(DatasetError, match="other settings"):
+        Synthetic(tmp_path / "syn", bigger).prepare(progress=False)
 
 
 def test_videos_decode_through_the_video_contract(tmp_path: Path) -> None:
@@ -131,7 +170,7 @@ PROBE = SyntheticConfig(num_classes=8, videos_per_class=40, frames=12)
 @pytest.fixture(scope="module")
 def probe_videos(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list, list]:
     root = write_synthetic_dataset(tmp_path_factory.mktemp("probe"), PROBE, progress=False)
-    split = load_split(root, 1)
+    split = Synthetic(root).split(1)
     videos, labels, is_train = [], [], []
     for items, train in ((split.train, True), (split.test, False)):
         for relative, label in items:

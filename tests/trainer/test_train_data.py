@@ -25,7 +25,7 @@ from trainer.data import (
     make_loader,
     set_epoch,
 )
-from trainer.splits import load_split
+from trainer.datasets.synthetic import Synthetic
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def dataset_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def items(dataset_root: Path) -> list[tuple[str, int]]:
-    split = load_split(dataset_root, 1)
+    split = Synthetic(dataset_root).split(1)
     return split.train + split.test
 
 

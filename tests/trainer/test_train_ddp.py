@@ -14,8 +14,8 @@ import pytest
 
 from model.checkpoint import load_checkpoint
 from trainer.data import EpochSampler
+from trainer.datasets.synthetic import Synthetic
 from trainer.runner import holdout
-from trainer.splits import load_split
 from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 from trainer.train import read_resume_state
 
@@ -46,7 +46,7 @@ class DistributedRun:
 def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> DistributedRun:
     tmp = tmp_path_factory.mktemp("ddp")
     root = write_synthetic_dataset(tmp / "data", SYNTHETIC, progress=False)
-    train, _ = holdout(load_split(root, 1).train, 0.1, seed=0)
+    train, _ = holdout(Synthetic(root).split(1).train, 0.1, seed=0)
     # Break both videos of rank 1's first batch (the trainer's own shuffle for epoch 0).
     sampler = EpochSampler(train, num_replicas=2, rank=1, shuffle=True, seed=0)
     sampler.set_epoch(0)

@@ -1,4 +1,4 @@
-"""HMDB51's official train/test splits, read from its split files.
+"""Split files in HMDB51's format: a dataset's train/test splits, one file per class.
 
 Each class has one file per split, `<class>_test_split<k>.txt`, with lines
 `<clip> <tag>`: tag 1 = train, 2 = test, 0 = unused. The official files end every
@@ -15,8 +15,7 @@ Because labels are positions in that sorted list, a class without a file for the
 requested split would shift every later label: every class named by any split file
 must have one for each split, and every class needs training and test clips. A
 `Layout` adds what one dataset is known to hold (HMDB51: its 51 classes, 70 training
-and 30 test clips per class in every split; see trainer.hmdb51.HMDB51_LAYOUT); the
-synthetic dataset is checked by the general rules only.
+and 30 test clips per class in every split; see trainer.datasets.hmdb51.HMDB51_LAYOUT).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.datasets.base import Split
 from trainer.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -47,20 +47,6 @@ class Layout:
     classes: tuple[str, ...] | None = None
     train_per_class: int | None = None
     test_per_class: int | None = None
-
-
-@dataclass(frozen=True)
-class Split:
-    """One official split: class names in label order and (path, label) lists.
-
-    Paths are relative to the videos folder (`<class>/<clip>`). Clips listed in the
-    split files but absent on disk are left out of train/test and listed in missing.
-    """
-
-    classes: list[str]
-    train: list[tuple[str, int]]
-    test: list[tuple[str, int]]
-    missing: list[str]
 
 
 def load_split(root: Path, split: int, layout: Layout | None = None) -> Split:

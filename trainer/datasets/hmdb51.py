@@ -17,6 +17,7 @@ preparing it again touches nothing (its archives may even have been deleted).
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import shutil
@@ -27,14 +28,16 @@ from pathlib import Path, PurePosixPath
 import rarfile
 from tqdm import tqdm
 
-from actiontag.settings import env_name
+from actiontag.settings import Settings, env_name
 from trainer import rar
+from trainer.datasets.base import Dataset, Split
+from trainer.datasets.split_files import Layout, load_split, name_list
 from trainer.download import ChecksumError, DownloadError, download, verify_file
 from trainer.errors import DatasetError
-from trainer.splits import Layout, Split, load_split, name_list
 
 __all__ = [
     "ARCHIVES",
+    "HMDB51",
     "HMDB51_CLASSES",
     "HMDB51_LAYOUT",
     "HMDB51_URL",
@@ -81,6 +84,45 @@ COMPLETE = ".complete"
 DATASET_COMPLETE = ".complete.json"
 STAGING = ".staging"
 SOURCE = ".source.json"  # which archive a staged folder was unpacked from
+
+
+class HMDB51(Dataset):
+    """HMDB51 in ``root``: fetched from its server or a mirror, or taken from a folder
+    of its archives; its three official splits, checked against what HMDB51 holds."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        mirror: str | None = None,
+        archives_dir: Path | None = None,
+        rar_backend: str = "auto",
+    ) -> None:
+        super().__init__(root)
+        self.mirror, self.archives_dir, self.rar_backend = mirror, archives_dir, rar_backend
+
+    @classmethod
+    def from_options(cls, root: Path, args: argparse.Namespace, settings: Settings) -> HMDB51:
+        """As ``python -m trainer`` asks for it: --archives, the mirror and RAR settings."""
+        return cls(
+            root,
+            mirror=settings.hmdb51_mirror,
+            archives_dir=args.archives,
+            rar_backend=settings.rar_backend,
+        )
+
+    def prepare(self, *, progress: bool = True) -> None:
+        prepare_hmdb51(
+            self.root,
+            mirror=self.mirror,
+            archives_dir=self.archives_dir,
+            progress=progress,
+            rar_backend=self.rar_backend,
+        )
+
+    def split(self, k: int) -> Split:
+        # HMDB51 must be whole: 51 classes, 70 training and 30 test clips each.
+        return load_split(self.root, k, HMDB51_LAYOUT)
 
 
 def fetch_archives(

@@ -1,0 +1,85 @@
+"""What every dataset the trainer can train on offers: prepare it, name its classes,
+and give split k as labelled videos.
+
+A dataset lives in a folder (``root``) with its videos under ``root/videos``; a split's
+paths are relative to that folder. Labels are positions in the sorted class names, and
+checkpoints store the class list, so a label order is never guessed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from trainer.errors import DatasetError
+
+__all__ = ["Dataset", "Split", "check_split"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: class names in label order and (path, label) lists.
+
+    Paths are relative to the dataset's videos folder (`<class>/<clip>`). Videos the
+    split names but the disk lacks are left out of train/test and listed in missing.
+    """
+
+    classes: list[str]
+    train: list[tuple[str, int]]
+    test: list[tuple[str, int]]
+    missing: list[str]
+
+
+class Dataset(ABC):
+    """A labelled video dataset in the folder ``root``."""
+
+    # The split numbers it has.
+    splits: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    # Whether a run starts from the backbone's pretrained weights unless told otherwise.
+    pretrained_by_default: ClassVar[bool] = True
+    # Whether its runs go to runs/, the folder workers serve from; the others' go to
+    # runs/<name>/, so that no practice run replaces a served model.
+    served: ClassVar[bool] = True
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def videos(self) -> Path:
+        """The folder a split's paths are relative to."""
+        return self.root / "videos"
+
+    @abstractmethod
+    def prepare(self, *, progress: bool = True) -> None:
+        """Download, unpack or generate the dataset under root; a prepared one is left
+        as it is. Raises DatasetError saying what to do when it cannot."""
+
+    @abstractmethod
+    def split(self, k: int) -> Split:
+        """Split ``k``: its classes and its training and test videos on disk. Raises
+        DatasetError naming what is missing."""
+
+    def classes(self) -> list[str]:
+        """The class names in label order (the same in every split)."""
+        return self.split(self.splits[0]).classes
+
+
+def check_split(split: Split, k: int, videos: Path) -> Split:
+    """``split``, unless some class lacks training or test videos on disk: a label
+    without them could be neither learnt nor measured."""
+    if not split.train or not split.test:
+        raise DatasetError(
+            f"Split {k} has {len(split.train)} training and {len(split.test)} test videos on "
+            f"disk in {videos} ({len(split.missing)} listed ones are missing): the videos are "
+            "not there. Prepare the dataset again (`python -m trainer` does it)."
+        )
+    for label, name in enumerate(split.classes):
+        for kind, items in (("training", split.train), ("test", split.test)):
+            if not any(y == label for _, y in items):
+                raise DatasetError(
+                    f"Class {name!r} has no {kind} video of split {k} in {videos / name}: "
+                    "it could not be learnt or measured. Prepare the dataset again."
+                )
+    return split
