@@ -39,6 +39,7 @@ from storage.db import (
 from storage.enqueue import EnqueueResult, Send, enqueue_jobs
 from storage.options import parse_args
 from storage.report import ReportError, ReportFilters, write_report
+from storage.report.strip import build_strip
 from storage.schema import JobState
 
 log = logging.getLogger("storage")
@@ -125,42 +126,30 @@ def timeline_strip(
     video. ``segments``: the letter of the segment there, ``.`` where none;
     ``windows``: the top-1 label of the window there, lower case below 50%
     confidence; ``cuts``: ``|`` at each shot cut; then which letter is which label."""
-    end = max(
-        [duration or 0.0]
-        + [w.end_s for w in timeline.windows]
-        + [s.end_s for s in timeline.segments]
-        + list(timeline.cuts)
-    )
+    strip = build_strip(timeline, duration)
+    end = strip.span_s
     if end <= 0:
         return []
     step = end / width
     symbols: dict[str, str] = {}
-    for label in [s.label for s in timeline.segments] + [w.label for w in timeline.windows]:
+    for label in [*strip.labels, *(w.label for w in strip.windows)]:
         if label not in symbols:
             index = len(symbols)
             symbols[label] = STRIP_SYMBOLS[index] if index < len(STRIP_SYMBOLS) else STRIP_OTHER
-
-    def at(items: Sequence[Any], moment: float) -> Any:
-        found = None
-        for item in items:  # in order of start: the last one begun and not ended
-            if item.start_s <= moment < item.end_s:
-                found = item
-        return found
-
     middles = [(cell + 0.5) * step for cell in range(width)]
     segments_row = "".join(
-        symbols[found.label] if (found := at(timeline.segments, t)) else "." for t in middles
+        symbols[found.label] if (found := strip.segment_at(t)) else "." for t in middles
     )
     windows_row = ""
     for t in middles:
-        found = at(timeline.windows, t)
-        symbol = symbols[found.label] if found else " "
+        window = strip.window_at(t)
+        symbol = symbols[window.label] if window else " "
         windows_row += (
-            symbol if found is None or found.confidence >= STRIP_CONFIDENT else symbol.lower()
+            symbol if window is None or window.confidence >= STRIP_CONFIDENT else symbol.lower()
         )
     cuts_row = [" "] * width
-    for cut in timeline.cuts:
-        cuts_row[min(width - 1, int(cut / step))] = "|"
+    for cut in strip.cuts:
+        cuts_row[min(width - 1, int(cut.at_s / step))] = "|"
     key = "  ".join(f"{symbol} {escape_control(label)}" for label, symbol in symbols.items())
     lines = [
         f"0 {'-' * (width - 2)} {format_clock(end)}",

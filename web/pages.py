@@ -90,7 +90,7 @@ def _job_view(video: query.VideoDetail, job: query.ResultRow) -> dict[str, Any]:
     timeline = video.timelines.get(job.job_id)
     return {
         "job": job,
-        "strip": views.strip_of(video, job.job_id, timeline) if timeline else None,
+        "strip": views.strip_of(video, timeline) if timeline else None,
     }
 
 

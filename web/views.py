@@ -1,84 +1,22 @@
-"""What the templates show, worked out in Python: a job's timeline strip in percent,
-colours by label, clock times. Templates only place these values (escaped)."""
+"""What the templates show, worked out in Python: a job's timeline strip
+(:mod:`storage.report.strip`), names and messages as text, clock times, sizes.
+Templates only place these values (escaped)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from actiontag.text import escape_control
 from actiontag.timeline import Timeline, format_clock
 from storage.query import ResultRow, VideoDetail
-from storage.report.page import label_colour, timeline_span
+from storage.report.strip import Strip, build_strip
 from storage.schema import FINISHED_STATES
 
 
-@dataclass(frozen=True)
-class Piece:
-    """One segment of the strip, and its row in the list under it."""
-
-    position: int
-    label: str
-    hover: str  # control characters escaped: a newline must not fake a tooltip line
-    start_s: float
-    end_s: float
-    left: str
-    width: str
-    colour: str
-    clock: str
-    confidence: str
-    top_k: tuple[tuple[str, str], ...]
-    thumbnail: str | None
-
-
-@dataclass(frozen=True)
-class Strip:
-    span_s: float
-    pieces: tuple[Piece, ...]
-    cuts: tuple[str, ...]  # left offsets in percent
-    cut_clocks: tuple[str, ...]  # the same cuts as HH:MM:SS.mmm
-    legend: tuple[tuple[str, str], ...]  # (label, colour)
-
-
-def percent(seconds: float, span: float) -> str:
-    return f"{max(0.0, min(100.0, seconds / span * 100)):.3f}%" if span > 0 else "0%"
-
-
-def strip_of(video: VideoDetail, job_id: int, timeline: Timeline) -> Strip:
-    span = timeline_span(video, timeline)
-    pieces = []
-    for position, segment in enumerate(timeline.segments):
-        end = min(segment.end_s, span)
-        clock = f"{format_clock(segment.start_s)}–{format_clock(segment.end_s)}"
-        pieces.append(
-            Piece(
-                position=position,
-                label=segment.label,
-                hover=f"{escape_control(segment.label)} {clock} ({segment.mean_confidence:.0%})",
-                start_s=segment.start_s,
-                end_s=segment.end_s,
-                left=percent(segment.start_s, span),
-                width=percent(end - segment.start_s, span),
-                colour=label_colour(segment.label),
-                clock=clock,
-                confidence=f"{segment.mean_confidence:.0%} (peak {segment.peak_confidence:.0%})",
-                top_k=tuple((name, f"{conf:.0%}") for name, conf in segment.top_k),
-                thumbnail=(
-                    f"/jobs/{job_id}/segments/{position}.jpg"
-                    if segment.thumbnail is not None
-                    else None
-                ),
-            )
-        )
-    labels = sorted({segment.label for segment in timeline.segments})
-    return Strip(
-        span_s=span,
-        pieces=tuple(pieces),
-        cuts=tuple(percent(cut, span) for cut in timeline.cuts),
-        cut_clocks=tuple(format_clock(cut) for cut in timeline.cuts),
-        legend=tuple((label, label_colour(label)) for label in labels),
-    )
+def strip_of(video: VideoDetail, timeline: Timeline) -> Strip:
+    """The strip of one of ``video``'s job timelines (the same model the report draws)."""
+    return build_strip(timeline, video.duration)
 
 
 def finished(job: ResultRow) -> bool:
