@@ -25,6 +25,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from actiontag import collector
+from tests.support.verdicts import Verdicts
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ACTIONTAG_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -188,6 +189,19 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(fixture)
 
 
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder that every test process of this run shares (pytest-xdist's processes each
+    have a base folder of their own inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def verdicts(tmp_path_factory: pytest.TempPathFactory) -> Verdicts:
+    """The watcher's verdicts on checkpoints, each content checked once a run."""
+    return Verdicts(run_folder(tmp_path_factory) / "servable-verdicts")
+
+
 @dataclass
 class DemoTraining:
     """The demonstration recipe's training run (launcher.demo_recipe), made once per test
@@ -213,9 +227,7 @@ def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
 
     from launcher.demo_recipe import make_demo_checkpoint
 
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
+    shared = run_folder(tmp_path_factory)
     base = shared / "demo-training"
     out = base / "runs"
     with FileLock(str(shared / "demo-training.lock")):

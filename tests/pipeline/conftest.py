@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.verdicts import Verdicts
 from tests.worker.stack import NUM_CLIPS, TOP_K, make_checkpoint
 from worker.predictor import Predictor
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small real network (R(2+1)D-18 + motion module + MoE) with random weights."""
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, verdicts: Verdicts) -> Path:
+    """The small real network (R(2+1)D-18 + motion module + MoE) with random weights, the
+    watcher's verdict on it beside it (tests/watcher/test_checkpoint.py holds the check)."""
     path = tmp_path_factory.mktemp("pipeline-checkpoint") / "model.pt"
     make_checkpoint(path)
+    verdicts.give(path)
     return path
 
 

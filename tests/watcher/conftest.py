@@ -24,6 +24,7 @@ import redis
 from actiontag.settings import Settings
 from storage.db import make_engine
 from tests.conftest import fresh_postgres_database
+from tests.support.verdicts import Verdicts
 from tests.worker.stack import make_checkpoint
 from worker.app import make_app
 
@@ -120,17 +121,20 @@ def checkpoint_bytes(seed: int = 0) -> bytes:
         return path.read_bytes()
 
 
-def write_checkpoint(path: Path, seed: int = 0) -> Checkpoint:
+def write_checkpoint(path: Path, seed: int = 0, verdicts: Verdicts | None = None) -> Checkpoint:
+    """The small network's checkpoint of ``seed`` at ``path``; with ``verdicts``, the
+    watcher's verdict on it beside it, so that no watcher checks it again."""
     data = checkpoint_bytes(seed)
     path.write_bytes(data)
+    if verdicts is not None:
+        verdicts.give(path)
     return Checkpoint(path, sha256_bytes(data))
 
 
 @pytest.fixture(scope="session")
-def shared_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Checkpoint:
-    """One checkpoint file for every test that only reads it: the watcher keeps its
-    verdict on it beside it, so its check (a torch import) is paid once a session."""
-    return write_checkpoint(tmp_path_factory.mktemp("checkpoint") / "model.pt")
+def shared_checkpoint(tmp_path_factory: pytest.TempPathFactory, verdicts: Verdicts) -> Checkpoint:
+    """One checkpoint file, checked, for every test that only reads it."""
+    return write_checkpoint(tmp_path_factory.mktemp("checkpoint") / "model.pt", verdicts=verdicts)
 
 
 @pytest.fixture
@@ -139,8 +143,14 @@ def checkpoint(shared_checkpoint: Checkpoint) -> Checkpoint:
 
 
 @pytest.fixture
-def own_checkpoint(tmp_path: Path) -> Checkpoint:
-    """A checkpoint file of the test's own, for a test that replaces it."""
+def own_checkpoint(tmp_path: Path, verdicts: Verdicts) -> Checkpoint:
+    """A checked checkpoint file of the test's own, for a test that replaces it."""
+    return write_checkpoint(tmp_path / "model.pt", verdicts=verdicts)
+
+
+@pytest.fixture
+def unchecked_checkpoint(tmp_path: Path) -> Checkpoint:
+    """A checkpoint file without the watcher's verdict: its watcher checks it."""
     return write_checkpoint(tmp_path / "model.pt")
 
 

@@ -72,12 +72,13 @@ def test_a_retrained_checkpoint_that_does_not_fit_leaves_the_current_model_in_pl
 
 
 def test_a_checkpoint_checked_once_is_not_checked_again_at_the_next_start(
-    sqlite_stores: Stores, inbox: Path, own_checkpoint: Checkpoint
+    sqlite_stores: Stores, inbox: Path, unchecked_checkpoint: Checkpoint
 ) -> None:
-    checked = f"checked {own_checkpoint.path}: a worker serves it"
+    checkpoint = unchecked_checkpoint
+    checked = f"checked {checkpoint.path}: a worker serves it"
 
-    first = run_once(watcher_args(inbox, own_checkpoint), sqlite_stores.env())
-    again = run_once(watcher_args(inbox, own_checkpoint), sqlite_stores.env())
+    first = run_once(watcher_args(inbox, checkpoint), sqlite_stores.env())
+    again = run_once(watcher_args(inbox, checkpoint), sqlite_stores.env())
 
     assert first.returncode == again.returncode == 0, again.stderr
     assert checked in first.stderr
@@ -97,12 +98,13 @@ def _checking(checkpoint: Checkpoint) -> bool:
 
 
 def test_a_stop_while_the_checkpoint_is_checked_is_a_clean_stop(
-    sqlite_stores: Stores, inbox: Path, own_checkpoint: Checkpoint, start_watcher
+    sqlite_stores: Stores, inbox: Path, unchecked_checkpoint: Checkpoint, start_watcher
 ) -> None:
-    watcher = start_watcher(watcher_args(inbox, own_checkpoint), sqlite_stores.env())
-    wait_for(lambda: _checking(own_checkpoint), what="the checkpoint's check to start")
+    checkpoint = unchecked_checkpoint
+    watcher = start_watcher(watcher_args(inbox, checkpoint), sqlite_stores.env())
+    wait_for(lambda: _checking(checkpoint), what="the checkpoint's check to start")
 
     code = watcher.terminate()
 
     assert code == 0, watcher.log()
-    assert not _checking(own_checkpoint)
+    assert not _checking(checkpoint)

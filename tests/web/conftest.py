@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from actiontag.settings import Settings
+from tests.support.verdicts import Verdicts
 from web.app import make_app
 
 from .store import Store, build_store
@@ -64,9 +65,11 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, verdicts: Verdicts) -> Path:
     """The small real network, its classifier made sure of its first class: every
-    window of every video is that action, so a tagged video always has a segment."""
+    window of every video is that action, so a tagged video always has a segment. The
+    watcher's verdict on it lies beside it (tests/watcher/test_checkpoint.py holds the
+    check)."""
     import torch
 
     from model.checkpoint import save_checkpoint
@@ -81,4 +84,5 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model.classifier.bias.fill_(0.0)
         model.classifier.bias[0] = 8.0
     save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
+    verdicts.give(path)
     return path
