@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from actiontag.settings import add_flags, command_settings
-from model.config import BACKBONES, ModelConfig
+from model.config import BACKBONES, PRETRAINED_CHOICES, ModelConfig
 from trainer.datasets import DATASETS
 
 __all__ = ["CONFIG_OPTIONS", "RUN_DEFAULTS", "build_parser"]
@@ -161,18 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     _run_option(optim, "--steps-per-epoch", int, "cap on optimizer steps per epoch (all)")
     optim.add_argument(
         "--pretrained",
-        choices=("kinetics400", "none"),
-        help="backbone initialisation (default: kinetics400 for hmdb51 where the backbone has "
-        "them, none for synthetic)",
+        choices=(*PRETRAINED_CHOICES, "none"),
+        help="backbone initialisation (default: the backbone's kinetics400 weights for hmdb51, "
+        "none for synthetic or a backbone without weights)",
     )
 
     model = parser.add_argument_group("model (with --resume: taken from the run if omitted)")
     model.add_argument(
         "--backbone",
         choices=tuple(BACKBONES),
-        help="video backbone: r2plus1d_18 (torchvision's, Kinetics-400 weights) or "
-        "r2plus1d_mini (the same blocks, narrow and shallow: tests and the offline demo; "
-        "random weights only) (default: r2plus1d_18)",
+        help="video backbone: r2plus1d_18 (torchvision's, Kinetics-400 weights), r3d_18 "
+        "(torchvision's R3D-18, Kinetics-400 weights) or r2plus1d_mini (R(2+1)D blocks, "
+        "narrow and shallow: tests and the offline demo; random weights only) "
+        "(default: r2plus1d_18)",
     )
     _run_option(model, "--num-experts", int, "experts in the MoE head")
     _run_option(model, "--top-k", int, "experts used per clip")
