@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from trainer.datasets.hmdb51 import HMDB51_LAYOUT, load_split
+from trainer.datasets.hmdb51 import HMDB51, HMDB51_LAYOUT, load_split
 from trainer.datasets.split_files import Layout, parse_split_file
 from trainer.errors import DatasetError
 
@@ -245,3 +245,10 @@ def test_split_with_no_video_on_disk_is_an_error(split_fixtures, tmp_path):
 def test_split_number_outside_1_to_3_is_refused(fixture_root):
     with pytest.raises(ValueError, match="split must be one of"):
         load_split(fixture_root, 4)
+
+
+def test_the_hmdb51_dataset_reads_its_splits_with_hmdb51s_layout(fixture_root):
+    # Four classes are not HMDB51: the dataset checks what the bare reader does not.
+    assert load_split(fixture_root, 1).classes == FIXTURE_CLASSES
+    with pytest.raises(DatasetError, match="not HMDB51's 51 classes"):
+        HMDB51(fixture_root).split(1)

@@ -17,12 +17,14 @@ from sklearn.preprocessing import StandardScaler
 
 import trainer.synthetic
 from model.video import probe, read_clips
+from trainer.datasets.split_files import load_split
 from trainer.datasets.synthetic import Synthetic
 from trainer.errors import DatasetError
 from trainer.synthetic import (
     MOTIONS,
     SyntheticConfig,
     SyntheticDatasetError,
+    split_assignment,
     video_path,
     write_synthetic_dataset,
 )
@@ -262,3 +264,18 @@ def test_the_dataset_module_imports_nothing_of_the_trainer() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
     assert not {name for name in imported if name.split(".")[0] in ("trainer", "launcher")}
+
+
+def test_the_computed_split_is_the_one_split_files_of_the_assignment_give(
+    tmp_path: Path,
+) -> None:
+    # Runs trained before the splits were computed read them from HMDB51-style files
+    # written from the same assignment: the same videos, labels and order come out.
+    root = write_synthetic_dataset(tmp_path / "syn", SMALL, progress=False)
+    (root / "splits").mkdir()
+    for k in (1, 2, 3):
+        for label, tags in enumerate(split_assignment(SMALL, k)):
+            name = SMALL.classes[label]
+            lines = [f"{video_path(root, SMALL, label, n).name} {t} \n" for n, t in enumerate(tags)]
+            (root / "splits" / f"{name}_test_split{k}.txt").write_text("".join(lines))
+        assert Synthetic(root).split(k) == load_split(root, k)
