@@ -6,12 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from sqlalchemy.engine import make_url
 
+from actiontag.settings import Settings
+from storage.db import make_engine
+from tests.conftest import POSTGRES_ADMIN_URL
+from web.app import make_app
+
+from .server import free_port, web_server
 from .store import Store, write_webm
 
 DOCUMENT = "urn:actiontag:openapi"
@@ -154,6 +162,41 @@ def test_answers_refused_before_a_route_runs_match_the_document(
     answer = token_client.get(f"/api/jobs/{store.done_job}", headers={"Authorization": "Bearer x"})
     assert answer.status_code in (401, 429)
     _check(spec, "/api/jobs/{job_id}", "get", answer)
+
+
+def test_a_served_app_answers_as_its_document_says(store: Store, tmp_path: Path) -> None:
+    args = ["--database-url", store.url, "--inbox", str(store.inbox)]
+    with web_server(args, tmp_path / "web.log") as base:
+        document = httpx.get(f"{base}/openapi.json", timeout=10).json()
+        for path, url in [
+            ("/api/videos", "/api/videos?limit=2"),
+            ("/api/videos/{ref}", f"/api/videos/{store.done_video}"),
+            ("/api/videos/{ref}", "/api/videos/nonsense"),
+            ("/api/moments", "/api/moments"),
+            ("/api/jobs/{job_id}", f"/api/jobs/{store.failed_job}"),
+            ("/api/jobs/{job_id}", "/api/jobs/-1"),
+        ]:
+            _check(document, path, "get", httpx.get(f"{base}{url}", timeout=10))
+
+
+def test_answers_while_the_database_is_down_match_the_document(settings: Settings) -> None:
+    # A PostgreSQL address where nothing listens: the shared server is never stopped.
+    url = make_url(POSTGRES_ADMIN_URL).set(port=free_port())
+    engine = make_engine(url.render_as_string(hide_password=False))
+    try:
+        with TestClient(make_app(settings, engine=engine)) as down:
+            document = down.get("/openapi.json").json()
+            for path, url_path in [
+                ("/api/videos", "/api/videos"),
+                ("/api/videos/{ref}", "/api/videos/" + "ab" * 32),
+                ("/api/moments", "/api/moments"),
+                ("/api/jobs/{job_id}", "/api/jobs/1"),
+            ]:
+                answer = down.get(url_path)
+                assert answer.status_code == 503, answer.text
+                _check(document, path, "get", answer)
+    finally:
+        engine.dispose()
 
 
 def test_healthz_answers_match_the_document(client: TestClient, document: dict[str, Any]) -> None:
