@@ -14,34 +14,17 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from model.checkpoint import save_checkpoint
-from model.network import ActionMoEDynamicModel, ModelConfig
+from tests.support.model import save_random_checkpoint, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 # The demonstration model's classes (trainer.synthetic's first four motions).
 CLASSES = ["pan_up", "pan_down", "pan_sideways", "still"]
-# The real network, small: fast to save, load and serve on two CPU cores.
-TINY = ModelConfig(
-    backbone="r2plus1d_mini",
-    num_classes=len(CLASSES),
-    num_experts=4,
-    top_k=2,
-    hidden_dim=32,
-    motion_dim=16,
-    motion_channels=8,
-    clip_len=4,
-    short_side=40,
-    crop_size=32,
-)
+TINY = tiny_config(len(CLASSES))
 
 
 def make_tiny_checkpoint(path: Path) -> Path:
     """An untrained checkpoint of the real network with the demonstration model's classes."""
-    torch.manual_seed(0)
-    model = ActionMoEDynamicModel(config=TINY).eval()
-    save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
+    save_random_checkpoint(path, TINY, CLASSES)
     return path
 
 

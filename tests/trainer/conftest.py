@@ -6,28 +6,20 @@ folder on sys.path, so they are loaded by path here and handed to tests as fixtu
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.modules import load_helper
+
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent / "fixtures"
 
 
 def _load_helper(name: str) -> ModuleType:
-    module_name = f"_trainer_test_helpers.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load_helper(HERE, "_trainer_test_helpers", name)
 
 
 http_server = _load_helper("http_server")

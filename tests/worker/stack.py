@@ -26,15 +26,13 @@ import cv2
 import numpy as np
 import pytest
 import redis
-import torch
 from celery import Celery
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from actiontag.settings import Settings, env_name
 from launcher.processes import ServiceProcess
-from model.checkpoint import save_checkpoint
-from model.network import ActionMoEDynamicModel, ModelConfig
+from model.network import ModelConfig
 from storage import jobs
 from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.enqueue import enqueue_jobs
@@ -47,6 +45,7 @@ from storage.schema import (
     Thumbnail,
     Video,
 )
+from tests.support.model import save_random_checkpoint, tiny_config
 from watcher.digest import hash_file
 from worker.app import TAG_VIDEO_TASK, make_app, sender
 
@@ -54,20 +53,7 @@ REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("ACTIONTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CLASSES = ["clap", "climb", "jump", "run", "walk", "wave"]
-# Small but the real network: R(2+1)D (the mini backbone) + motion module + MoE on
-# 4 x 32 x 32 clips.
-CONFIG = ModelConfig(
-    backbone="r2plus1d_mini",
-    num_classes=len(CLASSES),
-    num_experts=4,
-    top_k=2,
-    hidden_dim=32,
-    motion_dim=16,
-    motion_channels=8,
-    clip_len=4,
-    short_side=40,
-    crop_size=32,
-)
+CONFIG = tiny_config(len(CLASSES))
 NUM_CLIPS = 6
 # For tests that kill a worker in the middle of a job: a job must still be running when
 # the test, having seen it running, kills it. Longer clips and crops make each clip cost
@@ -80,9 +66,7 @@ TOP_K = 3
 
 def make_checkpoint(path: Path, seed: int = 0, config: ModelConfig = CONFIG) -> str:
     """A checkpoint of the small network with random weights; its sha256."""
-    torch.manual_seed(seed)
-    model = ActionMoEDynamicModel(config=config).eval()
-    return save_checkpoint(path, model, class_names=CLASSES, split=1, metrics={"top1": 0.25})
+    return save_random_checkpoint(path, config, CLASSES, seed)
 
 
 def write_video(
