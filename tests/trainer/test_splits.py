@@ -97,7 +97,7 @@ def test_clips_missing_on_disk_are_reported_and_left_out(split_fixtures, tmp_pat
     }
     root = make_dataset(tmp_path / "data", sorted(split_fixtures.glob("*.txt")), skip=gone)
 
-    with caplog.at_level(logging.WARNING, logger="trainer.datasets.split_files"):
+    with caplog.at_level(logging.WARNING, logger="trainer.datasets.base"):
         split = load_split(root, 1)
 
     assert set(split.missing) == gone

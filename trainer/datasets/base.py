@@ -8,6 +8,7 @@ checkpoints store the class list, so a label order is never guessed.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import ClassVar
 
 from trainer.errors import DatasetError
 
-__all__ = ["Dataset", "Split", "check_split"]
+__all__ = ["Dataset", "Split", "check_split", "note_missing"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,18 @@ class Dataset(ABC):
     def classes(self) -> list[str]:
         """The class names in label order (the same in every split)."""
         return self.split(self.splits[0]).classes
+
+
+def note_missing(missing: list[str], k: int, videos: Path) -> None:
+    """Log the videos split ``k`` names that ``videos`` lacks (they are left out)."""
+    if missing:
+        log.warning(
+            "%d clips of split %d are listed but not in %s and are left out (e.g. %s)",
+            len(missing),
+            k,
+            videos,
+            ", ".join(missing[:3]),
+        )
 
 
 def check_split(split: Split, k: int, videos: Path) -> Split:

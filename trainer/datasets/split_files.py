@@ -20,15 +20,12 @@ and 30 test clips per class in every split; see trainer.datasets.hmdb51.HMDB51_L
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.datasets.base import Split
+from trainer.datasets.base import Split, note_missing
 from trainer.errors import DatasetError
-
-log = logging.getLogger(__name__)
 
 TRAIN, TEST, UNUSED = 1, 2, 0
 SPLITS = (1, 2, 3)
@@ -81,14 +78,7 @@ def load_split(root: Path, split: int, layout: Layout | None = None) -> Split:
                 missing.append(relative)
                 continue
             (train if tag == TRAIN else test).append((relative, label))
-    if missing:
-        log.warning(
-            "%d clips of split %d are listed but not in %s and are left out (e.g. %s)",
-            len(missing),
-            split,
-            videos,
-            ", ".join(missing[:3]),
-        )
+    note_missing(missing, split, videos)
     if not train or not test:
         raise DatasetError(
             f"Split {split} has {len(train)} training and {len(test)} test clips on disk "

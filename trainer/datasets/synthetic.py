@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from actiontag.settings import Settings
-from trainer.datasets.base import Dataset, Split, check_split
+from trainer.datasets.base import Dataset, Split, check_split, note_missing
 from trainer.errors import DatasetError
 from trainer.synthetic import (
     MANIFEST,
@@ -27,8 +26,6 @@ from trainer.synthetic import (
 )
 
 __all__ = ["Synthetic"]
-
-log = logging.getLogger(__name__)
 
 
 class Synthetic(Dataset):
@@ -98,14 +95,7 @@ class Synthetic(Dataset):
                     missing.append(relative)
                     continue
                 (test if tag == TEST_TAG else train).append((relative, label))
-        if missing:
-            log.warning(
-                "%d videos of split %d are not in %s and are left out (e.g. %s)",
-                len(missing),
-                k,
-                self.videos,
-                ", ".join(missing[:3]),
-            )
+        note_missing(missing, k, self.videos)
         return check_split(Split(classes, train, test, missing), k, self.videos)
 
 
