@@ -267,3 +267,14 @@ def test_the_readme_shows_a_screenshot_that_is_a_png() -> None:
     assert images, "the README shows no screenshot"
     for image in images:
         assert (REPO / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
+
+
+def test_the_development_guide_names_every_test_folder() -> None:
+    guide = (DOCS / "development.md").read_text(encoding="utf-8")
+    folders = sorted(
+        path.name
+        for path in (REPO / "tests").iterdir()
+        if path.is_dir() and path.name[0] not in "._"
+    )
+    missing = [name for name in folders if f"| `tests/{name}` |" not in guide]
+    assert not missing, f"test folders docs/development.md's table lacks: {missing}"
