@@ -11,7 +11,7 @@ from fastapi.security import HTTPBearer
 
 from storage import query
 from storage.schema import JobState
-from web import schemas
+from web import listing, schemas
 from web.context import WebContext, context_of
 from web.params import JobId, Offset, id_in_text
 from web.schemas import COMMON_ERRORS, errors
@@ -60,19 +60,19 @@ def list_videos(
     offset: Offset = 0,
 ) -> schemas.VideoPage:
     with context.session() as session:
-        videos = query.recent_videos(
+        videos = listing.recent_videos(
             session,
-            label=label or None,
+            label=label,
             min_confidence=min_confidence,
             state=state,
-            limit=limit + 1,  # one more: is there a next page?
+            limit=limit,
             offset=offset,
         )
     return schemas.VideoPage(
-        videos=[video_summary(video) for video in videos[:limit]],
+        videos=[video_summary(video) for video in videos.rows],
         offset=offset,
         limit=limit,
-        next_offset=offset + limit if len(videos) > limit else None,
+        next_offset=videos.next_offset,
     )
 
 
@@ -127,20 +127,19 @@ def list_moments(
     offset: Offset = 0,
 ) -> schemas.MomentPage:
     with context.session() as session:
-        found = query.moments(
+        found = listing.moments(
             session,
-            label=label or None,
+            label=label,
             min_confidence=min_confidence,
             min_duration_s=min_duration,
-            limit=limit + 1,
+            limit=limit,
             offset=offset,
-            most_confident_first=True,
         )
     return schemas.MomentPage(
-        moments=[moment_of(moment) for moment in found[:limit]],
+        moments=[moment_of(moment) for moment in found.rows],
         offset=offset,
         limit=limit,
-        next_offset=offset + limit if len(found) > limit else None,
+        next_offset=found.next_offset,
     )
 
 

@@ -11,7 +11,7 @@ from starlette.status import HTTP_303_SEE_OTHER
 
 from storage import query
 from storage.schema import JobState
-from web import security, views
+from web import listing, security, views
 from web.context import WebContext, context_of
 from web.media import served_model
 from web.params import JobId, Offset, VideoId
@@ -47,15 +47,15 @@ def videos_page(
         confidence /= 100  # typed as a percentage
     chosen = JobState(state) if state in {s.value for s in JobState} else None
     with context.session() as session:
-        videos = query.recent_videos(
+        videos = listing.recent_videos(
             session,
-            label=label or None,
+            label=label,
             min_confidence=confidence,
             state=chosen,
-            limit=PAGE + 1,
+            limit=PAGE,
             offset=offset,
         )
-        latest = [video.jobs[0].job_id for video in videos[:PAGE] if video.jobs]
+        latest = [video.jobs[0].job_id for video in videos.rows if video.jobs]
         thumbs = query.thumbnails(session, latest)
         labels = query.labels_seen(session)
     return render(
@@ -63,7 +63,7 @@ def videos_page(
         context,
         "videos.html",
         {
-            "videos": videos[:PAGE],
+            "videos": videos.rows,
             "thumbs": {job_id: len(rows) > 0 for job_id, rows in thumbs.items()},
             "labels": labels,
             "states": [s.value for s in JobState],
@@ -73,7 +73,7 @@ def videos_page(
                 "state": state or "",
             },
             "previous": max(offset - PAGE, 0) if offset else None,
-            "next": offset + PAGE if len(videos) > PAGE else None,
+            "next": videos.next_offset,
         },
     )
 
@@ -126,14 +126,13 @@ def moments_page(
     if confidence is not None and confidence > 1:
         confidence /= 100
     with context.session() as session:
-        found = query.moments(
+        found = listing.moments(
             session,
-            label=label or None,
+            label=label,
             min_confidence=confidence,
             min_duration_s=_float(min_duration),
-            limit=PAGE * 2 + 1,
+            limit=PAGE * 2,
             offset=offset,
-            most_confident_first=True,
         )
         labels = query.segment_labels(session)
     return render(
@@ -141,7 +140,7 @@ def moments_page(
         context,
         "moments.html",
         {
-            "moments": found[: PAGE * 2],
+            "moments": found.rows,
             "labels": labels,
             "filters": {
                 "label": label or "",
@@ -149,7 +148,7 @@ def moments_page(
                 "min_duration": min_duration or "",
             },
             "previous": max(offset - PAGE * 2, 0) if offset else None,
-            "next": offset + PAGE * 2 if len(found) > PAGE * 2 else None,
+            "next": found.next_offset,
         },
     )
 

@@ -53,20 +53,20 @@ class Job(Answer):
     sha256: str
     path: str | None = Field(description="the file this job read, else its arrival name")
     paths: list[str] = Field(description="every path the video was seen under, oldest first")
-    size: int
-    duration: float | None
+    size: int = Field(description="bytes")
+    duration: float | None = Field(description="seconds, once a worker read the video")
     fps: float | None
     frames: int | None
-    width: int | None
-    height: int | None
+    width: int | None = Field(description="pixels")
+    height: int | None = Field(description="pixels")
     model_id: int
     model_sha256: str
-    attempts: int
-    error: str | None
+    attempts: int = Field(description="times a worker took it")
+    error: str | None = Field(description="why it failed or was superseded")
     enqueued_at: Timestamp
     started_at: Timestamp | None
     finished_at: Timestamp | None
-    worker: str | None
+    worker: str | None = Field(description="the worker that tagged it")
     decode_ms: float | None
     inference_ms: float | None
     predictions: list[Prediction]
