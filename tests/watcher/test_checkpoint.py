@@ -85,6 +85,17 @@ def test_a_checkpoint_checked_once_is_not_checked_again_at_the_next_start(
     assert checked not in again.stderr
 
 
+def test_a_checkpoint_given_the_runs_verdict_is_not_checked_again(
+    sqlite_stores: Stores, inbox: Path, own_checkpoint: Checkpoint
+) -> None:
+    # The suite's other watchers rely on it (tests/support/verdicts.py): the verdict the
+    # harness copies beside a checkpoint is the one the watcher itself keeps.
+    result = run_once(watcher_args(inbox, own_checkpoint), sqlite_stores.env())
+
+    assert result.returncode == 0, result.stderr
+    assert "a worker serves it" not in result.stderr
+
+
 def _checking(checkpoint: Checkpoint) -> bool:
     """Whether a worker's servable check of ``checkpoint`` is running (the watcher's child)."""
     for entry in Path("/proc").iterdir():
