@@ -15,13 +15,14 @@ from model.checkpoint import Checkpoint
 from model.video import VideoError
 from storage.schema import JobState
 from tests.probes import write_motion_video
+from tests.support.videos import write_video
 from worker import predictor as predictor_module
 from worker.batching import BatchSettings, predict_stream
 from worker.engines import EngineOutput
 from worker.engines.agreement import run_batched
 from worker.predictor import DecodedVideo, EagerEngine, Predictor, VideoPlan, make_engine
 
-from ..worker.stack import RunningWorker, Stack, make_checkpoint, write_video
+from ..worker.stack import RunningWorker, Stack, make_checkpoint
 from .conftest import ClipSet
 
 CPU = torch.device("cpu")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker.stack import Stack, make_checkpoint, running_worker, write_video
+from tests.support.videos import write_video
+from tests.worker.stack import Stack, make_checkpoint, running_worker
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.videos import write_video
 from tests.watcher.harness import write_slowly
-from tests.worker.stack import write_video
 from worker.predictor import Predictor
 
 from .pipeline import Pipeline, assert_failed, assert_tagged, running_pipeline, write_mp4

@@ -32,6 +32,12 @@ def tiny_config(num_classes: int) -> ModelConfig:
     return dataclasses.replace(TINY, num_classes=num_classes)
 
 
+# The service tests' classes and their network (the worker, watcher, pipeline and web
+# tests); the run-command tests use the demonstration model's classes.
+CLASSES = ["clap", "climb", "jump", "run", "walk", "wave"]
+CONFIG = tiny_config(len(CLASSES))
+
+
 def save_random_checkpoint(
     path: Path, config: ModelConfig, classes: list[str], seed: int = 0
 ) -> str:

@@ -20,7 +20,7 @@ import tracemalloc
 import pytest
 
 from model.video import probe
-from tests.worker.stack import write_tiny_frames
+from tests.support.videos import write_tiny_frames
 
 MINUTES, FPS = 10, 25
 FRAMES = MINUTES * 60 * FPS

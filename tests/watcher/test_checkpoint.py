@@ -15,7 +15,7 @@ from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel
 from storage.db import upgrade
 from storage.schema import Model
-from tests.worker.stack import CLASSES, CONFIG
+from tests.support.model import CLASSES, CONFIG
 
 from .conftest import Checkpoint, watcher_args
 from .harness import Stores, run_once, sha256_bytes, wait_for

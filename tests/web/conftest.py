@@ -74,7 +74,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory, verdicts: Verdicts) -> 
 
     from model.checkpoint import save_checkpoint
     from model.network import ActionMoEDynamicModel
-    from tests.worker.stack import CLASSES, CONFIG
+    from tests.support.model import CLASSES, CONFIG
 
     path = tmp_path_factory.mktemp("web-checkpoint") / "model.pt"
     torch.manual_seed(0)

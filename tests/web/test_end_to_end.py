@@ -18,7 +18,7 @@ import pytest
 
 from tests.browser import Browser
 from tests.pipeline.pipeline import Pipeline, running_pipeline
-from tests.worker.stack import CLASSES
+from tests.support.model import CLASSES
 
 from .server import web_server
 from .store import write_webm

@@ -10,8 +10,9 @@ import pytest
 
 from storage import query
 from storage.schema import JobState
+from tests.support.videos import write_gap_video, write_tiny_frames, write_video
 
-from .stack import RunningWorker, Stack, write_gap_video, write_tiny_frames, write_video
+from .stack import RunningWorker, Stack
 
 pytestmark = pytest.mark.e2e
 

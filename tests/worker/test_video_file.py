@@ -21,11 +21,10 @@ import pytest
 from model.video import probe
 from storage.jobs import JobInputs, RecordedFile
 from storage.schema import JobState
+from tests.support.videos import write_video
 from watcher.digest import hash_file
 from worker import video_file
 from worker.video_file import FileRefused, OpenedVideo, open_video
-
-from .stack import write_video
 
 SIZE = 64 * 1024
 
