@@ -21,7 +21,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["freeze_long_lived", "setting_up"]
+__all__ = ["setting_up"]
 
 
 @contextmanager
@@ -32,17 +32,9 @@ def setting_up() -> Iterator[None]:
     try:
         yield
     finally:
-        freeze_long_lived(enable=enabled)
-
-
-def freeze_long_lived(*, enable: bool = True) -> None:
-    """Collect once, freeze what is left, and (``enable``) run the collector again.
-
-    For a set-up that does not fit one block (the test processes pause the collector at
-    import and freeze when collection ends)."""
-    # One full collection first: garbage made while the collector was paused (an
-    # exception's traceback holding tensors, say) must not be frozen for good.
-    gc.collect()
-    gc.freeze()
-    if enable:
-        gc.enable()
+        # One full collection first: garbage made while the collector was paused (an
+        # exception's traceback holding tensors, say) must not be frozen for good.
+        gc.collect()
+        gc.freeze()
+        if enabled:
+            gc.enable()

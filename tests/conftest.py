@@ -24,17 +24,17 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from actiontag import collector
+from tests.support.collector import freeze_collected
 from tests.support.verdicts import Verdicts
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ACTIONTAG_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
-# Collection imports torch, cv2 and every test module and builds ~1,600 items: with the
-# collector paused until it ends (pytest_collection_finish), 8.5 s of CPU instead of 12 s
-# in each test process (2026-12-06). The xdist controller, which collects nothing, takes
-# it back at once (pytest_configure).
+# Collection imports torch, cv2 and every test module and builds every item: the
+# collector stays paused until it ends (pytest_collection_finish), so CPython does not
+# walk the objects of every import again at each full collection. The xdist controller,
+# which collects nothing, takes it back at once (pytest_configure).
 gc.disable()
 
 # pytest-xdist's test processes share the cores: each runs torch on its share, or two
@@ -77,18 +77,16 @@ def fresh_postgres_database() -> Iterator[str]:
 def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
         # pytest-xdist's controller: it runs no test and starts the test processes only
-        # after this hook, so it imports no torch (~2 s of CPU and of everyone's wait).
+        # after this hook, so it imports no torch (seconds of CPU, and everyone waits for them).
         gc.enable()
         return
     # A DataLoader with worker processes installs torch's SIGCHLD handler in this process
     # for good, so from the first trainer test on every child that any later test starts
-    # and reaps signals the test process. On the hosts this suite runs on (Linux 6.18
-    # Firecracker VMs) that is when the process died, 70-80% through a run, with a SIGSEGV
-    # the kernel raised itself (si_code SI_KERNEL, no address, at an instruction that cannot
-    # fault: core dumps, 2026-12-05) or an abort in a futex wait; 5 of 5 full runs on two
-    # hosts, stop 17's CI among them. Telling torch its handler is already set keeps
-    # SIGCHLD at its default; torch still finds dead workers by polling them when its
-    # queue times out.
+    # and reaps signals the test process. On the virtual machines this suite runs on, that
+    # is when the process died late in a run, with a SIGSEGV the kernel raised itself or an
+    # abort in a futex wait (docs/DESIGN.md, "Where tests get real services"). Telling
+    # torch its handler is already set keeps SIGCHLD at its default; torch still finds
+    # dead workers by polling them when its queue times out.
     from torch.utils.data._utils import signal_handling
 
     signal_handling._SIGCHLD_handler_set = True
@@ -97,7 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     # What collection imported (torch, cv2, the test modules) lives as long as this process:
     # frozen, later full collections skip it and so does the exit.
-    collector.freeze_long_lived()
+    freeze_collected()
 
 
 # Fixtures that run a module's tests once per backend: SQLite + the embedded broker, and
@@ -132,8 +130,8 @@ def _group_by_file_demo_training_first(items: list[pytest.Item]) -> None:
     a test file each, as ``--dist loadfile`` would (module fixtures are made once), except
     the files that use the session's demonstration training, which form one unit that runs
     first. Split between processes, the second one to need the checkpoint sat idle
-    for the ~45 s the first one spent training it (2026-12-05); in one unit, the other
-    processes run the rest of the suite meanwhile."""
+    while the first one trained it; in one unit, the other processes run the rest of the
+    suite meanwhile."""
     files = {_file_of(item) for item in items if "demo_training" in item.fixturenames}
     for item in items:
         group = DEMO_TRAINING_GROUP if _file_of(item) in files else _file_of(item)
@@ -221,7 +219,7 @@ class DemoTraining:
 @pytest.fixture(scope="session")
 def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
     """The demonstration checkpoint, trained once for the whole session (training is the
-    cost: ~70-100 s on one core). Test processes started side by side (pytest-xdist)
+    cost, a minute or more on one core). Test processes started side by side (pytest-xdist)
     share one run: the first trains under a file lock, the others read what it wrote."""
     from filelock import FileLock
 
@@ -251,9 +249,9 @@ def demo_training(tmp_path_factory: pytest.TempPathFactory) -> DemoTraining:
 
 # Training on the CPU is repeatable for one thread count, not across counts (the sums
 # split differently), so the demonstration model is trained with a fixed count: one
-# thread, no more than each of `make test`'s pytest-xdist processes has to itself.
-# Two threads beside the other test process made libgomp's barriers wait on a descheduled
-# thread: 288 s instead of ~50 s (2026-12-05).
+# thread, no more than each of `make test`'s pytest-xdist processes has to itself: with
+# two threads beside the other test processes, libgomp's barriers wait on a descheduled
+# thread, several times slower.
 DEMO_TRAINING_THREADS = 1
 
 

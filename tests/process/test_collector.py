@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from actiontag.collector import freeze_long_lived, setting_up
+from actiontag.collector import setting_up
+from tests.support.collector import freeze_collected
 
 
 class Node:
@@ -77,12 +78,12 @@ def test_objects_made_after_setting_up_are_collected_as_usual(collector_on: None
     assert tracked(later)
 
 
-def test_freezing_outside_a_block_freezes_what_exists_and_turns_the_collector_on() -> None:
+def test_the_test_processes_freeze_what_exists_and_turn_the_collector_on() -> None:
     was = gc.isenabled()
     gc.disable()
     try:
         kept = Node()
-        freeze_long_lived()
+        freeze_collected()
         assert gc.isenabled()
         assert not tracked(kept)
     finally:
