@@ -1,4 +1,5 @@
 """Helpers that more than one test folder uses: the small network and its checkpoints
-(``tests.support.model``), the watcher's verdicts on them shared across a run
-(``tests.support.verdicts``), and loading a folder's helper modules by path
-(``tests.support.modules``)."""
+(``tests.support.model``), small videos (``tests.support.videos``), the watcher's
+verdicts on checkpoints shared across a run (``tests.support.verdicts``), the test
+processes' collector (``tests.support.collector``), and loading a folder's helper
+modules by path (``tests.support.modules``)."""
