@@ -131,12 +131,18 @@ def _group_by_file_demo_training_first(items: list[pytest.Item]) -> None:
     the files that use the session's demonstration training, which form one unit that runs
     first. Split between processes, the second one to need the checkpoint sat idle
     while the first one trained it; in one unit, the other processes run the rest of the
-    suite meanwhile."""
+    suite meanwhile.
+
+    The files that start real services (marked ``e2e``) go next, the in-process ones
+    last: the processes take units in this order, so the long units start early and the
+    many short ones fill the end, where a long unit would leave the others idle."""
     files = {_file_of(item) for item in items if "demo_training" in item.fixturenames}
+    services = {_file_of(item) for item in items if item.get_closest_marker("e2e") is not None}
     for item in items:
         group = DEMO_TRAINING_GROUP if _file_of(item) in files else _file_of(item)
         item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: _file_of(item) not in files)  # stable: files stay whole
+    # Stable: the files stay whole and in their order within each rank.
+    items.sort(key=lambda item: (_file_of(item) not in files, _file_of(item) not in services))
 
 
 def _file_of(item: pytest.Item) -> str:

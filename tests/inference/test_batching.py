@@ -29,6 +29,9 @@ CPU = torch.device("cpu")
 NUM_CLIPS = 4
 
 
+pytestmark = pytest.mark.e2e  # real worker processes
+
+
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("stream-videos")

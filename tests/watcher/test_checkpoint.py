@@ -7,6 +7,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+import pytest
 import torch
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,8 @@ from tests.support.model import CLASSES, CONFIG
 
 from .conftest import Checkpoint, watcher_args
 from .harness import Stores, run_once, sha256_bytes, wait_for
+
+pytestmark = pytest.mark.e2e  # real watcher processes
 
 
 def write_misshapen_checkpoint(path: Path) -> Checkpoint:

@@ -22,6 +22,9 @@ RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WA
 FORGED = "\n2099-01-01 00:00:00,000 INFO watcher.inbox: recorded \x1b[2J\x1b[31mall-clear.mp4"
 
 
+pytestmark = pytest.mark.e2e  # real watcher processes
+
+
 def test_a_name_with_a_newline_and_escapes_is_one_escaped_log_line(
     sqlite_stores: Stores, inbox: Path, checkpoint: Checkpoint, start_watcher
 ) -> None:

@@ -26,6 +26,9 @@ from .stack import REPO, make_checkpoint
 LOCK_DIR_ENV = env_name("lock_dir")
 
 
+pytestmark = pytest.mark.e2e  # real worker processes
+
+
 def run_worker(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m worker ARGS`` under a name of its own, its lock file under ``cwd``: a
     worker of the service (or another test) running on this machine changes nothing."""
