@@ -34,7 +34,7 @@ class Segment:
     (after smoothing); ``top_k``: (label, mean probability) over the same windows, most
     likely first, ``label`` first among them. ``thumbnail``: a small JPEG of the segment
     (the worker's choice: the middle frame of its most confident window, made with
-    ``storage.thumbnails.encode_thumbnails``), shown by the report; None when there is
+    ``actiontag.thumbnails.encode_thumbnails``), shown by the report; None when there is
     none. Left out of ``repr``: it is kilobytes of bytes.
     """
 

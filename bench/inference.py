@@ -170,14 +170,14 @@ def child_main(engine_name: str, checkpoint: Path, threads: int) -> int:
     import torch
 
     from model.checkpoint import load_checkpoint
-    from worker.predictor import configure_cpu_threads, make_engine
+    from worker.predictor import configure_cpu_threads, make_inference_engine
 
     if threads:
         torch.set_num_threads(threads)
     else:
         configure_cpu_threads(1)
     started = time.perf_counter()
-    engine = make_engine(engine_name, load_checkpoint(checkpoint), torch.device("cpu"))
+    engine = make_inference_engine(engine_name, load_checkpoint(checkpoint), torch.device("cpu"))
     ready_s = time.perf_counter() - started
     shape = _clip_shape(checkpoint)
     generator = torch.Generator().manual_seed(0)

@@ -315,7 +315,7 @@ def long_video(args: argparse.Namespace, checkpoint: Path, warmup: Path) -> dict
 
 def short_clip(args: argparse.Namespace, checkpoint: Path) -> dict:
     from model.aggregate import aggregate_video
-    from storage.thumbnails import encode_thumbnails
+    from actiontag.thumbnails import encode_thumbnails
     from worker.predictor import Predictor, configure_cpu_threads
 
     path = args.cache_dir / f"short-{SHORT_SECONDS}s.mp4"

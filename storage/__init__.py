@@ -1,11 +1,11 @@
 """Results storage for actiontag: SQLAlchemy schema, migrations, job states, queries.
 
-- ``storage.db``: ``open_database()`` (engine + migrations), sessions, ``DatabaseUnavailable``
+- ``storage.db``: ``open_database()`` (engine + migrations), sessions, ``DatabaseUnavailable``,
+  and the units of work callers open (``write_transaction``, ``read_transaction``): storage
+  functions execute in the caller's transaction and never commit
 - ``storage.schema``: the ORM models
 - ``storage.jobs``: every job state change (record, claim, complete, fail, requeue)
 - ``storage.query``: the read side (results, one video's detail, statistics)
-- ``storage.thumbnails``: frames -> small JPEGs the worker stores for the report
-- ``storage.enqueue``: sending jobs through the caller's sender, noted in the database
 - ``storage.report``: the static HTML report (``python -m storage report --html DIR``)
 - ``python -m storage``: the command line (``storage.options`` parses, ``storage.cli`` runs)
 

@@ -20,7 +20,7 @@ from actiontag.settings import Settings
 from storage.options import parse_args
 
 if TYPE_CHECKING:
-    from storage.enqueue import Send
+    from actiontag.queueing import Send
 
 
 def connect_broker(settings: Settings) -> Send:

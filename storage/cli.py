@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from actiontag.logs import configure_logging
+from actiontag.queueing import EnqueueResult, Send, send_jobs
 from actiontag.settings import Settings
 from actiontag.text import escape_control
 from actiontag.timeline import Timeline, format_clock
@@ -35,8 +36,9 @@ from storage.db import (
     make_sessionmaker,
     make_sqlite_folder,
     open_database,
+    read_transaction,
+    write_transaction,
 )
-from storage.enqueue import EnqueueResult, Send, enqueue_jobs
 from storage.options import parse_args
 from storage.report import ReportError, ReportFilters, write_report
 from storage.report.strip import build_strip
@@ -522,10 +524,11 @@ def cmd_requeue(
     """Requeue in the database, then send the jobs through ``send()`` (None: no broker
     was given; the watcher's reconciler sends them)."""
     requeued: list[int] = []
-    if args.failed:
-        requeued += jobs.requeue_failed(session, args.job or None)
-    if args.stale is not None:
-        requeued += jobs.requeue_stale(session, args.stale)
+    with write_transaction(session):
+        if args.failed:
+            requeued += jobs.requeue_failed(session, args.job or None)
+        if args.stale is not None:
+            requeued += jobs.requeue_stale(session, args.stale)
     if not requeued:
         print("nothing to requeue", file=out)
         return 0
@@ -534,7 +537,7 @@ def cmd_requeue(
     if sender is None:
         result = EnqueueResult(left_queued=requeued, error="this command was given no broker")
     else:
-        result = enqueue_jobs(session, requeued, sender)
+        result = _send(session, requeued, sender)
     if result.sent:
         print(f"sent {len(result.sent)} job(s) to the workers", file=out)
     if result.left_queued:
@@ -547,6 +550,16 @@ def cmd_requeue(
     return 0
 
 
+def _send(session: Session, job_ids: list[int], sender: Send) -> EnqueueResult:
+    """Send the jobs, then note those sent in a transaction of their own (none is held
+    while the broker answers)."""
+    result = send_jobs(job_ids, sender)
+    if result.sent:
+        with write_transaction(session):
+            jobs.mark_enqueued(session, result.sent)
+    return result
+
+
 # Videos per transaction of retag: each chunk's jobs are created, committed and sent
 # before the next, so an interrupted run has sent what it made (a rerun makes the rest).
 RETAG_CHUNK = 200
@@ -557,11 +570,12 @@ def cmd_retag(
 ) -> int:
     """Create a job of the model for each chosen video without one and send them through
     ``send()`` (None: no broker was given; the watcher's reconciler sends them)."""
-    model = query.find_model(session, args.model)
+    with read_transaction(session):
+        model = query.find_model(session, args.model)
+        video_ids = query.videos_without_job(
+            session, model.model_id, labels=args.label, since=args.since
+        )
     name = f"model {model.sha256[:12]} ({escape_control(model.path)})"
-    video_ids = query.videos_without_job(
-        session, model.model_id, labels=args.label, since=args.since
-    )
     if not video_ids:
         print(f"nothing to retag: every chosen video has a job of {name}", file=out)
         return 0
@@ -577,10 +591,11 @@ def cmd_retag(
     ) as bar:
         for start in range(0, len(video_ids), RETAG_CHUNK):
             chunk = video_ids[start : start + RETAG_CHUNK]
-            new = jobs.create_jobs(session, model.model_id, chunk)
+            with write_transaction(session):
+                new = jobs.create_jobs(session, model.model_id, chunk)
             created += new
             if sender is not None and error is None:
-                result = enqueue_jobs(session, new, sender)
+                result = _send(session, new, sender)
                 sent += result.sent
                 left += result.left_queued
                 error = result.error

@@ -264,32 +264,48 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits when the block ends, rolls back on error, and closes."""
-    with make_sessionmaker(engine)() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    """A session in one transaction: committed when the block ends, rolled back on error,
+    then closed."""
+    with make_sessionmaker(engine).begin() as session:
+        yield session
 
 
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
-    """One writing transaction on ``session``: committed at the end, rolled back on error.
+    """Begin one writing unit of work on ``session``: committed when the block ends,
+    rolled back on error.
 
-    A transaction the caller left open (for example by reading) is committed first, so
-    that this one starts as a writer; on SQLite that takes the write lock up front.
+    The caller owns it; storage functions called inside only execute. It begins as a
+    writer, which on SQLite takes the write lock up front (``BEGIN IMMEDIATE``), so a
+    concurrent writer's commit cannot make a later write of this one fail with "database
+    is locked". The session must have no transaction open: end a read before writing
+    (SQLAlchemy raises ``InvalidRequestError`` otherwise).
     """
-    if session.in_transaction():
-        session.commit()
-    session.connection(execution_options={WRITE_OPTION: True})
-    try:
+    with session.begin():
+        session.connection(execution_options={WRITE_OPTION: True})
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+
+
+@contextmanager
+def read_transaction(session: Session) -> Iterator[Session]:
+    """Begin one reading unit of work on ``session``, ended when the block ends.
+
+    Ending the read matters: a read left open holds its snapshot (SQLite) and its
+    connection, so a long task after it would see stale rows and keep the pool busy.
+    """
+    with session.begin():
+        yield session
+
+
+def begin_writing(session: Session) -> None:
+    """Begin the session's transaction as a writer when none is open yet.
+
+    For storage functions that write: a caller that lets the session begin by itself
+    (autobegin) still gets a writer; the caller commits it. A transaction the caller
+    opened is left as it is.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={WRITE_OPTION: True})
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -3,13 +3,15 @@
 ``queued -> running -> done | failed``; a job ``running`` past its timeout goes back to
 ``queued`` (the watcher's reconciler), a ``failed`` one by command. A ``queued`` or
 ``running`` job whose file changed at its path before it finished becomes ``superseded``
-(the new content gets a job of its own); a worker holding it writes no result. Every function here
-runs as one writing transaction and commits the session it is given (a transaction the
-caller had open is committed first). Conditional UPDATEs make the transitions atomic
-across processes on both SQLite and PostgreSQL.
+(the new content gets a job of its own); a worker holding it writes no result.
+
+The caller owns the transaction: it opens the unit of work (``storage.db.write_transaction``
+or ``session.begin()``) and commits it; the functions here execute and never commit, so a
+caller's rollback undoes them. Conditional UPDATEs make the transitions atomic across
+processes on both SQLite and PostgreSQL.
 
 Errors: :class:`JobNotFound` for an unknown job id; :class:`ValueError` for bad input
-(:class:`storage.thumbnails.InvalidThumbnail`, a ``ValueError``, for a bad thumbnail);
+(:class:`actiontag.thumbnails.InvalidThumbnail`, a ``ValueError``, for a bad thumbnail);
 :class:`storage.db.DatabaseUnavailable` and ``sqlalchemy.exc.OperationalError`` are
 transient (retry with backoff).
 """
@@ -30,8 +32,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from actiontag.thumbnails import InvalidThumbnail, jpeg_size
 from actiontag.timeline import Timeline
-from storage.db import write_transaction
+from storage.db import begin_writing
 from storage.schema import (
     ExpertUsage,
     Job,
@@ -47,7 +50,6 @@ from storage.schema import (
     WindowRecord,
     utcnow,
 )
-from storage.thumbnails import InvalidThumbnail, jpeg_size
 
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 VIDEO_META_FIELDS = frozenset({"duration", "fps", "frames", "width", "height"})
@@ -172,13 +174,14 @@ def ensure_model(session: Session, sha256: str, path: str) -> Model:
     A known checkpoint seen at a new path gets that path (its latest location).
     """
     _check_sha256(sha256)
-    with write_transaction(session):
-        model, _ = _get_or_insert(
-            session,
-            select(Model).where(Model.sha256 == sha256),
-            lambda: Model(sha256=sha256, path=path),
-        )
-        model.path = path
+    begin_writing(session)
+    model, _ = _get_or_insert(
+        session,
+        select(Model).where(Model.sha256 == sha256),
+        lambda: Model(sha256=sha256, path=path),
+    )
+    model.path = path
+    session.flush()  # executed in the caller's transaction, as the other writes are
     return model
 
 
@@ -193,16 +196,17 @@ def register_model(
 ) -> Model:
     """Create or update the model with this checkpoint sha256, with its metadata."""
     _check_sha256(sha256)
-    with write_transaction(session):
-        model, _ = _get_or_insert(
-            session,
-            select(Model).where(Model.sha256 == sha256),
-            lambda: Model(sha256=sha256, path=path),
-        )
-        model.path = path
-        model.split = split
-        model.class_names = list(class_names) if class_names is not None else None
-        model.metrics = dict(metrics) if metrics is not None else None
+    begin_writing(session)
+    model, _ = _get_or_insert(
+        session,
+        select(Model).where(Model.sha256 == sha256),
+        lambda: Model(sha256=sha256, path=path),
+    )
+    model.path = path
+    model.split = split
+    model.class_names = list(class_names) if class_names is not None else None
+    model.metrics = dict(metrics) if metrics is not None else None
+    session.flush()  # executed in the caller's transaction, as the other writes are
     return model
 
 
@@ -268,42 +272,42 @@ def record_path(
             ctime_ns=stat.st_ctime_ns,
         )
     model_id = _model_id(model)
-    with write_transaction(session):
-        video, _ = _get_or_insert(
-            session,
-            select(Video).where(Video.sha256 == sha256),
-            lambda: Video(sha256=sha256, size=size),
-        )
-        seen, created_path = _get_or_insert(
-            session,
-            select(VideoPath).where(VideoPath.video_id == video.id, VideoPath.path == path),
-            lambda: VideoPath(video_id=video.id, path=path, **identity),
-        )
-        if not created_path:
-            for name, value in identity.items():
-                setattr(seen, name, value)
-        job, created = _get_or_insert(
-            session,
-            select(Job).where(Job.video_id == video.id, Job.model_id == model_id),
-            lambda: Job(
-                video_id=video.id,
-                model_id=model_id,
-                state=JobState.QUEUED,
-                attempts=0,
-                path=path,
-            ),
-        )
-        if not created:
-            job = _reload(session, job.id)  # its state as the database has it now
-            if job.state is JobState.SUPERSEDED:
-                created = _queue_superseded_again(session, job.id)
-                job = _reload(session, job.id)
-        reason = (
-            f"superseded by job {job.id}: the file {path!r} changed before this job finished "
-            f"(it now holds {size} bytes, sha256 {sha256[:12]}); job {job.id} tags that content"
-        )
-        superseded = _supersede_at(session, path, video.id, reason)
-        session.execute(delete(RefusedFile).where(RefusedFile.path == path))
+    begin_writing(session)
+    video, _ = _get_or_insert(
+        session,
+        select(Video).where(Video.sha256 == sha256),
+        lambda: Video(sha256=sha256, size=size),
+    )
+    seen, created_path = _get_or_insert(
+        session,
+        select(VideoPath).where(VideoPath.video_id == video.id, VideoPath.path == path),
+        lambda: VideoPath(video_id=video.id, path=path, **identity),
+    )
+    if not created_path:
+        for name, value in identity.items():
+            setattr(seen, name, value)
+    job, created = _get_or_insert(
+        session,
+        select(Job).where(Job.video_id == video.id, Job.model_id == model_id),
+        lambda: Job(
+            video_id=video.id,
+            model_id=model_id,
+            state=JobState.QUEUED,
+            attempts=0,
+            path=path,
+        ),
+    )
+    if not created:
+        job = _reload(session, job.id)  # its state as the database has it now
+        if job.state is JobState.SUPERSEDED:
+            created = _queue_superseded_again(session, job.id)
+            job = _reload(session, job.id)
+    reason = (
+        f"superseded by job {job.id}: the file {path!r} changed before this job finished "
+        f"(it now holds {size} bytes, sha256 {sha256[:12]}); job {job.id} tags that content"
+    )
+    superseded = _supersede_at(session, path, video.id, reason)
+    session.execute(delete(RefusedFile).where(RefusedFile.path == path))
     return Recording(job, created, superseded)
 
 
@@ -317,24 +321,24 @@ def refresh_identity(
     was stored."""
     if stat.st_size != recorded.size:
         raise ValueError(f"the stat says {stat.st_size} bytes but the video has {recorded.size}")
-    with write_transaction(session):
-        changed = session.execute(
-            update(VideoPath)
-            .where(
-                VideoPath.video_id == video_id,
-                VideoPath.path == recorded.path,
-                VideoPath.device.is_not_distinct_from(recorded.device),
-                VideoPath.inode.is_not_distinct_from(recorded.inode),
-                VideoPath.mtime_ns.is_not_distinct_from(recorded.mtime_ns),
-                VideoPath.ctime_ns.is_not_distinct_from(recorded.ctime_ns),
-            )
-            .values(
-                device=stat.st_dev,
-                inode=stat.st_ino,
-                mtime_ns=stat.st_mtime_ns,
-                ctime_ns=stat.st_ctime_ns,
-            )
+    begin_writing(session)
+    changed = session.execute(
+        update(VideoPath)
+        .where(
+            VideoPath.video_id == video_id,
+            VideoPath.path == recorded.path,
+            VideoPath.device.is_not_distinct_from(recorded.device),
+            VideoPath.inode.is_not_distinct_from(recorded.inode),
+            VideoPath.mtime_ns.is_not_distinct_from(recorded.mtime_ns),
+            VideoPath.ctime_ns.is_not_distinct_from(recorded.ctime_ns),
         )
+        .values(
+            device=stat.st_dev,
+            inode=stat.st_ino,
+            mtime_ns=stat.st_mtime_ns,
+            ctime_ns=stat.st_ctime_ns,
+        )
+    )
     return changed.rowcount == 1
 
 
@@ -346,13 +350,13 @@ def supersede_path(session: Session, path: str, job_id: int) -> list[int]:
     name keeps its jobs (the worker reads it there). :func:`record_path` does this in
     the transaction that records the new content.
     """
-    with write_transaction(session):
-        job = _reload(session, job_id)
-        reason = (
-            f"superseded by job {job.id}: the file {path!r} changed before this job "
-            f"finished; job {job.id} tags its new content"
-        )
-        return _supersede_at(session, path, job.video_id, reason)
+    begin_writing(session)
+    job = _reload(session, job_id)
+    reason = (
+        f"superseded by job {job.id}: the file {path!r} changed before this job "
+        f"finished; job {job.id} tags its new content"
+    )
+    return _supersede_at(session, path, job.video_id, reason)
 
 
 def _supersede_at(session: Session, path: str, current_video_id: int, reason: str) -> list[int]:
@@ -423,20 +427,23 @@ def create_jobs(session: Session, model: Model | int, video_ids: Sequence[int]) 
         ~exists().where(Job.video_id == Video.id, Job.model_id == model_id),
     )
     columns = ["video_id", "model_id", "state", "attempts", "path", "enqueued_at"]
-    with write_transaction(session):
-        dialect = session.get_bind().dialect.name
-        make_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-        ids = session.scalars(
-            make_insert(Job)
-            .from_select(columns, source)
-            .on_conflict_do_nothing(index_elements=["video_id", "model_id"])
-            .returning(Job.id)
-        ).all()
+    begin_writing(session)
+    dialect = session.get_bind().dialect.name
+    make_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    ids = session.scalars(
+        make_insert(Job)
+        .from_select(columns, source)
+        .on_conflict_do_nothing(index_elements=["video_id", "model_id"])
+        .returning(Job.id)
+    ).all()
     return sorted(ids)
 
 
 def job_inputs(session: Session, job_id: int) -> JobInputs:
-    """Where a job's video lies and which checkpoint it names (read only)."""
+    """Where a job's video lies and which checkpoint it names (read only).
+
+    The caller ends the read before a long inference, so that holds no transaction open.
+    """
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
         raise JobNotFound(f"job {job_id} does not exist")
@@ -468,7 +475,6 @@ def job_inputs(session: Session, job_id: int) -> JobInputs:
         model_sha256=job.model.sha256,
         model_path=job.model.path,
     )
-    session.commit()  # end the read, so a long inference holds no transaction open
     return inputs
 
 
@@ -489,44 +495,44 @@ def claim_job(session: Session, job_id: int, worker: str, max_attempts: int) -> 
         Job.state == JobState.QUEUED,
         and_(Job.state == JobState.RUNNING, Job.worker == worker),
     )
-    with write_transaction(session):
-        # Loops only when another process changes the job between our statements.
-        while True:
-            now = utcnow()
-            claimed = session.execute(
-                update(Job)
-                .where(Job.id == job_id, claimable, Job.attempts < max_attempts)
-                .values(
-                    state=JobState.RUNNING,
-                    attempts=Job.attempts + 1,
-                    started_at=now,
-                    finished_at=None,
-                    worker=worker,
-                    error=None,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed:
-                return ClaimResult(
-                    ClaimStatus.CLAIMED, _reload(session, job_id), f"claimed by {worker}"
-                )
-            refusal = _refusal(session, job_id, worker)
-            if refusal is not None:
-                return refusal
-            attempts = _reload(session, job_id).attempts
-            error = (
-                f"worker died {attempts} times on this video (max attempts {max_attempts}); "
-                "giving up. Find the cause in the worker logs, then "
-                "`python -m storage requeue --failed` to try again."
+    begin_writing(session)
+    # Loops only when another process changes the job between our statements.
+    while True:
+        now = utcnow()
+        claimed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, claimable, Job.attempts < max_attempts)
+            .values(
+                state=JobState.RUNNING,
+                attempts=Job.attempts + 1,
+                started_at=now,
+                finished_at=None,
+                worker=worker,
+                error=None,
             )
-            exhausted = session.execute(
-                update(Job)
-                .where(Job.id == job_id, claimable, Job.attempts >= max_attempts)
-                .values(state=JobState.FAILED, error=error, finished_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if exhausted:
-                return ClaimResult(ClaimStatus.EXHAUSTED, _reload(session, job_id), error)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed:
+            return ClaimResult(
+                ClaimStatus.CLAIMED, _reload(session, job_id), f"claimed by {worker}"
+            )
+        refusal = _refusal(session, job_id, worker)
+        if refusal is not None:
+            return refusal
+        attempts = _reload(session, job_id).attempts
+        error = (
+            f"worker died {attempts} times on this video (max attempts {max_attempts}); "
+            "giving up. Find the cause in the worker logs, then "
+            "`python -m storage requeue --failed` to try again."
+        )
+        exhausted = session.execute(
+            update(Job)
+            .where(Job.id == job_id, claimable, Job.attempts >= max_attempts)
+            .values(state=JobState.FAILED, error=error, finished_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if exhausted:
+            return ClaimResult(ClaimStatus.EXHAUSTED, _reload(session, job_id), error)
 
 
 def claim_queued(
@@ -562,21 +568,21 @@ def claim_queued(
         .cte("candidates")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    with write_transaction(session):
-        ids = session.scalars(
-            update(Job)
-            .where(Job.id.in_(select(candidates.c.id)), Job.state == JobState.QUEUED)
-            .values(
-                state=JobState.RUNNING,
-                attempts=Job.attempts + 1,
-                started_at=utcnow(),
-                finished_at=None,
-                worker=worker,
-                error=None,
-            )
-            .returning(Job.id)
-            .execution_options(synchronize_session=False)
-        ).all()
+    begin_writing(session)
+    ids = session.scalars(
+        update(Job)
+        .where(Job.id.in_(select(candidates.c.id)), Job.state == JobState.QUEUED)
+        .values(
+            state=JobState.RUNNING,
+            attempts=Job.attempts + 1,
+            started_at=utcnow(),
+            finished_at=None,
+            worker=worker,
+            error=None,
+        )
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).all()
     return sorted(ids)
 
 
@@ -615,19 +621,19 @@ def release_job(session: Session, job_id: int, worker: str) -> bool:
     video's fault (shutting down, a transient error before inference). Returns whether
     the job was released; a job not running under ``worker`` is left alone.
     """
-    with write_transaction(session):
-        released = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == JobState.RUNNING, Job.worker == worker)
-            .values(
-                state=JobState.QUEUED,
-                attempts=Job.attempts - 1,
-                started_at=None,
-                worker=None,
-                enqueued_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+    begin_writing(session)
+    released = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.RUNNING, Job.worker == worker)
+        .values(
+            state=JobState.QUEUED,
+            attempts=Job.attempts - 1,
+            started_at=None,
+            worker=None,
+            enqueued_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     return bool(released)
 
 
@@ -652,15 +658,15 @@ def complete_job(
     ``video_meta``: any of duration, fps, frames, width, height for the video.
     ``path``: the file the worker read, kept as the job's path (None: left as it is).
     ``thumbnails``: JPEG bytes in strip order, e.g. from
-    :func:`storage.thumbnails.encode_thumbnails` (one middle frame per clip); each is
-    checked to decode (:class:`storage.thumbnails.InvalidThumbnail`, a ``ValueError``).
+    :func:`actiontag.thumbnails.encode_thumbnails` (one middle frame per clip); each is
+    checked to decode (:class:`actiontag.thumbnails.InvalidThumbnail`, a ``ValueError``).
     ``timeline``: the video's windows, segments and shot cuts (``actiontag.timeline``),
     kept in ``windows``, ``segments`` and ``shot_cuts``; checked first (``ValueError``):
     every time finite and not negative, each window and segment ending after it starts,
     windows and segments in order of start, cuts strictly increasing, labels not empty,
     confidences in [0, 1], a segment's peak not below its mean and its top-k most likely
     first with its label first; a segment's ``thumbnail``, when given, is checked as
-    ``thumbnails`` are (:class:`storage.thumbnails.InvalidThumbnail`). None: the job has
+    ``thumbnails`` are (:class:`actiontag.thumbnails.InvalidThumbnail`). None: the job has
     no timeline.
 
     ``worker``: the name the job was claimed under (:func:`claim_job`). Given, the
@@ -685,69 +691,67 @@ def complete_job(
         raise ValueError(
             f"unknown video_meta fields {sorted(unknown)}; known: {sorted(VIDEO_META_FIELDS)}"
         )
-    with write_transaction(session):
-        # The UPDATE comes first: it locks the row, so concurrent completions serialize
-        # and the second finds the job done.
-        finished = session.execute(
-            update(Job)
-            .where(Job.id == job_id, _unfinished_under(worker))
-            .values(
-                state=JobState.DONE,
-                finished_at=utcnow(),
-                error=None,
-                decode_ms=float(decode_ms),
-                inference_ms=float(inference_ms),
-                **({"path": path} if path is not None else {}),
-            )
+    begin_writing(session)
+    # The UPDATE comes first: it locks the row, so concurrent completions serialize
+    # and the second finds the job done.
+    finished = session.execute(
+        update(Job)
+        .where(Job.id == job_id, _unfinished_under(worker))
+        .values(
+            state=JobState.DONE,
+            finished_at=utcnow(),
+            error=None,
+            decode_ms=float(decode_ms),
+            inference_ms=float(inference_ms),
+            **({"path": path} if path is not None else {}),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not finished:
+        if session.get(Job, job_id) is None:
+            raise JobNotFound(f"job {job_id} does not exist")
+        return False
+    session.execute(delete(Prediction).where(Prediction.job_id == job_id))
+    session.execute(delete(ExpertUsage).where(ExpertUsage.job_id == job_id))
+    session.execute(delete(Thumbnail).where(Thumbnail.job_id == job_id))
+    # A timeline an earlier attempt wrote goes too, even when this one has none: the
+    # job's results are all of one attempt.
+    for table in (WindowRecord, SegmentRecord, ShotCut):
+        session.execute(delete(table).where(table.job_id == job_id))
+    for table, rows in ((WindowRecord, windows), (SegmentRecord, segments), (ShotCut, cuts)):
+        if rows:
+            session.execute(insert(table), [{"job_id": job_id, **row} for row in rows])
+    if predictions:
+        session.execute(
+            insert(Prediction),
+            [
+                {"job_id": job_id, "rank": rank, "label": label, "confidence": float(conf)}
+                for rank, (label, conf) in enumerate(predictions, start=1)
+            ],
+        )
+    if expert_usage:
+        session.execute(
+            insert(ExpertUsage),
+            [
+                {
+                    "job_id": job_id,
+                    "expert": expert,
+                    "mean_gate_weight": float(weight),
+                    "times_chosen": int(chosen),
+                }
+                for expert, (weight, chosen) in enumerate(expert_usage)
+            ],
+        )
+    if thumbnail_rows:
+        session.execute(insert(Thumbnail), [{"job_id": job_id, **row} for row in thumbnail_rows])
+    if video_meta:
+        video_id = select(Job.video_id).where(Job.id == job_id).scalar_subquery()
+        session.execute(
+            update(Video)
+            .where(Video.id == video_id)
+            .values(**dict(video_meta))
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if not finished:
-            if session.get(Job, job_id) is None:
-                raise JobNotFound(f"job {job_id} does not exist")
-            return False
-        session.execute(delete(Prediction).where(Prediction.job_id == job_id))
-        session.execute(delete(ExpertUsage).where(ExpertUsage.job_id == job_id))
-        session.execute(delete(Thumbnail).where(Thumbnail.job_id == job_id))
-        # A timeline an earlier attempt wrote goes too, even when this one has none: the
-        # job's results are all of one attempt.
-        for table in (WindowRecord, SegmentRecord, ShotCut):
-            session.execute(delete(table).where(table.job_id == job_id))
-        for table, rows in ((WindowRecord, windows), (SegmentRecord, segments), (ShotCut, cuts)):
-            if rows:
-                session.execute(insert(table), [{"job_id": job_id, **row} for row in rows])
-        if predictions:
-            session.execute(
-                insert(Prediction),
-                [
-                    {"job_id": job_id, "rank": rank, "label": label, "confidence": float(conf)}
-                    for rank, (label, conf) in enumerate(predictions, start=1)
-                ],
-            )
-        if expert_usage:
-            session.execute(
-                insert(ExpertUsage),
-                [
-                    {
-                        "job_id": job_id,
-                        "expert": expert,
-                        "mean_gate_weight": float(weight),
-                        "times_chosen": int(chosen),
-                    }
-                    for expert, (weight, chosen) in enumerate(expert_usage)
-                ],
-            )
-        if thumbnail_rows:
-            session.execute(
-                insert(Thumbnail), [{"job_id": job_id, **row} for row in thumbnail_rows]
-            )
-        if video_meta:
-            video_id = select(Job.video_id).where(Job.id == job_id).scalar_subquery()
-            session.execute(
-                update(Video)
-                .where(Video.id == video_id)
-                .values(**dict(video_meta))
-                .execution_options(synchronize_session=False)
-            )
+        )
     return True
 
 
@@ -939,20 +943,20 @@ def fail_job(
         failable: ColumnElement[bool] = Job.state.in_([JobState.QUEUED, JobState.RUNNING])
     else:
         failable = and_(Job.state == JobState.RUNNING, Job.worker == worker)
-    with write_transaction(session):
-        failed = session.execute(
-            update(Job)
-            .where(Job.id == job_id, failable)
-            .values(
-                state=JobState.FAILED,
-                error=error,
-                finished_at=utcnow(),
-                **({"path": path} if path is not None else {}),
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not failed and session.get(Job, job_id) is None:
-            raise JobNotFound(f"job {job_id} does not exist")
+    begin_writing(session)
+    failed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, failable)
+        .values(
+            state=JobState.FAILED,
+            error=error,
+            finished_at=utcnow(),
+            **({"path": path} if path is not None else {}),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not failed and session.get(Job, job_id) is None:
+        raise JobNotFound(f"job {job_id} does not exist")
     return bool(failed)
 
 
@@ -966,14 +970,14 @@ def _requeue(session: Session, condition: Any, *, reset_attempts: bool) -> list[
     }
     if reset_attempts:
         values.update(attempts=0, error=None)
-    with write_transaction(session):
-        ids = session.scalars(
-            update(Job)
-            .where(condition)
-            .values(**values)
-            .returning(Job.id)
-            .execution_options(synchronize_session=False)
-        ).all()
+    begin_writing(session)
+    ids = session.scalars(
+        update(Job)
+        .where(condition)
+        .values(**values)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).all()
     return sorted(ids)
 
 
@@ -1026,7 +1030,6 @@ def queued_jobs(session: Session, older_than: timedelta = timedelta(0)) -> list[
         .where(Job.state == JobState.QUEUED, Job.enqueued_at <= cutoff)
         .order_by(Job.enqueued_at, Job.id)
     ).all()
-    session.commit()
     return list(ids)
 
 
@@ -1035,10 +1038,10 @@ def mark_enqueued(session: Session, job_ids: Iterable[int]) -> None:
     ids = list(job_ids)
     if not ids:
         return
-    with write_transaction(session):
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(ids), Job.state == JobState.QUEUED)
-            .values(enqueued_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+    begin_writing(session)
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(ids), Job.state == JobState.QUEUED)
+        .values(enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

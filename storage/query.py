@@ -354,7 +354,6 @@ def results(
         .limit(limit)
     )
     rows = [_result_row(job) for job in session.scalars(query).unique()]
-    session.commit()
     return rows
 
 
@@ -398,7 +397,6 @@ def recent_videos(
         for found in (jobs_by_video.get(video_id) for video_id in video_ids)
         if found
     ]
-    session.commit()
     return videos
 
 
@@ -450,7 +448,6 @@ def thumbnails(session: Session, job_ids: Sequence[int]) -> dict[int, tuple[Thum
             found.setdefault(row.job_id, []).append(
                 ThumbnailRow(row.job_id, row.position, row.width, row.height, row.jpeg)
             )
-    session.commit()
     return {job_id: tuple(rows) for job_id, rows in found.items()}
 
 
@@ -522,7 +519,6 @@ def video_by_id(session: Session, video_id: int) -> VideoDetail:
     callers (the web app) that must not let a reference reach the file system."""
     video = session.get(Video, video_id)
     if video is None:
-        session.commit()
         raise VideoNotFound(f"there is no video {video_id}")
     return _with_jobs(session, video)
 
@@ -530,7 +526,6 @@ def video_by_id(session: Session, video_id: int) -> VideoDetail:
 def video_id_of(session: Session, sha256: str) -> int | None:
     """The id of the video whose content has this sha256 (64 hex digits), if recorded."""
     found = session.scalar(select(Video.id).where(Video.sha256 == sha256.lower()))
-    session.commit()
     return found
 
 
@@ -538,7 +533,6 @@ def job_row(session: Session, job_id: int) -> ResultRow | None:
     """One job with its results, or None."""
     found = session.scalars(_results_query().where(Job.id == job_id)).unique().one_or_none()
     row = _result_row(found) if found is not None else None
-    session.commit()
     return row
 
 
@@ -547,7 +541,6 @@ def latest_job_id(session: Session, video_id: int) -> int | None:
     found = session.scalar(
         select(Job.id).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)
     )
-    session.commit()
     return found
 
 
@@ -558,7 +551,6 @@ def segment_thumbnail(session: Session, job_id: int, position: int) -> bytes | N
             SegmentRecord.job_id == job_id, SegmentRecord.position == position
         )
     )
-    session.commit()
     return bytes(found) if found is not None else None
 
 
@@ -574,7 +566,6 @@ def _with_jobs(session: Session, video: Video) -> VideoDetail:
     ).unique()
     detail = _video_detail(video, jobs)
     found = timelines(session, [job.job_id for job in detail.jobs])
-    session.commit()
     return replace(detail, timelines=found)
 
 
@@ -606,7 +597,6 @@ def timelines(session: Session, job_ids: Sequence[int]) -> dict[int, Timeline]:
             .order_by(ShotCut.job_id, ShotCut.position)
         ):
             cuts.setdefault(c.job_id, []).append(c.time_s)
-    session.commit()
     return {
         job_id: Timeline(
             windows=tuple(windows.get(job_id, ())),
@@ -718,7 +708,6 @@ def moments(
         )
         for segment, seen, video_id, video_sha256, model_sha in session.execute(query)
     ]
-    session.commit()
     return rows
 
 
@@ -758,7 +747,6 @@ def find_model(session: Session, ref: str) -> ModelRef:
             )
         model = found[0]
     chosen = ModelRef(model.id, model.sha256, model.path, model.registered_at)
-    session.commit()
     return chosen
 
 
@@ -793,7 +781,6 @@ def videos_without_job(
     ids = session.scalars(
         select(Video.id).where(*conditions).order_by(Video.first_seen, Video.id)
     ).all()
-    session.commit()
     return list(ids)
 
 
@@ -837,7 +824,6 @@ def stats(session: Session, *, model_sha256: str | None = None) -> Stats:
             for expert, weight, chosen, count in experts
         ),
     )
-    session.commit()
     return result
 
 
@@ -865,14 +851,12 @@ def models(session: Session) -> list[ModelRow]:
             select(Model).order_by(Model.registered_at.desc(), Model.id.desc())
         )
     ]
-    session.commit()
     return rows
 
 
 def labels_seen(session: Session) -> Sequence[str]:
     """Every label that appears in a prediction, sorted (for pickers and help)."""
     labels = session.scalars(select(Prediction.label).distinct().order_by(Prediction.label)).all()
-    session.commit()
     return labels
 
 
@@ -881,5 +865,4 @@ def segment_labels(session: Session) -> Sequence[str]:
     labels = session.scalars(
         select(SegmentRecord.label).distinct().order_by(SegmentRecord.label)
     ).all()
-    session.commit()
     return labels

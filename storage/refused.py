@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from storage.db import write_transaction
+from storage.db import begin_writing
 from storage.schema import RefusedFile, utcnow
 
 
@@ -43,8 +43,8 @@ def record_refusal(session: Session, path: str, size: int, reason: str) -> None:
         index_elements=[RefusedFile.path],
         set_={key: statement.excluded[key] for key in ("size", "reason", "seen_at")},
     )
-    with write_transaction(session):
-        session.execute(statement)
+    begin_writing(session)
+    session.execute(statement)
 
 
 def refusals(session: Session, limit: int | None = None) -> list[Refusal]:
@@ -54,5 +54,4 @@ def refusals(session: Session, limit: int | None = None) -> list[Refusal]:
         .order_by(RefusedFile.seen_at.desc(), RefusedFile.id.desc())
         .limit(limit)
     ).all()
-    session.commit()
     return [Refusal(*row) for row in rows]

@@ -56,7 +56,6 @@ def histogram(
     if model_sha256 is not None:
         query = query.join(Model, Model.id == Job.model_id).where(Model.sha256 == model_sha256)
     count, total, *cumulative = session.execute(query).one()
-    session.commit()
     return Histogram(
         buckets=tuple((bound, int(n or 0)) for bound, n in zip(bounds, cumulative, strict=True)),
         count=int(count or 0),

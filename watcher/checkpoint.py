@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from storage.db import write_transaction
 from storage.jobs import ensure_model
 from watcher.digest import FileChanged, FileKey, regular_file_key, sha256_file
 from watcher.servable import CheckpointMissing, check_servable
@@ -63,10 +64,12 @@ class CurrentModel:
         return sha256
 
     def model_id(self, session: Session) -> int:
-        """The id of the current model, registering it first if needed."""
+        """The id of the current model, registering it first if needed, in a transaction
+        of its own: the id is kept only once the model's row is committed."""
         self._follow_changes()
         if self._model_id is None:
-            model = ensure_model(session, self.sha256, str(self.path))
+            with write_transaction(session):
+                model = ensure_model(session, self.sha256, str(self.path))
             self._model_id = model.id
             log.info("current model: %d, %s (sha256 %s)", model.id, self.path, self.sha256[:12])
         return self._model_id

@@ -21,7 +21,9 @@ from kombu.exceptions import ChannelError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.enqueue import EnqueueResult, enqueue_jobs
+from actiontag.queueing import EnqueueResult, send_jobs
+from storage.db import write_transaction
+from storage.jobs import mark_enqueued
 from storage.schema import Job, JobState
 from worker.app import TAG_VIDEO_TASK, sender
 
@@ -84,7 +86,10 @@ class Dispatcher:
 
     def _enqueue(self, session: Session, job_ids: list[int]) -> list[int]:
         try:
-            result = enqueue_jobs(session, job_ids, self._publish)
+            result = send_jobs(job_ids, self._publish)
+            if result.sent:
+                with write_transaction(session):
+                    mark_enqueued(session, result.sent)
         except Exception as exc:
             # The jobs are committed already: whatever failed here (a transport error
             # kombu did not wrap, the database while noting the send), the file must not

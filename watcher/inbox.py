@@ -39,8 +39,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from actiontag.containment import is_inside
 from actiontag.settings import env_name, format_size
-from storage.inbox import is_inside
+from storage.db import write_transaction
 from storage.jobs import record_path
 from storage.refused import record_refusal
 from watcher.checkpoint import CurrentModel
@@ -235,7 +236,7 @@ class Ingester:
                 f"size, {format_size(self.max_video_size)} ({env_name('max_video_size')} or "
                 "--max-video-size)"
             )
-            with self.sessions() as session:
+            with self.sessions() as session, write_transaction(session):
                 record_refusal(session, path, key.size, reason)
             log.warning(
                 "refusing %r: %s. It is not read; raise the limit to take it (it is looked "
@@ -270,15 +271,16 @@ class Ingester:
             model_id = self.model.model_id(session)
             # The inbox root and the fstat of what was hashed: the worker checks both
             # before it decodes the file (storage.jobs.record_path).
-            recording = record_path(
-                session,
-                path,
-                sha256,
-                key.size,
-                model_id,
-                inbox=self.inbox.root,
-                stat=hashed.stat,
-            )
+            with write_transaction(session):
+                recording = record_path(
+                    session,
+                    path,
+                    sha256,
+                    key.size,
+                    model_id,
+                    inbox=self.inbox.root,
+                    stat=hashed.stat,
+                )
             job = recording.job
             sent = bool(recording.created and self.dispatcher.send(session, [job.id]))
         self._hashed.pop(path, None)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from storage.db import read_transaction, write_transaction
 from storage.jobs import queued_jobs, requeue_stale
 from storage.schema import Video, VideoPath
 from watcher.digest import FileKey, regular_file_key
@@ -174,7 +175,8 @@ class Reconciler:
         self.running_timeout = running_timeout
 
     def run(self, session: Session) -> None:
-        stale = requeue_stale(session, self.running_timeout)
+        with write_transaction(session):
+            stale = requeue_stale(session, self.running_timeout)
         if stale:
             log.warning(
                 "job(s) %s ran for more than %s without finishing (their worker died?): "
@@ -186,11 +188,9 @@ class Reconciler:
         self.dispatcher.resend_unsent(session)
         if self.dispatcher.broker_down:
             return
-        waiting = [
-            job_id
-            for job_id in queued_jobs(session, older_than=self.queued_grace)
-            if job_id not in self.dispatcher.unsent
-        ]
+        with read_transaction(session):
+            queued = queued_jobs(session, older_than=self.queued_grace)
+        waiting = [job_id for job_id in queued if job_id not in self.dispatcher.unsent]
         if not waiting:
             return
         depth = self.dispatcher.queue_depth()

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import query
-from storage.db import DatabaseUnavailable
+from storage.db import DatabaseUnavailable, write_transaction
 from storage.jobs import JobInputs, JobNotFound, job_inputs, refresh_identity
 from storage.report.collect import RunFolder, find_run_folder
 from web import views
@@ -82,7 +82,7 @@ def _remember_verified(context: WebContext, inputs: JobInputs, video: OpenedVide
     next request trusts it without reading it all again."""
     recorded = next(record for record in inputs.files if record.path == video.path)
     try:
-        with context.session() as session:
+        with context.session() as session, write_transaction(session):
             refresh_identity(session, inputs.video_id, recorded, video.opened)
     except (DatabaseUnavailable, SQLAlchemyError) as exc:
         # The file is verified and served all the same; the next request hashes again.

@@ -97,6 +97,7 @@ def prepare(settings: Settings) -> None:
         database_url,
         make_sessionmaker,
         open_database,
+        write_transaction,
     )
     from storage.jobs import register_model
 
@@ -119,7 +120,7 @@ def prepare(settings: Settings) -> None:
         raise SetupError(database_error_message(exc, database_url(settings.database_url))) from exc
     try:
         checkpoint = _load_checkpoint(path)
-        with make_sessionmaker(engine)() as session:
+        with make_sessionmaker(engine)() as session, write_transaction(session):
             register_model(
                 session,
                 checkpoint.sha256,

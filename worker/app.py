@@ -26,8 +26,8 @@ from celery import Celery
 from kombu import Queue
 from kombu.exceptions import OperationalError as BrokerError
 
+from actiontag.queueing import SendFailed
 from actiontag.settings import Settings
-from storage.enqueue import SendFailed
 from worker import broker, setting_checks
 
 __all__ = ["PUBLISH_RETRY_POLICY", "TAG_VIDEO_TASK", "make_app", "sender"]
@@ -93,8 +93,8 @@ def make_app(settings: Settings) -> Celery:
 
 
 def sender(app: Celery) -> Callable[[int], None]:
-    """Send ``tag_video(job_id)`` through ``app``, for ``storage.enqueue.enqueue_jobs``: a
-    broker that cannot take it raises :class:`storage.enqueue.SendFailed`."""
+    """Send ``tag_video(job_id)`` through ``app``, for ``actiontag.queueing.send_jobs``: a
+    broker that cannot take it raises :class:`actiontag.queueing.SendFailed`."""
 
     def send(job_id: int) -> None:
         try:

@@ -43,6 +43,7 @@ import av
 import numpy as np
 import torch
 
+from actiontag.thumbnails import encode_thumbnails
 from actiontag.timeline import Timeline
 from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
@@ -59,7 +60,6 @@ from model.windows import (
     choose_decode,
     place_windows,
 )
-from storage.thumbnails import encode_thumbnails
 from worker.engines import AUTO_ORDER, FACTORIES, EagerEngine, Engine, EngineOutput
 from worker.engines.auto import EngineFactory, choose
 from worker.engines.base import EngineUnavailable
@@ -77,7 +77,7 @@ __all__ = [
     "VideoPlan",
     "VideoPrediction",
     "configure_cpu_threads",
-    "make_engine",
+    "make_inference_engine",
     "resolve_device",
 ]
 
@@ -94,7 +94,7 @@ ENGINES: dict[str, EngineFactory] = dict(FACTORIES)
 AUTO_ENGINES: dict[str, tuple[str, ...]] = dict(AUTO_ORDER)
 
 
-def make_engine(name: str, checkpoint: Checkpoint, device: torch.device) -> Engine:
+def make_inference_engine(name: str, checkpoint: Checkpoint, device: torch.device) -> Engine:
     """The engine registered as ``name`` for ``checkpoint`` on ``device``.
 
     "auto": the first of :data:`AUTO_ENGINES` for the device that can run here and agrees
@@ -258,7 +258,7 @@ class Predictor:
         if not isinstance(device, torch.device):
             device = resolve_device(device, slot)
         # The engine holds the weights now; the Checkpoint (and its copy) is not kept.
-        self.engine = make_engine(engine, checkpoint, device)
+        self.engine = make_inference_engine(engine, checkpoint, device)
         log.info(
             "loaded %s (sha256 %s…, %d classes, %d experts) on %s, engine %s",
             checkpoint.path,

@@ -54,10 +54,17 @@ from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError as SQLOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from actiontag.queueing import Send, send_jobs
 from actiontag.settings import Settings, env_name
 from model.video import VideoError
-from storage.db import DatabaseUnavailable, describe_url, make_engine, make_sessionmaker
-from storage.enqueue import Send, enqueue_jobs
+from storage.db import (
+    DatabaseUnavailable,
+    describe_url,
+    make_engine,
+    make_sessionmaker,
+    read_transaction,
+    write_transaction,
+)
 from storage.jobs import (
     ClaimStatus,
     claim_job,
@@ -65,6 +72,7 @@ from storage.jobs import (
     complete_job,
     fail_job,
     job_inputs,
+    mark_enqueued,
     release_job,
     requeue_orphaned,
 )
@@ -160,9 +168,12 @@ class WorkerProcess:
         """
         try:
             with self.sessions() as session:
-                ids = requeue_orphaned(session, self.name)
+                with write_transaction(session):
+                    ids = requeue_orphaned(session, self.name)
                 if ids:
-                    result = enqueue_jobs(session, ids, self.send)
+                    result = send_jobs(ids, self.send)
+                    with write_transaction(session):
+                        mark_enqueued(session, result.sent)
                     log.warning(
                         "%s: job(s) %s were left running by a dead predecessor; queued again "
                         "(%d sent to the broker)",
@@ -235,7 +246,8 @@ def register(app: Celery, settings: Settings) -> Task:
 def run_job(process: WorkerProcess, job_id: int) -> str:
     """Claim, tag and record one job (the body of ``tag_video``)."""
     with process.sessions() as session:
-        claim = claim_job(session, job_id, process.name, process.settings.max_attempts)
+        with write_transaction(session):
+            claim = claim_job(session, job_id, process.name, process.settings.max_attempts)
         if claim.status is ClaimStatus.MISSING:
             reject_missing_job(session, job_id)
         if not claim.claimed:
@@ -276,7 +288,8 @@ def fail_unstarted(nodename: str, job_id: int, exc: Exception, settings: Setting
     try:
         with make_sessionmaker(engine)() as session:
             name = worker_name(nodename, pool_slot())
-            claim = claim_job(session, job_id, name, settings.max_attempts)
+            with write_transaction(session):
+                claim = claim_job(session, job_id, name, settings.max_attempts)
             if claim.status is ClaimStatus.MISSING:
                 reject_missing_job(session, job_id)
             if not claim.claimed:
@@ -347,13 +360,14 @@ def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
     escapes are given back (``queued``, the attempt returned) before the task retries.
     """
     settings = BatchSettings.for_device(process.predictor.engine.device, process.settings)
-    more = claim_queued(
-        session,
-        process.predictor.sha256,
-        process.name,
-        process.settings.max_attempts,
-        settings.max_videos - 1,
-    )
+    with write_transaction(session):
+        more = claim_queued(
+            session,
+            process.predictor.sha256,
+            process.name,
+            process.settings.max_attempts,
+            settings.max_videos - 1,
+        )
     job_ids = [job_id, *more]
     outcomes: dict[int, str] = {}
     runnable: list[tuple[int, OpenedVideo]] = []
@@ -396,7 +410,8 @@ def checked_video(session: Session, process: WorkerProcess, job_id: int) -> Open
     """The claimed job's video file, open and verified (worker.video_file); None when the
     job was failed instead (another model's job, or no recorded path holds its video).
     The caller closes it once decoded."""
-    inputs = job_inputs(session, job_id)
+    with read_transaction(session):  # ended: the inference after it holds no transaction
+        inputs = job_inputs(session, job_id)
     predictor = process.predictor
     if inputs.model_sha256 != predictor.sha256:
         _fail(
@@ -446,23 +461,25 @@ def record_result(
     changed = video.written_since_opened()
     if changed is not None:
         return _fail(session, process.name, job_id, changed, path=path)
-    written = complete_job(
-        session,
-        job_id,
-        predictions=result.top,
-        expert_usage=result.expert_usage,
-        video_meta=_video_meta(result),
-        decode_ms=result.decode_ms,
-        inference_ms=result.inference_ms,
-        thumbnails=result.thumbnails,
-        path=path,
-        timeline=result.timeline,
-        worker=process.name,
-    )
+    with write_transaction(session):
+        written = complete_job(
+            session,
+            job_id,
+            predictions=result.top,
+            expert_usage=result.expert_usage,
+            video_meta=_video_meta(result),
+            decode_ms=result.decode_ms,
+            inference_ms=result.inference_ms,
+            thumbnails=result.thumbnails,
+            path=path,
+            timeline=result.timeline,
+            worker=process.name,
+        )
     if not written:
         # Superseded while it ran (its file changed: the result would describe content
         # that is gone), or done by a redelivered copy: nothing is written.
-        state = job_inputs(session, job_id).state
+        with read_transaction(session):
+            state = job_inputs(session, job_id).state
         log.info("job %d: result not written, the job is %s meanwhile", job_id, state.value)
         return state.value
     label, confidence = result.top[0]
@@ -496,8 +513,11 @@ def _video_meta(result: VideoPrediction) -> dict[str, float | int]:
 
 def _fail(session: Session, worker: str, job_id: int, reason: str, path: str | None = None) -> str:
     """Fail the job ``worker`` claimed; a job it no longer holds is left as it is."""
-    if not fail_job(session, job_id, reason, path=path, worker=worker):
-        state = job_inputs(session, job_id).state
+    with write_transaction(session):
+        failed = fail_job(session, job_id, reason, path=path, worker=worker)
+    if not failed:
+        with read_transaction(session):
+            state = job_inputs(session, job_id).state
         log.info("job %d: failure not written, the job is %s meanwhile", job_id, state.value)
         return state.value
     log.warning("job %d failed: %s", job_id, reason)
@@ -513,8 +533,9 @@ def release_quietly(session: Session, worker: str, job_id: int) -> None:
     """Give the job back (``running -> queued``); if even that fails, leave it for the
     orphan/stale requeue."""
     try:
-        session.rollback()
-        release_job(session, job_id, worker)
+        session.rollback()  # whatever the error left open
+        with write_transaction(session):
+            release_job(session, job_id, worker)
     except TRANSIENT_ERRORS as again:
         # The job stays running under this name: this process re-takes it on retry, and
         # the reconciler or this worker's next start queues it again otherwise.

@@ -4,7 +4,7 @@ The database names paths; what lies at a path can change after the watcher recor
 (a link put in its place, another file renamed over it, bytes overwritten in place). So
 at decode time the worker, for each recorded path, newest first:
 
-1. applies the watcher's inbox rule (``storage.inbox``): the path must lie under the
+1. applies the watcher's inbox rule (``actiontag.containment``): the path must lie under the
    inbox root it was recorded under, and its real path, every link resolved, inside
    that root's real path. A link inside the inbox to a file inside it is followed, as
    the watcher records such links; one leading out is refused. Paths recorded before
@@ -37,7 +37,7 @@ import stat
 from dataclasses import dataclass
 from types import TracebackType
 
-from storage.inbox import is_under
+from actiontag.containment import is_under
 from storage.jobs import JobInputs, RecordedFile
 
 __all__ = ["FileRefused", "OpenedVideo", "open_video", "sha256_fd"]

@@ -23,7 +23,7 @@ from worker.engines.agreement import (
     run_batched,
 )
 from worker.engines.torch_engines import cpu_has_native_bf16
-from worker.predictor import make_engine
+from worker.predictor import make_inference_engine
 
 from .conftest import ClipSet, collect_clips
 
@@ -32,11 +32,11 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def eager_out(checkpoint: Checkpoint, real_clips: ClipSet) -> EngineOutput:
-    return run_batched(make_engine("eager", checkpoint, CPU), real_clips.clips)
+    return run_batched(make_inference_engine("eager", checkpoint, CPU), real_clips.clips)
 
 
 def _agreement(name: str, checkpoint: Checkpoint, clips: ClipSet, eager: EngineOutput) -> Agreement:
-    engine = make_engine(name, checkpoint, CPU)
+    engine = make_inference_engine(name, checkpoint, CPU)
     return compare(eager, run_batched(engine, clips.clips), clips.groups)
 
 
@@ -79,7 +79,7 @@ def test_engine_gives_eagers_video_labels_and_expert_usage_on_real_clips(
     if name == "bf16" and not cpu_has_native_bf16():
         # oneDNN would emulate bf16, slower than fp32: the engine refuses such a CPU.
         with pytest.raises(ValueError, match="no native bf16"):
-            make_engine(name, checkpoint, CPU)
+            make_inference_engine(name, checkpoint, CPU)
         return
     agreement = _agreement(name, checkpoint, real_clips, eager_out)
 
@@ -102,9 +102,9 @@ def test_default_engine_gives_eagers_top1_on_99_percent_of_full_size_clips(
     save_checkpoint(path, model, class_names=[f"a{i}" for i in range(51)])
     checkpoint = load_checkpoint(path)
     clips = collect_clips(tmp_path, config, clips_per_video=6, size=(320, 240))
-    eager = run_batched(make_engine("eager", checkpoint, CPU), clips.clips, batch=2)
+    eager = run_batched(make_inference_engine("eager", checkpoint, CPU), clips.clips, batch=2)
 
-    fast = make_engine("auto", checkpoint, CPU)
+    fast = make_inference_engine("auto", checkpoint, CPU)
     agreement = compare(eager, run_batched(fast, clips.clips), clips.groups)
 
     assert fast.name != "eager"
@@ -125,7 +125,7 @@ def test_openvino_bf16_routes_clips_to_eagers_experts(
 def test_openvino_fp32_export_keeps_the_gates_and_experts_of_eager(
     checkpoint: Checkpoint, real_clips: ClipSet, eager_out: EngineOutput
 ) -> None:
-    fast = run_batched(make_engine("openvino-fp32", checkpoint, CPU), real_clips.clips)
+    fast = run_batched(make_inference_engine("openvino-fp32", checkpoint, CPU), real_clips.clips)
 
     assert torch.equal(fast.indices, eager_out.indices)
     torch.testing.assert_close(fast.gates, eager_out.gates, atol=1e-5, rtol=0)

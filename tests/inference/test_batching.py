@@ -20,7 +20,7 @@ from worker import predictor as predictor_module
 from worker.batching import BatchSettings, predict_stream
 from worker.engines import EngineOutput
 from worker.engines.agreement import run_batched
-from worker.predictor import DecodedVideo, EagerEngine, Predictor, VideoPlan, make_engine
+from worker.predictor import DecodedVideo, EagerEngine, Predictor, VideoPlan, make_inference_engine
 
 from ..worker.stack import RunningWorker, Stack, make_checkpoint
 from .conftest import ClipSet
@@ -39,7 +39,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_one_export_serves_every_batch_size(checkpoint: Checkpoint, real_clips: ClipSet) -> None:
-    engine = make_engine("openvino-fp32", checkpoint, CPU)
+    engine = make_inference_engine("openvino-fp32", checkpoint, CPU)
     clips = real_clips.clips[:10]
 
     together = engine(clips)

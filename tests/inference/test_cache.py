@@ -20,7 +20,7 @@ from worker import predictor as predictor_module
 from worker.engines import cache
 from worker.engines.cache import META_FILE, NEXT_TO_CHECKPOINT, CacheEntry
 from worker.engines.openvino_engine import openvino_has_bf16
-from worker.predictor import make_engine
+from worker.predictor import make_inference_engine
 
 CPU = torch.device("cpu")
 
@@ -58,7 +58,7 @@ def test_the_export_is_cached_next_to_the_checkpoint_under_its_sha256(
 ) -> None:
     checkpoint = load_checkpoint(fresh_checkpoint)
 
-    engine = make_engine("openvino-fp32", checkpoint, CPU)
+    engine = make_inference_engine("openvino-fp32", checkpoint, CPU)
 
     root = fresh_checkpoint.parent / NEXT_TO_CHECKPOINT
     assert engine.cache_path is not None and engine.cache_path.parent == root / checkpoint.sha256
@@ -71,7 +71,7 @@ def test_the_export_is_cached_next_to_the_checkpoint_under_its_sha256(
     assert (engine.cache_path / "model.bin").is_file()
 
     stamp = (engine.cache_path / "model.bin").stat().st_mtime_ns
-    again = make_engine("openvino", checkpoint, CPU)  # bf16 compiles the same file
+    again = make_inference_engine("openvino", checkpoint, CPU)  # bf16 compiles the same file
 
     assert again.cache_path == engine.cache_path
     assert (again.cache_path / "model.bin").stat().st_mtime_ns == stamp
@@ -225,7 +225,7 @@ def test_concurrent_processes_build_an_entry_once_and_all_read_it(tmp_path: Path
 def test_auto_picks_openvino_and_caches_its_verdict(checkpoint_path: Path) -> None:
     checkpoint = load_checkpoint(checkpoint_path)
 
-    engine = make_engine("auto", checkpoint, CPU)
+    engine = make_inference_engine("auto", checkpoint, CPU)
 
     assert engine.name == ("openvino" if openvino_has_bf16() else "openvino-fp32")
     root = checkpoint_path.parent / NEXT_TO_CHECKPOINT / checkpoint.sha256
@@ -250,7 +250,7 @@ def test_auto_skips_an_engine_that_disagrees_with_eager(
     monkeypatch.setitem(predictor_module.AUTO_ENGINES, "cpu", ("scrambled", "openvino-fp32"))
     checkpoint = load_checkpoint(checkpoint_path)
 
-    engine = make_engine("auto", checkpoint, CPU)
+    engine = make_inference_engine("auto", checkpoint, CPU)
 
     assert engine.name == "openvino-fp32"
     root = checkpoint_path.parent / NEXT_TO_CHECKPOINT / checkpoint.sha256
@@ -264,4 +264,4 @@ def test_an_engine_that_cannot_run_on_the_device_is_refused_with_the_reason(
     checkpoint = load_checkpoint(fresh_checkpoint)
 
     with pytest.raises(ValueError, match=r"'openvino' cannot run here: .*on the CPU"):
-        make_engine("openvino", checkpoint, torch.device("cuda"))
+        make_inference_engine("openvino", checkpoint, torch.device("cuda"))

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from storage import jobs
-from storage.db import make_engine, make_sessionmaker, upgrade
+from storage.db import make_engine, make_sessionmaker, upgrade, write_transaction
 from storage.schema import Base, Model
 
 
@@ -68,19 +68,37 @@ def engine(store_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+# The tests' sessions still open: a test is the caller of the storage functions it
+# calls, and ``hand_over`` ends its unit of work before something else reads the database
+# (a command, another session, another thread).
+OPEN_SESSIONS: list[Session] = []
+
+
+def hand_over() -> None:
+    """Commit what the open test sessions wrote, as a caller does at the end of its unit
+    of work, so that a command or another session sees it."""
+    for open_session in OPEN_SESSIONS:
+        open_session.commit()
+
+
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     with make_sessionmaker(engine)() as session:
-        yield session
+        OPEN_SESSIONS.append(session)
+        try:
+            yield session
+        finally:
+            OPEN_SESSIONS.remove(session)
 
 
 @pytest.fixture
 def model(session: Session) -> Model:
-    return jobs.register_model(
-        session,
-        digest("checkpoint"),
-        "/models/actiontag.pt",
-        split=1,
-        class_names=["run", "walk", "jump"],
-        metrics={"top1": 0.5},
-    )
+    with write_transaction(session):
+        return jobs.register_model(
+            session,
+            digest("checkpoint"),
+            "/models/actiontag.pt",
+            split=1,
+            class_names=["run", "walk", "jump"],
+            metrics={"top1": 0.5},
+        )

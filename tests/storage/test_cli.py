@@ -23,16 +23,16 @@ from sqlalchemy.orm import Session
 
 import storage.__main__ as entry_point
 from actiontag.settings import env_name
+from actiontag.thumbnails import encode_thumbnails
 from storage import jobs
 from storage.cli import main
 from storage.db import head_revision, make_sessionmaker
 from storage.options import REPORT_LIMIT, STATES, parse_age, parse_since
 from storage.report import DEFAULT_LIMIT
 from storage.schema import Job, JobState, Model
-from storage.thumbnails import encode_thumbnails
 from tests.cli import CliResult, run_in_process
 
-from .conftest import digest
+from .conftest import digest, hand_over
 
 DATABASE_URL_ENV = env_name("database_url")
 REDIS_URL = os.environ.get("ACTIONTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -64,6 +64,7 @@ def run_cli(
     what only a process shows (the entry point, the environment, piped output), and
     requeue and retag always run in one: their Celery app stays out of the test process.
     """
+    hand_over()  # the command reads in a session of its own
     env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
     if env_url is not None:
         env[DATABASE_URL_ENV] = env_url

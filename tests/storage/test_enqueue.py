@@ -1,4 +1,5 @@
-"""Sending jobs to a real Redis broker; a dead broker leaves them queued in the database."""
+"""Sending jobs to a real Redis broker (actiontag.queueing) and noting the sent ones
+(storage.jobs.mark_enqueued); a dead broker leaves them queued in the database."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from celery import Celery
 from sqlalchemy.orm import Session
 
+from actiontag.queueing import EnqueueResult, Send, SendFailed, send_jobs
 from storage import jobs
-from storage.enqueue import SendFailed, enqueue_jobs
+from storage.db import write_transaction
 from storage.schema import Model
 from worker.app import TAG_VIDEO_TASK, sender
 
@@ -53,10 +55,19 @@ def _received(app: Celery, queue: str, count: int) -> list[tuple[str, list]]:
 
 
 def _queued(session: Session, model: Model, names: list[str]) -> list[int]:
-    return [
-        jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 1, model)[0].id
-        for name in names
-    ]
+    with write_transaction(session):
+        return [
+            jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 1, model)[0].id
+            for name in names
+        ]
+
+
+def enqueue_jobs(session: Session, ids: list[int], send: Send) -> EnqueueResult:
+    """What the watcher, the worker and the CLI do: send, then note the sent jobs."""
+    result = send_jobs(ids, send)
+    with write_transaction(session):
+        jobs.mark_enqueued(session, result.sent)
+    return result
 
 
 def test_enqueue_sends_tag_video_with_the_job_id(session: Session, model: Model, redis_app) -> None:

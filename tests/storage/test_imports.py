@@ -7,8 +7,8 @@ import sys
 
 CHECK = """
 import sys
-import storage.cli, storage.db, storage.enqueue, storage.jobs, storage.query, storage.schema
-import storage.inbox, storage.report, storage.thumbnails
+import storage.cli, storage.db, storage.jobs, storage.query, storage.schema
+import storage.report
 print(" ".join(sorted(
     name for name in sys.modules
     if name.split(".")[0] in {"torch", "torchvision", "model", "trainer", "worker", "watcher"}

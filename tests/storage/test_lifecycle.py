@@ -11,7 +11,7 @@ from sqlalchemy import Engine, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage import jobs
-from storage.db import make_sessionmaker
+from storage.db import make_sessionmaker, write_transaction
 from storage.jobs import ClaimStatus
 from storage.schema import ExpertUsage, Job, JobState, Model, Prediction, Video, utcnow
 
@@ -24,7 +24,8 @@ META = {"duration": 3.2, "fps": 25.0, "frames": 80, "width": 320, "height": 240}
 
 @pytest.fixture
 def job_id(session: Session, model: Model) -> int:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    with write_transaction(session):
+        job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
     return job.id
 
 
@@ -102,7 +103,8 @@ def test_of_two_claimers_exactly_one_wins(engine: Engine, job_id: int) -> None:
     def claim(worker: str) -> ClaimStatus:
         with factory() as session:
             barrier.wait()
-            return jobs.claim_job(session, job_id, worker, max_attempts=3).status
+            with write_transaction(session):  # the worker's unit of work
+                return jobs.claim_job(session, job_id, worker, max_attempts=3).status
 
     with ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(claim, ["w1", "w2", "w3", "w4"]))
@@ -161,13 +163,15 @@ def test_concurrent_claim_queued_never_gives_one_job_twice(
     engine: Engine, session: Session, model: Model
 ) -> None:
     queued = _queue(session, model, [f"v{i}" for i in range(10)])
+    session.commit()
     factory = make_sessionmaker(engine)
     barrier = threading.Barrier(4)
 
     def claim(worker: str) -> list[int]:
         with factory() as own:
             barrier.wait()
-            return jobs.claim_queued(own, model.sha256, worker, max_attempts=3, limit=3)
+            with write_transaction(own):
+                return jobs.claim_queued(own, model.sha256, worker, max_attempts=3, limit=3)
 
     with ThreadPoolExecutor(4) as pool:
         claims = list(pool.map(claim, ["w1", "w2", "w3", "w4"]))
@@ -307,14 +311,15 @@ def test_a_retry_replaces_rows_an_interrupted_attempt_left(session: Session, job
 
 def test_concurrent_completions_write_the_results_once(engine: Engine, job_id: int) -> None:
     factory = make_sessionmaker(engine)
-    with factory() as session:
+    with factory() as session, write_transaction(session):
         jobs.claim_job(session, job_id, "w1", max_attempts=3)
     barrier = threading.Barrier(3)
 
     def complete(_: int) -> bool:
         with factory() as session:
             barrier.wait()
-            return _complete(session, job_id)
+            with write_transaction(session):
+                return _complete(session, job_id)
 
     with ThreadPoolExecutor(3) as pool:
         outcomes = list(pool.map(complete, range(3)))
@@ -501,10 +506,11 @@ def test_mark_enqueued_restarts_the_queued_clock(session: Session, model: Model)
     assert jobs.queued_jobs(session, older_than=timedelta(minutes=10)) == []
 
 
-def test_every_state_change_is_committed_for_other_sessions(
+def test_a_state_change_is_seen_by_other_sessions_once_the_caller_commits(
     engine: Engine, session: Session, job_id: int
 ) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    with write_transaction(session):
+        jobs.claim_job(session, job_id, "w1", max_attempts=3)
     with make_sessionmaker(engine)() as other:
         state = other.scalar(select(Job.state).where(Job.id == job_id))
         count = other.scalar(select(func.count()).select_from(Job))

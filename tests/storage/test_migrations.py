@@ -24,6 +24,7 @@ from storage.db import (
     make_engine,
     make_sessionmaker,
     upgrade,
+    write_transaction,
 )
 from storage.schema import (
     Base,
@@ -74,7 +75,7 @@ def test_schema_comparison_sees_a_missing_schema(database_url: str) -> None:
 
 def test_upgrading_a_current_database_changes_nothing(store_url: str) -> None:
     engine = make_engine(store_url)
-    with make_sessionmaker(engine)() as session:
+    with make_sessionmaker(engine)() as session, write_transaction(session):
         jobs.ensure_model(session, "0" * 64, "/models/a.pt")
     upgrade(engine)
     assert current_revision(engine) == head_revision()

@@ -51,6 +51,7 @@ def videos(session: Session, model: Model) -> list[int]:
             timeline=timeline,
         )
         made.append(job.id)
+    session.commit()  # the videos above are one unit of work, the ages another
     with session.begin():
         for i, job_id in enumerate(made):
             when = now - timedelta(minutes=i // 3)  # three at a time share a finish time

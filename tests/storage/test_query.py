@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from actiontag.thumbnails import encode_thumbnails
 from storage import jobs, query
 from storage.schema import Job, JobState, Model, utcnow
-from storage.thumbnails import encode_thumbnails
 
 from .conftest import digest
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from storage import jobs
-from storage.db import make_engine, make_sessionmaker, open_database
+from storage.db import make_engine, make_sessionmaker, open_database, write_transaction
 from storage.schema import Job, JobState, Model, Video, VideoPath
 
 from .conftest import digest
@@ -216,9 +216,10 @@ def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
     def record(index: int) -> tuple[int, bool]:
         with factory() as session:
             barrier.wait()
-            job, created = jobs.record_file(
-                session, f"/inbox/copy-{index}.mp4", digest("shared"), 99, model.id
-            )
+            with write_transaction(session):  # the watcher's unit of work
+                job, created = jobs.record_file(
+                    session, f"/inbox/copy-{index}.mp4", digest("shared"), 99, model.id
+                )
             return job.id, created
 
     with ThreadPoolExecutor(8) as pool:
@@ -240,7 +241,7 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
     # commits only after our record_file has looked, found nothing, and tried to insert.
     engine = open_database(postgres_url)
     factory = make_sessionmaker(engine)
-    with factory() as session:
+    with factory() as session, write_transaction(session):
         model_id = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt").id
     other = make_engine(postgres_url)
     with other.connect() as rival:
@@ -251,9 +252,10 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
         def record() -> None:
             with factory() as session:
                 try:
-                    outcome["job"] = jobs.record_file(
-                        session, "/inbox/race.mp4", digest("race"), 5, model_id
-                    )
+                    with write_transaction(session):
+                        outcome["job"] = jobs.record_file(
+                            session, "/inbox/race.mp4", digest("race"), 5, model_id
+                        )
                 except Exception as exc:
                     outcome["error"] = exc
 

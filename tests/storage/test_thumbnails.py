@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from actiontag.thumbnails import InvalidThumbnail, encode_thumbnails, jpeg_size
 from storage import jobs
 from storage.schema import Job, JobState, Model, Thumbnail
-from storage.thumbnails import InvalidThumbnail, encode_thumbnails, jpeg_size
 
 from .conftest import digest
 

@@ -23,7 +23,7 @@ from storage.cli import format_clock, main, timeline_strip
 from storage.db import make_sessionmaker
 from storage.schema import Job, JobState, Model
 
-from .conftest import digest
+from .conftest import digest, hand_over
 from .test_cli import REDIS_URL, run_cli
 from .test_timelines import segment, tag
 
@@ -413,6 +413,7 @@ def test_retag_shows_its_progress_on_a_terminal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     new_model(session)
+    hand_over()  # main() runs in this process but reads in a session of its own
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(["--database-url", store_url, "retag"]) == 0  # no broker given: left queued

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
+from actiontag.thumbnails import InvalidThumbnail, encode_thumbnails
 from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs, query
-from storage.db import make_sessionmaker
+from storage.db import make_sessionmaker, write_transaction
 from storage.schema import Job, JobState, Model, SegmentRecord, ShotCut, Video, WindowRecord, utcnow
-from storage.thumbnails import InvalidThumbnail, encode_thumbnails
 
 from .conftest import digest
 
@@ -144,7 +144,7 @@ def test_completing_a_done_job_again_keeps_its_timeline(session: Session, model:
 
 def test_concurrent_completions_write_the_timeline_once(engine: Engine, model: Model) -> None:
     factory = make_sessionmaker(engine)
-    with factory() as session:
+    with factory() as session, write_transaction(session):
         job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
         jobs.claim_job(session, job.id, "w1", max_attempts=3)
     barrier = threading.Barrier(3)
@@ -152,7 +152,8 @@ def test_concurrent_completions_write_the_timeline_once(engine: Engine, model: M
     def run(_: int) -> bool:
         with factory() as session:
             barrier.wait()
-            return complete(session, job.id, TIMELINE)
+            with write_transaction(session):  # the worker's unit of work
+                return complete(session, job.id, TIMELINE)
 
     with ThreadPoolExecutor(3) as pool:
         assert sorted(pool.map(run, range(3))) == [False, False, True]
@@ -523,7 +524,7 @@ def test_create_jobs_queues_one_job_per_video_and_is_idempotent(
 
 def test_concurrent_create_jobs_make_each_job_once(engine: Engine, model: Model) -> None:
     factory = make_sessionmaker(engine)
-    with factory() as session:
+    with factory() as session, write_transaction(session):
         ids = [tag(session, model, f"v{n}", timeline=None) for n in range(20)]
         video_ids = [session.get(Job, job_id).video_id for job_id in ids]
         newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt").id
@@ -532,7 +533,8 @@ def test_concurrent_create_jobs_make_each_job_once(engine: Engine, model: Model)
     def create(_: int) -> list[int]:
         with factory() as session:
             barrier.wait()
-            return jobs.create_jobs(session, newer, video_ids)
+            with write_transaction(session):  # retag's unit of work
+                return jobs.create_jobs(session, newer, video_ids)
 
     with ThreadPoolExecutor(3) as pool:
         made = [job_id for found in pool.map(create, range(3)) for job_id in found]

@@ -182,7 +182,7 @@ def test_the_watcher_imports_neither_torch_nor_the_model(
     forbidden = [
         name
         for name in imported
-        # OpenCV too: thumbnails are the worker's (storage.thumbnails imports it lazily).
+        # OpenCV too: thumbnails are the worker's (actiontag.thumbnails imports it lazily).
         if name.split(".")[0] in ("torch", "torchvision", "model", "trainer", "cv2")
         or name == "worker.tasks"
     ]

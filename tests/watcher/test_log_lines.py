@@ -72,7 +72,7 @@ def test_a_burst_while_the_broker_is_down_is_not_a_broker_line_per_file(
         assert watcher.terminate() == 0
     lines = watcher.log().splitlines()
     about_broker = [
-        line for line in lines if " watcher.dispatch: " in line or " storage.enqueue: " in line
+        line for line in lines if " watcher.dispatch: " in line or " actiontag.queueing: " in line
     ]
     # One error when it went (what to check); no line per file, none per reconcile tick.
     assert len(about_broker) == 1, "\n".join(about_broker)

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from storage import jobs
-from storage.db import upgrade
+from storage.db import upgrade, write_transaction
 from storage.schema import Job, JobState, utcnow
 from worker.app import TAG_VIDEO_TASK
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e  # real watcher processes
 def _recorded_job(stores: Stores, checkpoint: Checkpoint, name: str) -> int:
     """A job recorded for the watcher's model, as if by an earlier watcher, never sent."""
     upgrade(stores.engine)
-    with Session(stores.engine) as session:
+    with Session(stores.engine) as session, write_transaction(session):
         model = jobs.ensure_model(session, checkpoint.sha256, str(checkpoint.path))
         digest = hashlib.sha256(name.encode()).hexdigest()
         # Outside the inbox: only the reconcile pass can concern it.

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
+from actiontag.thumbnails import encode_thumbnails
 from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
-from storage.db import make_sessionmaker, open_database
-from storage.thumbnails import encode_thumbnails
+from storage.db import make_sessionmaker, open_database, write_transaction
 
 from ..worker.stack import write_video
 
@@ -56,7 +56,7 @@ class Store:
     def record(self, path: Path) -> tuple[int, int]:
         """Record ``path`` as the watcher does; (video id, job id)."""
         data = path.read_bytes()
-        with make_sessionmaker(self.engine)() as session:
+        with make_sessionmaker(self.engine)() as session, write_transaction(session):
             job, _ = jobs.record_file(
                 session,
                 str(path),
@@ -69,7 +69,7 @@ class Store:
             return job.video_id, job.id
 
     def complete(self, job_id: int, label: str = "wave") -> None:
-        with make_sessionmaker(self.engine)() as session:
+        with make_sessionmaker(self.engine)() as session, write_transaction(session):
             jobs.claim_job(session, job_id, "test-worker", max_attempts=3)
             jpeg = encode_thumbnails([np.full((24, 32, 3), 90, dtype=np.uint8)])
             jobs.complete_job(
@@ -85,15 +85,14 @@ class Store:
             )
 
     def fail(self, job_id: int, reason: str) -> None:
-        with make_sessionmaker(self.engine)() as session:
+        with make_sessionmaker(self.engine)() as session, write_transaction(session):
             jobs.fail_job(session, job_id, reason)
 
 
 def build_store(url: str, inbox: Path) -> Store:
     engine = open_database(url)
-    with make_sessionmaker(engine)() as session:
+    with make_sessionmaker(engine)() as session, write_transaction(session):
         model = jobs.ensure_model(session, "ab" * 32, "/models/model.pt")
-        session.commit()
         model_id = model.id
     store = Store(url, engine, inbox, model_id)
     store.done_path = write_webm(inbox / "done.webm", seed=1)

@@ -26,12 +26,12 @@ from celery import Celery
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from actiontag.queueing import send_jobs
 from actiontag.settings import Settings, env_name
 from launcher.processes import ServiceProcess
 from model.network import ModelConfig
 from storage import jobs
-from storage.db import make_engine, make_sessionmaker, upgrade
-from storage.enqueue import enqueue_jobs
+from storage.db import make_engine, make_sessionmaker, upgrade, write_transaction
 from storage.schema import (
     FINISHED_STATES,
     ExpertUsage,
@@ -107,7 +107,7 @@ class Stack:
         folder) and the fstat of the descriptor its content was hashed from.
         """
         hashed = hash_file(path)
-        with self.session() as session:
+        with self.session() as session, write_transaction(session):
             model = model_id if model_id is not None else self.model_id(session)
             job, _ = jobs.record_file(
                 session,
@@ -124,9 +124,10 @@ class Stack:
         return job_id
 
     def enqueue(self, job_id: int) -> None:
-        with self.session() as session:
-            result = enqueue_jobs(session, [job_id], sender(self.app))
-            assert result.sent == [job_id], result.error
+        result = send_jobs([job_id], sender(self.app))
+        assert result.sent == [job_id], result.error
+        with self.session() as session, write_transaction(session):
+            jobs.mark_enqueued(session, result.sent)
 
     def send_again(self, job_id: int) -> None:
         """Deliver tag_video(job_id) once more, as a duplicate or redelivered message would."""

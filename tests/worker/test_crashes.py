@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage import jobs
+from storage.db import write_transaction
 from storage.schema import JobState
 
 from .stack import (
@@ -129,7 +130,8 @@ def test_a_job_requeued_as_stale_while_it_runs_keeps_the_claim_of_the_worker_tha
     worker.ensure_running()
     job_id = stack.record(write_video(stack.workdir / "presumed-dead.avi", seed=25))
     _running(stack, worker, job_id, attempt=1)
-    with stack.session() as session:  # `requeue --stale`, then another worker claims it
+    # `requeue --stale`, then another worker claims it
+    with stack.session() as session, write_transaction(session):
         assert jobs.requeue_stale(session, timedelta(0)) == [job_id]
         assert jobs.claim_job(session, job_id, "other#0", max_attempts=MAX_ATTEMPTS).claimed
 

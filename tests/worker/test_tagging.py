@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from storage import jobs, query
+from storage.db import write_transaction
 from storage.schema import JobState, Model
 from trainer.synthetic import Part, write_sequence
 from worker.predictor import Predictor
@@ -244,7 +245,7 @@ def test_unreadable_file_fails_with_its_reason_and_the_next_video_is_done(
 def test_job_for_another_model_fails_saying_to_use_the_same_checkpoint(
     stack: Stack, worker: RunningWorker
 ) -> None:
-    with stack.session() as session:
+    with stack.session() as session, write_transaction(session):
         other = jobs.ensure_model(session, "ab" * 32, "/models/other.pt").id
     job_id = stack.record(write_video(stack.workdir / "other-model.avi", seed=6), model_id=other)
 

@@ -3,8 +3,8 @@ opens one): a file is taken only if its real path, every link resolved, lies ins
 inbox. A link inside the inbox to another file inside it is fine; a link, or a folder
 link, leading out is not.
 
-It lives in storage because both the watcher and the worker apply it, and neither may
-import the other.
+It lives in actiontag, below every service package, because both the watcher and the
+worker apply it and neither may import the other.
 """
 
 from __future__ import annotations

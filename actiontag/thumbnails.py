@@ -73,12 +73,12 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
     if len(data) > MAX_THUMBNAIL_BYTES:
         raise InvalidThumbnail(
             f"thumbnail of {len(data)} bytes is larger than {MAX_THUMBNAIL_BYTES}: "
-            "make it with storage.thumbnails.encode_thumbnails (a small JPEG)"
+            "make it with actiontag.thumbnails.encode_thumbnails (a small JPEG)"
         )
     if not data.startswith(b"\xff\xd8\xff"):
         raise InvalidThumbnail(
             "thumbnail is not a JPEG (no JPEG start marker): "
-            "make it with storage.thumbnails.encode_thumbnails"
+            "make it with actiontag.thumbnails.encode_thumbnails"
         )
     import cv2
     import numpy as np

@@ -1,9 +1,12 @@
-"""Sending jobs to the workers through a sender the caller passes in, and noting it.
+"""Sending jobs to the workers through a sender the caller passes in.
 
 The database is the source of truth: a job is ``queued`` there before it is sent, and
 when the broker cannot take it the job stays ``queued`` for the watcher's reconciler.
-Storage knows nothing of the broker: the watcher and the worker pass a ``send(job_id)``
-made from their Celery app (``worker.app.sender``); tests may pass any other.
+This module knows neither the broker nor the database, so that storage, the worker and
+the watcher all import it and data flows one way: the worker's Celery app makes a
+``send(job_id)`` (``worker.app.sender``) that raises :class:`SendFailed`; the caller sends
+with :func:`send_jobs`, then notes the sent jobs in its own transaction
+(``storage.jobs.mark_enqueued``), which holds no database lock while the broker answers.
 """
 
 from __future__ import annotations
@@ -11,10 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from sqlalchemy.orm import Session
-
-from storage.jobs import mark_enqueued
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,8 @@ class EnqueueResult:
     error: str | None = None  # why some jobs were left queued
 
 
-def enqueue_jobs(session: Session, job_ids: Sequence[int], send: Send) -> EnqueueResult:
-    """``send`` each job and note when each was sent.
+def send_jobs(job_ids: Sequence[int], send: Send) -> EnqueueResult:
+    """``send`` each job, in order; which were sent.
 
     Stops at the first :class:`SendFailed`: the jobs not sent stay ``queued`` (they
     already are in the database) and the result says why.
@@ -45,10 +44,8 @@ def enqueue_jobs(session: Session, job_ids: Sequence[int], send: Send) -> Enqueu
         try:
             send(job_id)
         except SendFailed as exc:
-            mark_enqueued(session, sent)
             return _left_queued(sent, job_ids[len(sent) :], str(exc))
         sent.append(job_id)
-    mark_enqueued(session, sent)
     log.info("sent %d job(s) to the broker", len(sent))
     return EnqueueResult(sent=sent)
 
