@@ -26,10 +26,10 @@ import pytest
 
 import storage.__main__ as storage_entry_point
 from actiontag.settings import env_name
+from actiontag.thumbnails import encode_thumbnails
 from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.db import make_sessionmaker, open_database
-from storage.thumbnails import encode_thumbnails
 from tests.browser import FLAGS, Browser, chromium_executable
 from tests.cli import CliResult, run_in_process
 
@@ -281,6 +281,7 @@ def build_library(url: str, run_dir: Path) -> Library:
 
     jobs.record_file(session, "/srv/inbox/waiting.mp4", _digest("waiting"), 4096, model)
     cases.append(VideoCase("waiting.mp4", ("/srv/inbox/waiting.mp4",), state="queued"))
+    session.commit()  # the library is one unit of work, as a caller commits its own
     session.close()
     engine.dispose()
     return Library(url=url, run_dir=run_dir, videos=tuple(cases), figures=figures)
