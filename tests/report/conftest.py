@@ -9,11 +9,9 @@ folder on sys.path, so they are loaded by path here and handed to tests as fixtu
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,21 +30,14 @@ from storage import jobs
 from storage.db import make_sessionmaker, open_database
 from tests.browser import FLAGS, Browser, chromium_executable
 from tests.cli import CliResult, run_in_process
+from tests.support.modules import load_helper
 
 HERE = Path(__file__).parent
 CHROMIUM_TIMEOUT_S = 60
 
 
 def _load_helper(name: str) -> ModuleType:
-    module_name = f"_report_test_helpers.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load_helper(HERE, "_report_test_helpers", name)
 
 
 dom = _load_helper("dom")
