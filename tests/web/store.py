@@ -15,8 +15,7 @@ from actiontag.thumbnails import encode_thumbnails
 from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.db import make_sessionmaker, open_database, write_transaction
-
-from ..worker.stack import write_video
+from tests.support.videos import write_video
 
 HOSTILE_LABEL = '<script>alert("x")</script>&\nfake line'
 META = {"duration": 2.0, "fps": 12.0, "frames": 24, "width": 64, "height": 48}

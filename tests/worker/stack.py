@@ -42,7 +42,6 @@ from storage.schema import (
     Video,
 )
 from tests.support.model import CLASSES, CONFIG, save_random_checkpoint
-from tests.support.videos import write_video  # noqa: F401  (tests/web/store.py imports it here)
 from watcher.digest import hash_file
 from worker.app import TAG_VIDEO_TASK, make_app, sender
 
