@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from model.vision import stand_in_fits
-from tests.worker.stack import REPO
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_fresh(code: str) -> str:
