@@ -24,8 +24,8 @@ import redis
 from actiontag.settings import Settings
 from storage.db import make_engine
 from tests.conftest import fresh_postgres_database
+from tests.support.model import CLASSES, CONFIG, save_random_checkpoint
 from tests.support.verdicts import Verdicts
-from tests.worker.stack import make_checkpoint
 from worker.app import make_app
 
 from .harness import Stores, WatcherProcess, sha256_bytes
@@ -117,7 +117,7 @@ def checkpoint_bytes(seed: int = 0) -> bytes:
     that a worker would serve it (made once a session, copied for each test)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"
-        make_checkpoint(path, seed=seed)
+        save_random_checkpoint(path, CONFIG, CLASSES, seed)
         return path.read_bytes()
 
 
