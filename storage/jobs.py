@@ -22,12 +22,23 @@ import enum
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, exists, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -36,6 +47,7 @@ from actiontag.thumbnails import InvalidThumbnail, jpeg_size
 from actiontag.timeline import Timeline
 from storage.db import begin_writing
 from storage.schema import (
+    Base,
     ExpertUsage,
     Job,
     JobState,
@@ -50,6 +62,9 @@ from storage.schema import (
     WindowRecord,
     utcnow,
 )
+
+# A mapped row _get_or_insert finds or makes (a Model, Video, VideoPath or Job).
+Row = TypeVar("Row", bound=Base)
 
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 VIDEO_META_FIELDS = frozenset({"duration", "fps", "frames", "width", "height"})
@@ -147,7 +162,9 @@ def _model_id(model: Model | int) -> int:
     return model if isinstance(model, int) else model.id
 
 
-def _get_or_insert(session: Session, query: Any, make: Any) -> tuple[Any, bool]:
+def _get_or_insert(
+    session: Session, query: Select[tuple[Row]], make: Callable[[], Row]
+) -> tuple[Row, bool]:
     """The row ``query`` finds, else a new ``make()`` row; (row, created).
 
     Another process may insert the same row between our SELECT and INSERT: the unique
