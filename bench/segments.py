@@ -314,8 +314,8 @@ def long_video(args: argparse.Namespace, checkpoint: Path, warmup: Path) -> dict
 
 
 def short_clip(args: argparse.Namespace, checkpoint: Path) -> dict:
-    from model.aggregate import aggregate_video
     from actiontag.thumbnails import encode_thumbnails
+    from model.aggregate import aggregate_video
     from worker.predictor import Predictor, configure_cpu_threads
 
     path = args.cache_dir / f"short-{SHORT_SECONDS}s.mp4"
