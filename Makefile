@@ -98,7 +98,7 @@ demo: $(STAMP)
 up: $(STAMP)
 	$(PY) -m launcher up $(UP_FLAGS)
 
-# docker-compose.yml for real (tools/compose_check.py; README, "The compose check"): build
+# docker-compose.yml for real (tools/compose_check.py; docs/production.md): build
 # the image, start the stack with the CPU override, tag real and broken files and an
 # upload, scale, stop, down and up, down -v. Needs root on Debian: tools/docker_engine.sh
 # installs Docker's Debian packages and Compose v2 where missing and starts dockerd; the

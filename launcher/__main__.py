@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(the worker finishes the videos in hand). Their output is shown with the service's "
         "name in front and kept in var/log/<service>.log. A service that exits on its own "
         "stops the others too.",
-        epilog="Settings: the ACTIONTAG_* environment variables (see the README's "
-        "configuration table); those not set are read from --env-file when it exists. "
+        epilog="Settings: the ACTIONTAG_* environment variables (docs/configuration.md)"
+        "; those not set are read from --env-file when it exists. "
         "Exit status: 0 after Ctrl-C when all stopped cleanly, 1 when a service failed, "
         "2 when there is no checkpoint.",
     )

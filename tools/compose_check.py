@@ -259,7 +259,7 @@ def check(compose: list[str], client: str, work: Path) -> None:
     stack = Stack(compose, work, images)
     stack.inbox.mkdir()
     stack.models.mkdir()
-    # The README's step: the web service (uid 10001) writes uploads into the inbox.
+    # docs/production.md's step: the web service (uid 10001) writes uploads into the inbox.
     os.chown(stack.inbox, APP_UID, APP_UID)
 
     stack.write_env(ACTIONTAG_WEB_TOKEN="")

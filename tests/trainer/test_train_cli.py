@@ -28,7 +28,7 @@ CHANCE = 1 / CLASSES
 # 16x32x32 clips of the small backbone. Measured on 2026-12-06 (AVX2-only host): 0.983-1.0
 # top-1 with 3 clips for training seeds 0-4, 0.967 for seed 5 (launcher/demo_recipe.py
 # says why this recipe).
-# The demo promises at least 0.97 (README): that is the threshold, so a change that
+# The demo promises at least 0.97 (docs/benchmarks.md): that is the threshold, so a change that
 # breaks the promise fails here.
 EPOCHS = 12
 STEPS = EPOCHS * 15

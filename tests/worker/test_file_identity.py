@@ -1,4 +1,4 @@
-"""A real worker tags only the file the watcher recorded, inside the inbox (issue 9 item 1).
+"""A real worker tags only the file the watcher recorded, inside the inbox.
 
 A recorded video is swapped, before the worker takes its job, for a link to a video of
 the same size outside the inbox, or overwritten in place with another video of the same

@@ -1,5 +1,5 @@
-"""The worker's timeline against a video whose truth is known (issue 11's truth test, the
-small version: bench/segments.py runs the hour-long one).
+"""The worker's timeline against a video whose truth is known (the small version of the
+truth test: bench/segments.py runs the hour-long one).
 
 trainer.synthetic.DEMO_TRUTH_PARTS: 14 parts of 3-8 s in the demonstration model's four
 motions, 67 s at 25 fps, 5 joined by hard cuts and 8 continuous (only the motion
