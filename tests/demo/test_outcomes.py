@@ -29,7 +29,7 @@ def _rows(database_url: str, tagged: dict[str, str], failed: dict[str, str]) -> 
     """Jobs for the given files: ``tagged`` name -> top label, ``failed`` name -> error."""
     engine = open_database(database_url)
     try:
-        with make_sessionmaker(engine)() as session:
+        with make_sessionmaker(engine).begin() as session:
             model = register_model(
                 session, "ab" * 32, "/m.pt", split=1, class_names=None, metrics=None
             )

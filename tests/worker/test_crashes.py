@@ -16,6 +16,7 @@ import pytest
 from storage import jobs
 from storage.db import write_transaction
 from storage.schema import JobState
+from tests.support.videos import write_video
 
 from .stack import (
     CONFIG,
@@ -25,7 +26,6 @@ from .stack import (
     RunningWorker,
     Stack,
     make_checkpoint,
-    write_video,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_backend]

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from storage import jobs, query
 from storage.db import write_transaction
 from storage.schema import JobState, Model
+from tests.support.videos import write_video
 from trainer.synthetic import Part, write_sequence
 from worker.predictor import Predictor
 
@@ -33,7 +34,6 @@ from .stack import (
     Stack,
     running_worker,
     sha256_of,
-    write_video,
 )
 
 pytestmark = pytest.mark.e2e
