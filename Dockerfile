@@ -49,6 +49,7 @@ FROM ${PYTHON_IMAGE} AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY actiontag ./actiontag
+COPY decoding ./decoding
 COPY model ./model
 COPY trainer ./trainer
 COPY worker ./worker

@@ -1,4 +1,4 @@
-"""Benchmark: what model.video costs to get clips out of a short and a long video.
+"""Benchmark: what decoding.video costs to get clips out of a short and a long video.
 
 For a 5-second and a 60-minute 320x240 video (generated once into --cache-dir), it
 measures the time and the peak memory of extracting N=1 and N=10 clips of 16 frames
@@ -133,8 +133,8 @@ def _peak_rss_bytes() -> int:
 
 
 def _case_clips(video: str, num_clips: int, repeats: int) -> dict[str, float]:
-    from model import video as mv
-    from model.decode_index import INDEXES
+    from decoding import video as mv
+    from decoding.index import INDEXES
     from model.network import KINETICS_MEAN, KINETICS_STD
 
     def extract() -> tuple[float, float, float, float]:
@@ -198,7 +198,7 @@ def run_case(case: str, video: str, repeats: int) -> None:
     import cv2  # noqa: F401  (libraries loaded before the baseline RSS is taken)
     import torch  # noqa: F401
 
-    import model.video  # noqa: F401
+    import decoding.video  # noqa: F401
 
     base_rss = _rss_bytes()
     if case == "full":

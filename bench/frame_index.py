@@ -4,11 +4,11 @@ A file of tiny frames (16x16 MPEG-4, 25 fps, written once into --cache-dir) hold
 millions of frames in a few MB. For it this measures, per million frames, the time and
 the peak of Python and numpy allocations (tracemalloc) of
 
-- ``probe``'s demux pass (model.decode_index.index_file) against the list-based pass it
+- ``probe``'s demux pass (decoding.index.index_file) against the list-based pass it
   replaced (kept below as ``list_index``: a Python int and list slot per frame, a set of
   them, numpy copies and an argsort), and
 - placing the windows (model.windows.place_windows) over the index's own timestamps
-  (model.frame_times.FrameTimes) against a float array of every frame's time,
+  (decoding.frame_times.FrameTimes) against a float array of every frame's time,
 
 all in one run, each case timed untraced and then traced once for its peak.
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.decode_index import index_file, open_container, select_video_stream
-from model.frame_times import FrameTimes
+from decoding.frame_times import FrameTimes
+from decoding.index import index_file, open_container, select_video_stream
 from model.windows import place_windows
 
 

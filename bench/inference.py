@@ -14,7 +14,7 @@ How it measures, on a shared, noisy machine:
   so a load spike hits every engine alike; the figures are medians.
 - Agreement is measured on the clips of real videos: every file in tests/fixtures/videos
   that decodes (encoded by other tools) plus videos with real motion encoded here
-  (tests/probes.py's write_motion_video), 320x240, clips taken by model.video as the
+  (tests/probes.py's write_motion_video), 320x240, clips taken by decoding.video as the
   worker takes them. The network has random weights conditioned by
   condition_for_agreement (tests/probes.py, shared with tests/inference) so that its
   decisions are not degenerate (that module's docstring says why and how); a trained
@@ -141,9 +141,9 @@ def save_clips(work: Path, checkpoint: Path, paths: list[Path], clips_per_video:
     """Each decodable video's clips as the worker decodes them, one file per video."""
     import torch
 
+    from decoding.video import VideoError
     from model.checkpoint import load_checkpoint
     from model.transform import VideoTransform
-    from model.video import VideoError
 
     transform = VideoTransform.from_config(load_checkpoint(checkpoint).config)
     folder = work / f"clips-{clips_per_video}"

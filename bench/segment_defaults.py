@@ -116,11 +116,11 @@ def evaluate(segments, truth, frame_s: np.ndarray) -> tuple[float, float, float]
 def spacing(folder: Path, model_dir: Path, seeds: int) -> None:
     import torch
 
+    from decoding.index import index_file
+    from decoding.video import probe, read_clips
     from model.checkpoint import load_checkpoint
-    from model.decode_index import index_file
     from model.shots import detect_cuts
     from model.transform import VideoTransform
-    from model.video import probe, read_clips
 
     torch.set_num_threads(1)
     print("\n2. window spacing with the demonstration model")

@@ -29,10 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.decode_frames import ClipSink, bgr_to_rgb, output_size
-from model.decode_index import index_file
+from decoding.frames import ClipSink, bgr_to_rgb, output_size
+from decoding.index import index_file
+from decoding.video import probe, read_clips
 from model.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
-from model.video import probe, read_clips
 from model.windows import frame_times, place_windows
 from trainer.synthetic import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
 

@@ -5,7 +5,7 @@ In one run, at the same batch size and clip shape, it measures
   step     clips/s of the training step alone (forward, backward, fused AdamW) on
            tensors already in memory: the rate the loader has to sustain;
   decode   clips/s the DataLoader delivers when every clip is decoded from its video
-           (trainer.data.VideoClips over model.video, random clip + crop + flip);
+           (trainer.data.VideoClips over decoding.video, random clip + crop + flip);
   cache    clips/s it delivers from the clip cache (trainer.data.ClipCache: frames
            decoded once to uint8 at the short side, memory-mapped .npy).
 

@@ -144,7 +144,7 @@ class ModelConfig:
     hidden_dim: int = 512
     dropout: float = 0.5
     balance_weight: float = 1e-2  # the trainer's loss: CE + balance_weight * balance_loss
-    # The video contract (model/video.py): frames per clip, frame step, resize, crop, norm.
+    # The video contract (decoding/video.py): frames per clip, frame step, resize, crop, norm.
     clip_len: int = 16
     frame_stride: int = 1
     short_side: int = 128

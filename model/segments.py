@@ -39,7 +39,7 @@ The rules, in order (``SegmentParams`` holds the numbers):
 
 Uncertain runs are no segment: that stretch of the video stays untagged.
 
-**Gaps.** A video whose timestamps jump over hours with no frame (model.decode_index)
+**Gaps.** A video whose timestamps jump over hours with no frame (decoding.index)
 comes in parts (``parts_s``, model.windows.WindowPlan). Each part is segmented on its
 own with the rules above: runs, smoothing and short-run merges never reach across a
 gap, a part's last run ends where its frames end, so no segment covers a gap.

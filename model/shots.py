@@ -46,9 +46,9 @@ import numpy as np
 from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector
 from scenedetect.scene_detector import SceneDetector
 
-from model.decode_frames import output_size, pyav_to_rgb
-from model.decode_index import open_container, select_video_stream
-from model.frame_times import FrameTimes
+from decoding.frame_times import FrameTimes
+from decoding.frames import output_size, pyav_to_rgb
+from decoding.index import open_container, select_video_stream
 
 __all__ = ["ShotDetector", "ShotFeed", "ShotParams", "detect_cuts", "detect_cuts_in_file"]
 
@@ -193,7 +193,7 @@ class ShotDetector:
 
 class ShotFeed:
     """A ShotDetector fed by a decode that hands frames over by number (a
-    model.decode_stream.FrameWatch): frame ``next_rank`` and its time from ``times_s``.
+    decoding.stream.FrameWatch): frame ``next_rank`` and its time from ``times_s``.
 
     The decode feeds it frames 0, 1, 2, ... while it sees them all; ``saw_up_to(last)``
     says whether it got every frame through ``last`` (a decode that sought past some did
@@ -245,7 +245,7 @@ def detect_cuts_in_file(
     ``short_side`` as the worker's frames are): for when the windows were decoded by
     seeking. Times are the frames' timestamps from the first frame.
 
-    Raises model.video.VideoError for a file that cannot be opened.
+    Raises decoding.video.VideoError for a file that cannot be opened.
     """
     path = os.fspath(path)
     with open_container(path) as container:

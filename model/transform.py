@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from decoding.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
 from model.config import ModelConfig
-from model.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
 
 __all__ = ["VideoTransform"]
 
@@ -74,7 +74,7 @@ class VideoTransform:
     def clip_starts(
         self, num_frames: int, num_clips: int, *, rng: np.random.Generator | None = None
     ) -> list[int]:
-        """First frame of each clip: uniform, or drawn from ``rng`` (model.video.clip_starts)."""
+        """First frame of each clip: uniform, or drawn from ``rng`` (decoding.video.clip_starts)."""
         return clip_starts(num_frames, self.clip_len, num_clips, stride=self.frame_stride, rng=rng)
 
     def read(self, info: VideoInfo, starts: Sequence[int]) -> np.ndarray:
@@ -96,7 +96,7 @@ class VideoTransform:
         rng: np.random.Generator | None = None,
     ) -> tuple[np.ndarray, VideoInfo]:
         """Probe ``path`` and decode ``num_clips`` clips (random starts with ``rng``).
-        Raises model.video.VideoError for a file that cannot be read."""
+        Raises decoding.video.VideoError for a file that cannot be read."""
         info = probe(path)
         return self.read(info, self.clip_starts(info.frames, num_clips, rng=rng)), info
 

@@ -15,7 +15,7 @@ Placement (``place_windows``), in order:
    first frame shown at or after ``first + k * every_s``, for as long as a whole clip
    fits. Timestamps, not frame numbers: in a variable-frame-rate file a second holds a
    varying number of frames, and the windows stay ``every_s`` apart in time. A video
-   whose timestamps jump over a gap (model.decode_index.GAP_S: no frame for that long)
+   whose timestamps jump over a gap (decoding.index.GAP_S: no frame for that long)
    is placed part by part, each from its own first frame: windows go where frames are,
    and none is spent on (or reads across) the empty hours. A part too short for a clip
    gets none.
@@ -23,7 +23,7 @@ Placement (``place_windows``), in order:
    spread evenly from its first to its last possible start (over its parts, each part
    keeping at least one), so a 10-hour file costs what ``max_windows`` clips cost.
 3. **At least ``min_windows``.** Where the spacing gives fewer (a short video), the
-   windows are the evaluation's clips instead (``model.video.clip_starts`` with
+   windows are the evaluation's clips instead (``decoding.video.clip_starts`` with
    ``num_clips = min_windows``): the video-level prediction, the mean over the windows,
    is then exactly the evaluation's, never built from fewer clips. In a video with
    fewer possible starts than that (shorter than ``min_windows`` frames plus a clip)
@@ -44,10 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.decode_index import FrameIndex
-from model.decode_plan import SEEK_COST_FRAMES, plan, seeking_pays
-from model.frame_times import FrameTimes
-from model.video import clip_starts
+from decoding.frame_times import FrameTimes
+from decoding.index import FrameIndex
+from decoding.plan import SEEK_COST_FRAMES, plan, seeking_pays
+from decoding.video import clip_starts
 
 __all__ = [
     "DEFAULT_EVERY_S",
@@ -127,7 +127,7 @@ def uniform_times(frames: int, fps: float) -> np.ndarray:
 
 def frame_times(index: FrameIndex) -> np.ndarray:
     """Each frame's timestamp in seconds from the first frame, from the demux pass's
-    presentation timestamps (``model.decode_index``): right for variable frame rate.
+    presentation timestamps (``decoding.index``): right for variable frame rate.
     A stream without usable timestamps gets its nominal rate's ``i / fps``. A float a
     frame: for short videos; ``place_windows`` takes ``FrameTimes.of_index(index)``."""
     return np.asarray(FrameTimes.of_index(index))
@@ -242,7 +242,7 @@ class DecodeChoice:
 
     ``front_to_back``: frames one decode from the start decodes (up to the last frame a
     window reads); ``seeking``: frames the seeking plan decodes, each of its ``seeks``
-    counted as ``SEEK_COST_FRAMES`` more (model.decode_plan's rule).
+    counted as ``SEEK_COST_FRAMES`` more (decoding.plan's rule).
     """
 
     sequential: bool
@@ -254,7 +254,7 @@ class DecodeChoice:
 def choose_decode(windows: WindowPlan, index: FrameIndex) -> DecodeChoice:
     """One sequential decode, or seeking to each group of windows.
 
-    The rule is model.decode_plan's, which ``read_clips`` already follows for a set of
+    The rule is decoding.plan's, which ``read_clips`` already follows for a set of
     wanted frames, applied to every frame the windows read: a frame joins the stretch
     being decoded when reaching it by decoding on costs no more than a seek to its own
     keyframe (``SEEK_COST_FRAMES`` decoded frames); seeking is chosen only

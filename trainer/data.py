@@ -46,8 +46,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from decoding.video import VideoError, probe, read_clips
 from model.transform import VideoTransform
-from model.video import VideoError, probe, read_clips
 
 log = logging.getLogger(__name__)
 

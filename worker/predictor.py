@@ -11,7 +11,7 @@ short video is never judged on fewer clips than evaluation uses). Three stages:
 
 - ``plan(path)``: probe, read the frame timestamps, place the windows, and choose a
   front-to-back decode or seeking by their density (model.windows.choose_decode).
-- ``score(plan)``: the windows decode in a background thread (model.decode_stream),
+- ``score(plan)``: the windows decode in a background thread (decoding.stream),
   centre-cropped and normalised with the checkpoint's own model.transform.VideoTransform,
   and go through an :class:`Engine` ``chunk`` at a time while the next ones decode, so
   memory stays bounded whatever the length. A front-to-back decode also feeds the shot
@@ -45,13 +45,13 @@ import torch
 
 from actiontag.thumbnails import encode_thumbnails
 from actiontag.timeline import Timeline
+from decoding.index import DEFAULT_MAX_FRAMES
+from decoding.stream import stream_clips
+from decoding.video import VideoError, VideoInfo, frame_index, probe
 from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
-from model.decode_index import DEFAULT_MAX_FRAMES
-from model.decode_stream import stream_clips
 from model.shots import ShotFeed, detect_cuts_in_file
 from model.transform import VideoTransform
-from model.video import VideoError, VideoInfo, frame_index, probe
 from model.windows import (
     DEFAULT_EVERY_S,
     DEFAULT_MAX_WINDOWS,
@@ -271,7 +271,7 @@ class Predictor:
 
     def predict(self, path: str | os.PathLike[str]) -> VideoPrediction:
         """Tag one video: every window, streamed through the engine ``chunk`` at a time
-        while the next ones decode. Raises model.video.VideoError for a file that cannot
+        while the next ones decode. Raises decoding.video.VideoError for a file that cannot
         be read."""
         return self.score(self.plan(path))
 

@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actiontag.queueing import Send, send_jobs
 from actiontag.settings import Settings, env_name
-from model.video import VideoError
+from decoding.video import VideoError
 from storage.db import (
     DatabaseUnavailable,
     describe_url,

@@ -396,7 +396,7 @@ class Settings:
         "so its cost is bounded",
         metavar="N",
     )
-    # Frames a video may have: its index costs 8 bytes each (model.decode_index says why).
+    # Frames a video may have: its index costs 8 bytes each (decoding.index says why).
     max_frames: int = setting(
         WORKER,
         default=10_000_000,

@@ -28,7 +28,17 @@ COMMANDS = (DOCS / "commands.md").read_text(encoding="utf-8")
 README_MAX_LINES = 250
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.DOTALL)
-PACKAGES = ("actiontag", "model", "trainer", "worker", "watcher", "storage", "web", "launcher")
+PACKAGES = (
+    "actiontag",
+    "decoding",
+    "model",
+    "trainer",
+    "worker",
+    "watcher",
+    "storage",
+    "web",
+    "launcher",
+)
 SETTING = re.compile(r"\bACTIONTAG_[A-Z0-9_]+\b")
 BIKE = "/inbox/rides/bike.mp4"
 STREET = "/inbox/street.mp4"

@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from actiontag.settings import env_name
+from decoding.video import VideoError
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig
 from model.transform import VideoTransform
-from model.video import VideoError
 from tests.probes import condition_for_agreement, write_motion_video
 from worker.engines.agreement import probe_clips
 

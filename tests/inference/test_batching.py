@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from actiontag.settings import env_name
+from decoding.video import VideoError
 from model.checkpoint import Checkpoint
-from model.video import VideoError
 from storage.schema import JobState
 from tests.probes import write_motion_video
 from tests.support.videos import write_video

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from model.decode_index import index_file
-from model.video import probe, read_clips
+from decoding.index import index_file
+from decoding.video import probe, read_clips
 from model.windows import frame_times
 from trainer.synthetic import TRUTH_PARTS, write_sequence
 

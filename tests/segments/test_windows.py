@@ -9,8 +9,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from model.decode_index import FrameIndex
-from model.video import clip_starts
+from decoding.index import FrameIndex
+from decoding.video import clip_starts
 from model.windows import (
     DEFAULT_MIN_WINDOWS,
     choose_decode,

@@ -9,16 +9,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("actiontag", "model", "trainer", "worker", "watcher", "storage", "web", "launcher")
+PACKAGES = (
+    "actiontag",
+    "decoding",
+    "model",
+    "trainer",
+    "worker",
+    "watcher",
+    "storage",
+    "web",
+    "launcher",
+)
 SETTINGS_MODULE = "actiontag.settings"
 # The packages each may import (besides itself). Entry points (__main__) are left out of
 # the package graph: nothing imports them, so they compose packages without a cycle.
 ALLOWED = {
     "actiontag": set(),
-    "model": {"actiontag"},
+    # Decoding knows videos and frames only: nothing of the network, the store or torch.
+    "decoding": {"actiontag"},
+    # The model's view of a video (model.transform) is clips read through decoding.video.
+    "model": {"actiontag", "decoding"},
     "storage": {"actiontag"},
-    "trainer": {"actiontag", "model"},
-    "worker": {"actiontag", "model", "storage"},
+    # The trainer's dataset probes and reads clips itself to cache their uint8 frames.
+    "trainer": {"actiontag", "decoding", "model"},
+    # The predictor probes a video, streams its windows and handles decoding's VideoError.
+    "worker": {"actiontag", "decoding", "model", "storage"},
     "watcher": {"actiontag", "storage", "worker"},
     # The web app opens videos as the worker does (worker.video_file) and checks the
     # broker through worker.app; it never imports the model or the watcher.

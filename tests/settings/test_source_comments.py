@@ -16,6 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "actiontag",
+    "decoding",
     "model",
     "trainer",
     "worker",

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import trainer.synthetic
-from model.video import probe, read_clips
+from decoding.video import probe, read_clips
 from trainer.datasets.split_files import load_split
 from trainer.datasets.synthetic import Synthetic
 from trainer.errors import DatasetError
@@ -177,7 +177,7 @@ def probe_videos(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list, 
     for items, train in ((split.train, True), (split.test, False)):
         for relative, label in items:
             path = root / "videos" / relative
-            # Decoded the way the trainer reads them: model.video, RGB.
+            # Decoded the way the trainer reads them: decoding.video, RGB.
             videos.append(read_clips(path, [0], PROBE.frames, short_side=PROBE.height)[0])
             labels.append(label)
             is_train.append(train)

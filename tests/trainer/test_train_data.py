@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from decoding.video import probe, read_clips
 from model.network import ModelConfig
 from model.transform import VideoTransform
-from model.video import probe, read_clips
 from trainer.data import (
     ClipCache,
     ShardSampler,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from decoding.video import VideoError, probe, read_clips
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
-from model.video import VideoError, probe, read_clips
 from tests.support.model import CLASSES, CONFIG
 from tests.support.videos import write_video
 from trainer.evaluate import evaluation_clips

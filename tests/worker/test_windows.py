@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
+from decoding.video import VideoError, probe
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
-from model.video import VideoError, probe
 from tests.support.model import CLASSES, CONFIG
 from tests.support.videos import write_gap_video, write_tiny_frames, write_video
 from trainer.synthetic import Part, write_sequence

@@ -1,6 +1,6 @@
 """A video's frame times, computed from its frame index when they are asked for.
 
-    times = FrameTimes.of_index(index)        # model.decode_index: nothing copied
+    times = FrameTimes.of_index(index)        # decoding.index: nothing copied
     times.at(ranks)                           # seconds from the first frame
     times.first_at_or_after(seconds)          # the first frame shown at or after each
     firsts, lasts = times.parts()             # the runs of frames between gaps
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.decode_index import GAP_S, FrameIndex, find_gaps
+from decoding.index import GAP_S, FrameIndex, find_gaps
 
 __all__ = ["FrameTimes"]
 
@@ -31,7 +31,7 @@ class FrameTimes:
 
     ``ticks``: each frame's timestamp, ascending; frame ``i`` is at ``(ticks[i] - origin)
     * tick_s``; None: frame ``i`` is at ``i / rate``. ``gaps``: ranks of the frames after
-    which nothing is shown for more than GAP_S (model.decode_index). ``frame_s``: how
+    which nothing is shown for more than GAP_S (decoding.index). ``frame_s``: how
     long a frame lasts where frames are; ``end_s``: when the last frame ends.
     """
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.decode_frames import bgr_to_rgb, clockwise, pyav_to_rgb
+from decoding.frames import bgr_to_rgb, clockwise, pyav_to_rgb
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "videos"
 GRID = 4

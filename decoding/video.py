@@ -11,7 +11,7 @@ four with its config's values. ``to_tensor`` has no default mean or std on purpo
 
 How a file is read
 ------------------
-``probe`` indexes the video stream with one demux pass (model.decode_index): the
+``probe`` indexes the video stream with one demux pass (decoding.index): the
 number of frames is the number of packets that carry a frame, never a header's
 claim, and every frame's timestamp is kept for seeking. It then asks OpenCV for
 the first frame; if OpenCV cannot give one (AV1, for one), PyAV is the backend.
@@ -19,7 +19,7 @@ the first frame; if OpenCV cannot give one (AV1, for one), PyAV is the backend.
 ``read_clips`` decodes only what the clips need. Frame ``i`` is the ``i``-th frame a
 front-to-back decode yields. When the wanted frames are sparse in a long video,
 PyAV seeks to the keyframe before each group of them and decodes forward to them
-(model.decode_plan, model.decode_pyav); otherwise the backend decodes from the start,
+(decoding.plan, decoding.pyav); otherwise the backend decodes from the start,
 OpenCV with ``grab()`` so that unwanted frames are never converted. Each frame is
 converted to RGB and shrunk to ``short_side`` as soon as it is decoded. When decoded
 timestamps turn out not to follow display order (box.mp4 labels B-frames with their
@@ -28,7 +28,7 @@ frames than indexed (a damaged tail), frame numbers wrap at the number that deco
 
 Rotation: ``VideoInfo.rotation`` is the clockwise turn the file's display matrix
 asks for (OpenCV's CAP_PROP_ORIENTATION_META). OpenCV applies it itself; PyAV's
-frames are turned by model.decode_frames, so both backends return the same picture.
+frames are turned by decoding.frames, so both backends return the same picture.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model import decode_opencv, decode_pyav
-from model.decode_errors import VideoError
-from model.decode_frames import ClipSink, output_size
-from model.decode_index import INDEXES, FrameIndex, index_file
-from model.decode_plan import plan, seeking_pays
+from decoding import opencv, pyav
+from decoding.errors import VideoError
+from decoding.frames import ClipSink, output_size
+from decoding.index import INDEXES, FrameIndex, index_file
+from decoding.plan import plan, seeking_pays
 
 __all__ = [
     "VideoError",
@@ -118,10 +118,10 @@ def _choose_backend(path: str, index: FrameIndex) -> tuple[str, int, int, int]:
     # OpenCV reads the container's first video stream; when that one is cover art
     # or a still, only PyAV can be pointed at the real video.
     if index.first_video_stream:
-        opened = decode_opencv.first_frame(path)
+        opened = opencv.first_frame(path)
         if opened is not None:
             return ("opencv", *opened)
-    decoded = decode_pyav.first_frame(path, index.stream_index)
+    decoded = pyav.first_frame(path, index.stream_index)
     if decoded is None:
         raise VideoError(path, f"neither OpenCV nor PyAV can decode its {index.codec} video")
     width, height, rotation, _ = decoded
@@ -223,16 +223,14 @@ def frame_index(path: str) -> FrameIndex:
 def decode_into(path: str, info: VideoInfo, index: FrameIndex, sink: ClipSink) -> int | None:
     """Fill ``sink`` with the frames it wants from ``path``: seeking where that pays,
     else front to back. Returns None when done, else how many frames the file really has.
-    (model.decode_stream fills a sink of its own that hands clips on as they complete.)"""
+    (decoding.stream fills a sink of its own that hands clips on as they complete.)"""
     last = int(sink.wanted[-1])
     if index.seekable:
         stretches = plan(sink.wanted, index)
         if info.backend == "pyav" or seeking_pays(stretches, last):
             try:
-                decoded, seeks = decode_pyav.read_stretches(
-                    path, index, stretches, sink, info.rotation
-                )
-            except decode_pyav.TimestampsUnreliable as why:
+                decoded, seeks = pyav.read_stretches(path, index, stretches, sink, info.rotation)
+            except pyav.TimestampsUnreliable as why:
                 index.seekable = False
                 log.info("%s: %s; reading it front to back from now on", path, why)
             else:
@@ -248,9 +246,9 @@ def decode_into(path: str, info: VideoInfo, index: FrameIndex, sink: ClipSink) -
                 log.info("%s: frames %s did not decode after seeking", path, sink.missing()[:8])
             sink.clear()
     if info.backend == "opencv":
-        decoded = decode_opencv.read_forward(path, last, sink)
+        decoded = opencv.read_forward(path, last, sink)
     else:
-        decoded = decode_pyav.read_forward(path, index.stream_index, last, sink, info.rotation)
+        decoded = pyav.read_forward(path, index.stream_index, last, sink, info.rotation)
     log.debug(
         "%s: %d frames wanted, %d decoded front to back (%s)",
         path,

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torchvision.transforms import CenterCrop
 
+from decoding.video import to_tensor as video_to_tensor
 from model.network import KINETICS_MEAN, KINETICS_STD
 from model.transform import VideoTransform
-from model.video import to_tensor as video_to_tensor
 
 # Another model's statistics: nothing below may pass by assuming Kinetics'.
 MEAN, STD = (0.5, 0.25, 0.125), (0.2, 0.4, 0.1)

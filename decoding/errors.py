@@ -1,4 +1,4 @@
-"""The one error a caller of model.video has to handle for a bad file."""
+"""The one error a caller of decoding.video has to handle for a bad file."""
 
 from __future__ import annotations
 

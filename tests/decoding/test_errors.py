@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from decoding.video import VideoError, probe, read_clips
 from model.transform import VideoTransform
-from model.video import VideoError, probe, read_clips
 
 
 def _empty(kit, fixture_video, tmp_path):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.decode_index import FrameIndex
+from decoding.index import FrameIndex
 
 # What a seek costs, in decoded frames: the demuxer's jump, the flushed decoder and
 # its threads refilling, as a seek and its first frame compare with the per-frame

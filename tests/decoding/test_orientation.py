@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from model.video import probe, read_clips
+from decoding.video import probe, read_clips
 
 
 def _read_with(path, backend: str) -> np.ndarray:

@@ -4,7 +4,7 @@ OpenCV is used only front to back: ``grab()`` decodes a frame without converting
 ``retrieve()`` converts the ones wanted. Its seeking turns a frame number into a time
 through the nominal frame rate, which picks wrong frames in variable-frame-rate
 files and in files whose index has holes, so seeking is left to PyAV
-(model.decode_pyav), which seeks to timestamps taken from the frame index.
+(decoding.pyav), which seeks to timestamps taken from the frame index.
 OpenCV turns frames upright by itself (CAP_PROP_ORIENTATION_AUTO is on by default).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import cv2
 
-from model.decode_frames import ClipSink, bgr_to_rgb
+from decoding.frames import ClipSink, bgr_to_rgb
 
 
 def _open(path: str) -> cv2.VideoCapture | None:

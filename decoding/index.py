@@ -16,7 +16,7 @@ Memory follows the frame count at 8 bytes a frame (the int64 timestamps), 16 whi
 pass packs them: timestamps are gathered in a short Python list, packed into int64
 chunks, joined and sorted in place; only the keyframes' timestamps are kept apart.
 ``probe`` refuses a stream of more than ``max_frames`` frames while it reads it, so
-no file costs more than that cap (model.video, ACTIONTAG_MAX_FRAMES).
+no file costs more than that cap (decoding.video, ACTIONTAG_MAX_FRAMES).
 
 Gaps: where two consecutive frames lie more than ``GAP_S`` apart, the file holds no
 picture between them (a recorder paused, streams spliced with a timestamp jump). The
@@ -40,7 +40,7 @@ import av.stream
 import av.video.stream
 import numpy as np
 
-from model.decode_errors import VideoError
+from decoding.errors import VideoError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.video import clip_starts
+from decoding.video import clip_starts
 
 
 def test_one_uniform_clip_is_the_middle_of_the_video():

@@ -1,4 +1,4 @@
-"""model.decode_stream.stream_clips: a long video's clips in start order, a chunk at a
+"""decoding.stream.stream_clips: a long video's clips in start order, a chunk at a
 time, the same frames read_clips gives, with bounded memory."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from model.decode_stream import stream_clips
-from model.video import probe, read_clips
+from decoding.stream import stream_clips
+from decoding.video import probe, read_clips
 
-DEBUG_LOGGER = "model.video"
+DEBUG_LOGGER = "decoding.video"
 
 
 def _streamed(info, starts, **kwargs) -> tuple[list[int], np.ndarray]:

@@ -1,9 +1,9 @@
 """Clips of a long video in start order, a few at a time, decoded while the caller works.
 
-``model.video.read_clips`` returns every clip at once: right for ten clips, not for the
+``decoding.video.read_clips`` returns every clip at once: right for ten clips, not for the
 thousands of windows a long video is scored on (an hour at one window a second is 3,600
 clips, gigabytes of frames). ``stream_clips`` decodes the same frames by the same plan
-(model.video's decoders, seeking where that pays) in a background thread and hands the
+(decoding.video's decoders, seeking where that pays) in a background thread and hands the
 clips over in chunks through a bounded queue:
 
     for first, chunk in stream_clips(info, starts, clip_len=16, stride=2, short_side=128):
@@ -32,9 +32,9 @@ from typing import Protocol
 
 import numpy as np
 
-from model.decode_errors import VideoError
-from model.decode_frames import output_size
-from model.video import VideoInfo, decode_into, frame_index
+from decoding.errors import VideoError
+from decoding.frames import output_size
+from decoding.video import VideoInfo, decode_into, frame_index
 
 __all__ = ["FrameWatch", "stream_clips"]
 
@@ -59,8 +59,8 @@ class _Stopped(Exception):
 class WindowSink:
     """Decoded frames -> complete clips, handed on in start order (the decoders' sink).
 
-    Quacks like model.decode_frames.ClipSink (``size``, ``wanted``, ``wants``, ``put``,
-    ``missing``, ``clear``), so model.video's decoding plan fills it unchanged.
+    Quacks like decoding.frames.ClipSink (``size``, ``wanted``, ``wants``, ``put``,
+    ``missing``, ``clear``), so decoding.video's decoding plan fills it unchanged.
     """
 
     def __init__(
@@ -141,7 +141,7 @@ def stream_clips(
     watch: FrameWatch | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first, clips)``: the clips starting at ``starts`` (ascending), ``chunk``
-    at a time, uint8 n x T x H x W x 3 RGB, as model.video.read_clips would return them.
+    at a time, uint8 n x T x H x W x 3 RGB, as decoding.video.read_clips would return them.
 
     ``info``: the video's probe. Clip ``n`` holds frames ``starts[n] + t * stride``,
     wrapping at the number of frames (a short video loops). When the file decodes fewer

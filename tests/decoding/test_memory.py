@@ -19,7 +19,7 @@ import tracemalloc
 
 import pytest
 
-from model.video import probe
+from decoding.video import probe
 from tests.support.videos import write_tiny_frames
 
 MINUTES, FPS = 10, 25
@@ -30,9 +30,9 @@ CHILD = textwrap.dedent(
     """
     import json, os, sys
     import numpy as np
-    from model import decode_opencv, decode_pyav
-    from model.decode_frames import ClipSink
-    from model.video import clip_starts, probe, read_clips
+    from decoding import opencv, pyav
+    from decoding.frames import ClipSink
+    from decoding.video import clip_starts, probe, read_clips
 
     def rss():
         with open("/proc/self/statm") as statm:
@@ -56,9 +56,9 @@ CHILD = textwrap.dedent(
         ranks = np.arange(info.frames - 16, info.frames)[None, :]
         sink = ClipSink(ranks, (170, 128))
         if how == "opencv":
-            decoded = decode_opencv.read_forward(path, info.frames - 1, sink)
+            decoded = opencv.read_forward(path, info.frames - 1, sink)
         else:
-            decoded = decode_pyav.read_forward(path, 0, info.frames - 1, sink, 0)
+            decoded = pyav.read_forward(path, 0, info.frames - 1, sink, 0)
         numbers = (decoded, len(sink.missing()))
     print(json.dumps({"growth": peak() - before, "result": list(numbers)}))
     """

@@ -3,7 +3,7 @@
 A seek goes to the presentation timestamp of a keyframe taken from the frame index;
 every frame decoded after it is then known by its own timestamp, so the frames
 returned are the frames asked for even in variable-frame-rate files. PyAV does not
-turn frames upright; model.decode_frames applies the display rotation.
+turn frames upright; decoding.frames applies the display rotation.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import av.container
 import av.video.frame
 import av.video.stream
 
-from model.decode_frames import ClipSink, clockwise, pyav_to_rgb
-from model.decode_index import FrameIndex, open_container
-from model.decode_plan import Stretch
+from decoding.frames import ClipSink, clockwise, pyav_to_rgb
+from decoding.index import FrameIndex, open_container
+from decoding.plan import Stretch
 
 # How many packets may fail to give a frame before a file is called undecodable.
 _PROBE_PACKETS = 256

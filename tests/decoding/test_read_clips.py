@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from model.video import clip_starts, probe, read_clips
+from decoding.video import clip_starts, probe, read_clips
 
-DEBUG_LOGGER = "model.video"
+DEBUG_LOGGER = "decoding.video"
 
 
 def _expected(starts, clip_len, stride, frames):
@@ -20,7 +20,7 @@ def _expected(starts, clip_len, stride, frames):
 
 
 def _decoded_counts(caplog) -> list[tuple[int, int]]:
-    """(frames decoded, seeks) of each read, from model.video's debug log."""
+    """(frames decoded, seeks) of each read, from decoding.video's debug log."""
     found = []
     for record in caplog.records:
         message = record.getMessage()

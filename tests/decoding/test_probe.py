@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from model.decode_index import FrameIndex, IndexCache
-from model.video import probe, read_clips
+from decoding.index import FrameIndex, IndexCache
+from decoding.video import probe, read_clips
 
 # name, frames that really decode (counted by a front-to-back decode below too)
 FIXTURE_FRAMES = [
