@@ -136,6 +136,7 @@ def _case_clips(video: str, num_clips: int, repeats: int) -> dict[str, float]:
     from decoding import video as mv
     from decoding.index import INDEXES
     from model.network import KINETICS_MEAN, KINETICS_STD
+    from model.transform import to_tensor
 
     def extract() -> tuple[float, float, float, float]:
         INDEXES.clear()  # every repetition pays for its own demux pass
@@ -145,7 +146,7 @@ def _case_clips(video: str, num_clips: int, repeats: int) -> dict[str, float]:
         starts = mv.clip_starts(info.frames, CLIP_LEN, num_clips)
         clips = mv.read_clips(video, starts, CLIP_LEN, info=info)
         read = time.perf_counter()
-        batch = mv.to_tensor(clips, mean=KINETICS_MEAN, std=KINETICS_STD)
+        batch = to_tensor(clips, mean=KINETICS_MEAN, std=KINETICS_STD)
         done = time.perf_counter()
         if batch.shape != (num_clips, 3, CLIP_LEN, 112, 112):
             raise RuntimeError(f"to_tensor gave {tuple(batch.shape)}")
@@ -199,6 +200,7 @@ def run_case(case: str, video: str, repeats: int) -> None:
     import torch  # noqa: F401
 
     import decoding.video  # noqa: F401
+    import model.transform  # noqa: F401
 
     base_rss = _rss_bytes()
     if case == "full":

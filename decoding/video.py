@@ -1,13 +1,13 @@
-"""The video -> tensor contract: one code path for the trainer and the worker.
+"""The video -> clips contract: one code path for the trainer and the worker.
 
     info = probe(path)                                    # frames counted, not trusted
     starts = clip_starts(info.frames, 16, num_clips=10)   # uniform (eval, serving)
     clips = read_clips(path, starts, 16, info=info)       # uint8 N x T x H x W x 3, RGB
-    batch = to_tensor(clips, mean=..., std=...)           # float32 N x 3 x T x 112 x 112
 
-The numbers (clip length, stride, short side, crop, mean, std) are a model's: take
-them from its checkpoint through model.transform.VideoTransform, which calls these
-four with its config's values. ``to_tensor`` has no default mean or std on purpose.
+The numbers (clip length, stride, short side) are a model's: take them from its
+checkpoint through model.transform.VideoTransform, which calls these three with its
+config's values and turns the clips into the network's tensor. Decoding stays free of
+torch, so what only reads videos does not load it.
 
 How a file is read
 ------------------
@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from decoding import opencv, pyav
 from decoding.errors import VideoError
@@ -55,7 +54,6 @@ __all__ = [
     "frame_index",
     "probe",
     "read_clips",
-    "to_tensor",
 ]
 
 log = logging.getLogger(__name__)
@@ -257,52 +255,3 @@ def decode_into(path: str, info: VideoInfo, index: FrameIndex, sink: ClipSink) -
         info.backend,
     )
     return None if decoded > last else decoded
-
-
-def to_tensor(
-    clips: np.ndarray,
-    *,
-    mean: Sequence[float],
-    std: Sequence[float],
-    crop: int = 112,
-    train: bool = False,
-    rng: np.random.Generator | None = None,
-) -> torch.Tensor:
-    """uint8 N x T x H x W x 3 clips -> float32 N x 3 x T x crop x crop, ``(x / 255 -
-    mean) / std`` per RGB channel. ``train``: a random crop and a coin-flip horizontal
-    flip per clip (the same for all its frames); otherwise the centre crop."""
-    if clips.dtype != np.uint8 or clips.ndim != 5 or clips.shape[-1] != 3:
-        raise ValueError(
-            f"expected uint8 clips of shape N x T x H x W x 3, got {clips.dtype} {clips.shape}"
-        )
-    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-        raise ValueError(f"mean and std need 3 values each (RGB), std > 0; got {mean}, {std}")
-    n, t, height, width, _ = clips.shape
-    if height < crop or width < crop:
-        raise ValueError(f"clips of {width}x{height} are smaller than the {crop}x{crop} crop")
-    if train and rng is None:
-        rng = np.random.default_rng()
-    # (x / 255 - mean) / std as one multiply-add: x * scale - shift.
-    scale = (1.0 / (255.0 * np.asarray(std, np.float64))).astype(np.float32).reshape(3, 1, 1, 1)
-    shift = (np.asarray(mean, np.float64) / np.asarray(std, np.float64)).astype(np.float32)
-    shift = shift.reshape(3, 1, 1, 1)
-    # numpy, one thread: torch's thread pool stalls on a busy machine for an op this
-    # small, costing many times the work itself when the cores are shared.
-    out = np.empty((n, 3, t, crop, crop), dtype=np.float32)
-    for i in range(n):
-        if train:
-            top = int(rng.integers(0, height - crop + 1))
-            left = int(rng.integers(0, width - crop + 1))
-            flip = bool(rng.random() < 0.5)
-        else:
-            # torchvision's CenterCrop rounding, so both give the same pixels.
-            top = round((height - crop) / 2.0)
-            left = round((width - crop) / 2.0)
-            flip = False
-        patch = clips[i, :, top : top + crop, left : left + crop]
-        if flip:
-            patch = patch[:, :, ::-1]
-        # Channels moved first on the way.
-        np.multiply(np.moveaxis(patch, -1, 0), scale, out=out[i], casting="unsafe")
-        out[i] -= shift
-    return torch.from_numpy(out)

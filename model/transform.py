@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from decoding.video import VideoInfo, clip_starts, probe, read_clips, to_tensor
+from decoding.video import VideoInfo, clip_starts, probe, read_clips
 from model.config import ModelConfig
 
-__all__ = ["VideoTransform"]
+__all__ = ["VideoTransform", "to_tensor"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,52 @@ class VideoTransform:
             rng = np.random.default_rng()
         clips, info = self.decode(path, num_clips=num_clips, rng=rng if train else None)
         return self.to_tensor(clips, train=train, rng=rng), info
+
+
+def to_tensor(
+    clips: np.ndarray,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    crop: int = 112,
+    train: bool = False,
+    rng: np.random.Generator | None = None,
+) -> torch.Tensor:
+    """uint8 N x T x H x W x 3 clips -> float32 N x 3 x T x crop x crop, ``(x / 255 -
+    mean) / std`` per RGB channel. ``train``: a random crop and a coin-flip horizontal
+    flip per clip (the same for all its frames); otherwise the centre crop."""
+    if clips.dtype != np.uint8 or clips.ndim != 5 or clips.shape[-1] != 3:
+        raise ValueError(
+            f"expected uint8 clips of shape N x T x H x W x 3, got {clips.dtype} {clips.shape}"
+        )
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"mean and std need 3 values each (RGB), std > 0; got {mean}, {std}")
+    n, t, height, width, _ = clips.shape
+    if height < crop or width < crop:
+        raise ValueError(f"clips of {width}x{height} are smaller than the {crop}x{crop} crop")
+    if train and rng is None:
+        rng = np.random.default_rng()
+    # (x / 255 - mean) / std as one multiply-add: x * scale - shift.
+    scale = (1.0 / (255.0 * np.asarray(std, np.float64))).astype(np.float32).reshape(3, 1, 1, 1)
+    shift = (np.asarray(mean, np.float64) / np.asarray(std, np.float64)).astype(np.float32)
+    shift = shift.reshape(3, 1, 1, 1)
+    # numpy, one thread: torch's thread pool stalls on a busy machine for an op this
+    # small, costing many times the work itself when the cores are shared.
+    out = np.empty((n, 3, t, crop, crop), dtype=np.float32)
+    for i in range(n):
+        if train:
+            top = int(rng.integers(0, height - crop + 1))
+            left = int(rng.integers(0, width - crop + 1))
+            flip = bool(rng.random() < 0.5)
+        else:
+            # torchvision's CenterCrop rounding, so both give the same pixels.
+            top = round((height - crop) / 2.0)
+            left = round((width - crop) / 2.0)
+            flip = False
+        patch = clips[i, :, top : top + crop, left : left + crop]
+        if flip:
+            patch = patch[:, :, ::-1]
+        # Channels moved first on the way.
+        np.multiply(np.moveaxis(patch, -1, 0), scale, out=out[i], casting="unsafe")
+        out[i] -= shift
+    return torch.from_numpy(out)

@@ -208,6 +208,19 @@ def test_no_package_imports_the_tests_or_the_benchmarks() -> None:
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+def test_decoding_imports_no_torch() -> None:
+    """Decoding is numpy, OpenCV and PyAV: what only reads videos (a DataLoader worker, the
+    shot detector) never loads torch; the network's tensor is model.transform's."""
+    offenders = {
+        module.name: sorted(
+            name for name in imported(module) if name.split(".")[0] in ("torch", "torchvision")
+        )
+        for module in modules()
+        if module.package == "decoding"
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
 def test_storage_imports_neither_the_worker_the_web_app_nor_celery() -> None:
     offenders = {
         module.name: sorted(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from torchvision.transforms import CenterCrop
 
-from decoding.video import to_tensor as video_to_tensor
 from model.network import KINETICS_MEAN, KINETICS_STD
 from model.transform import VideoTransform
+from model.transform import to_tensor as video_to_tensor
+from tests.support.videos import write_video
 
 # Another model's statistics: nothing below may pass by assuming Kinetics'.
 MEAN, STD = (0.5, 0.25, 0.125), (0.2, 0.4, 0.1)
@@ -109,6 +112,13 @@ def _locate(clip: np.ndarray, crop: np.ndarray) -> tuple[int, int] | None:
 def test_to_tensor_refuses_clips_it_cannot_crop(clips):
     with pytest.raises(ValueError):
         to_tensor(clips)
+
+
+@pytest.fixture(scope="module")
+def mp4v_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 frames of MPEG-4 video in MP4, as OpenCV writes them."""
+    path = tmp_path_factory.mktemp("transform") / "mp4v.mp4"
+    return write_video(path, seed=0, frames=60, size=(160, 120), fourcc="mp4v")
 
 
 def test_a_transform_loads_the_model_input_and_the_probe(mp4v_mp4):
