@@ -50,6 +50,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY actiontag ./actiontag
 COPY decoding ./decoding
+COPY timeline ./timeline
 COPY model ./model
 COPY trainer ./trainer
 COPY worker ./worker

@@ -64,7 +64,7 @@ services:
 # project's modules it compiles, so each compiled them again: compileall writes it once,
 # for less than a few processes' starts cost without it (docs/benchmarks.md).
 TEST_PROCESSES ?= 3
-SOURCES := actiontag decoding model trainer worker watcher storage web launcher tests
+SOURCES := actiontag decoding timeline model trainer worker watcher storage web launcher tests
 test: install services lint
 	$(PY) -m compileall -q -j 0 $(SOURCES)
 	$(PY) -m pytest -m "not slow" -n $(TEST_PROCESSES) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)

@@ -7,7 +7,7 @@ the peak of Python and numpy allocations (tracemalloc) of
 - ``probe``'s demux pass (decoding.index.index_file) against the list-based pass it
   replaced (kept below as ``list_index``: a Python int and list slot per frame, a set of
   them, numpy copies and an argsort), and
-- placing the windows (model.windows.place_windows) over the index's own timestamps
+- placing the windows (timeline.windows.place_windows) over the index's own timestamps
   (decoding.frame_times.FrameTimes) against a float array of every frame's time,
 
 all in one run, each case timed untraced and then traced once for its peak.
@@ -29,7 +29,7 @@ import numpy as np
 
 from decoding.frame_times import FrameTimes
 from decoding.index import index_file, open_container, select_video_stream
-from model.windows import place_windows
+from timeline.windows import place_windows
 
 
 def cached_tiny_frames(path: Path, frames: int) -> Path:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.segments import SegmentParams, find_segments, snap_to_cuts
-from model.windows import DEFAULT_EVERY_S, frame_times, place_windows
+from timeline.segments import SegmentParams, find_segments, snap_to_cuts
+from timeline.windows import DEFAULT_EVERY_S, frame_times, place_windows
 from trainer.synthetic import DEMO_TRUTH_PARTS, Part, write_sequence
 
 DEMO_PARTS = DEMO_TRUTH_PARTS
@@ -119,8 +119,8 @@ def spacing(folder: Path, model_dir: Path, seeds: int) -> None:
     from decoding.index import index_file
     from decoding.video import probe, read_clips
     from model.checkpoint import load_checkpoint
-    from model.shots import detect_cuts
     from model.transform import VideoTransform
+    from timeline.shots import detect_cuts
 
     torch.set_num_threads(1)
     print("\n2. window spacing with the demonstration model")

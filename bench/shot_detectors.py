@@ -1,18 +1,18 @@
 """Benchmark: which PySceneDetect detector finds the truth video's cuts, and whether
 feeding it the frames a decode already produced costs less than a second decode pass.
 
-1. Detectors. The truth videos of tests/segments (12 motions, 6 hard cuts, 5 changes of
+1. Detectors. The truth videos of tests/timeline (12 motions, 6 hard cuts, 5 changes of
    motion inside a shot; at 10 and 8 fps) and of bench/segment_defaults.py (14 of the
    demonstration model's motions, 5 cuts, 8 changes; at 25 and 10 fps), 64x48, rendered
    with --seeds seeds and decoded as the worker decodes (RGB at short sides 28, 40 and
    128): how far apart cuts and non-cuts are under HistogramDetector's measure (1 -
    correlation of consecutive luma histograms) and its ratio to the frames around, and
-   what model.shots' default (AdaptiveDetector on that measure) and its variants,
+   what timeline.shots' default (AdaptiveDetector on that measure) and its variants,
    HistogramDetector alone, AdaptiveDetector and ContentDetector find.
 2. Feed or second pass. A 320x240 H.264 truth video (libx264, GOP 250, 25 fps): the
    windows' decode alone (read_clips, a window of 16 frames every second, short side 128)
    against the same front-to-back decode that also converts every frame and feeds the
-   detector, and against a pass of its own (model.shots.detect_cuts_in_file) and
+   detector, and against a pass of its own (timeline.shots.detect_cuts_in_file) and
    PySceneDetect's own ``detect()`` on the file (its HistogramDetector, 32 bins: the
    cost of a pass of its own). Medians of --repeats runs, in one run.
 
@@ -32,8 +32,8 @@ import numpy as np
 from decoding.frames import ClipSink, bgr_to_rgb, output_size
 from decoding.index import index_file
 from decoding.video import probe, read_clips
-from model.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
-from model.windows import frame_times, place_windows
+from timeline.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
+from timeline.windows import frame_times, place_windows
 from trainer.synthetic import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
 
 PARTS = TRUTH_PARTS  # trainer.synthetic's truth video, as the tests render it
@@ -225,7 +225,7 @@ def feed_or_second_pass(folder: Path, repeats: int) -> None:
         f"(+{(fed - alone) * 1e3:.0f} ms; cuts found {found(fed_cuts)}/{len(cuts)})"
     )
     print(
-        f"   second pass, model.shots.detect_cuts_in_file  {own * 1e3:7.0f} ms  "
+        f"   second pass, timeline.shots.detect_cuts_in_file  {own * 1e3:7.0f} ms  "
         f"(cuts found {found(own_cuts)}/{len(cuts)})"
     )
     print(

@@ -22,7 +22,7 @@ Gaps: where two consecutive frames lie more than ``GAP_S`` apart, the file holds
 picture between them (a recorder paused, streams spliced with a timestamp jump). The
 index records them; the video's duration counts them (they are on its clock) but its
 frame rate and the length of its last frame do not, and the windows and segments of
-a timeline never span one (model.windows, model.segments).
+a timeline never span one (timeline.windows, timeline.segments).
 """
 
 from __future__ import annotations

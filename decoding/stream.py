@@ -14,7 +14,7 @@ waits while the caller is behind. A clip's frames are filled as they are decoded
 clip is handed over once complete, so with one front-to-back pass a frame shared by two
 overlapping windows is decoded once.
 
-``watch`` sees every frame of such a pass too (the shot detector, model.shots.ShotFeed):
+``watch`` sees every frame of such a pass too (the shot detector, timeline.shots.ShotFeed):
 frames 0, 1, 2, ... in order while the decode hands them over without a gap. A decode
 that seeks past frames leaves a gap, and from there the watcher sees nothing more; it
 knows how far it got (``next_rank``), so the caller can tell whether it saw them all.

@@ -25,7 +25,6 @@ from actiontag.logs import configure_logging
 from actiontag.queueing import EnqueueResult, Send, send_jobs
 from actiontag.settings import Settings
 from actiontag.text import escape_control
-from actiontag.timeline import Timeline, format_clock
 from storage import jobs, query, refused
 from storage.db import (
     DatabaseSchemaError,
@@ -43,6 +42,7 @@ from storage.options import parse_args
 from storage.report import ReportError, ReportFilters, write_report
 from storage.report.strip import build_strip
 from storage.schema import JobState
+from timeline.values import Timeline, format_clock
 
 log = logging.getLogger("storage")
 

@@ -44,7 +44,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from actiontag.thumbnails import InvalidThumbnail, jpeg_size
-from actiontag.timeline import Timeline
 from storage.db import begin_writing
 from storage.schema import (
     Base,
@@ -62,6 +61,7 @@ from storage.schema import (
     WindowRecord,
     utcnow,
 )
+from timeline.values import Timeline
 
 # A mapped row _get_or_insert finds or makes (a Model, Video, VideoPath or Job).
 Row = TypeVar("Row", bound=Base)

@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 
 from actiontag.settings import MAX_INTEGER
-from actiontag.timeline import Segment, Timeline, Window
 from storage.schema import (
     ExpertUsage,
     Job,
@@ -32,6 +31,7 @@ from storage.schema import (
     VideoPath,
     WindowRecord,
 )
+from timeline.values import Segment, Timeline, Window
 
 SHA256_PREFIX = re.compile(r"[0-9a-fA-F]{4,64}")
 

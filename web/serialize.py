@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from actiontag.timeline import Timeline
 from storage.query import MomentRow, ResultRow, VideoDetail
+from timeline.values import Timeline
 from web import schemas
 
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from actiontag.text import escape_control
-from actiontag.timeline import Timeline, format_clock
 from storage.query import ResultRow, VideoDetail
 from storage.report.strip import Strip, build_strip
 from storage.schema import FINISHED_STATES
+from timeline.values import Timeline, format_clock
 
 
 def strip_of(video: VideoDetail, timeline: Timeline) -> Strip:

@@ -4,18 +4,18 @@ per process.
     predictor = Predictor("models/actiontag.pt", device="auto", top_k=5)
     result = predictor.predict("inbox/clip.mp4")   # VideoPrediction
 
-A video is scored on windows (model.windows): one clip of the checkpoint's clip length x
+A video is scored on windows (timeline.windows): one clip of the checkpoint's clip length x
 frame stride every ``window_every`` seconds, at most ``max_windows`` (then spread evenly
 over the whole video), at least ``num_clips`` (then the evaluation's uniform clips, so a
 short video is never judged on fewer clips than evaluation uses). Three stages:
 
 - ``plan(path)``: probe, read the frame timestamps, place the windows, and choose a
-  front-to-back decode or seeking by their density (model.windows.choose_decode).
+  front-to-back decode or seeking by their density (timeline.windows.choose_decode).
 - ``score(plan)``: the windows decode in a background thread (decoding.stream),
   centre-cropped and normalised with the checkpoint's own model.transform.VideoTransform,
   and go through an :class:`Engine` ``chunk`` at a time while the next ones decode, so
   memory stays bounded whatever the length. A front-to-back decode also feeds the shot
-  detector (model.shots.ShotFeed); sparse windows get the cuts from a pass of their own.
+  detector (timeline.shots.ShotFeed); sparse windows get the cuts from a pass of their own.
 - the result: the video's top-k is the mean of all its windows' softmax and its expert
   usage the mean of their gate weights with how many windows chose each expert
   (DESIGN.md); the timeline (worker.timelines) holds the windows, the segments and the
@@ -44,15 +44,15 @@ import numpy as np
 import torch
 
 from actiontag.thumbnails import encode_thumbnails
-from actiontag.timeline import Timeline
 from decoding.index import DEFAULT_MAX_FRAMES
 from decoding.stream import stream_clips
 from decoding.video import VideoError, VideoInfo, frame_index, probe
 from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
-from model.shots import ShotFeed, detect_cuts_in_file
 from model.transform import VideoTransform
-from model.windows import (
+from timeline.shots import ShotFeed, detect_cuts_in_file
+from timeline.values import Timeline
+from timeline.windows import (
     DEFAULT_EVERY_S,
     DEFAULT_MAX_WINDOWS,
     FrameTimes,
@@ -153,7 +153,7 @@ def configure_cpu_threads(processes: int = 1) -> int:
 
 @dataclass(frozen=True)
 class VideoPlan:
-    """A probed video and the windows it will be scored on (model.windows).
+    """A probed video and the windows it will be scored on (timeline.windows).
 
     ``times``: each frame's time in seconds (the container's timestamps, read from the
     frame index as they are asked for); ``sequential``: the windows are dense enough to
@@ -276,7 +276,7 @@ class Predictor:
         return self.score(self.plan(path))
 
     def plan(self, path: str | os.PathLike[str]) -> VideoPlan:
-        """Probe ``path`` and place its windows (model.windows): every ``window_every``
+        """Probe ``path`` and place its windows (timeline.windows): every ``window_every``
         seconds, at most ``max_windows``, at least ``num_clips`` (then the evaluation's
         uniform clips). A stream of more than ``max_frames`` frames is refused while it is
         indexed (VideoError): the index's memory follows the frame count."""
@@ -419,7 +419,7 @@ class Predictor:
 
     def _shot_feed(self, plan: VideoPlan) -> ShotFeed | None:
         """A shot detector fed the windows' own decode, when that decode runs front to
-        back (model.shots: far cheaper than a pass of its own)."""
+        back (timeline.shots: far cheaper than a pass of its own)."""
         if not plan.sequential:
             return None
         fps = plan.info.fps if plan.info.fps > 0 else 25.0

@@ -1,9 +1,9 @@
 """A video's timeline from its scored windows: the per-window strip, the segments (with
-their thumbnails) and the shot cuts, as the store keeps them (actiontag.timeline).
+their thumbnails) and the shot cuts, as the store keeps them (timeline.values).
 
     timeline = build_timeline(plan, probs, window_thumbnails, cuts, class_names, top_k=5)
 
-The rules are model.segments' (smoothing, threshold, short runs) and model.shots' (the
+The rules are timeline.segments' (smoothing, threshold, short runs) and timeline.shots' (the
 cuts); this module only joins them: segment boundaries within one window spacing of a
 cut snap to it, and each segment's thumbnail is the middle frame of its most confident
 window (the window, among those whose centre lies in the segment, with the highest
@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from actiontag.timeline import Segment, Timeline
-from model.segments import SegmentParams, find_segments, snap_to_cuts, to_windows
-from model.windows import WindowPlan
+from timeline.segments import SegmentParams, find_segments, snap_to_cuts, to_windows
+from timeline.values import Segment, Timeline
+from timeline.windows import WindowPlan
 
 __all__ = ["build_timeline", "strip_picks"]
 

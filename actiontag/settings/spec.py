@@ -376,7 +376,7 @@ class Settings:
         "the window spacing gets N uniform clips instead, as the evaluation does",
         metavar="N",
     )
-    # Windows one second apart, at most an hour of them (model.windows says why).
+    # Windows one second apart, at most an hour of them (timeline.windows says why).
     window_every: float = setting(
         WORKER,
         default=1.0,
@@ -426,7 +426,7 @@ class Settings:
     # A video gets this long (decode + inference) before its task is stopped. The worker
     # scores at most max_windows windows, one clip each, streamed through the engine, so
     # even the longest video fits well within it on the default engine and only a stuck
-    # one reaches it (model.windows.DEFAULT_MAX_WINDOWS says what eager on a CPU needs).
+    # one reaches it (timeline.windows.DEFAULT_MAX_WINDOWS says what eager on a CPU needs).
     task_time_limit: int = setting(
         WORKER,
         default=1800,

@@ -20,11 +20,11 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from actiontag.text import escape_control
-from actiontag.timeline import Timeline, format_clock
 from storage.query import ModelRow, ResultRow, ThumbnailRow, VideoDetail
 from storage.report.collect import Figure, ReportData, RunFolder
 from storage.report.strip import Strip, build_strip, label_colour
 from storage.schema import JobState
+from timeline.values import Timeline, format_clock
 
 __all__ = ["label_colour", "render_page"]
 

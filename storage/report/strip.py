@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from actiontag.text import escape_control
-from actiontag.timeline import Segment, Timeline, Window, format_clock
+from timeline.values import Segment, Timeline, Window, format_clock
 
 
 def label_colour(label: str) -> str:

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from actiontag.timeline import Segment, Timeline, Window
 from storage.cli import main as storage_main
 from storage.db import make_sessionmaker, open_database
 from storage.jobs import claim_job, complete_job, fail_job, record_file, register_model
 from tests.demo.helpers import REPO
+from timeline.values import Segment, Timeline, Window
 
 README_PATH = REPO / "README.md"
 DOCS = REPO / "docs"
@@ -31,6 +31,7 @@ SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.DOTALL)
 PACKAGES = (
     "actiontag",
     "decoding",
+    "timeline",
     "model",
     "trainer",
     "worker",

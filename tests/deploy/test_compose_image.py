@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 MAKEFILE = ROOT / "Makefile"
-PACKAGES = ("actiontag", "decoding", "model", "trainer", "worker", "watcher", "storage")
+PACKAGES = ("actiontag", "decoding", "timeline", "model", "trainer", "worker", "watcher", "storage")
 BASE_IMAGE = "python:3.11-slim-bookworm"
 # Files a package needs at run time besides its modules: Alembic's ini and script template.
 SHIPPED_SUFFIXES = {".py", ".ini", ".mako"}

@@ -25,12 +25,12 @@ import pytest
 import storage.__main__ as storage_entry_point
 from actiontag.settings import env_name
 from actiontag.thumbnails import encode_thumbnails
-from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.db import make_sessionmaker, open_database
 from tests.browser import FLAGS, Browser, chromium_executable
 from tests.cli import CliResult, run_in_process
 from tests.support.modules import load_helper
+from timeline.values import Segment, Timeline, Window
 
 HERE = Path(__file__).parent
 CHROMIUM_TIMEOUT_S = 60

@@ -3,8 +3,8 @@ lies at a moment; the text, report and web views only place these."""
 
 from __future__ import annotations
 
-from actiontag.timeline import Segment, Timeline, Window
 from storage.report.strip import build_strip, label_colour, percent
+from timeline.values import Segment, Timeline, Window
 
 RUN = Segment(0.0, 1.0, "run", 0.8, 0.9, (("run", 0.8), ("walk", 0.1)))
 WALK = Segment(1.5, 5.0, "walk\nfake", 0.625, 0.725, (("walk\nfake", 0.625),))

@@ -7,10 +7,10 @@ import re
 from dataclasses import replace
 from types import ModuleType
 
-from actiontag.timeline import Segment, Timeline, Window
 from storage.query import ModelRow, VideoDetail
 from storage.report.page import label_colour, render_page
 from storage.schema import JobState
+from timeline.values import Segment, Timeline, Window
 
 from .test_page import MODEL_SHA, WHEN, _data, _job, _video
 

@@ -4,6 +4,8 @@ an ACTIONTAG_* variable, and the imports between the shipped packages run one wa
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "actiontag",
     "decoding",
+    "timeline",
     "model",
     "trainer",
     "worker",
@@ -29,15 +32,21 @@ ALLOWED = {
     "decoding": {"actiontag"},
     # The model's view of a video (model.transform) is clips read through decoding.video.
     "model": {"actiontag", "decoding"},
-    "storage": {"actiontag"},
+    # Windows are placed on decoding's frame index and its seek rule; shots are found in
+    # frames decoded for them.
+    "timeline": {"actiontag", "decoding"},
+    # The store keeps the timeline's values (timeline.values, standard library only).
+    "storage": {"actiontag", "timeline"},
     # The trainer's dataset probes and reads clips itself to cache their uint8 frames.
     "trainer": {"actiontag", "decoding", "model"},
-    # The predictor probes a video, streams its windows and handles decoding's VideoError.
-    "worker": {"actiontag", "decoding", "model", "storage"},
+    # The predictor probes a video, streams its windows and handles decoding's VideoError;
+    # it places the windows and makes the timeline from their scores and the shot cuts.
+    "worker": {"actiontag", "decoding", "model", "storage", "timeline"},
     "watcher": {"actiontag", "storage", "worker"},
     # The web app opens videos as the worker does (worker.video_file) and checks the
-    # broker through worker.app; it never imports the model or the watcher.
-    "web": {"actiontag", "storage", "worker"},
+    # broker through worker.app; it shows the store's timelines (timeline.values). It never
+    # imports the model, decoding or the watcher.
+    "web": {"actiontag", "storage", "timeline", "worker"},
     "launcher": {"actiontag", "model", "trainer", "worker", "watcher", "storage"},
 }
 # No import cycle between modules (the last one, trainer.cli <-> trainer.synthetic, went
@@ -219,6 +228,32 @@ def test_decoding_imports_no_torch() -> None:
         if module.package == "decoding"
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_storage_and_the_web_app_take_only_the_values_from_the_timeline() -> None:
+    """timeline.values is standard library only; the rest of the timeline imports numpy,
+    OpenCV and decoding, which neither needs."""
+    offenders = {
+        module.name: sorted(
+            name
+            for name in imported(module)
+            if name.split(".")[0] == "timeline" and name.split(".")[:2] != ["timeline", "values"]
+        )
+        for module in modules()
+        if module.package in ("storage", "web")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_importing_the_timeline_values_loads_no_numpy_opencv_pyav_or_torch() -> None:
+    """What storage and the web app import of the timeline, in a fresh interpreter."""
+    check = "import sys, timeline.values; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    heavy = ("numpy", "cv2", "av", "torch", "scenedetect", "decoding")
+    loaded = {name.split(".")[0] for name in done.stdout.split()}
+    assert loaded & set(heavy) == set()
 
 
 def test_storage_imports_neither_the_worker_the_web_app_nor_celery() -> None:

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "actiontag",
     "decoding",
+    "timeline",
     "model",
     "trainer",
     "worker",

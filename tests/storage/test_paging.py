@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from actiontag.timeline import Segment, Timeline
 from storage import jobs, query
 from storage.schema import Job, Model, utcnow
+from timeline.values import Segment, Timeline
 
 from .conftest import digest
 

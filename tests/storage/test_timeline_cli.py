@@ -17,11 +17,11 @@ import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.cli import format_clock, main, timeline_strip
 from storage.db import make_sessionmaker
 from storage.schema import Job, JobState, Model
+from timeline.values import Segment, Timeline, Window
 
 from .conftest import digest, hand_over
 from .test_cli import REDIS_URL, run_cli

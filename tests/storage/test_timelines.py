@@ -14,10 +14,10 @@ from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import InvalidThumbnail, encode_thumbnails
-from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs, query
 from storage.db import make_sessionmaker, write_transaction
 from storage.schema import Job, JobState, Model, SegmentRecord, ShotCut, Video, WindowRecord, utcnow
+from timeline.values import Segment, Timeline, Window
 
 from .conftest import digest
 

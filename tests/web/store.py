@@ -12,10 +12,10 @@ import numpy as np
 from sqlalchemy import Engine
 
 from actiontag.thumbnails import encode_thumbnails
-from actiontag.timeline import Segment, Timeline, Window
 from storage import jobs
 from storage.db import make_sessionmaker, open_database, write_transaction
 from tests.support.videos import write_video
+from timeline.values import Segment, Timeline, Window
 
 HOSTILE_LABEL = '<script>alert("x")</script>&\nfake line'
 META = {"duration": 2.0, "fps": 12.0, "frames": 24, "width": 64, "height": 48}

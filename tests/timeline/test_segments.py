@@ -1,4 +1,4 @@
-"""model.segments: window probabilities smoothed over time and cut into segments (runs
+"""timeline.segments: window probabilities smoothed over time and cut into segments (runs
 of one confident label, short runs merged or dropped, doubt left untagged), and segment
 boundaries snapped onto shot cuts."""
 
@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actiontag.timeline import Segment
-from model.segments import (
+from timeline.segments import (
     SegmentParams,
     find_segments,
     smooth,
@@ -16,6 +15,7 @@ from model.segments import (
     snap_to_cuts,
     to_windows,
 )
+from timeline.values import Segment
 
 CLASSES = ("run", "jump", "swim", "ride")
 

@@ -40,7 +40,7 @@ The rules, in order (``SegmentParams`` holds the numbers):
 Uncertain runs are no segment: that stretch of the video stays untagged.
 
 **Gaps.** A video whose timestamps jump over hours with no frame (decoding.index)
-comes in parts (``parts_s``, model.windows.WindowPlan). Each part is segmented on its
+comes in parts (``parts_s``, timeline.windows.WindowPlan). Each part is segmented on its
 own with the rules above: runs, smoothing and short-run merges never reach across a
 gap, a part's last run ends where its frames end, so no segment covers a gap.
 """
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actiontag.timeline import Segment, Window
+from timeline.values import Segment, Window
 
 __all__ = [
     "SegmentParams",

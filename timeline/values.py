@@ -1,6 +1,6 @@
 """What happens when in a video: the values the worker computes and the store keeps.
 
-Standard library only: the worker (which computes them, model.segments and model.shots)
+Standard library only: the worker (which computes them, timeline.segments and timeline.shots)
 and storage (which keeps them, and which imports neither torch nor the worker) share
 these types. Times are seconds from the start of the video, from the container's
 timestamps (right for variable frame rate too).

@@ -12,7 +12,7 @@ import pytest
 
 from decoding.index import index_file
 from decoding.video import probe, read_clips
-from model.windows import frame_times
+from timeline.windows import frame_times
 from trainer.synthetic import TRUTH_PARTS, write_sequence
 
 FPS = 10.0

@@ -265,7 +265,7 @@ def choose_decode(windows: WindowPlan, index: FrameIndex) -> DecodeChoice:
     A stream whose timestamps cannot be trusted (``index.seekable`` false) is always
     decoded front to back.
 
-    Shot detection (model.shots) needs every frame: it can take the frames of a
+    Shot detection (timeline.shots) needs every frame: it can take the frames of a
     sequential decode; a seeking decode never sees the frames between windows.
     """
     wanted = np.unique(windows.frames().ravel() % index.frames)

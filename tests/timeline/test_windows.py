@@ -1,4 +1,4 @@
-"""model.windows: windows every N seconds of the video's own timestamps, capped and
+"""timeline.windows: windows every N seconds of the video's own timestamps, capped and
 spread evenly past the cap, never fewer than the evaluation's clips; and the choice
 between one front-to-back decode and seeking."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from decoding.index import FrameIndex
 from decoding.video import clip_starts
-from model.windows import (
+from timeline.windows import (
     DEFAULT_MIN_WINDOWS,
     choose_decode,
     frame_times,

@@ -58,7 +58,7 @@ class _HistogramAdaptiveDetector(AdaptiveDetector):
     HistogramDetector's per-frame measure in place of the HSV pixel difference.
 
     ``_calculate_frame_score`` is the hook ContentDetector.process_frame calls for each
-    frame's score in the 0.6 line that pyproject pins; tests/segments/test_shots.py
+    frame's score in the 0.6 line that pyproject pins; tests/timeline/test_shots.py
     fails if a release moves it (no cut would be found).
     """
 

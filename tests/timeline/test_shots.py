@@ -1,4 +1,4 @@
-"""model.shots: shot cuts from PySceneDetect (AdaptiveDetector on the luma histogram
+"""timeline.shots: shot cuts from PySceneDetect (AdaptiveDetector on the luma histogram
 measure), fed the frames a
 decode already produced, or from a pass of its own over the file."""
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
+from timeline.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
 
 from .conftest import FPS, SHORT_SIDE
 
