@@ -198,22 +198,14 @@ def build_index(
     if pts is None or _has_repeats(pts):
         # Raw elementary streams and some broken muxers give no usable timestamps:
         # frames can then only be found by counting, so nothing seeks.
-        return FrameIndex(
-            stream_index=stream.index,
-            first_video_stream=first_video,
-            codec=stream.codec_context.name,
-            frames=frames,
-            time_base=time_base,
-            pts=None,
-            key_ranks=np.zeros(1, np.int64),
-            nominal_rate=rate,
-            seekable=False,
-        )
-    # Timestamps are distinct: a keyframe's rank is where its timestamp sorts.
-    key_pts = packets.key_pts()
-    key_pts.sort()
-    key_ranks = np.searchsorted(pts, key_pts)
-    del key_pts
+        pts, key_ranks, gaps = None, np.zeros(1, np.int64), np.zeros(0, np.int64)
+    else:
+        # Timestamps are distinct: a keyframe's rank is where its timestamp sorts.
+        key_pts = packets.key_pts()
+        key_pts.sort()
+        key_ranks = np.searchsorted(pts, key_pts)
+        del key_pts
+        gaps = find_gaps(pts, GAP_S / float(time_base))
     return FrameIndex(
         stream_index=stream.index,
         first_video_stream=first_video,
@@ -223,7 +215,8 @@ def build_index(
         pts=pts,
         key_ranks=key_ranks,
         nominal_rate=rate,
-        gaps=find_gaps(pts, GAP_S / float(time_base)),
+        seekable=pts is not None,
+        gaps=gaps,
     )
 
 

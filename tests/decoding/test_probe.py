@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from decoding.index import FrameIndex, IndexCache
-from decoding.video import probe, read_clips
+from decoding.video import frame_index, probe, read_clips
 
 # name, frames that really decode (counted by a front-to-back decode below too)
 FIXTURE_FRAMES = [
@@ -141,3 +141,15 @@ def test_the_index_cache_keeps_no_more_frames_than_its_budget_but_the_newest(tmp
 
     assert cache.get(str(first)) is None
     assert cache.get(str(second)).frames == 60
+
+
+def test_a_raw_stream_without_timestamps_is_indexed_by_counting_and_never_seeks(kit, tmp_path):
+    codec, options = kit.inter_codec()
+    suffix = ".h264" if codec == "libx264" else ".m4v"  # elementary streams: no container
+    path = kit.write_pyav(tmp_path / f"raw{suffix}", 40, codec, options=options, gop=10)
+    info = probe(path)
+    index = frame_index(str(path))
+    assert (info.frames, index.pts, index.seekable) == (40, None, False)
+    assert index.key_ranks.tolist() == [0] and index.gaps.size == 0
+    clips = read_clips(path, [0, 30], 4, info=info)
+    assert kit.numbers(clips).tolist() == [[0, 1, 2, 3], [30, 31, 32, 33]]
