@@ -183,7 +183,7 @@ def test_imports_between_packages_run_one_way() -> None:
 
 
 def test_no_package_imports_the_tests_or_the_benchmarks() -> None:
-    """Their helpers (tests/probes.py, the worker tests' stack) are not in the distribution."""
+    """Their helpers (tests/probes.py, tests/support/stack.py) are not in the distribution."""
     offenders = {
         module.name: sorted(
             name for name in imported(module) if name.split(".")[0] in ("tests", "bench")
