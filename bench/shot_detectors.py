@@ -34,9 +34,9 @@ from model.decode_index import index_file
 from model.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
 from model.video import probe, read_clips
 from model.windows import frame_times, place_windows
-from trainer.synthetic import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
+from trainer.motion_videos import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
 
-PARTS = TRUTH_PARTS  # trainer.synthetic's truth video, as the tests render it
+PARTS = TRUTH_PARTS  # trainer.motion_videos's truth video, as the tests render it
 
 
 def decoded(path: Path, short_side: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,8 +25,8 @@ ALLOWED = {
     "web": {"actiontag", "storage", "worker"},
     "launcher": {"actiontag", "model", "trainer", "worker", "watcher", "storage"},
 }
-# No import cycle between modules (the last one, trainer.cli <-> trainer.synthetic, went
-# with the demo recipe's move to launcher/demo_recipe.py).
+# No import cycle between modules (the trainer's CLI and its motion videos' generator
+# each stand alone since the demo recipe lives in launcher/demo_recipe.py).
 KNOWN_CYCLES: set[frozenset[str]] = set()
 
 

@@ -32,7 +32,7 @@ from tests.support.stack import (
     sha256_of,
 )
 from tests.support.videos import write_video
-from trainer.synthetic import Part, write_sequence
+from trainer.motion_videos import Part, write_sequence
 from worker.predictor import Predictor
 
 pytestmark = pytest.mark.e2e
