@@ -35,6 +35,7 @@ from launcher import samples as sample_files
 from launcher.demo_model import DemoModel, cached_demo_checkpoint, train_demo_checkpoint
 from launcher.outcomes import Outcome, format_outcomes, judge
 from launcher.progress import TaggingTimeout, wait_for_jobs
+from launcher.services import address, web_spec
 from launcher.supervisor import (
     Interrupted,
     Service,
@@ -43,7 +44,6 @@ from launcher.supervisor import (
     Stopped,
     Supervisor,
 )
-from launcher.web import address, web_spec
 from storage.db import create_sqlite_database
 from storage.query import ResultRow
 from storage.schema import JobState

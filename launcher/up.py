@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from actiontag.settings import SettingError, env_name, environment_with, load_settings
+from launcher.services import address, web_spec
 from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
-from launcher.web import address, web_spec
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
