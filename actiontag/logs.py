@@ -86,7 +86,10 @@ class RepeatLimiter(logging.Filter):
     written at once; copies within the window are counted; when the window ends, a
     summary line ``<message> (repeated N times in T s)`` is written (by a timer thread,
     or before the next record, or at exit, whichever comes first) and the next copy is
-    written again. Records below ``level`` are never held back.
+    written again. Records below ``level`` are never held back. A summary due once the
+    handler's stream has closed is dropped: whoever read that stream is gone (pytest's
+    capture of a finished test, a process's closed standard error), and writing to it
+    would only print logging's own error report in its place.
 
     Attach it to the handler it was made for (``handler.addFilter``): a filter on a
     logger would not see the records of its child loggers.
@@ -173,6 +176,8 @@ class RepeatLimiter(logging.Filter):
                 self._arm(time.monotonic())
 
     def _write(self, bursts: Iterable[_Burst]) -> None:
+        if getattr(getattr(self.handler, "stream", None), "closed", False):
+            return
         for burst in bursts:
             record = logging.LogRecord(
                 burst.name,
@@ -199,8 +204,15 @@ def _writes_to_the_terminal(handler: logging.Handler) -> bool:
 
 
 def _point_at(handler: logging.StreamHandler, stream: TextIO) -> None:
-    """Make ``handler`` write to ``stream``. setStream flushes the old stream first, which
-    raises if that stream has been closed since (a replaced standard error often is)."""
+    """Make ``handler`` write to ``stream``. The counts held back for the old stream are
+    its reader's: written there first (dropped if it has closed), never to the new one.
+    setStream flushes the old stream first, which raises if that stream has been closed
+    since (a replaced standard error often is)."""
+    if stream is handler.stream:
+        return
+    for limiter in handler.filters:
+        if isinstance(limiter, RepeatLimiter):
+            limiter.flush()
     if getattr(handler.stream, "closed", False):
         handler.stream = stream
     else:

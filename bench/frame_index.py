@@ -37,7 +37,7 @@ def cached_tiny_frames(path: Path, frames: int) -> Path:
     # Run as `python bench/frame_index.py`, the tests' helpers are importable only with
     # the repository's root on the path.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.worker.stack import write_tiny_frames
+    from tests.support.videos import write_tiny_frames
 
     if not path.exists():
         partial = write_tiny_frames(path.with_suffix(".part.mkv"), frames)

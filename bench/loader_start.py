@@ -77,7 +77,7 @@ def run_once(root: Path, workers: int, context: str) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
+    from trainer.motion_videos import SyntheticConfig, write_synthetic_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-loader-") as tmp:
         root = write_synthetic_dataset(

@@ -29,7 +29,7 @@ import numpy as np
 
 from timeline.segments import SegmentParams, find_segments, snap_to_cuts
 from timeline.windows import DEFAULT_EVERY_S, frame_times, place_windows
-from trainer.synthetic import DEMO_TRUTH_PARTS, Part, write_sequence
+from trainer.motion_videos import DEMO_TRUTH_PARTS, Part, write_sequence
 
 DEMO_PARTS = DEMO_TRUTH_PARTS
 FPS = 25.0

@@ -22,7 +22,7 @@ short one against the 10-clip tagging it replaced.
 
 3. **The truth test, full size** (``--truth-minutes``, default 10): a video of the
    demonstration model's four motions in random parts of 3-8 s, some joined by hard
-   cuts, some continuous (trainer.synthetic.write_sequence; the small version is
+   cuts, some continuous (trainer.motion_videos.write_sequence; the small version is
    tests/worker/test_truth_video.py), tagged by ``Predictor`` with the demonstration
    model (trained once into var/demo/model, as `make demo` does). Printed: the share of
    the time the segments label right (target >= 90%), the farthest a true boundary lies
@@ -356,7 +356,7 @@ def short_clip(args: argparse.Namespace, checkpoint: Path) -> dict:
 def truth_parts(minutes: float, seed: int) -> list:
     """Random parts of 3-8 s in the demonstration model's motions, 2 in 5 after a cut."""
     from launcher.samples import demo_classes
-    from trainer.synthetic import Part
+    from trainer.motion_videos import Part
 
     rng = np.random.default_rng(seed)
     motions = demo_classes()
@@ -371,7 +371,7 @@ def truth_parts(minutes: float, seed: int) -> list:
 
 def truth_test(args: argparse.Namespace) -> dict:
     from launcher.demo_model import cached_demo_checkpoint, train_demo_checkpoint
-    from trainer.synthetic import segment_agreement, write_sequence
+    from trainer.motion_videos import segment_agreement, write_sequence
     from worker.predictor import Predictor, configure_cpu_threads
 
     folder = REPO / "var" / "demo" / "model"

@@ -34,9 +34,9 @@ from decoding.index import index_file
 from decoding.video import probe, read_clips
 from timeline.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
 from timeline.windows import frame_times, place_windows
-from trainer.synthetic import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
+from trainer.motion_videos import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
 
-PARTS = TRUTH_PARTS  # trainer.synthetic's truth video, as the tests render it
+PARTS = TRUTH_PARTS  # trainer.motion_videos's truth video, as the tests render it
 
 
 def decoded(path: Path, short_side: int) -> tuple[np.ndarray, np.ndarray]:

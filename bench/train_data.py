@@ -15,7 +15,7 @@ prints loader/step ratios. Target: with the cache, loading >= 1.5x the
 step rate, so that it is never the bottleneck.
 
 The videos are HMDB51-like: 320x240 AVI (XVID, like HMDB51's DivX files), 30 fps,
-3-4 s, written by trainer.synthetic into --data-dir (kept for reruns). The loader and
+3-4 s, written by trainer.motion_videos into --data-dir (kept for reruns). The loader and
 the step are measured one after the other, each with the whole machine, which is how
 they run on a GPU machine (decoding on CPU cores, the step on the GPU).
 
@@ -40,7 +40,7 @@ from model.network import ModelConfig, build_model
 from model.transform import VideoTransform
 from trainer.data import ClipCache, VideoClips, make_loader, set_epoch
 from trainer.datasets.synthetic import Synthetic
-from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
+from trainer.motion_videos import SyntheticConfig, write_synthetic_dataset
 from trainer.train import TrainSettings, make_optimizer
 
 log = logging.getLogger("bench.train_data")

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from storage.db import make_engine, upgrade  # noqa: E402
-from tests.worker.stack import make_checkpoint  # noqa: E402
+from tests.support.stack import make_checkpoint  # noqa: E402
 
 READY = "ready"
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,25 +34,21 @@ from launcher import samples as sample_files
 from launcher.demo_model import DemoModel, cached_demo_checkpoint, train_demo_checkpoint
 from launcher.outcomes import Outcome, format_outcomes, judge
 from launcher.progress import TaggingTimeout, wait_for_jobs
+from launcher.services import address, watcher_spec, web_spec, worker_spec
 from launcher.supervisor import (
     Interrupted,
     Service,
     ServiceFailed,
-    ServiceSpec,
     Stopped,
     Supervisor,
 )
-from launcher.web import address, web_spec
 from storage.db import create_sqlite_database
 from storage.query import ResultRow
 from storage.schema import JobState
 
 CHECKPOINT_ENV = env_name("checkpoint")
 
-WATCHER_READY = re.compile(r"start-up scan of ")
-WORKER_READY = re.compile(r"@\S+ ready\.")
-WATCHER_STOP_S = 30.0
-# Celery's warm shutdown finishes the video in hand first.
+# The demo's videos are seconds long: the worker's warm shutdown finishes one quickly.
 WORKER_STOP_S = 120.0
 
 EXIT_FAILED = 1
@@ -294,19 +289,11 @@ def _services(
     options: DemoOptions, paths: DemoPaths, checkpoint: Path, web_port: int | None = None
 ) -> list[Service]:
     stores = ["--database-url", paths.database_url, "--broker-url", paths.broker_url]
-    watcher = ServiceSpec(
-        "watcher",
-        [sys.executable, "-m", "watcher", "--inbox", str(paths.inbox), "--checkpoint",
-         str(checkpoint), *stores],
-        WATCHER_READY,
-        WATCHER_STOP_S,
-    )  # fmt: skip
-    worker = ServiceSpec(
-        "worker",
-        [sys.executable, "-m", "worker", "--checkpoint", str(checkpoint), "--device",
-         options.device, "--engine", options.engine, "--hostname", _node_name(paths), *stores],
-        WORKER_READY,
-        WORKER_STOP_S,
+    watcher = watcher_spec(["--inbox", str(paths.inbox), "--checkpoint", str(checkpoint), *stores])
+    worker = worker_spec(
+        ["--checkpoint", str(checkpoint), "--device", options.device, "--engine",
+         options.engine, "--hostname", _node_name(paths), *stores],
+        stop_s=WORKER_STOP_S,
     )  # fmt: skip
     specs = [watcher, worker]
     if web_port is not None:

@@ -7,7 +7,7 @@ reading the recipe costs nothing.
 
 The run: the small backbone (``r2plus1d_mini``) from random weights on the synthetic
 motion dataset's first four classes (``pan_up``, ``pan_down``, ``pan_sideways``,
-``still``: trainer/synthetic.py), 100 videos each, of which 30 are the test split, 7
+``still``: trainer/motion_videos.py), 100 videos each, of which 30 are the test split, 7
 validation and 63 training videos. 12 epochs of 15 batches of 16 clips: 180 optimizer
 steps on 16-frame 32x32 crops of frames resized to a short side of 40.
 

@@ -2,7 +2,7 @@
 environment and folder, its output in a log file, stopped with SIGTERM or killed.
 
 The one way the repository starts and stops its services: the launcher's supervisor
-(``make up``, ``make demo``), the end-to-end tests (tests/worker/stack.py,
+(``make up``, ``make demo``), the end-to-end tests (tests/support/stack.py,
 tests/watcher/harness.py) and bench/pipeline.py all wrap a :class:`ServiceProcess`.
 
 - SIGTERM is Celery's warm shutdown (the video in hand is finished) and the watcher's

@@ -2,7 +2,7 @@
 
 - One clip per motion class of the demonstration model, from the generator of its
   training data with other random draws (``SYNTHETIC_SEED``), so clips it never saw.
-- One longer video of those motions in a row (trainer.synthetic.DEMO_TRUTH_PARTS: 14
+- One longer video of those motions in a row (trainer.motion_videos.DEMO_TRUTH_PARTS: 14
   parts, 67 s, some joined by hard cuts, some continuous): the demo prints its timeline
   and segments.
 - A few real videos from ``tests/fixtures/videos`` (see the README there): H.264, AV1
@@ -26,7 +26,7 @@ from launcher.demo_recipe import demo_class_count
 from storage.schema import JobState
 
 if TYPE_CHECKING:
-    from trainer.synthetic import Agreement
+    from trainer.motion_videos import Agreement
 
 # The demonstration model's training videos come from seed 0.
 SYNTHETIC_SEED = 1
@@ -62,7 +62,7 @@ def prepare_samples(folder: Path, repo: Path) -> list[Sample]:
 
 
 def _synthetic_samples(root: Path) -> list[Sample]:
-    from trainer.synthetic import SyntheticConfig, video_path, write_synthetic_dataset
+    from trainer.motion_videos import SyntheticConfig, video_path, write_synthetic_dataset
 
     config = SyntheticConfig(
         num_classes=demo_class_count(), videos_per_class=2, seed=SYNTHETIC_SEED
@@ -81,7 +81,7 @@ def _synthetic_samples(root: Path) -> list[Sample]:
 
 
 def _sequence_sample(path: Path) -> Sample:
-    from trainer.synthetic import DEMO_TRUTH_PARTS, write_sequence
+    from trainer.motion_videos import DEMO_TRUTH_PARTS, write_sequence
 
     if not path.is_file():  # the same seed renders the same frames: written once
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,7 @@ def sequence_agreement(database_url: str, path: Path) -> Agreement:
     """How the segments stored for the longer sample at ``path`` match its truth."""
     from storage.db import open_database, session_scope
     from storage.query import video_detail
-    from trainer.synthetic import DEMO_TRUTH_PARTS, segment_agreement, sequence_truth
+    from trainer.motion_videos import DEMO_TRUTH_PARTS, segment_agreement, sequence_truth
 
     truth = sequence_truth(DEMO_TRUTH_PARTS, fps=25.0)
     engine = open_database(database_url, migrate=False)
@@ -116,7 +116,7 @@ def sequence_agreement(database_url: str, path: Path) -> Agreement:
 
 def demo_classes() -> list[str]:
     """The demonstration model's classes, in label order."""
-    from trainer.synthetic import motion_names
+    from trainer.motion_videos import motion_names
 
     return list(motion_names(demo_class_count()))
 

@@ -12,15 +12,14 @@ which finishes the videos in hand first, then the web app (``python -m web``, on
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from actiontag.settings import SettingError, env_name, environment_with, load_settings
-from launcher.supervisor import Interrupted, Service, ServiceFailed, ServiceSpec, Supervisor
-from launcher.web import address, web_spec
+from launcher.services import address, watcher_spec, web_spec, worker_spec
+from launcher.supervisor import Interrupted, Service, ServiceFailed, Supervisor
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
@@ -32,9 +31,6 @@ from worker.__main__ import MISSING_CHECKPOINT_HELP
 LOGS = Path("var", "log")
 CHECKPOINT_ENV = env_name("checkpoint")
 DEMO_CHECKPOINT = Path("var", "demo", "model", "split1", "model.pt")
-WATCHER_READY = re.compile(r"start-up scan of ")
-WORKER_READY = re.compile(r"@\S+ ready\.")
-WATCHER_STOP_S = 30.0
 # Celery's warm shutdown finishes the videos in hand: give a long one time.
 WORKER_STOP_S = 600.0
 
@@ -74,14 +70,12 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
     except (DatabaseUnavailable, DatabaseSchemaError, DatabaseSettingError) as exc:
         _error(str(exc))
         return EXIT_USAGE
-    worker = [sys.executable, "-m", "worker"]
-    if options.worker_name:
-        worker += ["--hostname", options.worker_name]
+    worker = ["--hostname", options.worker_name] if options.worker_name else []
     # Stopped in this order: nothing new is queued once the worker winds down; the
     # pages stay up until the end.
     specs = (
-        ServiceSpec("watcher", [sys.executable, "-m", "watcher"], WATCHER_READY, WATCHER_STOP_S),
-        ServiceSpec("worker", worker, WORKER_READY, WORKER_STOP_S),
+        watcher_spec(),
+        worker_spec(worker, stop_s=WORKER_STOP_S),
         web_spec(),
     )
     services = [

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 
 def connect_broker(settings: Settings) -> Send:
+    # Celery only for a command that has jobs to send (requeue, retag).
     from worker.app import make_app, sender
 
     return sender(make_app(settings))

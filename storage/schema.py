@@ -347,7 +347,7 @@ class Thumbnail(Base):
 
 
 class SegmentRecord(Base):
-    """One segment of a job's timeline (actiontag.timeline.Segment): a stretch of the
+    """One segment of a job's timeline (timeline.values.Segment): a stretch of the
     video with one action, from ``start_s`` to ``end_s`` seconds.
 
     ``position`` orders a job's segments by time. ``top_k``: a JSON list of
@@ -409,7 +409,7 @@ class ShotCut(Base):
 
 
 class WindowRecord(Base):
-    """One scored window of a job's video (actiontag.timeline.Window): its top-1 label
+    """One scored window of a job's video (timeline.values.Window): its top-1 label
     and confidence, the compact per-window timeline that plots and ``show`` draw."""
 
     __tablename__ = "windows"

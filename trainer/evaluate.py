@@ -33,11 +33,10 @@ from sklearn.metrics import classification_report, confusion_matrix
 from tqdm import tqdm
 
 from actiontag.text import escape_control
-from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, save_checkpoint
 from model.transform import VideoTransform
 from trainer.data import ClipCache, VideoClips, make_loader
-from trainer.train import autocast
+from trainer.train import score_videos
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +83,7 @@ def predict(
         skipped.extend(f.path for f in batch.failures)
         if len(batch) == 0:
             continue
-        b, n = batch.clips.shape[:2]
-        with autocast(device):
-            logits, aux = model(batch.clips.flatten(0, 1).to(device, non_blocking=True))
-        video = aggregate_video(logits.float().softmax(1).view(b, n, -1), aux.gates.view(b, n, -1))
+        video = score_videos(model, batch, device)
         probs.append(video.probs.cpu().numpy())
         gates.append(video.gates.cpu().numpy())
         labels.append(batch.labels.numpy())

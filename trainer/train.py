@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.aggregate import aggregate_video
+from model.aggregate import VideoScores, aggregate_video
 from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig, build_model
 from model.transform import VideoTransform
@@ -202,21 +202,16 @@ def train(
     )
     val_set = VideoClips(job.videos_root, job.val_items, transform, train=False, cache=job.cache)
     pin = device.type == "cuda"
-    train_loader = make_loader(
-        train_set,
-        batch_size=settings.batch_size,
-        workers=job.workers,
-        rank=ranks.rank,
-        world_size=ranks.world_size,
-        pin_memory=pin,
-    )
-    val_loader = make_loader(
-        val_set,
-        batch_size=settings.batch_size,
-        workers=job.workers,
-        rank=ranks.rank,
-        world_size=ranks.world_size,
-        pin_memory=pin,
+    train_loader, val_loader = (
+        make_loader(
+            clips,
+            batch_size=settings.batch_size,
+            workers=job.workers,
+            rank=ranks.rank,
+            world_size=ranks.world_size,
+            pin_memory=pin,
+        )
+        for clips in (train_set, val_set)
     )
     steps_per_epoch = len(train_loader)
     if settings.steps_per_epoch:
@@ -386,6 +381,15 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+def score_videos(net: nn.Module, batch: Batch, device: torch.device) -> VideoScores:
+    """Each video of ``batch`` scored as validation and evaluation read it: its clips
+    through ``net`` in one pass, their softmaxes and gate weights averaged."""
+    b, n = batch.clips.shape[:2]
+    with autocast(device):
+        logits, aux = net(batch.clips.flatten(0, 1).to(device, non_blocking=True))
+    return aggregate_video(logits.float().softmax(1).view(b, n, -1), aux.gates.view(b, n, -1))
+
+
 def _train_epoch(
     net: nn.Module,
     loader,
@@ -467,14 +471,10 @@ def validate(
         skipped.update(f.path for f in batch.failures)
         if len(batch) == 0:
             continue
-        b, n = batch.clips.shape[:2]
-        with autocast(device):
-            logits, aux = net(batch.clips.flatten(0, 1).to(device, non_blocking=True))
-        clip_probs = logits.float().softmax(1).view(b, n, -1)
-        probs = aggregate_video(clip_probs, aux.gates.view(b, n, -1)).probs.cpu()
+        probs = score_videos(net, batch, device).probs.cpu()
         loss = F.nll_loss(probs.clamp_min(1e-12).log(), batch.labels, reduction="sum")
         correct = (probs.argmax(1) == batch.labels).sum()
-        totals += torch.tensor([loss.item(), correct.item(), b], dtype=torch.float64)
+        totals += torch.tensor([loss.item(), correct.item(), len(batch)], dtype=torch.float64)
     totals = _all_reduce(totals, ranks)
     count = max(1.0, float(totals[2]))
     return {

@@ -37,6 +37,17 @@ SNAPSHOT_MAX_AGE_S = 0.25
 # On a host with very many open files a scan takes long: it is then reused for this many
 # times its own duration, so that scanning takes at most about a fifth of the checks' time.
 SCAN_REUSE_FACTOR = 4
+# What cannot be seen, each said once: it stays so for the process's life.
+UNREADABLE = (
+    "cannot read the open files of processes in %s (%s): a file is taken once its size and "
+    "mtime have stood still for the stability window alone, so a writer that pauses longer "
+    "than --stable-seconds may have its file taken part-way (its job is then superseded "
+    "when the file changes again)"
+)
+HIDDEN = (
+    "cannot see the open files of %d process(es) of other users (that takes root or "
+    "CAP_SYS_PTRACE): files they write are taken on the stability window alone"
+)
 
 
 class OpenWriters:
@@ -55,8 +66,7 @@ class OpenWriters:
         self._taken_at = float("-inf")
         self._reuse_for = max_age
         self._writers: dict[tuple[int, int], list[int]] = {}
-        self._unavailable_logged = False
-        self._hidden_logged = False
+        self._said: set[str] = set()
 
     def holders(self, key: FileKey) -> list[int]:
         """The ids of processes holding the file ``key`` names open for writing.
@@ -78,7 +88,7 @@ class OpenWriters:
             entries = [entry.name for entry in os.scandir(self.proc) if entry.name.isdigit()]
             os.listdir(self.proc / "self" / "fd")
         except OSError as exc:
-            self._log_unavailable(exc)
+            self._say_once(logging.WARNING, UNREADABLE, self.proc, exc.strerror or exc)
             return writers
         hidden = 0
         for pid in entries:
@@ -88,7 +98,7 @@ class OpenWriters:
             except OSError:
                 continue  # it ended while we looked
         if hidden:
-            self._log_hidden(hidden)
+            self._say_once(logging.INFO, HIDDEN, hidden)
         return writers
 
     def _scan_process(self, pid: str, writers: dict[tuple[int, int], list[int]]) -> bool:
@@ -111,27 +121,10 @@ class OpenWriters:
                 writers.setdefault((result.st_dev, result.st_ino), []).append(int(pid))
         return True
 
-    def _log_unavailable(self, exc: OSError) -> None:
-        if not self._unavailable_logged:
-            self._unavailable_logged = True
-            log.warning(
-                "cannot read the open files of processes in %s (%s): a file is taken once "
-                "its size and mtime have stood still for the stability window alone, so a "
-                "writer that pauses longer than --stable-seconds may have its file taken "
-                "part-way (its job is then superseded when the file changes again)",
-                self.proc,
-                exc.strerror or exc,
-            )
-
-    def _log_hidden(self, hidden: int) -> None:
-        if not self._hidden_logged:
-            self._hidden_logged = True
-            log.info(
-                "cannot see the open files of %d process(es) of other users (that takes "
-                "root or CAP_SYS_PTRACE): files they write are taken on the stability window "
-                "alone",
-                hidden,
-            )
+    def _say_once(self, level: int, message: str, *args: object) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            log.log(level, message, *args)
 
 
 def _opened_for_writing(fdinfo: Path) -> bool:

@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from actiontag.addresses import listen_address, url_host
 from actiontag.logs import configure_logging
 from web.options import parse_args
 
@@ -20,7 +21,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # set-up, at INFO) stays unprinted, as for the other services.
     import uvicorn
 
-    from actiontag.addresses import listen_address, url_host
     from storage.db import DatabaseSchemaError, DatabaseSettingError, DatabaseUnavailable
     from web.app import make_app
     from web.staging import InboxNotWritable, check_writable

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actiontag.settings import Settings, add_command_flags, from_args
+from web.bind import BindRefused, check_bind
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,6 @@ def parse_args(argv: Sequence[str] | None = None) -> WebConfig:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings = from_args(parser, args)
-    from web.bind import BindRefused, check_bind
-
     try:
         check_bind(settings)
     except BindRefused as exc:

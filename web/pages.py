@@ -33,6 +33,12 @@ def _float(text: str | None) -> float | None:
     return value
 
 
+def _confidence(text: str | None) -> float | None:
+    """A minimum confidence from a filter form: a fraction, or a percentage over 1."""
+    value = _float(text)
+    return value / 100 if value is not None and value > 1 else value
+
+
 @router.get("/")
 def videos_page(
     request: Request,
@@ -42,9 +48,7 @@ def videos_page(
     state: str | None = None,
     offset: Offset = 0,
 ) -> Response:
-    confidence = _float(min_confidence)
-    if confidence is not None and confidence > 1:
-        confidence /= 100  # typed as a percentage
+    confidence = _confidence(min_confidence)
     chosen = JobState(state) if state in {s.value for s in JobState} else None
     with context.session() as session:
         videos = listing.recent_videos(
@@ -122,9 +126,7 @@ def moments_page(
     min_duration: str | None = None,
     offset: Offset = 0,
 ) -> Response:
-    confidence = _float(min_confidence)
-    if confidence is not None and confidence > 1:
-        confidence /= 100
+    confidence = _confidence(min_confidence)
     with context.session() as session:
         found = listing.moments(
             session,

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,7 @@ def prepare(settings: Settings) -> None:
     computed): a checkpoint that does not fit stops the worker here instead of failing
     every job it is given.
     """
+    # SQLAlchemy and Alembic only once main has parsed the flags: --help answers at once.
     from sqlalchemy.exc import DBAPIError
 
     from storage.db import (
@@ -146,6 +148,7 @@ def prepare(settings: Settings) -> None:
 
 def _load_checkpoint(path: Path) -> Checkpoint:
     """The checkpoint at ``path``, its weights checked to load strictly into the network."""
+    # torch comes with these: only once prepare's cheap checks have passed.
     from model.checkpoint import CheckpointError
     from worker.servable import load_servable
 
@@ -167,7 +170,7 @@ def _one_torch_thread() -> Iterator[None]:
     a worker that said "ready"). On one thread no team is started; each pool process then
     sets its own thread count (worker.predictor.configure_cpu_threads).
     """
-    import torch
+    import torch  # only once prepare's cheap checks have passed
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -196,7 +199,9 @@ def setup_logging(level: str) -> None:
     """Our logging (actiontag.logs) for this process and, through Celery's ``setup_logging``
     signal, for Celery's: one record per line with names escaped, repeated warnings
     counted. Celery's pool processes are forked after it and inherit the handler."""
+    # Celery only once main has parsed the flags: --help answers at once.
     from celery import signals
+    from celery.exceptions import CPendingDeprecationWarning
 
     # Alembic narrates every plugin it loads at INFO; storage.db logs the migration itself.
     configure_logging(level, LOG_FORMAT, quiet=("alembic",), quiet_level=logging.WARNING)
@@ -211,10 +216,6 @@ def setup_logging(level: str) -> None:
         # Celery says (eight lines, at every lost broker connection) that a default
         # changes in Celery 6; worker.app sets worker_cancel_long_running_tasks_on_
         # connection_loss itself. Added here: Celery's set-up puts an "always" filter first.
-        import warnings
-
-        from celery.exceptions import CPendingDeprecationWarning
-
         warnings.filterwarnings(
             "ignore",
             message=r"(?s).*worker_cancel_long_running_tasks_on_connection_loss",
@@ -254,11 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             checkpoint=settings.checkpoint.resolve(),
             concurrency=settings.concurrency or default_concurrency(settings.device),
         )
+        # Celery's app and the task (torch) live until exit: imported while the collector
+        # is paused, and only after prepare's cheap checks.
         from celery import signals
 
         from worker import broker
         from worker.app import make_app
-        from worker.tasks import register  # imports torch: after the cheap checks
+        from worker.tasks import register
 
         app = make_app(settings)
         register(app, settings)

@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.support.model import save_random_checkpoint, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
-# The demonstration model's classes (trainer.synthetic's first four motions).
+# The demonstration model's classes (trainer.motion_videos's first four motions).
 CLASSES = ["pan_up", "pan_down", "pan_sideways", "still"]
 TINY = tiny_config(len(CLASSES))
 

@@ -157,7 +157,7 @@ def test_the_longer_sample_is_shown_with_a_window_a_second_and_its_segments(
     windows = re.search(r"timeline: (\d+) window\(s\), (\d+) segment\(s\)", shown)
     assert windows is not None, shown
     assert int(windows[1]) == 67  # 67 s, a window a second (the last one's clip fits)
-    # 14 motions of 3-8 s (trainer.synthetic.DEMO_TRUTH_PARTS), 5 of them after a hard cut.
+    # 14 motions of 3-8 s (trainer.motion_videos.DEMO_TRUTH_PARTS), 5 of them after a hard cut.
     assert int(windows[2]) >= 10, shown
     strip = re.search(r"^\s+([A-Z.]{60})  segments$", shown, re.MULTILINE)
     assert strip is not None, shown

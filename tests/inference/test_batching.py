@@ -15,6 +15,7 @@ from decoding.video import VideoError
 from model.checkpoint import Checkpoint
 from storage.schema import JobState
 from tests.probes import write_motion_video
+from tests.support.stack import RunningWorker, Stack, make_checkpoint
 from tests.support.videos import write_video
 from worker import predictor as predictor_module
 from worker.batching import BatchSettings, predict_stream
@@ -22,7 +23,6 @@ from worker.engines import EngineOutput
 from worker.engines.agreement import run_batched
 from worker.predictor import DecodedVideo, EagerEngine, Predictor, VideoPlan, make_inference_engine
 
-from ..worker.stack import RunningWorker, Stack, make_checkpoint
 from .conftest import ClipSet
 
 CPU = torch.device("cpu")

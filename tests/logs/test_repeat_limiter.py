@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from actiontag.logs import OneLineFormatter, RepeatLimiter
+from actiontag.logs import OneLineFormatter, RepeatLimiter, configure_logging
 
 WINDOW_S = 0.4
 
@@ -99,3 +101,93 @@ def test_flush_writes_the_counts_still_pending(logged) -> None:
     limiter.flush()
     written = lines(buffer)
     assert len(written) == 2 and "same (repeated 3 times in" in written[1]
+
+
+# -- where the counts still pending go ------------------------------------------------
+
+# Three identical warnings through configure_logging: one line written, two held back.
+WARN_THREE_TIMES = (
+    "import logging, sys\n"
+    "from actiontag.logs import configure_logging\n"
+    "configure_logging()\n"
+    "for _ in range(3):\n"
+    "    logging.getLogger('web.throttle').warning('wrong token from 127.0.0.1')\n"
+)
+
+
+def exit_of(script: str) -> subprocess.CompletedProcess:
+    """``script`` run to its end in an interpreter of its own, so that its exit is seen."""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+
+
+def test_the_counts_still_pending_at_exit_are_written() -> None:
+    written = exit_of(WARN_THREE_TIMES).stderr.splitlines()
+    assert len(written) == 2, written
+    assert "wrong token from 127.0.0.1 (repeated 2 times in" in written[1]
+
+
+def test_counts_whose_stream_closed_before_the_exit_are_dropped_quietly() -> None:
+    # Standard error replaced and closed again before the exit, as pytest's capture is.
+    script = (
+        "import io, sys\n"
+        "sys.stderr = captured = io.TextIOWrapper(io.BytesIO())\n"
+        + WARN_THREE_TIMES
+        + "sys.stderr = sys.__stderr__\n"
+        "captured.close()\n"
+    )
+    assert exit_of(script).stderr == ""
+
+
+@pytest.fixture
+def root_restored() -> Iterator[None]:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers = []
+    try:
+        yield
+    finally:
+        root.handlers, level = saved
+        root.setLevel(level)
+
+
+def warn_three_times() -> None:
+    for _ in range(3):
+        logging.getLogger("web.throttle").warning("wrong token from 127.0.0.1")
+
+
+def test_configuring_another_stream_writes_the_counts_held_for_the_first_one_there(
+    root_restored: None,
+) -> None:
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging(logging.INFO, "%(message)s", stream=first)
+    warn_three_times()
+
+    handler = configure_logging(logging.INFO, "%(message)s", stream=second)
+    warn_three_times()
+    for limiter in handler.filters:
+        limiter.flush()  # type: ignore[union-attr]
+
+    for stream in (first, second):
+        written = lines(stream)
+        assert len(written) == 2, written
+        assert written[0] == "wrong token from 127.0.0.1"
+        assert written[1].startswith("wrong token from 127.0.0.1 (repeated 2 times in")
+
+
+def test_counts_held_for_a_closed_stream_are_not_written_to_the_next_one(
+    root_restored: None,
+) -> None:
+    # A closed text file raises on write, as pytest's capture files do.
+    first, second = io.TextIOWrapper(io.BytesIO()), io.StringIO()
+    configure_logging(logging.INFO, "%(message)s", stream=first)
+    warn_three_times()
+    first.close()
+
+    handler = configure_logging(logging.INFO, "%(message)s", stream=second)
+    logging.getLogger("web").info("after")
+    for limiter in handler.filters:
+        limiter.flush()  # type: ignore[union-attr]
+
+    assert lines(second) == ["after"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stack import Stack, make_checkpoint, running_worker
 from tests.support.videos import write_video
-from tests.worker.stack import Stack, make_checkpoint, running_worker
 
 pytestmark = pytest.mark.e2e
 

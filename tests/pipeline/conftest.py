@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stack import NUM_CLIPS, TOP_K, make_checkpoint
 from tests.support.verdicts import Verdicts
-from tests.worker.stack import NUM_CLIPS, TOP_K, make_checkpoint
 from worker.predictor import Predictor
 
 

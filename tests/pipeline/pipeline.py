@@ -22,8 +22,7 @@ from sqlalchemy import select
 
 from storage.schema import Job, JobState, Model, Video, VideoPath
 from tests.conftest import fresh_postgres_database
-from tests.watcher.harness import WatcherProcess, wait_for, watcher_env
-from tests.worker.stack import (
+from tests.support.stack import (
     CONFIG,
     NUM_CLIPS,
     REDIS_URL,
@@ -33,6 +32,7 @@ from tests.worker.stack import (
     check_redis,
     sha256_of,
 )
+from tests.watcher.harness import WatcherProcess, wait_for, watcher_env
 from worker.predictor import Predictor
 
 # Short enough for quick tests, long enough that a file written a chunk every 0.1 s is

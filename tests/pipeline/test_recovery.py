@@ -20,9 +20,9 @@ import pytest
 import redis
 
 from storage.schema import JobState
+from tests.support.stack import NUM_CLIPS, SLOW_CONFIG, TOP_K, make_checkpoint
 from tests.support.videos import write_video
 from tests.watcher.harness import RedisServer
-from tests.worker.stack import NUM_CLIPS, SLOW_CONFIG, TOP_K, make_checkpoint
 from worker.predictor import Predictor
 
 from .pipeline import Pipeline, assert_tagged, running_pipeline, write_mp4

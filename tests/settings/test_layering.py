@@ -49,8 +49,8 @@ ALLOWED = {
     "web": {"actiontag", "storage", "timeline", "worker"},
     "launcher": {"actiontag", "model", "trainer", "worker", "watcher", "storage"},
 }
-# No import cycle between modules (the last one, trainer.cli <-> trainer.synthetic, went
-# with the demo recipe's move to launcher/demo_recipe.py).
+# No import cycle between modules (the trainer's CLI and its motion videos' generator
+# each stand alone since the demo recipe lives in launcher/demo_recipe.py).
 KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
@@ -207,7 +207,7 @@ def test_imports_between_packages_run_one_way() -> None:
 
 
 def test_no_package_imports_the_tests_or_the_benchmarks() -> None:
-    """Their helpers (tests/probes.py, the worker tests' stack) are not in the distribution."""
+    """Their helpers (tests/probes.py, tests/support/stack.py) are not in the distribution."""
     offenders = {
         module.name: sorted(
             name for name in imported(module) if name.split(".")[0] in ("tests", "bench")

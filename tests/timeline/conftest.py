@@ -1,4 +1,4 @@
-"""A truth video for the segment and shot tests: trainer.synthetic's motions joined into
+"""A truth video for the segment and shot tests: trainer.motion_videos's motions joined into
 one encoded file with known boundaries, some by hard cuts (a new texture from a new
 pose), some continuous (the same view, only the motion changes)."""
 
@@ -13,7 +13,7 @@ import pytest
 from decoding.index import index_file
 from decoding.video import probe, read_clips
 from timeline.windows import frame_times
-from trainer.synthetic import TRUTH_PARTS, write_sequence
+from trainer.motion_videos import TRUTH_PARTS, write_sequence
 
 FPS = 10.0
 # The demonstration model's short side: the frames a worker decodes for it.

@@ -1,4 +1,4 @@
-"""trainer.synthetic's long sequences: the truth video's frames, boundaries and cuts."""
+"""trainer.motion_videos's long sequences: the truth video's frames, boundaries and cuts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from trainer.synthetic import Part, sequence_frames, sequence_truth
+from trainer.motion_videos import Part, sequence_frames, sequence_truth
 
 PARTS = (Part("pan_up", 3), Part("still", 2, cut=False), Part("spin", 2), Part("pan_down", 2.5))
 

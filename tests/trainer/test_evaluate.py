@@ -24,7 +24,7 @@ from trainer.evaluate import (
     predict,
     topk_accuracy,
 )
-from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
+from trainer.motion_videos import SyntheticConfig, write_synthetic_dataset
 
 
 def test_hmdb51_class_list_used_here_has_51_names() -> None:

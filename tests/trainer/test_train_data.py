@@ -26,7 +26,7 @@ from trainer.data import (
     set_epoch,
 )
 from trainer.datasets.synthetic import Synthetic
-from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
+from trainer.motion_videos import SyntheticConfig, write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = VideoTransform(clip_len=4, frame_stride=2, short_side=20, crop_size=16)

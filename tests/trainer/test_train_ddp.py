@@ -15,8 +15,8 @@ import pytest
 from model.checkpoint import load_checkpoint
 from trainer.data import EpochSampler
 from trainer.datasets.synthetic import Synthetic
+from trainer.motion_videos import SyntheticConfig, write_synthetic_dataset
 from trainer.runner import holdout
-from trainer.synthetic import SyntheticConfig, write_synthetic_dataset
 from trainer.train import read_resume_state
 
 # 2 classes x 8 videos: 2 test, 1 validation and 5 training videos per class. Each rank

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launcher.web import address
+from launcher.services import address
 from storage.db import create_sqlite_database
 
 from .server import web_server

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stack import REDIS_URL, Stack, check_redis, make_checkpoint
+
 from ..conftest import fresh_postgres_database
-from .stack import REDIS_URL, Stack, check_redis, make_checkpoint
 
 
 @pytest.fixture(scope="session")

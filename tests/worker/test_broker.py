@@ -15,10 +15,9 @@ import pytest
 from celery import Celery
 
 from actiontag.settings import Settings
+from tests.support.stack import REPO
 from worker import broker as broker_module
 from worker.app import TAG_VIDEO_TASK, make_app
-
-from .stack import REPO
 
 CONSUMER = """
 import json, sys

@@ -16,9 +16,7 @@ import pytest
 from storage import jobs
 from storage.db import write_transaction
 from storage.schema import JobState
-from tests.support.videos import write_video
-
-from .stack import (
+from tests.support.stack import (
     CONFIG,
     SLOW_CLIPS,
     SLOW_CONFIG,
@@ -27,6 +25,7 @@ from .stack import (
     Stack,
     make_checkpoint,
 )
+from tests.support.videos import write_video
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_backend]
 

@@ -16,9 +16,8 @@ import pytest
 
 from actiontag.settings import env_name
 from storage.schema import JobState
+from tests.support.stack import RunningWorker, Stack, make_checkpoint, running_worker
 from tests.support.videos import write_video
-
-from .stack import RunningWorker, Stack, make_checkpoint, running_worker
 
 pytestmark = pytest.mark.e2e
 

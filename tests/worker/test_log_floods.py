@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stack import RunningWorker, Stack, running_worker
 from tests.watcher.harness import RedisServer, wait_for
-
-from .stack import RunningWorker, Stack, running_worker
 
 pytestmark = pytest.mark.e2e
 

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from storage.schema import JobState
+from tests.support.stack import REDIS_URL, RunningWorker, Stack, check_redis, running_worker
 from tests.support.videos import write_video
 
 from ..conftest import fresh_postgres_database
-from .stack import REDIS_URL, RunningWorker, Stack, check_redis, running_worker
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,8 @@ import pytest
 
 from storage import query
 from storage.schema import JobState
+from tests.support.stack import RunningWorker, Stack
 from tests.support.videos import write_gap_video, write_tiny_frames, write_video
-
-from .stack import RunningWorker, Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -12,12 +12,11 @@ from decoding.video import VideoError, probe, read_clips
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
 from tests.support.model import CLASSES, CONFIG
+from tests.support.stack import NUM_CLIPS, make_checkpoint
 from tests.support.videos import write_video
 from trainer.evaluate import evaluation_clips
 from worker import predictor as predictor_module
 from worker.predictor import EagerEngine, EngineOutput, Predictor, resolve_device
-
-from .stack import NUM_CLIPS, make_checkpoint
 
 # A model trained on other statistics than Kinetics'.
 OWN_STATISTICS = dataclasses.replace(CONFIG, mean=(0.5, 0.25, 0.125), std=(0.2, 0.4, 0.1))

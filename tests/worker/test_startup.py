@@ -17,11 +17,10 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ActionMoEDynamicModel
 from storage.db import make_engine, upgrade
 from tests.support.model import CLASSES, CONFIG
+from tests.support.stack import REPO, make_checkpoint
 from worker import nodelock
 from worker.options import DEFAULT_NODENAME
 from worker.setting_checks import lock_dir
-
-from .stack import REPO, make_checkpoint
 
 LOCK_DIR_ENV = env_name("lock_dir")
 

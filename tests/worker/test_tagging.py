@@ -21,11 +21,7 @@ from sqlalchemy import select
 from storage import jobs, query
 from storage.db import write_transaction
 from storage.schema import JobState, Model
-from tests.support.videos import write_video
-from trainer.synthetic import Part, write_sequence
-from worker.predictor import Predictor
-
-from .stack import (
+from tests.support.stack import (
     CLASSES,
     CONFIG,
     NUM_CLIPS,
@@ -35,6 +31,9 @@ from .stack import (
     running_worker,
     sha256_of,
 )
+from tests.support.videos import write_video
+from trainer.motion_videos import Part, write_sequence
+from worker.predictor import Predictor
 
 pytestmark = pytest.mark.e2e
 

@@ -19,10 +19,10 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from storage.schema import JobState
+from tests.support.stack import REDIS_URL, RunningWorker, Stack, check_redis, running_worker
 from tests.support.videos import write_video
 
 from ..conftest import POSTGRES_ADMIN_URL, fresh_postgres_database
-from .stack import REDIS_URL, RunningWorker, Stack, check_redis, running_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_backend]  # outages
 

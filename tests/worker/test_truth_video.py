@@ -1,7 +1,7 @@
 """The worker's timeline against a video whose truth is known (the small version of the
 truth test: bench/segments.py runs the hour-long one).
 
-trainer.synthetic.DEMO_TRUTH_PARTS: 14 parts of 3-8 s in the demonstration model's four
+trainer.motion_videos.DEMO_TRUTH_PARTS: 14 parts of 3-8 s in the demonstration model's four
 motions, 67 s at 25 fps, 5 joined by hard cuts and 8 continuous (only the motion
 changes). The worker tags it with the demonstration checkpoint, as `make demo` does.
 """
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from trainer.synthetic import DEMO_TRUTH_PARTS, segment_agreement, write_sequence
+from trainer.motion_videos import DEMO_TRUTH_PARTS, segment_agreement, write_sequence
 from worker.predictor import Predictor
 
 FPS = 25.0

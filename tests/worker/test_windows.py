@@ -19,12 +19,11 @@ from decoding.video import VideoError, probe
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
 from tests.support.model import CLASSES, CONFIG
+from tests.support.stack import NUM_CLIPS
 from tests.support.videos import write_gap_video, write_tiny_frames, write_video
-from trainer.synthetic import Part, write_sequence
+from trainer.motion_videos import Part, write_sequence
 from worker import predictor as predictor_module
 from worker.predictor import EagerEngine, EngineOutput, Predictor
-
-from .stack import NUM_CLIPS
 
 FPS = 12
 

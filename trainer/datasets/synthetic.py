@@ -1,8 +1,8 @@
-"""The synthetic motion dataset (trainer.synthetic's videos) as a trainer dataset.
+"""The synthetic motion dataset (trainer.motion_videos's videos) as a trainer dataset.
 
 Its splits are not files: the generator's settings, kept in the dataset's manifest,
 decide which video of a class is a training and which a test video in each split
-(trainer.synthetic.split_assignment), so split k is computed, and checked against the
+(trainer.motion_videos.split_assignment), so split k is computed, and checked against the
 videos on disk.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from actiontag.settings import Settings
 from trainer.datasets.base import Dataset, Split, check_split, note_missing
 from trainer.errors import DatasetError
-from trainer.synthetic import (
+from trainer.motion_videos import (
     MANIFEST,
     TEST_TAG,
     SyntheticConfig,
@@ -32,7 +32,7 @@ class Synthetic(Dataset):
     """Generated videos whose classes differ only in motion, in ``root``.
 
     ``config`` says what to generate; without one, the dataset is read as the manifest
-    in ``root`` describes it (a folder that trainer.synthetic wrote).
+    in ``root`` describes it (a folder that trainer.motion_videos wrote).
     """
 
     pretrained_by_default = False  # Kinetics-400 weights are no help on random textures

@@ -15,12 +15,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import trainer.synthetic
+import trainer.motion_videos
 from decoding.video import probe, read_clips
 from trainer.datasets.split_files import load_split
 from trainer.datasets.synthetic import Synthetic
 from trainer.errors import DatasetError
-from trainer.synthetic import (
+from trainer.motion_videos import (
     MOTIONS,
     SyntheticConfig,
     SyntheticDatasetError,
@@ -256,7 +256,7 @@ def test_frame_pairs_tell_the_classes_apart(probe_videos) -> None:
 def test_the_dataset_module_imports_nothing_of_the_trainer() -> None:
     # The demo recipe lives in launcher/demo_recipe.py: trainer.runner imports this module,
     # and this module (no import anywhere in it, lazy ones included) imports no trainer.
-    source = Path(trainer.synthetic.__file__).read_text(encoding="utf-8")
+    source = Path(trainer.motion_videos.__file__).read_text(encoding="utf-8")
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
