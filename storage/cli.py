@@ -26,7 +26,7 @@ from actiontag.queueing import EnqueueResult, Send, send_jobs
 from actiontag.settings import Settings
 from actiontag.text import escape_control
 from actiontag.timeline import Timeline, format_clock
-from storage import jobs, query, refused
+from storage import ingest, query, refused, transitions
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
@@ -526,9 +526,9 @@ def cmd_requeue(
     requeued: list[int] = []
     with write_transaction(session):
         if args.failed:
-            requeued += jobs.requeue_failed(session, args.job or None)
+            requeued += transitions.requeue_failed(session, args.job or None)
         if args.stale is not None:
-            requeued += jobs.requeue_stale(session, args.stale)
+            requeued += transitions.requeue_stale(session, args.stale)
     if not requeued:
         print("nothing to requeue", file=out)
         return 0
@@ -556,7 +556,7 @@ def _send(session: Session, job_ids: list[int], sender: Send) -> EnqueueResult:
     result = send_jobs(job_ids, sender)
     if result.sent:
         with write_transaction(session):
-            jobs.mark_enqueued(session, result.sent)
+            transitions.mark_enqueued(session, result.sent)
     return result
 
 
@@ -592,7 +592,7 @@ def cmd_retag(
         for start in range(0, len(video_ids), RETAG_CHUNK):
             chunk = video_ids[start : start + RETAG_CHUNK]
             with write_transaction(session):
-                new = jobs.create_jobs(session, model.model_id, chunk)
+                new = ingest.create_jobs(session, model.model_id, chunk)
             created += new
             if sender is not None and error is None:
                 result = _send(session, new, sender)

@@ -1,7 +1,8 @@
 """The database schema: SQLAlchemy 2.0 typed models, identical on SQLite and PostgreSQL.
 
 Migrations in ``storage/migrations`` build exactly this metadata (a test checks it).
-Job states change only in :mod:`storage.jobs`.
+Job states change only in :mod:`storage.ingest` (a job made, superseded),
+:mod:`storage.transitions` (the state machine) and :mod:`storage.results` (done).
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage import query
 from storage.db import DatabaseUnavailable, write_transaction
-from storage.jobs import JobInputs, JobNotFound, job_inputs, refresh_identity
+from storage.inputs import JobInputs, job_inputs, refresh_identity
 from storage.report.collect import RunFolder, find_run_folder
+from storage.transitions import JobNotFound
 from web import views
 from web.byte_ranges import video_response
 from web.context import WebContext, context_of

@@ -1,6 +1,6 @@
 """What the demo says of each sample: expected against got, from the jobs as the
-services record them (storage.jobs on a real SQLite database, read back with
-storage.query as the demo reads them)."""
+services record them (storage.ingest, storage.transitions and storage.results on a real
+SQLite database, read back with storage.query as the demo reads them)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from launcher.outcomes import format_outcomes, judge
 from launcher.samples import Sample
 from storage import query
 from storage.db import make_sessionmaker, open_database
-from storage.jobs import claim_job, complete_job, fail_job, record_file, register_model
+from storage.ingest import record_file, register_model
+from storage.results import JobResult, complete_job
 from storage.schema import JobState
+from storage.transitions import claim_job, fail_job
 
 INBOX = Path("/demo/inbox")
 META = {"duration": 1.0, "fps": 25.0, "frames": 24, "width": 64, "height": 48}
@@ -40,11 +42,13 @@ def _rows(database_url: str, tagged: dict[str, str], failed: dict[str, str]) -> 
                     complete_job(
                         session,
                         job.id,
-                        predictions=[(tagged[name], 0.9), ("other", 0.1)],
-                        expert_usage=[(1.0, 1)],
-                        video_meta=META,
-                        decode_ms=1.0,
-                        inference_ms=1.0,
+                        JobResult(
+                            predictions=[(tagged[name], 0.9), ("other", 0.1)],
+                            expert_usage=[(1.0, 1)],
+                            video_meta=META,
+                            decode_ms=1.0,
+                            inference_ms=1.0,
+                        ),
                     )
                 else:
                     fail_job(session, job.id, failed[name])

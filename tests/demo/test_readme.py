@@ -17,7 +17,9 @@ from sqlalchemy import Engine, text
 from actiontag.timeline import Segment, Timeline, Window
 from storage.cli import main as storage_main
 from storage.db import make_sessionmaker, open_database
-from storage.jobs import claim_job, complete_job, fail_job, record_file, register_model
+from storage.ingest import record_file, register_model
+from storage.results import JobResult, complete_job
+from storage.transitions import claim_job, fail_job
 from tests.demo.helpers import REPO
 
 README_PATH = REPO / "README.md"
@@ -61,7 +63,8 @@ def sql_examples() -> list[str]:
 
 
 def seed(engine: Engine) -> None:
-    """A small results database, written as the services write it (storage.jobs)."""
+    """A small results database, written as the services write it (storage.ingest,
+    storage.transitions, storage.results)."""
     meta = {"duration": 3.0, "fps": 30.0, "frames": 90, "width": 320, "height": 240}
     with make_sessionmaker(engine)() as session:
         model = register_model(
@@ -82,12 +85,14 @@ def seed(engine: Engine) -> None:
             complete_job(
                 session,
                 job.id,
-                predictions=predictions,
-                expert_usage=[(0.7, 8), (0.3, 2)],
-                video_meta=meta,
-                decode_ms=12.0,
-                inference_ms=80.0,
-                timeline=timeline,
+                JobResult(
+                    predictions=predictions,
+                    expert_usage=[(0.7, 8), (0.3, 2)],
+                    video_meta=meta,
+                    decode_ms=12.0,
+                    inference_ms=80.0,
+                    timeline=timeline,
+                ),
             )
         broken, _ = record_file(session, "/inbox/broken.mp4", "3" * 64, 0, model.id)
         fail_job(session, broken.id, "cannot read '/inbox/broken.mp4' as a video: empty")

@@ -7,7 +7,8 @@ import sys
 
 CHECK = """
 import sys
-import storage.cli, storage.db, storage.jobs, storage.query, storage.schema
+import storage.cli, storage.db, storage.ingest, storage.inputs, storage.query
+import storage.results, storage.schema, storage.transitions
 import storage.report
 print(" ".join(sorted(
     name for name in sys.modules

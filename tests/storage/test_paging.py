@@ -11,7 +11,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from actiontag.timeline import Segment, Timeline
-from storage import jobs, query
+from storage import ingest, query, transitions
+from storage.results import JobResult, complete_job
 from storage.schema import Job, Model, utcnow
 
 from .conftest import digest
@@ -30,8 +31,8 @@ def videos(session: Session, model: Model) -> list[int]:
     now = utcnow()
     made = []
     for i in range(12):
-        job, _ = jobs.record_file(session, f"/inbox/{i}.mp4", digest(str(i)), 100, model)
-        jobs.claim_job(session, job.id, "w1", max_attempts=3)
+        job, _ = ingest.record_file(session, f"/inbox/{i}.mp4", digest(str(i)), 100, model)
+        transitions.claim_job(session, job.id, "w1", max_attempts=3)
         timeline = Timeline(
             windows=(),
             segments=tuple(
@@ -40,15 +41,17 @@ def videos(session: Session, model: Model) -> list[int]:
             ),
             cuts=(),
         )
-        jobs.complete_job(
+        complete_job(
             session,
             job.id,
-            predictions=[(LABELS[i % 3], 0.8)],
-            expert_usage=[(1.0, 1)],
-            video_meta={},
-            decode_ms=1.0,
-            inference_ms=1.0,
-            timeline=timeline,
+            JobResult(
+                predictions=[(LABELS[i % 3], 0.8)],
+                expert_usage=[(1.0, 1)],
+                video_meta={},
+                decode_ms=1.0,
+                inference_ms=1.0,
+                timeline=timeline,
+            ),
         )
         made.append(job.id)
     session.commit()  # the videos above are one unit of work, the ages another
@@ -56,8 +59,8 @@ def videos(session: Session, model: Model) -> list[int]:
         for i, job_id in enumerate(made):
             when = now - timedelta(minutes=i // 3)  # three at a time share a finish time
             session.execute(update(Job).where(Job.id == job_id).values(finished_at=when))
-    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
-    jobs.record_file(session, "/inbox/7.mp4", digest("7"), 100, other)
+    other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
+    ingest.record_file(session, "/inbox/7.mp4", digest("7"), 100, other)
     session.commit()
     return made
 

@@ -12,7 +12,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import encode_thumbnails
-from storage import jobs, query
+from storage import ingest, query, transitions
+from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model, utcnow
 
 from .conftest import digest
@@ -21,16 +22,18 @@ from .conftest import digest
 def _tag(
     session: Session, model: Model, name: str, predictions, experts=((0.6, 3), (0.4, 1))
 ) -> int:
-    job, _ = jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 1000, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
-    jobs.complete_job(
+    job, _ = ingest.record_file(session, f"/inbox/{name}.mp4", digest(name), 1000, model)
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
+    complete_job(
         session,
         job.id,
-        predictions=predictions,
-        expert_usage=list(experts),
-        video_meta={"width": 320, "height": 240},
-        decode_ms=5.0,
-        inference_ms=50.0,
+        JobResult(
+            predictions=predictions,
+            expert_usage=list(experts),
+            video_meta={"width": 320, "height": 240},
+            decode_ms=5.0,
+            inference_ms=50.0,
+        ),
     )
     return job.id
 
@@ -45,13 +48,13 @@ def library(session: Session, model: Model) -> dict[str, int]:
         ),
         "sprint": _tag(session, model, "sprint", [("run", 0.5), ("jump", 0.3)]),
     }
-    broken, _ = jobs.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, model)
-    jobs.claim_job(session, broken.id, "w1", max_attempts=3)
-    jobs.fail_job(session, broken.id, "cannot decode: no video stream")
+    broken, _ = ingest.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, model)
+    transitions.claim_job(session, broken.id, "w1", max_attempts=3)
+    transitions.fail_job(session, broken.id, "cannot decode: no video stream")
     ids["broken"] = broken.id
-    ids["waiting"] = jobs.record_file(session, "/inbox/waiting.mp4", digest("waiting"), 10, model)[
-        0
-    ].id
+    ids["waiting"] = ingest.record_file(
+        session, "/inbox/waiting.mp4", digest("waiting"), 10, model
+    )[0].id
     return ids
 
 
@@ -99,8 +102,8 @@ def test_since_filter_uses_the_latest_activity(session: Session, library) -> Non
 
 
 def test_model_filter_takes_a_sha256_prefix(session: Session, library, model: Model) -> None:
-    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
-    jobs.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
+    other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
+    ingest.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
     rows = query.results(session, model_sha256=model.sha256[:8].upper())
     assert set(_ids(rows)) == set(library.values())
 
@@ -155,7 +158,7 @@ def test_show_finds_a_video_by_sha256_prefix(session: Session, library) -> None:
 
 
 def test_show_finds_a_video_by_any_path_it_was_seen_under(session: Session, library, model) -> None:
-    jobs.record_file(session, "/inbox/again/stroll copy.mp4", digest("stroll"), 1000, model)
+    ingest.record_file(session, "/inbox/again/stroll copy.mp4", digest("stroll"), 1000, model)
     detail = query.video_detail(session, "/inbox/again/stroll copy.mp4")
     assert detail.sha256 == digest("stroll")
     assert [seen.path for seen in detail.paths] == [
@@ -167,7 +170,7 @@ def test_show_finds_a_video_by_any_path_it_was_seen_under(session: Session, libr
 def test_show_resolves_a_relative_path(
     session: Session, model, tmp_path: Path, monkeypatch
 ) -> None:
-    jobs.record_file(session, str(tmp_path / "inbox" / "a.mp4"), digest("a"), 1, model)
+    ingest.record_file(session, str(tmp_path / "inbox" / "a.mp4"), digest("a"), 1, model)
     monkeypatch.chdir(tmp_path)
     assert query.video_detail(session, "inbox/a.mp4").sha256 == digest("a")
 
@@ -185,7 +188,7 @@ def test_show_gives_each_jobs_results(session: Session, library) -> None:
 
 def test_an_ambiguous_sha256_prefix_asks_for_more_digits(session: Session, model) -> None:
     for tail in ("0", "1"):
-        jobs.record_file(session, f"/inbox/{tail}.mp4", "abcd" + tail * 60, 1, model)
+        ingest.record_file(session, f"/inbox/{tail}.mp4", "abcd" + tail * 60, 1, model)
     with pytest.raises(query.AmbiguousVideo, match="give more digits"):
         query.video_detail(session, "abcd")
 
@@ -232,7 +235,7 @@ def test_labels_seen_lists_each_label_once(session: Session, library) -> None:
 def test_models_list_checkpoints_newest_first_with_job_counts(
     session: Session, library, model: Model
 ) -> None:
-    other = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
+    other = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
     newer, older = query.models(session)
     assert (newer.sha256, newer.class_names, newer.jobs_by_state["queued"]) == (
         other.sha256,
@@ -259,8 +262,8 @@ def test_models_list_checkpoints_newest_first_with_job_counts(
 def test_recent_videos_give_one_entry_per_video_with_each_models_job(
     session: Session, library, model: Model
 ) -> None:
-    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
-    second, _ = jobs.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
+    other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
+    second, _ = ingest.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
     videos = query.recent_videos(session)
     assert sorted(v.sha256 for v in videos) == sorted(
         digest(name) for name in ("running-man", "stroll", "sprint", "broken", "waiting")
@@ -279,8 +282,8 @@ def test_recent_videos_limit_counts_videos_most_recent_first(session: Session, l
 def test_recent_videos_keep_only_the_jobs_that_match_the_filters(
     session: Session, library, model: Model
 ) -> None:
-    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
-    jobs.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, other)
+    other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
+    ingest.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, other)
     (broken,) = query.recent_videos(session, state=JobState.FAILED)
     assert [job.job_id for job in broken.jobs] == [library["broken"]]
     assert [v.sha256 for v in query.recent_videos(session, label="walk", min_confidence=0.5)] == [
@@ -291,17 +294,19 @@ def test_recent_videos_keep_only_the_jobs_that_match_the_filters(
 def test_thumbnails_come_back_in_strip_order_per_job(session: Session, library, model) -> None:
     frames = [np.full((48, 64, 3), value, np.uint8) for value in (10, 120, 240)]
     thumbs = encode_thumbnails(frames)
-    job, _ = jobs.record_file(session, "/inbox/thumbs.mp4", digest("thumbs"), 10, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
-    jobs.complete_job(
+    job, _ = ingest.record_file(session, "/inbox/thumbs.mp4", digest("thumbs"), 10, model)
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
+    complete_job(
         session,
         job.id,
-        predictions=[("run", 1.0)],
-        expert_usage=[],
-        video_meta={},
-        decode_ms=1.0,
-        inference_ms=1.0,
-        thumbnails=thumbs,
+        JobResult(
+            predictions=[("run", 1.0)],
+            expert_usage=[],
+            video_meta={},
+            decode_ms=1.0,
+            inference_ms=1.0,
+            thumbnails=thumbs,
+        ),
     )
     found = query.thumbnails(session, [job.id, library["stroll"]])
     assert list(found) == [job.id]

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import InvalidThumbnail, encode_thumbnails
 from actiontag.timeline import Segment, Timeline, Window
-from storage import jobs, query
+from storage import ingest, query, transitions
 from storage.db import make_sessionmaker, write_transaction
+from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model, SegmentRecord, ShotCut, Video, WindowRecord, utcnow
 
 from .conftest import digest
@@ -57,22 +58,24 @@ def tag(
     path: str | None = None,
 ) -> int:
     """Record, claim and complete a video's job with this timeline; its job id."""
-    job, _ = jobs.record_file(session, path or f"/inbox/{name}.mp4", digest(name), 100, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    job, _ = ingest.record_file(session, path or f"/inbox/{name}.mp4", digest(name), 100, model)
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
     assert complete(session, job.id, timeline)
     return job.id
 
 
 def complete(session: Session, job_id: int, timeline: Timeline | None) -> bool:
-    return jobs.complete_job(
+    return complete_job(
         session,
         job_id,
-        predictions=[("ride_bike", 0.6), ("walk", 0.3)],
-        expert_usage=[(1.0, 6)],
-        video_meta=META,
-        decode_ms=1.0,
-        inference_ms=2.0,
-        timeline=timeline,
+        JobResult(
+            predictions=[("ride_bike", 0.6), ("walk", 0.3)],
+            expert_usage=[(1.0, 6)],
+            video_meta=META,
+            decode_ms=1.0,
+            inference_ms=2.0,
+            timeline=timeline,
+        ),
     )
 
 
@@ -145,8 +148,8 @@ def test_completing_a_done_job_again_keeps_its_timeline(session: Session, model:
 def test_concurrent_completions_write_the_timeline_once(engine: Engine, model: Model) -> None:
     factory = make_sessionmaker(engine)
     with factory() as session, write_transaction(session):
-        job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
-        jobs.claim_job(session, job.id, "w1", max_attempts=3)
+        job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+        transitions.claim_job(session, job.id, "w1", max_attempts=3)
     barrier = threading.Barrier(3)
 
     def run(_: int) -> bool:
@@ -220,8 +223,8 @@ BAD = [
 def test_complete_refuses_an_impossible_timeline_and_changes_nothing(
     session: Session, model: Model, timeline: Timeline, message: str
 ) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
     with pytest.raises(ValueError, match=message):
         complete(session, job.id, timeline)
     session.expire_all()
@@ -320,8 +323,8 @@ def test_complete_refuses_a_segment_thumbnail_that_is_not_a_jpeg_and_changes_not
     timeline = dataclasses.replace(
         TIMELINE, segments=(first, dataclasses.replace(second, thumbnail=data))
     )
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
     with pytest.raises(InvalidThumbnail, match=message):
         complete(session, job.id, timeline)
     session.expire_all()
@@ -334,8 +337,8 @@ def test_complete_refuses_a_segment_thumbnail_that_is_not_a_jpeg_and_changes_not
 
 def test_video_detail_carries_each_jobs_timeline(session: Session, model: Model) -> None:
     job_id = tag(session, model, "ride")
-    second = jobs.ensure_model(session, digest("second checkpoint"), "/models/b.pt")
-    other, _ = jobs.record_file(session, "/inbox/ride.mp4", digest("ride"), 100, second)
+    second = ingest.ensure_model(session, digest("second checkpoint"), "/models/b.pt")
+    other, _ = ingest.record_file(session, "/inbox/ride.mp4", digest("ride"), 100, second)
     detail = query.video_detail(session, "/inbox/ride.mp4")
     assert [job.job_id for job in detail.jobs] == [job_id, other.id]
     assert detail.timelines == {job_id: TIMELINE}  # the queued job has none yet
@@ -431,10 +434,10 @@ def test_moments_leave_out_jobs_that_are_not_done(session: Session, model: Model
 
 
 def test_current_is_the_model_registered_last(session: Session, model: Model) -> None:
-    newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
+    newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
     assert query.find_model(session, "current").sha256 == newer.sha256
     # Seeing the older checkpoint again (at a new path) does not make it current.
-    jobs.ensure_model(session, model.sha256, "/models/moved.pt")
+    ingest.ensure_model(session, model.sha256, "/models/moved.pt")
     assert query.find_model(session, "current").sha256 == newer.sha256
     assert query.find_model(session, model.sha256[:6]).path == "/models/moved.pt"
 
@@ -456,8 +459,8 @@ def test_current_with_no_model_registered_says_so(session: Session) -> None:
 
 
 def test_an_ambiguous_model_prefix_asks_for_more_digits(session: Session) -> None:
-    jobs.ensure_model(session, "abcd" + "0" * 60, "/models/a.pt")
-    jobs.ensure_model(session, "abcd" + "1" * 60, "/models/b.pt")
+    ingest.ensure_model(session, "abcd" + "0" * 60, "/models/a.pt")
+    ingest.ensure_model(session, "abcd" + "1" * 60, "/models/b.pt")
     with pytest.raises(query.ModelNotFound, match="give more digits"):
         query.find_model(session, "abcd")
 
@@ -467,14 +470,14 @@ def test_videos_without_a_job_of_the_model_by_label_and_first_seen(
 ) -> None:
     tag(session, model, "ride")  # ride_bike in predictions and segments
     quiet = tag(session, model, "quiet", timeline=None)  # ride_bike among the predictions
-    jobs.record_file(session, "/inbox/new.mp4", digest("new"), 100, model)  # not done yet
+    ingest.record_file(session, "/inbox/new.mp4", digest("new"), 100, model)  # not done yet
     session.execute(
         update(Video)
         .where(Video.id == session.get(Job, quiet).video_id)
         .values(first_seen=utcnow() - timedelta(days=10))
     )
     session.commit()
-    newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
+    newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
     videos = {
         path: session.scalar(select(Job.video_id).where(Job.path == path))
         for path in ("/inbox/ride.mp4", "/inbox/quiet.mp4", "/inbox/new.mp4")
@@ -501,10 +504,10 @@ def test_create_jobs_queues_one_job_per_video_and_is_idempotent(
 ) -> None:
     ride = tag(session, model, "ride")
     video_id = session.get(Job, ride).video_id
-    jobs.record_file(session, "/inbox/ride again.mp4", digest("ride"), 100, model)
-    newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
+    ingest.record_file(session, "/inbox/ride again.mp4", digest("ride"), 100, model)
+    newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
 
-    created = jobs.create_jobs(session, newer, [video_id, 9999])
+    created = ingest.create_jobs(session, newer, [video_id, 9999])
 
     assert len(created) == 1
     job = session.get(Job, created[0])
@@ -517,8 +520,8 @@ def test_create_jobs_queues_one_job_per_video_and_is_idempotent(
     )
     assert job.enqueued_at <= utcnow()
     session.commit()
-    assert jobs.create_jobs(session, newer.id, [video_id]) == []
-    assert jobs.create_jobs(session, newer.id, []) == []
+    assert ingest.create_jobs(session, newer.id, [video_id]) == []
+    assert ingest.create_jobs(session, newer.id, []) == []
     assert session.scalar(select(func.count()).select_from(Job)) == 2
 
 
@@ -527,14 +530,14 @@ def test_concurrent_create_jobs_make_each_job_once(engine: Engine, model: Model)
     with factory() as session, write_transaction(session):
         ids = [tag(session, model, f"v{n}", timeline=None) for n in range(20)]
         video_ids = [session.get(Job, job_id).video_id for job_id in ids]
-        newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt").id
+        newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt").id
     barrier = threading.Barrier(3)
 
     def create(_: int) -> list[int]:
         with factory() as session:
             barrier.wait()
             with write_transaction(session):  # retag's unit of work
-                return jobs.create_jobs(session, newer, video_ids)
+                return ingest.create_jobs(session, newer, video_ids)
 
     with ThreadPoolExecutor(3) as pool:
         made = [job_id for found in pool.map(create, range(3)) for job_id in found]

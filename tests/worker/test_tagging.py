@@ -2,7 +2,7 @@
 
 Each test runs on SQLite + the embedded broker and on PostgreSQL + Redis; one worker
 process per backend serves the whole module. Jobs are created as the watcher creates
-them (storage.jobs.record_file, then actiontag.queueing.send_jobs).
+them (storage.ingest.record_file, then actiontag.queueing.send_jobs).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from storage import jobs, query
+from storage import ingest, query
 from storage.db import write_transaction
 from storage.schema import JobState, Model
 from tests.support.videos import write_video
@@ -246,7 +246,7 @@ def test_job_for_another_model_fails_saying_to_use_the_same_checkpoint(
     stack: Stack, worker: RunningWorker
 ) -> None:
     with stack.session() as session, write_transaction(session):
-        other = jobs.ensure_model(session, "ab" * 32, "/models/other.pt").id
+        other = ingest.ensure_model(session, "ab" * 32, "/models/other.pt").id
     job_id = stack.record(write_video(stack.workdir / "other-model.avi", seed=6), model_id=other)
 
     job = stack.wait_for(job_id, worker=worker)
