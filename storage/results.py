@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import InvalidThumbnail, jpeg_size
-from actiontag.timeline import Timeline
+from actiontag.timeline import Segment, Timeline
 from storage.db import begin_writing
 from storage.schema import (
     Base,
@@ -78,13 +78,10 @@ def complete_job(
     """Write a job's results and mark it ``done``, all in one transaction.
 
     ``result`` is checked first (``ValueError``): predictions most confident first,
-    confidences and gate weights in [0, 1], only known ``video_meta`` fields; each
-    thumbnail, and each segment's thumbnail when given, must decode
-    (:class:`actiontag.thumbnails.InvalidThumbnail`, a ``ValueError``); the timeline:
-    every time finite and not negative, each window and segment ending after it starts,
-    windows and segments in order of start, cuts strictly increasing, labels not empty,
-    confidences in [0, 1], a segment's peak not below its mean and its top-k most likely
-    first with its label first.
+    confidences and gate weights in [0, 1], only known ``video_meta`` fields; the
+    timeline by its own rules (:meth:`actiontag.timeline.Timeline.check`,
+    :class:`actiontag.timeline.InvalidTimeline`); each thumbnail, and each segment's
+    thumbnail when given, must decode (:class:`actiontag.thumbnails.InvalidThumbnail`).
 
     ``worker``: the name the job was claimed under
     (:func:`storage.transitions.claim_job`). Given, the result is written only while the
@@ -196,125 +193,52 @@ def _check_expert_usage(expert_usage: Sequence[tuple[float, int]]) -> None:
             raise ValueError(f"expert {expert} cannot be chosen {chosen} times")
 
 
-# A segment's mean and peak are computed from the same probabilities, the mean in
-# floating point: a mean of equal values may come out a few ulps above them.
-_MEAN_ABOVE_PEAK_TOLERANCE = 1e-9
-
-
 def _timeline_rows(
     timeline: Timeline | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ``windows``, ``segments`` and ``shot_cuts`` rows of ``timeline``, checked."""
+    """The ``windows``, ``segments`` and ``shot_cuts`` rows of ``timeline``, checked
+    (:meth:`actiontag.timeline.Timeline.check`, and each segment's thumbnail decoded)."""
     if timeline is None:
         return [], [], []
-    windows = []
-    previous_start = 0.0
-    for position, window in enumerate(timeline.windows):
-        what = f"window {position}"
-        _check_span(what, window.start_s, window.end_s, previous_start)
-        _check_label(what, window.label)
-        _check_confidence(what, "confidence", window.confidence)
-        previous_start = window.start_s
-        windows.append(
-            {
-                "position": position,
-                "start_s": float(window.start_s),
-                "end_s": float(window.end_s),
-                "label": window.label,
-                "confidence": float(window.confidence),
-            }
-        )
-    segments = []
-    previous_start = 0.0
-    for position, segment in enumerate(timeline.segments):
-        what = f"segment {position}"
-        _check_span(what, segment.start_s, segment.end_s, previous_start)
-        _check_label(what, segment.label)
-        _check_confidence(what, "mean confidence", segment.mean_confidence)
-        _check_confidence(what, "peak confidence", segment.peak_confidence)
-        if segment.mean_confidence > segment.peak_confidence + _MEAN_ABOVE_PEAK_TOLERANCE:
-            raise ValueError(
-                f"{what}: its mean confidence ({segment.mean_confidence}) is above its peak "
-                f"({segment.peak_confidence})"
-            )
-        previous_start = segment.start_s
-        thumbnail = None
-        if segment.thumbnail is not None:
-            try:
-                jpeg_size(segment.thumbnail)  # decodes it: a damaged JPEG is refused here
-            except InvalidThumbnail as exc:
-                raise InvalidThumbnail(f"{what}: its thumbnail: {exc}") from None
-            thumbnail = bytes(segment.thumbnail)
-        segments.append(
-            {
-                "position": position,
-                "start_s": float(segment.start_s),
-                "end_s": float(segment.end_s),
-                "label": segment.label,
-                "mean_confidence": float(segment.mean_confidence),
-                "peak_confidence": float(segment.peak_confidence),
-                "top_k": _top_k(what, segment.label, segment.top_k),
-                "thumbnail": thumbnail,
-            }
-        )
-    cuts = []
-    previous = -math.inf
-    for position, time_s in enumerate(timeline.cuts):
-        if not (math.isfinite(time_s) and time_s >= 0):
-            raise ValueError(f"shot cut {position} must be a time of 0 s or more, got {time_s}")
-        if time_s <= previous:
-            raise ValueError(
-                f"shot cuts must be in increasing order; cut {position} ({time_s} s) "
-                f"follows {previous} s"
-            )
-        previous = time_s
-        cuts.append({"position": position, "time_s": float(time_s)})
+    timeline.check()
+    windows = [
+        {
+            "position": position,
+            "start_s": float(window.start_s),
+            "end_s": float(window.end_s),
+            "label": window.label,
+            "confidence": float(window.confidence),
+        }
+        for position, window in enumerate(timeline.windows)
+    ]
+    segments = [
+        {
+            "position": position,
+            "start_s": float(segment.start_s),
+            "end_s": float(segment.end_s),
+            "label": segment.label,
+            "mean_confidence": float(segment.mean_confidence),
+            "peak_confidence": float(segment.peak_confidence),
+            "top_k": [{"label": name, "confidence": float(conf)} for name, conf in segment.top_k],
+            "thumbnail": _segment_thumbnail(position, segment),
+        }
+        for position, segment in enumerate(timeline.segments)
+    ]
+    cuts = [
+        {"position": position, "time_s": float(time_s)}
+        for position, time_s in enumerate(timeline.cuts)
+    ]
     return windows, segments, cuts
 
 
-def _check_span(what: str, start_s: float, end_s: float, previous_start: float) -> None:
-    if not (math.isfinite(start_s) and math.isfinite(end_s) and start_s >= 0):
-        raise ValueError(f"{what}: times must be finite and not negative, got {start_s}-{end_s}")
-    if end_s <= start_s:
-        raise ValueError(f"{what} must end after it starts, got {start_s}-{end_s} s")
-    if start_s < previous_start:
-        raise ValueError(
-            f"{what} starts at {start_s} s, before the one ahead of it ({previous_start} s): "
-            "give them in order of time"
-        )
-
-
-def _check_label(what: str, label: str) -> None:
-    if not label:
-        raise ValueError(f"{what}: the label cannot be empty")
-
-
-def _check_confidence(what: str, name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"{what}: its {name} must lie in [0, 1], got {value}")
-
-
-def _top_k(
-    what: str, label: str, top_k: Sequence[tuple[str, float]]
-) -> list[dict[str, str | float]]:
-    if not top_k or top_k[0][0] != label:
-        first = repr(top_k[0][0]) if top_k else "nothing"
-        raise ValueError(f"{what}: its top-k must start with its label {label!r}, not {first}")
-    rows: list[dict[str, str | float]] = []
-    previous = math.inf
-    for name, confidence in top_k:
-        _check_label(f"{what}'s top-k", name)
-        _check_confidence(f"{what}'s top-k", f"confidence of {name!r}", confidence)
-        if confidence > previous:
-            raise ValueError(
-                f"{what}: its top-k must be most likely first; {name!r} ({confidence}) "
-                f"follows a lower confidence ({previous})"
-            )
-        previous = confidence
-        rows.append({"label": name, "confidence": float(confidence)})
-    if len({row["label"] for row in rows}) != len(rows):
-        raise ValueError(f"{what}: a label appears twice in its top-k")
-    return rows
+def _segment_thumbnail(position: int, segment: Segment) -> bytes | None:
+    if segment.thumbnail is None:
+        return None
+    try:
+        jpeg_size(segment.thumbnail)  # decodes it: a damaged JPEG is refused here
+    except InvalidThumbnail as exc:
+        raise InvalidThumbnail(f"segment {position}: its thumbnail: {exc}") from None
+    return bytes(segment.thumbnail)
 
 
 def _thumbnail_rows(thumbnails: Sequence[bytes]) -> list[dict[str, Any]]:
