@@ -45,7 +45,7 @@ from launcher.supervisor import (
 )
 from launcher.web import address, web_spec
 from storage.db import create_sqlite_database
-from storage.query import ResultRow
+from storage.queries.jobs import ResultRow
 from storage.schema import JobState
 
 CHECKPOINT_ENV = env_name("checkpoint")

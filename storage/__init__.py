@@ -9,7 +9,8 @@
 - ``storage.results``: ``JobResult`` and ``complete_job`` (``running -> done`` with the results)
 - ``storage.inputs``: what a worker reads to run a job (its video's recorded files)
 - ``storage.paths``: which of a video's paths comes first
-- ``storage.query``: the read side (results, one video's detail, statistics)
+- ``storage.queries``: the read side, a module per read model (jobs, videos, timelines,
+  moments, thumbnails, models, statistics) and the filters they share
 - ``storage.report``: the static HTML report (``python -m storage report --html DIR``)
 - ``python -m storage``: the command line (``storage.options`` parses, ``storage.cli`` runs)
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from actiontag.timeline import Timeline
-from storage.query import MomentRow, ResultRow, VideoDetail
+from storage.queries.jobs import ResultRow
+from storage.queries.moments import MomentRow
+from storage.queries.videos import VideoDetail
 from web import schemas
 
 

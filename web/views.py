@@ -9,7 +9,8 @@ from typing import Any
 
 from actiontag.text import escape_control
 from actiontag.timeline import Timeline, format_clock
-from storage.query import ResultRow, VideoDetail
+from storage.queries.jobs import ResultRow
+from storage.queries.videos import VideoDetail
 from storage.report.strip import Strip, build_strip
 from storage.schema import FINISHED_STATES
 

@@ -1,6 +1,6 @@
 """What the demo says of each sample: expected against got, from the jobs as the
 services record them (storage.ingest, storage.transitions and storage.results on a real
-SQLite database, read back with storage.query as the demo reads them)."""
+SQLite database, read back with storage.queries as the demo reads them)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 
 from launcher.outcomes import format_outcomes, judge
 from launcher.samples import Sample
-from storage import query
 from storage.db import make_sessionmaker, open_database
 from storage.ingest import record_file, register_model
+from storage.queries.jobs import results
 from storage.results import JobResult, complete_job
 from storage.schema import JobState
 from storage.transitions import claim_job, fail_job
@@ -53,7 +53,7 @@ def _rows(database_url: str, tagged: dict[str, str], failed: dict[str, str]) -> 
                 else:
                     fail_job(session, job.id, failed[name])
         with make_sessionmaker(engine)() as session:  # as the demo reads: a new session
-            return {row.path: row for row in query.results(session)}
+            return {row.path: row for row in results(session)}
     finally:
         engine.dispose()
 

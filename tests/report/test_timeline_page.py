@@ -8,7 +8,8 @@ from dataclasses import replace
 from types import ModuleType
 
 from actiontag.timeline import Segment, Timeline, Window
-from storage.query import ModelRow, VideoDetail
+from storage.queries.models import ModelRow
+from storage.queries.videos import VideoDetail
 from storage.report.page import label_colour, render_page
 from storage.schema import JobState
 

@@ -11,7 +11,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from actiontag.timeline import Segment, Timeline
-from storage import ingest, query, transitions
+from storage import ingest, transitions
+from storage.queries.jobs import job_row
+from storage.queries.moments import moments
+from storage.queries.thumbnails import segment_thumbnail
+from storage.queries.videos import VideoNotFound, recent_videos, video_by_id, video_id_of
 from storage.results import JobResult, complete_job
 from storage.schema import Job, Model, utcnow
 
@@ -68,12 +72,12 @@ def videos(session: Session, model: Model) -> list[int]:
 def test_pages_of_recent_videos_are_slices_of_the_whole_list(
     session: Session, videos: list[int]
 ) -> None:
-    whole = [v.video_id for v in query.recent_videos(session)]
+    whole = [v.video_id for v in recent_videos(session)]
     assert len(whole) == 12
-    assert whole[0] == query.job_row(session, videos[7]).video_id  # type: ignore[union-attr]
+    assert whole[0] == job_row(session, videos[7]).video_id  # type: ignore[union-attr]
     for limit in (1, 2, 5):
         pages = [
-            [v.video_id for v in query.recent_videos(session, limit=limit, offset=offset)]
+            [v.video_id for v in recent_videos(session, limit=limit, offset=offset)]
             for offset in range(0, 13, limit)
         ]
         assert [video for page in pages for video in page] == whole, limit
@@ -82,46 +86,44 @@ def test_pages_of_recent_videos_are_slices_of_the_whole_list(
 def test_pages_of_moments_most_confident_first_are_slices_of_the_whole_list(
     session: Session, videos: list[int]
 ) -> None:
-    whole = query.moments(session, most_confident_first=True)
+    whole = moments(session, most_confident_first=True)
     assert len(whole) == 36
     confidences = [m.mean_confidence for m in whole]
     assert confidences == sorted(confidences, reverse=True)
     paged = [
         m
         for offset in range(0, 36, 5)
-        for m in query.moments(session, most_confident_first=True, limit=5, offset=offset)
+        for m in moments(session, most_confident_first=True, limit=5, offset=offset)
     ]
     assert paged == whole
-    runs = query.moments(session, label="run", min_confidence=0.5, most_confident_first=True)
+    runs = moments(session, label="run", min_confidence=0.5, most_confident_first=True)
     assert runs and all(m.label == "run" and m.mean_confidence >= 0.5 for m in runs)
 
 
 def test_pages_of_moments_by_path_are_slices_of_the_whole_list(
     session: Session, videos: list[int]
 ) -> None:
-    whole = query.moments(session)
-    paged = [
-        m for offset in range(0, 36, 7) for m in query.moments(session, limit=7, offset=offset)
-    ]
+    whole = moments(session)
+    paged = [m for offset in range(0, 36, 7) for m in moments(session, limit=7, offset=offset)]
     assert paged == whole
 
 
 def test_a_video_is_read_by_id_and_found_by_its_full_sha256(
     session: Session, videos: list[int]
 ) -> None:
-    video_id = query.video_id_of(session, digest("3"))
+    video_id = video_id_of(session, digest("3"))
     assert video_id is not None
-    detail = query.video_by_id(session, video_id)
+    detail = video_by_id(session, video_id)
     assert detail.sha256 == digest("3") and len(detail.timelines) == 1
-    assert query.video_id_of(session, digest("nothing")) is None
-    with pytest.raises(query.VideoNotFound):
-        query.video_by_id(session, 10_000)
+    assert video_id_of(session, digest("nothing")) is None
+    with pytest.raises(VideoNotFound):
+        video_by_id(session, 10_000)
 
 
 def test_a_job_row_and_a_segment_thumbnail_are_read_by_id(
     session: Session, videos: list[int]
 ) -> None:
-    row = query.job_row(session, videos[0])
+    row = job_row(session, videos[0])
     assert row is not None and row.top is not None and row.top.label == "run"
-    assert query.job_row(session, 10_000) is None
-    assert query.segment_thumbnail(session, videos[0], 0) is None  # none was stored
+    assert job_row(session, 10_000) is None
+    assert segment_thumbnail(session, videos[0], 0) is None  # none was stored

@@ -12,7 +12,13 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import encode_thumbnails
-from storage import ingest, query, transitions
+from storage import ingest, transitions
+from storage.queries.filters import JobFilters
+from storage.queries.jobs import ResultRow, results
+from storage.queries.models import models
+from storage.queries.stats import labels_seen, stats
+from storage.queries.thumbnails import thumbnails
+from storage.queries.videos import AmbiguousVideo, VideoNotFound, recent_videos, video_detail
 from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model, utcnow
 
@@ -58,21 +64,21 @@ def library(session: Session, model: Model) -> dict[str, int]:
     return ids
 
 
-def _ids(rows: list[query.ResultRow]) -> list[int]:
+def _ids(rows: list[ResultRow]) -> list[int]:
     return [row.job_id for row in rows]
 
 
 def test_results_list_every_job_most_recent_first(session: Session, library) -> None:
-    rows = query.results(session)
+    rows = results(session)
     assert set(_ids(rows)) == set(library.values())
     moments = [row.finished_at or row.started_at or row.enqueued_at for row in rows]
     assert moments == sorted(moments, reverse=True)
 
 
 def test_label_filter_matches_any_rank_above_the_confidence(session: Session, library) -> None:
-    rows = query.results(session, label="run", min_confidence=0.45)
+    rows = results(session, JobFilters(label="run", min_confidence=0.45))
     assert set(_ids(rows)) == {library["running-man"], library["sprint"]}
-    assert set(_ids(query.results(session, label="run"))) == {
+    assert set(_ids(results(session, JobFilters(label="run")))) == {
         library["running-man"],
         library["stroll"],
         library["sprint"],
@@ -80,13 +86,13 @@ def test_label_filter_matches_any_rank_above_the_confidence(session: Session, li
 
 
 def test_min_confidence_alone_filters_on_the_top_prediction(session: Session, library) -> None:
-    rows = query.results(session, min_confidence=0.6)
+    rows = results(session, JobFilters(min_confidence=0.6))
     assert set(_ids(rows)) == {library["running-man"], library["stroll"]}
 
 
 def test_state_filter(session: Session, library) -> None:
-    assert _ids(query.results(session, state=JobState.FAILED)) == [library["broken"]]
-    assert _ids(query.results(session, state=JobState.QUEUED)) == [library["waiting"]]
+    assert _ids(results(session, JobFilters(state=JobState.FAILED))) == [library["broken"]]
+    assert _ids(results(session, JobFilters(state=JobState.QUEUED))) == [library["waiting"]]
 
 
 def test_since_filter_uses_the_latest_activity(session: Session, library) -> None:
@@ -96,7 +102,7 @@ def test_since_filter_uses_the_latest_activity(session: Session, library) -> Non
         .values(finished_at=utcnow() - timedelta(days=3))
     )
     session.commit()
-    rows = query.results(session, since=utcnow() - timedelta(days=1))
+    rows = results(session, JobFilters(since=utcnow() - timedelta(days=1)))
     assert library["running-man"] not in _ids(rows)
     assert len(rows) == len(library) - 1
 
@@ -104,7 +110,7 @@ def test_since_filter_uses_the_latest_activity(session: Session, library) -> Non
 def test_model_filter_takes_a_sha256_prefix(session: Session, library, model: Model) -> None:
     other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
     ingest.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
-    rows = query.results(session, model_sha256=model.sha256[:8].upper())
+    rows = results(session, JobFilters(model_sha256=model.sha256[:8].upper()))
     assert set(_ids(rows)) == set(library.values())
 
 
@@ -112,16 +118,16 @@ def test_model_filter_takes_a_sha256_prefix(session: Session, library, model: Mo
 def test_like_wildcards_in_a_model_prefix_match_no_model(
     session: Session, library, wildcard: str
 ) -> None:
-    assert query.results(session, model_sha256=wildcard) == []
-    assert sum(query.stats(session, model_sha256=wildcard).jobs_by_state.values()) == 0
+    assert results(session, JobFilters(model_sha256=wildcard)) == []
+    assert sum(stats(session, model_sha256=wildcard).jobs_by_state.values()) == 0
 
 
 def test_limit_keeps_the_most_recent(session: Session, library) -> None:
-    assert _ids(query.results(session, limit=2)) == _ids(query.results(session))[:2]
+    assert _ids(results(session, limit=2)) == _ids(results(session))[:2]
 
 
 def test_result_rows_carry_predictions_experts_path_and_error(session: Session, library) -> None:
-    rows = {row.job_id: row for row in query.results(session)}
+    rows = {row.job_id: row for row in results(session)}
     stroll = rows[library["stroll"]]
     assert [(p.rank, p.label, p.confidence) for p in stroll.predictions] == [
         (1, "walk", 0.6),
@@ -141,7 +147,7 @@ def test_result_rows_carry_predictions_experts_path_and_error(session: Session, 
 
 
 def test_result_rows_serialize_to_json(session: Session, library) -> None:
-    record = json.loads(json.dumps(query.results(session, limit=1)[0].as_dict()))
+    record = json.loads(json.dumps(results(session, limit=1)[0].as_dict()))
     assert record["state"] in {state.value for state in JobState}
     assert record["enqueued_at"].endswith("+00:00")
 
@@ -149,17 +155,17 @@ def test_result_rows_serialize_to_json(session: Session, library) -> None:
 def test_show_finds_a_video_by_id(session: Session, library) -> None:
     job = session.get(Job, library["stroll"])
     assert job is not None
-    detail = query.video_detail(session, str(job.video_id))
+    detail = video_detail(session, str(job.video_id))
     assert detail.sha256 == digest("stroll")
 
 
 def test_show_finds_a_video_by_sha256_prefix(session: Session, library) -> None:
-    assert query.video_detail(session, digest("sprint")[:8]).sha256 == digest("sprint")
+    assert video_detail(session, digest("sprint")[:8]).sha256 == digest("sprint")
 
 
 def test_show_finds_a_video_by_any_path_it_was_seen_under(session: Session, library, model) -> None:
     ingest.record_file(session, "/inbox/again/stroll copy.mp4", digest("stroll"), 1000, model)
-    detail = query.video_detail(session, "/inbox/again/stroll copy.mp4")
+    detail = video_detail(session, "/inbox/again/stroll copy.mp4")
     assert detail.sha256 == digest("stroll")
     assert [seen.path for seen in detail.paths] == [
         "/inbox/stroll.mp4",
@@ -172,11 +178,11 @@ def test_show_resolves_a_relative_path(
 ) -> None:
     ingest.record_file(session, str(tmp_path / "inbox" / "a.mp4"), digest("a"), 1, model)
     monkeypatch.chdir(tmp_path)
-    assert query.video_detail(session, "inbox/a.mp4").sha256 == digest("a")
+    assert video_detail(session, "inbox/a.mp4").sha256 == digest("a")
 
 
 def test_show_gives_each_jobs_results(session: Session, library) -> None:
-    detail = query.video_detail(session, digest("running-man")[:10])
+    detail = video_detail(session, digest("running-man")[:10])
     (job,) = detail.jobs
     assert (job.state, job.top.label if job.top else None, job.decode_ms) == (
         JobState.DONE,
@@ -189,17 +195,17 @@ def test_show_gives_each_jobs_results(session: Session, library) -> None:
 def test_an_ambiguous_sha256_prefix_asks_for_more_digits(session: Session, model) -> None:
     for tail in ("0", "1"):
         ingest.record_file(session, f"/inbox/{tail}.mp4", "abcd" + tail * 60, 1, model)
-    with pytest.raises(query.AmbiguousVideo, match="give more digits"):
-        query.video_detail(session, "abcd")
+    with pytest.raises(AmbiguousVideo, match="give more digits"):
+        video_detail(session, "abcd")
 
 
 def test_an_unknown_video_says_how_to_list_them(session: Session, library) -> None:
-    with pytest.raises(query.VideoNotFound, match="python -m storage list"):
-        query.video_detail(session, "/nowhere.mp4")
+    with pytest.raises(VideoNotFound, match="python -m storage list"):
+        video_detail(session, "/nowhere.mp4")
 
 
 def test_stats_count_jobs_by_state_with_zeros(session: Session, library) -> None:
-    result = query.stats(session)
+    result = stats(session)
     assert result.jobs_by_state == {
         "queued": 1,
         "running": 0,
@@ -211,11 +217,11 @@ def test_stats_count_jobs_by_state_with_zeros(session: Session, library) -> None
 
 
 def test_stats_histogram_counts_top1_labels_of_done_jobs(session: Session, library) -> None:
-    assert query.stats(session).top1_labels == (("run", 2), ("walk", 1))
+    assert stats(session).top1_labels == (("run", 2), ("walk", 1))
 
 
 def test_stats_average_expert_usage_over_done_jobs(session: Session, library) -> None:
-    experts = query.stats(session).experts
+    experts = stats(session).experts
     assert [e.expert for e in experts] == [0, 1]
     assert experts[0].mean_gate_weight == pytest.approx((0.6 + 0.2 + 0.6) / 3)
     assert experts[1].mean_times_chosen == pytest.approx((1 + 4 + 1) / 3)
@@ -223,20 +229,20 @@ def test_stats_average_expert_usage_over_done_jobs(session: Session, library) ->
 
 
 def test_stats_of_an_empty_database(session: Session) -> None:
-    result = query.stats(session)
+    result = stats(session)
     assert (result.videos, result.top1_labels, result.experts) == (0, (), ())
     assert set(result.jobs_by_state.values()) == {0}
 
 
 def test_labels_seen_lists_each_label_once(session: Session, library) -> None:
-    assert list(query.labels_seen(session)) == ["jump", "run", "walk"]
+    assert list(labels_seen(session)) == ["jump", "run", "walk"]
 
 
 def test_models_list_checkpoints_newest_first_with_job_counts(
     session: Session, library, model: Model
 ) -> None:
     other = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
-    newer, older = query.models(session)
+    newer, older = models(session)
     assert (newer.sha256, newer.class_names, newer.jobs_by_state["queued"]) == (
         other.sha256,
         None,
@@ -264,7 +270,7 @@ def test_recent_videos_give_one_entry_per_video_with_each_models_job(
 ) -> None:
     other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
     second, _ = ingest.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
-    videos = query.recent_videos(session)
+    videos = recent_videos(session)
     assert sorted(v.sha256 for v in videos) == sorted(
         digest(name) for name in ("running-man", "stroll", "sprint", "broken", "waiting")
     )
@@ -274,8 +280,8 @@ def test_recent_videos_give_one_entry_per_video_with_each_models_job(
 
 
 def test_recent_videos_limit_counts_videos_most_recent_first(session: Session, library) -> None:
-    jobs_first = _ids(query.results(session))
-    videos = query.recent_videos(session, limit=2)
+    jobs_first = _ids(results(session))
+    videos = recent_videos(session, limit=2)
     assert [v.jobs[0].job_id for v in videos] == jobs_first[:2]
 
 
@@ -284,11 +290,11 @@ def test_recent_videos_keep_only_the_jobs_that_match_the_filters(
 ) -> None:
     other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
     ingest.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, other)
-    (broken,) = query.recent_videos(session, state=JobState.FAILED)
+    (broken,) = recent_videos(session, JobFilters(state=JobState.FAILED))
     assert [job.job_id for job in broken.jobs] == [library["broken"]]
-    assert [v.sha256 for v in query.recent_videos(session, label="walk", min_confidence=0.5)] == [
-        digest("stroll")
-    ]
+    assert [
+        v.sha256 for v in recent_videos(session, JobFilters(label="walk", min_confidence=0.5))
+    ] == [digest("stroll")]
 
 
 def test_thumbnails_come_back_in_strip_order_per_job(session: Session, library, model) -> None:
@@ -308,7 +314,7 @@ def test_thumbnails_come_back_in_strip_order_per_job(session: Session, library, 
             thumbnails=thumbs,
         ),
     )
-    found = query.thumbnails(session, [job.id, library["stroll"]])
+    found = thumbnails(session, [job.id, library["stroll"]])
     assert list(found) == [job.id]
     assert [(t.position, t.width, t.height, t.jpeg) for t in found[job.id]] == [
         (i, 64, 48, data) for i, data in enumerate(thumbs)

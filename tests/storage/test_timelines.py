@@ -15,8 +15,12 @@ from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import InvalidThumbnail, encode_thumbnails
 from actiontag.timeline import InvalidTimeline, Segment, Timeline, Window
-from storage import ingest, query, transitions
+from storage import ingest, transitions
 from storage.db import make_sessionmaker, write_transaction
+from storage.queries.models import ModelNotFound, find_model
+from storage.queries.moments import moments
+from storage.queries.timelines import timelines
+from storage.queries.videos import video_detail, videos_without_job
 from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model, SegmentRecord, ShotCut, Video, WindowRecord, utcnow
 
@@ -80,7 +84,7 @@ def complete(session: Session, job_id: int, timeline: Timeline | None) -> bool:
 
 
 def stored(session: Session, job_id: int) -> Timeline | None:
-    return query.timelines(session, [job_id]).get(job_id)
+    return timelines(session, [job_id]).get(job_id)
 
 
 def counts(session: Session) -> tuple[int, int, int]:
@@ -265,7 +269,7 @@ def test_moments_do_not_load_segment_thumbnails(session: Session, model: Model) 
     bind = session.get_bind()
     event.listen(bind, "before_cursor_execute", seen)
     try:
-        assert len(query.moments(session, label="ride_bike")) == 1
+        assert len(moments(session, label="ride_bike")) == 1
         assert stored(session, job_id).segments[0].thumbnail == red
     finally:
         event.remove(bind, "before_cursor_execute", seen)
@@ -305,7 +309,7 @@ def test_video_detail_carries_each_jobs_timeline(session: Session, model: Model)
     job_id = tag(session, model, "ride")
     second = ingest.ensure_model(session, digest("second checkpoint"), "/models/b.pt")
     other, _ = ingest.record_file(session, "/inbox/ride.mp4", digest("ride"), 100, second)
-    detail = query.video_detail(session, "/inbox/ride.mp4")
+    detail = video_detail(session, "/inbox/ride.mp4")
     assert [job.job_id for job in detail.jobs] == [job_id, other.id]
     assert detail.timelines == {job_id: TIMELINE}  # the queued job has none yet
 
@@ -331,7 +335,7 @@ def test_moments_finds_the_segments_of_a_label_above_a_confidence_and_duration(
             (),
         ),
     )
-    found = query.moments(session, label="ride_bike", min_confidence=0.7, min_duration_s=2.0)
+    found = moments(session, label="ride_bike", min_confidence=0.7, min_duration_s=2.0)
     assert [(m.path, m.start_s, m.end_s, m.mean_confidence) for m in found] == [
         ("/inbox/ride.mp4", 0.0, 5.5, 0.8),
         ("/inbox/street.mp4", 9.0, 11.0, 0.75),
@@ -354,8 +358,8 @@ def test_moments_finds_the_segments_of_a_label_above_a_confidence_and_duration(
 def test_a_minimum_duration_is_met_despite_floating_point(session: Session, model: Model) -> None:
     assert 2.3 - 0.3 < 2.0  # 1.9999999999999998
     tag(session, model, "ride", Timeline((), (segment(0.3, 2.3, "run", 0.8),), ()))
-    assert len(query.moments(session, label="run", min_duration_s=2.0)) == 1
-    assert query.moments(session, label="run", min_duration_s=2.001) == []
+    assert len(moments(session, label="run", min_duration_s=2.0)) == 1
+    assert moments(session, label="run", min_duration_s=2.001) == []
 
 
 def test_moments_are_ordered_by_path_then_time_and_filtered_by_model_and_since(
@@ -363,7 +367,7 @@ def test_moments_are_ordered_by_path_then_time_and_filtered_by_model_and_since(
 ) -> None:
     old = tag(session, model, "b", path="/inbox/b.mp4")
     tag(session, model, "a", path="/inbox/a.mp4")
-    found = query.moments(session)
+    found = moments(session)
     assert [(m.path, m.label) for m in found] == [
         ("/inbox/a.mp4", "ride_bike"),
         ("/inbox/a.mp4", "walk"),
@@ -374,11 +378,11 @@ def test_moments_are_ordered_by_path_then_time_and_filtered_by_model_and_since(
         update(Job).where(Job.id == old).values(finished_at=utcnow() - timedelta(days=3))
     )
     session.commit()
-    recent = query.moments(session, since=utcnow() - timedelta(days=1))
+    recent = moments(session, since=utcnow() - timedelta(days=1))
     assert {m.path for m in recent} == {"/inbox/a.mp4"}
-    assert query.moments(session, model_sha256=model.sha256[:8].upper()) == found
-    assert query.moments(session, model_sha256="0000") == []
-    assert len(query.moments(session, limit=3)) == 3
+    assert moments(session, model_sha256=model.sha256[:8].upper()) == found
+    assert moments(session, model_sha256="0000") == []
+    assert len(moments(session, limit=3)) == 3
 
 
 @pytest.mark.parametrize("wildcard", ["%", "_"])
@@ -386,14 +390,14 @@ def test_like_wildcards_in_a_model_prefix_match_no_moment(
     session: Session, model: Model, wildcard: str
 ) -> None:
     tag(session, model, "ride")
-    assert query.moments(session, model_sha256=wildcard) == []
+    assert moments(session, model_sha256=wildcard) == []
 
 
 def test_moments_leave_out_jobs_that_are_not_done(session: Session, model: Model) -> None:
     job_id = tag(session, model, "ride")
     session.execute(update(Job).where(Job.id == job_id).values(state=JobState.FAILED))
     session.commit()
-    assert query.moments(session) == []
+    assert moments(session) == []
 
 
 # -- retag: which model, which videos, new jobs ----------------------------------------
@@ -401,11 +405,11 @@ def test_moments_leave_out_jobs_that_are_not_done(session: Session, model: Model
 
 def test_current_is_the_model_registered_last(session: Session, model: Model) -> None:
     newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
-    assert query.find_model(session, "current").sha256 == newer.sha256
+    assert find_model(session, "current").sha256 == newer.sha256
     # Seeing the older checkpoint again (at a new path) does not make it current.
     ingest.ensure_model(session, model.sha256, "/models/moved.pt")
-    assert query.find_model(session, "current").sha256 == newer.sha256
-    assert query.find_model(session, model.sha256[:6]).path == "/models/moved.pt"
+    assert find_model(session, "current").sha256 == newer.sha256
+    assert find_model(session, model.sha256[:6]).path == "/models/moved.pt"
 
 
 @pytest.mark.parametrize(
@@ -415,20 +419,20 @@ def test_current_is_the_model_registered_last(session: Session, model: Model) ->
 def test_an_unknown_model_reference_says_why(
     session: Session, model: Model, ref: str, message: str
 ) -> None:
-    with pytest.raises(query.ModelNotFound, match=message):
-        query.find_model(session, ref)
+    with pytest.raises(ModelNotFound, match=message):
+        find_model(session, ref)
 
 
 def test_current_with_no_model_registered_says_so(session: Session) -> None:
-    with pytest.raises(query.ModelNotFound, match="no model is registered yet"):
-        query.find_model(session, "current")
+    with pytest.raises(ModelNotFound, match="no model is registered yet"):
+        find_model(session, "current")
 
 
 def test_an_ambiguous_model_prefix_asks_for_more_digits(session: Session) -> None:
     ingest.ensure_model(session, "abcd" + "0" * 60, "/models/a.pt")
     ingest.ensure_model(session, "abcd" + "1" * 60, "/models/b.pt")
-    with pytest.raises(query.ModelNotFound, match="give more digits"):
-        query.find_model(session, "abcd")
+    with pytest.raises(ModelNotFound, match="give more digits"):
+        find_model(session, "abcd")
 
 
 def test_videos_without_a_job_of_the_model_by_label_and_first_seen(
@@ -449,19 +453,19 @@ def test_videos_without_a_job_of_the_model_by_label_and_first_seen(
         for path in ("/inbox/ride.mp4", "/inbox/quiet.mp4", "/inbox/new.mp4")
     }
 
-    everything = query.videos_without_job(session, newer.id)
+    everything = videos_without_job(session, newer.id)
     assert everything == [
         videos["/inbox/quiet.mp4"],
         videos["/inbox/ride.mp4"],
         videos["/inbox/new.mp4"],
     ]
-    assert query.videos_without_job(session, model.id) == []
-    assert query.videos_without_job(session, newer.id, labels=["wave"]) == []  # a window only
-    assert set(query.videos_without_job(session, newer.id, labels=["ride_bike"])) == {
+    assert videos_without_job(session, model.id) == []
+    assert videos_without_job(session, newer.id, labels=["wave"]) == []  # a window only
+    assert set(videos_without_job(session, newer.id, labels=["ride_bike"])) == {
         videos["/inbox/ride.mp4"],
         videos["/inbox/quiet.mp4"],
     }
-    recent = query.videos_without_job(session, newer.id, since=utcnow() - timedelta(days=1))
+    recent = videos_without_job(session, newer.id, since=utcnow() - timedelta(days=1))
     assert set(recent) == {videos["/inbox/ride.mp4"], videos["/inbox/new.mp4"]}
 
 

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from storage import ingest, query
+from storage import ingest
 from storage.db import write_transaction
+from storage.queries.timelines import timelines
 from storage.schema import JobState, Model
 from tests.support.videos import write_video
 from trainer.synthetic import Part, write_sequence
@@ -157,7 +158,7 @@ def test_a_done_job_stores_the_predictors_timeline_segments_and_cuts(
     job_id = _tag(stack, worker, path)
 
     with stack.session() as session:
-        stored = query.timelines(session, [job_id])[job_id]
+        stored = timelines(session, [job_id])[job_id]
     expected = predictor.predict(path).timeline
 
     assert len(stored.windows) == len(expected.windows) > NUM_CLIPS
