@@ -66,7 +66,7 @@ def record(url: str, inbox: Path, path: Path, sha256: str) -> int:
     with make_sessionmaker(engine)() as session:
         model = ingest.ensure_model(session, "ab" * 32, "/models/model.pt")
         session.commit()
-        job, _ = ingest.record_file(
+        job = ingest.record_path(
             session,
             str(path),
             sha256,
@@ -74,7 +74,7 @@ def record(url: str, inbox: Path, path: Path, sha256: str) -> int:
             model.id,
             inbox=str(inbox),
             stat=os.stat(path),
-        )
+        ).job
         video_id = job.video_id
     engine.dispose()
     return video_id

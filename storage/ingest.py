@@ -111,24 +111,6 @@ def register_model(
     return model
 
 
-def record_file(
-    session: Session,
-    path: str,
-    sha256: str,
-    size: int,
-    model: Model | int,
-    *,
-    inbox: str | None = None,
-    stat: os.stat_result | None = None,
-) -> tuple[Job, bool]:
-    """Record a file seen in the inbox; return its job for ``model`` and whether it is new.
-
-    :func:`record_path`, for callers that need only the job.
-    """
-    recording = record_path(session, path, sha256, size, model, inbox=inbox, stat=stat)
-    return recording.job, recording.created
-
-
 def record_path(
     session: Session,
     path: str,

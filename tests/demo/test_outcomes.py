@@ -11,7 +11,7 @@ import pytest
 from launcher.outcomes import format_outcomes, judge
 from launcher.samples import Sample
 from storage.db import make_sessionmaker, open_database
-from storage.ingest import record_file, register_model
+from storage.ingest import record_path, register_model
 from storage.queries.jobs import results
 from storage.results import JobResult, complete_job
 from storage.schema import JobState
@@ -36,7 +36,7 @@ def _rows(database_url: str, tagged: dict[str, str], failed: dict[str, str]) -> 
                 session, "ab" * 32, "/m.pt", split=1, class_names=None, metrics=None
             )
             for n, name in enumerate([*tagged, *failed]):
-                job, _ = record_file(session, str(INBOX / name), f"{n:064x}", 10, model.id)
+                job = record_path(session, str(INBOX / name), f"{n:064x}", 10, model.id).job
                 claim_job(session, job.id, "w@host#0", max_attempts=3)
                 if name in tagged:
                     complete_job(

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from actiontag.timeline import Segment, Timeline, Window
 from storage.cli import main as storage_main
 from storage.db import make_sessionmaker, open_database
-from storage.ingest import record_file, register_model
+from storage.ingest import record_path, register_model
 from storage.results import JobResult, complete_job
 from storage.transitions import claim_job, fail_job
 from tests.demo.helpers import REPO
@@ -80,7 +80,7 @@ def seed(engine: Engine) -> None:
             (STREET, "2", [("walk", 0.6), ("ride_bike", 0.3)], STREET_TIMELINE),
         ]
         for path, digit, predictions, timeline in tagged:
-            job, _ = record_file(session, path, digit * 64, 1000, model.id)
+            job = record_path(session, path, digit * 64, 1000, model.id).job
             claim_job(session, job.id, "w@host#0", max_attempts=3)
             complete_job(
                 session,
@@ -94,9 +94,9 @@ def seed(engine: Engine) -> None:
                     timeline=timeline,
                 ),
             )
-        broken, _ = record_file(session, "/inbox/broken.mp4", "3" * 64, 0, model.id)
+        broken = record_path(session, "/inbox/broken.mp4", "3" * 64, 0, model.id).job
         fail_job(session, broken.id, "cannot read '/inbox/broken.mp4' as a video: empty")
-        record_file(session, "/inbox/new.mp4", "4" * 64, 500, model.id)
+        record_path(session, "/inbox/new.mp4", "4" * 64, 500, model.id)
         session.commit()
 
 

@@ -225,7 +225,7 @@ def build_library(url: str, run_dir: Path) -> Library:
     for seed, (path, predictions, experts, clips) in enumerate(tagged):
         # The first video has a timeline; the others were tagged before migration 0007.
         timeline = _timeline(seed) if seed == 0 else None
-        job, _ = ingest.record_file(session, path, _digest(path), 1_500_000 + seed, model)
+        job = ingest.record_path(session, path, _digest(path), 1_500_000 + seed, model).job
         transitions.claim_job(session, job.id, "celery@test-1", max_attempts=3)
         assert complete_job(
             session,
@@ -260,10 +260,10 @@ def build_library(url: str, run_dir: Path) -> Library:
         )
     # The same content under a second name: one video, both names on its card.
     copy = "/srv/inbox/copy of stroll.mp4"
-    ingest.record_file(session, copy, _digest("/srv/inbox/stroll.mp4"), 1_500_002, model)
+    ingest.record_path(session, copy, _digest("/srv/inbox/stroll.mp4"), 1_500_002, model)
     cases[2] = replace(cases[2], name="copy of stroll.mp4", paths=(copy, *cases[2].paths))
 
-    broken, _ = ingest.record_file(session, "/srv/inbox/broken.mp4", _digest("broken"), 512, model)
+    broken = ingest.record_path(session, "/srv/inbox/broken.mp4", _digest("broken"), 512, model).job
     transitions.claim_job(session, broken.id, "celery@test-1", max_attempts=3)
     error = (
         "cannot decode /srv/inbox/broken.mp4: moov atom not found </pre><script>alert(1)</script>"
@@ -272,14 +272,16 @@ def build_library(url: str, run_dir: Path) -> Library:
     cases.append(VideoCase("broken.mp4", ("/srv/inbox/broken.mp4",), state="failed", error=error))
 
     # A video that killed its worker: the attempts cap marks it failed.
-    crashy, _ = ingest.record_file(session, "/srv/inbox/crashy.mp4", _digest("crashy"), 2048, model)
+    crashy = ingest.record_path(
+        session, "/srv/inbox/crashy.mp4", _digest("crashy"), 2048, model
+    ).job
     transitions.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
     exhausted = transitions.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
     cases.append(
         VideoCase("crashy.mp4", ("/srv/inbox/crashy.mp4",), "failed", error=exhausted.reason)
     )
 
-    ingest.record_file(session, "/srv/inbox/waiting.mp4", _digest("waiting"), 4096, model)
+    ingest.record_path(session, "/srv/inbox/waiting.mp4", _digest("waiting"), 4096, model)
     cases.append(VideoCase("waiting.mp4", ("/srv/inbox/waiting.mp4",), state="queued"))
     session.commit()  # the library is one unit of work, as a caller commits its own
     session.close()

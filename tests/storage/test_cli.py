@@ -94,7 +94,7 @@ def rows(session: Session, model: Model) -> dict[str, int]:
         ("plie", ODD_NAME, [("run", 0.81), ("walk", 0.15), ("jump", 0.04)]),
         ("stroll", "/inbox/stroll.mp4", [("walk", 0.55), ("run", 0.45)]),
     ]:
-        job, _ = ingest.record_file(session, path, digest(name), 2_000_000, model)
+        job = ingest.record_path(session, path, digest(name), 2_000_000, model).job
         transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
         complete_job(
             session,
@@ -115,10 +115,12 @@ def rows(session: Session, model: Model) -> dict[str, int]:
             ),
         )
         ids[name] = job.id
-    broken, _ = ingest.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, model)
+    broken = ingest.record_path(session, "/inbox/broken.mp4", digest("broken"), 10, model).job
     transitions.fail_job(session, broken.id, "cannot decode: moov atom not found")
     ids["broken"] = broken.id
-    ids["waiting"] = ingest.record_file(session, "/inbox/waiting.mp4", digest("w"), 10, model)[0].id
+    ids["waiting"] = ingest.record_path(
+        session, "/inbox/waiting.mp4", digest("w"), 10, model
+    ).job.id
     return ids
 
 
@@ -401,7 +403,7 @@ FORMULAS = [
 @pytest.fixture
 def hostile_rows(session: Session, model: Model) -> dict[str, int]:
     """A job whose labels (they come from the checkpoint) and error are formulas."""
-    job, _ = ingest.record_file(session, "/inbox/formulas.mp4", digest("formulas"), 100, model)
+    job = ingest.record_path(session, "/inbox/formulas.mp4", digest("formulas"), 100, model).job
     transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
     complete_job(
         session,
@@ -414,7 +416,7 @@ def hostile_rows(session: Session, model: Model) -> dict[str, int]:
             inference_ms=1.0,
         ),
     )
-    failed, _ = ingest.record_file(session, "/inbox/failed.mp4", digest("failed"), 10, model)
+    failed = ingest.record_path(session, "/inbox/failed.mp4", digest("failed"), 10, model).job
     transitions.fail_job(session, failed.id, "=1+1 cannot decode")
     return {"formulas": job.id, "failed": failed.id}
 
@@ -465,17 +467,15 @@ def test_export_csv_ends_every_line_with_crlf(store_url: str, rows, tmp_path: Pa
 def renamed(session: Session, model: Model) -> dict[str, int]:
     """One content recorded as first.mp4, then seen as second.mp4 and third.mp4; its job
     failed reading first.mp4. Another video under one name only."""
-    job, _ = ingest.record_file(session, "/inbox/first.mp4", digest("same"), 100, model)
+    job = ingest.record_path(session, "/inbox/first.mp4", digest("same"), 100, model).job
     for name in ("second", "third"):
-        again, created = ingest.record_file(
-            session, f"/inbox/{name}.mp4", digest("same"), 100, model
-        )
-        assert (again.id, created) == (job.id, False)
+        again = ingest.record_path(session, f"/inbox/{name}.mp4", digest("same"), 100, model)
+        assert (again.job.id, again.created) == (job.id, False)
     transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
     transitions.fail_job(
         session, job.id, "cannot read '/inbox/first.mp4' as a video: moov atom not found"
     )
-    single, _ = ingest.record_file(session, "/inbox/single.mp4", digest("single"), 10, model)
+    single = ingest.record_path(session, "/inbox/single.mp4", digest("single"), 10, model).job
     return {"renamed": job.id, "single": single.id}
 
 
@@ -497,9 +497,9 @@ def test_list_shows_the_path_the_job_used_and_how_many_more(
 def test_list_shows_the_path_the_worker_read(
     store_url: str, session: Session, model: Model, tmp_path: Path
 ) -> None:
-    job, _ = ingest.record_file(session, "/inbox/old name.mp4", digest("moved"), 100, model)
-    ingest.record_file(session, "/inbox/new name.mp4", digest("moved"), 100, model)
-    ingest.record_file(session, "/inbox/newest name.mp4", digest("moved"), 100, model)
+    job = ingest.record_path(session, "/inbox/old name.mp4", digest("moved"), 100, model).job
+    ingest.record_path(session, "/inbox/new name.mp4", digest("moved"), 100, model)
+    ingest.record_path(session, "/inbox/newest name.mp4", digest("moved"), 100, model)
     transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
     # The worker read the second name (the newest was already gone, say).
     transitions.fail_job(session, job.id, "it is a still image (png)", path="/inbox/new name.mp4")

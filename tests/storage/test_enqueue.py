@@ -57,7 +57,7 @@ def _received(app: Celery, queue: str, count: int) -> list[tuple[str, list]]:
 def _queued(session: Session, model: Model, names: list[str]) -> list[int]:
     with write_transaction(session):
         return [
-            ingest.record_file(session, f"/inbox/{name}.mp4", digest(name), 1, model)[0].id
+            ingest.record_path(session, f"/inbox/{name}.mp4", digest(name), 1, model).job.id
             for name in names
         ]
 

@@ -26,7 +26,7 @@ META = {"duration": 3.2, "fps": 25.0, "frames": 80, "width": 320, "height": 240}
 @pytest.fixture
 def job_id(session: Session, model: Model) -> int:
     with write_transaction(session):
-        job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+        job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
     return job.id
 
 
@@ -119,7 +119,7 @@ def test_of_two_claimers_exactly_one_wins(engine: Engine, job_id: int) -> None:
 
 def _queue(session: Session, model: Model, names: list[str]) -> list[int]:
     return [
-        ingest.record_file(session, f"/inbox/{name}.mp4", digest(name), 100, model)[0].id
+        ingest.record_path(session, f"/inbox/{name}.mp4", digest(name), 100, model).job.id
         for name in names
     ]
 
@@ -448,7 +448,7 @@ def test_failing_a_missing_job_raises_job_not_found(session: Session) -> None:
 
 def _three_jobs(session: Session, model: Model) -> list[int]:
     return [
-        ingest.record_file(session, f"/inbox/{name}.mp4", digest(name), 1, model)[0].id
+        ingest.record_path(session, f"/inbox/{name}.mp4", digest(name), 1, model).job.id
         for name in ("x", "y", "z")
     ]
 

@@ -434,7 +434,7 @@ def test_the_timeline_tables_refuse_impossible_rows(
     engine = make_engine(store_url)
     with make_sessionmaker(engine)() as session:
         model = ingest.ensure_model(session, "a" * 64, "/models/a.pt")
-        ingest.record_file(session, "/inbox/a.mp4", "b" * 64, 10, model)
+        ingest.record_path(session, "/inbox/a.mp4", "b" * 64, 10, model)
     try:
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES {values}"))

@@ -35,7 +35,7 @@ def videos(session: Session, model: Model) -> list[int]:
     now = utcnow()
     made = []
     for i in range(12):
-        job, _ = ingest.record_file(session, f"/inbox/{i}.mp4", digest(str(i)), 100, model)
+        job = ingest.record_path(session, f"/inbox/{i}.mp4", digest(str(i)), 100, model).job
         transitions.claim_job(session, job.id, "w1", max_attempts=3)
         timeline = Timeline(
             windows=(),
@@ -64,7 +64,7 @@ def videos(session: Session, model: Model) -> list[int]:
             when = now - timedelta(minutes=i // 3)  # three at a time share a finish time
             session.execute(update(Job).where(Job.id == job_id).values(finished_at=when))
     other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
-    ingest.record_file(session, "/inbox/7.mp4", digest("7"), 100, other)
+    ingest.record_path(session, "/inbox/7.mp4", digest("7"), 100, other)
     session.commit()
     return made
 

@@ -28,7 +28,7 @@ from .conftest import digest
 def _tag(
     session: Session, model: Model, name: str, predictions, experts=((0.6, 3), (0.4, 1))
 ) -> int:
-    job, _ = ingest.record_file(session, f"/inbox/{name}.mp4", digest(name), 1000, model)
+    job = ingest.record_path(session, f"/inbox/{name}.mp4", digest(name), 1000, model).job
     transitions.claim_job(session, job.id, "w1", max_attempts=3)
     complete_job(
         session,
@@ -54,13 +54,13 @@ def library(session: Session, model: Model) -> dict[str, int]:
         ),
         "sprint": _tag(session, model, "sprint", [("run", 0.5), ("jump", 0.3)]),
     }
-    broken, _ = ingest.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, model)
+    broken = ingest.record_path(session, "/inbox/broken.mp4", digest("broken"), 10, model).job
     transitions.claim_job(session, broken.id, "w1", max_attempts=3)
     transitions.fail_job(session, broken.id, "cannot decode: no video stream")
     ids["broken"] = broken.id
-    ids["waiting"] = ingest.record_file(
+    ids["waiting"] = ingest.record_path(
         session, "/inbox/waiting.mp4", digest("waiting"), 10, model
-    )[0].id
+    ).job.id
     return ids
 
 
@@ -109,7 +109,7 @@ def test_since_filter_uses_the_latest_activity(session: Session, library) -> Non
 
 def test_model_filter_takes_a_sha256_prefix(session: Session, library, model: Model) -> None:
     other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
-    ingest.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
+    ingest.record_path(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
     rows = results(session, JobFilters(model_sha256=model.sha256[:8].upper()))
     assert set(_ids(rows)) == set(library.values())
 
@@ -164,7 +164,7 @@ def test_show_finds_a_video_by_sha256_prefix(session: Session, library) -> None:
 
 
 def test_show_finds_a_video_by_any_path_it_was_seen_under(session: Session, library, model) -> None:
-    ingest.record_file(session, "/inbox/again/stroll copy.mp4", digest("stroll"), 1000, model)
+    ingest.record_path(session, "/inbox/again/stroll copy.mp4", digest("stroll"), 1000, model)
     detail = video_detail(session, "/inbox/again/stroll copy.mp4")
     assert detail.sha256 == digest("stroll")
     assert [seen.path for seen in detail.paths] == [
@@ -176,7 +176,7 @@ def test_show_finds_a_video_by_any_path_it_was_seen_under(session: Session, libr
 def test_show_resolves_a_relative_path(
     session: Session, model, tmp_path: Path, monkeypatch
 ) -> None:
-    ingest.record_file(session, str(tmp_path / "inbox" / "a.mp4"), digest("a"), 1, model)
+    ingest.record_path(session, str(tmp_path / "inbox" / "a.mp4"), digest("a"), 1, model)
     monkeypatch.chdir(tmp_path)
     assert video_detail(session, "inbox/a.mp4").sha256 == digest("a")
 
@@ -194,7 +194,7 @@ def test_show_gives_each_jobs_results(session: Session, library) -> None:
 
 def test_an_ambiguous_sha256_prefix_asks_for_more_digits(session: Session, model) -> None:
     for tail in ("0", "1"):
-        ingest.record_file(session, f"/inbox/{tail}.mp4", "abcd" + tail * 60, 1, model)
+        ingest.record_path(session, f"/inbox/{tail}.mp4", "abcd" + tail * 60, 1, model)
     with pytest.raises(AmbiguousVideo, match="give more digits"):
         video_detail(session, "abcd")
 
@@ -269,7 +269,7 @@ def test_recent_videos_give_one_entry_per_video_with_each_models_job(
     session: Session, library, model: Model
 ) -> None:
     other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
-    second, _ = ingest.record_file(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other)
+    second = ingest.record_path(session, "/inbox/stroll.mp4", digest("stroll"), 1000, other).job
     videos = recent_videos(session)
     assert sorted(v.sha256 for v in videos) == sorted(
         digest(name) for name in ("running-man", "stroll", "sprint", "broken", "waiting")
@@ -289,7 +289,7 @@ def test_recent_videos_keep_only_the_jobs_that_match_the_filters(
     session: Session, library, model: Model
 ) -> None:
     other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
-    ingest.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, other)
+    ingest.record_path(session, "/inbox/broken.mp4", digest("broken"), 10, other)
     (broken,) = recent_videos(session, JobFilters(state=JobState.FAILED))
     assert [job.job_id for job in broken.jobs] == [library["broken"]]
     assert [
@@ -300,7 +300,7 @@ def test_recent_videos_keep_only_the_jobs_that_match_the_filters(
 def test_thumbnails_come_back_in_strip_order_per_job(session: Session, library, model) -> None:
     frames = [np.full((48, 64, 3), value, np.uint8) for value in (10, 120, 240)]
     thumbs = encode_thumbnails(frames)
-    job, _ = ingest.record_file(session, "/inbox/thumbs.mp4", digest("thumbs"), 10, model)
+    job = ingest.record_path(session, "/inbox/thumbs.mp4", digest("thumbs"), 10, model).job
     transitions.claim_job(session, job.id, "w1", max_attempts=3)
     complete_job(
         session,

@@ -64,9 +64,10 @@ def test_a_malformed_sha256_is_refused(session: Session) -> None:
         ingest.ensure_model(session, "ABC", "/models/a.pt")
 
 
-def test_record_file_creates_video_path_and_queued_job(session: Session, model: Model) -> None:
-    job, created = ingest.record_file(session, "/inbox/run.mp4", digest("run"), 1234, model)
-    assert created
+def test_record_path_creates_video_path_and_queued_job(session: Session, model: Model) -> None:
+    recording = ingest.record_path(session, "/inbox/run.mp4", digest("run"), 1234, model)
+    job = recording.job
+    assert recording.created
     assert (job.state, job.attempts, job.model_id) == (JobState.QUEUED, 0, model.id)
     video = session.get(Video, job.video_id)
     assert video is not None
@@ -77,42 +78,43 @@ def test_record_file_creates_video_path_and_queued_job(session: Session, model: 
 def test_same_content_under_a_second_name_adds_a_path_not_a_job(
     session: Session, model: Model
 ) -> None:
-    first, created_first = ingest.record_file(session, "/inbox/a.mp4", digest("same"), 10, model)
-    second, created_second = ingest.record_file(session, "/inbox/b.mp4", digest("same"), 10, model)
-    assert (created_first, created_second) == (True, False)
-    assert second.id == first.id
+    first = ingest.record_path(session, "/inbox/a.mp4", digest("same"), 10, model)
+    second = ingest.record_path(session, "/inbox/b.mp4", digest("same"), 10, model)
+    assert (first.created, second.created) == (True, False)
+    assert second.job.id == first.job.id
     paths = session.scalars(select(VideoPath.path).order_by(VideoPath.id)).all()
     assert paths == ["/inbox/a.mp4", "/inbox/b.mp4"]
     assert (_count(session, Video), _count(session, Job)) == (1, 1)
 
 
 def test_recording_the_same_file_again_changes_nothing(session: Session, model: Model) -> None:
-    ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
-    _, created = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model)
+    created = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).created
     assert not created
     counts = (_count(session, Video), _count(session, VideoPath), _count(session, Job))
     assert counts == (1, 1, 1)
 
 
 def test_new_content_under_an_old_name_is_a_new_video(session: Session, model: Model) -> None:
-    old, _ = ingest.record_file(session, "/inbox/a.mp4", digest("v1"), 10, model)
-    new, created = ingest.record_file(session, "/inbox/a.mp4", digest("v2"), 12, model)
-    assert created and new.video_id != old.video_id
-    assert job_inputs(session, new.id).paths == ["/inbox/a.mp4"]
+    old = ingest.record_path(session, "/inbox/a.mp4", digest("v1"), 10, model).job
+    new = ingest.record_path(session, "/inbox/a.mp4", digest("v2"), 12, model)
+    assert new.created and new.job.video_id != old.video_id
+    assert job_inputs(session, new.job.id).paths == ["/inbox/a.mp4"]
 
 
 def test_a_second_model_gets_its_own_job_for_the_same_video(session: Session, model: Model) -> None:
     other = ingest.ensure_model(session, digest("other checkpoint"), "/models/b.pt")
-    first, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
-    second, created = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, other)
-    assert created and second.id != first.id and second.video_id == first.video_id
+    first = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
+    second = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, other)
+    assert second.created and second.job.id != first.id
+    assert second.job.video_id == first.video_id
 
 
 def test_job_inputs_lists_paths_newest_first_and_the_checkpoint(
     session: Session, model: Model
 ) -> None:
-    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
-    ingest.record_file(session, "/inbox/later.mp4", digest("a"), 10, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
+    ingest.record_path(session, "/inbox/later.mp4", digest("a"), 10, model)
     inputs = job_inputs(session, job.id)
     assert inputs.paths == ["/inbox/later.mp4", "/inbox/a.mp4"]
     assert (inputs.model_sha256, inputs.model_path) == (model.sha256, model.path)
@@ -128,7 +130,7 @@ def _stat(path: Path) -> os.stat_result:
         return os.fstat(file.fileno())
 
 
-def test_record_file_stores_the_inbox_and_identity_of_the_hashed_file(
+def test_record_path_stores_the_inbox_and_identity_of_the_hashed_file(
     session: Session, model: Model, tmp_path: Path
 ) -> None:
     path = tmp_path / "inbox" / "run.mp4"
@@ -136,9 +138,9 @@ def test_record_file_stores_the_inbox_and_identity_of_the_hashed_file(
     path.write_bytes(b"video bytes")
     st = _stat(path)
 
-    job, _ = ingest.record_file(
+    job = ingest.record_path(
         session, str(path), digest("run"), 11, model, inbox=str(path.parent), stat=st
-    )
+    ).job
 
     assert job_inputs(session, job.id).files == [
         RecordedFile(
@@ -154,13 +156,13 @@ def test_recording_a_known_path_again_stores_its_new_identity(
     path = tmp_path / "a.mp4"
     path.write_bytes(b"same bytes")
     first = _stat(path)
-    job, _ = ingest.record_file(session, str(path), digest("a"), 10, model, stat=first)
+    job = ingest.record_path(session, str(path), digest("a"), 10, model, stat=first).job
     path.unlink()
     path.write_bytes(b"same bytes")
     os.utime(path, ns=(first.st_atime_ns, first.st_mtime_ns + 1_000_000_000))
     again = _stat(path)
 
-    ingest.record_file(session, str(path), digest("a"), 10, model, inbox=str(tmp_path), stat=again)
+    ingest.record_path(session, str(path), digest("a"), 10, model, inbox=str(tmp_path), stat=again)
 
     (file,) = job_inputs(session, job.id).files
     assert (file.inbox, file.inode, file.mtime_ns, file.ctime_ns) == (
@@ -178,14 +180,14 @@ def test_device_and_inode_numbers_beyond_bigints_range_are_stored_exactly(
     # overlayfs (xino) sets the high bits of inode numbers: all 64 bits are used.
     device, inode = 2**63 + 7, 2**64 - 3
     st = os.stat_result((0o100644, inode, device, 1, 0, 0, 10, 0, 0, 0))
-    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=st)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model, stat=st).job
     session.expunge_all()
     (file,) = job_inputs(session, job.id).files
     assert (file.device, file.inode) == (device, inode)
 
 
 def test_a_path_recorded_without_identity_has_none(session: Session, model: Model) -> None:
-    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
     (file,) = job_inputs(session, job.id).files
     assert (file.inbox, file.identity) == (None, None)
 
@@ -194,12 +196,12 @@ def test_a_stat_of_another_size_is_refused(session: Session, model: Model, tmp_p
     path = tmp_path / "a.mp4"
     path.write_bytes(b"12345")
     with pytest.raises(ValueError, match="5 bytes but the size given is 10"):
-        ingest.record_file(session, str(path), digest("a"), 10, model, stat=_stat(path))
+        ingest.record_path(session, str(path), digest("a"), 10, model, stat=_stat(path))
 
 
 def test_a_relative_inbox_is_refused(session: Session, model: Model) -> None:
     with pytest.raises(ValueError, match="absolute"):
-        ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, inbox="inbox")
+        ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model, inbox="inbox")
 
 
 def test_job_inputs_of_a_missing_job_raises_job_not_found(session: Session) -> None:
@@ -207,7 +209,7 @@ def test_job_inputs_of_a_missing_job_raises_job_not_found(session: Session) -> N
         job_inputs(session, 99)
 
 
-def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
+def test_concurrent_record_path_for_one_content_makes_one_video_and_one_job(
     engine: Engine, model: Model
 ) -> None:
     # Eight watchers see the same content under eight names at the same moment.
@@ -218,10 +220,10 @@ def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
         with factory() as session:
             barrier.wait()
             with write_transaction(session):  # the watcher's unit of work
-                job, created = ingest.record_file(
+                recording = ingest.record_path(
                     session, f"/inbox/copy-{index}.mp4", digest("shared"), 99, model.id
                 )
-            return job.id, created
+            return recording.job.id, recording.created
 
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(record, range(8)))
@@ -235,11 +237,11 @@ def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
         )
 
 
-def test_record_file_rereads_a_video_another_transaction_inserted_first(
+def test_record_path_rereads_a_video_another_transaction_inserted_first(
     postgres_url: str,
 ) -> None:
     # Deterministic race on PostgreSQL: another transaction inserts the same video and
-    # commits only after our record_file has looked, found nothing, and tried to insert.
+    # commits only after our record_path has looked, found nothing, and tried to insert.
     engine = open_database(postgres_url)
     factory = make_sessionmaker(engine)
     with factory() as session, write_transaction(session):
@@ -254,7 +256,7 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
             with factory() as session:
                 try:
                     with write_transaction(session):
-                        outcome["job"] = ingest.record_file(
+                        outcome["recording"] = ingest.record_path(
                             session, "/inbox/race.mp4", digest("race"), 5, model_id
                         )
                 except Exception as exc:
@@ -266,8 +268,9 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
         rival.commit()
         thread.join(timeout=30)
     assert "error" not in outcome, outcome.get("error")
-    job, created = outcome["job"]  # type: ignore[misc]
-    assert created and job.state is JobState.QUEUED
+    recording = outcome["recording"]
+    assert isinstance(recording, ingest.Recording)
+    assert recording.created and recording.job.state is JobState.QUEUED
     with factory() as session:
         assert (_count(session, Video), _count(session, Job)) == (1, 1)
     other.dispose()
@@ -275,7 +278,7 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
 
 
 def _wait_for_a_lock_wait(conn) -> None:
-    """Until some other backend waits on a lock (our record_file's INSERT)."""
+    """Until some other backend waits on a lock (our record_path's INSERT)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         waiting = conn.execute(
@@ -287,7 +290,7 @@ def _wait_for_a_lock_wait(conn) -> None:
         if waiting:
             return
         time.sleep(0.02)
-    raise AssertionError("record_file never blocked on the rival's uncommitted insert")
+    raise AssertionError("record_path never blocked on the rival's uncommitted insert")
 
 
 def _stat_of(inode: int, changed_ns: int) -> os.stat_result:
@@ -299,9 +302,9 @@ def _stat_of(inode: int, changed_ns: int) -> os.stat_result:
 def test_refresh_identity_stores_the_identity_of_a_file_verified_again(
     session: Session, model: Model
 ) -> None:
-    job, _ = ingest.record_file(
+    job = ingest.record_path(
         session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(2**64 - 3, 1)
-    )
+    ).job
     (stale,) = job_inputs(session, job.id).files
     touched = _stat_of(2**64 - 3, 2)
 
@@ -314,11 +317,11 @@ def test_refresh_identity_stores_the_identity_of_a_file_verified_again(
 def test_refresh_identity_leaves_a_newer_recording_of_the_path_alone(
     session: Session, model: Model
 ) -> None:
-    job, _ = ingest.record_file(
+    job = ingest.record_path(
         session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(5, 1)
-    )
+    ).job
     (stale,) = job_inputs(session, job.id).files
-    ingest.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(6, 3))
+    ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(6, 3))
 
     assert not refresh_identity(session, job.video_id, stale, _stat_of(5, 2))
 

@@ -109,7 +109,7 @@ THUMBS = encode_thumbnails(
 
 @pytest.fixture
 def job_id(session: Session, model: Model) -> int:
-    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
     transitions.claim_job(session, job.id, "w1", max_attempts=3)
     return job.id
 

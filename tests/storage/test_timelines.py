@@ -62,7 +62,7 @@ def tag(
     path: str | None = None,
 ) -> int:
     """Record, claim and complete a video's job with this timeline; its job id."""
-    job, _ = ingest.record_file(session, path or f"/inbox/{name}.mp4", digest(name), 100, model)
+    job = ingest.record_path(session, path or f"/inbox/{name}.mp4", digest(name), 100, model).job
     transitions.claim_job(session, job.id, "w1", max_attempts=3)
     assert complete(session, job.id, timeline)
     return job.id
@@ -152,7 +152,7 @@ def test_completing_a_done_job_again_keeps_its_timeline(session: Session, model:
 def test_concurrent_completions_write_the_timeline_once(engine: Engine, model: Model) -> None:
     factory = make_sessionmaker(engine)
     with factory() as session, write_transaction(session):
-        job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+        job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
         transitions.claim_job(session, job.id, "w1", max_attempts=3)
     barrier = threading.Barrier(3)
 
@@ -193,7 +193,7 @@ BAD = [
 def test_complete_refuses_an_impossible_timeline_and_changes_nothing(
     session: Session, model: Model, timeline: Timeline, message: str
 ) -> None:
-    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
     transitions.claim_job(session, job.id, "w1", max_attempts=3)
     with pytest.raises(InvalidTimeline, match=message):
         complete(session, job.id, timeline)
@@ -293,7 +293,7 @@ def test_complete_refuses_a_segment_thumbnail_that_is_not_a_jpeg_and_changes_not
     timeline = dataclasses.replace(
         TIMELINE, segments=(first, dataclasses.replace(second, thumbnail=data))
     )
-    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
     transitions.claim_job(session, job.id, "w1", max_attempts=3)
     with pytest.raises(InvalidThumbnail, match=message):
         complete(session, job.id, timeline)
@@ -308,7 +308,7 @@ def test_complete_refuses_a_segment_thumbnail_that_is_not_a_jpeg_and_changes_not
 def test_video_detail_carries_each_jobs_timeline(session: Session, model: Model) -> None:
     job_id = tag(session, model, "ride")
     second = ingest.ensure_model(session, digest("second checkpoint"), "/models/b.pt")
-    other, _ = ingest.record_file(session, "/inbox/ride.mp4", digest("ride"), 100, second)
+    other = ingest.record_path(session, "/inbox/ride.mp4", digest("ride"), 100, second).job
     detail = video_detail(session, "/inbox/ride.mp4")
     assert [job.job_id for job in detail.jobs] == [job_id, other.id]
     assert detail.timelines == {job_id: TIMELINE}  # the queued job has none yet
@@ -440,7 +440,7 @@ def test_videos_without_a_job_of_the_model_by_label_and_first_seen(
 ) -> None:
     tag(session, model, "ride")  # ride_bike in predictions and segments
     quiet = tag(session, model, "quiet", timeline=None)  # ride_bike among the predictions
-    ingest.record_file(session, "/inbox/new.mp4", digest("new"), 100, model)  # not done yet
+    ingest.record_path(session, "/inbox/new.mp4", digest("new"), 100, model)  # not done yet
     session.execute(
         update(Video)
         .where(Video.id == session.get(Job, quiet).video_id)
@@ -474,7 +474,7 @@ def test_create_jobs_queues_one_job_per_video_and_is_idempotent(
 ) -> None:
     ride = tag(session, model, "ride")
     video_id = session.get(Job, ride).video_id
-    ingest.record_file(session, "/inbox/ride again.mp4", digest("ride"), 100, model)
+    ingest.record_path(session, "/inbox/ride again.mp4", digest("ride"), 100, model)
     newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
 
     created = ingest.create_jobs(session, newer, [video_id, 9999])

@@ -54,18 +54,18 @@ def _count(engine: Engine, table: type) -> int:
 
 
 def _recorded(session: Session, model: Model) -> int:
-    job, _ = ingest.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
     return job.id
 
 
 WRITES: dict[str, Callable[[Session, Model], object]] = {
-    "record_file": _recorded,
+    "record_path": _recorded,
     "record_refusal": lambda s, _: refused.record_refusal(s, "/inbox/big.mp4", 9, "too big"),
     "register_model": lambda s, _: ingest.register_model(
         s, digest("other"), "/models/b.pt", split=None, class_names=None, metrics=None
     ),
 }
-TABLES = {"record_file": Video, "record_refusal": RefusedFile, "register_model": Model}
+TABLES = {"record_path": Video, "record_refusal": RefusedFile, "register_model": Model}
 
 
 @pytest.mark.parametrize("write", sorted(WRITES))

@@ -30,7 +30,7 @@ def _recorded_job(stores: Stores, checkpoint: Checkpoint, name: str) -> int:
         model = ingest.ensure_model(session, checkpoint.sha256, str(checkpoint.path))
         digest = hashlib.sha256(name.encode()).hexdigest()
         # Outside the inbox: only the reconcile pass can concern it.
-        job, _ = ingest.record_file(session, f"/elsewhere/{name}.mp4", digest, 10, model)
+        job = ingest.record_path(session, f"/elsewhere/{name}.mp4", digest, 10, model).job
         return job.id
 
 

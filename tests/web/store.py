@@ -57,7 +57,7 @@ class Store:
         """Record ``path`` as the watcher does; (video id, job id)."""
         data = path.read_bytes()
         with make_sessionmaker(self.engine)() as session, write_transaction(session):
-            job, _ = ingest.record_file(
+            job = ingest.record_path(
                 session,
                 str(path),
                 hashlib.sha256(data).hexdigest(),
@@ -65,7 +65,7 @@ class Store:
                 self.model,
                 inbox=str(self.inbox),
                 stat=os.stat(path),
-            )
+            ).job
             return job.video_id, job.id
 
     def complete(self, job_id: int, label: str = "wave") -> None:

@@ -108,7 +108,7 @@ class Stack:
         hashed = hash_file(path)
         with self.session() as session, write_transaction(session):
             model = model_id if model_id is not None else self.model_id(session)
-            job, _ = ingest.record_file(
+            job = ingest.record_path(
                 session,
                 str(path),
                 hashed.sha256,
@@ -116,7 +116,7 @@ class Stack:
                 model,
                 inbox=str(inbox or self.workdir),
                 stat=hashed.stat,
-            )
+            ).job
             job_id = job.id
         if enqueue:
             self.enqueue(job_id)

@@ -2,7 +2,7 @@
 
 Each test runs on SQLite + the embedded broker and on PostgreSQL + Redis; one worker
 process per backend serves the whole module. Jobs are created as the watcher creates
-them (storage.ingest.record_file, then actiontag.queueing.send_jobs).
+them (storage.ingest.record_path, then actiontag.queueing.send_jobs).
 """
 
 from __future__ import annotations
