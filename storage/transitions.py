@@ -227,8 +227,9 @@ def fail_job(
 
     ``path``: the file the error is about, kept as the job's path (None: left as it is),
     so that a listing shows the error next to the name it concerns. ``worker``: the name
-    the job was claimed under, as for :func:`storage.results.complete_job`: given, only a job still
-    running under it is failed (a worker that lost its claim never fails another's run).
+    the job was claimed under, as for :func:`storage.results.complete_job`: given, only a
+    job still running under it is failed (a worker that lost its claim never fails
+    another's run).
     Returns False, changing nothing, when the job is already done or failed, or no
     longer held under ``worker``.
     """

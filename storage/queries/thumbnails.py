@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.queries.filters import chunks
+from storage.queries.parts import parts_by_job
 from storage.schema import SegmentRecord, Thumbnail
 
 
@@ -25,17 +25,12 @@ class ThumbnailRow:
 
 def thumbnails(session: Session, job_ids: Sequence[int]) -> dict[int, tuple[ThumbnailRow, ...]]:
     """The thumbnails of these jobs, in strip order; jobs without any are left out."""
-    found: dict[int, list[ThumbnailRow]] = {}
-    for chunk in chunks(job_ids):
-        for row in session.scalars(
-            select(Thumbnail)
-            .where(Thumbnail.job_id.in_(chunk))
-            .order_by(Thumbnail.job_id, Thumbnail.position)
-        ):
-            found.setdefault(row.job_id, []).append(
-                ThumbnailRow(row.job_id, row.position, row.width, row.height, row.jpeg)
-            )
+    found = parts_by_job(session, Thumbnail, job_ids, _thumbnail_row)
     return {job_id: tuple(rows) for job_id, rows in found.items()}
+
+
+def _thumbnail_row(row: Thumbnail) -> ThumbnailRow:
+    return ThumbnailRow(row.job_id, row.position, row.width, row.height, row.jpeg)
 
 
 def segment_thumbnail(session: Session, job_id: int, position: int) -> bytes | None:
