@@ -6,7 +6,7 @@ This module knows neither the broker nor the database, so that storage, the work
 the watcher all import it and data flows one way: the worker's Celery app makes a
 ``send(job_id)`` (``worker.app.sender``) that raises :class:`SendFailed`; the caller sends
 with :func:`send_jobs`, then notes the sent jobs in its own transaction
-(``storage.jobs.mark_enqueued``), which holds no database lock while the broker answers.
+(``storage.transitions.mark_enqueued``), which holds no database lock while the broker answers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Thumbnails: small JPEGs of a video's frames, made by the worker, shown by the report.
 
 The worker already holds decoded frames, so it encodes a few here (one middle frame per
-clip) and passes the bytes to :func:`storage.jobs.complete_job`. The report then never
+clip) and passes the bytes to :func:`storage.results.complete_job`. The report then never
 decodes a video: it may run on a machine that has the database but not the inbox.
 """
 
@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 # OpenCV and NumPy are imported where a thumbnail is made or checked (the worker), not
-# with the module: storage.jobs imports it, and so does every process that only reads or
-# records jobs (the watcher, the CLI, the web app), for which cv2 would be a large share
-# of each start's CPU (docs/benchmarks.md).
+# with the module: storage.results imports it, and so does every process that only reads
+# or records jobs (the watcher, the CLI, the web app), for which cv2 would be a large
+# share of each start's CPU (docs/benchmarks.md).
 
 DEFAULT_HEIGHT = 96
 JPEG_QUALITY = 80

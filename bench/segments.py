@@ -234,7 +234,7 @@ def long_video(args: argparse.Namespace, checkpoint: Path, warmup: Path) -> dict
     from sqlalchemy import select
 
     from storage.db import session_scope
-    from storage.query import timelines
+    from storage.queries.timelines import timelines
     from storage.schema import Job, VideoPath
     from worker.predictor import Predictor, configure_cpu_threads
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from fastapi.testclient import TestClient  # noqa: E402
 
 from actiontag.settings import Settings  # noqa: E402
-from storage import jobs  # noqa: E402
+from storage import ingest  # noqa: E402
 from storage.db import make_sessionmaker, open_database  # noqa: E402
 from web.app import make_app  # noqa: E402
 
@@ -64,9 +64,9 @@ def write_video(path: Path, size_mib: int) -> str:
 def record(url: str, inbox: Path, path: Path, sha256: str) -> int:
     engine = open_database(url)
     with make_sessionmaker(engine)() as session:
-        model = jobs.ensure_model(session, "ab" * 32, "/models/model.pt")
+        model = ingest.ensure_model(session, "ab" * 32, "/models/model.pt")
         session.commit()
-        job, _ = jobs.record_file(
+        job = ingest.record_path(
             session,
             str(path),
             sha256,
@@ -74,7 +74,7 @@ def record(url: str, inbox: Path, path: Path, sha256: str) -> int:
             model.id,
             inbox=str(inbox),
             stat=os.stat(path),
-        )
+        ).job
         video_id = job.video_id
     engine.dispose()
     return video_id

@@ -43,7 +43,7 @@ from launcher.supervisor import (
     Supervisor,
 )
 from storage.db import create_sqlite_database
-from storage.query import ResultRow
+from storage.queries.jobs import ResultRow
 from storage.schema import JobState
 
 CHECKPOINT_ENV = env_name("checkpoint")

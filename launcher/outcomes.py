@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.samples import Sample
-from storage.query import ResultRow
+from storage.queries.jobs import ResultRow
 
 
 @dataclass(frozen=True)

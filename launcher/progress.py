@@ -15,8 +15,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from storage import query
 from storage.db import make_engine, make_sessionmaker
+from storage.queries.jobs import ResultRow, results
 from storage.schema import FINISHED_STATES, JobState
 
 FINAL = FINISHED_STATES
@@ -34,7 +34,7 @@ def wait_for_jobs(
     timeout_s: float,
     check: Callable[[], None],
     out: TextIO,
-) -> dict[str, query.ResultRow]:
+) -> dict[str, ResultRow]:
     """The job of each path in ``paths`` (as the watcher records it), once all have ended.
 
     ``check`` runs at every poll and raises when a service has died. Raises
@@ -51,7 +51,7 @@ def wait_for_jobs(
             with sessions() as session:
                 # Every name of each video: a sample whose content arrived under another
                 # name first is found under its own too.
-                rows = {path: row for row in query.results(session) for path in row.paths}
+                rows = {path: row for row in results(session) for path in row.paths}
             jobs = {path: rows[path] for path in paths if path in rows}
             summary = _summary(jobs, len(paths))
             finished = sum(1 for row in jobs.values() if row.state in FINAL)
@@ -70,7 +70,7 @@ def wait_for_jobs(
         engine.dispose()
 
 
-def _summary(jobs: dict[str, query.ResultRow], total: int) -> str:
+def _summary(jobs: dict[str, ResultRow], total: int) -> str:
     counts = Counter(row.state for row in jobs.values())
     parts = [f"{counts[state]} {state.value}" for state in JobState if counts[state]]
     waiting = total - len(jobs)
@@ -80,9 +80,7 @@ def _summary(jobs: dict[str, query.ResultRow], total: int) -> str:
     return f"{finished}/{total} finished: " + ", ".join(parts)
 
 
-def _where_they_stand(
-    paths: Sequence[str], jobs: dict[str, query.ResultRow], timeout_s: float
-) -> str:
+def _where_they_stand(paths: Sequence[str], jobs: dict[str, ResultRow], timeout_s: float) -> str:
     lines = [f"not every file was tagged within {timeout_s:.0f} s:"]
     for path in paths:
         row = jobs.get(path)

@@ -100,7 +100,7 @@ def _sequence_sample(path: Path) -> Sample:
 def sequence_agreement(database_url: str, path: Path) -> Agreement:
     """How the segments stored for the longer sample at ``path`` match its truth."""
     from storage.db import open_database, session_scope
-    from storage.query import video_detail
+    from storage.queries.videos import video_detail
     from trainer.motion_videos import DEMO_TRUTH_PARTS, segment_agreement, sequence_truth
 
     truth = sequence_truth(DEMO_TRUTH_PARTS, fps=25.0)

@@ -4,8 +4,13 @@
   and the units of work callers open (``write_transaction``, ``read_transaction``): storage
   functions execute in the caller's transaction and never commit
 - ``storage.schema``: the ORM models
-- ``storage.jobs``: every job state change (record, claim, complete, fail, requeue)
-- ``storage.query``: the read side (results, one video's detail, statistics)
+- ``storage.ingest``: what comes in (checkpoints, files recorded, superseded content, retag's jobs)
+- ``storage.transitions``: the job state machine (claim, fail, release, requeue)
+- ``storage.results``: ``JobResult`` and ``complete_job`` (``running -> done`` with the results)
+- ``storage.inputs``: what a worker reads to run a job (its video's recorded files)
+- ``storage.paths``: which of a video's paths comes first
+- ``storage.queries``: the read side, a module per read model (jobs, videos, timelines,
+  moments, thumbnails, models, statistics) and the filters they share
 - ``storage.report``: the static HTML report (``python -m storage report --html DIR``)
 - ``python -m storage``: the command line (``storage.options`` parses, ``storage.cli`` runs)
 

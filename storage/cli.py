@@ -25,7 +25,7 @@ from actiontag.logs import configure_logging
 from actiontag.queueing import EnqueueResult, Send, send_jobs
 from actiontag.settings import Settings
 from actiontag.text import escape_control
-from storage import jobs, query, refused
+from storage import ingest, refused, transitions
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
@@ -39,6 +39,12 @@ from storage.db import (
     write_transaction,
 )
 from storage.options import parse_args
+from storage.queries.filters import JobFilters
+from storage.queries.jobs import ResultRow, results
+from storage.queries.models import ModelNotFound, find_model
+from storage.queries.moments import MomentRow, moments, segment_labels
+from storage.queries.stats import labels_seen, stats
+from storage.queries.videos import AmbiguousVideo, VideoNotFound, video_detail, videos_without_job
 from storage.report import ReportError, ReportFilters, write_report
 from storage.report.strip import build_strip
 from storage.schema import JobState
@@ -193,20 +199,19 @@ def _print_timeline(timeline: Timeline, duration: float | None, out: TextIO) -> 
 # -- commands ------------------------------------------------------------------------
 
 
-def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "label": args.label,
-        "min_confidence": args.min_confidence,
-        "state": JobState(args.state) if args.state else None,
-        "since": args.since,
-        "model_sha256": args.model,
-        "limit": args.limit,
-    }
+def _filters(args: argparse.Namespace) -> JobFilters:
+    return JobFilters(
+        label=args.label,
+        min_confidence=args.min_confidence,
+        state=JobState(args.state) if args.state else None,
+        since=args.since,
+        model_sha256=args.model,
+    )
 
 
 def cmd_list(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    rows = query.results(session, **_filters(args))
-    if args.label is not None and args.label not in query.labels_seen(session):
+    rows = results(session, _filters(args), limit=args.limit)
+    if args.label is not None and args.label not in labels_seen(session):
         print(
             f"note: no prediction has the label {args.label!r} (labels are exact).", file=sys.stderr
         )
@@ -236,7 +241,7 @@ def cmd_list(session: Session, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    detail = query.video_detail(session, args.video)
+    detail = video_detail(session, args.video)
     size = f"{detail.size / 1e6:.2f} MB" if detail.size >= 1e5 else f"{detail.size} bytes"
     facts = [size]
     if detail.width and detail.height:
@@ -263,8 +268,8 @@ def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_moments(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    rows = query.moments(session, **_moment_filters(args))
-    if not rows and args.label not in query.segment_labels(session):
+    rows = moments(session, **_moment_filters(args))
+    if not rows and args.label not in segment_labels(session):
         print(
             f"note: no segment has the label {escape_control(args.label)!r} (labels are exact).",
             file=sys.stderr,
@@ -298,7 +303,7 @@ def _moment_filters(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _print_job(job: query.ResultRow, out: TextIO) -> None:
+def _print_job(job: ResultRow, out: TextIO) -> None:
     print(
         f"job {job.job_id}  state {job.state.value}  model {job.model_sha256[:12]}  "
         f"attempts {job.attempts}  worker {escape_control(job.worker or '-')}",
@@ -331,7 +336,7 @@ def _print_job(job: query.ResultRow, out: TextIO) -> None:
 
 
 def cmd_stats(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    result = query.stats(session, model_sha256=args.model)
+    result = stats(session, model_sha256=args.model)
     print(f"videos {result.videos}  models {result.models}", file=out)
     states = "  ".join(f"{state} {count}" for state, count in result.jobs_by_state.items())
     print(f"jobs: {states}", file=out)
@@ -426,7 +431,7 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def write_csv(rows: Sequence[query.ResultRow], out: TextIO) -> None:
+def write_csv(rows: Sequence[ResultRow], out: TextIO) -> None:
     """One line per job: its fields, then label_i/confidence_i, then expert_j_weight/_chosen.
 
     RFC 4180: CRLF line ends; every text cell is quoted (numbers are not), so a cell made
@@ -472,7 +477,7 @@ SEGMENT_COLUMNS = [
 ]
 
 
-def write_segments_csv(rows: Sequence[query.MomentRow], out: TextIO) -> None:
+def write_segments_csv(rows: Sequence[MomentRow], out: TextIO) -> None:
     """One line per segment, as :func:`write_csv` writes jobs: CRLF, text quoted, a cell
     a spreadsheet would run as a formula prefixed with ``'``."""
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
@@ -485,13 +490,13 @@ def write_segments_csv(rows: Sequence[query.MomentRow], out: TextIO) -> None:
 
 def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     buffer = io.StringIO()
-    records: Sequence[query.ResultRow | query.MomentRow]
+    records: Sequence[ResultRow | MomentRow]
     if args.segments:
         filters = _moment_filters(args)
-        records = query.moments(session, **filters)
+        records = moments(session, **filters)
         what = "segment(s)"
     else:
-        records = query.results(session, **_filters(args))
+        records = results(session, _filters(args), limit=args.limit)
         what = "result(s)"
     if args.format == "csv" and args.segments:
         write_segments_csv(records, buffer)  # type: ignore[arg-type]
@@ -526,9 +531,9 @@ def cmd_requeue(
     requeued: list[int] = []
     with write_transaction(session):
         if args.failed:
-            requeued += jobs.requeue_failed(session, args.job or None)
+            requeued += transitions.requeue_failed(session, args.job or None)
         if args.stale is not None:
-            requeued += jobs.requeue_stale(session, args.stale)
+            requeued += transitions.requeue_stale(session, args.stale)
     if not requeued:
         print("nothing to requeue", file=out)
         return 0
@@ -556,7 +561,7 @@ def _send(session: Session, job_ids: list[int], sender: Send) -> EnqueueResult:
     result = send_jobs(job_ids, sender)
     if result.sent:
         with write_transaction(session):
-            jobs.mark_enqueued(session, result.sent)
+            transitions.mark_enqueued(session, result.sent)
     return result
 
 
@@ -571,10 +576,8 @@ def cmd_retag(
     """Create a job of the model for each chosen video without one and send them through
     ``send()`` (None: no broker was given; the watcher's reconciler sends them)."""
     with read_transaction(session):
-        model = query.find_model(session, args.model)
-        video_ids = query.videos_without_job(
-            session, model.model_id, labels=args.label, since=args.since
-        )
+        model = find_model(session, args.model)
+        video_ids = videos_without_job(session, model.model_id, labels=args.label, since=args.since)
     name = f"model {model.sha256[:12]} ({escape_control(model.path)})"
     if not video_ids:
         print(f"nothing to retag: every chosen video has a job of {name}", file=out)
@@ -592,7 +595,7 @@ def cmd_retag(
         for start in range(0, len(video_ids), RETAG_CHUNK):
             chunk = video_ids[start : start + RETAG_CHUNK]
             with write_transaction(session):
-                new = jobs.create_jobs(session, model.model_id, chunk)
+                new = ingest.create_jobs(session, model.model_id, chunk)
             created += new
             if sender is not None and error is None:
                 result = _send(session, new, sender)
@@ -617,14 +620,7 @@ def cmd_retag(
 
 
 def cmd_report(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    filters = ReportFilters(
-        label=args.label,
-        min_confidence=args.min_confidence,
-        state=JobState(args.state) if args.state else None,
-        since=args.since,
-        model_sha256=args.model,
-        limit=args.limit,
-    )
+    filters = ReportFilters(_filters(args), limit=args.limit)
     summary = write_report(
         session,
         args.html,
@@ -697,9 +693,9 @@ def run(
         DatabaseUnavailable,
         DatabaseSchemaError,
         DatabaseSettingError,
-        query.VideoNotFound,
-        query.AmbiguousVideo,
-        query.ModelNotFound,
+        VideoNotFound,
+        AmbiguousVideo,
+        ModelNotFound,
         ReportError,
     ) as exc:
         print(f"error: {escape_control(exc)}", file=sys.stderr)

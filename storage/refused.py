@@ -2,7 +2,7 @@
 
 One row per path, the latest refusal: the watcher looks at a refused file again at each
 start, and recording the path later (the limit raised, the file replaced by a smaller
-one) removes its row (:func:`storage.jobs.record_path`). ``python -m storage refused``
+one) removes its row (:func:`storage.ingest.record_path`). ``python -m storage refused``
 lists them.
 """
 

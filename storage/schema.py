@@ -1,7 +1,8 @@
 """The database schema: SQLAlchemy 2.0 typed models, identical on SQLite and PostgreSQL.
 
 Migrations in ``storage/migrations`` build exactly this metadata (a test checks it).
-Job states change only in :mod:`storage.jobs`.
+Job states change only in :mod:`storage.ingest` (a job made, superseded),
+:mod:`storage.transitions` (the state machine) and :mod:`storage.results` (done).
 """
 
 from __future__ import annotations
@@ -197,6 +198,18 @@ class Model(Base):
     )
 
 
+def _part_of_job(order_by: str) -> Any:
+    """A job's rows in one of the tables of its results: gone with the job (the
+    database's ON DELETE CASCADE deletes them, so none is loaded to be deleted), read in
+    ``order_by`` order."""
+    return relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by=order_by,
+    )
+
+
 class Job(Base):
     """Tagging one video with one model; at most one job per (video, model)."""
 
@@ -206,7 +219,7 @@ class Job(Base):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         # The reconciler's question: which jobs have sat queued (or running) too long?
         Index(None, "state", "enqueued_at"),
-        # The most recently active videos first (query.recent_videos; migration 0008).
+        # The most recently active videos first (queries.videos.recent_videos; migration 0008).
         Index(
             "ix_jobs_activity", text("coalesce(finished_at, started_at, enqueued_at)"), "video_id"
         ),
@@ -242,42 +255,12 @@ class Job(Base):
 
     video: Mapped[Video] = relationship(back_populates="jobs")
     model: Mapped[Model] = relationship(back_populates="jobs")
-    predictions: Mapped[list[Prediction]] = relationship(
-        back_populates="job",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="Prediction.rank",
-    )
-    expert_usage: Mapped[list[ExpertUsage]] = relationship(
-        back_populates="job",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="ExpertUsage.expert",
-    )
-    thumbnails: Mapped[list[Thumbnail]] = relationship(
-        back_populates="job",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="Thumbnail.position",
-    )
-    segments: Mapped[list[SegmentRecord]] = relationship(
-        back_populates="job",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="SegmentRecord.position",
-    )
-    shot_cuts: Mapped[list[ShotCut]] = relationship(
-        back_populates="job",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="ShotCut.position",
-    )
-    windows: Mapped[list[WindowRecord]] = relationship(
-        back_populates="job",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="WindowRecord.position",
-    )
+    predictions: Mapped[list[Prediction]] = _part_of_job("Prediction.rank")
+    expert_usage: Mapped[list[ExpertUsage]] = _part_of_job("ExpertUsage.expert")
+    thumbnails: Mapped[list[Thumbnail]] = _part_of_job("Thumbnail.position")
+    segments: Mapped[list[SegmentRecord]] = _part_of_job("SegmentRecord.position")
+    shot_cuts: Mapped[list[ShotCut]] = _part_of_job("ShotCut.position")
+    windows: Mapped[list[WindowRecord]] = _part_of_job("WindowRecord.position")
 
 
 class Prediction(Base):
@@ -383,7 +366,7 @@ class SegmentRecord(Base):
     mean_confidence: Mapped[float] = mapped_column(Float)
     peak_confidence: Mapped[float] = mapped_column(Float)
     top_k: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    # A small JPEG for the report (NULL: none made). Deferred: only query.timelines
+    # A small JPEG for the report (NULL: none made). Deferred: only queries.timelines
     # reads it, so moments and exports never load kilobytes per segment.
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
 

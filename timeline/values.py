@@ -4,13 +4,26 @@ Standard library only: the worker (which computes them, timeline.segments and ti
 and storage (which keeps them, and which imports neither torch nor the worker) share
 these types. Times are seconds from the start of the video, from the container's
 timestamps (right for variable frame rate too).
+
+Each type knows its own rules (``check``): the store keeps only a timeline that follows
+them, whoever computed it.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Segment", "Timeline", "Window", "format_clock"]
+__all__ = ["InvalidTimeline", "Segment", "Timeline", "Window", "format_clock"]
+
+# A segment's mean and peak are computed from the same probabilities, the mean in
+# floating point: a mean of equal values may come out a few ulps above them.
+MEAN_ABOVE_PEAK_TOLERANCE = 1e-9
+
+
+class InvalidTimeline(ValueError):
+    """A timeline no video can have; the message names the part and the rule it breaks."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,14 @@ class Window:
     end_s: float
     label: str
     confidence: float
+
+    def check(self, what: str = "the window") -> None:
+        """Raise :class:`InvalidTimeline` unless the window can be: its times finite and
+        not negative, ending after it starts, its label not empty, its confidence in
+        [0, 1]. ``what`` names it in the message."""
+        _check_span(what, self.start_s, self.end_s)
+        _check_label(what, self.label)
+        _check_confidence(what, "confidence", self.confidence)
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,22 @@ class Segment:
     def duration_s(self) -> float:
         return self.end_s - self.start_s
 
+    def check(self, what: str = "the segment") -> None:
+        """Raise :class:`InvalidTimeline` unless the segment can be: its times as a
+        window's, its label not empty, its mean and peak in [0, 1] and the mean not above
+        the peak, its top-k led by its label, most likely first, each label once. ``what``
+        names it in the message. The thumbnail is the store's to check (it decodes it)."""
+        _check_span(what, self.start_s, self.end_s)
+        _check_label(what, self.label)
+        _check_confidence(what, "mean confidence", self.mean_confidence)
+        _check_confidence(what, "peak confidence", self.peak_confidence)
+        if self.mean_confidence > self.peak_confidence + MEAN_ABOVE_PEAK_TOLERANCE:
+            raise InvalidTimeline(
+                f"{what}: its mean confidence ({self.mean_confidence}) is above its peak "
+                f"({self.peak_confidence})"
+            )
+        _check_top_k(what, self.label, self.top_k)
+
 
 @dataclass(frozen=True)
 class Timeline:
@@ -59,6 +96,76 @@ class Timeline:
     windows: tuple[Window, ...]
     segments: tuple[Segment, ...]
     cuts: tuple[float, ...]
+
+    def check(self) -> None:
+        """Raise :class:`InvalidTimeline` unless every window and segment follows its
+        rules (``Window.check``, ``Segment.check``), windows and segments come in order of
+        start (they may overlap) and the cuts are times of 0 s or more, strictly
+        increasing."""
+        _check_in_order("window", self.windows)
+        _check_in_order("segment", self.segments)
+        previous = -math.inf
+        for position, time_s in enumerate(self.cuts):
+            if not (math.isfinite(time_s) and time_s >= 0):
+                raise InvalidTimeline(
+                    f"shot cut {position} must be a time of 0 s or more, got {time_s}"
+                )
+            if time_s <= previous:
+                raise InvalidTimeline(
+                    f"shot cuts must be in increasing order; cut {position} ({time_s} s) "
+                    f"follows {previous} s"
+                )
+            previous = time_s
+
+
+def _check_in_order(kind: str, spans: Sequence[Window | Segment]) -> None:
+    previous_start = 0.0
+    for position, span in enumerate(spans):
+        what = f"{kind} {position}"
+        span.check(what)
+        if span.start_s < previous_start:
+            raise InvalidTimeline(
+                f"{what} starts at {span.start_s} s, before the one ahead of it "
+                f"({previous_start} s): give them in order of time"
+            )
+        previous_start = span.start_s
+
+
+def _check_span(what: str, start_s: float, end_s: float) -> None:
+    if not (math.isfinite(start_s) and math.isfinite(end_s) and start_s >= 0):
+        raise InvalidTimeline(
+            f"{what}: times must be finite and not negative, got {start_s}-{end_s}"
+        )
+    if end_s <= start_s:
+        raise InvalidTimeline(f"{what} must end after it starts, got {start_s}-{end_s} s")
+
+
+def _check_label(what: str, label: str) -> None:
+    if not label:
+        raise InvalidTimeline(f"{what}: the label cannot be empty")
+
+
+def _check_confidence(what: str, name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise InvalidTimeline(f"{what}: its {name} must lie in [0, 1], got {value}")
+
+
+def _check_top_k(what: str, label: str, top_k: Sequence[tuple[str, float]]) -> None:
+    if not top_k or top_k[0][0] != label:
+        first = repr(top_k[0][0]) if top_k else "nothing"
+        raise InvalidTimeline(f"{what}: its top-k must start with its label {label!r}, not {first}")
+    previous = math.inf
+    for name, confidence in top_k:
+        _check_label(f"{what}'s top-k", name)
+        _check_confidence(f"{what}'s top-k", f"confidence of {name!r}", confidence)
+        if confidence > previous:
+            raise InvalidTimeline(
+                f"{what}: its top-k must be most likely first; {name!r} ({confidence}) "
+                f"follows a lower confidence ({previous})"
+            )
+        previous = confidence
+    if len({name for name, _ in top_k}) != len(top_k):
+        raise InvalidTimeline(f"{what}: a label appears twice in its top-k")
 
 
 def format_clock(seconds: float) -> str:

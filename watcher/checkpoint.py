@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from storage.db import write_transaction
-from storage.jobs import ensure_model
+from storage.ingest import ensure_model
 from watcher.digest import FileChanged, FileKey, regular_file_key, sha256_file
 from watcher.servable import CheckpointMissing, check_servable
 

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from actiontag.queueing import EnqueueResult, send_jobs
 from storage.db import write_transaction
-from storage.jobs import mark_enqueued
 from storage.schema import Job, JobState
+from storage.transitions import mark_enqueued
 from worker.app import TAG_VIDEO_TASK, sender
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ from watchdog.observers.polling import PollingObserver
 from actiontag.containment import is_inside
 from actiontag.settings import env_name, format_size
 from storage.db import write_transaction
-from storage.jobs import record_path
+from storage.ingest import record_path
 from storage.refused import record_refusal
 from watcher.checkpoint import CurrentModel
 from watcher.digest import FileChanged, FileKey, Hashed, hash_file
@@ -270,7 +270,7 @@ class Ingester:
         with self.sessions() as session:
             model_id = self.model.model_id(session)
             # The inbox root and the fstat of what was hashed: the worker checks both
-            # before it decodes the file (storage.jobs.record_path).
+            # before it decodes the file (storage.ingest.record_path).
             with write_transaction(session):
                 recording = record_path(
                     session,

@@ -30,8 +30,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.db import read_transaction, write_transaction
-from storage.jobs import queued_jobs, requeue_stale
 from storage.schema import Video, VideoPath
+from storage.transitions import queued_jobs, requeue_stale
 from watcher.digest import FileKey, regular_file_key
 from watcher.dispatch import Dispatcher, format_ids
 from watcher.inbox import Inbox

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Sec
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
-from storage import query
+from storage.queries.jobs import job_row
+from storage.queries.videos import VideoNotFound, video_by_id, video_id_of
 from storage.schema import JobState
 from web import listing, schemas
 from web.context import WebContext, context_of
@@ -85,7 +86,7 @@ def find_video_id(context: WebContext, ref: str) -> int:
         return video_id
     if SHA256.fullmatch(ref):
         with context.session() as session:
-            found = query.video_id_of(session, ref)
+            found = video_id_of(session, ref)
         if found is not None:
             return found
         raise HTTPException(
@@ -104,8 +105,8 @@ def get_video(context: Context, ref: VideoRef) -> schemas.Video:
     video_id = find_video_id(context, ref)
     with context.session() as session:
         try:
-            video = query.video_by_id(session, video_id)
-        except query.VideoNotFound as exc:
+            video = video_by_id(session, video_id)
+        except VideoNotFound as exc:
             raise HTTPException(404, str(exc)) from None
     return video_of(video)
 
@@ -151,7 +152,7 @@ def list_moments(
 )
 def get_job(context: Context, job_id: JobId) -> schemas.Job:
     with context.session() as session:
-        found = query.job_row(session, job_id)
+        found = job_row(session, job_id)
     if found is None:
         raise HTTPException(404, f"there is no job {job_id}")
     return job_of(found)

@@ -8,7 +8,11 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
-from storage import query
+from storage.queries import moments as stored_moments
+from storage.queries import videos as stored_videos
+from storage.queries.filters import JobFilters
+from storage.queries.moments import MomentRow
+from storage.queries.videos import VideoDetail
 from storage.schema import JobState
 
 Row = TypeVar("Row")
@@ -33,13 +37,12 @@ def recent_videos(
     state: JobState | None,
     limit: int,
     offset: int,
-) -> Listed[query.VideoDetail]:
-    """Videos by latest activity, filtered as :func:`storage.query.recent_videos` does."""
-    found = query.recent_videos(
+) -> Listed[VideoDetail]:
+    """Videos by latest activity, filtered as :func:`storage.queries.videos.recent_videos`
+    does."""
+    found = stored_videos.recent_videos(
         session,
-        label=label or None,
-        min_confidence=min_confidence,
-        state=state,
+        JobFilters(label=label or None, min_confidence=min_confidence, state=state),
         limit=limit + 1,
         offset=offset,
     )
@@ -54,9 +57,9 @@ def moments(
     min_duration_s: float | None,
     limit: int,
     offset: int,
-) -> Listed[query.MomentRow]:
+) -> Listed[MomentRow]:
     """Segments of done jobs, most confident first."""
-    found = query.moments(
+    found = stored_moments.moments(
         session,
         label=label or None,
         min_confidence=min_confidence,

@@ -12,10 +12,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage import query
 from storage.db import DatabaseUnavailable, write_transaction
-from storage.jobs import JobInputs, JobNotFound, job_inputs, refresh_identity
+from storage.inputs import JobInputs, job_inputs, refresh_identity
+from storage.queries import thumbnails as stored_thumbnails
+from storage.queries.jobs import latest_job_id
+from storage.queries.models import ModelRow, models
+from storage.queries.stats import Stats, stats
 from storage.report.collect import RunFolder, find_run_folder
+from storage.transitions import JobNotFound
 from web import views
 from web.byte_ranges import video_response
 from web.context import WebContext, context_of
@@ -31,18 +35,18 @@ Context = Annotated[WebContext, Depends(context_of)]
 class ServedModel:
     """The model registered most recently, its trainer's run folder, its jobs' figures."""
 
-    model: query.ModelRow | None
+    model: ModelRow | None
     run: RunFolder | None
-    stats: query.Stats | None
+    stats: Stats | None
 
 
 def served_model(context: WebContext) -> ServedModel:
     with context.session() as session:
-        models = query.models(session)
-        if not models:
+        registered = models(session)
+        if not registered:
             return ServedModel(None, None, None)
-        stats = query.stats(session, model_sha256=models[0].sha256)
-    return ServedModel(models[0], find_run_folder(models[:1]), stats)
+        counted = stats(session, model_sha256=registered[0].sha256)
+    return ServedModel(registered[0], find_run_folder(registered[:1]), counted)
 
 
 # Players and proxies ask HEAD first: the same answer without its body.
@@ -68,7 +72,7 @@ async def video_file(request: Request, context: Context, video_id: VideoId) -> R
 
 def _video_inputs(context: WebContext, video_id: int) -> JobInputs:
     with context.session() as session:
-        job_id = query.latest_job_id(session, video_id)
+        job_id = latest_job_id(session, video_id)
         if job_id is None:
             raise HTTPException(404, f"there is no video {video_id}")
         try:
@@ -95,7 +99,7 @@ JPEG_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Option
 @router.get("/jobs/{job_id}/thumbs/{position}.jpg")
 def job_thumbnail(context: Context, job_id: JobId, position: Position) -> Response:
     with context.session() as session:
-        strip = query.thumbnails(session, [job_id]).get(job_id, ())
+        strip = stored_thumbnails.thumbnails(session, [job_id]).get(job_id, ())
     found = next((row for row in strip if row.position == position), None)
     if found is None:
         raise HTTPException(404, "no such thumbnail")
@@ -105,7 +109,7 @@ def job_thumbnail(context: Context, job_id: JobId, position: Position) -> Respon
 @router.get("/jobs/{job_id}/segments/{position}.jpg")
 def segment_thumbnail(context: Context, job_id: JobId, position: Position) -> Response:
     with context.session() as session:
-        jpeg = query.segment_thumbnail(session, job_id, position)
+        jpeg = stored_thumbnails.segment_thumbnail(session, job_id, position)
     if jpeg is None:
         raise HTTPException(404, "no such thumbnail")
     return Response(jpeg, media_type="image/jpeg", headers=JPEG_HEADERS)

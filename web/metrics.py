@@ -18,8 +18,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
-from storage import query, timings
+from storage import timings
 from storage.db import DatabaseUnavailable
+from storage.queries.models import models
+from storage.queries.stats import stats
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,8 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("actiontag_database_up", "Whether the store answered this scrape")
         try:
             with self.sessions() as session:
-                stats = query.stats(session)
-                models = query.models(session)
+                counted = stats(session)
+                registered = models(session)
                 tagging = timings.histogram(session, "tagging", TAGGING_BUCKETS)
                 waiting = timings.histogram(session, "queue_wait", QUEUE_WAIT_BUCKETS)
         except DatabaseUnavailable as exc:
@@ -54,26 +56,26 @@ class StoreCollector(Collector):
         up.add_metric([], 1)
         yield up
         by_state = GaugeMetricFamily("actiontag_jobs", "Jobs by state", labels=["state"])
-        for state, count in stats.jobs_by_state.items():
+        for state, count in counted.jobs_by_state.items():
             by_state.add_metric([state], count)
         yield by_state
         finished = CounterMetricFamily(
             "actiontag_jobs_finished", "Jobs that ended done (all models)"
         )
-        finished.add_metric([], stats.jobs_by_state.get("done", 0))
+        finished.add_metric([], counted.jobs_by_state.get("done", 0))
         yield finished
         failed = CounterMetricFamily("actiontag_jobs_failed", "Jobs that ended failed")
-        failed.add_metric([], stats.jobs_by_state.get("failed", 0))
+        failed.add_metric([], counted.jobs_by_state.get("failed", 0))
         yield failed
         per_model = GaugeMetricFamily(
             "actiontag_model_jobs", "Jobs by model and state", labels=["model", "state"]
         )
-        for model in models:
+        for model in registered:
             for state, count in model.jobs_by_state.items():
                 per_model.add_metric([model.sha256[:12], state], count)
         yield per_model
         videos = GaugeMetricFamily("actiontag_videos", "Videos recorded")
-        videos.add_metric([], stats.videos)
+        videos.add_metric([], counted.videos)
         yield videos
         yield _histogram(
             "actiontag_tagging_seconds", "Start to end of done and failed jobs", tagging

@@ -9,7 +9,11 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
-from storage import query
+from storage.queries.jobs import ResultRow, job_row
+from storage.queries.moments import segment_labels
+from storage.queries.stats import labels_seen
+from storage.queries.thumbnails import thumbnails
+from storage.queries.videos import VideoDetail, VideoNotFound, video_by_id
 from storage.schema import JobState
 from web import listing, security, views
 from web.context import WebContext, context_of
@@ -60,8 +64,8 @@ def videos_page(
             offset=offset,
         )
         latest = [video.jobs[0].job_id for video in videos.rows if video.jobs]
-        thumbs = query.thumbnails(session, latest)
-        labels = query.labels_seen(session)
+        thumbs = thumbnails(session, latest)
+        labels = labels_seen(session)
     return render(
         request,
         context,
@@ -82,15 +86,15 @@ def videos_page(
     )
 
 
-def _video(context: WebContext, video_id: int) -> query.VideoDetail:
+def _video(context: WebContext, video_id: int) -> VideoDetail:
     with context.session() as session:
         try:
-            return query.video_by_id(session, video_id)
-        except query.VideoNotFound as exc:
+            return video_by_id(session, video_id)
+        except VideoNotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
 
-def _job_view(video: query.VideoDetail, job: query.ResultRow) -> dict[str, Any]:
+def _job_view(video: VideoDetail, job: ResultRow) -> dict[str, Any]:
     timeline = video.timelines.get(job.job_id)
     return {
         "job": job,
@@ -109,7 +113,7 @@ def video_page(request: Request, context: Context, video_id: VideoId) -> Respons
 def job_panel(request: Request, context: Context, job_id: JobId) -> Response:
     """One job's part of the video page, for the page to swap in when its state changes."""
     with context.session() as session:
-        found = query.job_row(session, job_id)
+        found = job_row(session, job_id)
     if found is None:
         raise HTTPException(404, f"there is no job {job_id}")
     video = _video(context, found.video_id)
@@ -136,7 +140,7 @@ def moments_page(
             limit=PAGE * 2,
             offset=offset,
         )
-        labels = query.segment_labels(session)
+        labels = segment_labels(session)
     return render(
         request,
         context,

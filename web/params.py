@@ -13,7 +13,7 @@ from fastapi import Path, Query
 
 SQL_INT_MAX = 2**63 - 1
 # Far more rows than any store holds, and small enough that a page's arithmetic
-# (offset + limit, the read-ahead of storage.query) stays within SQL_INT_MAX.
+# (offset + limit, the read-ahead of storage.queries.videos) stays within SQL_INT_MAX.
 MAX_OFFSET = 10**15
 
 VideoId = Annotated[int, Path(ge=1, le=SQL_INT_MAX, description="a video's id")]

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from storage.query import MomentRow, ResultRow, VideoDetail
+from storage.queries.jobs import ResultRow
+from storage.queries.moments import MomentRow
+from storage.queries.videos import VideoDetail
 from timeline.values import Timeline
 from web import schemas
 

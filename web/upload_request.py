@@ -8,8 +8,8 @@ from collections.abc import Callable
 import anyio.to_thread
 from fastapi import HTTPException, Request
 
-from storage import query
 from storage.db import DatabaseUnavailable
+from storage.queries.videos import video_id_of
 from web.context import WebContext
 from web.upload_stream import (
     ReceivedFile,
@@ -74,7 +74,7 @@ async def _place(form: ReceivedForm, inbox_fd: int, context: WebContext) -> None
 
     def known(sha256: str) -> int | None:
         with context.session() as session:
-            return query.video_id_of(session, sha256)
+            return video_id_of(session, sha256)
 
     try:
         await anyio.to_thread.run_sync(place, form, inbox_fd, known, context.uploads)

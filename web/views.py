@@ -8,7 +8,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from actiontag.text import escape_control
-from storage.query import ResultRow, VideoDetail
+from storage.queries.jobs import ResultRow
+from storage.queries.videos import VideoDetail
 from storage.report.strip import Strip, build_strip
 from storage.schema import FINISHED_STATES
 from timeline.values import Timeline, format_clock

@@ -101,7 +101,7 @@ def prepare(settings: Settings) -> None:
         open_database,
         write_transaction,
     )
-    from storage.jobs import register_model
+    from storage.ingest import register_model
 
     try:
         setting_checks.check_broker_url(settings.broker_url)

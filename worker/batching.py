@@ -11,9 +11,9 @@ their clips through together, and decode the next videos while the current batch
 How a task uses it (``worker.tasks.tag_batch``), when ``ACTIONTAG_BATCH_VIDEOS`` > 1:
 
 1. Celery still delivers one message per job (prefetch 1, ``acks_late``). The task claims
-   its own job as always (``storage.jobs.claim_job``), then up to
+   its own job as always (``storage.transitions.claim_job``), then up to
    ``ACTIONTAG_BATCH_VIDEOS - 1`` more jobs that are ``queued`` in the database for the
-   same model, in one statement under the same worker name (``storage.jobs.claim_queued``).
+   same model, in one statement under the same worker name (``storage.transitions.claim_queued``).
 2. :func:`predict_stream` decodes the claimed videos in a thread pool
    (``ACTIONTAG_DECODE_THREADS``) that runs at most a bounded number of videos ahead;
    decoded videos that are ready are packed, whole, into one forward pass of at most

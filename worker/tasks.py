@@ -1,6 +1,7 @@
 """``tag_video(job_id)``: one video through the model, its results into the database.
 
-Flow (job states in DESIGN.md; every state change is a storage.jobs call):
+Flow (job states in DESIGN.md; every state change is a call of storage.transitions,
+storage.results or storage.ingest):
 
 1. claim the job for this pool process (``queued -> running``, attempts + 1). A job
    already done, failed, or running in another process is left alone: a redelivered or
@@ -65,18 +66,18 @@ from storage.db import (
     read_transaction,
     write_transaction,
 )
-from storage.jobs import (
+from storage.inputs import job_inputs
+from storage.results import JobResult, complete_job
+from storage.schema import Job
+from storage.transitions import (
     ClaimStatus,
     claim_job,
     claim_queued,
-    complete_job,
     fail_job,
-    job_inputs,
     mark_enqueued,
     release_job,
     requeue_orphaned,
 )
-from storage.schema import Job
 from worker.app import TAG_VIDEO_TASK, sender
 from worker.batching import BatchSettings, predict_stream
 from worker.engines import cache as engine_cache
@@ -462,19 +463,7 @@ def record_result(
     if changed is not None:
         return _fail(session, process.name, job_id, changed, path=path)
     with write_transaction(session):
-        written = complete_job(
-            session,
-            job_id,
-            predictions=result.top,
-            expert_usage=result.expert_usage,
-            video_meta=_video_meta(result),
-            decode_ms=result.decode_ms,
-            inference_ms=result.inference_ms,
-            thumbnails=result.thumbnails,
-            path=path,
-            timeline=result.timeline,
-            worker=process.name,
-        )
+        written = complete_job(session, job_id, _job_result(result, path), worker=process.name)
     if not written:
         # Superseded while it ran (its file changed: the result would describe content
         # that is gone), or done by a redelivered copy: nothing is written.
@@ -500,15 +489,25 @@ def record_result(
     return "done"
 
 
-def _video_meta(result: VideoPrediction) -> dict[str, float | int]:
-    info = result.info
-    return {
-        "duration": info.duration,
-        "fps": info.fps,
-        "frames": info.frames,
-        "width": info.width,
-        "height": info.height,
-    }
+def _job_result(prediction: VideoPrediction, path: str) -> JobResult:
+    """What the store keeps of a video's prediction, the file read at ``path``."""
+    info = prediction.info
+    return JobResult(
+        predictions=prediction.top,
+        expert_usage=prediction.expert_usage,
+        video_meta={
+            "duration": info.duration,
+            "fps": info.fps,
+            "frames": info.frames,
+            "width": info.width,
+            "height": info.height,
+        },
+        decode_ms=prediction.decode_ms,
+        inference_ms=prediction.inference_ms,
+        thumbnails=prediction.thumbnails,
+        path=path,
+        timeline=prediction.timeline,
+    )
 
 
 def _fail(session: Session, worker: str, job_id: int, reason: str, path: str | None = None) -> str:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from actiontag.containment import is_under
-from storage.jobs import JobInputs, RecordedFile
+from storage.inputs import JobInputs, RecordedFile
 
 __all__ = ["FileRefused", "OpenedVideo", "open_video", "sha256_fd"]
 

@@ -14,8 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from storage import query
-from storage.schema import JobState, utcnow
+from storage.queries.filters import NO_FILTERS, JobFilters
+from storage.queries.models import ModelRow, models
+from storage.queries.stats import stats
+from storage.queries.thumbnails import ThumbnailRow, thumbnails
+from storage.queries.timelines import timelines
+from storage.queries.videos import VideoDetail, recent_videos
+from storage.schema import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +39,27 @@ class ReportError(Exception):
 
 @dataclass(frozen=True)
 class ReportFilters:
-    """Which videos the report shows; the same filters as ``python -m storage list``."""
+    """Which videos the report shows: those with a job ``jobs`` keeps (the same filters as
+    ``python -m storage list``), at most ``limit``, most recent first."""
 
-    label: str | None = None
-    min_confidence: float | None = None
-    state: JobState | None = None
-    since: datetime | None = None
-    model_sha256: str | None = None
-    limit: int | None = DEFAULT_LIMIT  # videos, most recent first
+    jobs: JobFilters = NO_FILTERS
+    limit: int | None = DEFAULT_LIMIT
 
     def describe(self) -> list[str]:
         """The filters in words, for the page's header (empty when none is set)."""
+        jobs = self.jobs
         words = []
-        if self.label is not None:
-            at_least = f" at {self.min_confidence:.0%} or more" if self.min_confidence else ""
-            words.append(f"label {self.label!r} in the top-k{at_least}")
-        elif self.min_confidence is not None:
-            words.append(f"top-1 confidence at least {self.min_confidence:.0%}")
-        if self.state is not None:
-            words.append(f"state {self.state.value}")
-        if self.since is not None:
-            words.append(f"active since {self.since.astimezone(UTC):%Y-%m-%d %H:%M}Z")
-        if self.model_sha256 is not None:
-            words.append(f"model {self.model_sha256}…")
+        if jobs.label is not None:
+            at_least = f" at {jobs.min_confidence:.0%} or more" if jobs.min_confidence else ""
+            words.append(f"label {jobs.label!r} in the top-k{at_least}")
+        elif jobs.min_confidence is not None:
+            words.append(f"top-1 confidence at least {jobs.min_confidence:.0%}")
+        if jobs.state is not None:
+            words.append(f"state {jobs.state.value}")
+        if jobs.since is not None:
+            words.append(f"active since {jobs.since.astimezone(UTC):%Y-%m-%d %H:%M}Z")
+        if jobs.model_sha256 is not None:
+            words.append(f"model {jobs.model_sha256}…")
         return words
 
 
@@ -85,9 +88,9 @@ class ReportData:
     filters: ReportFilters
     jobs_by_state: dict[str, int]  # the whole database, every state
     total_videos: int  # the whole database
-    models: tuple[query.ModelRow, ...]  # those of the jobs shown (else the newest)
-    videos: tuple[query.VideoDetail, ...]  # each with its jobs' timelines
-    thumbnails: dict[int, tuple[query.ThumbnailRow, ...]] = field(repr=False)
+    models: tuple[ModelRow, ...]  # those of the jobs shown (else the newest)
+    videos: tuple[VideoDetail, ...]  # each with its jobs' timelines
+    thumbnails: dict[int, tuple[ThumbnailRow, ...]] = field(repr=False)
     run: RunFolder | None
 
 
@@ -100,51 +103,41 @@ def collect(
 ) -> ReportData:
     """Everything the page shows. ``run_dir`` None: look for the trainer's run folder
     next to the model's checkpoint, then in ``runs/split<k>``."""
-    videos = query.recent_videos(
-        session,
-        label=filters.label,
-        min_confidence=filters.min_confidence,
-        state=filters.state,
-        since=filters.since,
-        model_sha256=filters.model_sha256,
-        limit=filters.limit,
-    )
+    videos = recent_videos(session, filters.jobs, limit=filters.limit)
     job_ids = [job.job_id for video in videos for job in video.jobs]
-    thumbnails = query.thumbnails(session, job_ids)
+    strips = thumbnails(session, job_ids)
     # Each video carries its jobs' timelines (segment thumbnails included), as
-    # query.video_detail gives them; jobs done before migration 0007 have none.
-    found = query.timelines(session, job_ids)
+    # storage.queries.videos.video_detail gives them; jobs done before migration 0007 have none.
+    found = timelines(session, job_ids)
     videos = [
         replace(
             video, timelines={j.job_id: found[j.job_id] for j in video.jobs if j.job_id in found}
         )
         for video in videos
     ]
-    stats = query.stats(session)
-    models = _models_shown(query.models(session), videos)
-    run = read_run_folder(run_dir) if run_dir is not None else find_run_folder(models)
+    counted = stats(session)
+    shown = _models_shown(models(session), videos)
+    run = read_run_folder(run_dir) if run_dir is not None else find_run_folder(shown)
     return ReportData(
         generated_at=utcnow(),
         database=database,
         filters=filters,
-        jobs_by_state=stats.jobs_by_state,
-        total_videos=stats.videos,
-        models=tuple(models),
+        jobs_by_state=counted.jobs_by_state,
+        total_videos=counted.videos,
+        models=tuple(shown),
         videos=tuple(videos),
-        thumbnails=thumbnails,
+        thumbnails=strips,
         run=run,
     )
 
 
-def _models_shown(
-    models: list[query.ModelRow], videos: list[query.VideoDetail]
-) -> list[query.ModelRow]:
+def _models_shown(models: list[ModelRow], videos: list[VideoDetail]) -> list[ModelRow]:
     used = {job.model_id for video in videos for job in video.jobs}
     shown = [model for model in models if model.model_id in used]
     return shown or models[:1]
 
 
-def find_run_folder(models: list[query.ModelRow]) -> RunFolder | None:
+def find_run_folder(models: list[ModelRow]) -> RunFolder | None:
     """The run folder of a model shown: where its checkpoint lies, or runs/split<k>.
 
     Only a folder holding the trainer's metrics.json counts, so that images that happen

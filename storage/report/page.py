@@ -20,7 +20,10 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from actiontag.text import escape_control
-from storage.query import ModelRow, ResultRow, ThumbnailRow, VideoDetail
+from storage.queries.jobs import ResultRow
+from storage.queries.models import ModelRow
+from storage.queries.thumbnails import ThumbnailRow
+from storage.queries.videos import VideoDetail
 from storage.report.collect import Figure, ReportData, RunFolder
 from storage.report.strip import Strip, build_strip, label_colour
 from storage.schema import JobState

@@ -1,6 +1,6 @@
 """What the demo says of each sample: expected against got, from the jobs as the
-services record them (storage.jobs on a real SQLite database, read back with
-storage.query as the demo reads them)."""
+services record them (storage.ingest, storage.transitions and storage.results on a real
+SQLite database, read back with storage.queries as the demo reads them)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 
 from launcher.outcomes import format_outcomes, judge
 from launcher.samples import Sample
-from storage import query
 from storage.db import make_sessionmaker, open_database
-from storage.jobs import claim_job, complete_job, fail_job, record_file, register_model
+from storage.ingest import record_path, register_model
+from storage.queries.jobs import results
+from storage.results import JobResult, complete_job
 from storage.schema import JobState
+from storage.transitions import claim_job, fail_job
 
 INBOX = Path("/demo/inbox")
 META = {"duration": 1.0, "fps": 25.0, "frames": 24, "width": 64, "height": 48}
@@ -34,22 +36,24 @@ def _rows(database_url: str, tagged: dict[str, str], failed: dict[str, str]) -> 
                 session, "ab" * 32, "/m.pt", split=1, class_names=None, metrics=None
             )
             for n, name in enumerate([*tagged, *failed]):
-                job, _ = record_file(session, str(INBOX / name), f"{n:064x}", 10, model.id)
+                job = record_path(session, str(INBOX / name), f"{n:064x}", 10, model.id).job
                 claim_job(session, job.id, "w@host#0", max_attempts=3)
                 if name in tagged:
                     complete_job(
                         session,
                         job.id,
-                        predictions=[(tagged[name], 0.9), ("other", 0.1)],
-                        expert_usage=[(1.0, 1)],
-                        video_meta=META,
-                        decode_ms=1.0,
-                        inference_ms=1.0,
+                        JobResult(
+                            predictions=[(tagged[name], 0.9), ("other", 0.1)],
+                            expert_usage=[(1.0, 1)],
+                            video_meta=META,
+                            decode_ms=1.0,
+                            inference_ms=1.0,
+                        ),
                     )
                 else:
                     fail_job(session, job.id, failed[name])
         with make_sessionmaker(engine)() as session:  # as the demo reads: a new session
-            return {row.path: row for row in query.results(session)}
+            return {row.path: row for row in results(session)}
     finally:
         engine.dispose()
 

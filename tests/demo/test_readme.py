@@ -16,7 +16,9 @@ from sqlalchemy import Engine, text
 
 from storage.cli import main as storage_main
 from storage.db import make_sessionmaker, open_database
-from storage.jobs import claim_job, complete_job, fail_job, record_file, register_model
+from storage.ingest import record_path, register_model
+from storage.results import JobResult, complete_job
+from storage.transitions import claim_job, fail_job
 from tests.demo.helpers import REPO
 from timeline.values import Segment, Timeline, Window
 
@@ -72,7 +74,8 @@ def sql_examples() -> list[str]:
 
 
 def seed(engine: Engine) -> None:
-    """A small results database, written as the services write it (storage.jobs)."""
+    """A small results database, written as the services write it (storage.ingest,
+    storage.transitions, storage.results)."""
     meta = {"duration": 3.0, "fps": 30.0, "frames": 90, "width": 320, "height": 240}
     with make_sessionmaker(engine)() as session:
         model = register_model(
@@ -88,21 +91,23 @@ def seed(engine: Engine) -> None:
             (STREET, "2", [("walk", 0.6), ("ride_bike", 0.3)], STREET_TIMELINE),
         ]
         for path, digit, predictions, timeline in tagged:
-            job, _ = record_file(session, path, digit * 64, 1000, model.id)
+            job = record_path(session, path, digit * 64, 1000, model.id).job
             claim_job(session, job.id, "w@host#0", max_attempts=3)
             complete_job(
                 session,
                 job.id,
-                predictions=predictions,
-                expert_usage=[(0.7, 8), (0.3, 2)],
-                video_meta=meta,
-                decode_ms=12.0,
-                inference_ms=80.0,
-                timeline=timeline,
+                JobResult(
+                    predictions=predictions,
+                    expert_usage=[(0.7, 8), (0.3, 2)],
+                    video_meta=meta,
+                    decode_ms=12.0,
+                    inference_ms=80.0,
+                    timeline=timeline,
+                ),
             )
-        broken, _ = record_file(session, "/inbox/broken.mp4", "3" * 64, 0, model.id)
+        broken = record_path(session, "/inbox/broken.mp4", "3" * 64, 0, model.id).job
         fail_job(session, broken.id, "cannot read '/inbox/broken.mp4' as a video: empty")
-        record_file(session, "/inbox/new.mp4", "4" * 64, 500, model.id)
+        record_path(session, "/inbox/new.mp4", "4" * 64, 500, model.id)
         session.commit()
 
 

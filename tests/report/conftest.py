@@ -1,4 +1,4 @@
-"""Fixtures for the report tests: a results database made through storage.jobs, the
+"""Fixtures for the report tests: a results database made through storage.ingest, the
 report command run through its entry point, and headless Chromium to see what the page
 shows.
 
@@ -25,8 +25,9 @@ import pytest
 import storage.__main__ as storage_entry_point
 from actiontag.settings import env_name
 from actiontag.thumbnails import encode_thumbnails
-from storage import jobs
+from storage import ingest, transitions
 from storage.db import make_sessionmaker, open_database
+from storage.results import JobResult, complete_job
 from tests.browser import FLAGS, Browser, chromium_executable
 from tests.cli import CliResult, run_in_process
 from tests.support.modules import load_helper
@@ -192,7 +193,7 @@ def build_library(url: str, run_dir: Path) -> Library:
     figures = _write_run_dir(run_dir)
     engine = open_database(url)
     session = make_sessionmaker(engine)()
-    model = jobs.register_model(
+    model = ingest.register_model(
         session,
         _digest("checkpoint"),
         str(run_dir / "model.pt"),
@@ -224,18 +225,26 @@ def build_library(url: str, run_dir: Path) -> Library:
     for seed, (path, predictions, experts, clips) in enumerate(tagged):
         # The first video has a timeline; the others were tagged before migration 0007.
         timeline = _timeline(seed) if seed == 0 else None
-        job, _ = jobs.record_file(session, path, _digest(path), 1_500_000 + seed, model)
-        jobs.claim_job(session, job.id, "celery@test-1", max_attempts=3)
-        assert jobs.complete_job(
+        job = ingest.record_path(session, path, _digest(path), 1_500_000 + seed, model).job
+        transitions.claim_job(session, job.id, "celery@test-1", max_attempts=3)
+        assert complete_job(
             session,
             job.id,
-            predictions=predictions,
-            expert_usage=experts,
-            video_meta={"duration": 3.2, "fps": 25.0, "frames": 80, "width": 320, "height": 240},
-            decode_ms=40.0 + seed,
-            inference_ms=300.0 + seed,
-            thumbnails=encode_thumbnails(_frames(clips, seed)),
-            timeline=timeline,
+            JobResult(
+                predictions=predictions,
+                expert_usage=experts,
+                video_meta={
+                    "duration": 3.2,
+                    "fps": 25.0,
+                    "frames": 80,
+                    "width": 320,
+                    "height": 240,
+                },
+                decode_ms=40.0 + seed,
+                inference_ms=300.0 + seed,
+                thumbnails=encode_thumbnails(_frames(clips, seed)),
+                timeline=timeline,
+            ),
         )
         cases.append(
             VideoCase(
@@ -251,26 +260,28 @@ def build_library(url: str, run_dir: Path) -> Library:
         )
     # The same content under a second name: one video, both names on its card.
     copy = "/srv/inbox/copy of stroll.mp4"
-    jobs.record_file(session, copy, _digest("/srv/inbox/stroll.mp4"), 1_500_002, model)
+    ingest.record_path(session, copy, _digest("/srv/inbox/stroll.mp4"), 1_500_002, model)
     cases[2] = replace(cases[2], name="copy of stroll.mp4", paths=(copy, *cases[2].paths))
 
-    broken, _ = jobs.record_file(session, "/srv/inbox/broken.mp4", _digest("broken"), 512, model)
-    jobs.claim_job(session, broken.id, "celery@test-1", max_attempts=3)
+    broken = ingest.record_path(session, "/srv/inbox/broken.mp4", _digest("broken"), 512, model).job
+    transitions.claim_job(session, broken.id, "celery@test-1", max_attempts=3)
     error = (
         "cannot decode /srv/inbox/broken.mp4: moov atom not found </pre><script>alert(1)</script>"
     )
-    assert jobs.fail_job(session, broken.id, error)
+    assert transitions.fail_job(session, broken.id, error)
     cases.append(VideoCase("broken.mp4", ("/srv/inbox/broken.mp4",), state="failed", error=error))
 
     # A video that killed its worker: the attempts cap marks it failed.
-    crashy, _ = jobs.record_file(session, "/srv/inbox/crashy.mp4", _digest("crashy"), 2048, model)
-    jobs.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
-    exhausted = jobs.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
+    crashy = ingest.record_path(
+        session, "/srv/inbox/crashy.mp4", _digest("crashy"), 2048, model
+    ).job
+    transitions.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
+    exhausted = transitions.claim_job(session, crashy.id, "celery@test-1", max_attempts=1)
     cases.append(
         VideoCase("crashy.mp4", ("/srv/inbox/crashy.mp4",), "failed", error=exhausted.reason)
     )
 
-    jobs.record_file(session, "/srv/inbox/waiting.mp4", _digest("waiting"), 4096, model)
+    ingest.record_path(session, "/srv/inbox/waiting.mp4", _digest("waiting"), 4096, model)
     cases.append(VideoCase("waiting.mp4", ("/srv/inbox/waiting.mp4",), state="queued"))
     session.commit()  # the library is one unit of work, as a caller commits its own
     session.close()

@@ -9,15 +9,11 @@ from types import ModuleType
 
 import pytest
 
-from storage.query import (
-    ExpertRow,
-    ModelRow,
-    PathSeen,
-    PredictionRow,
-    ResultRow,
-    ThumbnailRow,
-    VideoDetail,
-)
+from storage.queries.filters import JobFilters
+from storage.queries.jobs import ExpertRow, PredictionRow, ResultRow
+from storage.queries.models import ModelRow
+from storage.queries.thumbnails import ThumbnailRow
+from storage.queries.videos import PathSeen, VideoDetail
 from storage.report.collect import Figure, ReportData, ReportFilters, RunFolder
 from storage.report.page import render_page
 from storage.schema import JobState
@@ -261,9 +257,8 @@ def test_no_matching_videos_says_so(html: ModuleType) -> None:
 
 def test_filters_are_described_in_the_header(html: ModuleType) -> None:
     since = datetime(2026, 5, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
-    filters = ReportFilters(
-        label="run", min_confidence=0.5, state=JobState.DONE, since=since, limit=1
-    )
+    jobs = JobFilters(label="run", min_confidence=0.5, state=JobState.DONE, since=since)
+    filters = ReportFilters(jobs, limit=1)
     data = _data([_video(1, ["/in/a.mp4"], [_job(1, JobState.DONE)])], filters=filters)
     meta = html.parse(render_page(data)).find("p", "meta").text
     assert meta.endswith(

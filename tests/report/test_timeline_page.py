@@ -7,7 +7,8 @@ import re
 from dataclasses import replace
 from types import ModuleType
 
-from storage.query import ModelRow, VideoDetail
+from storage.queries.models import ModelRow
+from storage.queries.videos import VideoDetail
 from storage.report.page import label_colour, render_page
 from storage.schema import JobState
 from timeline.values import Segment, Timeline, Window

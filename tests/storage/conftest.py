@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from storage import jobs
+from storage import ingest
 from storage.db import make_engine, make_sessionmaker, upgrade, write_transaction
 from storage.schema import Base, Model
 
@@ -94,7 +94,7 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def model(session: Session) -> Model:
     with write_transaction(session):
-        return jobs.register_model(
+        return ingest.register_model(
             session,
             digest("checkpoint"),
             "/models/actiontag.pt",

@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 import storage.__main__ as entry_point
 from actiontag.settings import env_name
 from actiontag.thumbnails import encode_thumbnails
-from storage import jobs
+from storage import ingest, transitions
 from storage.cli import main
 from storage.db import head_revision, make_sessionmaker
 from storage.options import REPORT_LIMIT, STATES, parse_age, parse_since
 from storage.report import DEFAULT_LIMIT
+from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model
 from tests.cli import CliResult, run_in_process
 
@@ -93,23 +94,33 @@ def rows(session: Session, model: Model) -> dict[str, int]:
         ("plie", ODD_NAME, [("run", 0.81), ("walk", 0.15), ("jump", 0.04)]),
         ("stroll", "/inbox/stroll.mp4", [("walk", 0.55), ("run", 0.45)]),
     ]:
-        job, _ = jobs.record_file(session, path, digest(name), 2_000_000, model)
-        jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
-        jobs.complete_job(
+        job = ingest.record_path(session, path, digest(name), 2_000_000, model).job
+        transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
+        complete_job(
             session,
             job.id,
-            predictions=predictions,
-            expert_usage=[(0.7, 5), (0.3, 1)],
-            video_meta={"duration": 3.0, "fps": 25.0, "frames": 75, "width": 320, "height": 240},
-            decode_ms=11.0,
-            inference_ms=222.0,
-            thumbnails=encode_thumbnails([np.zeros((24, 32, 3), np.uint8)] * 2),
+            JobResult(
+                predictions=predictions,
+                expert_usage=[(0.7, 5), (0.3, 1)],
+                video_meta={
+                    "duration": 3.0,
+                    "fps": 25.0,
+                    "frames": 75,
+                    "width": 320,
+                    "height": 240,
+                },
+                decode_ms=11.0,
+                inference_ms=222.0,
+                thumbnails=encode_thumbnails([np.zeros((24, 32, 3), np.uint8)] * 2),
+            ),
         )
         ids[name] = job.id
-    broken, _ = jobs.record_file(session, "/inbox/broken.mp4", digest("broken"), 10, model)
-    jobs.fail_job(session, broken.id, "cannot decode: moov atom not found")
+    broken = ingest.record_path(session, "/inbox/broken.mp4", digest("broken"), 10, model).job
+    transitions.fail_job(session, broken.id, "cannot decode: moov atom not found")
     ids["broken"] = broken.id
-    ids["waiting"] = jobs.record_file(session, "/inbox/waiting.mp4", digest("w"), 10, model)[0].id
+    ids["waiting"] = ingest.record_path(
+        session, "/inbox/waiting.mp4", digest("w"), 10, model
+    ).job.id
     return ids
 
 
@@ -392,19 +403,21 @@ FORMULAS = [
 @pytest.fixture
 def hostile_rows(session: Session, model: Model) -> dict[str, int]:
     """A job whose labels (they come from the checkpoint) and error are formulas."""
-    job, _ = jobs.record_file(session, "/inbox/formulas.mp4", digest("formulas"), 100, model)
-    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
-    jobs.complete_job(
+    job = ingest.record_path(session, "/inbox/formulas.mp4", digest("formulas"), 100, model).job
+    transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
+    complete_job(
         session,
         job.id,
-        predictions=[(label, 0.5 - rank / 100) for rank, label in enumerate(FORMULAS)],
-        expert_usage=[(1.0, 1)],
-        video_meta={},
-        decode_ms=1.0,
-        inference_ms=1.0,
+        JobResult(
+            predictions=[(label, 0.5 - rank / 100) for rank, label in enumerate(FORMULAS)],
+            expert_usage=[(1.0, 1)],
+            video_meta={},
+            decode_ms=1.0,
+            inference_ms=1.0,
+        ),
     )
-    failed, _ = jobs.record_file(session, "/inbox/failed.mp4", digest("failed"), 10, model)
-    jobs.fail_job(session, failed.id, "=1+1 cannot decode")
+    failed = ingest.record_path(session, "/inbox/failed.mp4", digest("failed"), 10, model).job
+    transitions.fail_job(session, failed.id, "=1+1 cannot decode")
     return {"formulas": job.id, "failed": failed.id}
 
 
@@ -454,13 +467,15 @@ def test_export_csv_ends_every_line_with_crlf(store_url: str, rows, tmp_path: Pa
 def renamed(session: Session, model: Model) -> dict[str, int]:
     """One content recorded as first.mp4, then seen as second.mp4 and third.mp4; its job
     failed reading first.mp4. Another video under one name only."""
-    job, _ = jobs.record_file(session, "/inbox/first.mp4", digest("same"), 100, model)
+    job = ingest.record_path(session, "/inbox/first.mp4", digest("same"), 100, model).job
     for name in ("second", "third"):
-        again, created = jobs.record_file(session, f"/inbox/{name}.mp4", digest("same"), 100, model)
-        assert (again.id, created) == (job.id, False)
-    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
-    jobs.fail_job(session, job.id, "cannot read '/inbox/first.mp4' as a video: moov atom not found")
-    single, _ = jobs.record_file(session, "/inbox/single.mp4", digest("single"), 10, model)
+        again = ingest.record_path(session, f"/inbox/{name}.mp4", digest("same"), 100, model)
+        assert (again.job.id, again.created) == (job.id, False)
+    transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
+    transitions.fail_job(
+        session, job.id, "cannot read '/inbox/first.mp4' as a video: moov atom not found"
+    )
+    single = ingest.record_path(session, "/inbox/single.mp4", digest("single"), 10, model).job
     return {"renamed": job.id, "single": single.id}
 
 
@@ -482,12 +497,12 @@ def test_list_shows_the_path_the_job_used_and_how_many_more(
 def test_list_shows_the_path_the_worker_read(
     store_url: str, session: Session, model: Model, tmp_path: Path
 ) -> None:
-    job, _ = jobs.record_file(session, "/inbox/old name.mp4", digest("moved"), 100, model)
-    jobs.record_file(session, "/inbox/new name.mp4", digest("moved"), 100, model)
-    jobs.record_file(session, "/inbox/newest name.mp4", digest("moved"), 100, model)
-    jobs.claim_job(session, job.id, "celery@host", max_attempts=3)
+    job = ingest.record_path(session, "/inbox/old name.mp4", digest("moved"), 100, model).job
+    ingest.record_path(session, "/inbox/new name.mp4", digest("moved"), 100, model)
+    ingest.record_path(session, "/inbox/newest name.mp4", digest("moved"), 100, model)
+    transitions.claim_job(session, job.id, "celery@host", max_attempts=3)
     # The worker read the second name (the newest was already gone, say).
-    jobs.fail_job(session, job.id, "it is a still image (png)", path="/inbox/new name.mp4")
+    transitions.fail_job(session, job.id, "it is a still image (png)", path="/inbox/new name.mp4")
     result = run_cli("list", url=store_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "/inbox/new name.mp4 (+2 more): it is a still image (png)" in result.stdout

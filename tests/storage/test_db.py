@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from actiontag.settings import env_name, load_settings
-from storage import jobs
+from storage import ingest
 from storage.db import (
     DEFAULT_DATABASE_URL,
     DatabaseSettingError,
@@ -124,13 +124,13 @@ def test_sqlite_engine_uses_wal_busy_timeout_and_foreign_keys(sqlite_url: str) -
 
 def test_foreign_keys_are_enforced(engine: Engine, session: Session) -> None:
     with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
-        jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, 12345)
+        ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, 12345)
     session.rollback()
     assert session.query(Video).count() == 0
 
 
 def test_timestamps_come_back_timezone_aware_utc(session: Session, model) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
     session.expunge_all()
     stored = session.get(Job, job.id)
     assert stored is not None
@@ -139,7 +139,7 @@ def test_timestamps_come_back_timezone_aware_utc(session: Session, model) -> Non
 
 
 def test_naive_timestamps_are_refused(session: Session, model) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
     job.started_at = datetime(2024, 1, 1, 12, 0)  # no tzinfo
     with pytest.raises(StatementError, match="naive datetime"):
         session.commit()
@@ -147,7 +147,7 @@ def test_naive_timestamps_are_refused(session: Session, model) -> None:
 
 
 def test_other_time_zones_are_stored_as_utc(session: Session, model) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
     plus_two = timezone(timedelta(hours=2))
     job.started_at = datetime(2024, 1, 1, 14, 0, tzinfo=plus_two)
     session.commit()

@@ -1,5 +1,5 @@
 """Sending jobs to a real Redis broker (actiontag.queueing) and noting the sent ones
-(storage.jobs.mark_enqueued); a dead broker leaves them queued in the database."""
+(storage.transitions.mark_enqueued); a dead broker leaves them queued in the database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from actiontag.queueing import EnqueueResult, Send, SendFailed, send_jobs
-from storage import jobs
+from storage import ingest, transitions
 from storage.db import write_transaction
 from storage.schema import Model
 from worker.app import TAG_VIDEO_TASK, sender
@@ -57,7 +57,7 @@ def _received(app: Celery, queue: str, count: int) -> list[tuple[str, list]]:
 def _queued(session: Session, model: Model, names: list[str]) -> list[int]:
     with write_transaction(session):
         return [
-            jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 1, model)[0].id
+            ingest.record_path(session, f"/inbox/{name}.mp4", digest(name), 1, model).job.id
             for name in names
         ]
 
@@ -66,7 +66,7 @@ def enqueue_jobs(session: Session, ids: list[int], send: Send) -> EnqueueResult:
     """What the watcher, the worker and the CLI do: send, then note the sent jobs."""
     result = send_jobs(ids, send)
     with write_transaction(session):
-        jobs.mark_enqueued(session, result.sent)
+        transitions.mark_enqueued(session, result.sent)
     return result
 
 
@@ -84,8 +84,8 @@ def test_enqueue_restarts_the_queued_clock_of_sent_jobs(
     app, _ = redis_app
     ids = _queued(session, model, ["a"])
     enqueue_jobs(session, ids, sender(app))
-    assert jobs.queued_jobs(session, older_than=timedelta(seconds=30)) == []
-    assert jobs.queued_jobs(session) == ids  # still queued: a worker has not claimed it
+    assert transitions.queued_jobs(session, older_than=timedelta(seconds=30)) == []
+    assert transitions.queued_jobs(session) == ids  # still queued: a worker has not claimed it
 
 
 def _closed_port() -> int:
@@ -100,7 +100,7 @@ def test_a_dead_broker_leaves_jobs_queued_and_says_why(session: Session, model: 
     result = enqueue_jobs(session, ids, sender(app))
     assert (result.sent, result.left_queued) == ([], ids)
     assert result.error is not None and "broker is unreachable" in result.error
-    assert jobs.queued_jobs(session) == ids
+    assert transitions.queued_jobs(session) == ids
     app.close()
 
 

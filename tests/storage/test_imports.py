@@ -7,7 +7,10 @@ import sys
 
 CHECK = """
 import sys
-import storage.cli, storage.db, storage.jobs, storage.query, storage.schema
+import storage.cli, storage.db, storage.ingest, storage.inputs, storage.queries.jobs
+import storage.queries.moments, storage.queries.models, storage.queries.stats
+import storage.queries.thumbnails, storage.queries.timelines, storage.queries.videos
+import storage.results, storage.schema, storage.transitions
 import storage.report
 print(" ".join(sorted(
     name for name in sys.modules

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import Engine, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage import jobs
+from storage import ingest, transitions
 from storage.db import make_sessionmaker, write_transaction
-from storage.jobs import ClaimStatus
+from storage.results import JobResult, complete_job
 from storage.schema import ExpertUsage, Job, JobState, Model, Prediction, Video, utcnow
+from storage.transitions import ClaimStatus
 
 from .conftest import digest
 
@@ -25,7 +26,7 @@ META = {"duration": 3.2, "fps": 25.0, "frames": 80, "width": 320, "height": 240}
 @pytest.fixture
 def job_id(session: Session, model: Model) -> int:
     with write_transaction(session):
-        job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+        job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
     return job.id
 
 
@@ -40,14 +41,16 @@ def _job(session: Session, job_id: int) -> Job:
 def _complete(
     session: Session, job_id: int, predictions=PREDICTIONS, worker: str | None = None
 ) -> bool:
-    return jobs.complete_job(
+    return complete_job(
         session,
         job_id,
-        predictions=predictions,
-        expert_usage=EXPERTS,
-        video_meta=META,
-        decode_ms=12.0,
-        inference_ms=340.0,
+        JobResult(
+            predictions=predictions,
+            expert_usage=EXPERTS,
+            video_meta=META,
+            decode_ms=12.0,
+            inference_ms=340.0,
+        ),
         worker=worker,
     )
 
@@ -55,10 +58,10 @@ def _complete(
 def _taken_over(session: Session, job_id: int) -> Job:
     """The job claimed by "first", requeued as stale while it still runs, then claimed by
     "second" (``requeue --stale`` of a job that was not dead); as "second" holds it."""
-    jobs.claim_job(session, job_id, "first", max_attempts=3)
+    transitions.claim_job(session, job_id, "first", max_attempts=3)
     _age(session, job_id, started_at=timedelta(hours=3))
-    assert jobs.requeue_stale(session, timedelta(hours=1)) == [job_id]
-    assert jobs.claim_job(session, job_id, "second", max_attempts=3).claimed
+    assert transitions.requeue_stale(session, timedelta(hours=1)) == [job_id]
+    assert transitions.claim_job(session, job_id, "second", max_attempts=3).claimed
     return _job(session, job_id)
 
 
@@ -89,7 +92,7 @@ def _age(session: Session, job_id: int, **times: timedelta) -> None:
 
 
 def test_claim_moves_a_queued_job_to_running(session: Session, job_id: int) -> None:
-    result = jobs.claim_job(session, job_id, "worker-a", max_attempts=3)
+    result = transitions.claim_job(session, job_id, "worker-a", max_attempts=3)
     assert result.claimed and result.status is ClaimStatus.CLAIMED
     job = _job(session, job_id)
     assert (job.state, job.attempts, job.worker) == (JobState.RUNNING, 1, "worker-a")
@@ -104,7 +107,7 @@ def test_of_two_claimers_exactly_one_wins(engine: Engine, job_id: int) -> None:
         with factory() as session:
             barrier.wait()
             with write_transaction(session):  # the worker's unit of work
-                return jobs.claim_job(session, job_id, worker, max_attempts=3).status
+                return transitions.claim_job(session, job_id, worker, max_attempts=3).status
 
     with ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(claim, ["w1", "w2", "w3", "w4"]))
@@ -116,7 +119,7 @@ def test_of_two_claimers_exactly_one_wins(engine: Engine, job_id: int) -> None:
 
 def _queue(session: Session, model: Model, names: list[str]) -> list[int]:
     return [
-        jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 100, model)[0].id
+        ingest.record_path(session, f"/inbox/{name}.mp4", digest(name), 100, model).job.id
         for name in names
     ]
 
@@ -124,10 +127,10 @@ def _queue(session: Session, model: Model, names: list[str]) -> list[int]:
 def test_claim_queued_takes_the_oldest_queued_jobs_of_the_model_in_one_statement(
     engine: Engine, session: Session, model: Model
 ) -> None:
-    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
+    other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
     mine = _queue(session, model, ["a", "b", "c", "d", "e"])
     theirs = _queue(session, other, ["x"])[0]
-    jobs.claim_job(session, mine[0], "elsewhere", max_attempts=3)  # running: not queued
+    transitions.claim_job(session, mine[0], "elsewhere", max_attempts=3)  # running: not queued
     session.execute(update(Job).where(Job.id == mine[1]).values(attempts=3))  # at the cap
     session.commit()
     statements: list[str] = []
@@ -137,7 +140,7 @@ def test_claim_queued_takes_the_oldest_queued_jobs_of_the_model_in_one_statement
 
     event.listen(engine, "before_cursor_execute", note)
     try:
-        claimed = jobs.claim_queued(session, model.sha256, "w#0", max_attempts=3, limit=2)
+        claimed = transitions.claim_queued(session, model.sha256, "w#0", max_attempts=3, limit=2)
     finally:
         event.remove(engine, "before_cursor_execute", note)
 
@@ -155,8 +158,10 @@ def test_claim_queued_takes_the_oldest_queued_jobs_of_the_model_in_one_statement
 
 def test_claim_queued_of_nothing_claims_nothing(session: Session, model: Model) -> None:
     _queue(session, model, ["a"])
-    assert jobs.claim_queued(session, model.sha256, "w#0", max_attempts=3, limit=0) == []
-    assert jobs.claim_queued(session, digest("unknown"), "w#0", max_attempts=3, limit=5) == []
+    assert transitions.claim_queued(session, model.sha256, "w#0", max_attempts=3, limit=0) == []
+    assert (
+        transitions.claim_queued(session, digest("unknown"), "w#0", max_attempts=3, limit=5) == []
+    )
 
 
 def test_concurrent_claim_queued_never_gives_one_job_twice(
@@ -171,7 +176,7 @@ def test_concurrent_claim_queued_never_gives_one_job_twice(
         with factory() as own:
             barrier.wait()
             with write_transaction(own):
-                return jobs.claim_queued(own, model.sha256, worker, max_attempts=3, limit=3)
+                return transitions.claim_queued(own, model.sha256, worker, max_attempts=3, limit=3)
 
     with ThreadPoolExecutor(4) as pool:
         claims = list(pool.map(claim, ["w1", "w2", "w3", "w4"]))
@@ -183,38 +188,38 @@ def test_concurrent_claim_queued_never_gives_one_job_twice(
 
 
 def test_claiming_a_done_job_does_nothing(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
     _complete(session, job_id)
-    result = jobs.claim_job(session, job_id, "w2", max_attempts=3)
+    result = transitions.claim_job(session, job_id, "w2", max_attempts=3)
     assert result.status is ClaimStatus.ALREADY_DONE and not result.claimed
     job = _job(session, job_id)
     assert (job.state, job.attempts, job.worker) == (JobState.DONE, 1, "w1")
 
 
 def test_claiming_a_job_running_elsewhere_says_where(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
-    result = jobs.claim_job(session, job_id, "w2", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
+    result = transitions.claim_job(session, job_id, "w2", max_attempts=3)
     assert result.status is ClaimStatus.RUNNING_ELSEWHERE
     assert "running on w1" in result.reason
 
 
 def test_a_worker_reclaims_its_own_orphaned_running_job(session: Session, job_id: int) -> None:
     # A killed worker's message comes back to its successor under the same name.
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
-    result = jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
+    result = transitions.claim_job(session, job_id, "w1", max_attempts=3)
     assert result.claimed
     assert _job(session, job_id).attempts == 2
 
 
 def test_claiming_a_missing_job_reports_missing(session: Session) -> None:
-    result = jobs.claim_job(session, 4242, "w1", max_attempts=3)
+    result = transitions.claim_job(session, 4242, "w1", max_attempts=3)
     assert result.status is ClaimStatus.MISSING and result.job is None
 
 
 def test_claiming_a_failed_job_leaves_it_failed(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
-    jobs.fail_job(session, job_id, "cannot decode")
-    result = jobs.claim_job(session, job_id, "w2", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.fail_job(session, job_id, "cannot decode")
+    result = transitions.claim_job(session, job_id, "w2", max_attempts=3)
     assert result.status is ClaimStatus.FAILED and "cannot decode" in result.reason
     assert _job(session, job_id).state is JobState.FAILED
 
@@ -223,9 +228,9 @@ def test_a_video_that_keeps_killing_workers_ends_failed_at_the_cap(
     session: Session, job_id: int
 ) -> None:
     for _ in range(2):
-        assert jobs.claim_job(session, job_id, "w1", max_attempts=2).claimed
-        jobs.requeue_orphaned(session, "w1")  # the worker died and came back
-    result = jobs.claim_job(session, job_id, "w1", max_attempts=2)
+        assert transitions.claim_job(session, job_id, "w1", max_attempts=2).claimed
+        transitions.requeue_orphaned(session, "w1")  # the worker died and came back
+    result = transitions.claim_job(session, job_id, "w1", max_attempts=2)
     assert result.status is ClaimStatus.EXHAUSTED and not result.claimed
     job = _job(session, job_id)
     assert job.state is JobState.FAILED
@@ -235,21 +240,21 @@ def test_a_video_that_keeps_killing_workers_ends_failed_at_the_cap(
 
 def test_claim_needs_at_least_one_attempt(session: Session, job_id: int) -> None:
     with pytest.raises(ValueError, match="max_attempts"):
-        jobs.claim_job(session, job_id, "w1", max_attempts=0)
+        transitions.claim_job(session, job_id, "w1", max_attempts=0)
 
 
 def test_release_gives_the_job_back_without_spending_an_attempt(
     session: Session, job_id: int
 ) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
-    assert jobs.release_job(session, job_id, "w1")
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
+    assert transitions.release_job(session, job_id, "w1")
     job = _job(session, job_id)
     assert (job.state, job.attempts, job.worker, job.started_at) == (JobState.QUEUED, 0, None, None)
 
 
 def test_release_leaves_another_workers_job_alone(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
-    assert not jobs.release_job(session, job_id, "w2")
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
+    assert not transitions.release_job(session, job_id, "w2")
     assert _job(session, job_id).state is JobState.RUNNING
 
 
@@ -257,7 +262,7 @@ def test_release_leaves_another_workers_job_alone(session: Session, job_id: int)
 
 
 def test_complete_writes_results_and_marks_done(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
     assert _complete(session, job_id)
     job = _job(session, job_id)
     assert (job.state, job.decode_ms, job.inference_ms, job.error) == (
@@ -282,7 +287,7 @@ def test_complete_writes_results_and_marks_done(session: Session, job_id: int) -
 
 
 def test_completing_a_done_job_again_changes_nothing(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
     _complete(session, job_id)
     finished = _job(session, job_id).finished_at
     assert not _complete(session, job_id, predictions=[("jump", 0.9)])
@@ -293,7 +298,7 @@ def test_completing_a_done_job_again_changes_nothing(session: Session, job_id: i
 
 
 def test_a_retry_replaces_rows_an_interrupted_attempt_left(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
     session.execute(
         insert(Prediction),
         [{"job_id": job_id, "rank": 1, "label": "stale", "confidence": 0.9}],
@@ -312,7 +317,7 @@ def test_a_retry_replaces_rows_an_interrupted_attempt_left(session: Session, job
 def test_concurrent_completions_write_the_results_once(engine: Engine, job_id: int) -> None:
     factory = make_sessionmaker(engine)
     with factory() as session, write_transaction(session):
-        jobs.claim_job(session, job_id, "w1", max_attempts=3)
+        transitions.claim_job(session, job_id, "w1", max_attempts=3)
     barrier = threading.Barrier(3)
 
     def complete(_: int) -> bool:
@@ -332,8 +337,8 @@ def test_concurrent_completions_write_the_results_once(engine: Engine, job_id: i
 def test_results_of_a_job_requeued_meanwhile_are_still_recorded(
     session: Session, job_id: int
 ) -> None:
-    jobs.claim_job(session, job_id, "slow-worker", max_attempts=3)
-    jobs.requeue_stale(session, timedelta(0))
+    transitions.claim_job(session, job_id, "slow-worker", max_attempts=3)
+    transitions.requeue_stale(session, timedelta(0))
     assert _complete(session, job_id)
     assert _job(session, job_id).state is JobState.DONE
 
@@ -365,7 +370,7 @@ def test_the_result_of_the_worker_holding_the_claim_is_written_under_its_name(
 def test_a_worker_that_lost_its_claim_does_not_fail_the_job(session: Session, job_id: int) -> None:
     _taken_over(session, job_id)
 
-    assert not jobs.fail_job(session, job_id, "cannot decode", worker="first")
+    assert not transitions.fail_job(session, job_id, "cannot decode", worker="first")
 
     job = _job(session, job_id)
     assert (job.state, job.worker, job.error) == (JobState.RUNNING, "second", None)
@@ -387,23 +392,25 @@ def test_a_worker_that_lost_its_claim_does_not_fail_the_job(session: Session, jo
 def test_complete_refuses_bad_results_and_changes_nothing(
     session: Session, job_id: int, predictions, experts, meta, message: str
 ) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
     with pytest.raises(ValueError, match=message):
-        jobs.complete_job(
+        complete_job(
             session,
             job_id,
-            predictions=predictions,
-            expert_usage=experts,
-            video_meta=meta,
-            decode_ms=1.0,
-            inference_ms=1.0,
+            JobResult(
+                predictions=predictions,
+                expert_usage=experts,
+                video_meta=meta,
+                decode_ms=1.0,
+                inference_ms=1.0,
+            ),
         )
     assert _job(session, job_id).state is JobState.RUNNING
     assert _rows(session, job_id) == ([], [])
 
 
 def test_completing_a_missing_job_raises_job_not_found(session: Session) -> None:
-    with pytest.raises(jobs.JobNotFound):
+    with pytest.raises(transitions.JobNotFound):
         _complete(session, 4242)
 
 
@@ -411,29 +418,29 @@ def test_completing_a_missing_job_raises_job_not_found(session: Session) -> None
 
 
 def test_fail_marks_a_running_job_failed_with_its_reason(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
-    assert jobs.fail_job(session, job_id, "cannot decode: moov atom not found")
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
+    assert transitions.fail_job(session, job_id, "cannot decode: moov atom not found")
     job = _job(session, job_id)
     assert (job.state, job.error) == (JobState.FAILED, "cannot decode: moov atom not found")
     assert job.finished_at is not None
 
 
 def test_fail_never_overwrites_a_done_job(session: Session, job_id: int) -> None:
-    jobs.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.claim_job(session, job_id, "w1", max_attempts=3)
     _complete(session, job_id)
-    assert not jobs.fail_job(session, job_id, "late error")
+    assert not transitions.fail_job(session, job_id, "late error")
     job = _job(session, job_id)
     assert (job.state, job.error) == (JobState.DONE, None)
 
 
 def test_fail_needs_a_reason(session: Session, job_id: int) -> None:
     with pytest.raises(ValueError, match="say why"):
-        jobs.fail_job(session, job_id, "  ")
+        transitions.fail_job(session, job_id, "  ")
 
 
 def test_failing_a_missing_job_raises_job_not_found(session: Session) -> None:
-    with pytest.raises(jobs.JobNotFound):
-        jobs.fail_job(session, 4242, "gone")
+    with pytest.raises(transitions.JobNotFound):
+        transitions.fail_job(session, 4242, "gone")
 
 
 # -- requeue ---------------------------------------------------------------------------
@@ -441,7 +448,7 @@ def test_failing_a_missing_job_raises_job_not_found(session: Session) -> None:
 
 def _three_jobs(session: Session, model: Model) -> list[int]:
     return [
-        jobs.record_file(session, f"/inbox/{name}.mp4", digest(name), 1, model)[0].id
+        ingest.record_path(session, f"/inbox/{name}.mp4", digest(name), 1, model).job.id
         for name in ("x", "y", "z")
     ]
 
@@ -449,10 +456,10 @@ def _three_jobs(session: Session, model: Model) -> list[int]:
 def test_requeue_failed_resets_failed_jobs_only(session: Session, model: Model) -> None:
     failed, done, queued = _three_jobs(session, model)
     for job_id in (failed, done):
-        jobs.claim_job(session, job_id, "w1", max_attempts=3)
-    jobs.fail_job(session, failed, "bad video")
+        transitions.claim_job(session, job_id, "w1", max_attempts=3)
+    transitions.fail_job(session, failed, "bad video")
     _complete(session, done)
-    assert jobs.requeue_failed(session) == [failed]
+    assert transitions.requeue_failed(session) == [failed]
     job = _job(session, failed)
     assert (job.state, job.attempts, job.error, job.worker) == (JobState.QUEUED, 0, None, None)
     assert _job(session, done).state is JobState.DONE
@@ -462,8 +469,8 @@ def test_requeue_failed_resets_failed_jobs_only(session: Session, model: Model) 
 def test_requeue_failed_can_pick_jobs(session: Session, model: Model) -> None:
     first, second, _ = _three_jobs(session, model)
     for job_id in (first, second):
-        jobs.fail_job(session, job_id, "bad video")
-    assert jobs.requeue_failed(session, [second]) == [second]
+        transitions.fail_job(session, job_id, "bad video")
+    assert transitions.requeue_failed(session, [second]) == [second]
     assert _job(session, first).state is JobState.FAILED
 
 
@@ -472,9 +479,9 @@ def test_requeue_stale_takes_back_only_jobs_running_too_long(
 ) -> None:
     stale, fresh, queued = _three_jobs(session, model)
     for job_id in (stale, fresh):
-        jobs.claim_job(session, job_id, "w1", max_attempts=3)
+        transitions.claim_job(session, job_id, "w1", max_attempts=3)
     _age(session, stale, started_at=timedelta(hours=3))
-    assert jobs.requeue_stale(session, timedelta(hours=1)) == [stale]
+    assert transitions.requeue_stale(session, timedelta(hours=1)) == [stale]
     job = _job(session, stale)
     assert (job.state, job.attempts, job.worker) == (JobState.QUEUED, 1, None)
     assert _job(session, fresh).state is JobState.RUNNING
@@ -485,32 +492,32 @@ def test_requeue_orphaned_takes_back_only_the_named_workers_jobs(
     session: Session, model: Model
 ) -> None:
     mine, theirs, _ = _three_jobs(session, model)
-    jobs.claim_job(session, mine, "w1", max_attempts=3)
-    jobs.claim_job(session, theirs, "w2", max_attempts=3)
-    assert jobs.requeue_orphaned(session, "w1") == [mine]
+    transitions.claim_job(session, mine, "w1", max_attempts=3)
+    transitions.claim_job(session, theirs, "w2", max_attempts=3)
+    assert transitions.requeue_orphaned(session, "w1") == [mine]
     assert _job(session, theirs).state is JobState.RUNNING
 
 
 def test_queued_jobs_lists_jobs_waiting_longer_than_asked(session: Session, model: Model) -> None:
     old, new, running = _three_jobs(session, model)
-    jobs.claim_job(session, running, "w1", max_attempts=3)
+    transitions.claim_job(session, running, "w1", max_attempts=3)
     _age(session, old, enqueued_at=timedelta(minutes=30))
-    assert jobs.queued_jobs(session, older_than=timedelta(minutes=10)) == [old]
-    assert jobs.queued_jobs(session) == [old, new]
+    assert transitions.queued_jobs(session, older_than=timedelta(minutes=10)) == [old]
+    assert transitions.queued_jobs(session) == [old, new]
 
 
 def test_mark_enqueued_restarts_the_queued_clock(session: Session, model: Model) -> None:
     old, _, _ = _three_jobs(session, model)
     _age(session, old, enqueued_at=timedelta(minutes=30))
-    jobs.mark_enqueued(session, [old])
-    assert jobs.queued_jobs(session, older_than=timedelta(minutes=10)) == []
+    transitions.mark_enqueued(session, [old])
+    assert transitions.queued_jobs(session, older_than=timedelta(minutes=10)) == []
 
 
 def test_a_state_change_is_seen_by_other_sessions_once_the_caller_commits(
     engine: Engine, session: Session, job_id: int
 ) -> None:
     with write_transaction(session):
-        jobs.claim_job(session, job_id, "w1", max_attempts=3)
+        transitions.claim_job(session, job_id, "w1", max_attempts=3)
     with make_sessionmaker(engine)() as other:
         state = other.scalar(select(Job.state).where(Job.id == job_id))
         count = other.scalar(select(func.count()).select_from(Job))

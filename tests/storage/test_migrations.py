@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage import jobs
+from storage import ingest
 from storage.db import (
     DatabaseSchemaError,
     alembic_config,
@@ -26,6 +26,7 @@ from storage.db import (
     upgrade,
     write_transaction,
 )
+from storage.inputs import job_inputs
 from storage.schema import (
     Base,
     Job,
@@ -76,7 +77,7 @@ def test_schema_comparison_sees_a_missing_schema(database_url: str) -> None:
 def test_upgrading_a_current_database_changes_nothing(store_url: str) -> None:
     engine = make_engine(store_url)
     with make_sessionmaker(engine)() as session, write_transaction(session):
-        jobs.ensure_model(session, "0" * 64, "/models/a.pt")
+        ingest.ensure_model(session, "0" * 64, "/models/a.pt")
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     with make_sessionmaker(engine)() as session:
@@ -231,7 +232,7 @@ def test_upgrading_from_0002_keeps_every_path_without_an_identity(database_url: 
     assert current_revision(engine) == head_revision()
     assert _schema_diff(engine) == []
     with make_sessionmaker(engine)() as session:
-        files = jobs.job_inputs(session, 1).files
+        files = job_inputs(session, 1).files
     assert sorted((f.path, f.inbox, f.identity) for f in files) == [
         ("/inbox/a.mp4", None, None),
         ("/inbox/copy of a.mp4", None, None),
@@ -432,8 +433,8 @@ def test_the_timeline_tables_refuse_impossible_rows(
     }[table]
     engine = make_engine(store_url)
     with make_sessionmaker(engine)() as session:
-        model = jobs.ensure_model(session, "a" * 64, "/models/a.pt")
-        jobs.record_file(session, "/inbox/a.mp4", "b" * 64, 10, model)
+        model = ingest.ensure_model(session, "a" * 64, "/models/a.pt")
+        ingest.record_path(session, "/inbox/a.mp4", "b" * 64, 10, model)
     try:
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES {values}"))

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from storage import jobs
+from storage import ingest, transitions
 from storage.db import make_engine, make_sessionmaker, open_database, write_transaction
+from storage.inputs import RecordedFile, job_inputs, refresh_identity
 from storage.schema import Job, JobState, Model, Video, VideoPath
 
 from .conftest import digest
@@ -26,21 +27,21 @@ def _count(session: Session, table: type) -> int:
 
 
 def test_ensure_model_registers_a_checkpoint_by_sha256_and_path(session: Session) -> None:
-    model = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt")
+    model = ingest.ensure_model(session, digest("ckpt"), "/models/a.pt")
     assert (model.sha256, model.path, model.class_names) == (digest("ckpt"), "/models/a.pt", None)
 
 
 def test_ensure_model_is_idempotent_and_follows_the_latest_path(session: Session) -> None:
-    first = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt")
-    second = jobs.ensure_model(session, digest("ckpt"), "/models/moved.pt")
+    first = ingest.ensure_model(session, digest("ckpt"), "/models/a.pt")
+    second = ingest.ensure_model(session, digest("ckpt"), "/models/moved.pt")
     assert second.id == first.id
     assert second.path == "/models/moved.pt"
     assert _count(session, Model) == 1
 
 
 def test_register_model_fills_in_a_model_the_watcher_registered(session: Session) -> None:
-    registered = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt")
-    filled = jobs.register_model(
+    registered = ingest.ensure_model(session, digest("ckpt"), "/models/a.pt")
+    filled = ingest.register_model(
         session,
         digest("ckpt"),
         "/models/a.pt",
@@ -60,12 +61,13 @@ def test_register_model_fills_in_a_model_the_watcher_registered(session: Session
 
 def test_a_malformed_sha256_is_refused(session: Session) -> None:
     with pytest.raises(ValueError, match="sha256"):
-        jobs.ensure_model(session, "ABC", "/models/a.pt")
+        ingest.ensure_model(session, "ABC", "/models/a.pt")
 
 
-def test_record_file_creates_video_path_and_queued_job(session: Session, model: Model) -> None:
-    job, created = jobs.record_file(session, "/inbox/run.mp4", digest("run"), 1234, model)
-    assert created
+def test_record_path_creates_video_path_and_queued_job(session: Session, model: Model) -> None:
+    recording = ingest.record_path(session, "/inbox/run.mp4", digest("run"), 1234, model)
+    job = recording.job
+    assert recording.created
     assert (job.state, job.attempts, job.model_id) == (JobState.QUEUED, 0, model.id)
     video = session.get(Video, job.video_id)
     assert video is not None
@@ -76,43 +78,44 @@ def test_record_file_creates_video_path_and_queued_job(session: Session, model: 
 def test_same_content_under_a_second_name_adds_a_path_not_a_job(
     session: Session, model: Model
 ) -> None:
-    first, created_first = jobs.record_file(session, "/inbox/a.mp4", digest("same"), 10, model)
-    second, created_second = jobs.record_file(session, "/inbox/b.mp4", digest("same"), 10, model)
-    assert (created_first, created_second) == (True, False)
-    assert second.id == first.id
+    first = ingest.record_path(session, "/inbox/a.mp4", digest("same"), 10, model)
+    second = ingest.record_path(session, "/inbox/b.mp4", digest("same"), 10, model)
+    assert (first.created, second.created) == (True, False)
+    assert second.job.id == first.job.id
     paths = session.scalars(select(VideoPath.path).order_by(VideoPath.id)).all()
     assert paths == ["/inbox/a.mp4", "/inbox/b.mp4"]
     assert (_count(session, Video), _count(session, Job)) == (1, 1)
 
 
 def test_recording_the_same_file_again_changes_nothing(session: Session, model: Model) -> None:
-    jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
-    _, created = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
+    ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model)
+    created = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).created
     assert not created
     counts = (_count(session, Video), _count(session, VideoPath), _count(session, Job))
     assert counts == (1, 1, 1)
 
 
 def test_new_content_under_an_old_name_is_a_new_video(session: Session, model: Model) -> None:
-    old, _ = jobs.record_file(session, "/inbox/a.mp4", digest("v1"), 10, model)
-    new, created = jobs.record_file(session, "/inbox/a.mp4", digest("v2"), 12, model)
-    assert created and new.video_id != old.video_id
-    assert jobs.job_inputs(session, new.id).paths == ["/inbox/a.mp4"]
+    old = ingest.record_path(session, "/inbox/a.mp4", digest("v1"), 10, model).job
+    new = ingest.record_path(session, "/inbox/a.mp4", digest("v2"), 12, model)
+    assert new.created and new.job.video_id != old.video_id
+    assert job_inputs(session, new.job.id).paths == ["/inbox/a.mp4"]
 
 
 def test_a_second_model_gets_its_own_job_for_the_same_video(session: Session, model: Model) -> None:
-    other = jobs.ensure_model(session, digest("other checkpoint"), "/models/b.pt")
-    first, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
-    second, created = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, other)
-    assert created and second.id != first.id and second.video_id == first.video_id
+    other = ingest.ensure_model(session, digest("other checkpoint"), "/models/b.pt")
+    first = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
+    second = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, other)
+    assert second.created and second.job.id != first.id
+    assert second.job.video_id == first.video_id
 
 
 def test_job_inputs_lists_paths_newest_first_and_the_checkpoint(
     session: Session, model: Model
 ) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
-    jobs.record_file(session, "/inbox/later.mp4", digest("a"), 10, model)
-    inputs = jobs.job_inputs(session, job.id)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
+    ingest.record_path(session, "/inbox/later.mp4", digest("a"), 10, model)
+    inputs = job_inputs(session, job.id)
     assert inputs.paths == ["/inbox/later.mp4", "/inbox/a.mp4"]
     assert (inputs.model_sha256, inputs.model_path) == (model.sha256, model.path)
     assert (inputs.video_sha256, inputs.video_size, inputs.state) == (
@@ -127,7 +130,7 @@ def _stat(path: Path) -> os.stat_result:
         return os.fstat(file.fileno())
 
 
-def test_record_file_stores_the_inbox_and_identity_of_the_hashed_file(
+def test_record_path_stores_the_inbox_and_identity_of_the_hashed_file(
     session: Session, model: Model, tmp_path: Path
 ) -> None:
     path = tmp_path / "inbox" / "run.mp4"
@@ -135,12 +138,12 @@ def test_record_file_stores_the_inbox_and_identity_of_the_hashed_file(
     path.write_bytes(b"video bytes")
     st = _stat(path)
 
-    job, _ = jobs.record_file(
+    job = ingest.record_path(
         session, str(path), digest("run"), 11, model, inbox=str(path.parent), stat=st
-    )
+    ).job
 
-    assert jobs.job_inputs(session, job.id).files == [
-        jobs.RecordedFile(
+    assert job_inputs(session, job.id).files == [
+        RecordedFile(
             str(path), str(path.parent), st.st_dev, st.st_ino, 11, st.st_mtime_ns, st.st_ctime_ns
         )
     ]
@@ -153,15 +156,15 @@ def test_recording_a_known_path_again_stores_its_new_identity(
     path = tmp_path / "a.mp4"
     path.write_bytes(b"same bytes")
     first = _stat(path)
-    job, _ = jobs.record_file(session, str(path), digest("a"), 10, model, stat=first)
+    job = ingest.record_path(session, str(path), digest("a"), 10, model, stat=first).job
     path.unlink()
     path.write_bytes(b"same bytes")
     os.utime(path, ns=(first.st_atime_ns, first.st_mtime_ns + 1_000_000_000))
     again = _stat(path)
 
-    jobs.record_file(session, str(path), digest("a"), 10, model, inbox=str(tmp_path), stat=again)
+    ingest.record_path(session, str(path), digest("a"), 10, model, inbox=str(tmp_path), stat=again)
 
-    (file,) = jobs.job_inputs(session, job.id).files
+    (file,) = job_inputs(session, job.id).files
     assert (file.inbox, file.inode, file.mtime_ns, file.ctime_ns) == (
         str(tmp_path),
         again.st_ino,
@@ -177,15 +180,15 @@ def test_device_and_inode_numbers_beyond_bigints_range_are_stored_exactly(
     # overlayfs (xino) sets the high bits of inode numbers: all 64 bits are used.
     device, inode = 2**63 + 7, 2**64 - 3
     st = os.stat_result((0o100644, inode, device, 1, 0, 0, 10, 0, 0, 0))
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=st)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model, stat=st).job
     session.expunge_all()
-    (file,) = jobs.job_inputs(session, job.id).files
+    (file,) = job_inputs(session, job.id).files
     assert (file.device, file.inode) == (device, inode)
 
 
 def test_a_path_recorded_without_identity_has_none(session: Session, model: Model) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model)
-    (file,) = jobs.job_inputs(session, job.id).files
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model).job
+    (file,) = job_inputs(session, job.id).files
     assert (file.inbox, file.identity) == (None, None)
 
 
@@ -193,20 +196,20 @@ def test_a_stat_of_another_size_is_refused(session: Session, model: Model, tmp_p
     path = tmp_path / "a.mp4"
     path.write_bytes(b"12345")
     with pytest.raises(ValueError, match="5 bytes but the size given is 10"):
-        jobs.record_file(session, str(path), digest("a"), 10, model, stat=_stat(path))
+        ingest.record_path(session, str(path), digest("a"), 10, model, stat=_stat(path))
 
 
 def test_a_relative_inbox_is_refused(session: Session, model: Model) -> None:
     with pytest.raises(ValueError, match="absolute"):
-        jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, inbox="inbox")
+        ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model, inbox="inbox")
 
 
 def test_job_inputs_of_a_missing_job_raises_job_not_found(session: Session) -> None:
-    with pytest.raises(jobs.JobNotFound, match="job 99"):
-        jobs.job_inputs(session, 99)
+    with pytest.raises(transitions.JobNotFound, match="job 99"):
+        job_inputs(session, 99)
 
 
-def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
+def test_concurrent_record_path_for_one_content_makes_one_video_and_one_job(
     engine: Engine, model: Model
 ) -> None:
     # Eight watchers see the same content under eight names at the same moment.
@@ -217,10 +220,10 @@ def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
         with factory() as session:
             barrier.wait()
             with write_transaction(session):  # the watcher's unit of work
-                job, created = jobs.record_file(
+                recording = ingest.record_path(
                     session, f"/inbox/copy-{index}.mp4", digest("shared"), 99, model.id
                 )
-            return job.id, created
+            return recording.job.id, recording.created
 
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(record, range(8)))
@@ -234,15 +237,15 @@ def test_concurrent_record_file_for_one_content_makes_one_video_and_one_job(
         )
 
 
-def test_record_file_rereads_a_video_another_transaction_inserted_first(
+def test_record_path_rereads_a_video_another_transaction_inserted_first(
     postgres_url: str,
 ) -> None:
     # Deterministic race on PostgreSQL: another transaction inserts the same video and
-    # commits only after our record_file has looked, found nothing, and tried to insert.
+    # commits only after our record_path has looked, found nothing, and tried to insert.
     engine = open_database(postgres_url)
     factory = make_sessionmaker(engine)
     with factory() as session, write_transaction(session):
-        model_id = jobs.ensure_model(session, digest("ckpt"), "/models/a.pt").id
+        model_id = ingest.ensure_model(session, digest("ckpt"), "/models/a.pt").id
     other = make_engine(postgres_url)
     with other.connect() as rival:
         rival.begin()
@@ -253,7 +256,7 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
             with factory() as session:
                 try:
                     with write_transaction(session):
-                        outcome["job"] = jobs.record_file(
+                        outcome["recording"] = ingest.record_path(
                             session, "/inbox/race.mp4", digest("race"), 5, model_id
                         )
                 except Exception as exc:
@@ -265,8 +268,9 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
         rival.commit()
         thread.join(timeout=30)
     assert "error" not in outcome, outcome.get("error")
-    job, created = outcome["job"]  # type: ignore[misc]
-    assert created and job.state is JobState.QUEUED
+    recording = outcome["recording"]
+    assert isinstance(recording, ingest.Recording)
+    assert recording.created and recording.job.state is JobState.QUEUED
     with factory() as session:
         assert (_count(session, Video), _count(session, Job)) == (1, 1)
     other.dispose()
@@ -274,7 +278,7 @@ def test_record_file_rereads_a_video_another_transaction_inserted_first(
 
 
 def _wait_for_a_lock_wait(conn) -> None:
-    """Until some other backend waits on a lock (our record_file's INSERT)."""
+    """Until some other backend waits on a lock (our record_path's INSERT)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         waiting = conn.execute(
@@ -286,7 +290,7 @@ def _wait_for_a_lock_wait(conn) -> None:
         if waiting:
             return
         time.sleep(0.02)
-    raise AssertionError("record_file never blocked on the rival's uncommitted insert")
+    raise AssertionError("record_path never blocked on the rival's uncommitted insert")
 
 
 def _stat_of(inode: int, changed_ns: int) -> os.stat_result:
@@ -298,26 +302,28 @@ def _stat_of(inode: int, changed_ns: int) -> os.stat_result:
 def test_refresh_identity_stores_the_identity_of_a_file_verified_again(
     session: Session, model: Model
 ) -> None:
-    job, _ = jobs.record_file(
+    job = ingest.record_path(
         session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(2**64 - 3, 1)
-    )
-    (stale,) = jobs.job_inputs(session, job.id).files
+    ).job
+    (stale,) = job_inputs(session, job.id).files
     touched = _stat_of(2**64 - 3, 2)
 
-    assert jobs.refresh_identity(session, job.video_id, stale, touched)
+    assert refresh_identity(session, job.video_id, stale, touched)
 
-    (file,) = jobs.job_inputs(session, job.id).files
+    (file,) = job_inputs(session, job.id).files
     assert file.identity == (2**63 + 7, 2**64 - 3, 10, 2, 2)
 
 
 def test_refresh_identity_leaves_a_newer_recording_of_the_path_alone(
     session: Session, model: Model
 ) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(5, 1))
-    (stale,) = jobs.job_inputs(session, job.id).files
-    jobs.record_file(session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(6, 3))
+    job = ingest.record_path(
+        session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(5, 1)
+    ).job
+    (stale,) = job_inputs(session, job.id).files
+    ingest.record_path(session, "/inbox/a.mp4", digest("a"), 10, model, stat=_stat_of(6, 3))
 
-    assert not jobs.refresh_identity(session, job.video_id, stale, _stat_of(5, 2))
+    assert not refresh_identity(session, job.video_id, stale, _stat_of(5, 2))
 
-    (file,) = jobs.job_inputs(session, job.id).files
+    (file,) = job_inputs(session, job.id).files
     assert file.identity == (2**63 + 7, 6, 10, 3, 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import jobs
+from storage import ingest
 from storage.refused import record_refusal, refusals
 from storage.schema import Model
 
@@ -28,7 +28,7 @@ def test_a_refusal_is_kept_once_per_path_with_the_latest_reason(session: Session
 def test_recording_a_refused_path_removes_its_refusal(session: Session, model: Model) -> None:
     record_refusal(session, HUGE, 30 << 30, "too large")
     record_refusal(session, "/inbox/other.mkv", 40 << 30, "too large")
-    jobs.record_path(session, HUGE, digest("smaller now"), 100, model)
+    ingest.record_path(session, HUGE, digest("smaller now"), 100, model)
     assert [r.path for r in refusals(session)] == ["/inbox/other.mkv"]
 
 

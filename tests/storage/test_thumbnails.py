@@ -9,7 +9,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import InvalidThumbnail, encode_thumbnails, jpeg_size
-from storage import jobs
+from storage import ingest, transitions
+from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model, Thumbnail
 
 from .conftest import digest
@@ -108,21 +109,23 @@ THUMBS = encode_thumbnails(
 
 @pytest.fixture
 def job_id(session: Session, model: Model) -> int:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
     return job.id
 
 
 def _complete(session: Session, job_id: int, thumbnails: list[bytes] | None) -> bool:
-    return jobs.complete_job(
+    return complete_job(
         session,
         job_id,
-        predictions=[("run", 0.9)],
-        expert_usage=[(1.0, 1)],
-        video_meta={},
-        decode_ms=1.0,
-        inference_ms=2.0,
-        thumbnails=thumbnails,
+        JobResult(
+            predictions=[("run", 0.9)],
+            expert_usage=[(1.0, 1)],
+            video_meta={},
+            decode_ms=1.0,
+            inference_ms=2.0,
+            thumbnails=thumbnails,
+        ),
     )
 
 

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from storage import jobs
+from storage import ingest
 from storage.cli import format_clock, main, timeline_strip
 from storage.db import make_sessionmaker
 from storage.schema import Job, JobState, Model
@@ -92,7 +92,7 @@ def test_moments_prints_one_row_per_segment_with_its_span_duration_and_confidenc
 def test_moments_of_two_models_sharing_a_label_name_each_rows_model(
     store_url: str, session: Session, model: Model, tmp_path: Path
 ) -> None:
-    other = jobs.ensure_model(session, digest("other"), "/models/other.pt")
+    other = ingest.ensure_model(session, digest("other"), "/models/other.pt")
     first = tag(session, model, "ride")
     second = tag(session, other, "ride")
 
@@ -292,7 +292,7 @@ def test_show_escapes_a_hostile_label_in_the_strip_and_the_segments(
 
 
 def new_model(session: Session) -> Model:
-    return jobs.ensure_model(session, digest("new checkpoint"), "/models/new.pt")
+    return ingest.ensure_model(session, digest("new checkpoint"), "/models/new.pt")
 
 
 def jobs_of(engine: Engine, model_sha256: str) -> list[tuple[int, str, JobState]]:
@@ -352,7 +352,7 @@ def test_retag_by_sha_and_label_leaves_the_other_videos_alone(
     tmp_path: Path,
 ) -> None:
     newer = new_model(session)
-    jobs.ensure_model(session, digest("newest"), "/models/newest.pt")  # current, not chosen
+    ingest.ensure_model(session, digest("newest"), "/models/newest.pt")  # current, not chosen
     # "wave" is a segment of this video only, and in no job's top-k.
     tag(session, model, "waving", Timeline((), (segment(0.0, 3.0, "wave", 0.9),), ()))
     chosen = ["retag", "--model", newer.sha256[:10]]

@@ -14,10 +14,15 @@ from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
 from actiontag.thumbnails import InvalidThumbnail, encode_thumbnails
-from storage import jobs, query
+from storage import ingest, transitions
 from storage.db import make_sessionmaker, write_transaction
+from storage.queries.models import ModelNotFound, find_model
+from storage.queries.moments import moments
+from storage.queries.timelines import timelines
+from storage.queries.videos import video_detail, videos_without_job
+from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model, SegmentRecord, ShotCut, Video, WindowRecord, utcnow
-from timeline.values import Segment, Timeline, Window
+from timeline.values import InvalidTimeline, Segment, Timeline, Window
 
 from .conftest import digest
 
@@ -57,27 +62,29 @@ def tag(
     path: str | None = None,
 ) -> int:
     """Record, claim and complete a video's job with this timeline; its job id."""
-    job, _ = jobs.record_file(session, path or f"/inbox/{name}.mp4", digest(name), 100, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    job = ingest.record_path(session, path or f"/inbox/{name}.mp4", digest(name), 100, model).job
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
     assert complete(session, job.id, timeline)
     return job.id
 
 
 def complete(session: Session, job_id: int, timeline: Timeline | None) -> bool:
-    return jobs.complete_job(
+    return complete_job(
         session,
         job_id,
-        predictions=[("ride_bike", 0.6), ("walk", 0.3)],
-        expert_usage=[(1.0, 6)],
-        video_meta=META,
-        decode_ms=1.0,
-        inference_ms=2.0,
-        timeline=timeline,
+        JobResult(
+            predictions=[("ride_bike", 0.6), ("walk", 0.3)],
+            expert_usage=[(1.0, 6)],
+            video_meta=META,
+            decode_ms=1.0,
+            inference_ms=2.0,
+            timeline=timeline,
+        ),
     )
 
 
 def stored(session: Session, job_id: int) -> Timeline | None:
-    return query.timelines(session, [job_id]).get(job_id)
+    return timelines(session, [job_id]).get(job_id)
 
 
 def counts(session: Session) -> tuple[int, int, int]:
@@ -145,8 +152,8 @@ def test_completing_a_done_job_again_keeps_its_timeline(session: Session, model:
 def test_concurrent_completions_write_the_timeline_once(engine: Engine, model: Model) -> None:
     factory = make_sessionmaker(engine)
     with factory() as session, write_transaction(session):
-        job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
-        jobs.claim_job(session, job.id, "w1", max_attempts=3)
+        job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
+        transitions.claim_job(session, job.id, "w1", max_attempts=3)
     barrier = threading.Barrier(3)
 
     def run(_: int) -> bool:
@@ -169,50 +176,16 @@ def test_deleting_a_job_deletes_its_timeline(session: Session, model: Model) -> 
     assert counts(session) == (0, 0, 0)
 
 
+# One of each part: the rules themselves are the timeline's (tests/segments/test_timeline_rules.py).
 BAD = [
     (dataclasses.replace(TIMELINE, windows=(Window(2.0, 2.0, "run", 0.5),)), "end after"),
-    (dataclasses.replace(TIMELINE, windows=(Window(-1.0, 1.0, "run", 0.5),)), "not negative"),
-    (dataclasses.replace(TIMELINE, windows=(Window(0.0, float("inf"), "run", 0.5),)), "finite"),
-    (dataclasses.replace(TIMELINE, windows=(Window(0.0, 1.0, "run", float("nan")),)), r"\[0, 1\]"),
-    (dataclasses.replace(TIMELINE, windows=(Window(0.0, 1.0, "", 0.5),)), "label cannot"),
-    (dataclasses.replace(TIMELINE, windows=TIMELINE.windows[::-1]), "in order of time"),
-    (dataclasses.replace(TIMELINE, segments=TIMELINE.segments[::-1]), "in order of time"),
-    (
-        dataclasses.replace(TIMELINE, segments=(segment(0.0, 2.0, "run", 1.2),)),
-        r"mean confidence must lie in \[0, 1\]",
-    ),
-    (
-        dataclasses.replace(
-            TIMELINE, segments=(segment(0.0, 2.0, "run", 0.8, peak_confidence=0.5),)
-        ),
-        "above its peak",
-    ),
-    (
-        dataclasses.replace(TIMELINE, segments=(segment(0.0, 2.0, "run", 0.8, top_k=()),)),
-        "top-k must start with its label 'run', not nothing",
-    ),
     (
         dataclasses.replace(
             TIMELINE, segments=(segment(0.0, 2.0, "run", 0.8, top_k=(("walk", 0.9),)),)
         ),
         "top-k must start with its label 'run', not 'walk'",
     ),
-    (
-        dataclasses.replace(
-            TIMELINE,
-            segments=(segment(0.0, 2.0, "run", 0.5, top_k=(("run", 0.5), ("walk", 0.6))),),
-        ),
-        "most likely first",
-    ),
-    (
-        dataclasses.replace(
-            TIMELINE,
-            segments=(segment(0.0, 2.0, "run", 0.5, top_k=(("run", 0.5), ("run", 0.4))),),
-        ),
-        "appears twice",
-    ),
     (dataclasses.replace(TIMELINE, cuts=(3.0, 3.0)), "increasing order"),
-    (dataclasses.replace(TIMELINE, cuts=(-0.5,)), "0 s or more"),
 ]
 
 
@@ -220,9 +193,9 @@ BAD = [
 def test_complete_refuses_an_impossible_timeline_and_changes_nothing(
     session: Session, model: Model, timeline: Timeline, message: str
 ) -> None:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
-    with pytest.raises(ValueError, match=message):
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
+    with pytest.raises(InvalidTimeline, match=message):
         complete(session, job.id, timeline)
     session.expire_all()
     assert session.get(Job, job.id).state is JobState.RUNNING
@@ -296,7 +269,7 @@ def test_moments_do_not_load_segment_thumbnails(session: Session, model: Model) 
     bind = session.get_bind()
     event.listen(bind, "before_cursor_execute", seen)
     try:
-        assert len(query.moments(session, label="ride_bike")) == 1
+        assert len(moments(session, label="ride_bike")) == 1
         assert stored(session, job_id).segments[0].thumbnail == red
     finally:
         event.remove(bind, "before_cursor_execute", seen)
@@ -320,8 +293,8 @@ def test_complete_refuses_a_segment_thumbnail_that_is_not_a_jpeg_and_changes_not
     timeline = dataclasses.replace(
         TIMELINE, segments=(first, dataclasses.replace(second, thumbnail=data))
     )
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
-    jobs.claim_job(session, job.id, "w1", max_attempts=3)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
+    transitions.claim_job(session, job.id, "w1", max_attempts=3)
     with pytest.raises(InvalidThumbnail, match=message):
         complete(session, job.id, timeline)
     session.expire_all()
@@ -334,9 +307,9 @@ def test_complete_refuses_a_segment_thumbnail_that_is_not_a_jpeg_and_changes_not
 
 def test_video_detail_carries_each_jobs_timeline(session: Session, model: Model) -> None:
     job_id = tag(session, model, "ride")
-    second = jobs.ensure_model(session, digest("second checkpoint"), "/models/b.pt")
-    other, _ = jobs.record_file(session, "/inbox/ride.mp4", digest("ride"), 100, second)
-    detail = query.video_detail(session, "/inbox/ride.mp4")
+    second = ingest.ensure_model(session, digest("second checkpoint"), "/models/b.pt")
+    other = ingest.record_path(session, "/inbox/ride.mp4", digest("ride"), 100, second).job
+    detail = video_detail(session, "/inbox/ride.mp4")
     assert [job.job_id for job in detail.jobs] == [job_id, other.id]
     assert detail.timelines == {job_id: TIMELINE}  # the queued job has none yet
 
@@ -362,7 +335,7 @@ def test_moments_finds_the_segments_of_a_label_above_a_confidence_and_duration(
             (),
         ),
     )
-    found = query.moments(session, label="ride_bike", min_confidence=0.7, min_duration_s=2.0)
+    found = moments(session, label="ride_bike", min_confidence=0.7, min_duration_s=2.0)
     assert [(m.path, m.start_s, m.end_s, m.mean_confidence) for m in found] == [
         ("/inbox/ride.mp4", 0.0, 5.5, 0.8),
         ("/inbox/street.mp4", 9.0, 11.0, 0.75),
@@ -385,8 +358,8 @@ def test_moments_finds_the_segments_of_a_label_above_a_confidence_and_duration(
 def test_a_minimum_duration_is_met_despite_floating_point(session: Session, model: Model) -> None:
     assert 2.3 - 0.3 < 2.0  # 1.9999999999999998
     tag(session, model, "ride", Timeline((), (segment(0.3, 2.3, "run", 0.8),), ()))
-    assert len(query.moments(session, label="run", min_duration_s=2.0)) == 1
-    assert query.moments(session, label="run", min_duration_s=2.001) == []
+    assert len(moments(session, label="run", min_duration_s=2.0)) == 1
+    assert moments(session, label="run", min_duration_s=2.001) == []
 
 
 def test_moments_are_ordered_by_path_then_time_and_filtered_by_model_and_since(
@@ -394,7 +367,7 @@ def test_moments_are_ordered_by_path_then_time_and_filtered_by_model_and_since(
 ) -> None:
     old = tag(session, model, "b", path="/inbox/b.mp4")
     tag(session, model, "a", path="/inbox/a.mp4")
-    found = query.moments(session)
+    found = moments(session)
     assert [(m.path, m.label) for m in found] == [
         ("/inbox/a.mp4", "ride_bike"),
         ("/inbox/a.mp4", "walk"),
@@ -405,11 +378,11 @@ def test_moments_are_ordered_by_path_then_time_and_filtered_by_model_and_since(
         update(Job).where(Job.id == old).values(finished_at=utcnow() - timedelta(days=3))
     )
     session.commit()
-    recent = query.moments(session, since=utcnow() - timedelta(days=1))
+    recent = moments(session, since=utcnow() - timedelta(days=1))
     assert {m.path for m in recent} == {"/inbox/a.mp4"}
-    assert query.moments(session, model_sha256=model.sha256[:8].upper()) == found
-    assert query.moments(session, model_sha256="0000") == []
-    assert len(query.moments(session, limit=3)) == 3
+    assert moments(session, model_sha256=model.sha256[:8].upper()) == found
+    assert moments(session, model_sha256="0000") == []
+    assert len(moments(session, limit=3)) == 3
 
 
 @pytest.mark.parametrize("wildcard", ["%", "_"])
@@ -417,26 +390,26 @@ def test_like_wildcards_in_a_model_prefix_match_no_moment(
     session: Session, model: Model, wildcard: str
 ) -> None:
     tag(session, model, "ride")
-    assert query.moments(session, model_sha256=wildcard) == []
+    assert moments(session, model_sha256=wildcard) == []
 
 
 def test_moments_leave_out_jobs_that_are_not_done(session: Session, model: Model) -> None:
     job_id = tag(session, model, "ride")
     session.execute(update(Job).where(Job.id == job_id).values(state=JobState.FAILED))
     session.commit()
-    assert query.moments(session) == []
+    assert moments(session) == []
 
 
 # -- retag: which model, which videos, new jobs ----------------------------------------
 
 
 def test_current_is_the_model_registered_last(session: Session, model: Model) -> None:
-    newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
-    assert query.find_model(session, "current").sha256 == newer.sha256
+    newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
+    assert find_model(session, "current").sha256 == newer.sha256
     # Seeing the older checkpoint again (at a new path) does not make it current.
-    jobs.ensure_model(session, model.sha256, "/models/moved.pt")
-    assert query.find_model(session, "current").sha256 == newer.sha256
-    assert query.find_model(session, model.sha256[:6]).path == "/models/moved.pt"
+    ingest.ensure_model(session, model.sha256, "/models/moved.pt")
+    assert find_model(session, "current").sha256 == newer.sha256
+    assert find_model(session, model.sha256[:6]).path == "/models/moved.pt"
 
 
 @pytest.mark.parametrize(
@@ -446,20 +419,20 @@ def test_current_is_the_model_registered_last(session: Session, model: Model) ->
 def test_an_unknown_model_reference_says_why(
     session: Session, model: Model, ref: str, message: str
 ) -> None:
-    with pytest.raises(query.ModelNotFound, match=message):
-        query.find_model(session, ref)
+    with pytest.raises(ModelNotFound, match=message):
+        find_model(session, ref)
 
 
 def test_current_with_no_model_registered_says_so(session: Session) -> None:
-    with pytest.raises(query.ModelNotFound, match="no model is registered yet"):
-        query.find_model(session, "current")
+    with pytest.raises(ModelNotFound, match="no model is registered yet"):
+        find_model(session, "current")
 
 
 def test_an_ambiguous_model_prefix_asks_for_more_digits(session: Session) -> None:
-    jobs.ensure_model(session, "abcd" + "0" * 60, "/models/a.pt")
-    jobs.ensure_model(session, "abcd" + "1" * 60, "/models/b.pt")
-    with pytest.raises(query.ModelNotFound, match="give more digits"):
-        query.find_model(session, "abcd")
+    ingest.ensure_model(session, "abcd" + "0" * 60, "/models/a.pt")
+    ingest.ensure_model(session, "abcd" + "1" * 60, "/models/b.pt")
+    with pytest.raises(ModelNotFound, match="give more digits"):
+        find_model(session, "abcd")
 
 
 def test_videos_without_a_job_of_the_model_by_label_and_first_seen(
@@ -467,32 +440,32 @@ def test_videos_without_a_job_of_the_model_by_label_and_first_seen(
 ) -> None:
     tag(session, model, "ride")  # ride_bike in predictions and segments
     quiet = tag(session, model, "quiet", timeline=None)  # ride_bike among the predictions
-    jobs.record_file(session, "/inbox/new.mp4", digest("new"), 100, model)  # not done yet
+    ingest.record_path(session, "/inbox/new.mp4", digest("new"), 100, model)  # not done yet
     session.execute(
         update(Video)
         .where(Video.id == session.get(Job, quiet).video_id)
         .values(first_seen=utcnow() - timedelta(days=10))
     )
     session.commit()
-    newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
+    newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
     videos = {
         path: session.scalar(select(Job.video_id).where(Job.path == path))
         for path in ("/inbox/ride.mp4", "/inbox/quiet.mp4", "/inbox/new.mp4")
     }
 
-    everything = query.videos_without_job(session, newer.id)
+    everything = videos_without_job(session, newer.id)
     assert everything == [
         videos["/inbox/quiet.mp4"],
         videos["/inbox/ride.mp4"],
         videos["/inbox/new.mp4"],
     ]
-    assert query.videos_without_job(session, model.id) == []
-    assert query.videos_without_job(session, newer.id, labels=["wave"]) == []  # a window only
-    assert set(query.videos_without_job(session, newer.id, labels=["ride_bike"])) == {
+    assert videos_without_job(session, model.id) == []
+    assert videos_without_job(session, newer.id, labels=["wave"]) == []  # a window only
+    assert set(videos_without_job(session, newer.id, labels=["ride_bike"])) == {
         videos["/inbox/ride.mp4"],
         videos["/inbox/quiet.mp4"],
     }
-    recent = query.videos_without_job(session, newer.id, since=utcnow() - timedelta(days=1))
+    recent = videos_without_job(session, newer.id, since=utcnow() - timedelta(days=1))
     assert set(recent) == {videos["/inbox/ride.mp4"], videos["/inbox/new.mp4"]}
 
 
@@ -501,10 +474,10 @@ def test_create_jobs_queues_one_job_per_video_and_is_idempotent(
 ) -> None:
     ride = tag(session, model, "ride")
     video_id = session.get(Job, ride).video_id
-    jobs.record_file(session, "/inbox/ride again.mp4", digest("ride"), 100, model)
-    newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt")
+    ingest.record_path(session, "/inbox/ride again.mp4", digest("ride"), 100, model)
+    newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt")
 
-    created = jobs.create_jobs(session, newer, [video_id, 9999])
+    created = ingest.create_jobs(session, newer, [video_id, 9999])
 
     assert len(created) == 1
     job = session.get(Job, created[0])
@@ -517,8 +490,8 @@ def test_create_jobs_queues_one_job_per_video_and_is_idempotent(
     )
     assert job.enqueued_at <= utcnow()
     session.commit()
-    assert jobs.create_jobs(session, newer.id, [video_id]) == []
-    assert jobs.create_jobs(session, newer.id, []) == []
+    assert ingest.create_jobs(session, newer.id, [video_id]) == []
+    assert ingest.create_jobs(session, newer.id, []) == []
     assert session.scalar(select(func.count()).select_from(Job)) == 2
 
 
@@ -527,14 +500,14 @@ def test_concurrent_create_jobs_make_each_job_once(engine: Engine, model: Model)
     with factory() as session, write_transaction(session):
         ids = [tag(session, model, f"v{n}", timeline=None) for n in range(20)]
         video_ids = [session.get(Job, job_id).video_id for job_id in ids]
-        newer = jobs.ensure_model(session, digest("newer"), "/models/newer.pt").id
+        newer = ingest.ensure_model(session, digest("newer"), "/models/newer.pt").id
     barrier = threading.Barrier(3)
 
     def create(_: int) -> list[int]:
         with factory() as session:
             barrier.wait()
             with write_transaction(session):  # retag's unit of work
-                return jobs.create_jobs(session, newer, video_ids)
+                return ingest.create_jobs(session, newer, video_ids)
 
     with ThreadPoolExecutor(3) as pool:
         made = [job_id for found in pool.map(create, range(3)) for job_id in found]

@@ -12,8 +12,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from storage import jobs, refused
+from storage import ingest, refused, transitions
 from storage.db import make_sessionmaker, read_transaction, write_transaction
+from storage.inputs import job_inputs
 from storage.schema import Job, JobState, Model, RefusedFile, Video
 
 from .conftest import digest
@@ -53,18 +54,18 @@ def _count(engine: Engine, table: type) -> int:
 
 
 def _recorded(session: Session, model: Model) -> int:
-    job, _ = jobs.record_file(session, "/inbox/a.mp4", digest("a"), 100, model)
+    job = ingest.record_path(session, "/inbox/a.mp4", digest("a"), 100, model).job
     return job.id
 
 
 WRITES: dict[str, Callable[[Session, Model], object]] = {
-    "record_file": _recorded,
+    "record_path": _recorded,
     "record_refusal": lambda s, _: refused.record_refusal(s, "/inbox/big.mp4", 9, "too big"),
-    "register_model": lambda s, _: jobs.register_model(
+    "register_model": lambda s, _: ingest.register_model(
         s, digest("other"), "/models/b.pt", split=None, class_names=None, metrics=None
     ),
 }
-TABLES = {"record_file": Video, "record_refusal": RefusedFile, "register_model": Model}
+TABLES = {"record_path": Video, "record_refusal": RefusedFile, "register_model": Model}
 
 
 @pytest.mark.parametrize("write", sorted(WRITES))
@@ -95,7 +96,7 @@ def test_a_rolled_back_claim_leaves_the_job_queued(
     with write_transaction(session):
         job_id = _recorded(session, model)
     with pytest.raises(RuntimeError), write_transaction(session):
-        assert jobs.claim_job(session, job_id, "w#0", max_attempts=3).claimed
+        assert transitions.claim_job(session, job_id, "w#0", max_attempts=3).claimed
         raise RuntimeError("the worker fails before its claim is committed")
     with make_sessionmaker(engine)() as other:
         job = other.get(Job, job_id)
@@ -108,10 +109,10 @@ def test_a_write_transaction_refuses_a_transaction_the_caller_left_open(
 ) -> None:
     with write_transaction(session):
         job_id = _recorded(session, model)
-    jobs.job_inputs(session, job_id)  # a read, begun by itself and not ended
+    job_inputs(session, job_id)  # a read, begun by itself and not ended
     with pytest.raises(InvalidRequestError), write_transaction(session):
         pass
     session.rollback()
     with read_transaction(session):
-        assert jobs.job_inputs(session, job_id).state is JobState.QUEUED
+        assert job_inputs(session, job_id).state is JobState.QUEUED
     assert not session.in_transaction()

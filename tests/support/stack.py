@@ -30,7 +30,7 @@ from actiontag.queueing import send_jobs
 from actiontag.settings import Settings, env_name
 from launcher.processes import ServiceProcess
 from model.network import ModelConfig
-from storage import jobs
+from storage import ingest, transitions
 from storage.db import make_engine, make_sessionmaker, upgrade, write_transaction
 from storage.schema import (
     FINISHED_STATES,
@@ -90,7 +90,7 @@ class Stack:
         return make_sessionmaker(self.engine)()
 
     def model_id(self, session: Session) -> int:
-        return jobs.ensure_model(session, sha256_of(self.checkpoint), str(self.checkpoint)).id
+        return ingest.ensure_model(session, sha256_of(self.checkpoint), str(self.checkpoint)).id
 
     def record(
         self,
@@ -108,7 +108,7 @@ class Stack:
         hashed = hash_file(path)
         with self.session() as session, write_transaction(session):
             model = model_id if model_id is not None else self.model_id(session)
-            job, _ = jobs.record_file(
+            job = ingest.record_path(
                 session,
                 str(path),
                 hashed.sha256,
@@ -116,7 +116,7 @@ class Stack:
                 model,
                 inbox=str(inbox or self.workdir),
                 stat=hashed.stat,
-            )
+            ).job
             job_id = job.id
         if enqueue:
             self.enqueue(job_id)
@@ -126,7 +126,7 @@ class Stack:
         result = send_jobs([job_id], sender(self.app))
         assert result.sent == [job_id], result.error
         with self.session() as session, write_transaction(session):
-            jobs.mark_enqueued(session, result.sent)
+            transitions.mark_enqueued(session, result.sent)
 
     def send_again(self, job_id: int) -> None:
         """Deliver tag_video(job_id) once more, as a duplicate or redelivered message would."""

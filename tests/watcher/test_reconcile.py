@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from storage import jobs
+from storage import ingest, transitions
 from storage.db import upgrade, write_transaction
 from storage.schema import Job, JobState, utcnow
 from worker.app import TAG_VIDEO_TASK
@@ -27,16 +27,16 @@ def _recorded_job(stores: Stores, checkpoint: Checkpoint, name: str) -> int:
     """A job recorded for the watcher's model, as if by an earlier watcher, never sent."""
     upgrade(stores.engine)
     with Session(stores.engine) as session, write_transaction(session):
-        model = jobs.ensure_model(session, checkpoint.sha256, str(checkpoint.path))
+        model = ingest.ensure_model(session, checkpoint.sha256, str(checkpoint.path))
         digest = hashlib.sha256(name.encode()).hexdigest()
         # Outside the inbox: only the reconcile pass can concern it.
-        job, _ = jobs.record_file(session, f"/elsewhere/{name}.mp4", digest, 10, model)
+        job = ingest.record_path(session, f"/elsewhere/{name}.mp4", digest, 10, model).job
         return job.id
 
 
 def _started(stores: Stores, job_id: int, ago: timedelta) -> None:
     with Session(stores.engine) as session:
-        assert jobs.claim_job(session, job_id, "celery@gone-host", max_attempts=3).claimed
+        assert transitions.claim_job(session, job_id, "celery@gone-host", max_attempts=3).claimed
         session.execute(update(Job).where(Job.id == job_id).values(started_at=utcnow() - ago))
         session.commit()
 

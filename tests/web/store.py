@@ -12,8 +12,9 @@ import numpy as np
 from sqlalchemy import Engine
 
 from actiontag.thumbnails import encode_thumbnails
-from storage import jobs
+from storage import ingest, transitions
 from storage.db import make_sessionmaker, open_database, write_transaction
+from storage.results import JobResult, complete_job
 from tests.support.videos import write_video
 from timeline.values import Segment, Timeline, Window
 
@@ -56,7 +57,7 @@ class Store:
         """Record ``path`` as the watcher does; (video id, job id)."""
         data = path.read_bytes()
         with make_sessionmaker(self.engine)() as session, write_transaction(session):
-            job, _ = jobs.record_file(
+            job = ingest.record_path(
                 session,
                 str(path),
                 hashlib.sha256(data).hexdigest(),
@@ -64,34 +65,36 @@ class Store:
                 self.model,
                 inbox=str(self.inbox),
                 stat=os.stat(path),
-            )
+            ).job
             return job.video_id, job.id
 
     def complete(self, job_id: int, label: str = "wave") -> None:
         with make_sessionmaker(self.engine)() as session, write_transaction(session):
-            jobs.claim_job(session, job_id, "test-worker", max_attempts=3)
+            transitions.claim_job(session, job_id, "test-worker", max_attempts=3)
             jpeg = encode_thumbnails([np.full((24, 32, 3), 90, dtype=np.uint8)])
-            jobs.complete_job(
+            complete_job(
                 session,
                 job_id,
-                predictions=[(label, 0.8), ("run", 0.15)],
-                expert_usage=[(0.6, 3), (0.4, 2)],
-                video_meta=META,
-                decode_ms=12.0,
-                inference_ms=30.0,
-                thumbnails=jpeg,
-                timeline=timeline(label),
+                JobResult(
+                    predictions=[(label, 0.8), ("run", 0.15)],
+                    expert_usage=[(0.6, 3), (0.4, 2)],
+                    video_meta=META,
+                    decode_ms=12.0,
+                    inference_ms=30.0,
+                    thumbnails=jpeg,
+                    timeline=timeline(label),
+                ),
             )
 
     def fail(self, job_id: int, reason: str) -> None:
         with make_sessionmaker(self.engine)() as session, write_transaction(session):
-            jobs.fail_job(session, job_id, reason)
+            transitions.fail_job(session, job_id, reason)
 
 
 def build_store(url: str, inbox: Path) -> Store:
     engine = open_database(url)
     with make_sessionmaker(engine)() as session, write_transaction(session):
-        model = jobs.ensure_model(session, "ab" * 32, "/models/model.pt")
+        model = ingest.ensure_model(session, "ab" * 32, "/models/model.pt")
         model_id = model.id
     store = Store(url, engine, inbox, model_id)
     store.done_path = write_webm(inbox / "done.webm", seed=1)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from storage import jobs
+from storage import ingest
 from storage.db import make_sessionmaker
 
 from .store import Store
@@ -26,7 +26,7 @@ def test_the_model_page_shows_metrics_and_the_run_folders_figures(
     cv2.imwrite(str(run / "confusion_matrix.png"), np.zeros((8, 8, 3), np.uint8))
     cv2.imwrite(str(run / "expert_usage.png"), np.full((6, 4, 3), 255, np.uint8))
     with make_sessionmaker(store.engine).begin() as session:
-        jobs.register_model(
+        ingest.register_model(
             session, "cd" * 32, str(run / "model.pt"), split=1, class_names=["a", "b"],
             metrics={"top1": 0.61},
         )  # fmt: skip
@@ -61,7 +61,7 @@ def _run_folder(folder: Path, checkpoint_sha256: str | None) -> Path:
 
 def _register(store: Store, sha256: str, path: Path, metrics: dict | None = None) -> None:
     with make_sessionmaker(store.engine).begin() as session:
-        jobs.register_model(
+        ingest.register_model(
             session, sha256, str(path), split=1, class_names=["a", "b"], metrics=metrics
         )
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import jobs
+from storage import transitions
 from storage.db import write_transaction
 from storage.schema import JobState
 from tests.support.stack import (
@@ -131,8 +131,8 @@ def test_a_job_requeued_as_stale_while_it_runs_keeps_the_claim_of_the_worker_tha
     _running(stack, worker, job_id, attempt=1)
     # `requeue --stale`, then another worker claims it
     with stack.session() as session, write_transaction(session):
-        assert jobs.requeue_stale(session, timedelta(0)) == [job_id]
-        assert jobs.claim_job(session, job_id, "other#0", max_attempts=MAX_ATTEMPTS).claimed
+        assert transitions.requeue_stale(session, timedelta(0)) == [job_id]
+        assert transitions.claim_job(session, job_id, "other#0", max_attempts=MAX_ATTEMPTS).claimed
 
     worker.wait_for_log(f"job {job_id}: result not written, the job is running meanwhile", 60)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage import query
+from storage.queries.timelines import timelines
 from storage.schema import JobState
 from tests.support.stack import RunningWorker, Stack
 from tests.support.videos import write_gap_video, write_tiny_frames, write_video
@@ -42,7 +42,7 @@ def test_a_one_frame_video_is_done_with_one_window(stack: Stack, worker: Running
 
     assert (job.state, job.error) == (JobState.DONE, None)
     with stack.session() as session:
-        [window] = query.timelines(session, [job_id])[job_id].windows
+        [window] = timelines(session, [job_id])[job_id].windows
     assert (window.start_s, window.end_s) == pytest.approx((0.0, 1 / 12))
 
 
@@ -56,7 +56,7 @@ def test_a_video_whose_timestamps_jump_ten_hours_is_done_with_windows_only_where
 
     assert (job.state, job.error) == (JobState.DONE, None)
     with stack.session() as session:
-        timeline = query.timelines(session, [job_id])[job_id]
+        timeline = timelines(session, [job_id])[job_id]
     assert len(timeline.windows) == 3 + 5
     assert all(w.end_s <= 3.0 + 1e-3 or w.start_s >= 36003.0 for w in timeline.windows)
     assert all(s.end_s <= 3.0 + 1e-3 or s.start_s >= 36003.0 for s in timeline.segments)

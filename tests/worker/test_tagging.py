@@ -2,7 +2,7 @@
 
 Each test runs on SQLite + the embedded broker and on PostgreSQL + Redis; one worker
 process per backend serves the whole module. Jobs are created as the watcher creates
-them (storage.jobs.record_file, then actiontag.queueing.send_jobs).
+them (storage.ingest.record_path, then actiontag.queueing.send_jobs).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from storage import jobs, query
+from storage import ingest
 from storage.db import write_transaction
+from storage.queries.timelines import timelines
 from storage.schema import JobState, Model
 from tests.support.stack import (
     CLASSES,
@@ -156,7 +157,7 @@ def test_a_done_job_stores_the_predictors_timeline_segments_and_cuts(
     job_id = _tag(stack, worker, path)
 
     with stack.session() as session:
-        stored = query.timelines(session, [job_id])[job_id]
+        stored = timelines(session, [job_id])[job_id]
     expected = predictor.predict(path).timeline
 
     assert len(stored.windows) == len(expected.windows) > NUM_CLIPS
@@ -245,7 +246,7 @@ def test_job_for_another_model_fails_saying_to_use_the_same_checkpoint(
     stack: Stack, worker: RunningWorker
 ) -> None:
     with stack.session() as session, write_transaction(session):
-        other = jobs.ensure_model(session, "ab" * 32, "/models/other.pt").id
+        other = ingest.ensure_model(session, "ab" * 32, "/models/other.pt").id
     job_id = stack.record(write_video(stack.workdir / "other-model.avi", seed=6), model_id=other)
 
     job = stack.wait_for(job_id, worker=worker)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from decoding.video import probe
-from storage.jobs import JobInputs, RecordedFile
+from storage.inputs import JobInputs, RecordedFile
 from storage.schema import JobState
 from tests.support.videos import write_video
 from watcher.digest import hash_file

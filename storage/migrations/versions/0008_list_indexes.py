@@ -6,9 +6,9 @@ Revises: 0007
 Create Date: 2026-12-05
 
 ``ix_jobs_activity`` orders jobs by when they last did something (finished, else
-started, else queued: ``storage.query._activity_time``) and then by video, so the most
-recently active videos are read from the front of an index instead of grouping and
-sorting every job. ``ix_segments_mean_confidence`` serves moments searched without a
+started, else queued: ``storage.queries.filters.activity_time``) and then by video, so
+the most recently active videos are read from the front of an index instead of grouping
+and sorting every job. ``ix_segments_mean_confidence`` serves moments searched without a
 label, most confident first (with a label, ``(label, mean_confidence)`` of 0007 does).
 ``bench/web.py`` measures both on 100,000 videos and 1,000,000 segments. Indexes only:
 no row changes.

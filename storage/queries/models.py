@@ -1,0 +1,104 @@
+"""The models registered: one named by a person (``retag``), and all of them with their
+jobs counted by state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.queries.filters import SHA256_PREFIX, sha256_starting
+from storage.schema import Job, JobState, Model
+
+
+class ModelNotFound(LookupError):
+    """No registered model matches the reference given (``current`` or a sha256 prefix)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered checkpoint, as ``retag`` names it."""
+
+    model_id: int
+    sha256: str
+    path: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A registered checkpoint; split, class names and metrics once a worker loaded it."""
+
+    model_id: int
+    sha256: str
+    path: str
+    split: int | None
+    class_names: tuple[str, ...] | None
+    metrics: dict[str, Any] | None
+    registered_at: datetime
+    jobs_by_state: dict[str, int]  # every state, zeros included
+
+
+CURRENT_MODEL = "current"
+# The model registered last first: the newest checkpoint a watcher or worker has seen.
+NEWEST_FIRST = (Model.registered_at.desc(), Model.id.desc())
+
+
+def find_model(session: Session, ref: str) -> ModelRef:
+    """The model ``ref`` names: ``current`` (the model registered most recently: the
+    newest checkpoint a watcher or worker has seen), or a prefix of a checkpoint's sha256
+    (4 hex digits or more) that only one model has."""
+    if ref == CURRENT_MODEL:
+        model = session.scalars(select(Model).order_by(*NEWEST_FIRST).limit(1)).first()
+        if model is None:
+            raise ModelNotFound(
+                "no model is registered yet: the watcher and the worker register their "
+                "checkpoint when they start"
+            )
+    else:
+        if not SHA256_PREFIX.fullmatch(ref):
+            raise ModelNotFound(
+                f"{ref!r} is neither 'current' nor a sha256 prefix (4 to 64 hex digits)"
+            )
+        found = session.scalars(sha256_starting(Model, ref).limit(5)).all()
+        if not found:
+            raise ModelNotFound(
+                f"no registered model's checkpoint sha256 starts with {ref!r}; "
+                "`python -m storage stats` and `report` name the models there are"
+            )
+        if len(found) > 1:
+            shown = ", ".join(model.sha256[:16] for model in found)
+            raise ModelNotFound(
+                f"sha256 prefix {ref!r} matches several models ({shown}, ...): give more digits"
+            )
+        model = found[0]
+    chosen = ModelRef(model.id, model.sha256, model.path, model.registered_at)
+    return chosen
+
+
+def models(session: Session) -> list[ModelRow]:
+    """Every registered model, newest first, with its jobs counted by state."""
+    counts: dict[int, dict[str, int]] = {}
+    for model_id, state, count in session.execute(
+        select(Job.model_id, Job.state, func.count()).group_by(Job.model_id, Job.state)
+    ):
+        counts.setdefault(model_id, {})[state.value] = count
+    rows = [
+        ModelRow(
+            model_id=model.id,
+            sha256=model.sha256,
+            path=model.path,
+            split=model.split,
+            class_names=tuple(model.class_names) if model.class_names is not None else None,
+            metrics=model.metrics,
+            registered_at=model.registered_at,
+            jobs_by_state={
+                state.value: counts.get(model.id, {}).get(state.value, 0) for state in JobState
+            },
+        )
+        for model in session.scalars(select(Model).order_by(*NEWEST_FIRST))
+    ]
+    return rows
