@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m trainer",
         description=(
             "Train the action-recognition model on HMDB51 (or an offline synthetic motion "
-            "dataset) and evaluate it. When <out>/split<k>/model.pt exists it is loaded and "
-            "evaluated instead of training (--retrain trains anew). Reports go next to it: "
+            "dataset, or your own videos) and evaluate it. When <out>/split<k>/model.pt "
+            "exists it is loaded and evaluated instead of training (--retrain trains anew). "
+            "Reports go next to it: "
             "metrics.json, classification_report.txt, confusion_matrix.png, expert_usage.png."
         ),
         epilog=(
@@ -81,7 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="official split")
+    data.add_argument(
+        "--split",
+        type=int,
+        choices=(1, 2, 3),
+        default=1,
+        help="official split (folders and list: 1 only)",
+    )
     data.add_argument(
         "--dataset",
         choices=tuple(DATASETS),
@@ -92,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         metavar="DIR",
-        help="dataset folder (default: data/<dataset>, e.g. data/hmdb51)",
+        help="dataset folder (default: data/<dataset>, e.g. data/hmdb51); folders: the "
+        "folder of class folders (required); list: the folder the lists' paths are "
+        "relative to (default: --train-list's folder)",
     )
     add_flags(data, command_settings("trainer"))  # --mirror
     data.add_argument(
@@ -183,6 +192,46 @@ def build_parser() -> argparse.ArgumentParser:
     _run_option(model, "--frame-stride", int, "step between a clip's frames")
     _run_option(model, "--short-side", int, "frames are resized to this shorter side")
     _run_option(model, "--crop-size", int, "square crop fed to the model")
+
+    own = parser.add_argument_group("your own videos (--dataset folders, --dataset list)")
+    own.add_argument(
+        "--split-file",
+        type=Path,
+        metavar="FILE",
+        help="folders: which videos train and which test, lines `<class>/<video> TAG` with "
+        "TAG train or test, or HMDB51's 1 (train), 2 (test), 0 (unused); a run writes the "
+        "split it used, in this format, to split.txt beside model.pt (default: a split "
+        "drawn per class by --test-fraction and --split-seed)",
+    )
+    own.add_argument(
+        "--test-fraction",
+        type=float,
+        metavar="F",
+        default=0.2,
+        help="folders: share of each class's videos drawn for the test (one at least)",
+    )
+    own.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="folders: seed of that draw, apart from --seed (default: 0)",
+    )
+    own.add_argument(
+        "--train-list",
+        type=Path,
+        metavar="FILE",
+        help="list: training videos, lines `PATH LABEL`; LABEL a class name, or with "
+        "--classes a line index of that file; blank lines and # comments are skipped",
+    )
+    own.add_argument("--test-list", type=Path, metavar="FILE", help="list: test videos, the same")
+    own.add_argument(
+        "--classes",
+        type=Path,
+        metavar="FILE",
+        help="list: class names one a line, in label order (default: the lists' labels are "
+        "class names, sorted)",
+    )
 
     synth = parser.add_argument_group("synthetic dataset (--dataset synthetic)")
     synth.add_argument("--synthetic-classes", type=int, default=8, help="motion classes (2-8)")

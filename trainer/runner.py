@@ -111,6 +111,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.retrain and ranks.is_main:
         last.unlink(missing_ok=True)  # never resume the run this one replaces
+    if state is None and ranks.is_main:
+        dataset.record(run_dir)  # e.g. the drawn split, so that the run can be repeated
 
     job = _train_job(args, split, dataset, run_dir, cache, state)
     result = train(

@@ -10,7 +10,9 @@ import pytest
 
 from actiontag.settings import Settings
 from trainer.datasets import DATASETS, Dataset, open_dataset
+from trainer.datasets.folders import Folders
 from trainer.datasets.hmdb51 import HMDB51
+from trainer.datasets.list_files import ListFiles
 from trainer.datasets.synthetic import Synthetic
 from trainer.options import build_parser
 
@@ -21,7 +23,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_the_trainer_offers_every_registered_dataset() -> None:
     dataset = next(a for a in build_parser()._actions if a.dest == "dataset")
-    assert tuple(dataset.choices) == tuple(DATASETS) == ("hmdb51", "synthetic")
+    assert tuple(dataset.choices) == tuple(DATASETS) == ("hmdb51", "synthetic", "folders", "list")
 
 
 @pytest.mark.parametrize(("name", "kind"), [("hmdb51", HMDB51), ("synthetic", Synthetic)])
@@ -32,9 +34,11 @@ def test_each_name_makes_its_dataset_in_data_name_by_default(name: str, kind: ty
     assert dataset.videos == Path("data", name, "videos")
 
 
-def test_only_hmdb51_is_served_and_starts_from_pretrained_weights() -> None:
+def test_only_hmdb51_is_served_and_the_real_videos_start_from_pretrained_weights() -> None:
     assert (HMDB51.served, HMDB51.pretrained_by_default) == (True, True)
     assert (Synthetic.served, Synthetic.pretrained_by_default) == (False, False)
+    assert (Folders.served, Folders.pretrained_by_default) == (False, True)
+    assert (ListFiles.served, ListFiles.pretrained_by_default) == (False, True)
 
 
 def test_the_options_reach_the_dataset(tmp_path: Path) -> None:

@@ -41,9 +41,23 @@ def _synthetic(root: Path, args: argparse.Namespace, settings: Settings) -> Data
     return Synthetic.from_options(root, args, settings)
 
 
+def _folders(root: Path, args: argparse.Namespace, settings: Settings) -> Dataset:
+    from trainer.datasets.folders import Folders
+
+    return Folders.from_options(root, args, settings)
+
+
+def _list(root: Path, args: argparse.Namespace, settings: Settings) -> Dataset:
+    from trainer.datasets.list_files import ListFiles
+
+    return ListFiles.from_options(root, args, settings)
+
+
 DATASETS: dict[str, DatasetEntry] = {
     "hmdb51": DatasetEntry("HMDB51's 51 actions, downloaded or from --archives", _hmdb51),
     "synthetic": DatasetEntry("generated videos whose classes differ only in motion", _synthetic),
+    "folders": DatasetEntry("your videos in --data-dir/<class>/ folders", _folders),
+    "list": DatasetEntry("your videos named by --train-list and --test-list files", _list),
 }
 
 

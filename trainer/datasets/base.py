@@ -64,6 +64,11 @@ class Dataset(ABC):
         """Split ``k``: its classes and its training and test videos on disk. Raises
         DatasetError naming what is missing."""
 
+    def record(self, run_dir: Path) -> None:
+        """Write into ``run_dir`` (a new run's folder, made if missing) what tells which
+        videos the run used, beyond the split number; nothing by default."""
+        return None
+
     def classes(self) -> list[str]:
         """The class names in label order (the same in every split)."""
         return self.split(self.splits[0]).classes

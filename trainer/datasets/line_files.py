@@ -1,0 +1,72 @@
+"""Text files of one entry a line that users write by hand (split files, list files,
+class lists): UTF-8 with or without a byte-order mark, LF or CRLF line ends; blank lines
+and lines that start with ``#`` are skipped.
+
+Every problem found is kept with its file and line number, and one error lists them
+all: a list of a thousand videos is fixed in one pass, not one line a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from actiontag.text import escape_control
+from trainer.errors import DatasetError
+
+__all__ = ["Line", "Problems", "read_lines", "split_entry"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One entry of a file: its text, stripped, and where it is."""
+
+    path: Path
+    number: int  # from 1, counting every line
+    text: str
+
+
+def read_lines(path: Path) -> list[Line]:
+    """The entries of ``path``; DatasetError when it cannot be read or is not UTF-8."""
+    shown = escape_control(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise DatasetError(
+            f"{shown} cannot be read ({error.strerror or error}): check the path given."
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")  # drops a byte-order mark
+    except UnicodeDecodeError as error:
+        raise DatasetError(
+            f"{shown} is not UTF-8 text (byte {error.start}): save it as UTF-8 and run again."
+        ) from None
+    lines = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.strip()  # a CRLF line's \r goes with the other trailing space
+        if stripped and not stripped.startswith("#"):
+            lines.append(Line(Path(path), number, stripped))
+    return lines
+
+
+def split_entry(line: Line) -> tuple[str, str] | None:
+    """``(path, field)`` of a line `PATH FIELD`, split at its last run of blanks (a path
+    may hold spaces); None when the line has one word only."""
+    parts = line.text.rsplit(None, 1)
+    return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+@dataclass
+class Problems:
+    """The bad lines found so far, each as `file:line: what is wrong`."""
+
+    found: list[str] = field(default_factory=list)
+
+    def add(self, line: Line, what: str) -> None:
+        self.found.append(f"{escape_control(line.path)}:{line.number}: {escape_control(what)}")
+
+    def raise_if_any(self, advice: str) -> None:
+        """DatasetError listing every bad line, then ``advice``; nothing when none."""
+        if self.found:
+            listed = "\n  ".join(self.found)
+            raise DatasetError(f"{len(self.found)} bad lines:\n  {listed}\n{advice}")
