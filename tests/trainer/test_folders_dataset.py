@@ -187,3 +187,30 @@ def test_a_run_trains_on_the_folders_and_its_checkpoint_names_them(tmp_path: Pat
     assert checkpoint.class_names == ["clap", "wave"]
     assert (out / "split1" / "split.txt").is_file()
     assert json.loads((out / "split1" / "dataset.json").read_text())["dataset"] == "folders"
+
+
+def test_a_name_that_is_not_utf8_is_left_out_and_shown_escaped(tmp_path: Path) -> None:
+    write_class_folders(tmp_path, {"jump": 2, "run": 2})
+    with open(os.fsencode(tmp_path / "jump") + b"/caf\xe9.avi", "wb") as file:
+        file.write(b"\0")
+    dataset = Folders(tmp_path)
+    dataset.record(tmp_path / "run")
+    ignored = json.loads((tmp_path / "run" / "dataset.json").read_text())["ignored"]
+    assert list(ignored.values()) == [["jump/caf\\xe9.avi"]]
+    assert "caf" not in (tmp_path / "run" / "split.txt").read_text()
+
+
+def test_a_split_file_that_leaves_a_class_no_test_video_says_to_tag_one(
+    videos: Path, tmp_path: Path
+) -> None:
+    split_file = tmp_path / "split.txt"
+    split_file.write_text("jump/jump_0.avi test\njump/jump_1.avi train\nrun/run_0.avi train\n"
+                          "wave/wave_0.avi test\nwave/wave_1.avi train\n")  # fmt: skip
+    with pytest.raises(DatasetError, match=r"'run' has no test video .* Tag one of its videos"):
+        Folders(videos, split_file=split_file).split(1)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.5])
+def test_a_test_fraction_outside_0_to_1_is_refused(tmp_path: Path, fraction: float) -> None:
+    with pytest.raises(ValueError, match="--test-fraction must be between 0 and 1"):
+        Folders(tmp_path, test_fraction=fraction)

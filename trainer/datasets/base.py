@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from actiontag.text import escape_control
 from trainer.errors import DatasetError
 
 __all__ = ["Dataset", "Split", "check_split", "note_missing"]
@@ -86,9 +87,11 @@ def note_missing(missing: list[str], k: int, videos: Path) -> None:
         )
 
 
-def check_split(split: Split, k: int, videos: Path) -> Split:
+def check_split(
+    split: Split, k: int, videos: Path, advice: str = "Prepare the dataset again."
+) -> Split:
     """``split``, unless some class lacks training or test videos on disk: a label
-    without them could be neither learnt nor measured."""
+    without them could be neither learnt nor measured. ``advice`` says what to do."""
     if not split.train or not split.test:
         raise DatasetError(
             f"Split {k} has {len(split.train)} training and {len(split.test)} test videos on "
@@ -99,7 +102,8 @@ def check_split(split: Split, k: int, videos: Path) -> Split:
         for kind, items in (("training", split.train), ("test", split.test)):
             if not any(y == label for _, y in items):
                 raise DatasetError(
-                    f"Class {name!r} has no {kind} video of split {k} in {videos / name}: "
-                    "it could not be learnt or measured. Prepare the dataset again."
+                    f"Class {escape_control(name)!r} has no {kind} video of split {k} in "
+                    f"{escape_control(videos / name)}: it could not be learnt or measured. "
+                    f"{advice}"
                 )
     return split

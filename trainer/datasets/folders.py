@@ -122,7 +122,12 @@ class Folders(Dataset):
                 part = tags.get(path)
                 if part is not None:
                     (train if part == "train" else test).append((path, label))
-        split = check_split(Split(classes, train, test, []), 1, self.root)
+        advice = (
+            "Tag one of its videos train and one test in the split file."
+            if self.split_file is not None
+            else "Add videos to its folder."
+        )
+        split = check_split(Split(classes, train, test, []), 1, self.root, advice)
         return Inventory("folders", self.root, split, ignored)
 
 
@@ -190,11 +195,20 @@ def _refused(entry: os.DirEntry[str], root_real: str) -> str | None:
     """Why ``entry`` is left out whatever it is, or None."""
     if entry.name.startswith("."):
         return "hidden"
-    if has_control(entry.name) or entry.name != entry.name.strip():
-        return "a name a split file cannot hold (control characters, edge spaces)"
+    if not _writable(entry.name) or entry.name != entry.name.strip():
+        return "a name a split file cannot hold (not UTF-8, control characters, edge spaces)"
     if entry.is_symlink() and not is_inside(entry.path, root_real):
         return "a link that leads out of the folder"
     return None
+
+
+def _writable(name: str) -> bool:
+    """Whether ``name`` fits on one line of a UTF-8 split file."""
+    try:
+        name.encode("utf-8")  # a name not in UTF-8 on disk holds surrogates
+    except UnicodeEncodeError:
+        return False
+    return not has_control(name)
 
 
 def _read_split_file(path: Path, videos: dict[str, list[str]]) -> dict[str, str | None]:

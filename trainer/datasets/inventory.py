@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,26 +45,28 @@ class Inventory:
             "root": str(self.root),
             "classes": list(self.split.classes),
             "videos": self.counts(),
-            "ignored": {reason: sorted(paths) for reason, paths in self.ignored.items()},
+            "ignored": {
+                reason: sorted(_shown(p) for p in paths) for reason, paths in self.ignored.items()
+            },
         }
 
     def log(self) -> None:
         """The table, through the logger; every name escaped (it comes from the disk)."""
         counts = self.counts()
-        width = max([5, *(len(escape_control(name)) for name in counts)])
+        width = max([5, *(len(_shown(name)) for name in counts)])
         rows = [f"  {'class':<{width}}  train   test"]
         rows += [
-            f"  {escape_control(name):<{width}}  {n['train']:>5}  {n['test']:>5}"
+            f"  {_shown(name):<{width}}  {n['train']:>5}  {n['test']:>5}"
             for name, n in counts.items()
         ]
         for reason, paths in sorted(self.ignored.items()):
-            shown = ", ".join(escape_control(p) for p in sorted(paths)[:_EXAMPLES])
+            shown = ", ".join(_shown(p) for p in sorted(paths)[:_EXAMPLES])
             more = ", ..." if len(paths) > _EXAMPLES else ""
             rows.append(f"  ignored, {reason}: {len(paths)} ({shown}{more})")
         log.info(
             "%s dataset in %s: %d classes, %d training and %d test videos\n%s",
             self.dataset,
-            escape_control(self.root),
+            _shown(self.root),
             len(counts),
             len(self.split.train),
             len(self.split.test),
@@ -76,3 +79,10 @@ class Inventory:
         path = run_dir / DESCRIPTION
         path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return path
+
+
+def _shown(name: object) -> str:
+    """``name`` on one line and in UTF-8: a byte that is not UTF-8 (a file name's,
+    held as a surrogate) is written as its escape, and so is a control character."""
+    text = os.fsencode(str(name)).decode("utf-8", "backslashreplace")
+    return escape_control(text)

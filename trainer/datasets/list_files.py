@@ -109,7 +109,7 @@ class ListFiles(Dataset):
             [(path, index[label]) for path, label in parts["test"]],
             [],
         )
-        return check_split(split, 1, self.root)
+        return check_split(split, 1, self.root, "List videos of it in both lists.")
 
     def _entry(
         self,

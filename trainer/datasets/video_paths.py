@@ -9,12 +9,15 @@ a name in a list file nor a link in the folder reads a file elsewhere.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Set
 from pathlib import Path, PurePosixPath
 
 from actiontag.containment import is_inside
 
 __all__ = ["is_video", "path_problem"]
+
+_WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:)?[\\/]")  # C:\x, C:/x, \\server\x
 
 
 def is_video(name: str, extensions: Set[str]) -> bool:
@@ -28,7 +31,7 @@ def path_problem(text: str, root: Path, extensions: Set[str]) -> tuple[str | Non
     ``root`` naming a video; what is wrong is None for a video file inside root."""
     relative = PurePosixPath(text)
     normal = relative.as_posix()
-    if relative.is_absolute() or text.startswith("\\") or (len(text) > 1 and text[1] == ":"):
+    if relative.is_absolute() or _WINDOWS_ABSOLUTE.match(text):
         return f"{text} is absolute: write it relative to {root}", normal
     if ".." in relative.parts:
         return f"{text} leaves {root} (..): write it relative to {root}, inside it", normal
