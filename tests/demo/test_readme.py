@@ -20,6 +20,7 @@ from storage.ingest import record_path, register_model
 from storage.results import JobResult, complete_job
 from storage.transitions import claim_job, fail_job
 from tests.demo.helpers import REPO
+from tests.support.packages import PACKAGES
 from timeline.values import Segment, Timeline, Window
 
 README_PATH = REPO / "README.md"
@@ -30,18 +31,6 @@ COMMANDS = (DOCS / "commands.md").read_text(encoding="utf-8")
 README_MAX_LINES = 250
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.DOTALL)
-PACKAGES = (
-    "actiontag",
-    "decoding",
-    "timeline",
-    "model",
-    "trainer",
-    "worker",
-    "watcher",
-    "storage",
-    "web",
-    "launcher",
-)
 SETTING = re.compile(r"\bACTIONTAG_[A-Z0-9_]+\b")
 BIKE = "/inbox/rides/bike.mp4"
 STREET = "/inbox/street.mp4"

@@ -10,19 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.packages import PACKAGES
+
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = (
-    "actiontag",
-    "decoding",
-    "timeline",
-    "model",
-    "trainer",
-    "worker",
-    "watcher",
-    "storage",
-    "web",
-    "launcher",
-)
 SETTINGS_MODULE = "actiontag.settings"
 # The packages each may import (besides itself). Entry points (__main__) are left out of
 # the package graph: nothing imports them, so they compose packages without a cycle.

@@ -13,21 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.packages import PACKAGES
+
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = (
-    "actiontag",
-    "decoding",
-    "timeline",
-    "model",
-    "trainer",
-    "worker",
-    "watcher",
-    "storage",
-    "web",
-    "launcher",
-    "tools",
-    "bench",
-)
+# The product packages, and the scripts beside them.
+SOURCE_FOLDERS = (*PACKAGES, "tools", "bench")
 # Files whose comments are the lines' text from a '#' on (make, TOML, YAML; tools/*.sh too).
 HASH_COMMENTED = (
     "Makefile",
@@ -90,14 +80,14 @@ def violations(path: Path, root: Path = REPO) -> list[str]:
 
 
 def product_files(root: Path = REPO) -> list[Path]:
-    files = [path for package in PACKAGES for path in sorted((root / package).rglob("*.py"))]
+    files = [path for package in SOURCE_FOLDERS for path in sorted((root / package).rglob("*.py"))]
     files += sorted((root / "tools").glob("*.sh"))
     return files + [root / name for name in HASH_COMMENTED if (root / name).exists()]
 
 
 def test_the_walk_reads_every_package() -> None:
     files = product_files()
-    for package in PACKAGES:
+    for package in SOURCE_FOLDERS:
         assert any(path.is_relative_to(REPO / package) for path in files), package
     assert REPO / "Makefile" in files and REPO / "pyproject.toml" in files
     assert any(path.suffix == ".sh" for path in files)

@@ -20,9 +20,10 @@ from pathlib import Path, PurePosixPath
 from actiontag.containment import is_inside
 from actiontag.settings import DEFAULT_VIDEO_EXTENSIONS, Settings
 from actiontag.text import escape_control, has_control
-from trainer.datasets.base import Dataset, Split, check_split
+from trainer.datasets.base import Split, check_split
 from trainer.datasets.inventory import Inventory
 from trainer.datasets.line_files import Problems, read_lines, split_entry
+from trainer.datasets.own_videos import OwnVideos
 from trainer.datasets.video_paths import is_video
 from trainer.errors import DatasetError
 
@@ -34,12 +35,10 @@ TAGS = {"train": "train", "1": "train", "test": "test", "2": "test", "0": "unuse
 UNUSED = "unused by the split file"
 
 
-class Folders(Dataset):
+class Folders(OwnVideos):
     """The videos in ``root/<class>/``, split by ``split_file`` or drawn by seed."""
 
-    splits = (1,)
-    served = False  # a practice run never replaces the served HMDB51 model in runs/
-    pretrained_by_default = True  # Kinetics-400 weights help on real footage
+    root_holds = "that holds one folder of videos per class"
 
     def __init__(
         self,
@@ -55,7 +54,6 @@ class Folders(Dataset):
             raise ValueError(f"--test-fraction must be between 0 and 1, not {test_fraction}")
         self.extensions = frozenset(extensions)
         self.split_file, self.test_fraction, self.seed = split_file, test_fraction, seed
-        self._found: Inventory | None = None
 
     @classmethod
     def from_options(cls, root: Path, args: argparse.Namespace, settings: Settings) -> Folders:
@@ -75,31 +73,12 @@ class Folders(Dataset):
             seed=args.split_seed,
         )
 
-    @property
-    def videos(self) -> Path:
-        return self.root
-
-    def prepare(self, *, progress: bool = True) -> None:
-        if not self.root.is_dir():
-            raise DatasetError(
-                f"{escape_control(self.root)} is not a folder: point --data-dir at the folder "
-                "that holds one folder of videos per class."
-            )
-
-    def split(self, k: int) -> Split:
-        if k not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, not {k!r}")
-        if self._found is None:
-            self._found = self._read()
-            self._found.log()
-        return self._found.split
-
     def record(self, run_dir: Path) -> None:
-        found = self._found or self._read()
+        found = self.inventory()
         found.write(run_dir)
         (run_dir / SPLIT_RECORD).write_text(_split_text(found.split), encoding="utf-8")
 
-    def _read(self) -> Inventory:
+    def _take_inventory(self) -> Inventory:
         videos, ignored = scan_folders(self.root, self.extensions)
         for name, paths in videos.items():
             if len(paths) < 2:

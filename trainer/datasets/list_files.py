@@ -19,21 +19,20 @@ from pathlib import Path
 
 from actiontag.settings import DEFAULT_VIDEO_EXTENSIONS, Settings
 from actiontag.text import escape_control
-from trainer.datasets.base import Dataset, Split, check_split
+from trainer.datasets.base import Split, check_split
 from trainer.datasets.inventory import Inventory
 from trainer.datasets.line_files import Line, Problems, read_lines, split_entry
+from trainer.datasets.own_videos import OwnVideos
 from trainer.datasets.video_paths import path_problem
 from trainer.errors import DatasetError
 
 __all__ = ["ListFiles", "read_classes"]
 
 
-class ListFiles(Dataset):
+class ListFiles(OwnVideos):
     """The videos ``train_list`` and ``test_list`` name, under ``root``."""
 
-    splits = (1,)
-    served = False  # a practice run never replaces the served HMDB51 model in runs/
-    pretrained_by_default = True  # Kinetics-400 weights help on real footage
+    root_holds = "the lists' paths are relative to"
 
     def __init__(
         self,
@@ -47,7 +46,6 @@ class ListFiles(Dataset):
         super().__init__(root)
         self.train_list, self.test_list, self.classes_file = train_list, test_list, classes_file
         self.extensions = frozenset(extensions)
-        self._found: Inventory | None = None
 
     @classmethod
     def from_options(cls, root: Path, args: argparse.Namespace, settings: Settings) -> ListFiles:
@@ -64,27 +62,11 @@ class ListFiles(Dataset):
             extensions=settings.video_extensions,
         )
 
-    @property
-    def videos(self) -> Path:
-        return self.root
-
-    def prepare(self, *, progress: bool = True) -> None:
-        if not self.root.is_dir():
-            raise DatasetError(
-                f"{escape_control(self.root)} is not a folder: point --data-dir at the folder "
-                "the lists' paths are relative to."
-            )
-
-    def split(self, k: int) -> Split:
-        if k not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, not {k!r}")
-        if self._found is None:
-            self._found = Inventory("list", self.root, self._read())
-            self._found.log()
-        return self._found.split
-
     def record(self, run_dir: Path) -> None:
-        (self._found or Inventory("list", self.root, self._read())).write(run_dir)
+        self.inventory().write(run_dir)
+
+    def _take_inventory(self) -> Inventory:
+        return Inventory("list", self.root, self._read())
 
     def _read(self) -> Split:
         names = read_classes(self.classes_file) if self.classes_file is not None else None
