@@ -54,8 +54,8 @@ services:
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
 
 # Lint first: CI (.ci/run) runs only `make test`, and a lint error fails it in seconds.
-# Three test processes (pytest-xdist) on 2 cores: the suite waits on its services' child
-# processes a quarter to a third of the time, which the other processes fill
+# Four test processes (pytest-xdist) on 2 cores: the suite waits on its services' child
+# processes a good part of the time, which the other processes fill
 # (docs/benchmarks.md, "The test suite"). Work units are a test file each, except the
 # files that share the demonstration training, which go first as one (tests/conftest.py).
 # TEST_PROCESSES=0 runs them in this one process.
@@ -63,7 +63,7 @@ services:
 # PYTHONDONTWRITEBYTECODE is set (CI's machines), none of them writes the bytecode of the
 # project's modules it compiles, so each compiled them again: compileall writes it once,
 # for less than a few processes' starts cost without it (docs/benchmarks.md).
-TEST_PROCESSES ?= 3
+TEST_PROCESSES ?= 4
 SOURCES := actiontag decoding timeline model trainer worker watcher storage web launcher tests
 test: install services lint
 	$(PY) -m compileall -q -j 0 $(SOURCES)
