@@ -101,12 +101,15 @@ def register_model(
     split: int | None,
     class_names: Sequence[str] | None,
     metrics: Mapping[str, Any] | None,
+    train_args: Mapping[str, Any] | None = None,
 ) -> Model:
-    """Create or update the model with this checkpoint sha256, with its metadata."""
+    """Create or update the model with this checkpoint sha256, with its metadata
+    (``train_args``: what the trainer recorded about the run that made it)."""
     model = ensure_model(session, sha256, path)
     model.split = split
     model.class_names = list(class_names) if class_names is not None else None
     model.metrics = dict(metrics) if metrics is not None else None
+    model.train_args = dict(train_args) if train_args is not None else None
     session.flush()
     return model
 

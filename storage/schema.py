@@ -180,7 +180,8 @@ class Model(Base):
     """A model checkpoint; its sha256 is the model's identity.
 
     The watcher registers a model by sha256 and path only; the worker fills the split,
-    class names and metrics when it loads the checkpoint.
+    class names, metrics and how it was trained (the checkpoint's ``train_args``) when it
+    loads the checkpoint, as ``retag --checkpoint`` does when it verifies one.
     """
 
     __tablename__ = "models"
@@ -191,6 +192,7 @@ class Model(Base):
     split: Mapped[int | None] = mapped_column(Integer)
     class_names: Mapped[list[str] | None] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    train_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # migration 0009
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     jobs: Mapped[list[Job]] = relationship(

@@ -130,6 +130,7 @@ def prepare(settings: Settings) -> None:
                 split=checkpoint.split,
                 class_names=checkpoint.class_names,
                 metrics=checkpoint.metrics,
+                train_args=checkpoint.train_args,
             )
     except DatabaseUnavailable as exc:
         raise SetupError(str(exc)) from exc

@@ -30,7 +30,8 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class ModelRow:
-    """A registered checkpoint; split, class names and metrics once a worker loaded it."""
+    """A registered checkpoint; split, class names, metrics and the trainer's record of
+    its run (``train_args``) once a worker loaded it (or ``retag --checkpoint`` did)."""
 
     model_id: int
     sha256: str
@@ -40,6 +41,7 @@ class ModelRow:
     metrics: dict[str, Any] | None
     registered_at: datetime
     jobs_by_state: dict[str, int]  # every state, zeros included
+    train_args: dict[str, Any] | None = None
 
 
 CURRENT_MODEL = "current"
@@ -94,6 +96,7 @@ def models(session: Session) -> list[ModelRow]:
             split=model.split,
             class_names=tuple(model.class_names) if model.class_names is not None else None,
             metrics=model.metrics,
+            train_args=model.train_args,
             registered_at=model.registered_at,
             jobs_by_state={
                 state.value: counts.get(model.id, {}).get(state.value, 0) for state in JobState
