@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
@@ -23,9 +24,10 @@ from tqdm import tqdm
 
 from actiontag.logs import configure_logging
 from actiontag.queueing import EnqueueResult, Send, send_jobs
-from actiontag.settings import Settings
+from actiontag.settings import Settings, env_name
 from actiontag.text import escape_control
 from storage import ingest, refused, transitions
+from storage.checkpoints import ReadCheckpoint, UnservableCheckpoint
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
@@ -38,10 +40,10 @@ from storage.db import (
     read_transaction,
     write_transaction,
 )
-from storage.options import parse_args
+from storage.options import EXIT_UNFIT, parse_args
 from storage.queries.filters import JobFilters
 from storage.queries.jobs import ResultRow, results
-from storage.queries.models import ModelNotFound, find_model
+from storage.queries.models import ModelNotFound, ModelRef, find_model
 from storage.queries.moments import MomentRow, moments, segment_labels
 from storage.queries.stats import labels_seen, stats
 from storage.queries.videos import AmbiguousVideo, VideoNotFound, video_detail, videos_without_job
@@ -571,12 +573,25 @@ RETAG_CHUNK = 200
 
 
 def cmd_retag(
-    session: Session, args: argparse.Namespace, out: TextIO, *, send: Callable[[], Send | None]
+    session: Session,
+    args: argparse.Namespace,
+    out: TextIO,
+    *,
+    send: Callable[[], Send | None],
+    read_checkpoint: ReadCheckpoint | None = None,
 ) -> int:
     """Create a job of the model for each chosen video without one and send them through
-    ``send()`` (None: no broker was given; the watcher's reconciler sends them)."""
+    ``send()`` (None: no broker was given; the watcher's reconciler sends them).
+
+    With ``--checkpoint`` the model is that file's, put through ``read_checkpoint`` (the
+    worker's check) and registered first; :class:`UnservableCheckpoint` when it fails.
+    """
+    if args.checkpoint is not None:
+        model = _register_checkpoint(session, args.checkpoint, read_checkpoint, out)
+    else:
+        with read_transaction(session):
+            model = find_model(session, args.model)
     with read_transaction(session):
-        model = find_model(session, args.model)
         video_ids = videos_without_job(session, model.model_id, labels=args.label, since=args.since)
     name = f"model {model.sha256[:12]} ({escape_control(model.path)})"
     if not video_ids:
@@ -616,7 +631,56 @@ def cmd_retag(
             "database; the watcher's reconciler sends them once the broker is reachable.",
             file=sys.stderr,
         )
+    if args.checkpoint is not None and created:
+        print(
+            f"the workers must serve this checkpoint to do these jobs: set "
+            f"{env_name('checkpoint')}={escape_control(model.path)} for them (and for the "
+            "watcher, so that new videos get jobs of it too) and restart them. A worker "
+            "serving another model fails these jobs, saying so; once it serves this one, "
+            "`python -m storage requeue --failed` queues them again.",
+            file=out,
+        )
     return 0
+
+
+def _register_checkpoint(
+    session: Session, path: Path, read_checkpoint: ReadCheckpoint | None, out: TextIO
+) -> ModelRef:
+    """The model of the checkpoint at ``path``, checked as a worker checks it, then
+    registered (with its classes, metrics and training record) if new."""
+    if read_checkpoint is None:  # a caller's mistake: python -m storage always gives one
+        raise TypeError("retag --checkpoint needs read_checkpoint (storage.__main__ has it)")
+    checked = read_checkpoint(path.resolve())  # torch, before any transaction is open
+    with write_transaction(session):
+        try:
+            known: ModelRef | None = find_model(session, checked.sha256)
+        except ModelNotFound:
+            known = None
+        model = ingest.register_model(
+            session,
+            checked.sha256,
+            checked.path,
+            split=checked.split,
+            class_names=checked.class_names,
+            metrics=checked.metrics,
+            train_args=checked.train_args,
+        )
+        registered = ModelRef(model.id, model.sha256, model.path, model.registered_at)
+    if known is None:
+        print(
+            f"registered {escape_control(checked.path)} as model {checked.sha256[:12]} "
+            f"({len(checked.class_names)} classes), checked as a worker checks it: new, so "
+            "no worker has served it yet",
+            file=out,
+        )
+    else:
+        print(
+            f"{escape_control(checked.path)} is model {checked.sha256[:12]} "
+            f"({len(checked.class_names)} classes), checked as a worker checks it; "
+            f"registered {_when(known.registered_at)}",
+            file=out,
+        )
+    return registered
 
 
 def cmd_report(session: Session, args: argparse.Namespace, out: TextIO) -> int:
@@ -660,15 +724,25 @@ HANDLERS: dict[str, Callable[..., int]] = {
 }
 
 
-def main(argv: Sequence[str] | None = None, *, connect_broker: ConnectBroker | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    connect_broker: ConnectBroker | None = None,
+    read_checkpoint: ReadCheckpoint | None = None,
+) -> int:
     """Run one command; ``connect_broker(settings)`` gives requeue its sender (None: the
-    jobs it queues are left for the watcher's reconciler to send)."""
+    jobs it queues are left for the watcher's reconciler to send), ``read_checkpoint``
+    checks the file of ``retag --checkpoint``."""
     args, settings = parse_args(argv)
-    return run(args, settings, connect_broker=connect_broker)
+    return run(args, settings, connect_broker=connect_broker, read_checkpoint=read_checkpoint)
 
 
 def run(
-    args: argparse.Namespace, settings: Settings, *, connect_broker: ConnectBroker | None = None
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    connect_broker: ConnectBroker | None = None,
+    read_checkpoint: ReadCheckpoint | None = None,
 ) -> int:
     """Run the command ``args`` names (parsed by storage.options.parse_args)."""
     # Commands print what people need; -v adds the log of what happened.
@@ -678,6 +752,8 @@ def run(
         handler = functools.partial(
             handler, send=lambda: connect_broker(settings) if connect_broker else None
         )
+    if args.command == "retag":
+        handler = functools.partial(handler, read_checkpoint=read_checkpoint)
     try:
         if handler is cmd_migrate:  # asked to create it: the file, and its folder
             make_sqlite_folder(settings.database_url)
@@ -700,3 +776,11 @@ def run(
     ) as exc:
         print(f"error: {escape_control(exc)}", file=sys.stderr)
         return 1
+    except UnservableCheckpoint as exc:
+        print(
+            f"error: {escape_control(exc)}\nNo worker would serve this checkpoint, so "
+            "nothing was registered or queued. Give --checkpoint a model.pt the trainer "
+            "wrote (runs/<dataset>/split<k>/model.pt), copied whole.",
+            file=sys.stderr,
+        )
+        return EXIT_UNFIT

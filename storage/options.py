@@ -23,6 +23,7 @@ from actiontag.settings import (
 )
 
 __all__ = [
+    "EXIT_UNFIT",
     "REPORT_LIMIT",
     "STATES",
     "build_parser",
@@ -39,6 +40,8 @@ __all__ = [
 # modules import SQLAlchemy (tests/storage/test_cli.py holds the copies to them).
 STATES = ("queued", "running", "done", "failed", "superseded")
 REPORT_LIMIT = 200
+# What retag exits with for a checkpoint no worker would serve (a usage error's status).
+EXIT_UNFIT = 2
 
 
 def parse_age(text: str) -> timedelta:
@@ -288,11 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
         "model's checkpoint (a worker fails a job of another model, saying so); a video "
         "whose files are all gone from the inbox fails with the reason. When the broker is "
         "down the jobs stay queued in the database and the watcher's reconciler sends "
-        "them later.",
+        "them later. The video list (web app, report) shows each video's most recently "
+        "active job: the new model's, queued, then its results once done.",
     )
-    retag.add_argument(
+    which = retag.add_mutually_exclusive_group()
+    which.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="PATH",
+        help="the model of this checkpoint file (a new one from the trainer: "
+        "runs/<dataset>/split<k>/model.pt), checked as a worker checks it before serving "
+        "it (read, verified, its weights fitting its network) and registered if new; one "
+        f"that fails the check exits with {EXIT_UNFIT} and queues nothing. The workers must "
+        f"then serve it: ${env_name('checkpoint')}=PATH and a restart",
+    )
+    which.add_argument(
         "--model",
-        default="current",
         metavar="current|SHA256",
         help="the model: 'current' (default) is the one registered most recently, i.e. "
         "the newest checkpoint a watcher or worker has started with (registering a "
@@ -380,4 +394,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
         parser.error("--min-duration goes with --segments")
     if args.command == "export" and args.segments and args.state is not None:
         parser.error("--state does not go with --segments: segments are those of done jobs")
+    if args.command == "retag" and args.checkpoint is None and args.model is None:
+        # Not the option's default: argparse would not see `--model current` given
+        # beside --checkpoint (it skips an argument whose value is its default object).
+        args.model = "current"
     return args, settings
