@@ -20,6 +20,7 @@ from web.context import WebContext, context_of
 from web.media import served_model
 from web.params import JobId, Offset, VideoId
 from web.render import render
+from web.training import training_of
 from web.upload_request import accept_upload
 
 router = APIRouter(include_in_schema=False)
@@ -166,7 +167,12 @@ def model_page(request: Request, context: Context) -> Response:
         request,
         context,
         "model.html",
-        {"model": served.model, "run": served.run, "stats": served.stats},
+        {
+            "model": served.model,
+            "run": served.run,
+            "stats": served.stats,
+            "training": training_of(served.model.train_args) if served.model else None,
+        },
     )
 
 
