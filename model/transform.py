@@ -71,11 +71,39 @@ class VideoTransform:
             std=config.std,
         )
 
+    @property
+    def span(self) -> int:
+        """Frames from a clip's first frame to its last, both counted."""
+        return (self.clip_len - 1) * self.frame_stride + 1
+
     def clip_starts(
-        self, num_frames: int, num_clips: int, *, rng: np.random.Generator | None = None
+        self,
+        num_frames: int,
+        num_clips: int,
+        *,
+        rng: np.random.Generator | None = None,
+        within: tuple[int, int] | None = None,
     ) -> list[int]:
-        """First frame of each clip: uniform, or drawn from ``rng`` (decoding.video.clip_starts)."""
-        return clip_starts(num_frames, self.clip_len, num_clips, stride=self.frame_stride, rng=rng)
+        """First frame of each clip: uniform, or drawn from ``rng`` (decoding.video.clip_starts).
+
+        ``within``: ``(first, end)``, the frames (``end`` excluded) of a stretch of the
+        video: each clip lies inside them where one fits; a stretch shorter than a clip
+        takes clips centred on it, moved inside the video where they would leave it.
+        """
+        if within is None:
+            return clip_starts(
+                num_frames, self.clip_len, num_clips, stride=self.frame_stride, rng=rng
+            )
+        # A video that decodes fewer frames than its index holds has a shorter stretch.
+        first = min(max(within[0], 0), num_frames - 1)
+        end = max(min(within[1], num_frames), first + 1)
+        if end - first >= self.span:
+            inside = clip_starts(
+                end - first, self.clip_len, num_clips, stride=self.frame_stride, rng=rng
+            )
+            return [first + start for start in inside]
+        centred = first + (end - first - self.span) // 2
+        return [max(0, min(centred, num_frames - self.span))] * num_clips
 
     def read(self, info: VideoInfo, starts: Sequence[int]) -> np.ndarray:
         """The clips that start at ``starts``: uint8 N x T x H x W x 3 at the short side."""
@@ -94,11 +122,14 @@ class VideoTransform:
         *,
         num_clips: int,
         rng: np.random.Generator | None = None,
+        within: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, VideoInfo]:
-        """Probe ``path`` and decode ``num_clips`` clips (random starts with ``rng``).
-        Raises decoding.video.VideoError for a file that cannot be read."""
+        """Probe ``path`` and decode ``num_clips`` clips (random starts with ``rng``),
+        inside the frames ``within`` when given (``clip_starts``). Raises
+        decoding.video.VideoError for a file that cannot be read."""
         info = probe(path)
-        return self.read(info, self.clip_starts(info.frames, num_clips, rng=rng)), info
+        starts = self.clip_starts(info.frames, num_clips, rng=rng, within=within)
+        return self.read(info, starts), info
 
     def to_tensor(
         self, clips: np.ndarray, *, train: bool = False, rng: np.random.Generator | None = None

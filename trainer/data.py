@@ -1,9 +1,11 @@
-"""Clips for training and evaluation: a Dataset over (path, label) lists.
+"""Clips for training and evaluation: a Dataset over lists of items, (path, label) or
+a labelled stretch of a video (trainer.datasets.base.Stretch).
 
 Every clip goes through the model's model.transform.VideoTransform (built from its
 ModelConfig), the code path the workers use, so the model is trained and evaluated on
 exactly what it will be served: the same clips, crops and normalisation. Training draws a random clip start, crop
-and horizontal flip; evaluation takes ``num_clips`` uniform clips with centre crops.
+and horizontal flip; evaluation takes ``num_clips`` uniform clips with centre crops. A
+stretch's clips are drawn the same way inside its frames (VideoTransform.clip_starts).
 
 Randomness comes from ``(seed, epoch, index)`` alone, never from a process's RNG
 state, so a sample's clip is the same with any number of DataLoader workers, on any
@@ -48,6 +50,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from decoding.video import VideoError, probe, read_clips
 from model.transform import VideoTransform
+from trainer.datasets.base import Item, Stretch
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +150,17 @@ def clips_from_frames(
 
 
 class VideoClips(Dataset):
-    """(path, label) pairs -> clips of each video.
+    """Items ((path, label) pairs, or stretches of videos) -> clips of each.
 
-    ``train``: one random clip, random crop and flip per video and epoch. Otherwise
-    ``num_clips`` uniform clips with centre crops. Paths are relative to ``root``.
+    ``train``: one random clip, random crop and flip per item and epoch. Otherwise
+    ``num_clips`` uniform clips with centre crops. A stretch's clips lie inside its
+    frames. Paths are relative to ``root``.
     """
 
     def __init__(
         self,
         root: str | os.PathLike,
-        items: Sequence[tuple[str, int]],
+        items: Sequence[Item],
         transform: VideoTransform,
         *,
         train: bool,
@@ -190,24 +194,27 @@ class VideoClips(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int, int] | Failure:
         """``key``: an index (clips of the current epoch) or ``(epoch, index)``."""
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        relative, label = self.items[index]
-        path = self.root / relative
+        item = self.items[index]
+        path = self.root / item[0]
+        within = item.frames if isinstance(item, Stretch) else None
         try:
-            clips = self._clips(path, index, epoch)
+            clips = self._clips(path, index, epoch, within)
         except (VideoError, OSError) as error:
             log.warning("skipping %s: %s", path, error)
             return Failure(index, str(path), str(error))
-        return clips, label, index
+        return clips, item[1], index
 
-    def _clips(self, path: Path, index: int, epoch: int) -> torch.Tensor:
+    def _clips(
+        self, path: Path, index: int, epoch: int, within: tuple[int, int] | None
+    ) -> torch.Tensor:
         transform = self.transform
         rng = np.random.default_rng([self.seed, epoch, index]) if self.train else None
         frames = self.cache.frames(path) if self.cache else None
         if frames is not None:
-            starts = transform.clip_starts(len(frames), self.num_clips, rng=rng)
+            starts = transform.clip_starts(len(frames), self.num_clips, rng=rng, within=within)
             clips = clips_from_frames(frames, starts, transform.clip_len, transform.frame_stride)
         else:
-            clips, _ = transform.decode(path, num_clips=self.num_clips, rng=rng)
+            clips, _ = transform.decode(path, num_clips=self.num_clips, rng=rng, within=within)
         return transform.to_tensor(clips, train=self.train, rng=rng)
 
 

@@ -36,6 +36,7 @@ from actiontag.text import escape_control
 from model.checkpoint import Checkpoint, save_checkpoint
 from model.transform import VideoTransform
 from trainer.data import ClipCache, VideoClips, make_loader
+from trainer.datasets.base import Item
 from trainer.train import score_videos
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class EvalOptions:
 def evaluation_clips(
     checkpoint: Checkpoint,
     videos_root: Path,
-    items: list[tuple[str, int]],
+    items: list[Item],
     *,
     num_clips: int,
     cache: ClipCache | None = None,
@@ -174,7 +175,7 @@ def evaluation_clips(
 
 def evaluate_checkpoint(
     checkpoint: Checkpoint,
-    items: list[tuple[str, int]],
+    items: list[Item],
     videos_root: Path,
     out_dir: Path,
     *,

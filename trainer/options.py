@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=(1, 2, 3),
         default=1,
-        help="official split (folders and list: 1 only)",
+        help="official split (folders, list and segments: 1 only)",
     )
     data.add_argument(
         "--dataset",
@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="dataset folder (default: data/<dataset>, e.g. data/hmdb51); folders: the "
         "folder of class folders (required); list: the folder the lists' paths are "
-        "relative to (default: --train-list's folder)",
+        "relative to (default: --train-list's folder); segments: the folder the "
+        "annotations' paths are relative to (default: --annotations' folder)",
     )
     add_flags(data, command_settings("trainer"))  # --mirror
     data.add_argument(
@@ -193,29 +194,50 @@ def build_parser() -> argparse.ArgumentParser:
     _run_option(model, "--short-side", int, "frames are resized to this shorter side")
     _run_option(model, "--crop-size", int, "square crop fed to the model")
 
-    own = parser.add_argument_group("your own videos (--dataset folders, --dataset list)")
+    own = parser.add_argument_group(
+        "your own videos (--dataset folders, --dataset list, --dataset segments)"
+    )
     own.add_argument(
         "--split-file",
         type=Path,
         metavar="FILE",
         help="folders: which videos train and which test, lines `<class>/<video> TAG` with "
-        "TAG train or test, or HMDB51's 1 (train), 2 (test), 0 (unused); a run writes the "
-        "split it used, in this format, to split.txt beside model.pt (default: a split "
-        "drawn per class by --test-fraction and --split-seed)",
+        "TAG train or test, or HMDB51's 1 (train), 2 (test), 0 (unused); segments: the "
+        "same, `PATH TAG` for each video of --annotations; a run writes the split it used, "
+        "in this format, to split.txt beside model.pt (default: a split drawn per class "
+        "by --test-fraction and --split-seed)",
     )
     own.add_argument(
         "--test-fraction",
         type=float,
         metavar="F",
         default=0.2,
-        help="folders: share of each class's videos drawn for the test (one at least)",
+        help="folders: share of each class's videos drawn for the test (one at least); "
+        "segments: of the videos of each main label (whole videos, never segments)",
     )
     own.add_argument(
         "--split-seed",
         type=int,
         default=0,
         metavar="N",
-        help="folders: seed of that draw, apart from --seed (default: 0)",
+        help="folders, segments: seed of that draw, apart from --seed (default: 0)",
+    )
+    own.add_argument(
+        "--annotations",
+        type=Path,
+        metavar="FILE",
+        help="segments: labelled time segments, CSV lines `path,start,end,label` (an "
+        "optional header line of those names; times in seconds or HH:MM:SS.mmm), paths "
+        "relative to --data-dir; `python -m storage export --annotations` writes it",
+    )
+    own.add_argument(
+        "--background-clips",
+        type=float,
+        metavar="F",
+        default=0.0,
+        help="segments: add class background, F of each part's clips drawn from the "
+        "unlabelled time between segments (stretches a clip long at least); 0 (the "
+        "default): none, and the label background is refused",
     )
     own.add_argument(
         "--train-list",

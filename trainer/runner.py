@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import sys
+from collections import Counter
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from model.checkpoint import CheckpointError, load_checkpoint
 from model.config import BACKBONES
 from model.network import ModelConfig, PretrainedWeightsUnavailable
 from trainer.data import ClipCache
-from trainer.datasets import Dataset, Split, open_dataset
+from trainer.datasets import Dataset, Item, Split, open_dataset
 from trainer.errors import DatasetError
 from trainer.evaluate import EvalOptions, evaluate_checkpoint, format_report
 from trainer.options import CONFIG_OPTIONS, RUN_DEFAULTS
@@ -150,10 +151,10 @@ def _train_job(
         log.warning("validating on the test split: the best epoch is chosen on test data")
         val_items = split.test
     log.info(
-        "training on %d videos (%d classes), validating on %d; %s",
-        len(train_items),
+        "training on %s (%d classes), validating on %s; %s",
+        _counted(train_items),
         len(split.classes),
-        len(val_items),
+        _counted(val_items),
         "resuming" if state else "from the start",
     )
     return TrainJob(
@@ -170,6 +171,14 @@ def _train_job(
         cache=cache,
         progress=not args.no_progress,
     )
+
+
+def _counted(items: list[Item]) -> str:
+    """How many videos ``items`` are, or how many segments of how many videos."""
+    videos = len({item[0] for item in items})
+    if videos == len(items):
+        return f"{videos} videos"
+    return f"{len(items)} segments of {videos} videos"
 
 
 def _check_usage(args: argparse.Namespace) -> None:
@@ -273,25 +282,31 @@ def _resolve_run(
     return replace(config), settings, val_fraction
 
 
-def holdout(
-    items: list[tuple[str, int]], fraction: float, seed: int
-) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """Split ``items`` into (train, validation), ``fraction`` of every class held out
-    (at least one video of a class that has two or more), the same for the same seed."""
+def holdout(items: list[Item], fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
+    """Split ``items`` into (train, validation): ``fraction`` of every class's videos held
+    out (at least one video of a class that has two or more), the same for the same seed.
+    A video's items (the segments of one video) stay together, in the class most of them
+    have (the lowest label of a tie), so that no video is in both parts."""
     if fraction <= 0:
         return list(items), []
-    by_class: dict[int, list[tuple[str, int]]] = {}
+    videos: dict[str, list[Item]] = {}
     for item in items:
-        by_class.setdefault(item[1], []).append(item)
+        videos.setdefault(item[0], []).append(item)
+    by_class: dict[int, list[str]] = {}
+    for path, members in videos.items():
+        labels = Counter(item[1] for item in members)
+        main = min(labels, key=lambda label: (-labels[label], label))
+        by_class.setdefault(main, []).append(path)
     rng = np.random.default_rng([seed, 7919])
-    train_items, val_items = [], []
+    train_items: list[Item] = []
+    val_items: list[Item] = []
     for label in sorted(by_class):
-        members = sorted(by_class[label])
-        order = rng.permutation(len(members))
-        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        paths = sorted(by_class[label])
+        order = rng.permutation(len(paths))
+        count = min(len(paths) - 1, max(1, round(fraction * len(paths))))
         held = set(order[:count].tolist())
-        for i, item in enumerate(members):
-            (val_items if i in held else train_items).append(item)
+        for i, path in enumerate(paths):
+            (val_items if i in held else train_items).extend(videos[path])
     return train_items, val_items
 
 

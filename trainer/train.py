@@ -44,6 +44,7 @@ from model.checkpoint import save_checkpoint
 from model.network import ActionMoEDynamicModel, ModelConfig, build_model
 from model.transform import VideoTransform
 from trainer.data import Batch, ClipCache, VideoClips, make_loader, set_epoch
+from trainer.datasets.base import Item
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,8 @@ class TrainJob:
     config: ModelConfig
     class_names: list[str]
     videos_root: Path
-    train_items: list[tuple[str, int]]
-    val_items: list[tuple[str, int]]
+    train_items: list[Item]
+    val_items: list[Item]
     run_dir: Path
     settings: TrainSettings
     split: int | None = None

@@ -1,5 +1,6 @@
 """Small videos the service tests decode: moving noise (different for each seed), a
-recording with a stretch of its clock that holds no frame, many tiny frames."""
+recording with a stretch of its clock that holds no frame, many tiny frames, frames
+that say their own number."""
 
 from __future__ import annotations
 
@@ -61,4 +62,17 @@ def write_tiny_frames(path: Path, frames: int) -> Path:
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return path
+
+
+def write_counting_video(path: Path, frames: int, step: int = 5) -> Path:
+    """``frames`` flat grey frames of 32 x 24 at 12 fps (MJPG AVI), frame ``i`` at level
+    ``step * i``: a decoded clip's mean level says which frames it holds."""
+    if step * (frames - 1) > 255:
+        raise ValueError(f"{frames} frames {step} levels apart do not fit in 0-255")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12, (32, 24))
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for i in range(frames):
+        writer.write(np.full((24, 32, 3), step * i, dtype=np.uint8))
+    writer.release()
     return path

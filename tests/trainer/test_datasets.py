@@ -13,6 +13,7 @@ from trainer.datasets import DATASETS, Dataset, open_dataset
 from trainer.datasets.folders import Folders
 from trainer.datasets.hmdb51 import HMDB51
 from trainer.datasets.list_files import ListFiles
+from trainer.datasets.segments import Segments
 from trainer.datasets.synthetic import Synthetic
 from trainer.options import build_parser
 
@@ -23,7 +24,17 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_the_trainer_offers_every_registered_dataset() -> None:
     dataset = next(a for a in build_parser()._actions if a.dest == "dataset")
-    assert tuple(dataset.choices) == tuple(DATASETS) == ("hmdb51", "synthetic", "folders", "list")
+    assert (
+        tuple(dataset.choices)
+        == tuple(DATASETS)
+        == (
+            "hmdb51",
+            "synthetic",
+            "folders",
+            "list",
+            "segments",
+        )
+    )
 
 
 @pytest.mark.parametrize(("name", "kind"), [("hmdb51", HMDB51), ("synthetic", Synthetic)])
@@ -39,6 +50,7 @@ def test_only_hmdb51_is_served_and_the_real_videos_start_from_pretrained_weights
     assert (Synthetic.served, Synthetic.pretrained_by_default) == (False, False)
     assert (Folders.served, Folders.pretrained_by_default) == (False, True)
     assert (ListFiles.served, ListFiles.pretrained_by_default) == (False, True)
+    assert (Segments.served, Segments.pretrained_by_default) == (False, True)
 
 
 def test_the_options_reach_the_dataset(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actiontag.settings import Settings
-from trainer.datasets.base import Dataset, Split
+from trainer.datasets.base import Dataset, Item, Split, Stretch
 
-__all__ = ["DATASETS", "Dataset", "DatasetEntry", "Split", "open_dataset"]
+__all__ = ["DATASETS", "Dataset", "DatasetEntry", "Item", "Split", "Stretch", "open_dataset"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,20 @@ def _list(root: Path, args: argparse.Namespace, settings: Settings) -> Dataset:
     return ListFiles.from_options(root, args, settings)
 
 
+def _segments(root: Path, args: argparse.Namespace, settings: Settings) -> Dataset:
+    from trainer.datasets.segments import Segments
+
+    return Segments.from_options(root, args, settings)
+
+
 DATASETS: dict[str, DatasetEntry] = {
     "hmdb51": DatasetEntry("HMDB51's 51 actions, downloaded or from --archives", _hmdb51),
     "synthetic": DatasetEntry("generated videos whose classes differ only in motion", _synthetic),
     "folders": DatasetEntry("your videos in --data-dir/<class>/ folders", _folders),
     "list": DatasetEntry("your videos named by --train-list and --test-list files", _list),
+    "segments": DatasetEntry(
+        "labelled time segments of your videos, from an --annotations CSV", _segments
+    ),
 }
 
 

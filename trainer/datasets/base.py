@@ -4,6 +4,10 @@ and give split k as labelled videos.
 A dataset lives in a folder (``root``) with its videos under ``root/videos``; a split's
 paths are relative to that folder. Labels are positions in the sorted class names, and
 checkpoints store the class list, so a label order is never guessed.
+
+An item of a split is a whole video, ``(path, label)``, or a :class:`Stretch` of one:
+its path, its label and the frames its clips come from (the segments dataset's labelled
+time segments). Code that reads items takes ``item[0]`` and ``item[1]``, which both have.
 """
 
 from __future__ import annotations
@@ -12,27 +16,42 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple, TypeAlias
 
 from actiontag.text import escape_control
 from trainer.errors import DatasetError
 
-__all__ = ["Dataset", "Split", "check_split", "note_missing"]
+__all__ = ["Dataset", "Item", "Split", "Stretch", "check_split", "note_missing"]
 
 log = logging.getLogger(__name__)
 
 
+class Stretch(NamedTuple):
+    """A labelled stretch of a video: ``frames`` is ``(first, end)``, the frame numbers
+    (as ``decoding.video.read_clips`` counts them) from ``first`` up to, not including,
+    ``end``; its clips are drawn inside them (trainer.data)."""
+
+    path: str
+    label: int
+    frames: tuple[int, int]
+
+
+# A whole video (path, label), or a stretch of one.
+Item: TypeAlias = tuple[str, int] | Stretch
+
+
 @dataclass(frozen=True)
 class Split:
-    """One split: class names in label order and (path, label) lists.
+    """One split: class names in label order and lists of items ((path, label), or
+    stretches of videos).
 
     Paths are relative to the dataset's videos folder (`<class>/<clip>`). Videos the
     split names but the disk lacks are left out of train/test and listed in missing.
     """
 
     classes: list[str]
-    train: list[tuple[str, int]]
-    test: list[tuple[str, int]]
+    train: list[Item]
+    test: list[Item]
     missing: list[str]
 
 
@@ -100,7 +119,7 @@ def check_split(
         )
     for label, name in enumerate(split.classes):
         for kind, items in (("training", split.train), ("test", split.test)):
-            if not any(y == label for _, y in items):
+            if not any(item[1] == label for item in items):
                 raise DatasetError(
                     f"Class {escape_control(name)!r} has no {kind} video of split {k} in "
                     f"{escape_control(videos / name)}: it could not be learnt or measured. "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-from collections.abc import Set
+from collections.abc import Collection, Set
 from pathlib import Path, PurePosixPath
 
 from actiontag.containment import is_inside
@@ -27,7 +27,15 @@ from trainer.datasets.own_videos import OwnVideos
 from trainer.datasets.video_paths import is_video
 from trainer.errors import DatasetError
 
-__all__ = ["SPLIT_RECORD", "TAGS", "Folders", "scan_folders"]
+__all__ = [
+    "SPLIT_RECORD",
+    "TAGS",
+    "Folders",
+    "draw_split",
+    "read_split_file",
+    "scan_folders",
+    "split_text",
+]
 
 SPLIT_RECORD = "split.txt"
 # A split file's tags: its own words, or HMDB51's numbers.
@@ -76,7 +84,7 @@ class Folders(OwnVideos):
     def record(self, run_dir: Path) -> None:
         found = self.inventory()
         found.write(run_dir)
-        (run_dir / SPLIT_RECORD).write_text(_split_text(found.split), encoding="utf-8")
+        (run_dir / SPLIT_RECORD).write_text(split_text(found.split), encoding="utf-8")
 
     def _take_inventory(self) -> Inventory:
         videos, ignored = scan_folders(self.root, self.extensions)
@@ -88,7 +96,7 @@ class Folders(OwnVideos):
                     "train on and one to test. Add videos there, or move the folder out."
                 )
         if self.split_file is not None:
-            tags = _read_split_file(self.split_file, videos)
+            tags = read_split_file(self.split_file, {p for ps in videos.values() for p in ps})
             unused = [p for paths in videos.values() for p in paths if tags.get(p) is None]
             if unused:
                 ignored[UNUSED] = unused
@@ -190,17 +198,23 @@ def _writable(name: str) -> bool:
     return not has_control(name)
 
 
-def _read_split_file(path: Path, videos: dict[str, list[str]]) -> dict[str, str | None]:
-    """{video: "train", "test" or None (unused)} as ``path`` says; DatasetError listing
+def read_split_file(
+    path: Path,
+    known: Collection[str],
+    *,
+    form: str = "<class>/<video>",
+    known_as: str = "one of the videos found in its class folder",
+) -> dict[str, str | None]:
+    """{video: "train", "test" or None (unused)} as ``path`` says, for the videos
+    ``known`` (paths as ``form`` says, ``known_as`` what they are); DatasetError listing
     every bad line."""
-    known = {p for paths in videos.values() for p in paths}
     tags: dict[str, str | None] = {}
     lines: dict[str, int] = {}
     problems = Problems()
     for line in read_lines(path):
         entry = split_entry(line)
         if entry is None:
-            problems.add(line, "expected `<class>/<video> TAG`")
+            problems.add(line, f"expected `{form} TAG`")
             continue
         text, tag = entry
         video = PurePosixPath(text).as_posix()
@@ -208,27 +222,28 @@ def _read_split_file(path: Path, videos: dict[str, list[str]]) -> dict[str, str 
         if part is None:
             problems.add(line, f"unknown tag {tag!r}: use train or test (or 1, 2, 0: unused)")
         elif video not in known:
-            problems.add(line, f"{text} is not one of the videos found in its class folder")
+            problems.add(line, f"{text} is not {known_as}")
         elif video in lines:
             problems.add(line, f"{text} is on line {lines[video]} already")
         else:
             lines[video] = line.number
             tags[video] = None if part == "unused" else part
     problems.raise_if_any(
-        "Fix those lines of the split file (paths relative to --data-dir, as "
-        "`<class>/<video>`) and run again."
+        f"Fix those lines of the split file (paths relative to --data-dir, as `{form}`) "
+        "and run again."
     )
     return tags
 
 
-def _split_text(split: Split) -> str:
-    """The split in the --split-file format."""
+def split_text(split: Split, dataset: str = "folders") -> str:
+    """The split's videos in the --split-file format; ``dataset``: the --dataset options
+    that read it back."""
     lines = [
-        "# The split of a run: python -m trainer --dataset folders --split-file <this file>",
+        f"# The split of a run: python -m trainer --dataset {dataset} --split-file <this file>",
         "# repeats it. Paths are relative to --data-dir.",
     ]
     for part, items in (("train", split.train), ("test", split.test)):
-        for path, _ in sorted(items):
+        for path in sorted({item[0] for item in items}):
             shown = f"./{path}" if path.startswith("#") else path  # not read as a comment
             lines.append(f"{shown} {part}")
     return "\n".join(lines) + "\n"

@@ -1,18 +1,23 @@
 """What a dataset of the user's own videos found: its classes, their videos in each
 part of the split, and the files left out and why. It is logged as a small table when
-the split is read and written to ``dataset.json`` beside the run's checkpoint."""
+the split is read and written to ``dataset.json`` beside the run's checkpoint.
+
+When the items are stretches of videos (the segments dataset), a video holds several,
+and the table and the file count both: the videos that hold each class, and its
+stretches (``segments``)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actiontag.text import escape_control
-from trainer.datasets.base import Split
+from trainer.datasets.base import Item, Split, Stretch
 
 __all__ = ["DESCRIPTION", "Inventory"]
 
@@ -32,19 +37,35 @@ class Inventory:
     ignored: dict[str, list[str]] = field(default_factory=dict)  # reason -> relative paths
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{class: {"train": n, "test": n}} in label order."""
-        found = {name: {"train": 0, "test": 0} for name in self.split.classes}
+        """{class: {"train": n, "test": n}}: the videos that hold each class, in label order."""
+        return self._per_class(lambda items: len({item[0] for item in items}))
+
+    def segment_counts(self) -> dict[str, dict[str, int]] | None:
+        """{class: {"train": n, "test": n}}: each class's stretches of videos, in label
+        order; None when the items are whole videos."""
+        if not any(isinstance(item, Stretch) for item in self.split.train + self.split.test):
+            return None
+        return self._per_class(len)
+
+    def _per_class(self, count: Callable[[list[Item]], int]) -> dict[str, dict[str, int]]:
+        classes = self.split.classes
+        found: dict[str, dict[str, int]] = {name: {} for name in classes}
         for part, items in (("train", self.split.train), ("test", self.split.test)):
-            for _, label in items:
-                found[self.split.classes[label]][part] += 1
+            by_label: list[list[Item]] = [[] for _ in classes]
+            for item in items:
+                by_label[item[1]].append(item)
+            for name, members in zip(classes, by_label, strict=True):
+                found[name][part] = count(members)
         return found
 
     def to_dict(self) -> dict[str, Any]:
+        segments = self.segment_counts()
         return {
             "dataset": self.dataset,
             "root": str(self.root),
             "classes": list(self.split.classes),
             "videos": self.counts(),
+            **({"segments": segments} if segments is not None else {}),
             "ignored": {
                 reason: sorted(_shown(p) for p in paths) for reason, paths in self.ignored.items()
             },
@@ -53,12 +74,16 @@ class Inventory:
     def log(self) -> None:
         """The table, through the logger; every name escaped (it comes from the disk)."""
         counts = self.counts()
+        segments = self.segment_counts()
         width = max([5, *(len(_shown(name)) for name in counts)])
         rows = [f"  {'class':<{width}}  train   test"]
-        rows += [
-            f"  {_shown(name):<{width}}  {n['train']:>5}  {n['test']:>5}"
-            for name, n in counts.items()
-        ]
+        if segments is not None:
+            rows = [f"  {'':<{width}}  videos        segments", rows[0] + "  train   test"]
+        for name, n in counts.items():
+            row = f"  {_shown(name):<{width}}  {n['train']:>5}  {n['test']:>5}"
+            if segments is not None:
+                row += f"  {segments[name]['train']:>5}  {segments[name]['test']:>5}"
+            rows.append(row)
         for reason, paths in sorted(self.ignored.items()):
             shown = ", ".join(_shown(p) for p in sorted(paths)[:_EXAMPLES])
             more = ", ..." if len(paths) > _EXAMPLES else ""
@@ -68,8 +93,8 @@ class Inventory:
             self.dataset,
             _shown(self.root),
             len(counts),
-            len(self.split.train),
-            len(self.split.test),
+            len({item[0] for item in self.split.train}),
+            len({item[0] for item in self.split.test}),
             "\n".join(rows),
         )
 

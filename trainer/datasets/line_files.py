@@ -8,13 +8,13 @@ all: a list of a thousand videos is fixed in one pass, not one line a run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from actiontag.text import escape_control
 from trainer.errors import DatasetError
 
-__all__ = ["Line", "Problems", "read_lines", "split_entry"]
+__all__ = ["Line", "Problems", "read_lines", "read_text", "split_entry"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,17 @@ class Line:
 
 def read_lines(path: Path) -> list[Line]:
     """The entries of ``path``; DatasetError when it cannot be read or is not UTF-8."""
+    lines = []
+    for number, raw in enumerate(read_text(path).split("\n"), start=1):
+        stripped = raw.strip()  # a CRLF line's \r goes with the other trailing space
+        if stripped and not stripped.startswith("#"):
+            lines.append(Line(Path(path), number, stripped))
+    return lines
+
+
+def read_text(path: Path) -> str:
+    """The text of ``path``, its byte-order mark dropped and its line ends as they are;
+    DatasetError when it cannot be read or is not UTF-8."""
     shown = escape_control(path)
     try:
         data = Path(path).read_bytes()
@@ -36,17 +47,11 @@ def read_lines(path: Path) -> list[Line]:
             f"{shown} cannot be read ({error.strerror or error}): check the path given."
         ) from None
     try:
-        text = data.decode("utf-8-sig")  # drops a byte-order mark
+        return data.decode("utf-8-sig")  # drops a byte-order mark
     except UnicodeDecodeError as error:
         raise DatasetError(
             f"{shown} is not UTF-8 text (byte {error.start}): save it as UTF-8 and run again."
         ) from None
-    lines = []
-    for number, raw in enumerate(text.split("\n"), start=1):
-        stripped = raw.strip()  # a CRLF line's \r goes with the other trailing space
-        if stripped and not stripped.startswith("#"):
-            lines.append(Line(Path(path), number, stripped))
-    return lines
 
 
 def split_entry(line: Line) -> tuple[str, str] | None:
@@ -56,17 +61,31 @@ def split_entry(line: Line) -> tuple[str, str] | None:
     return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
-@dataclass
 class Problems:
-    """The bad lines found so far, each as `file:line: what is wrong`."""
+    """The bad lines found so far, each as `file:line: what is wrong`. They are listed by
+    file, in the order the files were first met, and by line number within a file,
+    whatever order the checks found them in."""
 
-    found: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self._found: list[tuple[Path, int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._found)
 
     def add(self, line: Line, what: str) -> None:
-        self.found.append(f"{escape_control(line.path)}:{line.number}: {escape_control(what)}")
+        shown = f"{escape_control(line.path)}:{line.number}: {escape_control(what)}"
+        self._found.append((line.path, line.number, shown))
+
+    def listed(self) -> list[str]:
+        """Every bad line, in file and line order."""
+        files: dict[Path, int] = {}
+        for path, _, _ in self._found:
+            files.setdefault(path, len(files))
+        ordered = sorted(self._found, key=lambda found: (files[found[0]], found[1]))
+        return [shown for _, _, shown in ordered]
 
     def raise_if_any(self, advice: str) -> None:
         """DatasetError listing every bad line, then ``advice``; nothing when none."""
-        if self.found:
-            listed = "\n  ".join(self.found)
-            raise DatasetError(f"{len(self.found)} bad lines:\n  {listed}\n{advice}")
+        if self._found:
+            listed = "\n  ".join(self.listed())
+            raise DatasetError(f"{len(self._found)} bad lines:\n  {listed}\n{advice}")
