@@ -14,7 +14,7 @@ from pathlib import Path
 from actiontag.text import escape_control
 from trainer.errors import DatasetError
 
-__all__ = ["Line", "Problems", "read_lines", "split_entry"]
+__all__ = ["Line", "Problems", "decode_lines", "read_lines", "split_entry"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,20 @@ class Line:
 
 def read_lines(path: Path) -> list[Line]:
     """The entries of ``path``; DatasetError when it cannot be read or is not UTF-8."""
-    shown = escape_control(path)
     try:
         data = Path(path).read_bytes()
     except OSError as error:
         raise DatasetError(
-            f"{shown} cannot be read ({error.strerror or error}): check the path given."
+            f"{escape_control(path)} cannot be read ({error.strerror or error}): check the "
+            "path given."
         ) from None
+    return decode_lines(path, data)
+
+
+def decode_lines(path: Path, data: bytes) -> list[Line]:
+    """The entries of ``data``, the content of the file ``path`` names (one on disk, or a
+    member of an archive); DatasetError when it is not UTF-8."""
+    shown = escape_control(path)
     try:
         text = data.decode("utf-8-sig")  # drops a byte-order mark
     except UnicodeDecodeError as error:
