@@ -273,6 +273,21 @@ def test_a_class_the_archive_lacks_is_refused_before_unpacking(ucf101_like, buil
     assert not (tmp_path / "ucf101").exists()
 
 
+def test_files_beside_the_class_folders_are_not_used_and_said_so(
+    ucf101_like, built, tmp_path, caplog
+):
+    folder, _ = built
+    extra = {"UCF-101/readme.txt": b"hi", "UCF-101/YoYo/.DS_Store": b"x"}
+    videos = ucf101_like.write_videos_rar(tmp_path / RAR, IN_ARCHIVE, extra=extra)
+
+    with caplog.at_level(logging.WARNING):
+        root = extract_ucf101(tmp_path / "ucf101", videos, folder / ZIP, counts=TINY)
+
+    assert "2 files of UCF101.rar are not `UCF-101/<class>/<clip>` and are not used" in caplog.text
+    assert sorted(p.name for p in (root / "videos").iterdir()) == CLASSES
+    assert len(load_split(root, 1, TINY).train) == 6
+
+
 def test_a_rerun_restores_a_removed_class_and_leaves_the_others(prepared, built):
     folder, expected = built
     kept = snapshot(prepared / "videos" / "ApplyEyeMakeup")

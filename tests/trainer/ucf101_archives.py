@@ -27,9 +27,17 @@ def clip_name(spelling: str, group: int, clip: int) -> str:
     return f"v_{spelling}_g{group:02d}_c{clip:02d}.avi"
 
 
-def write_videos_rar(path: Path, clips: dict[str, list[str]], *, top: str = "UCF-101") -> Path:
-    """`UCF101.rar` holding `<top>/<folder>/<clip>` for clips {folder: [clip, ...]}."""
+def write_videos_rar(
+    path: Path,
+    clips: dict[str, list[str]],
+    *,
+    top: str = "UCF-101",
+    extra: dict[str, bytes] | None = None,
+) -> Path:
+    """`UCF101.rar` holding `<top>/<folder>/<clip>` for clips {folder: [clip, ...]},
+    then extra {member name: bytes}."""
     entries = [rar4.Entry(f"{top}/", is_dir=True)]
+    entries += [rar4.Entry(name, data) for name, data in (extra or {}).items()]
     with tempfile.TemporaryDirectory() as tmp:
         for seed, (folder, names) in enumerate(clips.items()):
             entries.append(rar4.Entry(f"{top}/{folder}/", is_dir=True))

@@ -346,22 +346,31 @@ def load_split(root: Path, k: int, counts: Counts = UCF101_COUNTS) -> Split:
 
 def _class_folders(listing: rar.Listing) -> tuple[str, dict[str, list[str]]]:
     """(the top folder, {class folder: its clip names}) of UCF101.rar's
-    `UCF-101/<class>/<clip>` members; DatasetError for any other shape."""
+    `UCF-101/<class>/<clip>` members; other files are not used (and said so), and
+    anything but one top folder of class folders is an error."""
     clips: dict[str, list[str]] = {}
     tops: set[str] = set()
+    stray: list[str] = []
     for member in listing.files:
         parts = PurePosixPath(member.name).parts
         if len(parts) != 3 or any(part.startswith(".") for part in parts[1:]):
-            raise DatasetError(
-                f"{listing.path} holds {member.name!r}, not a `UCF-101/<class>/<clip>.avi`: "
-                f"it is not {VIDEOS_ARCHIVE}; {ADVICE}."
-            )
+            stray.append(member.name)
+            continue
         tops.add(parts[0])
         clips.setdefault(parts[1], []).append(parts[2])
     if len(tops) != 1:
         raise DatasetError(
-            f"{listing.path} holds {'no clips' if not tops else 'several top folders'}, "
-            f"not one `UCF-101/` folder of class folders: it is not {VIDEOS_ARCHIVE}; {ADVICE}."
+            f"{listing.path} holds {'no' if not tops else 'several'} `<top>/<class>/<clip>` "
+            f"folders ({name_list(sorted(tops))}), not one `UCF-101/` folder of class "
+            f"folders: it is not {VIDEOS_ARCHIVE}; {ADVICE}."
+        )
+    if stray:
+        log.warning(
+            "%d files of %s are not `%s/<class>/<clip>` and are not used: %s",
+            len(stray),
+            listing.path.name,
+            next(iter(tops)),
+            name_list(stray),
         )
     return tops.pop(), clips
 
