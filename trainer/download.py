@@ -42,7 +42,7 @@ class OfflineError(DownloadError):
 
 
 class ChecksumError(DatasetError):
-    """The fetched file is not the expected one (wrong size or md5)."""
+    """The fetched file is not the expected one (wrong size, md5 or sha256)."""
 
 
 class _Retry(Exception):
@@ -76,22 +76,37 @@ class _Validators:
 
 
 def md5sum(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+    return file_digest(path, "md5")
+
+
+def sha256sum(path: Path) -> str:
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of path's bytes by hashlib's ``algorithm`` (md5, sha256)."""
+    digest = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")
     with open(path, "rb") as f:
         while block := f.read(CHUNK_BYTES):
             digest.update(block)
     return digest.hexdigest()
 
 
-def verify_file(path: Path, *, size: int | None = None, md5: str | None = None) -> None:
-    """Raise ChecksumError unless path has the given size and md5 (each checked if given)."""
+def verify_file(
+    path: Path, *, size: int | None = None, md5: str | None = None, sha256: str | None = None
+) -> None:
+    """Raise ChecksumError unless path has the given size, md5 and sha256 (each checked
+    if given; the size first, which costs nothing)."""
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         raise ChecksumError(f"{path} has {actual_size} bytes, expected {size}.")
-    if md5 is not None:
-        actual_md5 = md5sum(path)
-        if actual_md5 != md5.lower():
-            raise ChecksumError(f"{path} has md5 {actual_md5}, expected {md5.lower()}.")
+    for algorithm, expected in (("md5", md5), ("sha256", sha256)):
+        if expected is not None:
+            actual = file_digest(path, algorithm)
+            if actual != expected.lower():
+                raise ChecksumError(
+                    f"{path} has {algorithm} {actual}, expected {expected.lower()}."
+                )
 
 
 def download(
@@ -100,6 +115,7 @@ def download(
     *,
     size: int | None = None,
     md5: str | None = None,
+    sha256: str | None = None,
     retries: int = 5,
     backoff_s: float = 2.0,
     timeout_s: float = 60.0,
@@ -108,7 +124,7 @@ def download(
 ) -> Path:
     """Download url to dest, resuming a previous partial download, and verify it.
 
-    size and md5, when given, must match or ChecksumError is raised; the bad file is
+    size, md5 and sha256, when given, must match or ChecksumError is raised; the bad file is
     kept aside as `<name>.bad` for inspection. Network failures and busy-server answers
     are retried with exponential backoff; after `retries` attempts in a row that
     received nothing, DownloadError is raised. A host name that cannot be resolved
@@ -119,7 +135,7 @@ def download(
     dest = Path(dest)
     if dest.exists():
         try:
-            verify_file(dest, size=size, md5=md5)
+            verify_file(dest, size=size, md5=md5, sha256=sha256)
         except ChecksumError as error:
             raise ChecksumError(f"{error} Delete it to download it again.") from None
         log.info("%s is already here and verified", dest)
@@ -159,7 +175,7 @@ def download(
         except requests.RequestException as error:
             raise DownloadError(f"Could not download {url}: {error}") from error
     meta.unlink(missing_ok=True)
-    _accept(part, dest, size=size, md5=md5)
+    _accept(part, dest, size=size, md5=md5, sha256=sha256)
     return dest
 
 
@@ -290,10 +306,12 @@ def _content_range_start(response: requests.Response) -> int | None:
     return int(first) if unit == "bytes" and first.isdigit() else None
 
 
-def _accept(part: Path, dest: Path, *, size: int | None, md5: str | None) -> None:
+def _accept(
+    part: Path, dest: Path, *, size: int | None, md5: str | None, sha256: str | None
+) -> None:
     """Rename a complete part file to dest, or keep it aside as .bad if it is wrong."""
     try:
-        verify_file(part, size=size, md5=md5)
+        verify_file(part, size=size, md5=md5, sha256=sha256)
     except ChecksumError as error:
         bad = dest.with_name(dest.name + ".bad")
         os.replace(part, bad)

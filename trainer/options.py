@@ -67,15 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
         description=(
-            "Train the action-recognition model on HMDB51 (or an offline synthetic motion "
-            "dataset, or your own videos) and evaluate it. When <out>/split<k>/model.pt "
+            "Train the action-recognition model on HMDB51 (or UCF101, an offline synthetic "
+            "motion dataset, or your own videos) and evaluate it. When <out>/split<k>/model.pt "
             "exists it is loaded and evaluated instead of training (--retrain trains anew). "
             "Reports go next to it: "
             "metrics.json, classification_report.txt, confusion_matrix.png, expert_usage.png."
         ),
         epilog=(
-            "Offline: put hmdb51_org.rar and test_train_splits.rar in a folder and pass "
-            "--archives DIR; put the Kinetics-400 weights file where the error message says, "
+            "Offline: put hmdb51_org.rar and test_train_splits.rar (UCF101: UCF101.rar and "
+            "UCF101TrainTestSplits-RecognitionTask.zip) in a folder and pass --archives DIR; put the Kinetics-400 weights file where the error message says, "
             "or use --pretrained none; or try everything with --dataset synthetic. "
             "Several GPUs: torchrun --nproc-per-node N -m trainer ..."
         ),
@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--archives",
         type=Path,
         metavar="DIR",
-        help="folder that already holds both HMDB51 .rar files (offline: nothing is downloaded)",
+        help="folder that already holds the dataset's two archives (offline: nothing is "
+        "downloaded): hmdb51_org.rar and test_train_splits.rar, or for ucf101 UCF101.rar and "
+        "UCF101TrainTestSplits-RecognitionTask.zip",
     )
     data.add_argument(
         "--clip-cache",
@@ -173,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretrained",
         choices=(*PRETRAINED_CHOICES, "none"),
         help="backbone initialisation (default: the backbone's kinetics400 weights for hmdb51, "
-        "none for synthetic or a backbone without weights)",
+        "ucf101 and your own videos; none for synthetic or a backbone without weights)",
     )
 
     model = parser.add_argument_group("model (with --resume: taken from the run if omitted)")

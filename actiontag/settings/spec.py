@@ -478,6 +478,15 @@ class Settings:
         metavar="URL",
         default_text="the original Brown University addresses",
     )
+    ucf101_mirror: str | None = setting(
+        TRAINER,
+        default=None,
+        flag="--ucf101-mirror",
+        parse=str,
+        help="base URL of a server holding both UCF101 archives (UCF101.rar and the split zip)",
+        metavar="URL",
+        default_text="the original UCF (crcv.ucf.edu) addresses",
+    )
     rar_backend: str = setting(
         TRAINER,
         default="auto",

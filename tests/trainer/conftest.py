@@ -26,6 +26,7 @@ http_server = _load_helper("http_server")
 rar4_writer = _load_helper("rar4_writer")
 rar5_writer = _load_helper("rar5_writer")
 hmdb51_archives = _load_helper("hmdb51_archives")
+ucf101_archives = _load_helper("ucf101_archives")
 
 
 @pytest.fixture
@@ -57,6 +58,12 @@ def rar5() -> ModuleType:
 def hmdb51_like() -> ModuleType:
     """Builders of HMDB51-shaped archives (nested RARs of real encoded videos)."""
     return hmdb51_archives
+
+
+@pytest.fixture(scope="session")
+def ucf101_like() -> ModuleType:
+    """Builders of UCF101-shaped archives (a RAR of real videos, a zip of CRLF split files)."""
+    return ucf101_archives
 
 
 @pytest.fixture

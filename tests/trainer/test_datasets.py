@@ -15,6 +15,7 @@ from trainer.datasets.hmdb51 import HMDB51
 from trainer.datasets.list_files import ListFiles
 from trainer.datasets.segments import Segments
 from trainer.datasets.synthetic import Synthetic
+from trainer.datasets.ucf101 import UCF101
 from trainer.options import build_parser
 
 
@@ -24,20 +25,13 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_the_trainer_offers_every_registered_dataset() -> None:
     dataset = next(a for a in build_parser()._actions if a.dest == "dataset")
-    assert (
-        tuple(dataset.choices)
-        == tuple(DATASETS)
-        == (
-            "hmdb51",
-            "synthetic",
-            "folders",
-            "list",
-            "segments",
-        )
-    )
+    assert tuple(dataset.choices) == tuple(DATASETS)
+    assert tuple(DATASETS) == ("hmdb51", "ucf101", "synthetic", "folders", "list", "segments")
 
 
-@pytest.mark.parametrize(("name", "kind"), [("hmdb51", HMDB51), ("synthetic", Synthetic)])
+@pytest.mark.parametrize(
+    ("name", "kind"), [("hmdb51", HMDB51), ("ucf101", UCF101), ("synthetic", Synthetic)]
+)
 def test_each_name_makes_its_dataset_in_data_name_by_default(name: str, kind: type) -> None:
     dataset = open_dataset(_args("--dataset", name), Settings())
     assert isinstance(dataset, kind) and isinstance(dataset, Dataset)
@@ -47,6 +41,7 @@ def test_each_name_makes_its_dataset_in_data_name_by_default(name: str, kind: ty
 
 def test_only_hmdb51_is_served_and_the_real_videos_start_from_pretrained_weights() -> None:
     assert (HMDB51.served, HMDB51.pretrained_by_default) == (True, True)
+    assert (UCF101.served, UCF101.pretrained_by_default) == (False, True)
     assert (Synthetic.served, Synthetic.pretrained_by_default) == (False, False)
     assert (Folders.served, Folders.pretrained_by_default) == (False, True)
     assert (ListFiles.served, ListFiles.pretrained_by_default) == (False, True)
@@ -65,5 +60,5 @@ def test_the_options_reach_the_dataset(tmp_path: Path) -> None:
 
 
 def test_an_unknown_dataset_name_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown dataset 'ucf101'; the known ones are hmdb51"):
-        open_dataset(argparse.Namespace(dataset="ucf101", data_dir=None), Settings())
+    with pytest.raises(ValueError, match="unknown dataset 'kinetics'; the known ones are hmdb51"):
+        open_dataset(argparse.Namespace(dataset="kinetics", data_dir=None), Settings())

@@ -119,6 +119,16 @@ def test_wrong_checksum_is_rejected_and_the_file_kept_aside(server, tmp_path):
     assert (tmp_path / "file.rar.bad").read_bytes() == DATA
 
 
+def test_a_sha256_is_checked_like_an_md5(server, tmp_path):
+    good = fetch(server, tmp_path / "good" / "file.rar", sha256=hashlib.sha256(DATA).hexdigest())
+
+    with pytest.raises(ChecksumError, match=f"has sha256 {hashlib.sha256(DATA).hexdigest()}"):
+        fetch(server, tmp_path / "bad" / "file.rar", sha256="0" * 64)
+
+    assert good.read_bytes() == DATA
+    assert (tmp_path / "bad" / "file.rar.bad").read_bytes() == DATA
+
+
 def test_size_announced_by_the_server_must_match_the_known_size(server, tmp_path):
     with pytest.raises(ChecksumError, match=f"offers {len(DATA)} bytes"):
         fetch(server, tmp_path / "file.rar", size=len(DATA) + 1)

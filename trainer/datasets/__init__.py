@@ -35,6 +35,12 @@ def _hmdb51(root: Path, args: argparse.Namespace, settings: Settings) -> Dataset
     return HMDB51.from_options(root, args, settings)
 
 
+def _ucf101(root: Path, args: argparse.Namespace, settings: Settings) -> Dataset:
+    from trainer.datasets.ucf101 import UCF101
+
+    return UCF101.from_options(root, args, settings)
+
+
 def _synthetic(root: Path, args: argparse.Namespace, settings: Settings) -> Dataset:
     from trainer.datasets.synthetic import Synthetic
 
@@ -61,6 +67,7 @@ def _segments(root: Path, args: argparse.Namespace, settings: Settings) -> Datas
 
 DATASETS: dict[str, DatasetEntry] = {
     "hmdb51": DatasetEntry("HMDB51's 51 actions, downloaded or from --archives", _hmdb51),
+    "ucf101": DatasetEntry("UCF101's 101 actions, downloaded or from --archives", _ucf101),
     "synthetic": DatasetEntry("generated videos whose classes differ only in motion", _synthetic),
     "folders": DatasetEntry("your videos in --data-dir/<class>/ folders", _folders),
     "list": DatasetEntry("your videos named by --train-list and --test-list files", _list),

@@ -18,21 +18,29 @@ preparing it again touches nothing (its archives may even have been deleted).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-import rarfile
 from tqdm import tqdm
 
 from actiontag.settings import Settings, env_name
 from trainer import rar
 from trainer.datasets.base import Dataset, Split
+from trainer.datasets.fetching import Archive, ArchiveSet, fetch
 from trainer.datasets.split_files import Layout, load_split, name_list
-from trainer.download import ChecksumError, DownloadError, download, verify_file
+from trainer.datasets.unpacking import (
+    COMPLETE,
+    DATASET_COMPLETE,
+    STAGING,
+    AtomicFolder,
+    dataset_complete,
+    is_complete,
+    remove_leftovers,
+    unpack_once,
+    write_json,
+)
 from trainer.errors import DatasetError
 
 __all__ = [
@@ -80,10 +88,7 @@ HMDB51_CLASSES = (
 # Every official split tags 70 clips of each class for training and 30 for testing
 # (3,570 and 1,530 in all): the "7030" of testTrainMulti_7030_splits.
 HMDB51_LAYOUT = Layout("HMDB51", HMDB51_CLASSES, train_per_class=70, test_per_class=30)
-COMPLETE = ".complete"
-DATASET_COMPLETE = ".complete.json"
-STAGING = ".staging"
-SOURCE = ".source.json"  # which archive a staged folder was unpacked from
+OUTER = "outer"  # in .staging: hmdb51_org.rar unpacked, its class archives taken out one by one
 
 
 class HMDB51(Dataset):
@@ -143,49 +148,23 @@ def fetch_archives(
     maps each file name to its (size, md5), None where unknown. Raises DatasetError
     saying what to do when offline, a file is missing or a file is wrong.
     """
-    if archives_dir is not None:
-        return _given_archives(Path(archives_dir), expected)
-    paths: dict[str, Path] = {}
-    for name, (size, md5) in expected.items():
-        url = f"{mirror.rstrip('/')}/{name}" if mirror else DEFAULT_URLS[name]
-        try:
-            paths[name] = download(
-                url, Path(dest) / name, size=size, md5=md5, retries=retries, progress=progress
-            )
-        except DownloadError as error:
-            raise DatasetError(_offline_advice(error, Path(dest), expected)) from error
-    for path in paths.values():
-        if not rarfile.is_rarfile(path):
-            raise DatasetError(
-                f"{path} is not a RAR archive (an error page saved by a server?). "
-                "Delete it and download it again, or use another mirror."
-            )
-    return paths
-
-
-def _given_archives(
-    folder: Path, expected: Mapping[str, tuple[int | None, str | None]]
-) -> dict[str, Path]:
-    """The archives in folder (--archives: offline), each checked; never a download."""
-    if not folder.is_dir():
-        raise DatasetError(f"The archives folder {folder} (--archives) does not exist.")
-    paths: dict[str, Path] = {}
-    for name, (size, md5) in expected.items():
-        given = folder / name
-        if not given.is_file():
-            raise DatasetError(
-                f"{given} does not exist: --archives DIR means offline, so nothing is "
-                f"downloaded and both {' and '.join(expected)} must be in {folder}. Copy "
-                f"{name} there, or run without --archives to download it."
-            )
-        try:
-            verify_file(given, size=size, md5=md5)
-        except ChecksumError as error:
-            raise ChecksumError(f"{error} Replace it with a good copy.") from None
-        rar.check_signature(given)
-        log.info("Using %s", given)
-        paths[name] = given
-    return paths
+    wanted = ArchiveSet(
+        "HMDB51",
+        tuple(
+            Archive(name, DEFAULT_URLS[name], rar.check_signature, size=size, md5=md5)
+            for name, (size, md5) in expected.items()
+        ),
+        mirror_setting="hmdb51_mirror",
+        server_note="HMDB51's server is often down, or this machine may be offline.",
+    )
+    return fetch(
+        wanted,
+        dest,
+        mirror=mirror,
+        archives_dir=archives_dir,
+        retries=retries,
+        progress=progress,
+    )
 
 
 def prepare_hmdb51(
@@ -206,7 +185,7 @@ def prepare_hmdb51(
     or not its archives remain.
     """
     root = Path(root)
-    if _dataset_complete(root):
+    if dataset_complete(root):
         log.info("HMDB51 is ready in %s", root)
         return root
     paths = fetch_archives(
@@ -244,23 +223,23 @@ def extract_hmdb51(
     its three split files); what is missing is named before anything is unpacked.
     """
     root = Path(root)
-    if _dataset_complete(root):
+    if dataset_complete(root):
         return root
     tools = backends or rar.available_backends(rar_backend)
     outer_listing = rar.list_members(Path(videos_archive))
     classes = _class_archives(outer_listing)
     _check_layout(outer_listing, set(classes), rar.list_members(Path(splits_archive)), layout)
     staging = root / STAGING
-    _remove_leftovers(staging)
+    remove_leftovers(staging, keep=[OUTER])
     staging.mkdir(parents=True, exist_ok=True)
     _unpack_splits(Path(splits_archive), root / "splits", staging, tools)
-    todo = [name for name in classes if not _complete(root / "videos" / name)]
+    todo = [name for name in classes if not is_complete(root / "videos" / name)]
     if todo:
         outer = _unpack_outer(outer_listing, staging, tools, [classes[n] for n in todo])
         for name in tqdm(todo, desc="classes", unit="class", disable=not progress):
             _unpack_class(outer / classes[name], name, root / "videos", staging, tools)
     shutil.rmtree(staging)
-    _write_json(root / DATASET_COMPLETE, {"classes": sorted(classes)})
+    write_json(root / DATASET_COMPLETE, {"classes": sorted(classes)})
     log.info("HMDB51 is ready in %s: %d classes", root, len(classes))
     return root
 
@@ -315,38 +294,28 @@ def _check_layout(
 def _unpack_outer(
     outer: rar.Listing, staging: Path, tools: list[rar.Backend], wanted: list[str]
 ) -> Path:
-    """The folder holding the wanted per-class archives: staging/outer, unpacked if need be.
-
-    An earlier interrupted run may have left it there, unpacked from the same file;
-    classes finished since then have had their archives deleted, the others remain.
-    """
-    folder = staging / "outer"
-    status = outer.path.stat()
-    source = {"archive": str(outer.path.resolve()), "size": status.st_size}
-    source["mtime_ns"] = status.st_mtime_ns
-    if _read_json(folder / SOURCE) == source and all((folder / n).is_file() for n in wanted):
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
+    """The folder holding the wanted per-class archives: staging/outer, unpacked if need be."""
     sizes = {m.name: m.size for m in outer.files}
     # Each class's videos replace its archive once done, so the peak is about the
     # unpacked archives plus the biggest class's videos (AVI barely compresses).
-    needed = outer.unpacked_size + max(sizes[name] for name in wanted)
-    rar.check_free_space(staging, needed, what=f"{outer.path.name} and its classes")
-    with _atomic_folder(folder) as work:
-        rar.extract(outer.path, work / "unpacked", backends=tools)
-        _write_json(work / "unpacked" / SOURCE, source)
-        (work / "unpacked").rename(work / "done")
-    return folder
+    return unpack_once(
+        outer,
+        staging / OUTER,
+        tools,
+        wanted,
+        extra_bytes=max(sizes[name] for name in wanted),
+        what=f"{outer.path.name} and its classes",
+    )
 
 
 def _unpack_class(
     archive: Path, name: str, videos: Path, staging: Path, tools: list[rar.Backend]
 ) -> None:
     """Unpack one class archive and move it into videos/<name> only once it is whole."""
-    with _atomic_folder(videos / name, staging=staging) as work:
+    with AtomicFolder(videos / name, staging=staging) as work:
         listing = rar.extract(archive, work / "unpacked", backends=tools)
         content = _strip_common_folder(work / "unpacked", listing)
-        _write_json(
+        write_json(
             content / COMPLETE,
             {"archive": archive.name, "files": len(listing.files), "bytes": listing.unpacked_size},
         )
@@ -356,9 +325,9 @@ def _unpack_class(
 
 def _unpack_splits(archive: Path, splits: Path, staging: Path, tools: list[rar.Backend]) -> None:
     """Unpack the split files, flattened, into root/splits."""
-    if _complete(splits):
+    if is_complete(splits):
         return
-    with _atomic_folder(splits, staging=staging) as work:
+    with AtomicFolder(splits, staging=staging) as work:
         rar.extract(archive, work / "unpacked", backends=tools)
         found = sorted((work / "unpacked").rglob("*_test_split*.txt"))
         if not found:
@@ -369,32 +338,7 @@ def _unpack_splits(archive: Path, splits: Path, staging: Path, tools: list[rar.B
             if target.exists():
                 raise DatasetError(f"{archive} holds {path.name} twice.")
             path.rename(target)
-        _write_json(work / "done" / COMPLETE, {"archive": archive.name, "files": len(found)})
-
-
-class _atomic_folder:
-    """Build a folder under a temporary name; rename it into place only on success.
-
-    The body builds `work / "done"` in the temporary folder `work` (made in staging,
-    else beside final); on any error `work` is removed, so final never exists half-made.
-    """
-
-    def __init__(self, final: Path, *, staging: Path | None = None) -> None:
-        self.final = final
-        self.staging = staging or final.parent
-
-    def __enter__(self) -> Path:
-        self.staging.mkdir(parents=True, exist_ok=True)
-        self.work = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", dir=self.staging))
-        return self.work
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        try:
-            if exc_type is None:
-                self.final.parent.mkdir(parents=True, exist_ok=True)
-                (self.work / "done").rename(self.final)
-        finally:
-            shutil.rmtree(self.work, ignore_errors=True)
+        write_json(work / "done" / COMPLETE, {"archive": archive.name, "files": len(found)})
 
 
 def _strip_common_folder(folder: Path, listing: rar.Listing) -> Path:
@@ -404,58 +348,3 @@ def _strip_common_folder(folder: Path, listing: rar.Listing) -> Path:
     if len(tops) == 1 and nested:
         return folder / tops.pop()
     return folder
-
-
-def _complete(folder: Path) -> bool:
-    if (folder / COMPLETE).is_file():
-        return True
-    if folder.exists():
-        raise DatasetError(
-            f"{folder} exists but was not completed by actiontag (no {COMPLETE} marker): "
-            "move it away or delete it, then run again."
-        )
-    return False
-
-
-def _dataset_complete(root: Path) -> bool:
-    recorded = _read_json(root / DATASET_COMPLETE)
-    classes = recorded.get("classes") if isinstance(recorded, dict) else None
-    if not isinstance(classes, list):
-        return False
-    folders = [root / "splits"] + [root / "videos" / name for name in classes]
-    return all((folder / COMPLETE).is_file() for folder in folders)
-
-
-def _remove_leftovers(staging: Path) -> None:
-    """Remove what an interrupted run left in staging, except unpacked class archives."""
-    if not staging.exists():
-        return
-    for path in staging.iterdir():
-        if path.name != "outer":
-            log.info("Removing %s, left by an interrupted run", path)
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-
-
-def _offline_advice(
-    error: DownloadError, dest: Path, expected: Mapping[str, tuple[int | None, str | None]]
-) -> str:
-    names = " and ".join(expected)
-    return (
-        f"{error}\nHMDB51's server is often down, or this machine may be offline. Either\n"
-        f"  - put {names} in a folder and pass --archives DIR (or copy them into {dest}), or\n"
-        f"  - set {MIRROR_ENV}=<base URL> (or pass --mirror URL) to a server that has them."
-    )
-
-
-def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path: Path, content: object) -> None:
-    path.write_text(json.dumps(content, indent=1) + "\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 from actiontag.text import escape_control
 from trainer.errors import DatasetError
 
-__all__ = ["Line", "Problems", "read_lines", "read_text", "split_entry"]
+__all__ = ["Line", "Problems", "decode_lines", "read_lines", "read_text", "split_entry"]
 
 
 @dataclass(frozen=True)
@@ -28,29 +28,43 @@ class Line:
 
 def read_lines(path: Path) -> list[Line]:
     """The entries of ``path``; DatasetError when it cannot be read or is not UTF-8."""
+    return decode_lines(path, _read_bytes(path))
+
+
+def read_text(path: Path) -> str:
+    """The text of ``path``, its byte-order mark dropped and its line ends as they are;
+    DatasetError when it cannot be read or is not UTF-8."""
+    return _decode(path, _read_bytes(path))
+
+
+def decode_lines(path: Path, data: bytes) -> list[Line]:
+    """The entries of ``data``, the content of the file ``path`` names (one on disk, or a
+    member of an archive); DatasetError when it is not UTF-8."""
     lines = []
-    for number, raw in enumerate(read_text(path).split("\n"), start=1):
+    for number, raw in enumerate(_decode(path, data).split("\n"), start=1):
         stripped = raw.strip()  # a CRLF line's \r goes with the other trailing space
         if stripped and not stripped.startswith("#"):
             lines.append(Line(Path(path), number, stripped))
     return lines
 
 
-def read_text(path: Path) -> str:
-    """The text of ``path``, its byte-order mark dropped and its line ends as they are;
-    DatasetError when it cannot be read or is not UTF-8."""
-    shown = escape_control(path)
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as error:
         raise DatasetError(
-            f"{shown} cannot be read ({error.strerror or error}): check the path given."
+            f"{escape_control(path)} cannot be read ({error.strerror or error}): check the "
+            "path given."
         ) from None
+
+
+def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")  # drops a byte-order mark
     except UnicodeDecodeError as error:
         raise DatasetError(
-            f"{shown} is not UTF-8 text (byte {error.start}): save it as UTF-8 and run again."
+            f"{escape_control(path)} is not UTF-8 text (byte {error.start}): save it as UTF-8 "
+            "and run again."
         ) from None
 
 
