@@ -166,7 +166,15 @@ def model_page(request: Request, context: Context) -> Response:
         request,
         context,
         "model.html",
-        {"model": served.model, "run": served.run, "stats": served.stats},
+        {
+            "model": served.model,
+            "run": served.run,
+            "stats": served.stats,
+            "temporal": views.temporal_figures(
+                served.model.metrics if served.model else None,
+                served.run.metrics if served.run else None,
+            ),
+        },
     )
 
 
