@@ -1,7 +1,7 @@
 """trainer.localise: a truth video tagged by the worker's own predictor, its segments
 scored against the truth, the figures merged into metrics.json and the checkpoint.
 
-The video is the first five parts of trainer.motion_videos.DEMO_TRUTH_PARTS (22 s, all
+The video is the first four parts of trainer.motion_videos.DEMO_TRUTH_PARTS (18 s, all
 four of the demonstration model's motions); the model is the demonstration checkpoint,
 copied so that storing the figures in it leaves the session's own alone.
 """
@@ -34,7 +34,7 @@ def evaluated(demo_training, tmp_path_factory: pytest.TempPathFactory) -> Simple
     (root / "videos").mkdir(parents=True)
     run.mkdir()
     checkpoint = shutil.copy(demo_training.checkpoint, run / "model.pt")
-    sequence = write_sequence(root / TRUTH_VIDEO, DEMO_TRUTH_PARTS[:5], fps=25.0, seed=11)
+    sequence = write_sequence(root / TRUTH_VIDEO, DEMO_TRUTH_PARTS[:4], fps=25.0, seed=11)
     (root / BROKEN_VIDEO).write_bytes(b"not a video")
     names = load_checkpoint(checkpoint).class_names
     truth = [
@@ -74,7 +74,7 @@ def test_the_figures_join_the_clip_figures_in_metrics_json(evaluated) -> None:
     assert list(temporal["map"]) == ["0.3", "0.5", "0.7"]
     assert temporal["mean_map"] == pytest.approx(np.mean(list(temporal["map"].values())))
     assert set(temporal["per_class_ap"]) == set(evaluated.names)  # all four have truth
-    assert temporal["videos"] == 1 and temporal["true_segments"] == 5
+    assert temporal["videos"] == 1 and temporal["true_segments"] == 4
 
 
 def test_the_demonstration_model_localises_the_truth_video(evaluated) -> None:
