@@ -172,6 +172,10 @@ def model_page(request: Request, context: Context) -> Response:
             "run": served.run,
             "stats": served.stats,
             "training": training_of(served.model.train_args) if served.model else None,
+            "temporal": views.temporal_figures(
+                served.model.metrics if served.model else None,
+                served.run.metrics if served.run else None,
+            ),
         },
     )
 

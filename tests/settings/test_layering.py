@@ -27,8 +27,10 @@ ALLOWED = {
     "timeline": {"actiontag", "decoding"},
     # The store keeps the timeline's values (timeline.values, standard library only).
     "storage": {"actiontag", "timeline"},
-    # The trainer's dataset probes and reads clips itself to cache their uint8 frames.
-    "trainer": {"actiontag", "decoding", "model"},
+    # The trainer's dataset probes and reads clips itself to cache their uint8 frames; a
+    # segment dataset's test videos are tagged by the worker's own predictor (its windows
+    # and timeline), so the figures are those of the segments a worker stores.
+    "trainer": {"actiontag", "decoding", "model", "timeline", "worker"},
     # The predictor probes a video, streams its windows and handles decoding's VideoError;
     # it places the windows and makes the timeline from their scores and the shot cuts.
     "worker": {"actiontag", "decoding", "model", "storage", "timeline"},

@@ -103,3 +103,47 @@ def test_nested_checkpoint_metrics_are_shown_under_dotted_names(
     page = client.get("/model").text
     assert "<th>test.multi_clip.top1</th><td>0.6125</td>" in page
     assert "<th>validation.epoch</th><td>3</td>" in page
+
+
+TEMPORAL = {
+    "map": {"0.3": 0.9125, "0.5": 0.75, "0.7": 0.5},
+    "mean_map": 0.7208,
+    "frame_accuracy": 0.931,
+    "videos": 7,
+    "per_class_ap": {"<b>fall</b>": {"0.3": 1.0, "0.5": 0.8, "0.7": 0.25}},
+}
+
+
+def test_a_checkpoints_segment_figures_have_a_table_of_their_own(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    metrics = {"test": {"multi_clip": {"top1": 0.6125}, "temporal": TEMPORAL}}
+    _register(store, "cd" * 32, tmp_path / "model.pt", metrics)
+    page = client.get("/model").text
+    table = page[page.index("Segments in the test videos") :]
+    assert "7 test videos" in table
+    assert "<th>0.3</th><th>0.5</th><th>0.7</th><th>mean</th>" in table
+    assert "<td>0.912</td><td>0.750</td><td>0.500</td><td>0.721</td>" in table
+    assert "<strong>93.1%</strong>" in table
+    assert "<th>AP &lt;b&gt;fall&lt;/b&gt;</th><td>1.000</td><td>0.800</td><td>0.250</td>" in table
+    assert "<b>fall</b>" not in page
+    # The flat table keeps the clip figures and leaves these to their own table.
+    assert "<th>test.multi_clip.top1</th><td>0.6125</td>" in page
+    assert "test.temporal" not in page
+
+
+def test_the_run_folders_segment_figures_are_shown_when_the_checkpoint_has_none(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    run = _run_folder(tmp_path / "models", "cd" * 32)
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "temporal": TEMPORAL}))
+    _register(store, "cd" * 32, run / "model.pt")
+    assert "<td>0.912</td><td>0.750</td><td>0.500</td><td>0.721</td>" in client.get("/model").text
+
+
+def test_a_model_without_segment_figures_has_no_segment_table(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    _register(store, "cd" * 32, tmp_path / "model.pt", {"test": {"multi_clip": {"top1": 0.6}}})
+    assert "Segments in the test videos" not in client.get("/model").text
