@@ -30,6 +30,7 @@ from trainer.data import ClipCache
 from trainer.datasets import Dataset, Item, Split, open_dataset
 from trainer.errors import DatasetError
 from trainer.evaluate import EvalOptions, evaluate_checkpoint, format_report
+from trainer.localise import evaluate_localisation, format_temporal
 from trainer.options import CONFIG_OPTIONS, RUN_DEFAULTS
 from trainer.train import (
     BEST,
@@ -383,3 +384,16 @@ def _evaluate(
         store_in_checkpoint=store,
     )
     print(format_report(metrics), flush=True)
+    timed = dataset.timed_truth(args.split)
+    if timed:
+        # After the clip evaluation, which writes metrics.json anew: this merges into it.
+        result = evaluate_localisation(
+            best,
+            timed,
+            dataset.videos,
+            run_dir,
+            device=device,
+            progress=not args.no_progress,
+            store_in_checkpoint=store,
+        )
+        print(format_temporal(result["temporal"]), flush=True)

@@ -268,7 +268,7 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_a_run_trains_on_the_segments_and_its_checkpoint_names_the_labels(
+def test_a_run_trains_on_the_segments_and_scores_its_test_videos_as_localisation(
     tmp_path: Path,
 ) -> None:
     rows = [HEADER]
@@ -285,3 +285,8 @@ def test_a_run_trains_on_the_segments_and_its_checkpoint_names_the_labels(
     assert load_checkpoint(out / "split1" / "model.pt").class_names == ["pan_up", "still"]
     assert json.loads((out / "split1" / "dataset.json").read_text())["dataset"] == "segments"
     assert (out / "split1" / "split.txt").is_file()
+    temporal = json.loads((out / "split1" / "metrics.json").read_text())["temporal"]
+    assert set(temporal["map"]) == {"0.3", "0.5", "0.7"} and temporal["videos"] == 1
+    assert 0.0 <= temporal["frame_accuracy"] <= 1.0
+    stored = load_checkpoint(out / "split1" / "model.pt").metrics["test"]["temporal"]
+    assert stored["mean_map"] == temporal["mean_map"]

@@ -89,6 +89,13 @@ class Dataset(ABC):
         videos the run used, beyond the split number; nothing by default."""
         return None
 
+    def timed_truth(self, k: int) -> list[tuple[str, list[tuple[float, float, int]]]] | None:
+        """For a dataset of untrimmed videos with labelled time segments: each test video
+        of split ``k`` (its path relative to ``videos``) with its true segments
+        ``(start_s, end_s, label)``, which the trainer scores as temporal localisation
+        (trainer.localise) besides the clips. None (the default): it has no timed truth."""
+        return None
+
     def classes(self) -> list[str]:
         """The class names in label order (the same in every split)."""
         return self.split(self.splits[0]).classes

@@ -172,6 +172,12 @@ class Segments(OwnVideos):
             truth.append(VideoTruth(path, video.duration_s, segments))
         return truth
 
+    def timed_truth(self, k: int) -> list[tuple[str, list[tuple[float, float, int]]]]:
+        return [
+            (video.path, [(s.start_s, s.end_s, s.label) for s in video.segments])
+            for video in self.truth(k)
+        ]
+
     def _take_inventory(self) -> Inventory:
         self._videos = videos = self._read()
         if len(videos) < 2:
