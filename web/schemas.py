@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storage.queries.annotations import Review
 from storage.schema import JobState
 
 Timestamp = Annotated[str, Field(description="ISO 8601", json_schema_extra={"format": "date-time"})]
@@ -152,6 +153,7 @@ class Moment(Answer):
     path: str | None
     model_sha256: str
     position: int = Field(ge=0)
+    segment_id: int = Field(description="the segment's id, as annotations name it")
     label: str
     start_s: float
     end_s: float
@@ -159,6 +161,7 @@ class Moment(Answer):
     mean_confidence: Fraction
     peak_confidence: Fraction
     top_k: list[Action]
+    review: Review = Field(description="what people made of it (its newest annotation)")
     page: str = Field(description="the video's page, at the moment's start")
 
 
