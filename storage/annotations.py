@@ -12,18 +12,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from actiontag.text import escape_control, has_control
 from storage.queries.annotations import (
     AnnotationRow,
     annotation_row,
+    history,
     newest_by_subject,
     reference_jobs,
     subject_of,
 )
-from storage.schema import Annotation, AnnotationAction, Job, SegmentRecord, Video
+from storage.schema import Annotation, AnnotationAction, Job, Model, SegmentRecord, Video
 
 # The longest label or author name: the width of the segments' label column.
 MAX_LABEL = 255
@@ -149,7 +150,8 @@ def add_annotation(
     )
     session.add(annotation)
     session.flush()
-    return annotation_row(annotation)
+    model = session.get(Model, current.model_id) if current.model_id is not None else None
+    return annotation_row(annotation, model.sha256 if model is not None else None)
 
 
 def _check_fields(correction: Correction) -> None:
@@ -260,16 +262,15 @@ def undo_annotation(session: Session, video_id: int, annotation_id: int) -> Anno
     its row before (or to the model's segment; a person's new segment goes). Only a
     segment's newest row may be undone (AnnotationConflict names the newer one);
     AnnotationNotFound when the video has no such annotation."""
-    found = session.get(Annotation, annotation_id)
-    if found is None or found.video_id != video_id:
+    rows = history(session, video_id)
+    row = next((row for row in rows if row.annotation_id == annotation_id), None)
+    if row is None:
         raise AnnotationNotFound(f"video {video_id} has no annotation {annotation_id}")
-    row = annotation_row(found)
-    newest = newest_by_subject(_rows(session, Annotation.video_id == video_id))[subject_of(row)]
+    newest = newest_by_subject(rows)[subject_of(row)]
     if newest.annotation_id != annotation_id:
         raise AnnotationConflict(
             f"annotation {newest.annotation_id} came after {annotation_id} on the same "
             "segment: undo that one first"
         )
-    session.delete(found)
-    session.flush()
+    session.execute(delete(Annotation).where(Annotation.id == annotation_id))
     return row

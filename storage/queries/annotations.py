@@ -61,6 +61,7 @@ class AnnotationRow:
     model_id: int | None
     author: str
     created_at: datetime
+    model_sha256: str | None = None  # the model's checkpoint, where the read joined it
 
     @property
     def first_id(self) -> int:
@@ -133,7 +134,7 @@ def review_of(segment: ModelSegment | None, latest: AnnotationRow | None) -> Rev
     return "adjusted" if moved > TIME_TOLERANCE_S else "confirmed"
 
 
-def annotation_row(annotation: Annotation) -> AnnotationRow:
+def annotation_row(annotation: Annotation, model_sha256: str | None = None) -> AnnotationRow:
     """An annotation's row as a read-only value."""
     return AnnotationRow(
         annotation_id=annotation.id,
@@ -147,15 +148,19 @@ def annotation_row(annotation: Annotation) -> AnnotationRow:
         model_id=annotation.model_id,
         author=annotation.author,
         created_at=annotation.created_at,
+        model_sha256=model_sha256,
     )
 
 
 def history(session: Session, video_id: int) -> list[AnnotationRow]:
     """Every annotation of the video, in the order they were recorded."""
-    rows = session.scalars(
-        select(Annotation).where(Annotation.video_id == video_id).order_by(Annotation.id)
+    rows = session.execute(
+        select(Annotation, Model.sha256)
+        .outerjoin(Model, Annotation.model_id == Model.id)
+        .where(Annotation.video_id == video_id)
+        .order_by(Annotation.id)
     )
-    return [annotation_row(annotation) for annotation in rows]
+    return [annotation_row(annotation, model_sha) for annotation, model_sha in rows]
 
 
 def subject_of(row: AnnotationRow) -> tuple[str, int]:
@@ -394,3 +399,20 @@ def reviews(session: Session, segment_ids: Sequence[int]) -> dict[int, Review]:
     for (_, segment_id), latest in newest.items():
         found[segment_id] = review_of(segments[segment_id], latest)
     return found
+
+
+def label_choices(session: Session, video_id: int) -> list[str]:
+    """The labels a person may pick for the video's segments: the class names of the
+    model of its reference job (else of the served model), then every other label
+    people gave, sorted."""
+    reference = reference_jobs(session, [video_id]).get(video_id)
+    model = (
+        session.scalar(select(Model).join(Job, Job.model_id == Model.id).where(Job.id == reference))
+        if reference is not None
+        else session.scalar(select(Model).order_by(*NEWEST_FIRST).limit(1))
+    )
+    classes = list(model.class_names or []) if model is not None else []
+    given = session.scalars(
+        select(Annotation.label).where(Annotation.label.is_not(None)).distinct()
+    ).all()
+    return classes + sorted(set(given) - set(classes))
