@@ -1,5 +1,5 @@
-"""The pages: recent videos, one video (and a job's panel of it), moments, the model,
-upload, sign-in and sign-out."""
+"""The pages: recent videos, one video (and a job's panel of it, and its people's
+segments), moments, the model, upload, sign-in and sign-out."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
+from storage.queries.annotations import label_choices, people_view, reference_jobs
 from storage.queries.jobs import ResultRow, job_row
 from storage.queries.moments import segment_labels
 from storage.queries.stats import labels_seen
@@ -102,11 +103,34 @@ def _job_view(video: VideoDetail, job: ResultRow) -> dict[str, Any]:
     }
 
 
+def _people_view(context: WebContext, video_id: int) -> dict[str, Any]:
+    """The video's segments as people see them, for _annotations.html."""
+    with context.session() as session:
+        people = people_view(session, video_id)
+        classes = label_choices(session, video_id)
+        reference = reference_jobs(session, [video_id]).get(video_id)
+        job = job_row(session, reference) if reference is not None else None
+    return {
+        "people": people,
+        "classes": classes,
+        "reference_sha": job.model_sha256 if job is not None else None,
+    }
+
+
 @router.get("/videos/{video_id}")
 def video_page(request: Request, context: Context, video_id: VideoId) -> Response:
     video = _video(context, video_id)
     jobs = [_job_view(video, job) for job in reversed(video.jobs)]  # newest first
-    return render(request, context, "video.html", {"video": video, "jobs": jobs})
+    values = {"video": video, "jobs": jobs, **_people_view(context, video_id)}
+    return render(request, context, "video.html", values)
+
+
+@router.get("/videos/{video_id}/annotations/panel")
+def annotations_panel(request: Request, context: Context, video_id: VideoId) -> Response:
+    """The video page's people's segments, for its script to swap in after a change."""
+    video = _video(context, video_id)
+    values = {"video": video, **_people_view(context, video_id)}
+    return render(request, context, "_annotations.html", values)
 
 
 @router.get("/jobs/{job_id}/panel")
