@@ -9,8 +9,15 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
-from storage.queries.annotations import label_choices, people_view, reference_jobs
+from storage.queries.annotations import (
+    agreement,
+    corrections_since,
+    label_choices,
+    people_view,
+    reference_jobs,
+)
 from storage.queries.jobs import ResultRow, job_row
+from storage.queries.models import ModelRow
 from storage.queries.moments import segment_labels
 from storage.queries.stats import labels_seen
 from storage.queries.thumbnails import thumbnails
@@ -190,8 +197,24 @@ def model_page(request: Request, context: Context) -> Response:
         request,
         context,
         "model.html",
-        {"model": served.model, "run": served.run, "stats": served.stats},
+        {
+            "model": served.model,
+            "run": served.run,
+            "stats": served.stats,
+            **_corrections(context, served.model),
+        },
     )
+
+
+def _corrections(context: WebContext, model: ModelRow | None) -> dict[str, Any]:
+    """What people corrected since ``model`` was registered, and how often they agreed
+    with its segments, for the model page."""
+    if model is None:
+        return {"corrections": None, "agreement": ()}
+    with context.session() as session:
+        since = corrections_since(session, model.registered_at)
+        labels = agreement(session, model.model_id)
+    return {"corrections": since, "agreement": labels}
 
 
 @router.get("/upload")

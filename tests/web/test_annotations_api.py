@@ -1,9 +1,11 @@
 """The corrections API over a small store: a video's segments as people see them,
 annotations recorded and undone beside the model's results, who made them, the CSRF
-rule of browser writes, moments filtered by review, agreement per label."""
+rule of browser writes, moments filtered by review, agreement per label, and the model
+page's count of corrections."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -230,3 +232,20 @@ def test_the_corrections_answers_match_the_document(client: TestClient, store: S
     _check(document, undo, "delete", client.delete(f"/api/videos/{video}/annotations/{newest}"))
     _check(document, "/api/agreement", "get", client.get("/api/agreement"))
     _check(document, "/api/moments", "get", client.get("/api/moments?reviewed=any"))
+
+
+def test_the_model_page_counts_the_corrections_since_the_served_model_was_registered(
+    client: TestClient, store: Store
+) -> None:
+    video = store.done_video
+    first, second = model_segments(client, video)
+    post(client, video, action="confirm", segment_id=first)
+    post(client, video, action="delete", segment_id=second)
+    post(client, video, action="new", start_s=0.0, end_s=0.5, label="nod")
+
+    page = client.get("/model").text
+    counted = re.search(r'data-field="corrections">([^:]*):', page)
+    assert counted is not None
+    assert counted.group(1) == "3 (confirm 1 · delete 1 · new 1)"
+    assert "python -m storage export --annotations segments.csv" in page
+    assert "<td>run</td><td>1</td><td>0</td><td>0</td><td>0</td><td>1</td><td>0%</td>" in page
