@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from actiontag.text import escape_control, has_control
@@ -119,7 +119,11 @@ def add_annotation(
     if video is None:
         raise AnnotationNotFound(f"there is no video {video_id}")
     _check_fields(correction)
-    author = clean_label(author)
+    if not author.strip() or len(author.strip()) > MAX_LABEL or has_control(author):
+        raise InvalidAnnotation(
+            f"the author's name {escape_control(author)!r} is not one short line"
+        )
+    author = author.strip()
     if correction.action is AnnotationAction.NEW:
         current = _Current(0.0, 0.0, None, None, None, _shown_model(session, video_id), False)
     else:
@@ -228,8 +232,8 @@ def _current(session: Session, video_id: int, correction: Correction) -> _Curren
     return _from_history(rows)
 
 
-def _rows(session: Session, condition: object) -> list[AnnotationRow]:
-    query = select(Annotation).where(condition).order_by(Annotation.id)  # type: ignore[arg-type]
+def _rows(session: Session, condition: ColumnElement[bool]) -> list[AnnotationRow]:
+    query = select(Annotation).where(condition).order_by(Annotation.id)
     return [annotation_row(annotation) for annotation in session.scalars(query)]
 
 

@@ -386,6 +386,8 @@ def reviewed_condition(kind: ReviewFilter) -> ColumnElement[bool]:
 def reviews(session: Session, segment_ids: Sequence[int]) -> dict[int, Review]:
     """What people made of each of these model segments (``unreviewed`` for none)."""
     found: dict[int, Review] = dict.fromkeys(segment_ids, "unreviewed")
+    if not session.scalar(select(exists().where(Annotation.corrects_segment_id.is_not(None)))):
+        return found  # nobody corrected anything: no need to look segment by segment
     rows: list[AnnotationRow] = []
     for chunk in chunks(list(segment_ids)):
         rows += [
