@@ -28,6 +28,7 @@ from actiontag.settings import Settings, env_name
 from actiontag.text import escape_control
 from storage import ingest, refused, transitions
 from storage.checkpoints import ReadCheckpoint, UnservableCheckpoint
+from storage.csv_cells import csv_cell
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,
@@ -41,6 +42,7 @@ from storage.db import (
     write_transaction,
 )
 from storage.options import EXIT_UNFIT, parse_args
+from storage.queries.annotations import agreement, corrections_since
 from storage.queries.filters import JobFilters
 from storage.queries.jobs import ResultRow, results
 from storage.queries.models import ModelNotFound, ModelRef, find_model
@@ -50,6 +52,7 @@ from storage.queries.videos import AmbiguousVideo, VideoNotFound, video_detail, 
 from storage.report import ReportError, ReportFilters, write_report
 from storage.report.strip import build_strip
 from storage.schema import JobState
+from storage.segments_export import people_segments, write_segments_file
 from timeline.values import Timeline, format_clock
 
 log = logging.getLogger("storage")
@@ -270,12 +273,13 @@ def cmd_show(session: Session, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_moments(session: Session, args: argparse.Namespace, out: TextIO) -> int:
-    rows = moments(session, **_moment_filters(args))
-    if not rows and args.label not in segment_labels(session):
+    rows = moments(session, **_moment_filters(args), reviewed=args.reviewed)
+    if not rows and args.label is not None and args.label not in segment_labels(session):
         print(
             f"note: no segment has the label {escape_control(args.label)!r} (labels are exact).",
             file=sys.stderr,
         )
+    reviewed = args.reviewed is not None
     table = [
         (
             row.path,
@@ -285,10 +289,12 @@ def cmd_moments(session: Session, args: argparse.Namespace, out: TextIO) -> int:
             row.peak_confidence,
             row.model_sha256[:12],
             row.job_id,
+            *([row.label, row.review] if reviewed else []),
         )
         for row in rows
     ]
     header = ["PATH", "START-END", "SECONDS", "CONF", "PEAK", "MODEL", "JOB"]
+    header += ["LABEL", "REVIEW"] if reviewed else []
     print(format_table(header, table), file=out)
     print(f"{len(rows)} moment(s)", file=out)
     return 0
@@ -378,6 +384,32 @@ def cmd_stats(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_agreement(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+    model = find_model(session, args.model)
+    rows = agreement(session, model.model_id)
+    print(
+        f"model {model.sha256[:12]} ({escape_control(model.path)}), registered "
+        f"{_when(model.registered_at)}",
+        file=out,
+    )
+    if not rows:
+        print("  no segment of it reviewed yet (the web app's video pages)", file=out)
+    table = [
+        (r.label, r.reviewed, r.confirmed, r.relabelled, r.adjusted, r.deleted, r.agreement)
+        for r in rows
+    ]
+    reviewed = sum(r.reviewed for r in rows)
+    if reviewed:
+        confirmed = sum(r.confirmed for r in rows)
+        table.append(("(all)", reviewed, confirmed, None, None, None, confirmed / reviewed))
+    header = ["LABEL", "REVIEWED", "CONFIRMED", "RELABELLED", "ADJUSTED", "DELETED", "AGREEMENT"]
+    print(format_table(header, table), file=out)
+    since = corrections_since(session, model.registered_at)
+    counted = "  ".join(f"{action} {count}" for action, count in since.items())
+    print(f"annotations since it was registered: {sum(since.values())} ({counted})", file=out)
+    return 0
+
+
 def cmd_refused(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     rows = refused.refusals(session, args.limit)
     table = [(_when(r.seen_at), r.size, _printable(r.path), r.reason) for r in rows]
@@ -415,22 +447,6 @@ CSV_COLUMNS = [
     "decode_ms",
     "inference_ms",
 ]
-
-
-# OWASP's CSV injection list: a spreadsheet reads a cell starting with one of these as a
-# formula (=HYPERLINK(...), +cmd|..., @SUM(...)), and tab/CR can hide such a start. Also
-# after leading spaces, and in full width (some spreadsheets in CJK locales take those).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
-def csv_cell(value: Any) -> Any:
-    """A value as one CSV cell: text a spreadsheet would run as a formula gets a leading
-    ``'``, which spreadsheets show as text and do not keep; numbers stay numbers."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def write_csv(rows: Sequence[ResultRow], out: TextIO) -> None:
@@ -490,7 +506,12 @@ def write_segments_csv(rows: Sequence[MomentRow], out: TextIO) -> None:
         writer.writerow([csv_cell(record[column]) for column in SEGMENT_COLUMNS])
 
 
-def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
+def cmd_export(
+    session: Session, args: argparse.Namespace, out: TextIO, *, settings: Settings
+) -> int:
+    if args.annotations is not None:
+        root = args.root if args.root is not None else settings.inbox
+        return export_people_segments(session, args.annotations, root, args.include_unreviewed)
     buffer = io.StringIO()
     records: Sequence[ResultRow | MomentRow]
     if args.segments:
@@ -500,9 +521,9 @@ def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     else:
         records = results(session, _filters(args), limit=args.limit)
         what = "result(s)"
-    if args.format == "csv" and args.segments:
+    if args.format != "json" and args.segments:
         write_segments_csv(records, buffer)  # type: ignore[arg-type]
-    elif args.format == "csv":
+    elif args.format != "json":
         write_csv(records, buffer)  # type: ignore[arg-type]
     else:
         json.dump([row.as_dict() for row in records], buffer, indent=2, ensure_ascii=False)
@@ -510,18 +531,68 @@ def cmd_export(session: Session, args: argparse.Namespace, out: TextIO) -> int:
     if args.output is None:
         out.write(buffer.getvalue())
         return 0
+    if not _write_file(args.output, buffer.getvalue()):
+        return EXIT_USAGE
+    print(f"wrote {len(records)} {what} to {escape_control(args.output)}", file=sys.stderr)
+    return 0
+
+
+def _write_file(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` (its folder made); False, said on standard error, when
+    it cannot be written."""
     try:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename not in (None, str(args.output)) else ""
+        where = f" ({exc.filename})" if exc.filename not in (None, str(path)) else ""
         print(
-            f"error: cannot write {escape_control(args.output)}: "
+            f"error: cannot write {escape_control(path)}: "
             f"{exc.strerror or exc}{escape_control(where)}",
             file=sys.stderr,
         )
+        return False
+    return True
+
+
+def export_people_segments(
+    session: Session, output: Path, root: Path, include_unreviewed: bool
+) -> int:
+    """``export --annotations``: the trainer's segments file of what people reviewed
+    (storage.segments_export); what was left out, and segments that overlap, said on
+    standard error."""
+    found = people_segments(session, root, include_unreviewed=include_unreviewed)
+    buffer = io.StringIO()
+    write_segments_file(found.lines, buffer)
+    if not _write_file(output, buffer.getvalue()):
         return EXIT_USAGE
-    print(f"wrote {len(records)} {what} to {escape_control(args.output)}", file=sys.stderr)
+    shown_root = escape_control(root)
+    for video_id, path in found.outside:
+        print(
+            f"left out video {video_id} ({escape_control(path or 'no path recorded')}): "
+            f"not inside {shown_root}; give --root the folder it is in",
+            file=sys.stderr,
+        )
+    for video_id, path in found.replaced:
+        print(
+            f"left out video {video_id}: {escape_control(path)} now holds other content, "
+            "whose segments are written",
+            file=sys.stderr,
+        )
+    for overlap in found.overlaps:
+        first, second = overlap.first, overlap.second
+        print(
+            f"warning: {escape_control(overlap.path)}: {_span(second.start_s, second.end_s)} "
+            f"{escape_control(second.label)!r} overlaps {_span(first.start_s, first.end_s)} "
+            f"{escape_control(first.label)!r}; adjust or delete one on the video's page "
+            "if the trainer refuses overlapping segments",
+            file=sys.stderr,
+        )
+    what = "reviewed or unreviewed" if include_unreviewed else "reviewed"
+    print(
+        f"wrote {len(found.lines)} {what} segment(s) of {found.videos} video(s) to "
+        f"{escape_control(output)}, paths relative to {shown_root}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -717,6 +788,7 @@ HANDLERS: dict[str, Callable[..., int]] = {
     "export": cmd_export,
     "requeue": cmd_requeue,
     "moments": cmd_moments,
+    "agreement": cmd_agreement,
     "retag": cmd_retag,
     "report": cmd_report,
     "refused": cmd_refused,
@@ -754,6 +826,8 @@ def run(
         )
     if args.command == "retag":
         handler = functools.partial(handler, read_checkpoint=read_checkpoint)
+    if handler is cmd_export:  # the inbox, where --annotations paths start by default
+        handler = functools.partial(handler, settings=settings)
     try:
         if handler is cmd_migrate:  # asked to create it: the file, and its folder
             make_sqlite_folder(settings.database_url)

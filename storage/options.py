@@ -25,6 +25,7 @@ from actiontag.settings import (
 __all__ = [
     "EXIT_UNFIT",
     "REPORT_LIMIT",
+    "REVIEW_FILTERS",
     "STATES",
     "build_parser",
     "parse_age",
@@ -42,6 +43,8 @@ STATES = ("queued", "running", "done", "failed", "superseded")
 REPORT_LIMIT = 200
 # What retag exits with for a checkpoint no worker would serve (a usage error's status).
 EXIT_UNFIT = 2
+# storage.queries.annotations.REVIEW_FILTERS, written out likewise.
+REVIEW_FILTERS = ("confirmed", "corrected", "any")
 
 
 def parse_age(text: str) -> timedelta:
@@ -196,9 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         "would run as a formula prefixed with ') or JSON (a list of objects with nested "
         "predictions and expert usage, `paths` a list).",
     )
-    export.add_argument(
-        "--format", choices=["csv", "json"], default="csv", help="output format (default: csv)"
-    )
+    export.add_argument("--format", choices=["csv", "json"], help="output format (default: csv)")
     export.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output"
     )
@@ -218,6 +219,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --segments: only segments at least S long (seconds, or 500ms, 1m)",
     )
     _add_filters(export)
+    people = export.add_argument_group(
+        "people's segments",
+        "the trainer's segments file (python -m trainer --dataset segments --annotations "
+        "FILE --data-dir DIR): a header line, then path,start,end,label per segment people "
+        "confirmed, relabelled, adjusted or marked on the web app's video pages (deleted "
+        "ones never), path relative to DIR, seconds with 3 decimals; RFC 4180 CSV, CRLF, "
+        "a cell a spreadsheet would run as a formula prefixed with '",
+    )
+    people.add_argument(
+        "--annotations", type=Path, metavar="FILE", help="write the people's segments to FILE"
+    )
+    people.add_argument(
+        "--root",
+        type=Path,
+        metavar="DIR",
+        help="paths relative to DIR (default: the inbox, $ACTIONTAG_INBOX); a video with "
+        "no recorded path inside DIR is left out and named",
+    )
+    people.add_argument(
+        "--include-unreviewed",
+        action="store_true",
+        help="also the segments nobody reviewed, of each video's job of the served model "
+        "(else its latest done job): the model's word taken for them",
+    )
 
     requeue = commands.add_parser(
         "requeue",
@@ -256,7 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
         "a new model.",
     )
     moments.add_argument(
-        "--label", required=True, help="the action (exact, as the checkpoint names it)"
+        "--label",
+        help="the action (exact, as the checkpoint names it); needed unless --reviewed is given",
+    )
+    moments.add_argument(
+        "--reviewed",
+        choices=REVIEW_FILTERS,
+        help="only segments people reviewed on the web app's video pages, as their newest "
+        "annotation leaves them: confirmed (the model's label and times kept), corrected "
+        "(relabelled, adjusted or deleted) or any; adds a REVIEW column",
     )
     moments.add_argument(
         "--min-confidence",
@@ -281,6 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", metavar="SHA256", help="only jobs of the model whose checkpoint sha256 starts so"
     )
     moments.add_argument("--limit", type=parse_limit, metavar="N", help="at most N segments")
+
+    agreement = commands.add_parser(
+        "agreement",
+        help="how often people left a model's segments as it found them, per label",
+        description="Per label of the model's segments that people reviewed on the web "
+        "app's video pages: how many they confirmed, relabelled, adjusted (same label, "
+        "other times) and deleted, and the share confirmed, as each segment's newest "
+        "annotation leaves it; then how many annotations were recorded since the model was "
+        "registered (what a retrained model would learn from).",
+    )
+    agreement.add_argument(
+        "--model",
+        default="current",
+        metavar="current|SHA256",
+        help="the model: 'current' (default), the one registered most recently, or a "
+        "prefix of a registered checkpoint's sha256",
+    )
 
     retag = commands.add_parser(
         "retag",
@@ -381,6 +431,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What export takes besides --annotations (the rest only pick jobs or segments).
+ANNOTATION_EXPORT = ("annotations", "root", "include_unreviewed")
+JOB_AND_SEGMENT_EXPORT = (
+    "format",
+    "output",
+    "segments",
+    "min_duration",
+    "label",
+    "min_confidence",
+    "state",
+    "since",
+    "model",
+    "limit",
+)
+
+
+def _check_people_segments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    given = [name for name in JOB_AND_SEGMENT_EXPORT if getattr(args, name) not in (None, False)]
+    if args.annotations is not None and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        parser.error(
+            f"--annotations writes every segment people reviewed and takes --root and "
+            f"--include-unreviewed only, not {flags}"
+        )
+    if args.annotations is None and (args.root is not None or args.include_unreviewed):
+        parser.error("--root and --include-unreviewed go with --annotations FILE")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Settings]:
     """The options of ``argv`` and the settings they give; usage errors exit with 2."""
     parser = build_parser()
@@ -392,6 +470,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
         parser.error("--job goes with --failed")
     if args.command == "export" and args.min_duration is not None and not args.segments:
         parser.error("--min-duration goes with --segments")
+    if args.command == "moments" and args.label is None and args.reviewed is None:
+        parser.error("moments needs --label, --reviewed or both")
+    if args.command == "export":
+        _check_people_segments(parser, args)
     if args.command == "export" and args.segments and args.state is not None:
         parser.error("--state does not go with --segments: segments are those of done jobs")
     if args.command == "retag" and args.checkpoint is None and args.model is None:

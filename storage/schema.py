@@ -111,6 +111,18 @@ class JobState(str, enum.Enum):
     SUPERSEDED = "superseded"
 
 
+class AnnotationAction(str, enum.Enum):
+    """What a person did to a segment (:class:`Annotation`): agreed with the model's
+    segment, named it otherwise, moved its start or end, removed it, or marked one the
+    model did not find."""
+
+    CONFIRM = "confirm"
+    RELABEL = "relabel"
+    ADJUST = "adjust"
+    DELETE = "delete"
+    NEW = "new"
+
+
 # The states a job ends in: nothing more happens to it unless a person (or, for a
 # superseded job, the same content coming back) asks for it.
 FINISHED_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.SUPERSEDED})
@@ -429,3 +441,55 @@ class RefusedFile(Base):
     reason: Mapped[str] = mapped_column(Text)
     # When the watcher last refused it (each start-up scan looks at it again).
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Annotation(Base):
+    """A person's correction of a video's segments: one row per act (confirm, relabel,
+    adjust, delete, new), never changed afterwards; the model's rows stay as they were.
+
+    Each row holds the whole segment as the person left it (``start_s``, ``end_s``,
+    ``label``; ``label`` NULL for a deletion), so the newest row of a segment is its
+    people's view without replaying the older ones (:mod:`storage.queries.annotations`).
+    ``corrects_segment_id``: the model's segment it corrects (NULL for a new one, and if
+    that job's results are ever removed: the person's rows are kept). ``revises_id``:
+    the first row of the same segment's history (a new segment's own row, or the first
+    correction of a model's segment); NULL on that first row. ``model_id``: the model
+    whose segment it corrects (for a new segment, the model whose timeline was shown).
+    ``author``: the token holder's name, or ``local`` where the web app asks no token.
+    """
+
+    __tablename__ = "annotations"
+    __table_args__ = (
+        CheckConstraint("start_s >= 0 AND end_s > start_s", name="times_ordered"),
+        CheckConstraint("label IS NOT NULL OR action = 'delete'", name="label_unless_deleted"),
+        # "Corrections since the served model was registered" (the model page).
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[AnnotationAction] = mapped_column(
+        Enum(
+            AnnotationAction,
+            name="annotation_action",
+            native_enum=False,  # a CHECKed string, as the job states
+            create_constraint=True,
+            length=16,
+            values_callable=lambda actions: [a.value for a in actions],
+        )
+    )
+    corrects_segment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("segments.id", ondelete="SET NULL"), index=True
+    )
+    # Undoing a segment's first row undoes the rows that revised it.
+    revises_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="CASCADE"), index=True
+    )
+    model_id: Mapped[int | None] = mapped_column(
+        ForeignKey("models.id", ondelete="SET NULL"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,5 @@
-"""The JSON API: videos, one video, moments, one job, uploads (OpenAPI at ``/docs``)."""
+"""The JSON API: videos, one video, moments, one job, uploads (OpenAPI at ``/docs``);
+people's corrections are in :mod:`web.corrections`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Sec
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
+from storage.queries.annotations import ReviewFilter
 from storage.queries.jobs import job_row
 from storage.queries.videos import VideoNotFound, video_by_id, video_id_of
 from storage.schema import JobState
@@ -124,6 +126,13 @@ def list_moments(
         float | None,
         Query(ge=0, allow_inf_nan=False, description="only segments at least this long (s)"),
     ] = None,
+    reviewed: Annotated[
+        ReviewFilter | None,
+        Query(
+            description="only segments people confirmed, corrected (relabelled, adjusted, "
+            "deleted) or either (any)"
+        ),
+    ] = None,
     limit: Limit = PAGE,
     offset: Offset = 0,
 ) -> schemas.MomentPage:
@@ -133,6 +142,7 @@ def list_moments(
             label=label,
             min_confidence=min_confidence,
             min_duration_s=min_duration,
+            reviewed=reviewed,
             limit=limit,
             offset=offset,
         )

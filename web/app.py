@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -22,7 +23,7 @@ from sqlalchemy import Engine
 
 from actiontag.settings import Settings
 from storage.db import DatabaseUnavailable, open_database
-from web import api, media, pages, schemas, security
+from web import api, corrections, media, pages, schemas, security
 from web.context import HERE, WebContext
 from web.health import health
 from web.hosts import AllowedHosts, allowed_patterns
@@ -65,6 +66,7 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.context = context
     app.include_router(api.router)
+    app.include_router(corrections.router)
     app.include_router(pages.router)
     app.include_router(media.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -112,7 +114,8 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request.url.path):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
+            # jsonable_encoder: a body that is not JSON comes back in the errors as bytes.
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
         return _error(request, context, 422, "a value in the address is not valid here")
 
     return app

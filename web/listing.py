@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from storage.queries import moments as stored_moments
 from storage.queries import videos as stored_videos
+from storage.queries.annotations import ReviewFilter
 from storage.queries.filters import JobFilters
 from storage.queries.moments import MomentRow
 from storage.queries.videos import VideoDetail
@@ -57,6 +58,7 @@ def moments(
     min_duration_s: float | None,
     limit: int,
     offset: int,
+    reviewed: ReviewFilter | None = None,
 ) -> Listed[MomentRow]:
     """Segments of done jobs, most confident first."""
     found = stored_moments.moments(
@@ -64,6 +66,7 @@ def moments(
         label=label or None,
         min_confidence=min_confidence,
         min_duration_s=min_duration_s,
+        reviewed=reviewed,
         limit=limit + 1,
         offset=offset,
         most_confident_first=True,

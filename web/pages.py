@@ -1,5 +1,5 @@
-"""The pages: recent videos, one video (and a job's panel of it), moments, the model,
-upload, sign-in and sign-out."""
+"""The pages: recent videos, one video (and a job's panel of it, and its people's
+segments), moments, the model, upload, sign-in and sign-out."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
+from storage.queries.annotations import (
+    agreement,
+    corrections_since,
+    label_choices,
+    people_view,
+    reference_jobs,
+)
 from storage.queries.jobs import ResultRow, job_row
+from storage.queries.models import ModelRow
 from storage.queries.moments import segment_labels
 from storage.queries.stats import labels_seen
 from storage.queries.thumbnails import thumbnails
@@ -103,11 +111,34 @@ def _job_view(video: VideoDetail, job: ResultRow) -> dict[str, Any]:
     }
 
 
+def _people_view(context: WebContext, video_id: int) -> dict[str, Any]:
+    """The video's segments as people see them, for _annotations.html."""
+    with context.session() as session:
+        people = people_view(session, video_id)
+        classes = label_choices(session, video_id)
+        reference = reference_jobs(session, [video_id]).get(video_id)
+        job = job_row(session, reference) if reference is not None else None
+    return {
+        "people": people,
+        "classes": classes,
+        "reference_sha": job.model_sha256 if job is not None else None,
+    }
+
+
 @router.get("/videos/{video_id}")
 def video_page(request: Request, context: Context, video_id: VideoId) -> Response:
     video = _video(context, video_id)
     jobs = [_job_view(video, job) for job in reversed(video.jobs)]  # newest first
-    return render(request, context, "video.html", {"video": video, "jobs": jobs})
+    values = {"video": video, "jobs": jobs, **_people_view(context, video_id)}
+    return render(request, context, "video.html", values)
+
+
+@router.get("/videos/{video_id}/annotations/panel")
+def annotations_panel(request: Request, context: Context, video_id: VideoId) -> Response:
+    """The video page's people's segments, for its script to swap in after a change."""
+    video = _video(context, video_id)
+    values = {"video": video, **_people_view(context, video_id)}
+    return render(request, context, "_annotations.html", values)
 
 
 @router.get("/jobs/{job_id}/panel")
@@ -176,8 +207,20 @@ def model_page(request: Request, context: Context) -> Response:
                 served.model.metrics if served.model else None,
                 served.run.metrics if served.run else None,
             ),
+            **_corrections(context, served.model),
         },
     )
+
+
+def _corrections(context: WebContext, model: ModelRow | None) -> dict[str, Any]:
+    """What people corrected since ``model`` was registered, and how often they agreed
+    with its segments, for the model page."""
+    if model is None:
+        return {"corrections": None, "agreement": ()}
+    with context.session() as session:
+        since = corrections_since(session, model.registered_at)
+        labels = agreement(session, model.model_id)
+    return {"corrections": since, "agreement": labels}
 
 
 @router.get("/upload")

@@ -18,6 +18,7 @@ MAX_OFFSET = 10**15
 
 VideoId = Annotated[int, Path(ge=1, le=SQL_INT_MAX, description="a video's id")]
 JobId = Annotated[int, Path(ge=1, le=SQL_INT_MAX, description="a job's id")]
+AnnotationId = Annotated[int, Path(ge=1, le=SQL_INT_MAX, description="an annotation's id")]
 Position = Annotated[int, Path(ge=0, le=SQL_INT_MAX, description="a place in a list")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip (paging)")]
 

@@ -12,10 +12,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.schema import JobState
+from storage.queries.annotations import Review
+from storage.schema import AnnotationAction, JobState
+from web.params import SQL_INT_MAX
 
 Timestamp = Annotated[str, Field(description="ISO 8601", json_schema_extra={"format": "date-time"})]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+# A week of video: past any time in a video anyone tags, far from a float's limits.
+MAX_SECONDS = 7 * 86400
 
 
 class Answer(BaseModel):
@@ -152,6 +156,7 @@ class Moment(Answer):
     path: str | None
     model_sha256: str
     position: int = Field(ge=0)
+    segment_id: int = Field(description="the segment's id, as annotations name it")
     label: str
     start_s: float
     end_s: float
@@ -159,11 +164,100 @@ class Moment(Answer):
     mean_confidence: Fraction
     peak_confidence: Fraction
     top_k: list[Action]
+    review: Review = Field(description="what people made of it (its newest annotation)")
     page: str = Field(description="the video's page, at the moment's start")
 
 
 class MomentPage(Page):
     moments: list[Moment]
+
+
+class Correction(BaseModel):
+    """A person's act on one of a video's segments (the body of a POST).
+
+    ``confirm`` and ``delete`` take only the segment; ``relabel`` takes ``label`` (a class
+    of the model or a new name); ``adjust`` takes ``start_s`` and/or ``end_s``; ``new``
+    takes all three and no segment. The segment is ``segment_id`` for the model's, or
+    ``annotation_id`` (any row of its history) for one a person marked.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: AnnotationAction
+    segment_id: int | None = Field(default=None, ge=1, le=SQL_INT_MAX)
+    annotation_id: int | None = Field(default=None, ge=1, le=SQL_INT_MAX)
+    start_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    end_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    label: str | None = Field(default=None, max_length=1024)
+
+
+class Annotation(Answer):
+    """One annotation as recorded: what a person did to which segment, and when."""
+
+    annotation_id: int
+    video_id: int
+    action: AnnotationAction
+    start_s: float
+    end_s: float
+    label: str | None = Field(description="null for a deletion")
+    segment_id: int | None = Field(description="the model's segment it corrects")
+    revises_id: int | None = Field(description="the first annotation of the same segment")
+    model_sha256: str | None = Field(description="the model whose segment it corrects")
+    author: str = Field(description="the token holder's name, or 'local'")
+    created_at: Timestamp
+
+
+class PeopleSegment(Answer):
+    """One segment of a video as people now see it, beside the model's."""
+
+    start_s: float
+    end_s: float
+    label: str | None = Field(description="what people call it now; null once deleted")
+    review: Review
+    segment_id: int | None = Field(description="the model's segment; null for a person's")
+    job_id: int | None
+    position: int | None = Field(description="its place in its job's timeline")
+    model_sha256: str | None
+    model_label: str | None
+    model_start_s: float | None
+    model_end_s: float | None
+    mean_confidence: Fraction | None
+    annotation_id: int | None = Field(description="its newest annotation; null if unreviewed")
+    author: str | None = Field(description="who made its newest annotation")
+    annotated_at: Timestamp | None
+
+
+class VideoAnnotations(Answer):
+    """A video's segments as people see them, and every annotation of it."""
+
+    video_id: int
+    segments: list[PeopleSegment] = Field(description="in time order")
+    history: list[Annotation] = Field(description="in the order they were recorded")
+    classes: list[str] = Field(description="the model's classes, then labels people gave")
+
+
+class LabelAgreement(Answer):
+    label: str = Field(description="the model's label")
+    reviewed: int = Field(ge=0)
+    confirmed: int = Field(ge=0)
+    relabelled: int = Field(ge=0)
+    adjusted: int = Field(ge=0, description="the same label, other times")
+    deleted: int = Field(ge=0)
+    agreement: Fraction = Field(description="confirmed / reviewed")
+
+
+class Agreement(Answer):
+    """How often people left the served model's segments as it found them."""
+
+    model_sha256: str
+    registered_at: Timestamp
+    labels: list[LabelAgreement] = Field(description="most reviewed first")
+    reviewed: int = Field(ge=0)
+    confirmed: int = Field(ge=0)
+    agreement: Fraction | None = Field(description="over every label; null: none reviewed")
+    corrections_since: dict[str, int] = Field(
+        description="annotations recorded since the model was registered, by action"
+    )
 
 
 class UploadedFile(Answer):
@@ -195,10 +289,12 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 ERRORS = {
-    400: "The request cannot be read",
+    400: "The request cannot be read, or asks what cannot be done",
     401: "A token is required (ACTIONTAG_WEB_TOKEN is set)",
+    403: "A browser's request without the page's CSRF token",
     404: "Nothing has that id",
     408: "The upload sent nothing for too long",
+    409: "It does not fit the segment as it stands (deleted; a newer annotation)",
     413: "The upload is too large",
     415: "Not multipart/form-data",
     429: "Too many wrong tokens from this address",

@@ -9,8 +9,12 @@
   ``ACTIONTAG_WEB_SESSION_MAX_AGE``. Wrong tokens slow their sender down
   (:mod:`web.throttle`).
 - Forms carry a CSRF token (double submit: a random cookie and the same value in a
-  hidden field); any state-changing request whose ``Origin`` is another site is refused,
-  so a page elsewhere cannot make a browser upload through a token-less local app.
+  hidden field), and the page's own API writes the same value in ``X-CSRF-Token``
+  (:func:`api_write_allowed`); any state-changing request whose ``Origin`` is another
+  site is refused, so a page elsewhere cannot make a browser upload through a
+  token-less local app.
+- A correction is recorded under the token holder's name
+  (``ACTIONTAG_WEB_TOKEN_HOLDER``), or ``local`` where no token is asked.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # A session issued this far ahead of the clock still counts (the clock was stepped back).
 CLOCK_SKEW_S = 60
+# Who made a correction on an app that asks no token: whoever can reach its loopback address.
+LOCAL_AUTHOR = "local"
 
 
 def _session_mac(token: str, issued: str) -> str:
@@ -123,6 +129,23 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
     """Whether a form's token matches the browser's CSRF cookie."""
     cookie = request.cookies.get(CSRF_COOKIE)
     return bool(cookie) and submitted is not None and hmac.compare_digest(cookie, submitted)
+
+
+def api_write_allowed(request: Request) -> bool:
+    """Whether an API write may go on: it carries a Bearer token (a program; the guard
+    checked it), or no cookie at all (a program on a token-less app), or the browser's
+    CSRF token in ``X-CSRF-Token`` (the page's script), so a request riding on a
+    browser's cookies must come from a page of this app."""
+    if bearer_of(request) is not None or not request.cookies:
+        return True
+    return csrf_ok(request, request.headers.get(CSRF_HEADER))
+
+
+def author_of(settings: Settings) -> str:
+    """The name a correction is recorded under: the token holder's, or ``local`` where
+    the app asks no token (every request reaching a route then holds the token or asks
+    none)."""
+    return settings.web_token_holder if settings.web_token is not None else LOCAL_AUTHOR
 
 
 def safe_next(target: str | None) -> str:

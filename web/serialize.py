@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from storage.queries.annotations import AnnotationRow, ViewSegment
 from storage.queries.jobs import ResultRow
 from storage.queries.moments import MomentRow
 from storage.queries.videos import VideoDetail
@@ -92,3 +93,41 @@ def moment_of(moment: MomentRow) -> schemas.Moment:
     record = moment.as_dict()
     record["page"] = f"/videos/{moment.video_id}#t={moment.start_s:.3f}"
     return schemas.Moment.model_validate(record)
+
+
+def annotation_of(row: AnnotationRow) -> schemas.Annotation:
+    return schemas.Annotation(
+        annotation_id=row.annotation_id,
+        video_id=row.video_id,
+        action=row.action,
+        start_s=row.start_s,
+        end_s=row.end_s,
+        label=row.label,
+        segment_id=row.corrects_segment_id,
+        revises_id=row.revises_id,
+        model_sha256=row.model_sha256,
+        author=row.author,
+        created_at=row.created_at.isoformat(),
+    )
+
+
+def people_segment_of(item: ViewSegment) -> schemas.PeopleSegment:
+    """One segment of the people's view, the model's segment beside it."""
+    segment, latest = item.segment, item.latest
+    return schemas.PeopleSegment(
+        start_s=item.start_s,
+        end_s=item.end_s,
+        label=item.label,
+        review=item.review,
+        segment_id=segment.segment_id if segment else None,
+        job_id=segment.job_id if segment else None,
+        position=segment.position if segment else None,
+        model_sha256=segment.model_sha256 if segment else None,
+        model_label=segment.label if segment else None,
+        model_start_s=segment.start_s if segment else None,
+        model_end_s=segment.end_s if segment else None,
+        mean_confidence=segment.mean_confidence if segment else None,
+        annotation_id=latest.annotation_id if latest else None,
+        author=latest.author if latest else None,
+        annotated_at=latest.created_at.isoformat() if latest else None,
+    )

@@ -245,3 +245,15 @@ def parse_token(text: str) -> str:
             f"{MIN_TOKEN_LENGTH}, e.g. from `python -c 'import secrets; print(secrets.token_urlsafe())'`"
         )
     return text
+
+
+# The width of the column a name is stored in (an annotation's author).
+MAX_NAME_LENGTH = 255
+
+
+def parse_name(text: str) -> str:
+    """A person's name as records show it: one line of printable text."""
+    name = text.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise ValueError(f"give a name of 1 to {MAX_NAME_LENGTH} printable characters on one line")
+    return name

@@ -25,6 +25,7 @@ from actiontag.settings.grammar import (
     parse_host_patterns,
     parse_ip_list,
     parse_lower,
+    parse_name,
     parse_path,
     parse_port,
     parse_positive_duration,
@@ -522,6 +523,15 @@ class Settings:
         default_text="unset (only a loopback address is served)",
         secret=True,
         repr=False,
+    )
+    # Who the web app records as the author of a correction made with the token.
+    web_token_holder: str = setting(
+        WEB,
+        default="token holder",
+        flag=None,
+        parse=parse_name,
+        help="the name corrections made with ACTIONTAG_WEB_TOKEN are recorded under (without "
+        "a token they are recorded as 'local')",
     )
     upload_max_bytes: int = setting(
         WEB,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from storage.paths import latest_path_of
+from storage.queries.annotations import Review, ReviewFilter, reviewed_condition, reviews
 from storage.queries.filters import JobFilters
 from storage.queries.timelines import stored_top_k
 from storage.schema import Job, JobState, Model, SegmentRecord, Video
@@ -26,12 +27,16 @@ class MomentRow:
     path: str | None  # the file the job read (see ResultRow.path)
     model_sha256: str
     position: int  # the segment's place in its job's timeline, from 0
+    segment_id: int  # its row, which people's annotations refer to
     label: str
     start_s: float
     end_s: float
     mean_confidence: float
     peak_confidence: float
     top_k: tuple[tuple[str, float], ...]  # most likely first, ``label`` first
+    # What people made of it (storage.queries.annotations.review_of): unreviewed,
+    # confirmed, relabelled, adjusted or deleted.
+    review: Review = "unreviewed"
 
     @property
     def duration_s(self) -> float:
@@ -61,6 +66,7 @@ def moments(
     min_duration_s: float | None = None,
     since: datetime | None = None,
     model_sha256: str | None = None,
+    reviewed: ReviewFilter | None = None,
     limit: int | None = None,
     offset: int = 0,
     most_confident_first: bool = False,
@@ -73,6 +79,8 @@ def moments(
     over the segment) of at least this. ``min_duration_s``: at least this long.
     ``since``: the job finished at or after this time. ``model_sha256``: a prefix of the
     model's checkpoint sha256 (a video tagged by several models has each one's segments).
+    ``reviewed``: only segments people confirmed, corrected (relabelled, adjusted or
+    deleted) or either (``any``), as their newest annotation leaves them.
     ``offset``: skip that many (paging).
     """
     path = func.coalesce(Job.path, latest_path_of(Job.video_id))
@@ -87,6 +95,8 @@ def moments(
         of_segment.append(
             SegmentRecord.end_s - SegmentRecord.start_s >= min_duration_s - DURATION_TOLERANCE_S
         )
+    if reviewed is not None:
+        of_segment.append(reviewed_condition(reviewed))
     of_job = JobFilters(state=JobState.DONE, since=since, model_sha256=model_sha256).conditions()
     query = (
         select(SegmentRecord, path, Video.id, Video.sha256, Model.sha256)
@@ -119,6 +129,7 @@ def moments(
             path=seen,
             model_sha256=model_sha,
             position=segment.position,
+            segment_id=segment.id,
             label=segment.label,
             start_s=segment.start_s,
             end_s=segment.end_s,
@@ -128,7 +139,8 @@ def moments(
         )
         for segment, seen, video_id, video_sha256, model_sha in session.execute(query)
     ]
-    return rows
+    found = reviews(session, [row.segment_id for row in rows])
+    return [replace(row, review=found[row.segment_id]) for row in rows]
 
 
 def segment_labels(session: Session) -> Sequence[str]:

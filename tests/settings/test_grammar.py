@@ -1,4 +1,5 @@
-"""One syntax for durations and one for sizes, whichever setting or command reads them."""
+"""One syntax for durations and one for sizes, whichever setting or command reads them;
+names as records show them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from actiontag.settings import (
     parse_duration,
     parse_size,
 )
+from actiontag.settings.grammar import parse_name
 
 
 @pytest.mark.parametrize(
@@ -116,3 +118,10 @@ def test_switches_read_one_and_zero(text: str, expected: bool) -> None:
 def test_a_malformed_switch_is_refused() -> None:
     with pytest.raises(ValueError, match="yes/no"):
         parse_bool("maybe")
+
+
+def test_a_name_is_one_printable_line() -> None:
+    assert parse_name("  Ana Lima ") == "Ana Lima"
+    for bad in ("", "   ", "Ana\nfake line", "x" * 256):
+        with pytest.raises(ValueError, match="printable characters on one line"):
+            parse_name(bad)

@@ -27,7 +27,8 @@ from actiontag.thumbnails import encode_thumbnails
 from storage import ingest, transitions
 from storage.cli import main
 from storage.db import head_revision, make_sessionmaker
-from storage.options import REPORT_LIMIT, STATES, parse_age, parse_since
+from storage.options import REPORT_LIMIT, REVIEW_FILTERS, STATES, parse_age, parse_since
+from storage.queries.annotations import REVIEW_FILTERS as stored_review_filters
 from storage.report import DEFAULT_LIMIT
 from storage.results import JobResult, complete_job
 from storage.schema import Job, JobState, Model
@@ -124,10 +125,11 @@ def rows(session: Session, model: Model) -> dict[str, int]:
     return ids
 
 
-def test_the_parsers_copies_are_the_states_and_the_report_limit() -> None:
+def test_the_parsers_copies_are_the_states_the_report_limit_and_the_review_filters() -> None:
     # storage.options writes them out so that --help need not import SQLAlchemy.
     assert tuple(state.value for state in JobState) == STATES
     assert DEFAULT_LIMIT == REPORT_LIMIT
+    assert stored_review_filters == REVIEW_FILTERS
 
 
 def test_help_names_every_command(tmp_path: Path) -> None:
@@ -140,6 +142,7 @@ def test_help_names_every_command(tmp_path: Path) -> None:
         "export",
         "requeue",
         "moments",
+        "agreement",
         "retag",
         "migrate",
         "--database-url",
@@ -148,7 +151,8 @@ def test_help_names_every_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["list", "show", "stats", "export", "requeue", "moments", "retag", "migrate"]
+    "command",
+    ["list", "show", "stats", "export", "requeue", "moments", "agreement", "retag", "migrate"],
 )
 def test_each_command_has_complete_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:

@@ -50,6 +50,7 @@ TABLES = {
     "segments",
     "shot_cuts",
     "windows",
+    "annotations",
 }
 
 
@@ -364,7 +365,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0009"
+    assert current_revision(engine) == head_revision() == "0010"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
@@ -508,4 +509,55 @@ def test_0008_adds_the_list_indexes_and_downgrading_removes_them(database_url: s
     assert _schema_diff(engine) == []
     command.downgrade(config, "0007")
     assert {"ix_jobs_activity", "ix_segments_mean_confidence"} & indexes() == set()
+    engine.dispose()
+
+
+def test_0010_adds_annotations_that_outlive_the_segment_they_correct(database_url: str) -> None:
+    engine = _database_at_0006_with_rows(database_url)
+    config = alembic_config(database_url)
+    command.upgrade(config, "0009")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO segments (id, job_id, position, start_s, end_s, label, "
+                "mean_confidence, peak_confidence, top_k) "
+                "VALUES (1, 1, 0, 0.0, 2.0, 'run', 0.7, 0.9, '[]')"
+            )
+        )
+    before = _every_row(engine, (*TABLES_AT_0006, "segments"))
+
+    upgrade(engine)
+
+    assert _schema_diff(engine) == []
+    assert _every_row(engine, (*TABLES_AT_0006, "segments")) == before
+    insert = (
+        "INSERT INTO annotations (id, video_id, start_s, end_s, label, action, "
+        "corrects_segment_id, revises_id, model_id, author, created_at) VALUES "
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                insert + "(1, 1, 0.0, 2.0, 'walk', 'relabel', 1, NULL, 1, 'local', :now), "
+                "(2, 1, 0.0, 2.0, NULL, 'delete', 1, 1, 1, 'local', :now), "
+                "(3, 1, 3.0, 4.0, 'jump', 'new', NULL, NULL, 1, 'local', :now)"
+            ),
+            {"now": NOW},
+        )
+    for bad in (
+        "(4, 1, 0.0, 2.0, NULL, 'relabel', NULL, NULL, NULL, 'local', :now)",  # no label
+        "(4, 1, 2.0, 1.0, 'x', 'new', NULL, NULL, NULL, 'local', :now)",  # reversed
+        "(4, 1, 0.0, 1.0, 'x', 'guess', NULL, NULL, NULL, 'local', :now)",  # no such action
+    ):
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text(insert + bad), {"now": NOW})
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM jobs WHERE id = 1"))  # its segment goes, not the rows
+        kept = conn.execute(text("SELECT id, corrects_segment_id FROM annotations ORDER BY id"))
+        assert [tuple(row) for row in kept] == [(1, None), (2, None), (3, None)]
+        conn.execute(text("DELETE FROM annotations WHERE id = 1"))  # the first row of two
+        left = conn.execute(text("SELECT id FROM annotations")).scalars().all()
+    assert left == [3]
+
+    command.downgrade(config, "0009")
+    assert "annotations" not in inspect(engine).get_table_names()
     engine.dispose()

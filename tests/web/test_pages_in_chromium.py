@@ -1,5 +1,6 @@
 """The pages in headless Chromium, served by a real ``python -m web``: the player plays
-the recorded file, a click on a timeline segment seeks there, names stay text."""
+the recorded file, a click on a timeline segment seeks there, names stay text, people's
+corrections are made on the video page and exported."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from actiontag.text import escape_control
+from storage.cli import main
 from tests.browser import Browser
 
 from .server import web_server
@@ -113,3 +116,47 @@ def test_a_quote_in_a_file_name_chromium_uploads_is_shown_as_a_quote(
         browser.wait_for("document.querySelector('tr.upload') !== null", 30, "the upload's answer")
         shown = browser.evaluate("document.querySelector('tr.upload .name').textContent")
     assert shown == 'say "hi".webm'
+
+
+def test_a_person_relabels_a_segment_and_marks_one_and_the_export_holds_both(
+    served: str, store: Store, tmp_path: Path, artifacts: Path
+) -> None:
+    rows = "[...document.querySelectorAll('#annotations tr.person')]"
+    shown = f"{rows}.map(r => [r.querySelector('[data-field=people-label]').textContent, r.querySelector('[data-field=review]').textContent])"
+    with Browser() as browser:
+        browser.open(f"{served}/videos/{store.done_video}")
+        browser.wait_for(
+            "document.getElementById('player').readyState >= 1", 30, "the player to load the video"
+        )
+        browser.evaluate(
+            f"""(() => {{
+              const row = {rows}[1];
+              row.querySelector('input[name=label]').value = 'jog';
+              row.querySelector('[data-act=relabel]').click();
+            }})()"""
+        )
+        browser.wait_for(f"{rows}[1].classList.contains('review-relabelled')", 10, "the relabel")
+        browser.evaluate(
+            """(() => {
+              document.getElementById('player').currentTime = 0.5;
+              document.querySelector('input[name=new-label]').value = 'nod';
+              document.querySelector('input[name=new-length]').value = '0.75';
+              document.querySelector('#annotations [data-act=new]').click();
+            })()"""
+        )
+        browser.wait_for(f"{rows}.length === 3", 10, "the new segment")
+        browser.open(f"{served}/videos/{store.done_video}")
+        assert browser.evaluate(shown) == [
+            [escape_control(HOSTILE_LABEL), "unreviewed"],  # shown as text, on one line
+            ["nod", "new"],
+            ["jog", "relabelled"],
+        ]
+        browser.screenshot(artifacts / "annotations.png")
+    out = tmp_path / "people.csv"
+    export = ["export", "--annotations", str(out), "--root", str(store.inbox)]
+    assert main(["--database-url", store.url, *export]) == 0
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "path,start,end,label",
+        "done.webm,0.500,1.250,nod",
+        "done.webm,1.000,2.000,jog",
+    ]
