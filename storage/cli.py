@@ -22,13 +22,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from actiontag.csv_cells import csv_cell
 from actiontag.logs import configure_logging
 from actiontag.queueing import EnqueueResult, Send, send_jobs
 from actiontag.settings import Settings, env_name
 from actiontag.text import escape_control
 from storage import ingest, refused, transitions
 from storage.checkpoints import ReadCheckpoint, UnservableCheckpoint
-from storage.csv_cells import csv_cell
 from storage.db import (
     DatabaseSchemaError,
     DatabaseSettingError,

@@ -7,7 +7,7 @@ segments they confirmed, relabelled, adjusted or marked; deleted ones never), an
 video's path relative to the root (the newest recorded path that lies in it, links
 resolved; a video with none there is left out and reported), start and end in seconds
 with three decimals, the label. CSV as RFC 4180 has it (CRLF, a cell quoted where it
-holds a comma, a quote or a line end), each cell through :func:`storage.csv_cells.csv_cell`:
+holds a comma, a quote or a line end), each cell through :func:`actiontag.csv_cells.csv_cell`:
 a path or label a spreadsheet would run as a formula is written with a leading ``'``.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actiontag.containment import is_under
-from storage.csv_cells import csv_cell
+from actiontag.csv_cells import csv_cell
 from storage.paths import NEWEST_FIRST
 from storage.queries.annotations import TIME_TOLERANCE_S, ViewSegment, library_view
 from storage.queries.filters import chunks

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from actiontag.csv_cells import csv_cell
 from actiontag.settings import Settings
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
@@ -18,7 +19,8 @@ from tests.support.videos import write_counting_video, write_video
 from trainer.cli import main
 from trainer.data import ClipCache, VideoClips
 from trainer.datasets import Stretch, open_dataset
-from trainer.datasets.segment_files import parse_time
+from trainer.datasets.line_files import Problems
+from trainer.datasets.segment_files import parse_time, read_annotations
 from trainer.datasets.segments import BACKGROUND, Segments, TruthSegment, VideoTruth
 from trainer.errors import DatasetError
 from trainer.motion_videos import Part, write_sequence
@@ -290,3 +292,20 @@ def test_a_run_trains_on_the_segments_and_scores_its_test_videos_as_localisation
     assert 0.0 <= temporal["frame_accuracy"] <= 1.0
     stored = load_checkpoint(out / "split1" / "model.pt").metrics["test"]["temporal"]
     assert stored["mean_map"] == temporal["mean_map"]
+
+
+def test_cells_an_export_neutralised_for_spreadsheets_are_read_as_their_text(
+    tmp_path: Path,
+) -> None:
+    labels = ("=goal", "-fall", "@hand-off", "'quoted", "plain")
+    rows = [
+        HEADER,
+        *(
+            f"{csv_cell('-v.avi')},{n}.000,{n}.500,{csv_cell(label)}"
+            for n, label in enumerate(labels)
+        ),
+    ]
+    problems = Problems()
+    found = read_annotations(_csv(tmp_path / "labels.csv", rows), problems)
+    assert not problems.listed()
+    assert [(a.path, a.label) for a in found] == [("-v.avi", label) for label in labels]

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from actiontag.csv_cells import plain_cell
 from actiontag.text import has_control
 from trainer.datasets.line_files import Line, Problems, read_text
 
@@ -92,7 +93,8 @@ def read_annotations(path: Path, problems: Problems) -> list[Annotation]:
             break
         line = Line(Path(path), number, ",".join(row))
         number = reader.line_num + 1
-        fields = [field.strip() for field in row]
+        # A cell an export neutralised for spreadsheets ('=x) stands for its text (=x).
+        fields = [plain_cell(field.strip()).strip() for field in row]
         if not any(fields):
             continue  # a blank line
         if first:

@@ -1,4 +1,5 @@
-"""One CSV cell safe to open in a spreadsheet, for every CSV the storage commands write."""
+"""One CSV cell safe to open in a spreadsheet, for every CSV the storage commands write,
+and the text it stands for, for the trainer that reads such a file back."""
 
 from __future__ import annotations
 
@@ -18,3 +19,11 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def plain_cell(text: str) -> str:
+    """The text :func:`csv_cell` wrote ``text`` for: its leading ``'`` dropped where a
+    formula start follows it; any other text as it is."""
+    if text.startswith("'") and text[1:].lstrip(" ").startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
