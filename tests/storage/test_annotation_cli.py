@@ -146,3 +146,23 @@ def test_agreement_prints_per_label_how_often_people_confirmed_the_model(
         "(all)": ["3", "2", "-", "-", "-", "0.667"],
     }
     assert lines[-1].startswith("annotations since it was registered: 4 (confirm 2")
+
+
+@sqlite_only
+def test_the_trainer_reads_the_exported_annotations_as_people_left_them(
+    store_url: str, corrected: dict[str, int], tmp_path: Path
+) -> None:
+    from trainer.datasets.line_files import Problems
+    from trainer.datasets.segment_files import read_annotations
+
+    out = tmp_path / "people.csv"
+    run_cli("export", "--annotations", str(out), "--root", str(tmp_path / "inbox"),
+            url=store_url, cwd=tmp_path)  # fmt: skip
+    problems = Problems()
+    found = read_annotations(out, problems)
+
+    assert not problems.listed()
+    assert [(a.path, a.start_s, a.end_s, a.label) for a in found] == [
+        ("sub dir/ride.mp4", 5.25, 7.0, "fall"),
+        ("sub dir/ride.mp4", 8.0, 11.0, "=cmd|calc"),
+    ]
