@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from actiontag.text import escape_control
-from trainer.datasets.base import Split
+from trainer.datasets.base import Split, video_counts
 
 __all__ = ["DESCRIPTION", "Inventory"]
 
@@ -33,11 +33,7 @@ class Inventory:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{class: {"train": n, "test": n}} in label order."""
-        found = {name: {"train": 0, "test": 0} for name in self.split.classes}
-        for part, items in (("train", self.split.train), ("test", self.split.test)):
-            for _, label in items:
-                found[self.split.classes[label]][part] += 1
-        return found
+        return video_counts(self.split)
 
     def to_dict(self) -> dict[str, Any]:
         return {
