@@ -20,6 +20,7 @@ from tests.support.offline import offline_torch_home
 from trainer.cli import main
 from trainer.datasets.split_files import split_sha256
 from trainer.init_from import InitFrom
+from trainer.train import read_resume_state
 
 MODEL_CLASSES = ["clap", "wave"]
 # The options of a run on the folders below; the rest of the network (the small
@@ -143,6 +144,18 @@ def test_the_checkpoint_records_the_dataset_and_split_it_was_trained_on(
     assert train_args["trained_on"]["videos"] == found["videos"]
     assert (train_args["test_fraction"], train_args["split_seed"]) == (0.2, 0)
     assert train_args["split_file"] is None
+
+
+def test_a_resumed_run_keeps_the_record_of_the_model_it_started_from(
+    base: Path, videos: Path, tmp_path: Path
+) -> None:
+    args = [*RUN, "--data-dir", str(videos), "--out", str(tmp_path), "--epochs", "2"]
+    assert main([*args, "--init-from", str(base), "--stop-after-epoch", "1"]) == 0
+    assert main([*args, "--resume"]) == 0
+    # last.pt holds the resumed run's own train_args (model.pt may be epoch 1's).
+    state = read_resume_state(tmp_path / "split1" / "last.pt")
+    assert state["epoch"] == 2
+    assert state["train_args"]["init_from"]["sha256"] == file_sha256(base)
 
 
 @pytest.mark.parametrize(
