@@ -16,6 +16,11 @@ restored, so on a CPU a resumed run ends with the same weights as an uninterrupt
 
 Under torchrun every rank trains on its shard (DistributedSampler); rank 0 alone
 writes files and shows progress bars.
+
+A new run starts from pretrained backbone weights, random ones, or a model it is given
+(``TrainJob.init``: trainer.init_from). With ``freeze_backbone`` only the motion module
+and the head train: the backbone takes no gradient, has no optimizer group and keeps
+its BatchNorm layers in eval mode.
 """
 
 from __future__ import annotations

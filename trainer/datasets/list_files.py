@@ -71,7 +71,7 @@ class ListFiles(OwnVideos):
     def split_sha256(self, k: int) -> str:
         """The lists are the split: sha256 of the training list's bytes, then the test
         list's (``cat TRAIN TEST | sha256sum``)."""
-        self.split(k)
+        self.split(k)  # the lists read and checked, and k their one split
         digest = hashlib.sha256()
         for path in (self.train_list, self.test_list):
             digest.update(path.read_bytes())
