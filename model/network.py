@@ -68,7 +68,25 @@ log = logging.getLogger(__name__)
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
-    """Pretrained backbone weights could neither be found in the cache nor downloaded."""
+    """Pretrained backbone weights could neither be found in the cache nor downloaded.
+
+    The message is ``problem`` (which file, where it goes, how to get it) followed by
+    the ways to go on without it, which depend on who asked: building the network,
+    ``pretrained=None``; a command with options of its own names them instead
+    (:meth:`with_ways_out`, e.g. the trainer's ``--init-from`` and ``--pretrained none``).
+    """
+
+    def __init__(
+        self, problem: str, ways_out: str = "pass pretrained=None to start from random weights"
+    ) -> None:
+        super().__init__(f"{problem} Or {ways_out}.")
+        self.problem = problem
+
+    def with_ways_out(self, ways_out: str) -> PretrainedWeightsUnavailable:
+        """The same problem, with ``ways_out`` as the ways to go on without the file."""
+        error = PretrainedWeightsUnavailable(self.problem, ways_out)
+        error.__cause__ = self.__cause__
+        return error
 
 
 def weights_path(weights: Weights) -> Path:
@@ -116,8 +134,7 @@ def load_pretrained_backbone(
             f"{weights.title} weights for {backbone_name} are not cached and could not be "
             f"downloaded ({exc}). Download {weights.url} on a machine with internet access "
             f"and place the file {cached.name} in {cached.parent} (torch.hub.get_dir()/"
-            f"checkpoints; set TORCH_HOME to use another folder), or pass pretrained=None to "
-            f"start from random weights."
+            f"checkpoints; set TORCH_HOME to use another folder)."
         ) from exc
     backbone.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
     log.info("loaded %s %s weights from %s", weights.title, backbone_name, cached)

@@ -75,8 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Offline: put hmdb51_org.rar and test_train_splits.rar (UCF101: UCF101.rar and "
-            "UCF101TrainTestSplits-RecognitionTask.zip) in a folder and pass --archives DIR; put the Kinetics-400 weights file where the error message says, "
-            "or use --pretrained none; or try everything with --dataset synthetic. "
+            "UCF101TrainTestSplits-RecognitionTask.zip) in a folder and pass --archives DIR; "
+            "put the Kinetics-400 weights file where the error message says, or start from a "
+            "model you have (--init-from MODEL), or use --pretrained none; "
+            "or try everything with --dataset synthetic. "
             "Several GPUs: torchrun --nproc-per-node N -m trainer ..."
         ),
         formatter_class=_HelpFormatter,
@@ -142,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="continue the run in last.pt after its last epoch"
     )
+    run.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="start a new run from this model (a model.pt the trainer wrote, or the one the "
+        "workers serve): its network and weights, the classifier kept when its classes are "
+        "the dataset's (same names, same order) and new otherwise; the options its network "
+        "fixes (backbone, experts, top-k, clip size) default to its values; no pretrained "
+        "weights are fetched (the best start on a small dataset)",
+    )
     run.add_argument("--eval-only", action="store_true", help="evaluate model.pt; never train")
     run.add_argument(
         "--stop-after-epoch",
@@ -163,8 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     optim.add_argument(
         "--backbone-lr-scale",
         type=float,
-        help="backbone learning rate = lr x this (default: 0.1 with pretrained weights, "
-        "1.0 from scratch)",
+        help="backbone learning rate = lr x this (default: 0.1 with pretrained weights or "
+        "--init-from, 1.0 from scratch)",
+    )
+    optim.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        default=None,
+        help="train the motion module and the head only: the backbone keeps its weights and "
+        "its BatchNorm statistics (for a small dataset; needs --init-from or pretrained "
+        "weights)",
     )
     _run_option(optim, "--weight-decay", float, "AdamW weight decay (not on biases/norms)")
     _run_option(optim, "--warmup-epochs", float, "linear warm-up, then cosine decay to 0")
@@ -175,17 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretrained",
         choices=(*PRETRAINED_CHOICES, "none"),
         help="backbone initialisation (default: the backbone's kinetics400 weights for hmdb51, "
-        "ucf101 and your own videos; none for synthetic or a backbone without weights)",
+        "ucf101 and your own videos; none for synthetic or a backbone without weights; "
+        "with --init-from the model's own)",
     )
 
-    model = parser.add_argument_group("model (with --resume: taken from the run if omitted)")
+    model = parser.add_argument_group(
+        "model (with --resume or --init-from: taken from the run or the model if omitted)"
+    )
     model.add_argument(
         "--backbone",
         choices=tuple(BACKBONES),
         help="video backbone: r2plus1d_18 (torchvision's, Kinetics-400 weights), r3d_18 "
         "(torchvision's R3D-18, Kinetics-400 weights) or r2plus1d_mini (R(2+1)D blocks, "
         "narrow and shallow: tests and the offline demo; random weights only) "
-        "(default: r2plus1d_18)",
+        "(default: r2plus1d_18, or the --init-from model's)",
     )
     _run_option(model, "--num-experts", int, "experts in the MoE head")
     _run_option(model, "--top-k", int, "experts used per clip")

@@ -23,13 +23,14 @@ import torch.distributed as dist
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from actiontag.settings import Settings
-from model.checkpoint import CheckpointError, load_checkpoint
+from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from model.config import BACKBONES
 from model.network import ModelConfig, PretrainedWeightsUnavailable
 from trainer.data import ClipCache
 from trainer.datasets import Dataset, Item, Split, open_dataset
 from trainer.errors import DatasetError
 from trainer.evaluate import EvalOptions, evaluate_checkpoint, format_report
+from trainer.init_from import InitFrom, conflicts, read_init_checkpoint
 from trainer.localise import evaluate_localisation, format_temporal
 from trainer.options import CONFIG_OPTIONS, RUN_DEFAULTS
 from trainer.train import (
@@ -54,19 +55,25 @@ class UsageError(Exception):
     """Options that contradict each other or the files on disk."""
 
 
+# How to go on when the backbone's pretrained weights cannot be had, and what each
+# costs in accuracy.
+WITHOUT_PRETRAINED = (
+    "start from a model you have with --init-from MODEL (a model.pt the trainer wrote, or "
+    "the checkpoint the workers serve: the best start on a small dataset, as its backbone "
+    "has learnt motion already), or from scratch with --pretrained none (random weights: "
+    "it needs far more videos and epochs to reach the same accuracy)"
+)
+
+
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the parsed command: 0 when done, 2 (the error logged) when it cannot go on."""
     try:
         with logging_redirect_tqdm():
             return run(args, settings)
-    except (
-        UsageError,
-        DatasetError,
-        ResumeError,
-        DeviceError,
-        CheckpointError,
-        PretrainedWeightsUnavailable,
-    ) as error:
+    except PretrainedWeightsUnavailable as error:
+        log.error("%s", error.with_ways_out(WITHOUT_PRETRAINED))
+        return 2
+    except (UsageError, DatasetError, ResumeError, DeviceError, CheckpointError) as error:
         log.error("%s", error)
         return 2
     finally:
@@ -77,6 +84,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Prepare the data, then evaluate the existing checkpoint or train a new one."""
     _check_usage(args)
+    # Read first: a file that cannot start the run stops it before any data is fetched.
+    init = read_init_checkpoint(args.init_from) if args.init_from is not None else None
     try:
         dataset = open_dataset(args, settings)
     except ValueError as error:
@@ -116,7 +125,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if state is None and ranks.is_main:
         dataset.record(run_dir)  # e.g. the drawn split, so that the run can be repeated
 
-    job = _train_job(args, split, dataset, run_dir, cache, state)
+    job = _train_job(args, split, dataset, run_dir, cache, state, init)
     result = train(
         job,
         device=device,
@@ -142,9 +151,17 @@ def _train_job(
     run_dir: Path,
     cache: ClipCache | None,
     state: dict[str, Any] | None,
+    checkpoint: Checkpoint | None,
 ) -> TrainJob:
-    """What to train: settings from the options (or the resumed run), videos to use."""
-    config, settings, val_fraction = _resolve_run(args, dataset, split.classes, state)
+    """What to train: settings from the options (or the resumed run), videos to use,
+    the weights to start from (``checkpoint``: --init-from)."""
+    init = InitFrom(checkpoint, split.classes) if checkpoint is not None else None
+    config, settings, val_fraction = _resolve_run(args, dataset, split.classes, state, init)
+    if init is not None:
+        init.log()
+        init_record = init.record()
+    else:  # a resumed run keeps the record of where it started
+        init_record = state["train_args"].get("init_from") if state else None
     if cache is not None and cache.short_side != config.short_side:
         cache = ClipCache(cache.folder, config.short_side)
     train_items, val_items = holdout(split.train, val_fraction, settings.seed)
@@ -167,10 +184,11 @@ def _train_job(
         run_dir=run_dir,
         settings=settings,
         split=args.split,
-        train_args=_train_args(args, settings, val_fraction, dataset.root),
+        train_args=_train_args(args, settings, val_fraction, dataset, init_record),
         workers=args.workers,
         cache=cache,
         progress=not args.no_progress,
+        init=init,
     )
 
 
@@ -193,6 +211,20 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--workers must be 0 or more")
     if args.stop_after_epoch is not None and args.stop_after_epoch < 1:
         raise UsageError("--stop-after-epoch must be at least 1")
+    if args.init_from is not None:
+        if args.resume:
+            raise UsageError(
+                "--resume continues a run from its own last.pt, which holds every weight; "
+                "--init-from starts a new run from another model: choose one (a run that "
+                "started --init-from resumes with --resume alone)"
+            )
+        if args.eval_only:
+            raise UsageError("--eval-only evaluates model.pt; --init-from trains: choose one")
+        if args.pretrained is not None:
+            raise UsageError(
+                f"--init-from {args.init_from} gives the backbone its weights: drop "
+                f"--pretrained {args.pretrained}"
+            )
 
 
 def _prepare_dataset(dataset: Dataset, ranks: Distributed, *, progress: bool) -> None:
@@ -220,27 +252,25 @@ def _resolve_run(
     dataset: Dataset,
     class_names: list[str],
     state: dict[str, Any] | None,
+    init: InitFrom | None = None,
 ) -> tuple[ModelConfig, TrainSettings, float]:
-    """The run's model config, settings and validation share: from the options, or
-    with --resume from the interrupted run (where a given option must agree)."""
+    """The run's model config, settings and validation share: from the options (and
+    the model of --init-from, which a given option must agree with), or with --resume
+    from the interrupted run (where a given option must agree)."""
     if state is None:
-        weights = BACKBONES[_resolved(args, "backbone")].pretrained
-        if args.pretrained not in (None, "none", *weights):
+        pretrained = _pretrained(args, dataset) if init is None else None
+        freeze = bool(args.freeze_backbone)
+        if freeze and init is None and pretrained is None:
             raise UsageError(
-                f"--backbone {_resolved(args, 'backbone')} has no {args.pretrained} weights: "
-                "use --pretrained none, or --backbone r2plus1d_18"
+                "--freeze-backbone keeps the backbone as it starts, and this run's starts "
+                "from random weights: start from a model with --init-from MODEL, or from "
+                "pretrained weights, or drop --freeze-backbone"
             )
-        usual = weights[0] if dataset.pretrained_by_default and weights else "none"
-        pretrained = args.pretrained or usual
-        pretrained = None if pretrained == "none" else pretrained
         scale = args.backbone_lr_scale
         if scale is None:
-            scale = 0.1 if pretrained else 1.0
+            scale = 0.1 if pretrained or init else 1.0
         try:
-            config = ModelConfig(
-                num_classes=len(class_names),
-                **{name: _resolved(args, name) for name in CONFIG_OPTIONS},
-            )
+            config = _new_config(args, class_names, init)
             settings = TrainSettings(
                 epochs=_resolved(args, "epochs"),
                 batch_size=_resolved(args, "batch_size"),
@@ -252,6 +282,7 @@ def _resolve_run(
                 seed=_resolved(args, "seed"),
                 steps_per_epoch=_resolved(args, "steps_per_epoch"),
                 pretrained=pretrained,
+                freeze_backbone=freeze,
             )
         except ValueError as error:
             raise UsageError(str(error)) from None
@@ -283,6 +314,44 @@ def _resolve_run(
     return replace(config), settings, val_fraction
 
 
+def _pretrained(args: argparse.Namespace, dataset: Dataset) -> str | None:
+    """The weights the backbone starts from (None: random), by --pretrained or else by
+    the dataset's default."""
+    weights = BACKBONES[_resolved(args, "backbone")].pretrained
+    if args.pretrained not in (None, "none", *weights):
+        raise UsageError(
+            f"--backbone {_resolved(args, 'backbone')} has no {args.pretrained} weights: "
+            "use --pretrained none, or --backbone r2plus1d_18"
+        )
+    usual = weights[0] if dataset.pretrained_by_default and weights else "none"
+    pretrained = args.pretrained or usual
+    return None if pretrained == "none" else pretrained
+
+
+def _new_config(
+    args: argparse.Namespace, class_names: list[str], init: InitFrom | None
+) -> ModelConfig:
+    """A new run's network: from the options, or the --init-from model's (an option
+    given must agree with it; one not given takes its value). ValueError for a value
+    out of range."""
+    if init is None:
+        return ModelConfig(
+            num_classes=len(class_names),
+            **{name: _resolved(args, name) for name in CONFIG_OPTIONS},
+        )
+    given = {
+        name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None
+    }
+    differing = conflicts(init.checkpoint.config, given)
+    if differing:
+        raise UsageError(
+            f"--init-from {init.checkpoint.path} starts from a model these options "
+            f"contradict: {'; '.join(differing)}. Drop them: a run from a model takes its "
+            "architecture and clip size."
+        )
+    return init.config(given)
+
+
 def holdout(items: list[Item], fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
     """Split ``items`` into (train, validation): ``fraction`` of every class's videos held
     out (at least one video of a class that has two or more), the same for the same seed.
@@ -312,12 +381,20 @@ def holdout(items: list[Item], fraction: float, seed: int) -> tuple[list[Item], 
 
 
 def _train_args(
-    args: argparse.Namespace, settings: TrainSettings, val_fraction: float, root: Path
+    args: argparse.Namespace,
+    settings: TrainSettings,
+    val_fraction: float,
+    dataset: Dataset,
+    init_from: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """What the checkpoint records about how it was made (plain values only)."""
+    """What the checkpoint records about how it was made (plain values only): among
+    them ``init_from`` (the model it started from: path, sha256, whether its
+    classifier was kept; None), ``freeze_backbone`` and ``trained_on`` (the dataset's
+    name, classes, videos per class and part, split file's sha256: Dataset.describe)."""
     return {
         "dataset": args.dataset,
-        "data_dir": str(root),
+        "data_dir": str(dataset.root),
+        **dataset.split_options(),
         "split": args.split,
         "val_fraction": val_fraction,
         "eval_clips": args.eval_clips,
@@ -326,6 +403,8 @@ def _train_args(
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "argv": list(sys.argv[1:]),
         **settings.to_dict(),
+        "init_from": init_from,
+        "trained_on": dataset.describe(args.split),
     }
 
 

@@ -16,6 +16,11 @@ restored, so on a CPU a resumed run ends with the same weights as an uninterrupt
 
 Under torchrun every rank trains on its shard (DistributedSampler); rank 0 alone
 writes files and shows progress bars.
+
+A new run starts from pretrained backbone weights, random ones, or a model it is given
+(``TrainJob.init``: trainer.init_from). With ``freeze_backbone`` only the motion module
+and the head train: the backbone takes no gradient, has no optimizer group and keeps
+its BatchNorm layers in eval mode.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from model.network import ActionMoEDynamicModel, ModelConfig, build_model
 from model.transform import VideoTransform
 from trainer.data import Batch, ClipCache, VideoClips, make_loader, set_epoch
 from trainer.datasets.base import Item
+from trainer.init_from import InitFrom
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ class TrainSettings:
     seed: int = 0
     steps_per_epoch: int | None = None  # cap on batches per epoch (None: all)
     pretrained: str | None = None
+    # Train the motion module and the head only (freeze_backbone).
+    freeze_backbone: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -166,6 +174,8 @@ class TrainJob:
     workers: int = 0
     cache: ClipCache | None = None
     progress: bool = True
+    # The weights a new run starts from (--init-from); a resumed run takes its own.
+    init: InitFrom | None = None
 
 
 def train(
@@ -196,6 +206,10 @@ def train(
         model = model.to(memory_format=torch.channels_last_3d)
     if state is not None:
         model.load_state_dict(state["model"])
+    elif job.init is not None:
+        job.init.load_into(model)
+    if settings.freeze_backbone:
+        freeze_backbone(model)
 
     transform = VideoTransform.from_config(job.config)
     train_set = VideoClips(
@@ -317,6 +331,24 @@ def train(
     )
 
 
+def freeze_backbone(model: ActionMoEDynamicModel) -> None:
+    """Leave the backbone's parameters out of training (no gradient, so no optimizer
+    group: :func:`make_optimizer` takes trainable parameters only). Its BatchNorm
+    layers stay in eval mode while the rest trains (:func:`train_mode`), so their
+    running statistics keep describing the data the backbone learnt on."""
+    for param in model.backbone.parameters():
+        param.requires_grad_(False)
+
+
+def train_mode(net: nn.Module, settings: TrainSettings) -> None:
+    """``net`` (the model, or DDP's wrapper of it) in training mode; its backbone in eval
+    mode when frozen."""
+    net.train()
+    if settings.freeze_backbone:
+        model = net.module if isinstance(net, DistributedDataParallel) else net
+        model.backbone.eval()
+
+
 # Layers whose parameters are a scale and a shift: decaying them pulls the scale to 0.
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
@@ -402,7 +434,7 @@ def _train_epoch(
     epoch: int,
     steps: int,
 ) -> dict[str, Any]:
-    net.train()
+    train_mode(net, job.settings)
     balance_weight = job.config.balance_weight
     totals = torch.zeros(3, dtype=torch.float64)  # loss * n, correct, n
     skipped: set[str] = set()
@@ -665,7 +697,8 @@ def _load_resume_state(path: Path, job: TrainJob, device: torch.device) -> dict[
         mismatches.append("model config")
     if state["class_names"] != list(job.class_names):
         mismatches.append("classes")
-    if state["settings"] != job.settings.to_dict():
+    # Through TrainSettings: a setting newer than the state takes its default.
+    if TrainSettings(**state["settings"]) != job.settings:
         mismatches.append("training settings")
     if state["split"] != job.split:
         mismatches.append("split")

@@ -1,5 +1,4 @@
 import dataclasses
-import socket
 
 import pytest
 import torch
@@ -11,6 +10,7 @@ from model.network import (
     PretrainedWeightsUnavailable,
     build_model,
 )
+from tests.support.offline import offline_torch_home as no_network_torch_home
 
 WEIGHTS_FILE = "r2plus1d_18-91a641e6.pth"
 WEIGHTS_URL = "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"
@@ -28,17 +28,8 @@ def torchvision_backbone_state(model=None) -> dict[str, torch.Tensor]:
 
 @pytest.fixture
 def offline_torch_home(tmp_path, monkeypatch):
-    """An empty TORCH_HOME, and every HTTP(S) request sent to a closed local port, so
-    "no network" holds here and on a machine that has one."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
-    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
-        monkeypatch.setenv(name, closed)
-    for name in ("no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    return tmp_path / "hub" / "checkpoints"
+    """An empty TORCH_HOME, and no network (tests.support.offline)."""
+    return no_network_torch_home(tmp_path, monkeypatch)
 
 
 def test_forward_on_a_standard_clip_gives_logits_and_routing():

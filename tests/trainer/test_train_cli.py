@@ -98,6 +98,8 @@ def test_checkpoint_carries_classes_settings_and_test_metrics(trained: DemoTrain
     assert checkpoint.config.backbone == "r2plus1d_mini"
     assert checkpoint.train_args["dataset"] == "synthetic"
     assert checkpoint.train_args["epochs"] == EPOCHS
+    assert checkpoint.train_args["init_from"] is None  # from scratch
+    assert checkpoint.train_args["trained_on"]["classes"] == checkpoint.class_names
     assert checkpoint.metrics["test"]["multi_clip"] == metrics["multi_clip"]
     assert checkpoint.metrics["test"]["single_clip"] == metrics["single_clip"]
     assert 1 <= checkpoint.metrics["validation"]["epoch"] <= EPOCHS

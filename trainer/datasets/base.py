@@ -16,12 +16,12 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, NamedTuple, TypeAlias
+from typing import Any, ClassVar, NamedTuple, TypeAlias
 
 from actiontag.text import escape_control
 from trainer.errors import DatasetError
 
-__all__ = ["Dataset", "Item", "Split", "Stretch", "check_split", "note_missing"]
+__all__ = ["Dataset", "Item", "Split", "Stretch", "check_split", "note_missing", "video_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class Split:
 class Dataset(ABC):
     """A labelled video dataset in the folder ``root``."""
 
+    # Its --dataset name (its key in trainer.datasets.DATASETS), as checkpoints record it.
+    name: ClassVar[str]
     # The split numbers it has.
     splits: ClassVar[tuple[int, ...]] = (1, 2, 3)
     # Whether a run starts from the backbone's pretrained weights unless told otherwise.
@@ -99,6 +101,39 @@ class Dataset(ABC):
     def classes(self) -> list[str]:
         """The class names in label order (the same in every split)."""
         return self.split(self.splits[0]).classes
+
+    def describe(self, k: int) -> dict[str, Any]:
+        """What a model trained on split ``k`` was trained on, as its checkpoint records
+        it (``train_args["trained_on"]``): the dataset's name, its classes in label
+        order, their videos in each part of the split and :meth:`split_sha256`."""
+        split = self.split(k)
+        return {
+            "dataset": self.name,
+            "classes": list(split.classes),
+            "videos": video_counts(split),
+            "split_sha256": self.split_sha256(k),
+        }
+
+    def split_sha256(self, k: int) -> str | None:
+        """sha256 of the file that records which videos of split ``k`` train and which
+        test, so that a model's split can be told from another; None (the default) for
+        a dataset whose split is no file."""
+        return None
+
+    def split_options(self) -> dict[str, Any]:
+        """The options that chose its videos beyond the split number (plain values, for
+        the checkpoint's train_args); none by default."""
+        return {}
+
+
+def video_counts(split: Split) -> dict[str, dict[str, int]]:
+    """{class: {"train": n, "test": n}}: the videos that hold each class, in label order
+    (a video with several stretches of a class counts once)."""
+    found = {name: {"train": 0, "test": 0} for name in split.classes}
+    for part, items in (("train", split.train), ("test", split.test)):
+        for _, label in {(item[0], item[1]) for item in items}:
+            found[split.classes[label]][part] += 1
+    return found
 
 
 def note_missing(missing: list[str], k: int, videos: Path) -> None:

@@ -12,10 +12,12 @@ one split comes from ``--split-file`` or is drawn per class (``--test-fraction``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 from collections.abc import Collection, Set
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from actiontag.containment import is_inside
 from actiontag.settings import DEFAULT_VIDEO_EXTENSIONS, Settings
@@ -46,6 +48,7 @@ UNUSED = "unused by the split file"
 class Folders(OwnVideos):
     """The videos in ``root/<class>/``, split by ``split_file`` or drawn by seed."""
 
+    name = "folders"
     root_holds = "that holds one folder of videos per class"
 
     def __init__(
@@ -84,7 +87,19 @@ class Folders(OwnVideos):
     def record(self, run_dir: Path) -> None:
         found = self.inventory()
         found.write(run_dir)
-        (run_dir / SPLIT_RECORD).write_text(split_text(found.split), encoding="utf-8")
+        (run_dir / SPLIT_RECORD).write_bytes(split_text(found.split).encode("utf-8"))
+
+    def split_sha256(self, k: int) -> str:
+        """That of the ``split.txt`` :meth:`record` writes (the same bytes, hashed)."""
+        text = split_text(self.split(k))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def split_options(self) -> dict[str, Any]:
+        return {
+            "test_fraction": self.test_fraction,
+            "split_seed": self.seed,
+            "split_file": None if self.split_file is None else str(self.split_file),
+        }
 
     def _take_inventory(self) -> Inventory:
         videos, ignored = scan_folders(self.root, self.extensions)

@@ -29,7 +29,7 @@ from actiontag.settings import Settings, env_name
 from trainer import rar
 from trainer.datasets.base import Dataset, Split
 from trainer.datasets.fetching import Archive, ArchiveSet, fetch
-from trainer.datasets.split_files import Layout, load_split, name_list
+from trainer.datasets.split_files import Layout, load_split, name_list, split_sha256
 from trainer.datasets.unpacking import (
     COMPLETE,
     DATASET_COMPLETE,
@@ -95,6 +95,8 @@ class HMDB51(Dataset):
     """HMDB51 in ``root``: fetched from its server or a mirror, or taken from a folder
     of its archives; its three official splits, checked against what HMDB51 holds."""
 
+    name = "hmdb51"
+
     def __init__(
         self,
         root: Path,
@@ -128,6 +130,10 @@ class HMDB51(Dataset):
     def split(self, k: int) -> Split:
         # HMDB51 must be whole: 51 classes, 70 training and 30 test clips each.
         return load_split(self.root, k, HMDB51_LAYOUT)
+
+    def split_sha256(self, k: int) -> str:
+        """Of split k's 51 files (trainer.datasets.split_files.split_sha256)."""
+        return split_sha256(self.root, k)
 
 
 def fetch_archives(

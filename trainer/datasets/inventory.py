@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from actiontag.text import escape_control
-from trainer.datasets.base import Item, Split, Stretch
+from trainer.datasets.base import Item, Split, Stretch, video_counts
 
 __all__ = ["DESCRIPTION", "Inventory"]
 
@@ -38,7 +38,7 @@ class Inventory:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{class: {"train": n, "test": n}}: the videos that hold each class, in label order."""
-        return self._per_class(lambda items: len({item[0] for item in items}))
+        return video_counts(self.split)
 
     def segment_counts(self) -> dict[str, dict[str, int]] | None:
         """{class: {"train": n, "test": n}}: each class's stretches of videos, in label

@@ -13,9 +13,11 @@ them all with their file and line number.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections import Counter
 from collections.abc import Set
 from pathlib import Path
+from typing import Any
 
 from actiontag.settings import DEFAULT_VIDEO_EXTENSIONS, Settings
 from actiontag.text import escape_control
@@ -32,6 +34,7 @@ __all__ = ["ListFiles", "read_classes"]
 class ListFiles(OwnVideos):
     """The videos ``train_list`` and ``test_list`` name, under ``root``."""
 
+    name = "list"
     root_holds = "the lists' paths are relative to"
 
     def __init__(
@@ -64,6 +67,22 @@ class ListFiles(OwnVideos):
 
     def record(self, run_dir: Path) -> None:
         self.inventory().write(run_dir)
+
+    def split_sha256(self, k: int) -> str:
+        """The lists are the split: sha256 of the training list's bytes, then the test
+        list's (``cat TRAIN TEST | sha256sum``)."""
+        self.split(k)  # the lists read and checked, and k their one split
+        digest = hashlib.sha256()
+        for path in (self.train_list, self.test_list):
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def split_options(self) -> dict[str, Any]:
+        return {
+            "train_list": str(self.train_list),
+            "test_list": str(self.test_list),
+            "classes_file": None if self.classes_file is None else str(self.classes_file),
+        }
 
     def _take_inventory(self) -> Inventory:
         return Inventory("list", self.root, self._read())

@@ -30,13 +30,14 @@ segments to score a temporal evaluation against.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import logging
 from collections.abc import Set
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from actiontag.settings import DEFAULT_VIDEO_EXTENSIONS, Settings
 from actiontag.text import escape_control
@@ -99,6 +100,7 @@ class _Video:
 class Segments(OwnVideos):
     """The segments ``annotations`` lists, of videos under ``root``."""
 
+    name = "segments"
     root_holds = "the annotations' paths are relative to"
 
     def __init__(
@@ -153,8 +155,25 @@ class Segments(OwnVideos):
     def record(self, run_dir: Path) -> None:
         found = self.inventory()
         found.write(run_dir)
-        rerun = "segments --annotations FILE.csv"
-        (run_dir / SPLIT_RECORD).write_text(split_text(found.split, rerun), encoding="utf-8")
+        (run_dir / SPLIT_RECORD).write_bytes(self._split_record(found.split))
+
+    def split_sha256(self, k: int) -> str:
+        """That of the ``split.txt`` :meth:`record` writes (the same bytes, hashed)."""
+        return hashlib.sha256(self._split_record(self.split(k))).hexdigest()
+
+    def split_options(self) -> dict[str, Any]:
+        return {
+            "annotations": str(self.annotations),
+            "annotations_sha256": hashlib.sha256(self.annotations.read_bytes()).hexdigest(),
+            "test_fraction": self.test_fraction,
+            "split_seed": self.seed,
+            "split_file": None if self.split_file is None else str(self.split_file),
+            "background_clips": self.background,
+        }
+
+    @staticmethod
+    def _split_record(split: Split) -> bytes:
+        return split_text(split, "segments --annotations FILE.csv").encode("utf-8")
 
     def truth(self, k: int = 1) -> list[VideoTruth]:
         """The test videos of split ``k``, sorted by path, each with its segments (their

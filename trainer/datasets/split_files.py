@@ -20,6 +20,8 @@ and 30 test clips per class in every split; see trainer.datasets.hmdb51.HMDB51_L
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +96,20 @@ def load_split(root: Path, split: int, layout: Layout | None = None) -> Split:
                     "learnt or measured. Unpack the dataset again."
                 )
     return Split(classes=classes, train=train, test=test, missing=missing)
+
+
+def split_sha256(root: Path, split: int) -> str:
+    """sha256 of split k's files (root/splits/*_test_split<k>.txt) one after the other,
+    in the byte order of their names: ``LC_ALL=C cat splits/*_test_split1.txt |
+    sha256sum`` gives the same."""
+    digest = hashlib.sha256()
+    for path in sorted(_split_files(Path(root) / "splits", split).values(), key=_name_bytes):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _name_bytes(path: Path) -> bytes:
+    return os.fsencode(path.name)
 
 
 def _check_classes(folder: Path, split: int, classes: set[str], layout: Layout | None) -> None:

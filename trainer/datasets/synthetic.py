@@ -35,6 +35,7 @@ class Synthetic(Dataset):
     in ``root`` describes it (a folder that trainer.motion_videos wrote).
     """
 
+    name = "synthetic"
     pretrained_by_default = False  # Kinetics-400 weights are no help on random textures
     served = False
 

@@ -30,6 +30,7 @@ error.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import shutil
@@ -52,6 +53,8 @@ from trainer.datasets.ucf101_splits import (
     Counts,
     SplitLists,
     parse_split_lists,
+    test_list,
+    train_list,
 )
 from trainer.datasets.unpacking import (
     COMPLETE,
@@ -106,6 +109,7 @@ class UCF101(Dataset):
     """UCF101 in ``root``: fetched from its server or a mirror, or taken from a folder of
     its archives; its three official splits, checked against what UCF101 holds."""
 
+    name = "ucf101"
     served = False  # a UCF101 run never replaces the served HMDB51 model in runs/
 
     def __init__(
@@ -151,6 +155,14 @@ class UCF101(Dataset):
             self._found[k] = found
         self._last = self._found[k]
         return self._last.split
+
+    def split_sha256(self, k: int) -> str:
+        """Of split k's two lists, the training one first (``cat trainlist0k.txt
+        testlist0k.txt | sha256sum``)."""
+        digest = hashlib.sha256()
+        for name in (train_list(k), test_list(k)):
+            digest.update((self.root / "splits" / name).read_bytes())
+        return digest.hexdigest()
 
     def record(self, run_dir: Path) -> None:
         # What the split read last (the run's: the runner reads one) found, as JSON.
