@@ -283,3 +283,41 @@ def test_the_development_guide_names_every_test_folder() -> None:
     )
     missing = [name for name in folders if f"| `tests/{name}` |" not in guide]
     assert not missing, f"test folders docs/development.md's table lacks: {missing}"
+
+
+def _own_videos_commands() -> list[str]:
+    """The command lines of the README's "Train on your own videos", continuations
+    joined, comments and prompts dropped."""
+    section = README.split("## Train on your own videos", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert block, "the README's own-videos section has no command block"
+    joined = block.group(1).replace("\\\n", " ")
+    lines = (line.split("#", 1)[0].strip() for line in joined.splitlines())
+    return [line for line in lines if line]
+
+
+def test_the_own_videos_commands_of_the_readme_are_accepted_by_their_commands() -> None:
+    from actiontag.settings import Settings, env_name
+    from storage.options import parse_args as storage_args
+    from trainer.options import build_parser as trainer_parser
+
+    known = {env_name(name) for name in Settings.__dataclass_fields__}
+    seen = set()
+    for line in _own_videos_commands():
+        words = line.split()
+        assignments = [w for w in words if re.fullmatch(r"[A-Z][A-Z0-9_]*=\S+", w)]
+        words = words[len(assignments) :]
+        assert all(a.split("=", 1)[0] in known for a in assignments), line
+        if words[:3] == ["python", "-m", "trainer"]:
+            trainer_parser().parse_args(words[3:])  # an unknown flag exits: the test fails
+        elif words[:3] == ["python", "-m", "storage"]:
+            storage_args(words[3:])
+        else:
+            assert words == ["make", "up"], f"a README command this test does not know: {line}"
+        seen.add(" ".join(words[:4]))
+    assert {
+        "python -m trainer --dataset",
+        "python -m storage retag",
+        "python -m storage export",
+        "make up",
+    } <= seen
