@@ -17,7 +17,6 @@ preparing it again touches nothing (its archives may even have been deleted).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from collections.abc import Mapping
@@ -25,10 +24,11 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from actiontag.settings import Settings, env_name
+from actiontag.settings import env_name
 from trainer import rar
-from trainer.datasets.base import Dataset, Split
+from trainer.datasets.base import Split
 from trainer.datasets.fetching import Archive, ArchiveSet, fetch
+from trainer.datasets.published import Published
 from trainer.datasets.split_files import Layout, load_split, name_list, split_sha256
 from trainer.datasets.unpacking import (
     COMPLETE,
@@ -91,32 +91,12 @@ HMDB51_LAYOUT = Layout("HMDB51", HMDB51_CLASSES, train_per_class=70, test_per_cl
 OUTER = "outer"  # in .staging: hmdb51_org.rar unpacked, its class archives taken out one by one
 
 
-class HMDB51(Dataset):
+class HMDB51(Published):
     """HMDB51 in ``root``: fetched from its server or a mirror, or taken from a folder
     of its archives; its three official splits, checked against what HMDB51 holds."""
 
     name = "hmdb51"
-
-    def __init__(
-        self,
-        root: Path,
-        *,
-        mirror: str | None = None,
-        archives_dir: Path | None = None,
-        rar_backend: str = "auto",
-    ) -> None:
-        super().__init__(root)
-        self.mirror, self.archives_dir, self.rar_backend = mirror, archives_dir, rar_backend
-
-    @classmethod
-    def from_options(cls, root: Path, args: argparse.Namespace, settings: Settings) -> HMDB51:
-        """As ``python -m trainer`` asks for it: --archives, the mirror and RAR settings."""
-        return cls(
-            root,
-            mirror=settings.hmdb51_mirror,
-            archives_dir=args.archives,
-            rar_backend=settings.rar_backend,
-        )
+    mirror_setting = "hmdb51_mirror"
 
     def prepare(self, *, progress: bool = True) -> None:
         prepare_hmdb51(

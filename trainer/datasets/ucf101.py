@@ -29,7 +29,6 @@ error.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import os
@@ -37,12 +36,13 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
-from actiontag.settings import Settings, env_name
+from actiontag.settings import env_name
 from trainer import rar, zips
-from trainer.datasets.base import Dataset, Split, check_split, note_missing
+from trainer.datasets.base import Split, check_split, note_missing
 from trainer.datasets.fetching import Archive, ArchiveSet, fetch
 from trainer.datasets.inventory import Inventory
 from trainer.datasets.line_files import decode_lines, read_lines
+from trainer.datasets.published import Published
 from trainer.datasets.split_files import name_list
 from trainer.datasets.ucf101_splits import (
     CLASS_INDEX,
@@ -105,11 +105,12 @@ UNPACKED = "unpacked"  # in .staging: UCF101.rar unpacked, its class folders mov
 ADVICE = f"get the original {VIDEOS_ARCHIVE} and {SPLITS_ARCHIVE} again"
 
 
-class UCF101(Dataset):
+class UCF101(Published):
     """UCF101 in ``root``: fetched from its server or a mirror, or taken from a folder of
     its archives; its three official splits, checked against what UCF101 holds."""
 
     name = "ucf101"
+    mirror_setting = "ucf101_mirror"
     served = False  # a UCF101 run never replaces the served HMDB51 model in runs/
 
     def __init__(
@@ -121,21 +122,10 @@ class UCF101(Dataset):
         rar_backend: str = "auto",
         counts: Counts = UCF101_COUNTS,
     ) -> None:
-        super().__init__(root)
-        self.mirror, self.archives_dir, self.rar_backend = mirror, archives_dir, rar_backend
+        super().__init__(root, mirror=mirror, archives_dir=archives_dir, rar_backend=rar_backend)
         self.counts = counts
         self._found: dict[int, Inventory] = {}
         self._last: Inventory | None = None
-
-    @classmethod
-    def from_options(cls, root: Path, args: argparse.Namespace, settings: Settings) -> UCF101:
-        """As ``python -m trainer`` asks for it: --archives, the mirror and RAR settings."""
-        return cls(
-            root,
-            mirror=settings.ucf101_mirror,
-            archives_dir=args.archives,
-            rar_backend=settings.rar_backend,
-        )
 
     def prepare(self, *, progress: bool = True) -> None:
         prepare_ucf101(
