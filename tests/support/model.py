@@ -45,3 +45,22 @@ def save_random_checkpoint(
     torch.manual_seed(seed)
     model = ActionMoEDynamicModel(config=config).eval()
     return save_checkpoint(path, model, class_names=classes, split=1, metrics={"top1": 0.25})
+
+
+def tiny_run(dataset: str) -> list[str]:
+    """`python -m trainer` options of a run that only has to finish and report: one
+    epoch of the mini network on 4-frame 16-pixel clips, random weights, in-process
+    loading, one test clip."""
+    return [
+        "--dataset", dataset,
+        "--epochs", "1",
+        "--batch-size", "2",
+        "--backbone", "r2plus1d_mini",
+        "--pretrained", "none",
+        "--clip-len", "4",
+        "--short-side", "20",
+        "--crop-size", "16",
+        "--workers", "0",
+        "--eval-clips", "1",
+        "--no-progress",
+    ]  # fmt: skip

@@ -15,26 +15,14 @@ import pytest
 from actiontag.settings import Settings
 from model.checkpoint import load_checkpoint
 from tests.support.class_folders import write_class_folders
+from tests.support.model import tiny_run
 from trainer.cli import main
 from trainer.datasets import open_dataset
 from trainer.datasets.folders import Folders
 from trainer.errors import DatasetError
 from trainer.options import build_parser
 
-# Tiny on purpose (see test_train_resume.py): the run only has to finish and report.
-TINY = [
-    "--dataset", "folders",
-    "--epochs", "1",
-    "--batch-size", "2",
-    "--backbone", "r2plus1d_mini",
-    "--pretrained", "none",
-    "--clip-len", "4",
-    "--short-side", "20",
-    "--crop-size", "16",
-    "--workers", "0",
-    "--eval-clips", "1",
-    "--no-progress",
-]  # fmt: skip
+TINY = tiny_run("folders")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from actiontag.csv_cells import csv_cell
 from actiontag.settings import Settings
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
+from tests.support.model import tiny_run
 from tests.support.videos import write_counting_video, write_video
 from trainer.cli import main
 from trainer.data import ClipCache, VideoClips
@@ -255,19 +256,7 @@ def test_the_options_reach_the_dataset_and_root_defaults_to_the_csvs_folder(
         open_dataset(parse(), Settings())
 
 
-TINY = [
-    "--dataset", "segments",
-    "--epochs", "1",
-    "--batch-size", "2",
-    "--backbone", "r2plus1d_mini",
-    "--pretrained", "none",
-    "--clip-len", "4",
-    "--short-side", "20",
-    "--crop-size", "16",
-    "--workers", "0",
-    "--eval-clips", "1",
-    "--no-progress",
-]  # fmt: skip
+TINY = tiny_run("segments")
 
 
 def test_a_run_trains_on_the_segments_and_scores_its_test_videos_as_localisation(
