@@ -14,6 +14,7 @@ from actiontag.settings import Settings
 from tests.support.verdicts import Verdicts
 from web.app import make_app
 
+from .server import web_server
 from .store import Store, build_store
 
 TOKEN = "s3cret-token-for-tests-0123"
@@ -32,7 +33,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def settings(store: Store, tmp_path: Path) -> Settings:
     return Settings(
         database_url=store.url,
-        broker_url=f"sqlite:///{tmp_path / 'broker.sqlite'}",
+        broker_url=broker_url(tmp_path),
         inbox=store.inbox,
         upload_max_bytes=200_000,
         # TestClient's requests name the host "testserver", as a deployment's name its own.
@@ -44,6 +45,21 @@ def settings(store: Store, tmp_path: Path) -> Settings:
 def client(settings: Settings, store: Store) -> Iterator[TestClient]:
     with TestClient(make_app(settings, engine=store.engine)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def served(store: Store, tmp_path: Path) -> Iterator[str]:
+    """A real ``python -m web`` over the store, the embedded broker in ``tmp_path``
+    (``broker.sqlite``); its base URL."""
+    args = ["--database-url", store.url, "--inbox", str(store.inbox)]
+    env = {"ACTIONTAG_BROKER_URL": broker_url(tmp_path)}
+    with web_server(args, tmp_path / "web.log", env) as base:
+        yield base
+
+
+def broker_url(folder: Path) -> str:
+    """The embedded broker of the store's tests in ``folder``."""
+    return f"sqlite:///{folder / 'broker.sqlite'}"
 
 
 @pytest.fixture

@@ -91,11 +91,15 @@ class Store:
             transitions.fail_job(session, job_id, reason)
 
 
-def build_store(url: str, inbox: Path) -> Store:
+# The model the store's jobs are of, by default: a checkpoint nobody loads.
+PAPER_MODEL = ("ab" * 32, "/models/model.pt")
+
+
+def build_store(url: str, inbox: Path, model: tuple[str, str] = PAPER_MODEL) -> Store:
+    """The store, its jobs of ``model`` (a checkpoint's sha256 and path)."""
     engine = open_database(url)
     with make_sessionmaker(engine)() as session, write_transaction(session):
-        model = ingest.ensure_model(session, "ab" * 32, "/models/model.pt")
-        model_id = model.id
+        model_id = ingest.ensure_model(session, *model).id
     store = Store(url, engine, inbox, model_id)
     store.done_path = write_webm(inbox / "done.webm", seed=1)
     store.done_video, store.done_job = store.record(store.done_path)

@@ -4,25 +4,13 @@ corrections are made on the video page and exported."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from actiontag.text import escape_control
 from storage.cli import main
 from tests.browser import Browser
 
-from .server import web_server
 from .store import HOSTILE_LABEL, Store, write_webm
-
-
-@pytest.fixture
-def served(store: Store, tmp_path: Path) -> Iterator[str]:
-    args = ["--database-url", store.url, "--inbox", str(store.inbox)]
-    env = {"ACTIONTAG_BROKER_URL": f"sqlite:///{tmp_path / 'broker.sqlite'}"}
-    with web_server(args, tmp_path / "web.log", env) as base:
-        yield base
 
 
 def test_clicking_a_segment_seeks_the_player_to_its_start(
