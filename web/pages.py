@@ -10,6 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
 from storage.queries.annotations import (
+    REVIEW_FILTERS,
+    ReviewFilter,
     agreement,
     corrections_since,
     label_choices,
@@ -44,6 +46,24 @@ def _float(text: str | None) -> float | None:
     if value is not None and not 0 <= value <= 1e9:
         raise HTTPException(422, f"{text!r} is out of range")
     return value
+
+
+# The moments form's choices beside "every segment": each filter and what it keeps.
+REVIEW_CHOICES: dict[ReviewFilter, str] = {
+    "confirmed": "confirmed by people",
+    "corrected": "corrected: relabelled, adjusted or deleted",
+    "any": "confirmed or corrected",
+}
+
+
+def _review_filter(text: str | None) -> ReviewFilter | None:
+    """The moments form's review choice: none (every segment) or one of REVIEW_FILTERS."""
+    if text in (None, ""):
+        return None
+    for kind in REVIEW_FILTERS:
+        if text == kind:
+            return kind
+    raise HTTPException(422, f"reviewed must be one of {', '.join(REVIEW_FILTERS)}, not {text!r}")
 
 
 def _confidence(text: str | None) -> float | None:
@@ -160,6 +180,7 @@ def moments_page(
     label: str | None = None,
     min_confidence: str | None = None,
     min_duration: str | None = None,
+    reviewed: str | None = None,
     offset: Offset = 0,
 ) -> Response:
     confidence = _confidence(min_confidence)
@@ -169,6 +190,7 @@ def moments_page(
             label=label,
             min_confidence=confidence,
             min_duration_s=_float(min_duration),
+            reviewed=_review_filter(reviewed),
             limit=PAGE * 2,
             offset=offset,
         )
@@ -184,7 +206,9 @@ def moments_page(
                 "label": label or "",
                 "min_confidence": min_confidence or "",
                 "min_duration": min_duration or "",
+                "reviewed": reviewed or "",
             },
+            "review_choices": REVIEW_CHOICES,
             "previous": max(offset - PAGE * 2, 0) if offset else None,
             "next": found.next_offset,
         },

@@ -212,6 +212,25 @@ def test_moments_filter_by_review_and_agreement_counts_per_label(
     assert client.get("/api/agreement", params={"model": "ffff"}).status_code == 404
 
 
+def test_the_moments_page_filters_by_review_as_the_api_does(
+    client: TestClient, store: Store
+) -> None:
+    first, second = model_segments(client, store.done_video)
+    post(client, store.done_video, action="confirm", segment_id=first)
+    post(client, store.done_video, action="relabel", segment_id=second, label="jog")
+
+    def rows(reviewed: str) -> list[str]:
+        page = client.get("/moments", params={"reviewed": reviewed}).text
+        assert f'<option value="{reviewed}" selected>' in page
+        return sorted(re.findall(r'<td data-field="review">(\w+)</td>', page))
+
+    assert rows("confirmed") == ["confirmed"]
+    assert rows("corrected") == ["relabelled"]
+    assert rows("any") == rows("") == ["confirmed", "relabelled"]
+    wrong = client.get("/moments", params={"reviewed": "maybe"}, headers={"accept": "text/html"})
+    assert wrong.status_code == 422 and "reviewed must be one of" in wrong.text
+
+
 def test_the_corrections_answers_match_the_document(client: TestClient, store: Store) -> None:
     document = client.get("/openapi.json").json()
     video = store.done_video
