@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
+from actiontag.settings import env_name
 from storage.queries.annotations import (
     REVIEW_FILTERS,
     ReviewFilter,
@@ -19,7 +20,7 @@ from storage.queries.annotations import (
     reference_jobs,
 )
 from storage.queries.jobs import ResultRow, job_row
-from storage.queries.models import ModelRow
+from storage.queries.models import ModelRow, newest_result
 from storage.queries.moments import segment_labels
 from storage.queries.stats import labels_seen
 from storage.queries.thumbnails import thumbnails
@@ -232,8 +233,24 @@ def model_page(request: Request, context: Context) -> Response:
                 served.run.metrics if served.run else None,
             ),
             **_corrections(context, served.model),
+            **_served_by_workers(context, served.model),
         },
     )
+
+
+def _served_by_workers(context: WebContext, model: ModelRow | None) -> dict[str, Any]:
+    """What the store knows of the model the workers serve: the newest result a worker
+    reported of ``model`` (the model registered last), and the newest of any model when
+    that is another's, newer than ``model``'s own."""
+    if model is None:
+        return {"own_result": None, "other_result": None, "checkpoint_variable": None}
+    with context.session() as session:
+        own = newest_result(session, model.model_id)
+        newest = newest_result(session)
+    other = None
+    if newest is not None and newest.model_sha256 != model.sha256:
+        other = newest
+    return {"own_result": own, "other_result": other, "checkpoint_variable": env_name("checkpoint")}
 
 
 def _corrections(context: WebContext, model: ModelRow | None) -> dict[str, Any]:

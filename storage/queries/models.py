@@ -1,5 +1,5 @@
-"""The models registered: one named by a person (``retag``), and all of them with their
-jobs counted by state."""
+"""The models registered: one named by a person (``retag``), all of them with their
+jobs counted by state, and the newest result a worker reported (of one model, or of any)."""
 
 from __future__ import annotations
 
@@ -105,3 +105,30 @@ def models(session: Session) -> list[ModelRow]:
         for model in session.scalars(select(Model).order_by(*NEWEST_FIRST))
     ]
     return rows
+
+
+@dataclass(frozen=True)
+class ReportedResult:
+    """A done job: a worker serving its model reported it (a worker completes only jobs
+    of the checkpoint it serves, and fails the others, saying so)."""
+
+    job_id: int
+    model_sha256: str
+    model_path: str
+    worker: str | None
+    finished_at: datetime
+
+
+def newest_result(session: Session, model_id: int | None = None) -> ReportedResult | None:
+    """The done job that finished last (of ``model_id``, if given), or None."""
+    query = (
+        select(Job.id, Model.sha256, Model.path, Job.worker, Job.finished_at)
+        .join(Model, Model.id == Job.model_id)
+        .where(Job.state == JobState.DONE, Job.finished_at.is_not(None))
+        .order_by(Job.finished_at.desc(), Job.id.desc())
+        .limit(1)
+    )
+    if model_id is not None:
+        query = query.where(Job.model_id == model_id)
+    row = session.execute(query).first()
+    return ReportedResult(*row) if row is not None else None

@@ -1,9 +1,11 @@
-"""The model page: the served checkpoint, its metrics and the trainer's figures from the
-run folder next to it, served by their place in the list, never by name."""
+"""The model page: the checkpoint registered last, whether a worker has reported a
+result of it (served) or still of another, its metrics and the trainer's figures from
+the run folder next to it, served by their place in the list, never by name."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -147,3 +149,30 @@ def test_a_model_without_segment_figures_has_no_segment_table(
 ) -> None:
     _register(store, "cd" * 32, tmp_path / "model.pt", {"test": {"multi_clip": {"top1": 0.6}}})
     assert "Segments in the test videos" not in client.get("/model").text
+
+
+def _served(client: TestClient) -> str:
+    found = re.search(r'<dd data-field="served">(.*?)</dd>', client.get("/model").text)
+    assert found is not None
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\dZ", "TIME", found.group(1))
+
+
+def test_a_model_a_worker_reported_a_result_of_is_called_served(
+    client: TestClient, store: Store
+) -> None:
+    assert _served(client) == (
+        f"a worker reported its newest result at TIME (job {store.done_job}, "
+        "<code>test-worker</code>)"
+    )
+
+
+def test_a_model_registered_after_the_served_one_is_not_called_served_before_a_result(
+    client: TestClient, store: Store
+) -> None:
+    _register(store, "cd" * 32, Path("/models/new.pt"))  # as retag --checkpoint does
+    assert _served(client) == (
+        "not yet: no worker has reported a result of it; the newest result is of "
+        f"<code>/models/model.pt</code> (sha256 <code>{'ab' * 6}</code>), at TIME (job "
+        f"{store.done_job}, <code>test-worker</code>): the workers serve that one until they "
+        "start with <code>ACTIONTAG_CHECKPOINT=/models/new.pt</code>"
+    )
