@@ -116,10 +116,15 @@ def segment_thumbnail(context: Context, job_id: JobId, position: Position) -> Re
 
 
 @router.get("/model/figures/{index}.png")
-def model_figure(context: Context, index: Position) -> Response:
+def model_figure(context: Context, index: Position, model: str | None = None) -> Response:
     """One image of the served model's run folder, by its place in the list (never by
-    a name from the request)."""
-    run = served_model(context).run
+    a name from the request). ``model``: the sha256 of the model whose page links it,
+    so that a browser caches each model's figures apart and a page of the model before
+    gets none of the next one's."""
+    served = served_model(context)
+    run = served.run
     if run is None or not 0 <= index < len(run.figures):
         raise HTTPException(404, "no such figure")
+    if model is not None and (served.model is None or served.model.sha256 != model):
+        raise HTTPException(404, "no such figure: the model page shows another model now")
     return FileResponse(run.figures[index].source, media_type="image/png", headers=JPEG_HEADERS)

@@ -44,6 +44,19 @@ def test_the_model_page_shows_metrics_and_the_run_folders_figures(
     assert client.get("/model/figures/2.png").status_code == 404
 
 
+def test_figures_are_linked_per_model_so_a_newer_models_are_never_the_cached_ones(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    before, after = _run_folder(tmp_path / "a", "cd" * 32), _run_folder(tmp_path / "b", "ef" * 32)
+    _register(store, "cd" * 32, before / "model.pt")
+    assert f'src="/model/figures/0.png?model={"cd" * 32}"' in client.get("/model").text
+    assert client.get(f"/model/figures/0.png?model={'cd' * 32}").status_code == 200
+    _register(store, "ef" * 32, after / "model.pt")  # as retag --checkpoint does
+    assert f'src="/model/figures/0.png?model={"ef" * 32}"' in client.get("/model").text
+    assert client.get(f"/model/figures/0.png?model={'cd' * 32}").status_code == 404
+    assert client.get(f"/model/figures/0.png?model={'ef' * 32}").status_code == 200
+
+
 def test_the_model_page_without_a_run_folder_says_where_it_looked(client: TestClient) -> None:
     page = client.get("/model").text
     assert "run folder" in page
