@@ -64,3 +64,18 @@ def tiny_run(dataset: str) -> list[str]:
         "--eval-clips", "1",
         "--no-progress",
     ]  # fmt: skip
+
+
+def tiny_finetune(dataset: str, init_from: Path) -> list[str]:
+    """`python -m trainer` options of a run from the model at ``init_from`` that only
+    has to finish: its network (the options it fixes are left out), one epoch,
+    in-process loading, one test clip."""
+    return [
+        "--dataset", dataset,
+        "--init-from", str(init_from),
+        "--epochs", "1",
+        "--batch-size", "2",
+        "--workers", "0",
+        "--eval-clips", "1",
+        "--no-progress",
+    ]  # fmt: skip

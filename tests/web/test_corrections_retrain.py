@@ -20,7 +20,7 @@ from model.checkpoint import file_sha256
 from storage.cli import main as storage_main
 from tests.browser import Browser
 from tests.cli import run_in_process
-from tests.support.model import CLASSES
+from tests.support.model import CLASSES, tiny_finetune
 from tests.support.stack import RunningWorker, Stack
 from trainer.cli import main as trainer_main
 
@@ -68,10 +68,8 @@ def test_labels_people_give_in_the_browser_are_the_retrained_models_labels_on_th
         ]
 
         runs = tmp_path / "runs"
-        train = ["--dataset", "segments", "--annotations", str(annotations),
-                 "--data-dir", str(store.inbox), "--init-from", str(checkpoint),
-                 "--epochs", "1", "--batch-size", "2", "--workers", "0", "--eval-clips", "1",
-                 "--no-progress", "--out", str(runs)]  # fmt: skip
+        train = [*tiny_finetune("segments", checkpoint), "--annotations", str(annotations),
+                 "--data-dir", str(store.inbox), "--out", str(runs)]  # fmt: skip
         assert trainer_main(train) == 0
         new = runs / "split1" / "model.pt"
 
