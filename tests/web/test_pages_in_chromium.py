@@ -66,6 +66,18 @@ def test_an_unfinished_job_turns_done_on_its_page_without_a_reload(
             "[...document.querySelectorAll('.timeline .segment')].map(s => s.dataset.label)"
         )
         assert labels == ["jump", "run"]
+        # The people's segments start from the job now done: its segments to correct.
+        browser.wait_for(
+            "document.querySelectorAll('#annotations tr.person').length === 2",
+            10,
+            "the people's segments of the job done",
+        )
+        people = browser.evaluate(
+            "[...document.querySelectorAll('#annotations [data-field=people-label]')]"
+            ".map(l => l.textContent)"
+        )
+        assert people == ["jump", "run"]
+        assert browser.evaluate("window.notReloaded") is True
         browser.screenshot(artifacts / "refreshed.png")
 
 

@@ -102,3 +102,19 @@ document.addEventListener("click", async (event) => {
     button.disabled = false;
   }
 });
+
+// A job that finishes while the page is open (app.js swaps its done panel in) may be
+// the one the people's segments now start from: read them again, unless someone is
+// typing in them (a reload shows them then).
+new MutationObserver((changes) => {
+  const done = changes.some((change) => [...change.addedNodes].some(
+    (node) => node.nodeType === Node.ELEMENT_NODE && node.matches("section.job") && node.dataset.state === "done",
+  ));
+  const panel = section();
+  if (!done || !panel) return;
+  if (panel.contains(document.activeElement)) {
+    say("a job finished: reload the page to correct its segments");
+    return;
+  }
+  refresh();
+}).observe(document.body, { childList: true, subtree: true });
