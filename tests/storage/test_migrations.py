@@ -365,7 +365,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0010"
+    assert current_revision(engine) == head_revision() == "0012"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
