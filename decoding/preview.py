@@ -41,11 +41,11 @@ class PreviewInfo:
 
 def preview_size(width: int, height: int, rotation: int = 0) -> tuple[int, int]:
     """The preview's (width, height) for a source frame of ``width`` x ``height`` turned
-    ``rotation`` degrees clockwise: the short side at most :data:`SHORT_SIDE`, both even."""
+    ``rotation`` degrees clockwise: the short side at most :data:`SHORT_SIDE`, both even (H.264's 4:2:0 halves them)."""
     if rotation in (90, 270):
         width, height = height, width
     scale = min(1.0, SHORT_SIDE / min(width, height))
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
 def write_preview(
