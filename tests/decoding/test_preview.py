@@ -15,7 +15,7 @@ from tests.support.videos import write_video
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "videos"
 
 
-def _stream_facts(path: Path) -> tuple[str, str, int, int, float]:
+def _stream_facts(path: Path) -> tuple[str, str, int, int, float, int]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
@@ -25,7 +25,8 @@ def _stream_facts(path: Path) -> tuple[str, str, int, int, float]:
             stream.codec_context.width,
             stream.codec_context.height,
             float(container.duration) / av.time_base,
-        ) + (frames,)
+            frames,
+        )
 
 
 def _moov_before_mdat(path: Path) -> bool:
