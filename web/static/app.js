@@ -34,7 +34,8 @@ async function explainPlayerError(player) {
     });
     if (response.status === 410 || response.status === 404) {
       const body = await response.json().catch(() => ({}));
-      reason = `The video's file cannot be served: ${body.detail || response.status}.`;
+      const detail = String(body.detail || response.status).replace(/\.$/, "");
+      reason = `The video's file cannot be served: ${detail}.`;
     }
   } catch (error) {
     reason = "The video could not be loaded from the server.";
