@@ -77,8 +77,11 @@ def _decoder_complaint(
     container: av.container.InputContainer, video: av.video.stream.VideoStream
 ) -> str | None:
     """The first error FFmpeg logs while decoding the stream's first packets."""
-    previous = av.logging.get_level()
+    previous, skipped = av.logging.get_level(), av.logging.get_skip_repeated()
     av.logging.set_level(av.logging.ERROR)
+    # PyAV drops a message equal to the last one it saw: a second file with the same
+    # fault would pass as clean.
+    av.logging.set_skip_repeated(False)
     try:
         with av.logging.Capture() as logs:
             try:
@@ -89,6 +92,7 @@ def _decoder_complaint(
             except av.FFmpegError as exc:
                 return str(exc)
     finally:
+        av.logging.set_skip_repeated(skipped)
         av.logging.set_level(previous)
     errors = [text for level, _, text in logs if level <= av.logging.ERROR]
     return errors[0].strip() if errors else None

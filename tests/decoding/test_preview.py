@@ -93,3 +93,8 @@ def test_a_preview_past_its_time_limit_is_stopped(tmp_path: Path) -> None:
 )
 def test_what_a_browser_plays_as_it_is(name: str, plays: bool) -> None:
     assert browser_playability(FIXTURES / name).plays is plays
+
+
+def test_a_faulty_stream_is_judged_the_same_every_time() -> None:
+    verdicts = [browser_playability(FIXTURES / "box.mp4").plays for _ in range(3)]
+    assert verdicts == [False, False, False]
