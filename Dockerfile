@@ -83,7 +83,7 @@ RUN apt-get update \
 RUN groupadd --gid 10001 actiontag \
     && useradd --uid 10001 --gid actiontag --no-create-home --no-log-init \
         --home-dir /var/lib/actiontag --shell /usr/sbin/nologin actiontag \
-    && mkdir -p /var/lib/actiontag/data /var/lib/actiontag/runs \
+    && mkdir -p /var/lib/actiontag/data /var/lib/actiontag/runs /var/lib/actiontag/previews \
         /var/lib/actiontag/cache/torch /data/inbox /models \
     && chown -R actiontag:actiontag /var/lib/actiontag
 

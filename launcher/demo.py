@@ -103,6 +103,11 @@ class DemoPaths:
         return self.root / "report"
 
     @property
+    def previews(self) -> Path:
+        # Absolute: worker and web app must name the same folder.
+        return self.root.absolute() / "previews"
+
+    @property
     def database(self) -> Path:
         return self.root / "actiontag.db"
 
@@ -125,7 +130,7 @@ class DemoPaths:
             for db in (self.database, self.broker)
             for suffix in ("", "-wal", "-shm", "-journal")
         ]
-        return [*files, self.inbox, self.logs, self.report]
+        return [*files, self.inbox, self.logs, self.report, self.previews]
 
 
 def run_demo(options: DemoOptions, repo: Path, out: TextIO = sys.stdout) -> int:
@@ -292,7 +297,8 @@ def _services(
     watcher = watcher_spec(["--inbox", str(paths.inbox), "--checkpoint", str(checkpoint), *stores])
     worker = worker_spec(
         ["--checkpoint", str(checkpoint), "--device", options.device, "--engine",
-         options.engine, "--hostname", _node_name(paths), *stores],
+         options.engine, "--hostname", _node_name(paths), "--preview-dir", str(paths.previews),
+         *stores],
         stop_s=WORKER_STOP_S,
     )  # fmt: skip
     specs = [watcher, worker]
@@ -306,6 +312,8 @@ def _services(
                     str(web_port),
                     "--inbox",
                     str(paths.inbox),
+                    "--preview-dir",
+                    str(paths.previews),
                     *stores,
                 ]
             )

@@ -123,6 +123,15 @@ class AnnotationAction(str, enum.Enum):
     NEW = "new"
 
 
+class PreviewState(str, enum.Enum):
+    """What a video's :class:`Preview` row says: the browser plays the file as it is, a
+    preview was made, or making one failed (the reason in ``detail``)."""
+
+    PLAYABLE = "playable"
+    MADE = "made"
+    FAILED = "failed"
+
+
 # The states a job ends in: nothing more happens to it unless a person (or, for a
 # superseded job, the same content coming back) asks for it.
 FINISHED_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.SUPERSEDED})
@@ -493,3 +502,35 @@ class Annotation(Base):
     )
     author: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Preview(Base):
+    """Whether a browser plays a video as it is, else the preview the worker made of it
+    (a file named by the video's sha256 in the previews folder) or why none was made.
+
+    One row per video, written by the worker after a job of it is done; ``detail`` says
+    why the file plays or not, or why the preview failed. Size and duration are the
+    preview's, for a made one.
+    """
+
+    __tablename__ = "previews"
+
+    video_id: Mapped[int] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[PreviewState] = mapped_column(
+        Enum(
+            PreviewState,
+            name="preview_state",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda states: [s.value for s in states],
+        )
+    )
+    detail: Mapped[str] = mapped_column(Text)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    duration: Mapped[float | None] = mapped_column(Float)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    made_at: Mapped[datetime] = mapped_column(default=utcnow)

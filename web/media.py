@@ -1,4 +1,4 @@
-"""What the pages show besides HTML: the video itself (HTTP Range), thumbnails, the
+"""What the pages show besides HTML: the video itself and its preview (HTTP Range), thumbnails, the
 served model's figures; and the served model, for its page."""
 
 from __future__ import annotations
@@ -14,16 +14,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage.db import DatabaseUnavailable, write_transaction
 from storage.inputs import JobInputs, job_inputs, refresh_identity
+from storage.previews import preview_of
 from storage.queries import thumbnails as stored_thumbnails
 from storage.queries.jobs import latest_job_id
 from storage.queries.models import ModelRow, models
 from storage.queries.stats import Stats, stats
 from storage.report.collect import RunFolder, find_run_folder
+from storage.schema import PreviewState
 from storage.transitions import JobNotFound
 from web import views
 from web.byte_ranges import video_response
 from web.context import WebContext, context_of
 from web.params import JobId, Position, VideoId
+from web.player import PreviewMissing, open_preview
 from worker.video_file import FileRefused, OpenedVideo, open_video
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,24 @@ def _remember_verified(context: WebContext, inputs: JobInputs, video: OpenedVide
     except (DatabaseUnavailable, SQLAlchemyError) as exc:
         # The file is verified and served all the same; the next request hashes again.
         log.warning("video %d: its verified identity was not stored: %s", inputs.video_id, exc)
+
+
+@router.api_route("/videos/{video_id}/preview", methods=["GET", "HEAD"])
+async def video_preview(request: Request, context: Context, video_id: VideoId) -> Response:
+    """The preview the worker made of a video a browser cannot play as it is."""
+
+    def opened() -> OpenedVideo:
+        with context.session() as session:
+            record = preview_of(session, video_id)
+        if record is None or record.state is not PreviewState.MADE:
+            raise HTTPException(404, f"video {video_id} has no preview")
+        try:
+            return open_preview(record, context.settings.preview_dir)
+        except PreviewMissing:
+            raise HTTPException(404, f"the preview of video {video_id} is gone") from None
+
+    preview = await anyio.to_thread.run_sync(opened)
+    return video_response(preview, request.headers.get("range"), head=request.method == "HEAD")
 
 
 JPEG_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}

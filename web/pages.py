@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
 from actiontag.settings import env_name
+from storage.previews import preview_of
 from storage.queries.annotations import (
     REVIEW_FILTERS,
     ReviewFilter,
@@ -30,6 +31,7 @@ from web import listing, security, views
 from web.context import WebContext, context_of
 from web.media import served_model
 from web.params import JobId, Offset, VideoId
+from web.player import player_for
 from web.render import render
 from web.training import training_of
 from web.upload_request import accept_upload
@@ -150,7 +152,10 @@ def _people_view(context: WebContext, video_id: int) -> dict[str, Any]:
 def video_page(request: Request, context: Context, video_id: VideoId) -> Response:
     video = _video(context, video_id)
     jobs = [_job_view(video, job) for job in reversed(video.jobs)]  # newest first
-    values = {"video": video, "jobs": jobs, **_people_view(context, video_id)}
+    with context.session() as session:
+        preview = preview_of(session, video_id)
+    player = player_for(video_id, preview, context.settings.preview_dir)
+    values = {"video": video, "jobs": jobs, "player": player, **_people_view(context, video_id)}
     return render(request, context, "video.html", values)
 
 

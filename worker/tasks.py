@@ -18,6 +18,9 @@ storage.results or storage.ingest):
    metadata, the timings, the strip's thumbnails and the timeline (windows, segments,
    shot cuts) in one transaction (``complete_job`` replaces rows an interrupted attempt
    left).
+   Then, the result committed, the video's preview (worker.previews: a small H.264
+   MP4 of a video a browser cannot play as it is; a failure is recorded, never the
+   job's).
    With ``ACTIONTAG_BATCH_VIDEOS`` > 1 (the CUDA default) the task also claims other
    queued jobs of its model, in one statement, and runs their clips together
    (``tag_batch``; worker.batching schedules the decoding and the forward passes).
@@ -82,6 +85,7 @@ from worker.app import TAG_VIDEO_TASK, sender
 from worker.batching import BatchSettings, predict_stream
 from worker.engines import cache as engine_cache
 from worker.predictor import Predictor, VideoPrediction, configure_cpu_threads, resolve_device
+from worker.previews import make_preview
 from worker.video_file import FileRefused, OpenedVideo, open_video
 
 __all__ = [
@@ -349,7 +353,10 @@ def _tag(session: Session, process: WorkerProcess, job_id: int) -> str:
             result: VideoPrediction | Exception = process.predictor.predict(video.decode_path)
         except VideoError as exc:
             result = exc
-        return record_result(session, process, job_id, video, result)
+        outcome = record_result(session, process, job_id, video, result)
+        if outcome == "done":
+            make_preview(session, process.settings, job_id, video)
+        return outcome
 
 
 def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
@@ -388,6 +395,10 @@ def tag_batch(session: Session, process: WorkerProcess, job_id: int) -> str:
         ) as stream:
             for (jid, video), result in stream:
                 outcomes[jid] = record_result(session, process, jid, video, result)
+        # Once every result is in: a preview never holds back a result of the batch.
+        for jid, video in runnable:
+            if outcomes[jid] == "done":
+                make_preview(session, process.settings, jid, video)
     except BaseException:
         for jid in more:
             if jid not in outcomes:

@@ -67,6 +67,11 @@ INBOX = Component(
 )
 WATCHER = Component("watcher", "How the watcher takes files and keeps jobs moving.", ("watcher",))
 WORKER = Component("worker", "How a worker tags a video.", ("worker",))
+PREVIEWS = Component(
+    "previews",
+    "Where the browser-playable previews of videos a browser cannot play as they are lie.",
+    ("worker", "web"),
+)
 WEB = Component("web", "The web app: where it listens, who may use it, uploads.", ("web",))
 TRAINER = Component("trainer", "Getting the training data.", ("trainer",))
 COMPONENTS: tuple[Component, ...] = (
@@ -77,6 +82,7 @@ COMPONENTS: tuple[Component, ...] = (
     INBOX,
     WATCHER,
     WORKER,
+    PREVIEWS,
     WEB,
     TRAINER,
 )
@@ -469,6 +475,36 @@ class Settings:
         parse=parse_at_least(1),
         help="videos decoded ahead of inference",
         default_text="4 on CUDA, 1 on CPU",
+    )
+    # The worker makes them after a video's job is done; the web app serves them.
+    previews: bool = setting(
+        WORKER,
+        default=True,
+        flag="--previews",
+        parse=parse_bool,
+        help="make a small H.264 preview (short side at most 480 pixels) of each video a "
+        "browser cannot play as it is, after its job is done (1/0)",
+        show=lambda on: "1" if on else "0",
+    )
+    preview_dir: Path = setting(
+        PREVIEWS,
+        default=Path("var/previews"),
+        flag="--preview-dir",
+        parse=parse_path,
+        help="the folder of previews, one file per video named by its sha256: workers "
+        "write it, the web app reads it (give both the same folder)",
+        metavar="DIR",
+    )
+    # A pass past this is stopped and recorded as failed; the job is done either way.
+    preview_time_limit: float = setting(
+        WORKER,
+        default=300.0,
+        flag="--preview-time-limit",
+        parse=parse_positive_seconds,
+        help="the longest a worker spends making one preview; longer: none, and why is "
+        "recorded (the job stays done)",
+        metavar=DURATION,
+        show=lambda s: format_duration(timedelta(seconds=s)),
     )
     hmdb51_mirror: str | None = setting(
         TRAINER,

@@ -51,6 +51,7 @@ TABLES = {
     "shot_cuts",
     "windows",
     "annotations",
+    "previews",
 }
 
 
@@ -365,7 +366,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0010"
+    assert current_revision(engine) == head_revision() == "0012"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
@@ -560,4 +561,28 @@ def test_0010_adds_annotations_that_outlive_the_segment_they_correct(database_ur
 
     command.downgrade(config, "0009")
     assert "annotations" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_0012_adds_previews_that_go_with_their_video(database_url: str) -> None:
+    engine = _database_at_0006_with_rows(database_url)
+    config = alembic_config(database_url)
+    command.upgrade(config, "0010")
+    before = _every_row(engine, TABLES_AT_0006)
+
+    upgrade(engine)
+
+    assert _schema_diff(engine) == []
+    assert _every_row(engine, TABLES_AT_0006) == before
+    insert = "INSERT INTO previews (video_id, state, detail, made_at) VALUES "
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(insert + "(1, 'guessed', 'x', :now)"), {"now": NOW})  # no such state
+    with engine.begin() as conn:
+        conn.execute(text(insert + "(1, 'made', 'MJPEG in AVI', :now)"), {"now": NOW})
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM videos WHERE id = 1"))
+        assert conn.execute(text("SELECT count(*) FROM previews")).scalar() == 0
+
+    command.downgrade(config, "0010")
+    assert "previews" not in inspect(engine).get_table_names()
     engine.dispose()

@@ -252,6 +252,7 @@ class RunningWorker:
         self.max_attempts = max_attempts
         self.hostname = hostname or f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = stack.workdir / f"{name}.log"
+        self.preview_dir = stack.workdir / "previews"
         self.service: ServiceProcess | None = None
 
     def command(self) -> list[str]:
@@ -279,6 +280,8 @@ class RunningWorker:
             str(self.max_attempts),
             "--engine",
             self.engine,
+            "--preview-dir",
+            str(self.preview_dir),
         ]
 
     def env(self) -> dict[str, str]:

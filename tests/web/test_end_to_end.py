@@ -16,11 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from launcher.samples import drop, prepare_samples
+from storage.previews import PreviewRecord, preview_of
+from storage.schema import JobState
 from tests.browser import Browser
 from tests.pipeline.pipeline import Pipeline, running_pipeline
 from tests.support.model import CLASSES
 
-from .server import web_server
+from .server import REPO, web_server
 from .store import write_webm
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +48,8 @@ def service(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Itera
             stack.broker_url,
             "--inbox",
             str(pipeline.inbox),
+            "--preview-dir",
+            str(pipeline.worker.preview_dir),
         ]
         with web_server(args, folder / "web.log") as base:
             yield Service(pipeline, base)
@@ -104,6 +109,82 @@ def test_a_file_that_is_no_video_is_recorded_as_failed_with_its_reason(service: 
         assert client.get(f"/api/jobs/{job['job_id']}").json()["error"] == job["error"]
         assert _metric(client, 'actiontag_jobs{state="failed"}') == failed_before + 1
         assert _metric(client, 'actiontag_web_uploads_total{outcome="placed"}') == placed_before + 1
+
+
+PLAYING = "document.getElementById('player').currentTime"
+
+
+def _preview(service: Service, video_id: int) -> PreviewRecord:
+    """The video's preview record, once the worker has written it (after the job)."""
+    deadline = time.monotonic() + DONE_S
+    while True:
+        with service.pipeline.stack.session() as session:
+            found = preview_of(session, video_id)
+        if found is not None:
+            return found
+        assert time.monotonic() < deadline, f"no preview record:\n{service.pipeline.logs()}"
+        time.sleep(0.3)
+
+
+def _plays(browser: Browser, page: str) -> tuple[str, float]:
+    """Open ``page``, start its player muted; its source and a currentTime read once it
+    has advanced."""
+    browser.open(page)
+    browser.evaluate(
+        "(() => { const p = document.getElementById('player'); p.muted = true; p.play(); })()"
+    )
+    browser.wait_for(f"{PLAYING} > 0.25", 30, f"the player of {page} to advance")
+    return browser.evaluate("document.getElementById('player').currentSrc"), browser.evaluate(
+        PLAYING
+    )
+
+
+def test_every_demo_sample_plays_in_the_browser(
+    service: Service, tmp_path: Path, artifacts: Path
+) -> None:
+    samples = [s for s in prepare_samples(tmp_path / "samples", REPO) if s.expect is JobState.DONE]
+    landed = drop(samples, service.pipeline.inbox)
+    pages: dict[str, tuple[str, bool]] = {}
+    for sample, path in zip(samples, landed, strict=True):
+        assert service.pipeline.finished(path).state is JobState.DONE, service.pipeline.logs()
+        (video,) = service.pipeline.videos_at(path)
+        record = _preview(service, video.id)
+        pages[sample.name] = (f"{service.base}/videos/{video.id}", record.state.value == "made")
+    with Browser() as browser:
+        for name, (page, previewed) in pages.items():
+            source, now = _plays(browser, page)
+            assert source.endswith("/preview" if previewed else "/file"), (name, source)
+            assert browser.evaluate(f"new Promise(r => setTimeout(() => r({PLAYING}), 400))") > now
+            browser.screenshot(artifacts / f"sample-{name}.png")
+    previewed = sorted(name for name, (_, made) in pages.items() if made)
+    assert previewed == [
+        "box.mp4",  # H.264 that Chromium's decoder refuses (FFmpeg complains too)
+        "motion-pan_down.avi",
+        "motion-pan_sideways.avi",
+        "motion-pan_up.avi",
+        "motion-still.avi",
+        "motions-in-a-row.avi",
+    ]
+
+
+def test_a_video_whose_file_is_gone_says_so_with_a_download_link(
+    service: Service, tmp_path: Path, artifacts: Path
+) -> None:
+    path = write_webm(service.pipeline.inbox / "gone soon.webm", seed=41)
+    assert service.pipeline.finished(path).state is JobState.DONE, service.pipeline.logs()
+    (video,) = service.pipeline.videos_at(path)
+    _preview(service, video.id)
+    path.unlink()
+    with Browser() as browser:
+        browser.open(f"{service.base}/videos/{video.id}")
+        browser.wait_for(
+            "!document.getElementById('player-message').hidden", 30, "the player's message"
+        )
+        message = browser.evaluate("document.getElementById('player-message').innerText")
+        link = browser.evaluate("document.querySelector('#player-message a[download]').href")
+        browser.screenshot(artifacts / "video-file-gone.png")
+    assert "cannot be served" in message and "Download the original file" in message
+    assert link == f"{service.base}/videos/{video.id}/file"
 
 
 def _metric(client: httpx.Client, sample: str) -> float:

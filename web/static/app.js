@@ -21,6 +21,38 @@ document.addEventListener("click", (event) => {
   if (target.classList.contains("segment")) target.classList.add("current");
 });
 
+// A player the browser cannot feed (a format it does not decode, a file gone from the
+// inbox) says so, with the download link, instead of staying black at 0:00.
+async function explainPlayerError(player) {
+  const box = document.getElementById("player-message");
+  if (!box || !box.hidden) return;
+  let reason = "Your browser cannot play this video.";
+  try {
+    const response = await fetch(player.currentSrc || player.src, {
+      credentials: "same-origin",
+      headers: { Range: "bytes=0-0" },
+    });
+    if (response.status === 410 || response.status === 404) {
+      const body = await response.json().catch(() => ({}));
+      const detail = String(body.detail || response.status).replace(/\.$/, "");
+      reason = `The video's file cannot be served: ${detail}.`;
+    }
+  } catch (error) {
+    reason = "The video could not be loaded from the server.";
+  }
+  box.querySelector('[data-field="player-reason"]').textContent = reason;
+  box.hidden = false;
+  player.hidden = true;
+}
+
+function watchPlayer() {
+  const player = document.getElementById("player");
+  if (!player) return;
+  player.addEventListener("error", () => explainPlayerError(player));
+  if (player.error) explainPlayerError(player);  // failed before this script ran
+}
+watchPlayer();
+
 function seekFromHash() {
   const match = /^#t=([0-9.]+)$/.exec(location.hash);
   if (match) seek(parseFloat(match[1]));
