@@ -26,6 +26,7 @@ from actiontag.settings.grammar import (
     parse_ip_list,
     parse_lower,
     parse_name,
+    parse_one_of,
     parse_path,
     parse_port,
     parse_positive_duration,
@@ -358,6 +359,17 @@ class Settings:
         help="inference engine: auto (the fastest that agrees with fp32 eager here), eager, "
         "bf16, openvino, openvino-fp32",
         metavar="ENGINE",
+    )
+    # The learned detector finds gradual transitions too (timeline.shots says why).
+    shot_detector: str = setting(
+        WORKER,
+        default="transnetv2",
+        flag="--shot-detector",
+        parse=parse_one_of("transnetv2", "histogram"),
+        help="shot boundaries: transnetv2 (the learned network, run where a cheap signal "
+        "sees a candidate: hard cuts, dissolves, fades) or histogram (luma histograms: hard "
+        "cuts only, cheaper)",
+        metavar="DETECTOR",
     )
     engine_cache: Path | None = setting(
         WORKER,

@@ -365,7 +365,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0010"
+    assert current_revision(engine) == head_revision() == "0011"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
@@ -560,4 +560,30 @@ def test_0010_adds_annotations_that_outlive_the_segment_they_correct(database_ur
 
     command.downgrade(config, "0009")
     assert "annotations" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_0011_keeps_the_old_cuts_as_hard_cuts_and_stores_a_transitions_end(
+    database_url: str,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from storage.queries.timelines import timelines
+    from timeline.values import Cut
+
+    engine = _database_at_0006_with_rows(database_url)
+    command.upgrade(alembic_config(database_url), "0010")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO shot_cuts (job_id, position, time_s) VALUES (1, 0, 1.5)"))
+    command.upgrade(alembic_config(database_url), "head")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO shot_cuts (job_id, position, time_s, end_s) VALUES (1, 1, 3, 4)")
+        )
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(
+                text("INSERT INTO shot_cuts (job_id, position, time_s, end_s) VALUES (1, 2, 5, 4)")
+            )
+    with Session(engine) as session:
+        assert timelines(session, [1])[1].cuts == (Cut(1.5, 1.5), Cut(3.0, 4.0))
     engine.dispose()
