@@ -397,19 +397,24 @@ class SegmentRecord(Base):
 
 
 class ShotCut(Base):
-    """A shot cut in a job's video: ``time_s``, the first frame of the new shot."""
+    """A shot boundary in a job's video (timeline.values.Cut): a hard cut at ``time_s``,
+    the first frame of the new shot (``end_s`` NULL, as every row before transitions
+    were kept, or equal), or a gradual transition from ``time_s`` to ``end_s``, the new
+    shot's first clean frame."""
 
     __tablename__ = "shot_cuts"
     __table_args__ = (
         UniqueConstraint("job_id", "position"),
         CheckConstraint("position >= 0", name="position_not_negative"),
         CheckConstraint("time_s >= 0", name="time_not_negative"),
+        CheckConstraint("end_s IS NULL OR end_s >= time_s", name="end_not_before_start"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     time_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     job: Mapped[Job] = relationship(back_populates="shot_cuts")
 

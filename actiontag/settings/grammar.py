@@ -177,6 +177,18 @@ def parse_lower(text: str) -> str:
     return text.strip().lower()
 
 
+def parse_one_of(*names: str) -> Callable[[str], str]:
+    """One of ``names``, case and surrounding spaces aside."""
+
+    def parse(text: str) -> str:
+        value = parse_lower(text)
+        if value not in names:
+            raise ValueError(f"{text!r} is none of {', '.join(names)}")
+        return value
+
+    return parse
+
+
 def parse_host(text: str) -> str:
     host = text.strip()
     if not host or any(c.isspace() or c in "/@" for c in host):

@@ -26,6 +26,7 @@ from actiontag.settings.grammar import (
     parse_ip_list,
     parse_lower,
     parse_name,
+    parse_one_of,
     parse_path,
     parse_port,
     parse_positive_duration,
@@ -364,6 +365,19 @@ class Settings:
         help="inference engine: auto (the fastest that agrees with fp32 eager here), eager, "
         "bf16, openvino, openvino-fp32",
         metavar="ENGINE",
+    )
+    # The learned detector finds gradual transitions too (timeline.shots says why).
+    shot_detector: str = setting(
+        WORKER,
+        default="histogram",
+        flag="--shot-detector",
+        parse=parse_one_of("transnetv2", "histogram"),
+        help="shot boundaries: histogram (luma histograms: hard cuts only, a small part of "
+        "tagging's cost) or transnetv2 (the learned network, run where a cheap signal sees "
+        "a candidate: hard cuts, most dissolves and fades, not wipes; on a CPU it costs "
+        "about as much as the action model, and each worker converts it once for its "
+        "engine cache)",
+        metavar="DETECTOR",
     )
     engine_cache: Path | None = setting(
         WORKER,

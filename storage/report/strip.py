@@ -35,7 +35,7 @@ def timeline_span(duration: float | None, timeline: Timeline) -> float:
         [duration or 0.0]
         + [w.end_s for w in timeline.windows]
         + [s.end_s for s in timeline.segments]
-        + list(timeline.cuts)
+        + [c.end_s for c in timeline.cuts]
     )
 
 
@@ -178,5 +178,5 @@ def build_strip(timeline: Timeline, duration: float | None) -> Strip:
         )
         for position, segment in enumerate(timeline.segments)
     )
-    cuts = tuple(StripCut(cut, fraction(cut)) for cut in timeline.cuts)
+    cuts = tuple(StripCut(cut.start_s, fraction(cut.start_s)) for cut in timeline.cuts)
     return Strip(span, pieces, cuts, timeline.windows)

@@ -564,10 +564,36 @@ def test_0010_adds_annotations_that_outlive_the_segment_they_correct(database_ur
     engine.dispose()
 
 
+def test_0011_keeps_the_old_cuts_as_hard_cuts_and_stores_a_transitions_end(
+    database_url: str,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from storage.queries.timelines import timelines
+    from timeline.values import Cut
+
+    engine = _database_at_0006_with_rows(database_url)
+    command.upgrade(alembic_config(database_url), "0010")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO shot_cuts (job_id, position, time_s) VALUES (1, 0, 1.5)"))
+    command.upgrade(alembic_config(database_url), "head")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO shot_cuts (job_id, position, time_s, end_s) VALUES (1, 1, 3, 4)")
+        )
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(
+                text("INSERT INTO shot_cuts (job_id, position, time_s, end_s) VALUES (1, 2, 5, 4)")
+            )
+    with Session(engine) as session:
+        assert timelines(session, [1])[1].cuts == (Cut(1.5, 1.5), Cut(3.0, 4.0))
+    engine.dispose()
+
+
 def test_0012_adds_previews_that_go_with_their_video(database_url: str) -> None:
     engine = _database_at_0006_with_rows(database_url)
     config = alembic_config(database_url)
-    command.upgrade(config, "0010")
+    command.upgrade(config, "0011")
     before = _every_row(engine, TABLES_AT_0006)
 
     upgrade(engine)
@@ -583,6 +609,6 @@ def test_0012_adds_previews_that_go_with_their_video(database_url: str) -> None:
         conn.execute(text("DELETE FROM videos WHERE id = 1"))
         assert conn.execute(text("SELECT count(*) FROM previews")).scalar() == 0
 
-    command.downgrade(config, "0010")
+    command.downgrade(config, "0011")
     assert "previews" not in inspect(engine).get_table_names()
     engine.dispose()
