@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from actiontag.settings import Settings
 from storage.db import DatabaseUnavailable, open_database
-from web import api, corrections, media, pages, schemas, security
+from web import api, corrections, events, media, pages, schemas, security
 from web.context import HERE, WebContext
 from web.docs import mount_docs
 from web.health import health
@@ -70,6 +70,7 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.context = context
     app.include_router(api.router)
     app.include_router(corrections.router)
+    app.include_router(events.router)
     app.include_router(pages.router)
     app.include_router(media.router)
     mount_docs(app, SECURITY_HEADERS["Content-Security-Policy"])
