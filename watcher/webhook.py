@@ -90,8 +90,10 @@ class WebhookSender:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop after the post in hand (its attempts end at once) and give the cursor up."""
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop after the post in hand (its attempts end at once) and give the cursor up;
+        a post still waiting on its receiver after ``timeout`` is left to the process's
+        exit (the thread is a daemon; the lease then runs out by itself)."""
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
