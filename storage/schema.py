@@ -2,7 +2,8 @@
 
 Migrations in ``storage/migrations`` build exactly this metadata (a test checks it).
 Job states change only in :mod:`storage.ingest` (a job made, superseded),
-:mod:`storage.transitions` (the state machine) and :mod:`storage.results` (done).
+:mod:`storage.transitions` (the state machine) and :mod:`storage.results` (done); the
+database itself records each change in ``job_events`` (triggers, migration 0013).
 """
 
 from __future__ import annotations
@@ -539,3 +540,32 @@ class Preview(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     size: Mapped[int | None] = mapped_column(BigInteger)
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobEvent(Base):
+    """A job made or its state changed: the outbox of the event stream and the webhook.
+
+    Written by triggers on ``jobs`` (migration 0013), never by this code, in the
+    transaction that changed the state; ``id`` only grows. ``state`` is the state the job
+    entered, ``at`` when (the database's clock).
+    """
+
+    __tablename__ = "job_events"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy's API)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+
+
+class EventCursor(Base):
+    """How far a deliverer of job events (``name``: ``webhook``) got, and which process
+    holds it until when: one deliverer at a time, whatever the number of watchers."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]

@@ -52,6 +52,8 @@ TABLES = {
     "windows",
     "annotations",
     "previews",
+    "job_events",
+    "event_cursors",
 }
 
 
@@ -366,7 +368,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0012"
+    assert current_revision(engine) == head_revision() == "0013"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
@@ -611,4 +613,29 @@ def test_0012_adds_previews_that_go_with_their_video(database_url: str) -> None:
 
     command.downgrade(config, "0011")
     assert "previews" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_0013_records_state_changes_of_jobs_kept_from_before(database_url: str) -> None:
+    engine = _database_at_0006_with_rows(database_url)
+    config = alembic_config(database_url)
+    command.upgrade(config, "0012")
+    before = _every_row(engine, TABLES_AT_0006)
+
+    upgrade(engine)
+
+    assert _schema_diff(engine) == []
+    assert _every_row(engine, TABLES_AT_0006) == before
+    events = "SELECT job_id, state FROM job_events ORDER BY id"
+    with engine.begin() as conn:
+        assert conn.execute(text(events)).all() == []  # the past is not made up
+        job = conn.execute(text("SELECT id FROM jobs ORDER BY id LIMIT 1")).scalar_one()
+        conn.execute(text("UPDATE jobs SET state = 'queued' WHERE id = :id"), {"id": job})
+        conn.execute(text("UPDATE jobs SET state = 'queued' WHERE id = :id"), {"id": job})
+        assert conn.execute(text(events)).all() == [(job, "queued")]
+
+    command.downgrade(config, "0012")
+    assert not {"job_events", "event_cursors"} & set(inspect(engine).get_table_names())
+    with engine.begin() as conn:  # no trigger left writing into a table that is gone
+        conn.execute(text("UPDATE jobs SET state = 'failed' WHERE id = :id"), {"id": job})
     engine.dispose()
