@@ -26,14 +26,15 @@ feeding it the frames a decode already produced costs less than a second decode 
    the false boundaries on the single-shot clips, and the cost per video-minute as a
    ratio to the action model's, measured in the same run: the full R(2+1)D-18 network
    (ModelConfig defaults, random weights) through the worker's default engine
-   (``auto``), a window every second (timeline.windows.DEFAULT_EVERY_S), batches of the
-   worker's chunk. Matching is one to one and ignores the found boundary's kind (the
-   histogram detector calls everything a hard cut): a hard cut is found by a boundary
-   within ``--hard-frames`` frames of it, a gradual transition by one that overlaps its
-   span or lies within ``--gradual-frames`` of it; a boundary that finds nothing is
-   false, against the precision of its own kind.
+   (``auto``), a window every second (timeline.windows.DEFAULT_EVERY_S), in batches of
+   the worker's chunk, median of --repeats; each detector makes one pass over every
+   video, after a warm-up that converts and compiles its network. Matching is one to
+   one and ignores the found boundary's kind (the histogram detector calls everything a
+   hard cut): a hard cut is found by a boundary within ``--hard-frames`` frames of it, a
+   gradual transition by one that overlaps its span or lies within ``--gradual-frames``
+   of it; a boundary that finds nothing is false, against the precision of its own kind.
 
-    python bench/shot_detectors.py              # about 15 minutes on 2 busy cores
+    python bench/shot_detectors.py              # about 5 minutes on 2 busy cores
     python bench/shot_detectors.py --quick      # a couple of minutes
     python bench/shot_detectors.py --sections 3 # the fixtures' videos only
 """
@@ -440,9 +441,9 @@ def main() -> None:
     )
     parser.add_argument("--cache-dir", type=Path, default=Path("var/bench/shots"))
     parser.add_argument("--seeds", type=int, default=None, help="renderings in 1 (default 8)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (default 3)")
     parser.add_argument(
-        "--quick", action="store_true", help="1 seed, 1 repeat, a fifth of the fixtures' video"
+        "--quick", action="store_true", help="1 seed, a fifth of the fixtures' video"
     )
     parser.add_argument("--sections", default="1,2,3", help="which parts to run (default 1,2,3)")
     parser.add_argument("--hard-frames", type=int, default=2, help="a hard cut's tolerance")
@@ -451,15 +452,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     seeds = args.seeds or (1 if args.quick else 8)
-    repeats = args.repeats or (1 if args.quick else 3)
     sections = {s.strip() for s in args.sections.split(",")}
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     if "1" in sections:
         detectors(args.cache_dir, seeds)
     if "2" in sections:
-        feed_or_second_pass(args.cache_dir, repeats)
+        feed_or_second_pass(args.cache_dir, args.repeats)
     if "3" in sections:
-        fixture_detectors(args.cache_dir, args.quick, max(repeats, 3), args)
+        fixture_detectors(args.cache_dir, args.quick, args.repeats, args)
 
 
 if __name__ == "__main__":
