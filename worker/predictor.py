@@ -15,8 +15,9 @@ short video is never judged on fewer clips than evaluation uses). Three stages:
   centre-cropped and normalised with the checkpoint's own model.transform.VideoTransform,
   and go through an :class:`Engine` ``chunk`` at a time while the next ones decode, so
   memory stays bounded whatever the length. A front-to-back decode also feeds the shot
-  detector (timeline.shots.ShotFeed, ``shot_detector``: the learned ``transnetv2`` or the
-  cheap ``histogram``); sparse windows get the boundaries from a pass of their own.
+  detector (timeline.shots.ShotFeed, ``shot_detector``: the cheap ``histogram``, the
+  setting's default, or the learned ``transnetv2``); sparse windows get the boundaries
+  from a pass of their own.
 - the result: the video's top-k is the mean of all its windows' softmax and its expert
   usage the mean of their gate weights with how many windows chose each expert
   (DESIGN.md); the timeline (worker.timelines) holds the windows, the segments and the
@@ -226,7 +227,7 @@ class Predictor:
         max_windows: int = DEFAULT_MAX_WINDOWS,
         chunk: int = DEFAULT_CHUNK,
         max_frames: int = DEFAULT_MAX_FRAMES,
-        shot_detector: str = "transnetv2",
+        shot_detector: str = "histogram",
     ) -> None:
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(Path(checkpoint))
