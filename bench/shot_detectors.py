@@ -16,14 +16,36 @@ feeding it the frames a decode already produced costs less than a second decode 
    PySceneDetect's own ``detect()`` on the file (its HistogramDetector, 32 bins: the
    cost of a pass of its own). Medians of --repeats runs, in one run.
 
-    python bench/shot_detectors.py              # about 3 minutes
+3. Every detector on real footage. The videos bench/shot_truth.py builds from
+   tests/fixtures/videos (joins by hard cuts; joins by dissolves, fades through black and
+   wipes with a few hard cuts; single-shot clips: hand-held, whip pans, a zoom), 192x108
+   at 25 fps, fed frame by frame as the worker feeds its detector: ``histogram`` (the
+   default), PySceneDetect's ContentDetector (its defaults: the reference), ``transnetv2``
+   gated (the learned path the setting picks) and TransNetV2 on every frame. Per
+   detector: precision, recall and F1 for hard cuts and for gradual transitions apart,
+   the false boundaries on the single-shot clips, and the cost per video-minute as a
+   ratio to the action model's, measured in the same run: the full R(2+1)D-18 network
+   (ModelConfig defaults, random weights) through the worker's default engine
+   (``auto``), a window every second (timeline.windows.DEFAULT_EVERY_S), in batches of
+   the worker's chunk, median of --repeats; each detector makes one pass over every
+   video, after a warm-up that converts and compiles its network. Matching is one to
+   one and ignores the found boundary's kind (the histogram detector calls everything a
+   hard cut): a hard cut is found by a boundary within ``--hard-frames`` frames of it, a
+   gradual transition by one that overlaps its span or lies within ``--gradual-frames``
+   of it; a boundary that finds nothing is false, against the precision of its own kind.
+
+    python bench/shot_detectors.py              # about 5 minutes on 2 busy cores
+    python bench/shot_detectors.py --quick      # a couple of minutes
+    python bench/shot_detectors.py --sections 3 # the fixtures' videos only
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -32,7 +54,14 @@ import numpy as np
 from decoding.frames import ClipSink, bgr_to_rgb, output_size
 from decoding.index import index_file
 from decoding.video import probe, read_clips
-from timeline.shots import ShotDetector, ShotParams, detect_cuts, detect_cuts_in_file
+from timeline.shots import (
+    ShotDetector,
+    ShotParams,
+    detect_cuts,
+    detect_cuts_in_file,
+    make_boundary_detector,
+)
+from timeline.values import Cut
 from timeline.windows import frame_times, place_windows
 from trainer.motion_videos import TRUTH_PARTS, Part, sequence_frames, sequence_truth, write_sequence
 
@@ -238,17 +267,199 @@ def feed_or_second_pass(folder: Path, repeats: int) -> None:
     )
 
 
+@dataclass
+class Score:
+    """One detector's tally over the videos."""
+
+    hard: int = 0
+    hard_found: int = 0
+    hard_false: int = 0
+    gradual: int = 0
+    gradual_found: int = 0
+    gradual_false: int = 0
+    single_false: int = 0
+    seconds: float = 0.0  # detector time
+    network_frames: int = 0
+    start_errors: list[int] = field(default_factory=list)  # found - truth, frames
+    end_errors: list[int] = field(default_factory=list)
+
+
+def prf(found: int, false: int, truth: int) -> str:
+    precision = found / (found + false) if found + false else 1.0
+    recall = found / truth if truth else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return f"P {precision:.2f} R {recall:.2f} F1 {f1:.2f} ({found}/{truth}, {false} false)"
+
+
+def score_video(score: Score, truth, found: tuple[Cut, ...], fps: float, args) -> None:
+    """Match ``found`` to the truth's transitions one to one (module docstring)."""
+    spans = [(round(c.start_s * fps), round(c.end_s * fps)) for c in found]
+    used = [False] * len(spans)
+
+    def gap(span: tuple[int, int], lo: int, hi: int) -> int:
+        """Frames between a found span and [lo, hi]; 0 where they overlap."""
+        return max(0, lo - span[1], span[0] - hi)
+
+    for t in truth.transitions:
+        if t.gradual:
+            score.gradual += 1
+            # A transition's frames are [start, end): its last blended frame is end - 1,
+            # the new shot's first clean frame is end.
+            lo, hi, within = t.start, t.end, args.gradual_frames
+        else:
+            score.hard += 1
+            lo, hi, within = t.start, t.start, args.hard_frames
+        near = [
+            (gap(span, lo, hi), i)
+            for i, span in enumerate(spans)
+            if not used[i] and gap(span, lo, hi) <= within
+        ]
+        if not near:
+            continue
+        _, i = min(near)
+        used[i] = True
+        if t.gradual:
+            score.gradual_found += 1
+            if found[i].kind == "gradual":
+                score.start_errors.append(spans[i][0] - t.start)
+                score.end_errors.append(spans[i][1] - t.end)
+        else:
+            score.hard_found += 1
+    for i, cut in enumerate(found):
+        if used[i]:
+            continue
+        if cut.kind == "gradual":
+            score.gradual_false += 1
+        else:
+            score.hard_false += 1
+        if not truth.transitions:
+            score.single_false += 1
+
+
+def action_model_seconds_per_minute(folder: Path, repeats: int) -> tuple[float, str]:
+    """The full network's engine time for a video-minute of windows, and the engine."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.pipeline
+    from bench.pipeline import ensure_checkpoint
+    from timeline.windows import DEFAULT_EVERY_S
+    from worker.predictor import DEFAULT_CHUNK, Predictor
+
+    predictor = Predictor(ensure_checkpoint(folder, small=False), device="cpu", engine="auto")
+    config = predictor.config
+    batch = torch.randn(DEFAULT_CHUNK, 3, config.clip_len, config.crop_size, config.crop_size)
+    per_batch, _ = timed(lambda: predictor.engine(batch), repeats)
+    windows_per_minute = 60.0 / DEFAULT_EVERY_S
+    return per_batch / DEFAULT_CHUNK * windows_per_minute, predictor.engine.name
+
+
+def fixture_detectors(folder: Path, quick: bool, repeats: int, args) -> None:
+    from shot_truth import FPS, SIZE, truth_videos  # bench/, on the path as a script
+
+    from timeline.learned_shots import LearnedParams, LearnedShotDetector
+
+    videos = list(truth_videos(quick=quick))
+    seconds = sum(v.seconds for v in videos)
+    hard = sum(not t.gradual for v in videos for t in v.transitions)
+    gradual = sum(t.gradual for v in videos for t in v.transitions)
+    singles = sum(not v.transitions for v in videos)
+    print(
+        f"\n3. on the fixtures' videos (bench/shot_truth.py{', --quick' if quick else ''}): "
+        f"{len(videos)} videos, {seconds:.0f} s at {FPS:.0f} fps, {SIZE[0]}x{SIZE[1]}; "
+        f"{hard} hard cuts, {gradual} gradual transitions, {singles} single-shot clips"
+    )
+    model_s, engine = action_model_seconds_per_minute(folder, repeats)
+    print(
+        f"   action model (R(2+1)D-18, ModelConfig defaults, engine {engine}): "
+        f"{model_s:.1f} s per video-minute"
+    )
+    detectors = {
+        "histogram (default)": lambda: make_boundary_detector("histogram", FPS),
+        "content (PySceneDetect, reference)": lambda: _Hard(
+            ShotDetector(FPS, ShotParams("content"))
+        ),
+        "transnetv2, gated": lambda: make_boundary_detector("transnetv2", FPS),
+        "transnetv2, every frame": lambda: LearnedShotDetector(FPS, LearnedParams(gate=False)),
+    }
+    for name, make in detectors.items():
+        warm = make()  # the network's conversion and compilation are a process's, once
+        for rgb in videos[0].frames[:120]:
+            warm.push(rgb, 0.0)
+        warm.finish()
+        score = Score()
+        for video in videos:
+            detector = make()
+            started = time.perf_counter()
+            for number, rgb in enumerate(video.frames):
+                detector.push(rgb, number / FPS)
+            found = detector.finish()
+            score.seconds += time.perf_counter() - started
+            score.network_frames += getattr(detector, "network_frames", 0)
+            score_video(score, video, found, FPS, args)
+        per_minute = score.seconds / seconds * 60
+        frames = sum(len(v.frames) for v in videos)
+        network = (
+            f"; network on {score.network_frames / frames:.2f} frames per frame"
+            if score.network_frames
+            else ""
+        )
+        print(f"   {name}")
+        print(f"     hard    {prf(score.hard_found, score.hard_false, score.hard)}")
+        print(f"     gradual {prf(score.gradual_found, score.gradual_false, score.gradual)}")
+        if score.start_errors:
+            worst_start = max(score.start_errors, key=abs)
+            worst_end = max(score.end_errors, key=abs)
+            print(
+                f"     gradual spans found: start off by median "
+                f"{statistics.median(map(abs, score.start_errors)):.0f}, worst {worst_start:+d} "
+                f"frames; end median {statistics.median(map(abs, score.end_errors)):.0f}, "
+                f"worst {worst_end:+d}"
+            )
+        print(
+            f"     single-shot clips: {score.single_false} false boundaries; cost "
+            f"{per_minute:.2f} s per video-minute = {per_minute / model_s:.3f}x the action "
+            f"model{network}"
+        )
+
+
+class _Hard:
+    """A ShotDetector's cut times as hard cuts."""
+
+    def __init__(self, detector: ShotDetector) -> None:
+        self.detector = detector
+
+    def push(self, rgb: np.ndarray, time_s: float) -> None:
+        self.detector.push(rgb, time_s)
+
+    def finish(self) -> tuple[Cut, ...]:
+        return tuple(Cut.at(t) for t in self.detector.finish())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cache-dir", type=Path, default=Path("var/bench/shots"))
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=None, help="renderings in 1 (default 8)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (default 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 seed, a fifth of the fixtures' video"
+    )
+    parser.add_argument("--sections", default="1,2,3", help="which parts to run (default 1,2,3)")
+    parser.add_argument("--hard-frames", type=int, default=2, help="a hard cut's tolerance")
+    parser.add_argument(
+        "--gradual-frames", type=int, default=2, help="a gradual transition's tolerance"
+    )
     args = parser.parse_args()
+    seeds = args.seeds or (1 if args.quick else 8)
+    sections = {s.strip() for s in args.sections.split(",")}
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    detectors(args.cache_dir, args.seeds)
-    feed_or_second_pass(args.cache_dir, args.repeats)
+    if "1" in sections:
+        detectors(args.cache_dir, seeds)
+    if "2" in sections:
+        feed_or_second_pass(args.cache_dir, args.repeats)
+    if "3" in sections:
+        fixture_detectors(args.cache_dir, args.quick, args.repeats, args)
 
 
 if __name__ == "__main__":

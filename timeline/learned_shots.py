@@ -82,10 +82,8 @@ class LearnedShotDetector:
     ) -> None:
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        from timeline.transnet import make_runner
-
         self.params = params or LearnedParams()
-        self._run = make_runner(self.params.runner, store)
+        self._store = store
         self._frames: list[np.ndarray] = []  # the small frames from number self._base on
         self._base = 0
         self._times: list[float] = []
@@ -131,7 +129,12 @@ class LearnedShotDetector:
         first = max(self._base, self._owned_to - MARGIN)
         last = min(len(self._times), owned_to + MARGIN)
         frames = np.stack(self._frames[first - self._base : last - self._base])
-        found = boundaries(frames, self._run, self.params, self)
+        # The network is loaded (and converted, the first time) where it first runs, so
+        # that making a detector costs nothing.
+        from timeline.transnet import make_runner
+
+        run = make_runner(self.params.runner, self._store)
+        found = boundaries(frames, run, self.params, self)
         for start, end in found:
             if self._owned_to <= start + first < owned_to:
                 self._found.append((start + first, end + first))

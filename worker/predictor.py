@@ -16,7 +16,8 @@ short video is never judged on fewer clips than evaluation uses). Three stages:
   and go through an :class:`Engine` ``chunk`` at a time while the next ones decode, so
   memory stays bounded whatever the length. A front-to-back decode also feeds the shot
   detector (timeline.shots.ShotFeed, ``shot_detector``: the cheap ``histogram``, the
-  default, or the learned ``transnetv2``); sparse windows get the boundaries from a pass of their own.
+  setting's default, or the learned ``transnetv2``); sparse windows get the boundaries
+  from a pass of their own.
 - the result: the video's top-k is the mean of all its windows' softmax and its expert
   usage the mean of their gate weights with how many windows chose each expert
   (DESIGN.md); the timeline (worker.timelines) holds the windows, the segments and the

@@ -21,7 +21,7 @@ from storage import ingest
 from storage.cli import format_clock, main, timeline_strip
 from storage.db import make_sessionmaker
 from storage.schema import Job, JobState, Model
-from timeline.values import Segment, Timeline, Window
+from timeline.values import Cut, Segment, Timeline, Window
 
 from .conftest import digest, hand_over
 from .test_cli import REDIS_URL, run_cli
@@ -265,6 +265,21 @@ def test_show_prints_each_jobs_timeline_strip_segments_and_cuts(
         "     2. 00:00:08.000-00:00:11.000    3.000 s  walk       0.620  0.720  (run 0.05)" in out
     )
     assert "  shot cuts: 00:00:05.500\n" in out
+
+
+@sqlite_only
+def test_show_prints_a_gradual_transitions_span_in_the_strip_and_the_cuts(
+    store_url: str, session: Session, model: Model, tmp_path: Path
+) -> None:
+    windows = tuple(Window(float(t), t + 2.0, "run", 0.9) for t in range(0, 12, 2))
+    timeline = Timeline(windows, (segment(0.0, 12.0, "run", 0.9),), (Cut.at(1.5), Cut(3.0, 4.5)))
+    tag(session, model, "dissolve", timeline)
+    result = run_cli("show", "/inbox/dissolve.mp4", url=store_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "  shot cuts: 00:00:01.500 00:00:03.000-00:00:04.500\n" in result.stdout
+    # 60 cells over 12 s: the hard cut in cell 7, the transition over cells 15-22.
+    cells = " " * 7 + "|" + " " * 7 + "=" * 8
+    assert f"    {cells:<60}  shot cuts\n" in result.stdout
 
 
 @sqlite_only

@@ -16,7 +16,7 @@ from storage import ingest, transitions
 from storage.db import make_sessionmaker, open_database, write_transaction
 from storage.results import JobResult, complete_job
 from tests.support.videos import write_video
-from timeline.values import Segment, Timeline, Window
+from timeline.values import Cut, Segment, Timeline, Window
 
 HOSTILE_LABEL = '<script>alert("x")</script>&\nfake line'
 META = {"duration": 2.0, "fps": 12.0, "frames": 24, "width": 64, "height": 48}
@@ -27,7 +27,7 @@ def write_webm(path: Path, seed: int, frames: int = 24, size: tuple[int, int] = 
     return write_video(path, seed, frames, size, fourcc="VP80")
 
 
-def timeline(label: str = "wave") -> Timeline:
+def timeline(label: str = "wave", cuts: tuple[float | Cut, ...] = (1.0,)) -> Timeline:
     jpeg = encode_thumbnails([np.full((24, 32, 3), 120, dtype=np.uint8)])[0]
     return Timeline(
         windows=(Window(0.0, 1.0, label, 0.8), Window(1.0, 2.0, "run", 0.7)),
@@ -35,7 +35,7 @@ def timeline(label: str = "wave") -> Timeline:
             Segment(0.0, 1.0, label, 0.8, 0.9, ((label, 0.8), ("run", 0.1)), thumbnail=jpeg),
             Segment(1.0, 2.0, "run", 0.7, 0.75, (("run", 0.7), (label, 0.2))),
         ),
-        cuts=(1.0,),
+        cuts=cuts,
     )
 
 
@@ -68,7 +68,9 @@ class Store:
             ).job
             return job.video_id, job.id
 
-    def complete(self, job_id: int, label: str = "wave") -> None:
+    def complete(
+        self, job_id: int, label: str = "wave", cuts: tuple[float | Cut, ...] = (1.0,)
+    ) -> None:
         with make_sessionmaker(self.engine)() as session, write_transaction(session):
             transitions.claim_job(session, job_id, "test-worker", max_attempts=3)
             jpeg = encode_thumbnails([np.full((24, 32, 3), 90, dtype=np.uint8)])
@@ -82,7 +84,7 @@ class Store:
                     decode_ms=12.0,
                     inference_ms=30.0,
                     thumbnails=jpeg,
-                    timeline=timeline(label),
+                    timeline=timeline(label, cuts),
                 ),
             )
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import fresh_postgres_database
+from timeline.values import Cut
 
 from .store import HOSTILE_LABEL, Store, build_store, write_webm
 
@@ -73,6 +74,19 @@ def test_one_video_is_found_by_id_or_sha256_with_its_timeline(
     assert client.get(timeline["segments"][0]["thumbnail_url"]).headers["content-type"] == (
         "image/jpeg"
     )
+
+
+def test_a_videos_timeline_carries_a_gradual_boundarys_start_end_and_kind(
+    client: TestClient, store: Store
+) -> None:
+    video_id, job_id = store.record(write_webm(store.inbox / "dissolve.webm", seed=4))
+    store.complete(job_id, cuts=(1.0, Cut(3.0, 4.0)))
+    timeline = client.get(f"/api/videos/{video_id}").json()["timelines"][str(job_id)]
+    assert timeline["boundaries"] == [
+        {"start_s": 1.0, "end_s": 1.0, "kind": "hard"},
+        {"start_s": 3.0, "end_s": 4.0, "kind": "gradual"},
+    ]
+    assert timeline["cuts"] == [1.0, 3.0]
 
 
 def test_a_video_reference_that_is_not_an_id_or_sha256_is_not_found(client: TestClient) -> None:

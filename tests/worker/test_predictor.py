@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from actiontag.settings import load_settings
 from decoding.video import VideoError, probe, read_clips
 from model.checkpoint import load_checkpoint
 from model.transform import VideoTransform
 from tests.support.model import CLASSES, CONFIG
 from tests.support.stack import NUM_CLIPS, make_checkpoint
 from tests.support.videos import write_video
+from timeline.shots import make_boundary_detector
 from trainer.evaluate import evaluation_clips
 from worker import predictor as predictor_module
 from worker.predictor import EagerEngine, EngineOutput, Predictor, resolve_device
+from worker.tasks import WorkerProcess
 
 # A model trained on other statistics than Kinetics'.
 OWN_STATISTICS = dataclasses.replace(CONFIG, mean=(0.5, 0.25, 0.125), std=(0.2, 0.4, 0.1))
@@ -178,3 +182,35 @@ def test_asking_for_cuda_without_a_gpu_is_refused_with_advice() -> None:
     else:
         with pytest.raises(ValueError, match="--device cpu"):
             resolve_device("cuda")
+
+
+@pytest.fixture
+def torch_threads() -> Iterator[None]:
+    """A worker process takes the CPU's cores for torch; the test process gets its own
+    count back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("torch_threads")
+@pytest.mark.parametrize("name", ["histogram", "transnetv2"])
+def test_the_shot_detector_setting_picks_the_detector_the_workers_decode_feeds(
+    checkpoint: Path, video: Path, tmp_path: Path, name: str
+) -> None:
+    settings = load_settings(
+        environ={
+            "ACTIONTAG_SHOT_DETECTOR": name,
+            "ACTIONTAG_CHECKPOINT": str(checkpoint),
+            "ACTIONTAG_ENGINE": "eager",
+            "ACTIONTAG_DEVICE": "cpu",
+            "ACTIONTAG_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
+        }
+    )
+    worker = WorkerProcess.start("shot-setting", settings, send=lambda *_: None)
+    feed = worker.predictor._shot_feed(worker.predictor.plan(video))
+    assert feed is not None  # a short video decodes front to back, feeding the detector
+    assert type(feed.detector) is type(make_boundary_detector(name, fps=25.0))
+    assert type(make_boundary_detector("histogram", 25.0)) is not type(
+        make_boundary_detector("transnetv2", 25.0)
+    )
