@@ -20,6 +20,7 @@ from web.keyed_locks import KeyedLocks
 from web.metrics import Metrics
 from web.recent import RecentUploads
 from web.throttle import SignInThrottle
+from web.upload_summaries import UploadSummaries
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,6 +35,8 @@ class WebContext:
     uploads: RecentUploads = field(init=False, default_factory=RecentUploads)
     verifying: KeyedLocks = field(init=False, default_factory=KeyedLocks)  # by video id
     throttle: SignInThrottle = field(init=False, default_factory=SignInThrottle)  # wrong tokens
+    # What each upload form's POST found, for the page it is sent on to.
+    upload_summaries: UploadSummaries = field(init=False, default_factory=UploadSummaries)
     celery: Any = None  # made on first /healthz (worker.app), for the broker check
 
     def __post_init__(self) -> None:
