@@ -202,9 +202,7 @@ def _video(context: WebContext, video_id: int) -> VideoDetail:
             raise HTTPException(404, str(exc)) from None
 
 
-def _job_view(
-    video: VideoDetail, job: ResultRow, classes: dict[int, list[str]]
-) -> dict[str, Any]:
+def _job_view(video: VideoDetail, job: ResultRow, classes: dict[int, list[str]]) -> dict[str, Any]:
     timeline = video.timelines.get(job.job_id)
     strip = views.strip_of(video, timeline, classes.get(job.model_id, ())) if timeline else None
     return {

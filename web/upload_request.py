@@ -82,9 +82,7 @@ async def _place(form: ReceivedForm, inbox_fd: int, context: WebContext) -> None
             record_upload_name(session, sha256, name)
 
     try:
-        await anyio.to_thread.run_sync(
-            place, form, inbox_fd, known, context.uploads, name_upload
-        )
+        await anyio.to_thread.run_sync(place, form, inbox_fd, known, context.uploads, name_upload)
     except DatabaseUnavailable as exc:
         raise UploadRefused(
             503,

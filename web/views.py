@@ -58,7 +58,7 @@ def short_clock(seconds: float, fraction: bool = False) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-    return text + f".{int(round((seconds - whole) * 10)) % 10}" if fraction else text
+    return text + f".{round((seconds - whole) * 10) % 10}" if fraction else text
 
 
 def finished(job: ResultRow) -> bool:
@@ -197,7 +197,9 @@ def classification_figures(
     no other checkpoint's figures are ever shown as its."""
     named = (run_metrics or {}).get("checkpoint")
     if isinstance(named, Mapping) and named.get("sha256") == sha256:
-        found = _figures(run_metrics or {}, "the trainer's metrics.json, written for this checkpoint")
+        found = _figures(
+            run_metrics or {}, "the trainer's metrics.json, written for this checkpoint"
+        )
         if found is not None:
             return found
     test = (model_metrics or {}).get("test")
@@ -229,7 +231,7 @@ def _figures(record: Mapping[str, Any], source: str) -> ClassificationFigures | 
                 )
     else:
         f1s = record.get("per_class_f1")
-        for name, f1 in (f1s.items() if isinstance(f1s, Mapping) else ()):
+        for name, f1 in f1s.items() if isinstance(f1s, Mapping) else ():
             per_class.append(ClassFigures(str(name), _number(f1)))
     macro = record.get("macro_avg")
     macro_f1 = _number(macro.get("f1-score")) if isinstance(macro, Mapping) else None

@@ -117,8 +117,6 @@ def give_figures(store: Store, path: str = PAPER_MODEL[1]) -> None:
         )
 
 
-
-
 def build_store(url: str, inbox: Path, model: tuple[str, str] = PAPER_MODEL) -> Store:
     """The store, its jobs of ``model`` (a checkpoint's sha256 and path)."""
     engine = open_database(url)

@@ -44,7 +44,12 @@ def test_videos_sort_by_name_and_by_confidence(client: TestClient, store: Store)
         "waiting.webm",
     ]
     by_confidence = client.get("/api/videos", params={"sort": "confidence"}).json()["videos"]
-    assert [video["name"] for video in by_confidence][0] == "done.webm"
+    # The unscored after the scored, newest first.
+    assert [video["name"] for video in by_confidence] == [
+        "done.webm",
+        "waiting.webm",
+        "broken.webm",
+    ]
     assert client.get("/api/videos", params={"sort": "size"}).status_code == 422
 
 
@@ -140,9 +145,7 @@ def test_an_upload_keeps_the_name_the_person_gave_it(
     client: TestClient, store: Store, tmp_path: Path
 ) -> None:
     video = write_webm(tmp_path / "x.webm", seed=21).read_bytes()
-    answer = client.post(
-        "/api/videos", files={"file": ('<b>Beach & "day".webm', video)}
-    ).json()
+    answer = client.post("/api/videos", files={"file": ('<b>Beach & "day".webm', video)}).json()
     (placed,) = answer["files"]
     video_id, _ = store.record(store.inbox / placed["stored_name"])
     assert client.get(f"/api/videos/{video_id}").json()["name"] == '<b>Beach & "day".webm'
@@ -180,7 +183,7 @@ def test_the_video_page_draws_an_axis_and_explains_a_done_job_without_segments(
         "0:01.5",
         "0:02.0",
     ]
-    assert '<span class="playhead"' in page and "<details class=\"expert\">" in page
+    assert '<span class="playhead"' in page and '<details class="expert">' in page
     assert 'data-field="no-segment"' not in page
     with make_sessionmaker(store.engine)() as session, write_transaction(session):
         session.query(SegmentRecord).filter_by(job_id=store.done_job).delete()
