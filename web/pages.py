@@ -111,7 +111,6 @@ def videos_page(
     sort: str | None = None,
     offset: Offset = 0,
     forgotten: str | None = None,
-    left: int = 0,
 ) -> Response:
     chosen = JobState(state) if state in {s.value for s in JobState} else None
     query = listing.VideoQuery(
@@ -155,8 +154,7 @@ def videos_page(
             "export_url": "/api/videos/export" + _query_string(api_filters),
             "previous": max(offset - PAGE, 0) if offset else None,
             "next": videos.next_offset,
-            "forgotten": forgotten,
-            "left": max(0, min(left, 1000)),
+            "forgotten": context.forgotten.get(forgotten) if forgotten else None,
         },
     )
 
@@ -171,8 +169,8 @@ def forget_page(
         done = library.forget(context, video_id)
     except library.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    target = "/" + _query_string({"forgotten": done.name, "left": len(done.left) or None})
-    return RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
+    key = context.forgotten.keep(done)
+    return RedirectResponse(f"/?forgotten={key}", status_code=HTTP_303_SEE_OTHER)
 
 
 @router.post("/videos/{video_id}/retag")

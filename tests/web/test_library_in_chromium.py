@@ -98,9 +98,7 @@ def test_an_upload_shows_its_progress_and_ends_placed(
     with Browser() as browser:
         browser.open(f"{served}/upload")
         browser.set_files("#upload-files", [video])
-        browser.evaluate(
-            "document.getElementById('upload-files').dispatchEvent(new Event('change'))"
-        )
+        browser.evaluate("document.getElementById('upload').requestSubmit()")
         browser.wait_for(
             "document.querySelector('#upload-list .upload-done progress')?.value === 100",
             20,

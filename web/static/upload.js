@@ -1,6 +1,7 @@
-// The upload page: files dropped on it or chosen are sent one request each (the API's
-// POST /api/videos), each with its own progress bar; the page is never POSTed, so a
-// reload sends nothing again. Without this script the form posts and is redirected.
+// The upload page: files dropped on it, or chosen and sent with the button, go in one
+// request each (the API's POST /api/videos), each with its own progress bar; the page
+// is never POSTed, so a reload sends nothing again. Without this script the form posts
+// and is redirected to its summary.
 "use strict";
 
 (function () {
@@ -87,11 +88,6 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const files = [...input.files];
-    input.value = "";
-    sendAll(files);
-  });
-  input.addEventListener("change", () => {
     const files = [...input.files];
     input.value = "";
     sendAll(files);
