@@ -1,7 +1,7 @@
 """The library's pages in headless Chromium, served by a real ``python -m web``: each
-page at a desktop's and a phone's width (screenshots kept), the timeline's playhead
-following the player, stepping from segment to segment with the keyboard, an upload's
-progress bar."""
+page at a phone's width, and a desktop's (screenshots kept), the timeline's playhead
+following the player as keys step it from segment to segment, an upload's progress
+bar."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def test_every_page_fits_a_phone_and_keeps_its_navigation_in_reach(
     give_figures(store)
     with Browser(width=1280, height=900) as desktop:
         for name, path in _pages(store).items():
+            if name == "failed-video":
+                continue  # the same layout as the video's, but for its timeline
             desktop.open(f"{served}{path}")
             desktop.screenshot(artifacts / f"library-{name}-1280.png")
     with Browser(width=PHONE_WIDTH, height=844) as phone:
@@ -59,7 +61,9 @@ def test_every_page_fits_a_phone_and_keeps_its_navigation_in_reach(
             phone.screenshot(artifacts / f"library-{name}-{PHONE_WIDTH}.png")
 
 
-def test_the_playhead_follows_the_player(served: str, store: Store) -> None:
+def test_the_playhead_follows_the_player_and_keys_step_it_from_segment_to_segment(
+    served: str, store: Store
+) -> None:
     with Browser() as browser:
         browser.open(f"{served}/videos/{store.done_video}")
         browser.wait_for(
@@ -72,23 +76,22 @@ def test_the_playhead_follows_the_player(served: str, store: Store) -> None:
             10,
             "the playhead to move to 1.5 s",
         )
-
-
-def test_keys_step_the_player_from_segment_to_segment(served: str, store: Store) -> None:
-    with Browser() as browser:
-        browser.open(f"{served}/videos/{store.done_video}")
-        browser.wait_for(
-            "document.getElementById('player').readyState >= 1", 30, "the player to load"
-        )
         press = "document.dispatchEvent(new KeyboardEvent('keydown', {key: '%s', bubbles: true}))"
         at = "Math.abs(document.getElementById('player').currentTime - %s) < 0.05"
+        browser.evaluate(press % "p")
+        browser.wait_for(at % "1.0", 10, "p to seek back to the segment playing, from 1 s")
+        browser.evaluate(press % "p")
+        browser.wait_for(at % "0.0", 10, "p to seek back to the first segment")
         browser.evaluate(press % "n")
         browser.wait_for(at % "1.0", 10, "n to seek to the next segment, at 1 s")
         assert browser.evaluate("document.querySelector('.segment.current').dataset.start") == (
             "1.000"
         )
-        browser.evaluate(press % "p")
-        browser.wait_for(at % "0.0", 10, "p to seek back to the first segment")
+        browser.wait_for(
+            "Math.abs(parseFloat(document.querySelector('.job .playhead').style.left) - 50) < 0.01",
+            10,
+            "the playhead to follow the seek to 1 s",
+        )
 
 
 def test_an_upload_shows_its_progress_and_ends_placed(
