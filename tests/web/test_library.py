@@ -210,3 +210,12 @@ def test_the_model_page_takes_no_figures_from_a_metrics_file_not_written_for_it(
     (tmp_path / "metrics.json").write_text(json.dumps(unnamed))
     page = client.get("/model").text
     assert "<strong>62.5%</strong>" in page and "11.0%" not in page
+
+
+def test_a_moment_in_the_api_has_its_videos_name_and_its_picture(
+    client: TestClient, store: Store
+) -> None:
+    moments = client.get("/api/moments").json()["moments"]
+    pictures = {m["position"]: m["thumbnail_url"] for m in moments}
+    assert {m["name"] for m in moments} == {"done.webm"}
+    assert pictures == {0: f"/jobs/{store.done_job}/segments/0.jpg", 1: None}
