@@ -53,7 +53,7 @@ from storage.report import ReportError, ReportFilters, write_report
 from storage.report.strip import build_strip
 from storage.schema import JobState
 from storage.segments_export import people_segments, write_segments_file
-from timeline.values import Timeline, format_clock
+from timeline.values import Cut, Timeline, format_clock
 
 log = logging.getLogger("storage")
 
@@ -138,7 +138,7 @@ def timeline_strip(
     """A few lines of text drawing ``timeline``: one character per ``1/width`` of the
     video. ``segments``: the letter of the segment there, ``.`` where none;
     ``windows``: the top-1 label of the window there, lower case below 50%
-    confidence; ``cuts``: ``|`` at each shot cut; then which letter is which label."""
+    confidence; ``cuts``: ``|`` at each hard cut, ``=`` over a gradual transition; then which letter is which label."""
     strip = build_strip(timeline, duration)
     end = strip.span_s
     if end <= 0:
@@ -161,8 +161,12 @@ def timeline_strip(
             symbol if window is None or window.confidence >= STRIP_CONFIDENT else symbol.lower()
         )
     cuts_row = [" "] * width
-    for cut in strip.cuts:
-        cuts_row[min(width - 1, int(cut.at_s / step))] = "|"
+    for cut in timeline.cuts:
+        # A gradual transition: ``=`` over its span, ``|`` for a hard cut.
+        first = min(width - 1, int(cut.start_s / step))
+        last = min(width - 1, int(cut.end_s / step))
+        for cell in range(first, last + 1):
+            cuts_row[cell] = "|" if cut.kind == "hard" else "="
     key = "  ".join(f"{symbol} {escape_control(label)}" for label, symbol in symbols.items())
     lines = [
         f"0 {'-' * (width - 2)} {format_clock(end)}",
@@ -198,7 +202,14 @@ def _print_timeline(timeline: Timeline, duration: float | None, out: TextIO) -> 
                 file=out,
             )
     if timeline.cuts:
-        print(f"  shot cuts: {' '.join(format_clock(cut) for cut in timeline.cuts)}", file=out)
+        print(f"  shot cuts: {' '.join(_boundary(cut) for cut in timeline.cuts)}", file=out)
+
+
+def _boundary(cut: Cut) -> str:
+    """A hard cut's time; a gradual transition's start-end."""
+    if cut.kind == "hard":
+        return format_clock(cut.start_s)
+    return f"{format_clock(cut.start_s)}-{format_clock(cut.end_s)}"
 
 
 # -- commands ------------------------------------------------------------------------

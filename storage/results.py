@@ -225,8 +225,12 @@ def _timeline_rows(
         for position, segment in enumerate(timeline.segments)
     ]
     cuts = [
-        {"position": position, "time_s": float(time_s)}
-        for position, time_s in enumerate(timeline.cuts)
+        {
+            "position": position,
+            "time_s": float(cut.start_s),
+            "end_s": float(cut.end_s) if cut.kind == "gradual" else None,
+        }
+        for position, cut in enumerate(timeline.cuts)
     ]
     return windows, segments, cuts
 

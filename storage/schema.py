@@ -2,7 +2,8 @@
 
 Migrations in ``storage/migrations`` build exactly this metadata (a test checks it).
 Job states change only in :mod:`storage.ingest` (a job made, superseded),
-:mod:`storage.transitions` (the state machine) and :mod:`storage.results` (done).
+:mod:`storage.transitions` (the state machine) and :mod:`storage.results` (done); the
+database itself records each change in ``job_events`` (triggers, migration 0013).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class Video(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
-    # The name people know it by (migration 0013): the name an upload gave it, else the
+    # The name people know it by (migration 0014): the name an upload gave it, else the
     # last component of the first path it was seen under. Display text only, never a
     # path; the library's search and sort by name read it.
     name: Mapped[str | None] = mapped_column(Text)
@@ -401,19 +402,24 @@ class SegmentRecord(Base):
 
 
 class ShotCut(Base):
-    """A shot cut in a job's video: ``time_s``, the first frame of the new shot."""
+    """A shot boundary in a job's video (timeline.values.Cut): a hard cut at ``time_s``,
+    the first frame of the new shot (``end_s`` NULL, as every row before transitions
+    were kept, or equal), or a gradual transition from ``time_s`` to ``end_s``, the new
+    shot's first clean frame."""
 
     __tablename__ = "shot_cuts"
     __table_args__ = (
         UniqueConstraint("job_id", "position"),
         CheckConstraint("position >= 0", name="position_not_negative"),
         CheckConstraint("time_s >= 0", name="time_not_negative"),
+        CheckConstraint("end_s IS NULL OR end_s >= time_s", name="end_not_before_start"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     time_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     job: Mapped[Job] = relationship(back_populates="shot_cuts")
 
@@ -540,12 +546,41 @@ class Preview(Base):
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class JobEvent(Base):
+    """A job made or its state changed: the outbox of the event stream and the webhook.
+
+    Written by triggers on ``jobs`` (migration 0013), never by this code, in the
+    transaction that changed the state; ``id`` only grows. ``state`` is the state the job
+    entered, ``at`` when (the database's clock).
+    """
+
+    __tablename__ = "job_events"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy's API)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+
+
+class EventCursor(Base):
+    """How far a deliverer of job events (``name``: ``webhook``) got, and which process
+    holds it until when: one deliverer at a time, whatever the number of watchers."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
+
+
 class UploadName(Base):
     """The name a person gave an uploaded file (its last component, control characters
     escaped: web.filenames), kept by the content's sha256 from the moment the web app
     places it in the inbox, so that the video the watcher then records takes this name
     rather than the server's ``upload-…`` one (:func:`storage.ingest.record_path`). The
-    first upload of a content keeps its name (migration 0013)."""
+    first upload of a content keeps its name (migration 0014)."""
 
     __tablename__ = "upload_names"
 

@@ -87,6 +87,7 @@ class Browser:
         os.close(from_write)
         self._next_id = 0
         self._buffer = b""
+        self.events: list[dict[str, Any]] = []  # what the browser told, once a domain is enabled
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
             "sessionId"
@@ -105,7 +106,9 @@ class Browser:
         deadline = time.monotonic() + ANSWER_S
         while True:
             answer = self._receive(deadline)
-            if answer.get("id") == self._next_id:
+            if "method" in answer:
+                self.events.append(answer)
+            elif answer.get("id") == self._next_id:
                 assert "error" not in answer, f"{method}: {answer['error']}"
                 return answer["result"]
 
@@ -148,6 +151,14 @@ class Browser:
                     + str(self.evaluate("document.body ? document.body.innerText : ''"))[-3000:]
                 )
             time.sleep(0.2)
+
+    def requested_urls(self) -> list[str]:
+        """Every URL the tab asked for since ``Network.enable``."""
+        return [
+            event["params"]["request"]["url"]
+            for event in self.events
+            if event["method"] == "Network.requestWillBeSent"
+        ]
 
     def open(self, url: str) -> None:
         """Go to ``url`` and wait until it has loaded."""

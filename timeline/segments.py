@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from timeline.values import Segment, Window
+from timeline.values import Cut, Segment, Window
 
 __all__ = [
     "SegmentParams",
@@ -317,25 +317,32 @@ def _resolve_short_runs(
 
 
 def snap_to_cuts(
-    segments: Sequence[Segment], cuts_s: Sequence[float], tolerance_s: float
+    segments: Sequence[Segment], cuts_s: Sequence[float | Cut], tolerance_s: float
 ) -> tuple[Segment, ...]:
     """Move each segment boundary that lies within ``tolerance_s`` (one window: the
-    worker passes the window spacing) of a shot cut onto the nearest such cut.
+    worker passes the window spacing) of a shot boundary onto the nearest such boundary.
 
+    A hard cut (or a bare time) is a point. A gradual transition (a :class:`Cut` from
+    ``start_s`` to ``end_s``) is near a boundary within ``tolerance_s`` of its span, and
+    the boundary moves to its middle, where the new shot takes over: the segments on
+    either side of a dissolve share it.
     Segments that meet keep meeting (their shared boundary moves once, to one cut). A
     boundary whose move would leave its segment empty or reversed stays where it is.
     Confidences are the windows' and do not change.
     """
     if tolerance_s < 0:
         raise ValueError(f"tolerance_s must be >= 0, got {tolerance_s}")
-    cuts = np.sort(np.asarray(cuts_s, dtype=np.float64))
+    spans = sorted(
+        (c.start_s, c.end_s) if isinstance(c, Cut) else (float(c), float(c)) for c in cuts_s
+    )
 
     def nearest_cut(t: float) -> float:
-        if cuts.size == 0:
-            return t
-        pos = int(np.searchsorted(cuts, t))
-        nearest = min(cuts[max(pos - 1, 0) : pos + 1], key=lambda c: (abs(c - t), c))
-        return float(nearest) if abs(nearest - t) <= tolerance_s else t
+        near = [
+            (max(start - t, t - end, 0.0), abs((start + end) / 2 - t), (start + end) / 2)
+            for start, end in spans
+        ]
+        near = [candidate for candidate in near if candidate[0] <= tolerance_s]
+        return min(near)[2] if near else t
 
     # One move per boundary value, so segments that meet move their shared boundary
     # together; a move that empties a segment is undone for every segment sharing it.

@@ -1,4 +1,11 @@
-"""Shot cuts, from PySceneDetect's detectors fed frames that were decoded anyway.
+"""Shot boundaries, from detectors fed frames that were decoded anyway.
+
+Two detectors (``SHOT_DETECTORS``, the ``shot_detector`` setting), made by
+``make_boundary_detector`` with the same ``push``/``finish`` and boundaries as
+timeline.values.Cut: ``transnetv2`` (timeline.learned_shots: the learned network run
+where a cheap signal sees a candidate; hard cuts, dissolves and fades with their start
+and end) and ``histogram`` (:class:`ShotDetector` below: hard cuts only, far cheaper).
+The rest of this docstring is the histogram detector's.
 
     detector = ShotDetector(fps=info.fps)
     for rgb, time_s in every_frame_in_order:      # e.g. from the windows' sequential decode
@@ -38,8 +45,9 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -49,8 +57,24 @@ from scenedetect.scene_detector import SceneDetector
 from decoding.frame_times import FrameTimes
 from decoding.frames import output_size, pyav_to_rgb
 from decoding.index import open_container, select_video_stream
+from timeline.values import Cut
 
-__all__ = ["ShotDetector", "ShotFeed", "ShotParams", "detect_cuts", "detect_cuts_in_file"]
+if TYPE_CHECKING:
+    from timeline.transnet import ModelStore
+
+__all__ = [
+    "SHOT_DETECTORS",
+    "BoundaryDetector",
+    "ShotDetector",
+    "ShotFeed",
+    "ShotParams",
+    "detect_boundaries_in_file",
+    "detect_cuts",
+    "detect_cuts_in_file",
+    "make_boundary_detector",
+]
+
+SHOT_DETECTORS = ("transnetv2", "histogram")
 
 
 class _HistogramAdaptiveDetector(AdaptiveDetector):
@@ -191,19 +215,56 @@ class ShotDetector:
         return self._frames
 
 
+class BoundaryDetector(Protocol):
+    def push(self, rgb: np.ndarray, time_s: float) -> None: ...
+    def finish(self) -> tuple[Cut, ...]: ...
+
+
+class _HardCuts:
+    """The histogram ShotDetector, its cut times as hard cuts."""
+
+    def __init__(self, fps: float, params: ShotParams | None = None) -> None:
+        self.detector = ShotDetector(fps, params)
+
+    def push(self, rgb: np.ndarray, time_s: float) -> None:
+        self.detector.push(rgb, time_s)
+
+    def finish(self) -> tuple[Cut, ...]:
+        return tuple(Cut.at(t) for t in self.detector.finish())
+
+
+def make_boundary_detector(
+    name: str, fps: float, *, store: ModelStore | None = None
+) -> BoundaryDetector:
+    """A detector of ``SHOT_DETECTORS``; ``store``: where the learned network's export is
+    kept between processes (timeline.transnet.ModelStore)."""
+    if name == "histogram":
+        return _HardCuts(fps)
+    if name == "transnetv2":
+        from timeline.learned_shots import LearnedShotDetector
+
+        return LearnedShotDetector(fps, store=store)
+    raise ValueError(f"shot detector must be one of {SHOT_DETECTORS}, got {name!r}")
+
+
 class ShotFeed:
-    """A ShotDetector fed by a decode that hands frames over by number (a
+    """A boundary detector fed by a decode that hands frames over by number (a
     decoding.stream.FrameWatch): frame ``next_rank`` and its time from ``times_s``.
 
     The decode feeds it frames 0, 1, 2, ... while it sees them all; ``saw_up_to(last)``
     says whether it got every frame through ``last`` (a decode that sought past some did
-    not: then the cuts need ``detect_cuts_in_file``).
+    not: then the boundaries need ``detect_boundaries_in_file``).
     """
 
     def __init__(
-        self, times_s: FrameTimes | np.ndarray, fps: float, params: ShotParams | None = None
+        self,
+        times_s: FrameTimes | np.ndarray,
+        fps: float,
+        detector: str = "histogram",
+        *,
+        store: ModelStore | None = None,
     ) -> None:
-        self.detector = ShotDetector(fps, params)
+        self.detector = make_boundary_detector(detector, fps, store=store)
         self._times = times_s
         self.next_rank = 0
 
@@ -217,8 +278,8 @@ class ShotFeed:
         """Every frame from 0 through ``last`` was fed."""
         return self.next_rank > last
 
-    def finish(self) -> tuple[float, ...]:
-        """The cut times among the frames fed (ShotDetector.finish)."""
+    def finish(self) -> tuple[Cut, ...]:
+        """The boundaries among the frames fed."""
         return self.detector.finish()
 
 
@@ -241,18 +302,39 @@ def detect_cuts_in_file(
     short_side: int = 128,
     params: ShotParams | None = None,
 ) -> tuple[float, ...]:
+    """The histogram detector's cut times over a pass of its own over the file
+    (``detect_boundaries_in_file``)."""
+    found = _pass_over(path, short_side, lambda fps: _HardCuts(fps, params))
+    return tuple(cut.start_s for cut in found)
+
+
+def detect_boundaries_in_file(
+    path: str | os.PathLike[str],
+    *,
+    short_side: int = 128,
+    detector: str = "histogram",
+    store: ModelStore | None = None,
+) -> tuple[Cut, ...]:
     """A pass of its own over the file's video stream (PyAV, every frame, shrunk to
     ``short_side`` as the worker's frames are): for when the windows were decoded by
     seeking. Times are the frames' timestamps from the first frame.
 
     Raises decoding.video.VideoError for a file that cannot be opened.
     """
+    return _pass_over(
+        path, short_side, lambda fps: make_boundary_detector(detector, fps, store=store)
+    )
+
+
+def _pass_over(
+    path: str | os.PathLike[str], short_side: int, make: Callable[[float], BoundaryDetector]
+) -> tuple[Cut, ...]:
     path = os.fspath(path)
     with open_container(path) as container:
         stream = select_video_stream(container, path)
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        detector = ShotDetector(float(rate) if rate else 25.0, params)
+        detector = make(float(rate) if rate else 25.0)
         first: float | None = None
         last = 0.0
         size: tuple[int, int] | None = None

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["InvalidTimeline", "Segment", "Timeline", "Window", "format_clock"]
+__all__ = ["Cut", "InvalidTimeline", "Segment", "Timeline", "Window", "format_clock"]
 
 # A segment's mean and peak are computed from the same probabilities, the mean in
 # floating point: a mean of equal values may come out a few ulps above them.
@@ -89,33 +89,70 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """A shot boundary: a hard cut (``start_s == end_s``: the new shot's first frame) or
+    a gradual transition (a dissolve, a fade, a wipe) from its first frame ``start_s``
+    to the new shot's first clean frame ``end_s``."""
+
+    start_s: float
+    end_s: float
+
+    @property
+    def kind(self) -> str:
+        """``hard`` or ``gradual``."""
+        return "gradual" if self.end_s > self.start_s else "hard"
+
+    @property
+    def middle_s(self) -> float:
+        return (self.start_s + self.end_s) / 2
+
+    @classmethod
+    def at(cls, time_s: float) -> Cut:
+        """A hard cut at ``time_s``."""
+        return cls(time_s, time_s)
+
+
+@dataclass(frozen=True)
 class Timeline:
-    """A video's windows, its segments and its shot cuts (times of the first frame of
-    each new shot), all in time order."""
+    """A video's windows, its segments and its shot boundaries (:class:`Cut`: hard cuts
+    and gradual transitions), all in time order.
+
+    A bare number among ``cuts`` is read as a hard cut at that time.
+    """
 
     windows: tuple[Window, ...]
     segments: tuple[Segment, ...]
-    cuts: tuple[float, ...]
+    cuts: tuple[Cut, ...]
+
+    def __post_init__(self) -> None:
+        cuts = tuple(c if isinstance(c, Cut) else Cut.at(c) for c in self.cuts)
+        object.__setattr__(self, "cuts", cuts)
 
     def check(self) -> None:
         """Raise :class:`InvalidTimeline` unless every window and segment follows its
         rules (``Window.check``, ``Segment.check``), windows and segments come in order of
-        start (they may overlap) and the cuts are times of 0 s or more, strictly
-        increasing."""
+        start (they may overlap) and the cuts are times of 0 s or more, each ending no
+        earlier than it starts, in order: each starts after the one before has started
+        and no earlier than it ended."""
         _check_in_order("window", self.windows)
         _check_in_order("segment", self.segments)
-        previous = -math.inf
-        for position, time_s in enumerate(self.cuts):
-            if not (math.isfinite(time_s) and time_s >= 0):
+        previous = Cut.at(-math.inf)
+        for position, cut in enumerate(self.cuts):
+            start_s, end_s = cut.start_s, cut.end_s
+            if not (math.isfinite(start_s) and math.isfinite(end_s) and start_s >= 0):
                 raise InvalidTimeline(
-                    f"shot cut {position} must be a time of 0 s or more, got {time_s}"
+                    f"shot cut {position} must be at times of 0 s or more, got {start_s}-{end_s}"
                 )
-            if time_s <= previous:
+            if end_s < start_s:
                 raise InvalidTimeline(
-                    f"shot cuts must be in increasing order; cut {position} ({time_s} s) "
-                    f"follows {previous} s"
+                    f"shot cut {position} ends ({end_s} s) before it starts ({start_s} s)"
                 )
-            previous = time_s
+            if start_s <= previous.start_s or start_s < previous.end_s:
+                raise InvalidTimeline(
+                    f"shot cuts must be in increasing order; cut {position} ({start_s} s) "
+                    f"follows {previous.start_s}-{previous.end_s} s"
+                )
+            previous = cut
 
 
 def _check_in_order(kind: str, spans: Sequence[Window | Segment]) -> None:

@@ -5,7 +5,9 @@ Threads: watchdog's observer delivers events and the stability scheduler checks 
 paths on. Files of ``--large-file-size`` or more are hashed on a pool of two threads
 (:mod:`watcher.large`) and handed back with their hash, so one huge file does not hold
 up the others. Everything that touches the database or the broker runs on the main
-thread, one item at a time, so one session at a time is enough.
+thread, one item at a time, so one session at a time is enough; the webhook's sender
+(:mod:`watcher.webhook`, where ``ACTIONTAG_WEBHOOK_URL`` is set) has a thread and
+sessions of its own, and nothing on the main thread waits for it.
 
 When the database is unavailable the file is checked again later with a growing delay
 (its hash kept) and the watcher goes on; when the broker is, the job stays ``queued``
@@ -51,6 +53,7 @@ from watcher.options import FALLBACK_RUNNING_TIMEOUT, WatcherConfig
 from watcher.reconcile import KnownFiles, Reconciler, ScanReport, scan
 from watcher.rules import IgnoreRules
 from watcher.stability import StabilityScheduler
+from watcher.webhook import WebhookSender
 from watcher.writers import OpenWriters
 from worker.app import make_app
 
@@ -233,6 +236,7 @@ class WatcherService:
             max_video_size=self.settings.max_video_size,
         )
         self.scheduler.start()
+        webhook = self._webhook(sessions)
         try:
             if not self.config.once and not self._observe():
                 return EXIT_FAILURE
@@ -253,9 +257,25 @@ class WatcherService:
             self.scheduler.stop()
             self._closing = True  # large files still being read give up at the next block
             self.hasher.stop()
+            if webhook is not None:
+                webhook.stop()
         if self.stop():
             log.info("%s received: stopping", self.stop.signal_name)
         return EXIT_FAILURE if self._failed else EXIT_OK
+
+    def _webhook(self, sessions: sessionmaker[Session]) -> WebhookSender | None:
+        """The webhook's sender, started, where one is set (not for ``--once``)."""
+        if self.settings.webhook_url is None or self.config.once:
+            return None
+        sender = WebhookSender(
+            sessions,
+            self.settings.webhook_url,
+            secret=self.settings.webhook_secret,
+            attempts=self.settings.webhook_attempts,
+        )
+        sender.start()
+        log.info("posting job events to the webhook %s", sender.target)
+        return sender
 
     def _mode(self) -> str:
         if self.config.once:

@@ -23,8 +23,9 @@ from sqlalchemy import Engine
 
 from actiontag.settings import Settings
 from storage.db import DatabaseUnavailable, open_database
-from web import api, corrections, media, pages, schemas, security
+from web import api, corrections, events, media, pages, schemas, security
 from web.context import HERE, WebContext
+from web.docs import mount_docs
 from web.health import health
 from web.hosts import AllowedHosts, allowed_patterns
 from web.staging import sweeping
@@ -61,14 +62,18 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         title="actiontag",
         description="Videos tagged with the actions they show: list, detail, moments, upload.",
         version="1",
+        docs_url=None,  # web.docs: served from the app's own files
+        redoc_url=None,
         # Staging files of uploads a killed process never finished: swept while it runs.
         lifespan=lambda _app: sweeping(settings.inbox, max_age_s, context.uploads),
     )
     app.state.context = context
     app.include_router(api.router)
     app.include_router(corrections.router)
+    app.include_router(events.router)
     app.include_router(pages.router)
     app.include_router(media.router)
+    mount_docs(app, SECURITY_HEADERS["Content-Security-Policy"])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get(
@@ -92,10 +97,9 @@ def make_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await _guarded(request, call_next, context)
-        # FastAPI's /docs page loads Swagger UI from a CDN with an inline script.
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
+        # A page with a policy of its own (web.docs: its inline script's hash) keeps it.
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         return response
 
     # Added last, so it runs first: an unknown Host reaches neither the guard nor a route.

@@ -98,9 +98,20 @@ class Window(Answer):
     confidence: Fraction
 
 
+class ShotBoundary(Answer):
+    start_s: float = Field(description="a hard cut's time, or a transition's first frame")
+    end_s: float = Field(description="the new shot's first clean frame (a hard cut: its time)")
+    kind: Literal["hard", "gradual"] = Field(
+        description="hard: a cut; gradual: a dissolve, a fade or a wipe"
+    )
+
+
 class Timeline(Answer):
     segments: list[Segment]
-    cuts: list[float] = Field(description="shot cuts, in seconds")
+    cuts: list[float] = Field(description="each shot boundary's start, in seconds")
+    boundaries: list[ShotBoundary] = Field(
+        description="the shot boundaries: hard cuts and gradual transitions with their end"
+    )
     windows: list[Window]
 
 

@@ -39,7 +39,10 @@ def timeline_of(job_id: int, timeline: Timeline) -> schemas.Timeline:
             }
             for position, segment in enumerate(timeline.segments)
         ],
-        "cuts": list(timeline.cuts),
+        "cuts": [cut.start_s for cut in timeline.cuts],
+        "boundaries": [
+            {"start_s": cut.start_s, "end_s": cut.end_s, "kind": cut.kind} for cut in timeline.cuts
+        ],
         "windows": [
             {"start_s": w.start_s, "end_s": w.end_s, "label": w.label, "confidence": w.confidence}
             for w in timeline.windows

@@ -15,7 +15,8 @@ short video is never judged on fewer clips than evaluation uses). Three stages:
   centre-cropped and normalised with the checkpoint's own model.transform.VideoTransform,
   and go through an :class:`Engine` ``chunk`` at a time while the next ones decode, so
   memory stays bounded whatever the length. A front-to-back decode also feeds the shot
-  detector (timeline.shots.ShotFeed); sparse windows get the cuts from a pass of their own.
+  detector (timeline.shots.ShotFeed, ``shot_detector``: the cheap ``histogram``, the
+  default, or the learned ``transnetv2``); sparse windows get the boundaries from a pass of their own.
 - the result: the video's top-k is the mean of all its windows' softmax and its expert
   usage the mean of their gate weights with how many windows chose each expert
   (DESIGN.md); the timeline (worker.timelines) holds the windows, the segments and the
@@ -35,9 +36,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -50,8 +52,8 @@ from decoding.video import VideoError, VideoInfo, frame_index, probe
 from model.aggregate import aggregate_video
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.transform import VideoTransform
-from timeline.shots import ShotFeed, detect_cuts_in_file
-from timeline.values import Timeline
+from timeline.shots import ShotFeed, detect_boundaries_in_file
+from timeline.values import Cut, Timeline
 from timeline.windows import (
     DEFAULT_EVERY_S,
     DEFAULT_MAX_WINDOWS,
@@ -63,6 +65,7 @@ from timeline.windows import (
 from worker.engines import AUTO_ORDER, FACTORIES, EagerEngine, Engine, EngineOutput
 from worker.engines.auto import EngineFactory, choose
 from worker.engines.base import EngineUnavailable
+from worker.engines.cache import CacheEntry
 from worker.timelines import build_timeline, strip_picks
 
 __all__ = [
@@ -181,7 +184,7 @@ class DecodedVideo:
     decode_ms: float
     thumbnails: list[bytes]
     plan: VideoPlan
-    cuts: tuple[float, ...]
+    cuts: tuple[Cut, ...]
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,7 @@ class Predictor:
         max_windows: int = DEFAULT_MAX_WINDOWS,
         chunk: int = DEFAULT_CHUNK,
         max_frames: int = DEFAULT_MAX_FRAMES,
+        shot_detector: str = "histogram",
     ) -> None:
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(Path(checkpoint))
@@ -255,6 +259,8 @@ class Predictor:
         self.max_windows = max_windows
         self.chunk = chunk
         self.max_frames = max_frames
+        self.shot_detector = shot_detector
+        self._shot_store = ShotExportStore(Path(checkpoint.path))
         if not isinstance(device, torch.device):
             device = resolve_device(device, slot)
         # The engine holds the weights now; the Checkpoint (and its copy) is not kept.
@@ -371,7 +377,7 @@ class Predictor:
         plan: VideoPlan,
         out: EngineOutput,
         thumbnails: list[bytes],
-        cuts: tuple[float, ...],
+        cuts: tuple[Cut, ...],
         decode_ms: float,
         inference_ms: float,
     ) -> VideoPrediction:
@@ -423,9 +429,9 @@ class Predictor:
         if not plan.sequential:
             return None
         fps = plan.info.fps if plan.info.fps > 0 else 25.0
-        return ShotFeed(plan.times, fps)
+        return ShotFeed(plan.times, fps, self.shot_detector, store=self._shot_store)
 
-    def _cuts(self, plan: VideoPlan, feed: ShotFeed | None) -> tuple[float, ...]:
+    def _cuts(self, plan: VideoPlan, feed: ShotFeed | None) -> tuple[Cut, ...]:
         """The shot cuts: from the frames fed, when the decode showed the feed every
         frame up to the last a window reads; else from a pass of its own over the file.
         A file PyAV cannot read for that pass gets no cuts (logged): they only place
@@ -434,10 +440,29 @@ class Predictor:
         if feed is not None and feed.saw_up_to(last):
             return feed.finish()
         try:
-            return detect_cuts_in_file(plan.info.path, short_side=self.transform.short_side)
+            return detect_boundaries_in_file(
+                plan.info.path,
+                short_side=self.transform.short_side,
+                detector=self.shot_detector,
+                store=self._shot_store,
+            )
         except (VideoError, av.FFmpegError, OSError) as why:
             log.warning("%r: no shot cuts, a pass over the file failed: %s", plan.info.path, why)
             return ()
+
+
+@dataclass(frozen=True)
+class ShotExportStore:
+    """The learned shot detector's export kept in the engine cache of the checkpoint
+    (worker.engines.cache; timeline.transnet.ModelStore)."""
+
+    checkpoint_path: Path
+
+    def __call__(
+        self, name: str, sha256: str, key: dict[str, Any], build: Callable[[Path], dict[str, Any]]
+    ) -> Path | None:
+        built = CacheEntry(self.checkpoint_path, sha256, name, key).get_or_build(build)
+        return None if built is None else built[0] / built[1]["file"]
 
 
 def _middle_frames(clips: np.ndarray) -> list[bytes]:

@@ -157,6 +157,7 @@ class WorkerProcess:
             max_windows=settings.max_windows,
             chunk=batch.max_clips,
             max_frames=settings.max_frames,
+            shot_detector=settings.shot_detector,
         )
         sessions = make_sessionmaker(
             make_engine(settings.database_url, password_file=settings.database_password_file)

@@ -5,7 +5,7 @@ their thumbnails) and the shot cuts, as the store keeps them (timeline.values).
 
 The rules are timeline.segments' (smoothing, threshold, short runs) and timeline.shots' (the
 cuts); this module only joins them: segment boundaries within one window spacing of a
-cut snap to it, and each segment's thumbnail is the middle frame of its most confident
+boundary snap to it (a gradual transition's middle), and each segment's thumbnail is the middle frame of its most confident
 window (the window, among those whose centre lies in the segment, with the highest
 probability of the segment's label).
 """
@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from timeline.segments import SegmentParams, find_segments, snap_to_cuts, to_windows
-from timeline.values import Segment, Timeline
+from timeline.values import Cut, Segment, Timeline
 from timeline.windows import WindowPlan
 
 __all__ = ["build_timeline", "strip_picks"]
@@ -28,7 +28,7 @@ def build_timeline(
     plan: WindowPlan,
     probs: np.ndarray,
     thumbnails: Sequence[bytes],
-    cuts: Sequence[float],
+    cuts: Sequence[Cut],
     class_names: Sequence[str],
     *,
     top_k: int,
@@ -58,7 +58,7 @@ def build_timeline(
     return Timeline(
         windows=to_windows(probs, start_s, end_s, class_names),
         segments=segments,
-        cuts=tuple(float(c) for c in cuts),
+        cuts=tuple(cuts),
     )
 
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class OutOfRange(ValueError):
@@ -177,11 +178,31 @@ def parse_lower(text: str) -> str:
     return text.strip().lower()
 
 
+def parse_one_of(*names: str) -> Callable[[str], str]:
+    """One of ``names``, case and surrounding spaces aside."""
+
+    def parse(text: str) -> str:
+        value = parse_lower(text)
+        if value not in names:
+            raise ValueError(f"{text!r} is none of {', '.join(names)}")
+        return value
+
+    return parse
+
+
 def parse_host(text: str) -> str:
     host = text.strip()
     if not host or any(c.isspace() or c in "/@" for c in host):
         raise ValueError(f"{text!r} is not an address; give e.g. 127.0.0.1 or 0.0.0.0")
     return host
+
+
+def parse_http_url(text: str) -> str:
+    """An http or https address with a host (where the webhook posts)."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("give an http:// or https:// address with a host name")
+    return text.strip()
 
 
 def parse_port(text: str) -> int:

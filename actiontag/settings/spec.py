@@ -23,9 +23,11 @@ from actiontag.settings.grammar import (
     parse_extensions,
     parse_host,
     parse_host_patterns,
+    parse_http_url,
     parse_ip_list,
     parse_lower,
     parse_name,
+    parse_one_of,
     parse_path,
     parse_port,
     parse_positive_duration,
@@ -72,6 +74,12 @@ PREVIEWS = Component(
     "Where the browser-playable previews of videos a browser cannot play as they are lie.",
     ("worker", "web"),
 )
+EVENTS = Component(
+    "events",
+    "Job state changes sent to a program's address (the webhook; the web app's "
+    "/api/events streams them too).",
+    ("watcher",),
+)
 WEB = Component("web", "The web app: where it listens, who may use it, uploads.", ("web",))
 TRAINER = Component("trainer", "Getting the training data.", ("trainer",))
 COMPONENTS: tuple[Component, ...] = (
@@ -83,6 +91,7 @@ COMPONENTS: tuple[Component, ...] = (
     WATCHER,
     WORKER,
     PREVIEWS,
+    EVENTS,
     WEB,
     TRAINER,
 )
@@ -365,6 +374,19 @@ class Settings:
         "bf16, openvino, openvino-fp32",
         metavar="ENGINE",
     )
+    # The learned detector finds gradual transitions too (timeline.shots says why).
+    shot_detector: str = setting(
+        WORKER,
+        default="histogram",
+        flag="--shot-detector",
+        parse=parse_one_of("transnetv2", "histogram"),
+        help="shot boundaries: histogram (luma histograms: hard cuts only, a small part of "
+        "tagging's cost) or transnetv2 (the learned network, run where a cheap signal sees "
+        "a candidate: hard cuts, most dissolves and fades, not wipes; on a CPU it costs "
+        "about as much as the action model, and each worker converts it once for its "
+        "engine cache)",
+        metavar="DETECTOR",
+    )
     engine_cache: Path | None = setting(
         WORKER,
         default=None,
@@ -530,6 +552,40 @@ class Settings:
         flag=None,
         parse=parse_lower,
         help="which program unpacks the RAR archives: auto (bsdtar, then unar), bsdtar, unar",
+    )
+    # The webhook: a watcher posts every job event there (watcher.webhook); a URL often
+    # carries a secret of the receiver's, so its value is never shown.
+    webhook_url: str | None = setting(
+        EVENTS,
+        default=None,
+        flag=None,  # a secret's flag would show in `ps`
+        parse=parse_http_url,
+        help="where every job state change is posted as JSON (queued, running, done, failed, "
+        "superseded), each retried with backoff; one watcher of a database posts at a time",
+        metavar="URL",
+        default_text="unset (no webhook)",
+        secret=True,
+        repr=False,
+    )
+    webhook_secret: str | None = setting(
+        EVENTS,
+        default=None,
+        flag=None,
+        parse=parse_token,
+        help="the key of the X-Actiontag-Signature header: HMAC-SHA256 over the timestamp, "
+        "a dot and the body; at least 16 characters",
+        default_text="unset (posts are not signed)",
+        secret=True,
+        repr=False,
+    )
+    webhook_attempts: int = setting(
+        EVENTS,
+        default=10,
+        flag="--webhook-attempts",
+        parse=parse_at_least(1),
+        help="how many times an event is posted before it is given up (waits double from "
+        "1 s up to 1 min between them)",
+        metavar="N",
     )
     # The web app (python -m web): loopback unless told otherwise, and then only with a
     # token (web.security refuses to bind elsewhere without one).

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, undefer
 
 from storage.queries.parts import parts_by_job
 from storage.schema import SegmentRecord, ShotCut, WindowRecord
-from timeline.values import Segment, Timeline, Window
+from timeline.values import Cut, Segment, Timeline, Window
 
 
 def timelines(session: Session, job_ids: Sequence[int]) -> dict[int, Timeline]:
@@ -21,7 +21,7 @@ def timelines(session: Session, job_ids: Sequence[int]) -> dict[int, Timeline]:
     segments = parts_by_job(
         session, SegmentRecord, job_ids, _segment, undefer(SegmentRecord.thumbnail)
     )
-    cuts = parts_by_job(session, ShotCut, job_ids, lambda cut: cut.time_s)
+    cuts = parts_by_job(session, ShotCut, job_ids, _cut)
     return {
         job_id: Timeline(
             windows=tuple(windows.get(job_id, ())),
@@ -36,6 +36,11 @@ def timelines(session: Session, job_ids: Sequence[int]) -> dict[int, Timeline]:
 def stored_top_k(stored: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, float], ...]:
     """A segment's top-k as its row holds it (a JSON list), as (label, confidence) pairs."""
     return tuple((str(entry["label"]), float(entry["confidence"])) for entry in stored)
+
+
+def _cut(row: ShotCut) -> Cut:
+    # A row without an end (every row before transitions were kept) is a hard cut.
+    return Cut(row.time_s, row.time_s if row.end_s is None else row.end_s)
 
 
 def _window(row: WindowRecord) -> Window:

@@ -63,7 +63,7 @@ def timeline_span(duration: float | None, timeline: Timeline) -> float:
         [duration or 0.0]
         + [w.end_s for w in timeline.windows]
         + [s.end_s for s in timeline.segments]
-        + list(timeline.cuts)
+        + [c.end_s for c in timeline.cuts]
     )
 
 
@@ -212,5 +212,5 @@ def build_strip(
         )
         for position, segment in enumerate(timeline.segments)
     )
-    cuts = tuple(StripCut(cut, fraction(cut)) for cut in timeline.cuts)
+    cuts = tuple(StripCut(cut.start_s, fraction(cut.start_s)) for cut in timeline.cuts)
     return Strip(span, pieces, cuts, timeline.windows, palette)

@@ -52,6 +52,8 @@ TABLES = {
     "windows",
     "annotations",
     "previews",
+    "job_events",
+    "event_cursors",
     "upload_names",
 }
 
@@ -367,7 +369,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0013"
+    assert current_revision(engine) == head_revision() == "0014"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
@@ -565,10 +567,36 @@ def test_0010_adds_annotations_that_outlive_the_segment_they_correct(database_ur
     engine.dispose()
 
 
+def test_0011_keeps_the_old_cuts_as_hard_cuts_and_stores_a_transitions_end(
+    database_url: str,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from storage.queries.timelines import timelines
+    from timeline.values import Cut
+
+    engine = _database_at_0006_with_rows(database_url)
+    command.upgrade(alembic_config(database_url), "0010")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO shot_cuts (job_id, position, time_s) VALUES (1, 0, 1.5)"))
+    command.upgrade(alembic_config(database_url), "head")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO shot_cuts (job_id, position, time_s, end_s) VALUES (1, 1, 3, 4)")
+        )
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(
+                text("INSERT INTO shot_cuts (job_id, position, time_s, end_s) VALUES (1, 2, 5, 4)")
+            )
+    with Session(engine) as session:
+        assert timelines(session, [1])[1].cuts == (Cut(1.5, 1.5), Cut(3.0, 4.0))
+    engine.dispose()
+
+
 def test_0012_adds_previews_that_go_with_their_video(database_url: str) -> None:
     engine = _database_at_0006_with_rows(database_url)
     config = alembic_config(database_url)
-    command.upgrade(config, "0010")
+    command.upgrade(config, "0011")
     before = _every_row(engine, TABLES_AT_0006)
 
     upgrade(engine)
@@ -584,15 +612,40 @@ def test_0012_adds_previews_that_go_with_their_video(database_url: str) -> None:
         conn.execute(text("DELETE FROM videos WHERE id = 1"))
         assert conn.execute(text("SELECT count(*) FROM previews")).scalar() == 0
 
-    command.downgrade(config, "0010")
+    command.downgrade(config, "0011")
     assert "previews" not in inspect(engine).get_table_names()
     engine.dispose()
 
 
-def test_0013_names_each_recorded_video_by_its_first_path(database_url: str) -> None:
+def test_0013_records_state_changes_of_jobs_kept_from_before(database_url: str) -> None:
     engine = _database_at_0006_with_rows(database_url)
     config = alembic_config(database_url)
     command.upgrade(config, "0012")
+    before = _every_row(engine, TABLES_AT_0006)
+
+    upgrade(engine)
+
+    assert _schema_diff(engine) == []
+    assert _every_row(engine, TABLES_AT_0006) == before
+    events = "SELECT job_id, state FROM job_events ORDER BY id"
+    with engine.begin() as conn:
+        assert conn.execute(text(events)).all() == []  # the past is not made up
+        job = conn.execute(text("SELECT id FROM jobs ORDER BY id LIMIT 1")).scalar_one()
+        conn.execute(text("UPDATE jobs SET state = 'queued' WHERE id = :id"), {"id": job})
+        conn.execute(text("UPDATE jobs SET state = 'queued' WHERE id = :id"), {"id": job})
+        assert conn.execute(text(events)).all() == [(job, "queued")]
+
+    command.downgrade(config, "0012")
+    assert not {"job_events", "event_cursors"} & set(inspect(engine).get_table_names())
+    with engine.begin() as conn:  # no trigger left writing into a table that is gone
+        conn.execute(text("UPDATE jobs SET state = 'failed' WHERE id = :id"), {"id": job})
+    engine.dispose()
+
+
+def test_0014_names_each_recorded_video_by_its_first_path(database_url: str) -> None:
+    engine = _database_at_0006_with_rows(database_url)
+    config = alembic_config(database_url)
+    command.upgrade(config, "0013")
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO video_paths (video_id, path, first_seen) VALUES (1, :path, :later)"),
@@ -605,6 +658,6 @@ def test_0013_names_each_recorded_video_by_its_first_path(database_url: str) -> 
     with engine.connect() as conn:
         names = conn.execute(text("SELECT name FROM videos ORDER BY id")).scalars().all()
     assert names[:2] == ["a.mp4", "b.mp4"]
-    command.downgrade(config, "0012")
+    command.downgrade(config, "0013")
     assert "upload_names" not in inspect(engine).get_table_names()
     engine.dispose()

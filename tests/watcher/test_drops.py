@@ -18,10 +18,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.event_cursors import cursor_position
 from storage.schema import VideoPath
+from tests.support.webhook import Receiver, receiving
 
 from .conftest import Checkpoint, open_stores, watcher_args
-from .harness import RecordedVideo, Stores, WatcherProcess, sha256_bytes, write_slowly
+from .harness import RecordedVideo, Stores, WatcherProcess, sha256_bytes, wait_for, write_slowly
 
 pytestmark = pytest.mark.e2e  # real watcher processes
 
@@ -33,6 +35,7 @@ class Running:
     outside: Path
     checkpoint: Checkpoint
     watcher: WatcherProcess
+    webhook: Receiver
 
     def recorded(self, path: Path) -> RecordedVideo:
         """The one video recorded under ``path``, once the watcher has recorded it."""
@@ -51,14 +54,13 @@ def running(
     inbox.mkdir()
     outside.mkdir()
     checkpoint = shared_checkpoint
-    with open_stores(request.param, folder) as stores:
-        watcher = WatcherProcess(
-            watcher_args(inbox, checkpoint), stores.env(), folder / "watcher.log"
-        )
+    with open_stores(request.param, folder) as stores, receiving([]) as webhook:
+        env = stores.env(ACTIONTAG_WEBHOOK_URL=webhook.url)
+        watcher = WatcherProcess(watcher_args(inbox, checkpoint), env, folder / "watcher.log")
         watcher.start()
         try:
             watcher.wait_ready()
-            yield Running(stores, inbox, outside, checkpoint, watcher)
+            yield Running(stores, inbox, outside, checkpoint, watcher, webhook)
         finally:
             status = watcher.terminate()
         assert status == 0, watcher.log()
@@ -86,6 +88,25 @@ def test_a_file_copied_whole_is_recorded_and_its_job_sent(running: Running) -> N
     video = running.recorded(target)
     assert (video.sha256, video.size, video.paths) == (sha256_bytes(data), len(data), [str(target)])
     assert_one_queued_job_sent(running, video)
+
+
+def test_a_recorded_files_job_is_posted_to_the_webhook(running: Running) -> None:
+    # Its cursor starts at the newest event when it is first taken: before this drop.
+    wait_for(lambda: webhook_cursor(running.stores) is not None, what="the webhook's cursor")
+    target = running.inbox / "posted.mp4"
+    target.write_bytes(content())
+    job_id = running.recorded(target).jobs[0][0]
+    with running.watcher.explained():
+        posted = wait_for(
+            lambda: [event for event in running.webhook.taken() if event["job_id"] == job_id],
+            what="the job's event posted",
+        )
+    assert [(event["state"], event["name"]) for event in posted] == [("queued", "posted.mp4")]
+
+
+def webhook_cursor(stores: Stores) -> int | None:
+    with Session(stores.engine) as session:
+        return cursor_position(session, "webhook")
 
 
 def identity_recorded(running: Running, path: Path) -> tuple:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -88,3 +90,28 @@ def web_service(
     finally:
         code = service.terminate(10.0)
         assert code == 0, f"python -m web exited {code} on SIGTERM:\n{service.log_text()}"
+
+
+@contextmanager
+def app_in_thread(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a thread of this process, on a free loopback port,
+    until the block ends; its base URL (for what TestClient cannot do: an endless
+    stream)."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_S
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

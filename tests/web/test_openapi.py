@@ -79,12 +79,19 @@ def test_every_api_route_declares_a_schema_for_its_answers_and_errors(
         success = [status for status in responses if status.startswith("2")]
         assert success, f"{method.upper()} {path} declares no success"
         for status in [*success, "401", "503"]:
-            schema = responses[status]["content"]["application/json"]["schema"]
+            schema = _answer_schema(responses[status]["content"])
             assert schema, f"{method.upper()} {path} {status}: no schema"
         for status in success:
             # A named model, not the empty schema of a handler returning a dict.
-            schema = responses[status]["content"]["application/json"]["schema"]
+            schema = _answer_schema(responses[status]["content"])
             assert "$ref" in schema, f"{method.upper()} {path} {status}: {schema}"
+
+
+def _answer_schema(content: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a JSON answer, or of each event's data in an event stream."""
+    if "text/event-stream" in content:
+        return content["text/event-stream"]["itemSchema"]["properties"]["data"]["contentSchema"]
+    return content["application/json"]["schema"]
 
 
 def test_every_number_in_an_api_address_is_bounded(document: dict[str, Any]) -> None:

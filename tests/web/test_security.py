@@ -128,6 +128,7 @@ def test_the_api_docs_describe_every_api_route_behind_the_token(
         ("/api/videos/{ref}/annotations", "post"),
         ("/api/videos/{ref}/annotations/{annotation_id}", "delete"),
         ("/api/agreement", "get"),
+        ("/api/events", "get"),
     }
     scheme = spec["components"]["securitySchemes"]["HTTPBearer"]
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
