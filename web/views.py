@@ -54,11 +54,12 @@ def axis_ticks(span_s: float, most: int = 6) -> list[Tick]:
 
 def short_clock(seconds: float, fraction: bool = False) -> str:
     """``m:ss`` (``h:mm:ss`` past an hour), tenths of a second when ``fraction``."""
-    whole = int(seconds)
+    tenths = round(seconds * 10) if fraction else int(seconds) * 10
+    whole, tenth = divmod(tenths, 10)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-    return text + f".{round((seconds - whole) * 10) % 10}" if fraction else text
+    return f"{text}.{tenth}" if fraction else text
 
 
 def finished(job: ResultRow) -> bool:
