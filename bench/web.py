@@ -81,7 +81,8 @@ def generate(engine: Engine, videos: int, segments: int) -> None:
             seen = start + timedelta(seconds=i * 25)
             rows_v.append(
                 {"id": i, "sha256": f"{i:064x}", "size": 1_000_000, "duration": 60.0,
-                 "fps": 25.0, "frames": 1500, "width": 320, "height": 240, "first_seen": seen}
+                 "fps": 25.0, "frames": 1500, "width": 320, "height": 240, "first_seen": seen,
+                 "name": f"clip-{i:07d}.mp4"}
             )  # fmt: skip
             path = f"/data/inbox/camera{i % 40}/clip-{i:07d}.mp4"
             rows_p.append({"id": i, "video_id": i, "path": path, "first_seen": seen})
@@ -128,6 +129,10 @@ REQUESTS = [
     ("videos, first page", "/api/videos?limit=50"),
     ("videos, state done", "/api/videos?limit=50&state=done"),
     ("videos, label + confidence", "/api/videos?limit=50&label=action_07&min_confidence=0.5"),
+    ("videos, label in another case", "/api/videos?limit=50&label=ACTION_07"),
+    ("videos, a part of the name", "/api/videos?limit=50&q=clip-00012"),
+    ("videos, by confidence", "/api/videos?limit=50&sort=confidence"),
+    ("videos, by name", "/api/videos?limit=50&sort=name"),
     ("moments, label", "/api/moments?limit=50&label=action_07"),
     (
         "moments, label + conf + duration",

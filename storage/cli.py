@@ -440,6 +440,7 @@ CSV_COLUMNS = [
     "state",
     "video_id",
     "sha256",
+    "name",  # the video's name: its upload's, else its first path's last component
     "path",
     "paths",  # every path of the video, a JSON array of strings, oldest first
     "size",

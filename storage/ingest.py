@@ -25,7 +25,17 @@ from sqlalchemy.orm import Session, aliased
 from storage.db import begin_writing
 from storage.inputs import stat_identity
 from storage.paths import latest_path_of
-from storage.schema import Base, Job, JobState, Model, RefusedFile, Video, VideoPath, utcnow
+from storage.schema import (
+    Base,
+    Job,
+    JobState,
+    Model,
+    RefusedFile,
+    UploadName,
+    Video,
+    VideoPath,
+    utcnow,
+)
 from storage.transitions import fresh_job, requeue_superseded
 
 # A mapped row _get_or_insert finds or makes (a Model, Video, VideoPath or Job).
@@ -157,7 +167,7 @@ def record_path(
     video, _ = _get_or_insert(
         session,
         select(Video).where(Video.sha256 == sha256),
-        lambda: Video(sha256=sha256, size=size),
+        lambda: Video(sha256=sha256, size=size, name=_first_name(session, sha256, path)),
     )
     seen, created_path = _get_or_insert(
         session,
@@ -190,6 +200,26 @@ def record_path(
     superseded = _supersede_at(session, path, video.id, reason)
     session.execute(delete(RefusedFile).where(RefusedFile.path == path))
     return Recording(job, created, superseded)
+
+
+def _first_name(session: Session, sha256: str, path: str) -> str:
+    """A new video's name: the one its upload gave it, else its path's last component."""
+    uploaded = session.scalar(select(UploadName.name).where(UploadName.sha256 == sha256))
+    return uploaded if uploaded is not None else os.path.basename(path)
+
+
+def record_upload_name(session: Session, sha256: str, name: str) -> None:
+    """Keep the name a person gave the uploaded content ``sha256`` until the watcher
+    records it (:func:`record_path`); the first name given a content stays."""
+    _check_sha256(sha256)
+    begin_writing(session)
+    dialect = session.get_bind().dialect.name
+    make_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    session.execute(
+        make_insert(UploadName)
+        .values(sha256=sha256, name=name, uploaded_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
 
 
 def supersede_path(session: Session, path: str, job_id: int) -> list[int]:

@@ -158,6 +158,10 @@ class Video(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    # The name people know it by (migration 0014): the name an upload gave it, else the
+    # last component of the first path it was seen under. Display text only, never a
+    # path; the library's search and sort by name read it.
+    name: Mapped[str | None] = mapped_column(Text)
 
     paths: Mapped[list[VideoPath]] = relationship(
         back_populates="video",
@@ -569,3 +573,17 @@ class EventCursor(Base):
     last_event_id: Mapped[int] = mapped_column(Integer)
     holder: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None]
+
+
+class UploadName(Base):
+    """The name a person gave an uploaded file (its last component, control characters
+    escaped: web.filenames), kept by the content's sha256 from the moment the web app
+    places it in the inbox, so that the video the watcher then records takes this name
+    rather than the server's ``upload-…`` one (:func:`storage.ingest.record_path`). The
+    first upload of a content keeps its name (migration 0014)."""
+
+    __tablename__ = "upload_names"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,15 +7,16 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 
 from storage.queries.annotations import ReviewFilter
 from storage.queries.jobs import job_row
-from storage.queries.videos import VideoNotFound, video_by_id, video_id_of
+from storage.queries.videos import VideoNotFound, VideoSort, video_by_id, video_id_of
 from storage.schema import JobState
-from web import listing, schemas
+from web import export, library, listing, schemas, security
 from web.context import WebContext, context_of
+from web.export import ExportFormat
 from web.params import JobId, Offset, id_in_text
 from web.schemas import COMMON_ERRORS, errors
 from web.serialize import job_of, moment_of, video_of, video_summary
@@ -51,32 +52,77 @@ VideoRef = Annotated[
 ]
 
 
+Search = Annotated[
+    str | None,
+    Query(max_length=MAX_LABEL, description="only videos whose name holds this (any case)"),
+]
+AnyCaseLabel = Annotated[
+    str | None,
+    Query(max_length=MAX_LABEL, description="only this action among the top-k (any case)"),
+]
+Sort = Annotated[
+    VideoSort,
+    Query(
+        description="recent (latest activity first), confidence (the highest top-1 "
+        "first) or name (A to Z, any case)"
+    ),
+]
+State = Annotated[JobState | None, Query(description="only videos with a job in it")]
+
+
+def _video_query(
+    q: Search = None,
+    label: AnyCaseLabel = None,
+    min_confidence: MinConfidence = None,
+    state: State = None,
+    sort: Sort = "recent",
+) -> listing.VideoQuery:
+    return listing.VideoQuery(
+        search=q, label=label, min_confidence=min_confidence, state=state, sort=sort
+    )
+
+
+VideoQuery = Annotated[listing.VideoQuery, Depends(_video_query)]
+
+
 @router.get(
     "/videos", summary="Videos, most recent activity first", response_model=schemas.VideoPage
 )
 def list_videos(
-    context: Context,
-    label: Label = None,
-    min_confidence: MinConfidence = None,
-    state: Annotated[JobState | None, Query(description="only videos with a job in it")] = None,
-    limit: Limit = PAGE,
-    offset: Offset = 0,
+    context: Context, query: VideoQuery, limit: Limit = PAGE, offset: Offset = 0
 ) -> schemas.VideoPage:
     with context.session() as session:
-        videos = listing.recent_videos(
-            session,
-            label=label,
-            min_confidence=min_confidence,
-            state=state,
-            limit=limit,
-            offset=offset,
-        )
+        videos = listing.recent_videos(session, query, limit=limit, offset=offset)
     return schemas.VideoPage(
         videos=[video_summary(video) for video in videos.rows],
         offset=offset,
         limit=limit,
         next_offset=videos.next_offset,
     )
+
+
+@router.get(
+    "/videos/export",
+    summary="The jobs of the videos a query finds, as CSV or JSON",
+    response_model=schemas.VideoExport,
+    responses={200: {"content": {"text/csv": {}}, "description": "CSV when format=csv"}},
+)
+def export_videos(
+    context: Context,
+    query: VideoQuery,
+    format: Annotated[
+        ExportFormat, Query(description="csv (as `python -m storage export`) or json")
+    ] = "json",
+) -> Response:
+    with context.session() as session:
+        videos = listing.every_video(session, query, limit=export.MAX_EXPORTED)
+    disposition = {"Content-Disposition": f'attachment; filename="{export.file_name(format)}"'}
+    if format == "csv":
+        return Response(
+            export.exported_csv(videos), media_type="text/csv; charset=utf-8", headers=disposition
+        )
+    answer = schemas.VideoExport(videos=len(videos), jobs=export.exported_jobs(videos))
+    return JSONResponse(answer.model_dump(mode="json"), headers=disposition)
 
 
 def find_video_id(context: WebContext, ref: str) -> int:
@@ -111,6 +157,42 @@ def get_video(context: Context, ref: VideoRef) -> schemas.Video:
         except VideoNotFound as exc:
             raise HTTPException(404, str(exc)) from None
     return video_of(video)
+
+
+@router.delete(
+    "/videos/{ref}",
+    summary="Forget a video: its results, annotations and preview, and its inbox files",
+    response_model=schemas.Forgotten,
+    responses=errors(403, 404),
+)
+def forget_video(request: Request, context: Context, ref: VideoRef) -> schemas.Forgotten:
+    _check_api_write(request)
+    video_id = find_video_id(context, ref)
+    try:
+        return library.forget(context, video_id)
+    except library.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.post(
+    "/videos/{ref}/retag",
+    summary="Tag a video with the model registered last (again, when its job failed)",
+    status_code=202,
+    response_model=schemas.Retagged,
+    responses=errors(403, 404),
+)
+def retag_video(request: Request, context: Context, ref: VideoRef) -> schemas.Retagged:
+    _check_api_write(request)
+    video_id = find_video_id(context, ref)
+    try:
+        return library.retag(context, video_id)
+    except library.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _check_api_write(request: Request) -> None:
+    if not security.api_write_allowed(request):
+        raise HTTPException(403, "a browser's write needs the page's X-CSRF-Token header")
 
 
 @router.get(

@@ -18,8 +18,11 @@ from actiontag.settings import Settings
 from storage.db import make_sessionmaker
 from web.keyed_locks import KeyedLocks
 from web.metrics import Metrics
+from web.outcomes import Outcomes
 from web.recent import RecentUploads
+from web.schemas import Forgotten
 from web.throttle import SignInThrottle
+from web.upload_stream import ReceivedFile
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,6 +37,9 @@ class WebContext:
     uploads: RecentUploads = field(init=False, default_factory=RecentUploads)
     verifying: KeyedLocks = field(init=False, default_factory=KeyedLocks)  # by video id
     throttle: SignInThrottle = field(init=False, default_factory=SignInThrottle)  # wrong tokens
+    # What each upload form's POST found, and each Delete, for the page it is sent on to.
+    upload_summaries: Outcomes[list[ReceivedFile]] = field(init=False, default_factory=Outcomes)
+    forgotten: Outcomes[Forgotten] = field(init=False, default_factory=Outcomes)
     celery: Any = None  # made on first /healthz (worker.app), for the broker check
 
     def __post_init__(self) -> None:

@@ -13,7 +13,8 @@ from storage.queries import videos as stored_videos
 from storage.queries.annotations import ReviewFilter
 from storage.queries.filters import JobFilters
 from storage.queries.moments import MomentRow
-from storage.queries.videos import VideoDetail
+from storage.queries.stats import labels_seen
+from storage.queries.videos import VideoDetail, VideoSort
 from storage.schema import JobState
 
 Row = TypeVar("Row")
@@ -30,24 +31,52 @@ def _page(found: list[Row], limit: int, offset: int) -> Listed[Row]:
     return Listed(found[:limit], offset + limit if more else None)
 
 
+@dataclass(frozen=True)
+class VideoQuery:
+    """What a person asks of the library: a name to search for (any case), a label
+    among the top-k (any case), a minimum confidence (a fraction), a state, an order."""
+
+    search: str | None = None
+    label: str | None = None
+    min_confidence: float | None = None
+    state: JobState | None = None
+    sort: VideoSort = "recent"
+
+    def filters(self, session: Session) -> JobFilters:
+        labels = _labels_named(session, self.label) if self.label else None
+        return JobFilters(
+            labels=labels,
+            min_confidence=self.min_confidence,
+            state=self.state,
+            name_contains=self.search or None,
+        )
+
+
+def _labels_named(session: Session, label: str) -> tuple[str, ...]:
+    """The labels the store holds that are ``label`` but for case (none: it alone,
+    which then matches nothing); the few distinct labels, so that the condition stays
+    an exact one on the predictions' label index."""
+    wanted = label.casefold()
+    found = tuple(name for name in labels_seen(session) if name.casefold() == wanted)
+    return found or (label,)
+
+
 def recent_videos(
-    session: Session,
-    *,
-    label: str | None,
-    min_confidence: float | None,
-    state: JobState | None,
-    limit: int,
-    offset: int,
+    session: Session, query: VideoQuery, *, limit: int, offset: int
 ) -> Listed[VideoDetail]:
-    """Videos by latest activity, filtered as :func:`storage.queries.videos.recent_videos`
-    does."""
+    """One page of the videos ``query`` asks for, in its order
+    (:func:`storage.queries.videos.recent_videos`)."""
     found = stored_videos.recent_videos(
-        session,
-        JobFilters(label=label or None, min_confidence=min_confidence, state=state),
-        limit=limit + 1,
-        offset=offset,
+        session, query.filters(session), limit=limit + 1, offset=offset, sort=query.sort
     )
     return _page(list(found), limit, offset)
+
+
+def every_video(session: Session, query: VideoQuery, *, limit: int) -> list[VideoDetail]:
+    """The videos ``query`` asks for, up to ``limit`` (an export of the view)."""
+    return stored_videos.recent_videos(
+        session, query.filters(session), limit=limit, sort=query.sort
+    )
 
 
 def moments(

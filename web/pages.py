@@ -4,6 +4,7 @@ segments), moments, the model, upload, sign-in and sign-out."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,13 +22,13 @@ from storage.queries.annotations import (
     reference_jobs,
 )
 from storage.queries.jobs import ResultRow, job_row
-from storage.queries.models import ModelRow, newest_result
+from storage.queries.models import ModelRow, class_names_of, newest_result
 from storage.queries.moments import segment_labels
 from storage.queries.stats import labels_seen
 from storage.queries.thumbnails import thumbnails
-from storage.queries.videos import VideoDetail, VideoNotFound, video_by_id
+from storage.queries.videos import VideoDetail, VideoNotFound, VideoSort, video_by_id
 from storage.schema import JobState
-from web import listing, security, views
+from web import library, listing, security, views
 from web.context import WebContext, context_of
 from web.media import served_model
 from web.params import JobId, Offset, VideoId
@@ -69,35 +70,75 @@ def _review_filter(text: str | None) -> ReviewFilter | None:
     raise HTTPException(422, f"reviewed must be one of {', '.join(REVIEW_FILTERS)}, not {text!r}")
 
 
-def _confidence(text: str | None) -> float | None:
-    """A minimum confidence from a filter form: a fraction, or a percentage over 1."""
+def _percent(text: str | None) -> float | None:
+    """A minimum confidence from a filter form, in percent as the pages show it (0 to
+    100), as the fraction the store compares."""
     value = _float(text)
-    return value / 100 if value is not None and value > 1 else value
+    if value is not None and value > 100:
+        raise HTTPException(422, f"a confidence is a percentage from 0 to 100, not {text!r}")
+    return value / 100 if value is not None else None
+
+
+# The videos page's orders, as its form offers them.
+SORTS: dict[VideoSort, str] = {
+    "recent": "latest activity",
+    "confidence": "confidence",
+    "name": "name",
+}
+
+
+def _sort(text: str | None) -> VideoSort:
+    for key in SORTS:
+        if text == key:
+            return key
+    if text in (None, ""):
+        return "recent"
+    raise HTTPException(422, f"sort must be one of {', '.join(SORTS)}, not {text!r}")
+
+
+def _query_string(values: dict[str, str | float | None]) -> str:
+    return "?" + urlencode({key: value for key, value in values.items() if value not in (None, "")})
 
 
 @router.get("/")
 def videos_page(
     request: Request,
     context: Context,
+    q: str | None = None,
     label: str | None = None,
     min_confidence: str | None = None,
     state: str | None = None,
+    sort: str | None = None,
     offset: Offset = 0,
+    forgotten: str | None = None,
 ) -> Response:
-    confidence = _confidence(min_confidence)
     chosen = JobState(state) if state in {s.value for s in JobState} else None
+    query = listing.VideoQuery(
+        search=q or None,
+        label=label or None,
+        min_confidence=_percent(min_confidence),
+        state=chosen,
+        sort=_sort(sort),
+    )
     with context.session() as session:
-        videos = listing.recent_videos(
-            session,
-            label=label,
-            min_confidence=confidence,
-            state=chosen,
-            limit=PAGE,
-            offset=offset,
-        )
+        videos = listing.recent_videos(session, query, limit=PAGE, offset=offset)
         latest = [video.jobs[0].job_id for video in videos.rows if video.jobs]
         thumbs = thumbnails(session, latest)
         labels = labels_seen(session)
+    filters = {
+        "q": q or "",
+        "label": label or "",
+        "min_confidence": min_confidence or "",
+        "state": chosen.value if chosen else "",
+        "sort": query.sort,
+    }
+    api_filters = {
+        "q": query.search,
+        "label": query.label,
+        "min_confidence": query.min_confidence,
+        "state": filters["state"],
+        "sort": query.sort,
+    }
     return render(
         request,
         context,
@@ -107,15 +148,48 @@ def videos_page(
             "thumbs": {job_id: len(rows) > 0 for job_id, rows in thumbs.items()},
             "labels": labels,
             "states": [s.value for s in JobState],
-            "filters": {
-                "label": label or "",
-                "min_confidence": min_confidence or "",
-                "state": state or "",
-            },
+            "sorts": SORTS,
+            "filters": filters,
+            "page_url": _query_string(filters),
+            "export_url": "/api/videos/export" + _query_string(api_filters),
             "previous": max(offset - PAGE, 0) if offset else None,
             "next": videos.next_offset,
+            "forgotten": context.forgotten.get(forgotten) if forgotten else None,
         },
     )
+
+
+@router.post("/videos/{video_id}/forget")
+def forget_page(
+    request: Request, context: Context, video_id: VideoId, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """The videos page's Delete: forget the video, then back to the list saying so."""
+    _check_form(request, csrf)
+    try:
+        done = library.forget(context, video_id)
+    except library.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    key = context.forgotten.keep(done)
+    return RedirectResponse(f"/?forgotten={key}", status_code=HTTP_303_SEE_OTHER)
+
+
+@router.post("/videos/{video_id}/retag")
+def retag_page(
+    request: Request, context: Context, video_id: VideoId, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Retag from a page: the job made or queued again, then the video's page saying so."""
+    _check_form(request, csrf)
+    try:
+        done = library.retag(context, video_id)
+    except library.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    target = f"/videos/{video_id}?retag={done.outcome}"
+    return RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
+
+
+def _check_form(request: Request, csrf: str) -> None:
+    if not security.csrf_ok(request, csrf):
+        raise HTTPException(403, "the form's security token is missing or stale: reload the page")
 
 
 def _video(context: WebContext, video_id: int) -> VideoDetail:
@@ -126,12 +200,28 @@ def _video(context: WebContext, video_id: int) -> VideoDetail:
             raise HTTPException(404, str(exc)) from None
 
 
-def _job_view(video: VideoDetail, job: ResultRow) -> dict[str, Any]:
+def _job_view(video: VideoDetail, job: ResultRow, classes: dict[int, list[str]]) -> dict[str, Any]:
     timeline = video.timelines.get(job.job_id)
+    strip = views.strip_of(video, timeline, classes.get(job.model_id, ())) if timeline else None
     return {
         "job": job,
-        "strip": views.strip_of(video, timeline) if timeline else None,
+        "strip": strip,
+        "ticks": views.axis_ticks(strip.span_s) if strip else [],
     }
+
+
+def _classes(context: WebContext, video: VideoDetail) -> dict[int, list[str]]:
+    with context.session() as session:
+        return class_names_of(session, [job.model_id for job in video.jobs])
+
+
+# What the video page says after its Retag button, by what storage.retag did.
+RETAG_NOTICES = {
+    "created": "A job of the model registered last is queued for this video.",
+    "requeued": "Its job of the model registered last is queued again.",
+    "unchanged": "Nothing to do: its job of the model registered last is queued, running "
+    "or done (a done job of the same checkpoint would find the same again).",
+}
 
 
 def _people_view(context: WebContext, video_id: int) -> dict[str, Any]:
@@ -149,13 +239,22 @@ def _people_view(context: WebContext, video_id: int) -> dict[str, Any]:
 
 
 @router.get("/videos/{video_id}")
-def video_page(request: Request, context: Context, video_id: VideoId) -> Response:
+def video_page(
+    request: Request, context: Context, video_id: VideoId, retag: str | None = None
+) -> Response:
     video = _video(context, video_id)
-    jobs = [_job_view(video, job) for job in reversed(video.jobs)]  # newest first
+    classes = _classes(context, video)
+    jobs = [_job_view(video, job, classes) for job in reversed(video.jobs)]  # newest first
     with context.session() as session:
         preview = preview_of(session, video_id)
     player = player_for(video_id, preview, context.settings.preview_dir)
-    values = {"video": video, "jobs": jobs, "player": player, **_people_view(context, video_id)}
+    values = {
+        "video": video,
+        "jobs": jobs,
+        "player": player,
+        "notice": RETAG_NOTICES.get(retag or ""),
+        **_people_view(context, video_id),
+    }
     return render(request, context, "video.html", values)
 
 
@@ -176,7 +275,8 @@ def job_panel(request: Request, context: Context, job_id: JobId) -> Response:
         raise HTTPException(404, f"there is no job {job_id}")
     video = _video(context, found.video_id)
     job = next(j for j in video.jobs if j.job_id == job_id)
-    return render(request, context, "_job.html", {"video": video, **_job_view(video, job)})
+    values = {"video": video, **_job_view(video, job, _classes(context, video))}
+    return render(request, context, "_job.html", values)
 
 
 @router.get("/moments")
@@ -189,7 +289,7 @@ def moments_page(
     reviewed: str | None = None,
     offset: Offset = 0,
 ) -> Response:
-    confidence = _confidence(min_confidence)
+    confidence = _percent(min_confidence)
     with context.session() as session:
         found = listing.moments(
             session,
@@ -233,6 +333,13 @@ def model_page(request: Request, context: Context) -> Response:
             "run": served.run,
             "stats": served.stats,
             "training": training_of(served.model.train_args) if served.model else None,
+            "figures": views.classification_figures(
+                served.model.sha256,
+                served.model.metrics,
+                served.run.metrics if served.run else None,
+            )
+            if served.model
+            else None,
             "temporal": views.temporal_figures(
                 served.model.metrics if served.model else None,
                 served.run.metrics if served.run else None,
@@ -291,6 +398,20 @@ async def upload_form(request: Request, context: Context) -> Response:
             )
 
     files = await accept_upload(request, context, check_fields=check)
+    key = context.upload_summaries.keep(files)
+    return RedirectResponse(f"/upload/{key}", status_code=HTTP_303_SEE_OTHER)
+
+
+@router.get("/upload/{key}")
+def uploaded_page(request: Request, context: Context, key: str) -> Response:
+    """What an upload form's POST found (POST-redirect-GET: reloading shows it again)."""
+    files = context.upload_summaries.get(key)
+    if files is None:
+        raise HTTPException(
+            404,
+            "this upload's summary is no longer kept (the web app restarted, or many uploads "
+            "came since): the videos page lists what the watcher recorded",
+        )
     return render(request, context, "uploaded.html", {"files": files})
 
 

@@ -77,6 +77,7 @@ class Job(Answer):
     expert_usage: list[ExpertUse]
     top: Action | None = Field(description="the most likely action, once done")
     url: str
+    name: str | None = Field(description="the video's name: its upload's, else its file's")
 
 
 class Segment(Answer):
@@ -121,6 +122,10 @@ class PathSeen(Answer):
 
 class VideoFacts(Answer):
     video_id: int
+    name: str = Field(
+        description="the name people know it by: the name its upload gave it, else its "
+        "first file's name (display text, never a path)"
+    )
     sha256: str
     size: int
     duration: float | None
@@ -158,6 +163,13 @@ class VideoPage(Page):
     videos: list[VideoSummary]
 
 
+class VideoExport(Answer):
+    """The jobs of the videos a query finds (every page of it, up to a bound)."""
+
+    videos: int = Field(ge=0, description="how many videos the jobs are of")
+    jobs: list[Job] = Field(description="the videos' jobs, in the query's order")
+
+
 class Moment(Answer):
     """One segment of a done job: where in which video an action happens."""
 
@@ -177,10 +189,47 @@ class Moment(Answer):
     top_k: list[Action]
     review: Review = Field(description="what people made of it (its newest annotation)")
     page: str = Field(description="the video's page, at the moment's start")
+    name: str | None = Field(description="the video's name: its upload's, else its file's")
+    thumbnail_url: str | None = Field(description="the segment's JPEG, when the worker made one")
 
 
 class MomentPage(Page):
     moments: list[Moment]
+
+
+class LeftFile(Answer):
+    path: str
+    reason: str = Field(description="why it stays in the inbox")
+
+
+class Forgotten(Answer):
+    """A video forgotten: its records gone, and its files."""
+
+    video_id: int
+    name: str
+    removed: list[str] = Field(description="its inbox files removed")
+    left: list[LeftFile] = Field(
+        description="its recorded files left in the inbox: the watcher's next scan records "
+        "a file still there again"
+    )
+    preview_removed: bool = Field(description="the preview made for the player was removed")
+
+
+class Retagged(Answer):
+    """A video's job of the newest model: made, queued again, or left as it was."""
+
+    video_id: int
+    job_id: int
+    outcome: Literal["created", "requeued", "unchanged"] = Field(
+        description="created (it had none), requeued (it had failed or was superseded), "
+        "unchanged (queued, running or done already)"
+    )
+    state: JobState
+    model_sha256: str
+    sent: bool = Field(
+        description="sent to the workers now; else the watcher's reconciler sends it"
+    )
+    url: str = Field(description="the job in the API")
 
 
 class Correction(BaseModel):

@@ -54,6 +54,7 @@ def timeline_of(job_id: int, timeline: Timeline) -> schemas.Timeline:
 def _video_facts(video: VideoDetail) -> dict[str, object]:
     return {
         "video_id": video.video_id,
+        "name": video.shown_name,
         "sha256": video.sha256,
         "size": video.size,
         "duration": video.duration,
@@ -95,6 +96,9 @@ def video_of(video: VideoDetail) -> schemas.Video:
 def moment_of(moment: MomentRow) -> schemas.Moment:
     record = moment.as_dict()
     record["page"] = f"/videos/{moment.video_id}#t={moment.start_s:.3f}"
+    record["thumbnail_url"] = (
+        f"/jobs/{moment.job_id}/segments/{moment.position}.jpg" if moment.has_thumbnail else None
+    )
     return schemas.Moment.model_validate(record)
 
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import anyio.to_thread
 from fastapi import HTTPException, Request
 
-from storage.db import DatabaseUnavailable
+from storage.db import DatabaseUnavailable, write_transaction
+from storage.ingest import record_upload_name
 from storage.queries.videos import video_id_of
 from web.context import WebContext
 from web.upload_stream import (
@@ -76,8 +77,12 @@ async def _place(form: ReceivedForm, inbox_fd: int, context: WebContext) -> None
         with context.session() as session:
             return video_id_of(session, sha256)
 
+    def name_upload(sha256: str, name: str) -> None:
+        with context.session() as session, write_transaction(session):
+            record_upload_name(session, sha256, name)
+
     try:
-        await anyio.to_thread.run_sync(place, form, inbox_fd, known, context.uploads)
+        await anyio.to_thread.run_sync(place, form, inbox_fd, known, context.uploads, name_upload)
     except DatabaseUnavailable as exc:
         raise UploadRefused(
             503,

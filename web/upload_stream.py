@@ -346,15 +346,18 @@ def place(
     inbox_fd: int,
     known_video: Callable[[str], int | None],
     uploads: RecentUploads,
+    name_upload: Callable[[str, str], None] = lambda sha256, name: None,
 ) -> None:
     """Rename each staged file into the inbox, unless it is empty, its content is a
     video already (``known_video(sha256)``) or was placed by this process and not yet
     recorded (``uploads``, this request's earlier files among them); closes
-    ``inbox_fd``. Whatever it raises, no staging file of ``form`` is left."""
+    ``inbox_fd``. ``name_upload(sha256, display name)`` is called before a file is
+    renamed in, so that the watcher finds the name the person gave it. Whatever it
+    raises, no staging file of ``form`` is left."""
     try:
         for received in form.files:
             if received.staging is not None:
-                _place_one(received, inbox_fd, known_video, uploads)
+                _place_one(received, inbox_fd, known_video, uploads, name_upload)
     finally:
         discard(form, inbox_fd, uploads)
 
@@ -364,6 +367,7 @@ def _place_one(
     inbox_fd: int,
     known_video: Callable[[str], int | None],
     uploads: RecentUploads,
+    name_upload: Callable[[str, str], None],
 ) -> None:
     assert received.staging is not None and received.extension is not None  # staged with one
     if received.size == 0:
@@ -377,6 +381,7 @@ def _place_one(
         if received.same_as is not None:
             return
         name = stored_name(received.extension)
+        name_upload(received.sha256, received.display_name)
         os.rename(received.staging, name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)
         uploads.staging_ended(received.staging)
         received.staging = None

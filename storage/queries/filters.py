@@ -26,7 +26,10 @@ class JobFilters:
 
     ``label``: this label (exact) among the job's top-k predictions, at
     ``min_confidence`` or more when given. ``min_confidence`` alone: the top-1
-    prediction is at least that confident. ``state``: in this state. ``since``: finished
+    prediction is at least that confident. ``labels``: any of these labels (exact) among
+    the top-k, as ``label`` (the web app gives the labels a name matches in any case).
+    ``name_contains``: the video's name holds this text, in any case. ``state``: in this
+    state. ``since``: finished
     (or, unfinished, started or queued) at or after this time. ``model_sha256``: a prefix
     of the model's checkpoint sha256.
     """
@@ -36,12 +39,15 @@ class JobFilters:
     state: JobState | None = None
     since: datetime | None = None
     model_sha256: str | None = None
+    labels: tuple[str, ...] | None = None
+    name_contains: str | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The filters as conditions on ``Job``."""
         conditions: list[ColumnElement[bool]] = []
-        if self.label is not None:
-            matching = [Prediction.job_id == Job.id, Prediction.label == self.label]
+        if self.label is not None or self.labels is not None:
+            wanted = [self.label] if self.label is not None else list(self.labels or ())
+            matching = [Prediction.job_id == Job.id, Prediction.label.in_(wanted)]
             if self.min_confidence is not None:
                 matching.append(Prediction.confidence >= self.min_confidence)
             conditions.append(exists().where(*matching))
@@ -55,6 +61,13 @@ class JobFilters:
             )
         if self.state is not None:
             conditions.append(Job.state == self.state)
+        if self.name_contains:
+            conditions.append(
+                exists().where(
+                    Video.id == Job.video_id,
+                    func.lower(Video.name).contains(self.name_contains.lower(), autoescape=True),
+                )
+            )
         if self.since is not None:
             conditions.append(activity_time() >= self.since)
         if self.model_sha256 is not None:

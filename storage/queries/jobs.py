@@ -59,6 +59,7 @@ class ResultRow:
     inference_ms: float | None
     predictions: tuple[PredictionRow, ...]
     expert_usage: tuple[ExpertRow, ...]
+    name: str | None = None  # the video's name (Video.name): display text, never a path
 
     @property
     def top(self) -> PredictionRow | None:
@@ -121,6 +122,7 @@ def result_row(job: Job) -> ResultRow:
         expert_usage=tuple(
             ExpertRow(e.expert, e.mean_gate_weight, e.times_chosen) for e in job.expert_usage
         ),
+        name=video.name,
     )
 
 

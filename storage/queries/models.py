@@ -3,6 +3,7 @@ jobs counted by state, and the newest result a worker reported (of one model, or
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -132,3 +133,13 @@ def newest_result(session: Session, model_id: int | None = None) -> ReportedResu
         query = query.where(Job.model_id == model_id)
     row = session.execute(query).first()
     return ReportedResult(*row) if row is not None else None
+
+
+def class_names_of(session: Session, model_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The classes of each of these models (empty for one a worker has not loaded yet),
+    by model id: the order that gives each label its colour (storage.report.strip)."""
+    ids = sorted(set(model_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(Model.id, Model.class_names).where(Model.id.in_(ids))).all()
+    return {model_id: list(names or []) for model_id, names in rows}

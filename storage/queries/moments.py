@@ -37,6 +37,8 @@ class MomentRow:
     # What people made of it (storage.queries.annotations.review_of): unreviewed,
     # confirmed, relabelled, adjusted or deleted.
     review: Review = "unreviewed"
+    name: str | None = None  # the video's name (Video.name): display text, never a path
+    has_thumbnail: bool = False  # the worker stored a JPEG of it (thumbnails.segment_thumbnail)
 
     @property
     def duration_s(self) -> float:
@@ -46,6 +48,8 @@ class MomentRow:
         """JSON-ready: the duration included, ``top_k`` a list of {label, confidence}."""
         record: dict[str, Any] = {}
         for name, value in asdict(self).items():
+            if name == "has_thumbnail":
+                continue
             record[name] = value
             if name == "end_s":
                 record["duration_s"] = self.duration_s
@@ -99,7 +103,15 @@ def moments(
         of_segment.append(reviewed_condition(reviewed))
     of_job = JobFilters(state=JobState.DONE, since=since, model_sha256=model_sha256).conditions()
     query = (
-        select(SegmentRecord, path, Video.id, Video.sha256, Model.sha256)
+        select(
+            SegmentRecord,
+            path,
+            Video.id,
+            Video.sha256,
+            Model.sha256,
+            Video.name,
+            SegmentRecord.thumbnail.is_not(None),
+        )
         .join(Job, SegmentRecord.job_id == Job.id)
         .join(Video, Job.video_id == Video.id)
         .join(Model, Job.model_id == Model.id)
@@ -136,8 +148,12 @@ def moments(
             mean_confidence=segment.mean_confidence,
             peak_confidence=segment.peak_confidence,
             top_k=stored_top_k(segment.top_k),
+            name=video_name,
+            has_thumbnail=bool(pictured),
         )
-        for segment, seen, video_id, video_sha256, model_sha in session.execute(query)
+        for segment, seen, video_id, video_sha256, model_sha, video_name, pictured in (
+            session.execute(query)
+        )
     ]
     found = reviews(session, [row.segment_id for row in rows])
     return [replace(row, review=found[row.segment_id]) for row in rows]

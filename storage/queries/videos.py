@@ -8,9 +8,10 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from actiontag.settings import MAX_INTEGER
 from storage.paths import NEWEST_FIRST, oldest_first
@@ -61,6 +62,20 @@ class VideoDetail:
     # out (done before migration 0007, or not done). Filled by video_detail and by the
     # report's collect.
     timelines: Mapping[int, Timeline] = field(default_factory=dict)
+    # The name people know it by (Video.name: its upload's, else its first path's last
+    # component); None only for rows a migration could not name.
+    name: str | None = None
+
+    @property
+    def shown_name(self) -> str:
+        """Its name, else its sha256's first digits: what a page or an export titles it."""
+        return self.name or self.sha256[:16]
+
+
+# How a list of videos may be ordered: latest activity first, most confident top-1 first
+# (unscored last), or by name (A to Z, any case).
+VideoSort = Literal["recent", "confidence", "name"]
+VIDEO_SORTS: tuple[VideoSort, ...] = ("recent", "confidence", "name")
 
 
 def recent_videos(
@@ -69,15 +84,20 @@ def recent_videos(
     *,
     limit: int | None = None,
     offset: int = 0,
+    sort: VideoSort = "recent",
 ) -> list[VideoDetail]:
-    """Videos with a job ``filters`` keeps, most recent activity first.
+    """Videos with a job ``filters`` keeps, most recent activity first (or as ``sort``
+    says: the highest top-1 confidence of their matching jobs first, or by name).
 
     ``limit`` counts videos, not jobs; ``offset`` skips that many videos (paging). Each
     video carries its matching jobs only, most recent first; a video tagged by several
     models has one job per model.
     """
     conditions = filters.conditions()
-    video_ids = _recent_video_ids(session, conditions, limit, offset)
+    if sort == "recent":
+        video_ids = _recent_video_ids(session, conditions, limit, offset)
+    else:
+        video_ids = _sorted_video_ids(session, conditions, sort, limit, offset)
     jobs_by_video: dict[int, list[Job]] = {}
     for chunk in chunks(video_ids):
         query = (
@@ -133,6 +153,38 @@ def _recent_video_ids(
         batch *= 4
 
 
+def _sorted_video_ids(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    sort: VideoSort,
+    limit: int | None,
+    offset: int,
+) -> list[int]:
+    """Ids of the videos with a job meeting ``conditions``, by name or by confidence."""
+    if sort == "name":
+        query = (
+            select(Video.id)
+            .where(exists().where(Job.video_id == Video.id, *conditions))
+            .order_by(func.lower(func.coalesce(Video.name, Video.sha256)), Video.id)
+        )
+    else:
+        # Its own name for the top-1 rows, so that a label condition's subquery over
+        # predictions does not correlate with them.
+        first = aliased(Prediction)
+        top = (
+            select(func.max(first.confidence))
+            .join(Job, Job.id == first.job_id)
+            .where(first.rank == 1, Job.video_id == Video.id, *conditions)
+            .scalar_subquery()
+        )
+        query = (
+            select(Video.id)
+            .where(exists().where(Job.video_id == Video.id, *conditions))
+            .order_by(func.coalesce(top, -1.0).desc(), Video.id.desc())
+        )
+    return list(session.scalars(query.limit(limit).offset(offset or None)).all())
+
+
 def _video_detail(video: Video, jobs: Iterable[Job]) -> VideoDetail:
     return VideoDetail(
         video_id=video.id,
@@ -144,6 +196,7 @@ def _video_detail(video: Video, jobs: Iterable[Job]) -> VideoDetail:
         width=video.width,
         height=video.height,
         first_seen=video.first_seen,
+        name=video.name,
         paths=tuple(PathSeen(seen.path, seen.first_seen) for seen in oldest_first(video.paths)),
         jobs=tuple(result_row(job) for job in jobs),
     )

@@ -9,6 +9,7 @@ colour or a hover text of its own.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actiontag.text import escape_control
@@ -26,6 +27,33 @@ def label_colour(label: str) -> str:
     hue = int.from_bytes(digest[:2], "big") % 360
     lightness = (38, 47, 56)[digest[2] % 3]
     return f"hsl({hue}, 62%, {lightness}%)"
+
+
+# A label's place in its model's classes picks its colour: hues a golden angle apart
+# (each new hue falls in the widest gap the earlier ones left) and four lightnesses in
+# turn, so that labels whose hues come close differ in lightness. 64 labels stay
+# apart by at least 36 of 255 in RGB (tests/report/test_strip.py measures it).
+GOLDEN_ANGLE = 137.50776405003785
+LIGHTNESSES = (35, 45, 55, 65)
+
+
+def palette_colour(index: int) -> str:
+    """The CSS colour of the ``index``-th label of a palette."""
+    hue = (index * GOLDEN_ANGLE) % 360
+    return f"hsl({hue:.1f}, 90%, {LIGHTNESSES[index % len(LIGHTNESSES)]}%)"
+
+
+class Palette:
+    """Colours for a model's labels, each its own: by the label's place in ``labels``
+    (the model's classes), and for a label outside them (one people gave) its
+    :func:`label_colour`."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self._places = {label: place for place, label in enumerate(dict.fromkeys(labels))}
+
+    def colour(self, label: str) -> str:
+        place = self._places.get(label)
+        return palette_colour(place) if place is not None else label_colour(label)
 
 
 def timeline_span(duration: float | None, timeline: Timeline) -> float:
@@ -120,6 +148,7 @@ class Strip:
     segments: tuple[StripSegment, ...]
     cuts: tuple[StripCut, ...]
     windows: tuple[Window, ...]
+    palette: Palette | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -129,7 +158,8 @@ class Strip:
     @property
     def legend(self) -> tuple[tuple[str, str], ...]:
         """(label, colour) per label, first seen first."""
-        return tuple((label, label_colour(label)) for label in self.labels)
+        colour = self.palette.colour if self.palette is not None else label_colour
+        return tuple((label, colour(label)) for label in self.labels)
 
     @property
     def track_label(self) -> str:
@@ -161,9 +191,13 @@ class Strip:
         return found
 
 
-def build_strip(timeline: Timeline, duration: float | None) -> Strip:
-    """``timeline`` laid along the video of ``duration`` seconds (None: unknown)."""
+def build_strip(
+    timeline: Timeline, duration: float | None, palette: Palette | None = None
+) -> Strip:
+    """``timeline`` laid along the video of ``duration`` seconds (None: unknown), its
+    labels coloured from ``palette`` (None: each label's :func:`label_colour`)."""
     span = timeline_span(duration, timeline)
+    colour = palette.colour if palette is not None else label_colour
 
     def fraction(seconds: float) -> float:
         return seconds / span if span > 0 else 0.0
@@ -174,9 +208,9 @@ def build_strip(timeline: Timeline, duration: float | None) -> Strip:
             segment=segment,
             left=fraction(segment.start_s),
             width=fraction(min(segment.end_s, span) - segment.start_s),
-            colour=label_colour(segment.label),
+            colour=colour(segment.label),
         )
         for position, segment in enumerate(timeline.segments)
     )
     cuts = tuple(StripCut(cut.start_s, fraction(cut.start_s)) for cut in timeline.cuts)
-    return Strip(span, pieces, cuts, timeline.windows)
+    return Strip(span, pieces, cuts, timeline.windows, palette)

@@ -3,7 +3,11 @@ lies at a moment; the text, report and web views only place these."""
 
 from __future__ import annotations
 
-from storage.report.strip import build_strip, label_colour, percent
+import colorsys
+import itertools
+import math
+
+from storage.report.strip import Palette, build_strip, label_colour, percent
 from timeline.values import Segment, Timeline, Window
 
 RUN = Segment(0.0, 1.0, "run", 0.8, 0.9, (("run", 0.8), ("walk", 0.1)))
@@ -51,3 +55,19 @@ def test_an_empty_timeline_spans_nothing() -> None:
     strip = build_strip(Timeline(windows=(), segments=(), cuts=()), duration=None)
     assert strip.span_s == 0 and strip.segments == () and strip.legend == ()
     assert percent(1.5) == "100.000%" and percent(-1) == "0.000%"
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    hue, saturation, lightness = (float(part.strip(" %")) for part in colour[4:-1].split(","))
+    return colorsys.hls_to_rgb(hue / 360, lightness / 100, saturation / 100)
+
+
+def test_a_palette_keeps_every_one_of_64_labels_apart() -> None:
+    labels = [f"class {n}" for n in range(64)]
+    palette = Palette(labels)
+    colours = [_rgb(palette.colour(label)) for label in labels]
+    nearest = min(
+        math.dist(first, second) * 255 for first, second in itertools.combinations(colours, 2)
+    )
+    assert nearest >= 30
+    assert palette.colour("a label people gave") == label_colour("a label people gave")

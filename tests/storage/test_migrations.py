@@ -54,6 +54,7 @@ TABLES = {
     "previews",
     "job_events",
     "event_cursors",
+    "upload_names",
 }
 
 
@@ -311,7 +312,7 @@ TABLES_AT_0006 = (
 
 
 # Columns later revisions add to the tables of 0006: rows are compared without them.
-ADDED_AFTER_0006 = {"models": {"train_args"}}
+ADDED_AFTER_0006 = {"models": {"train_args"}, "videos": {"name"}}
 
 
 def _every_row(engine: Engine, tables: Sequence[str]) -> dict[str, list[tuple]]:
@@ -368,7 +369,7 @@ def test_upgrading_from_0006_keeps_every_row_and_adds_empty_timelines(database_u
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0013"
+    assert current_revision(engine) == head_revision() == "0014"
     assert _schema_diff(engine) == []
     assert _every_row(engine, TABLES_AT_0006) == before
     assert _every_row(engine, ("segments", "shot_cuts", "windows")) == {
@@ -638,4 +639,25 @@ def test_0013_records_state_changes_of_jobs_kept_from_before(database_url: str) 
     assert not {"job_events", "event_cursors"} & set(inspect(engine).get_table_names())
     with engine.begin() as conn:  # no trigger left writing into a table that is gone
         conn.execute(text("UPDATE jobs SET state = 'failed' WHERE id = :id"), {"id": job})
+    engine.dispose()
+
+
+def test_0014_names_each_recorded_video_by_its_first_path(database_url: str) -> None:
+    engine = _database_at_0006_with_rows(database_url)
+    config = alembic_config(database_url)
+    command.upgrade(config, "0013")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO video_paths (video_id, path, first_seen) VALUES (1, :path, :later)"),
+            {"path": "/inbox/renamed/later.mp4", "later": "2026-01-01 01:00:00"},
+        )
+
+    upgrade(engine)
+
+    assert _schema_diff(engine) == []
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM videos ORDER BY id")).scalars().all()
+    assert names[:2] == ["a.mp4", "b.mp4"]
+    command.downgrade(config, "0013")
+    assert "upload_names" not in inspect(engine).get_table_names()
     engine.dispose()

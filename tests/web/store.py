@@ -96,6 +96,28 @@ class Store:
 # The model the store's jobs are of, by default: a checkpoint nobody loads.
 PAPER_MODEL = ("ab" * 32, "/models/model.pt")
 
+# A checkpoint's record of its test, as the trainer's evaluation writes it.
+TEST_FIGURES = {
+    "test": {
+        "videos": 40,
+        "num_clips": 10,
+        "single_clip": {"top1": 0.55, "top5": 0.9},
+        "multi_clip": {"top1": 0.625, "top5": 0.95},
+        "macro_f1": 0.6,
+        "per_class_f1": {"run": 0.7, "wave": 0.5},
+    }
+}
+
+
+def give_figures(store: Store, path: str = PAPER_MODEL[1]) -> None:
+    """The store's model as a worker registers it once loaded (its checkpoint at
+    ``path``): its classes, its test figures."""
+    classes = ("run", "wave", HOSTILE_LABEL)
+    with make_sessionmaker(store.engine)() as session, write_transaction(session):
+        ingest.register_model(
+            session, PAPER_MODEL[0], path, split=1, class_names=classes, metrics=TEST_FIGURES
+        )
+
 
 def build_store(url: str, inbox: Path, model: tuple[str, str] = PAPER_MODEL) -> Store:
     """The store, its jobs of ``model`` (a checkpoint's sha256 and path)."""

@@ -222,7 +222,7 @@ def test_the_moments_page_filters_by_review_as_the_api_does(
     def rows(reviewed: str) -> list[str]:
         page = client.get("/moments", params={"reviewed": reviewed}).text
         assert f'<option value="{reviewed}" selected>' in page
-        return sorted(re.findall(r'<td data-field="review">(\w+)</td>', page))
+        return sorted(re.findall(r'<span data-field="review">(\w+)</span>', page))
 
     assert rows("confirmed") == ["confirmed"]
     assert rows("corrected") == ["relabelled"]

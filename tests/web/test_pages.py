@@ -47,7 +47,8 @@ def test_the_list_filters_by_state_and_pages(client: TestClient, store: Store) -
 
 def test_the_moments_page_filters_by_label(client: TestClient, store: Store) -> None:
     page = client.get("/moments", params={"label": "run", "min_duration": "0.5"}).text
-    assert page.count('<tr><td class="name">') == 1 and "done.webm" in page
+    assert page.count('class="card moment"') == 1 and "done.webm" in page
+    assert f'href="/videos/{store.done_video}#t=1.000" data-field="play"' in page
     assert "No moment matches" in client.get("/moments", params={"label": "swim"}).text
 
 

@@ -1,5 +1,7 @@
-// actiontag's pages: click a timeline segment to seek the player there; follow
-// unfinished jobs (and uploads the watcher has not recorded yet) without reloading.
+// actiontag's pages: click a timeline segment to seek the player there, or step from
+// segment to segment with the keyboard, a playhead following the player; follow
+// unfinished jobs (and uploads the watcher has not recorded yet) without reloading;
+// ask before a form that deletes.
 "use strict";
 
 const POLL_MS = 1500;
@@ -17,8 +19,86 @@ document.addEventListener("click", (event) => {
   if (!target || !document.getElementById("player")) return;
   event.preventDefault();
   seek(parseFloat(target.dataset.start));
+  markCurrent(target.classList.contains("segment") ? target : null);
+});
+
+// The newest job's timeline (the first on the page) is the one keys step through.
+function segmentStarts() {
+  const timeline = document.querySelector(".job .timeline");
+  if (!timeline) return [];
+  return [...timeline.querySelectorAll(".segment")]
+    .map((el) => ({ el, start: parseFloat(el.dataset.start) }))
+    .filter((s) => Number.isFinite(s.start))
+    .sort((a, b) => a.start - b.start);
+}
+
+// The segment after (step 1) or before (step -1) the player's position: "before" skips
+// the one playing when it began more than a moment ago, as a player's previous does.
+function stepSegment(step) {
+  const player = document.getElementById("player");
+  const segments = segmentStarts();
+  if (!player || !segments.length) return null;
+  const now = player.currentTime;
+  const EPSILON = 0.05;
+  let target = null;
+  if (step > 0) target = segments.find((s) => s.start > now + EPSILON);
+  else target = [...segments].reverse().find((s) => s.start < now - EPSILON);
+  if (!target) return null;
+  seek(target.start);
+  markCurrent(target.el);
+  return target;
+}
+
+function markCurrent(element) {
   document.querySelectorAll(".segment.current").forEach((el) => el.classList.remove("current"));
-  if (target.classList.contains("segment")) target.classList.add("current");
+  if (element) element.classList.add("current");
+}
+
+function typing(target) {
+  return target.closest && target.closest("input, textarea, select, [contenteditable]");
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.altKey || event.ctrlKey || event.metaKey || typing(event.target)) return;
+  const onTimeline = event.target.closest && event.target.closest(".timeline");
+  let step = 0;
+  if (event.key === "n" || event.key === "]") step = 1;
+  else if (event.key === "p" || event.key === "[") step = -1;
+  else if (onTimeline && event.key === "ArrowRight") step = 1;
+  else if (onTimeline && event.key === "ArrowLeft") step = -1;
+  if (!step) return;
+  event.preventDefault();
+  const target = stepSegment(step);
+  if (target && onTimeline) target.el.focus();
+});
+
+// Each timeline's playhead at the player's position, moved every frame while it plays.
+function followPlayer() {
+  const player = document.getElementById("player");
+  if (!player) return;
+  let frame = 0;
+  const place = () => {
+    document.querySelectorAll(".timeline[data-span]").forEach((timeline) => {
+      const span = parseFloat(timeline.dataset.span);
+      const head = timeline.querySelector(".playhead");
+      if (!head || !(span > 0)) return;
+      const fraction = Math.max(0, Math.min(1, player.currentTime / span));
+      head.style.left = `${(fraction * 100).toFixed(3)}%`;
+      head.classList.add("shown");
+    });
+  };
+  const tick = () => {
+    place();
+    frame = player.paused ? 0 : requestAnimationFrame(tick);
+  };
+  player.addEventListener("play", () => { if (!frame) frame = requestAnimationFrame(tick); });
+  ["timeupdate", "seeked", "loadedmetadata"].forEach((kind) => player.addEventListener(kind, place));
+}
+followPlayer();
+
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
 
 // A player the browser cannot feed (a format it does not decode, a file gone from the
@@ -53,9 +133,14 @@ function watchPlayer() {
 }
 watchPlayer();
 
+// A moment's "play from here" link: seek there, and play where the browser lets a page
+// start playing (it may want a click on the player first).
 function seekFromHash() {
   const match = /^#t=([0-9.]+)$/.exec(location.hash);
-  if (match) seek(parseFloat(match[1]));
+  if (!match) return;
+  seek(parseFloat(match[1]));
+  const player = document.getElementById("player");
+  if (player) player.play().catch(() => {});
 }
 
 async function getJSON(url) {
@@ -118,15 +203,22 @@ async function followUpload(element) {
   if (FINISHED.has(job.state)) delete element.dataset.pollSha256;
 }
 
+let polling = false;
+
 async function poll() {
+  polling = true;
   const work = [];
   document.querySelectorAll("[data-poll-job]").forEach((el) => work.push(followJob(el)));
   document.querySelectorAll("[data-poll-sha256]").forEach((el) => work.push(followUpload(el)));
   await Promise.allSettled(work);
   if (document.querySelector("[data-poll-job], [data-poll-sha256]")) setTimeout(poll, POLL_MS);
+  else polling = false;
 }
+
+// For the upload page's script: follow the files it just placed.
+window.actiontagPoll = () => { if (!polling) { polling = true; setTimeout(poll, POLL_MS); } };
 
 document.addEventListener("DOMContentLoaded", () => {
   seekFromHash();
-  if (document.querySelector("[data-poll-job], [data-poll-sha256]")) setTimeout(poll, POLL_MS);
+  if (document.querySelector("[data-poll-job], [data-poll-sha256]")) window.actiontagPoll();
 });
