@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from storage.paths import latest_path_of
-from storage.schema import Job, JobEvent, Model, Prediction
+from storage.schema import Job, JobEvent, Model, Prediction, Video
 
 # The most events one read returns: a stream or a webhook catching up goes page by page.
 PAGE = 200
@@ -58,6 +58,7 @@ def events_after(session: Session, after: int, limit: int = PAGE) -> list[EventR
             JobEvent.state,
             JobEvent.job_id,
             Job.video_id,
+            Video.name,
             func.coalesce(Job.path, latest_path_of(Job.video_id)),
             Model.sha256,
             Prediction.label,
@@ -65,6 +66,7 @@ def events_after(session: Session, after: int, limit: int = PAGE) -> list[EventR
         )
         .join(Job, Job.id == JobEvent.job_id)
         .join(Model, Model.id == Job.model_id)
+        .join(Video, Video.id == Job.video_id)
         .outerjoin(Prediction, top)
         .where(JobEvent.id > after)
         .order_by(JobEvent.id)
@@ -77,12 +79,13 @@ def events_after(session: Session, after: int, limit: int = PAGE) -> list[EventR
             state=state,
             job_id=job_id,
             video_id=video_id,
-            name=PurePath(path).name if path else None,
+            # The name the video is known by (an upload's own name); else its path's last part.
+            name=video_name or (PurePath(path).name if path else None),
             model_sha256=sha256,
             label=label,
             confidence=confidence,
         )
-        for id_, at, state, job_id, video_id, path, sha256, label, confidence in rows
+        for (id_, at, state, job_id, video_id, video_name, path, sha256, label, confidence) in rows
     ]
 
 

@@ -15,7 +15,7 @@ from storage.event_cursors import advance_cursor, hold_cursor
 from storage.event_order import InOrder
 from storage.queries.events import EventRow, events_after, newest_event_id
 from storage.results import JobResult, complete_job
-from storage.schema import Job, JobEvent, Model
+from storage.schema import Job, JobEvent, Model, Video
 
 from .conftest import digest
 
@@ -77,6 +77,16 @@ def test_each_state_change_is_one_event_in_order_on_every_backend(
     assert events[2].label is None  # a top label only for done
     assert events_after(session, 5) == events[5:]
     assert newest_event_id(session) == 7
+
+
+def test_an_event_names_the_video_by_the_name_it_is_known_by(
+    session: Session, model: Model
+) -> None:
+    with write_transaction(session):
+        job = ingest.record_path(session, "/inbox/upload-1.mp4", digest("a"), 100, model).job
+        session.get(Video, job.video_id).name = "Goal, second half.mp4"
+
+    assert [event.name for event in events_after(session, 0)] == ["Goal, second half.mp4"]
 
 
 def test_a_rolled_back_change_leaves_no_event(session: Session, model: Model) -> None:
