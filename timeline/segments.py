@@ -47,13 +47,12 @@ gap, a part's last run ends where its frames end, so no segment covers a gap.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from timeline.values import Cut, Segment, Window
+from timeline.values import Cut, Segment, SegmentParams, Window
 
 __all__ = [
     "SegmentParams",
@@ -63,48 +62,6 @@ __all__ = [
     "snap_to_cuts",
     "to_windows",
 ]
-
-
-@dataclass(frozen=True)
-class SegmentParams:
-    """The numbers of the segmentation rules (see the module's docstring).
-
-    - ``smoothing_s`` (3.0 s): the most the centred mean spans; 0 turns it off. Three
-      windows at the default 1 s spacing outvote one wrong window and move a boundary by
-      at most half a window. Wider spans blur the shortest actions into their
-      neighbours; on the demonstration model's truth videos this span labels the most
-      time right, on average and on the worst rendering (docs/benchmarks.md).
-    - ``threshold`` (0.5): the smoothed probability a label needs: more likely than all
-      the other classes together, whatever the number of classes.
-    - ``min_duration_s`` (2.0): shorter runs are merged or dropped: two windows at the
-      default spacing, so one window alone never makes a segment.
-    - ``floor`` (0.3): what a tagged label must keep to hold on through a dip, and a
-      short run's neighbour over it to absorb it: above chance for up to 3 classes,
-      well below the threshold. On a noisy synthetic sequence, smoothing with this floor
-      labels far more of the time right than either without hysteresis (floor =
-      threshold) or without smoothing, and a wider span gains little on average but
-      loses in the worst draw, as short actions blur into their neighbours
-      (docs/benchmarks.md).
-    - ``top_k`` (5): classes kept per segment, as for a video.
-    """
-
-    smoothing_s: float = 3.0
-    threshold: float = 0.5
-    min_duration_s: float = 2.0
-    floor: float = 0.3
-    top_k: int = 5
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.smoothing_s) and self.smoothing_s >= 0):
-            raise ValueError(f"smoothing_s must be >= 0 seconds, got {self.smoothing_s}")
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
-        if not 0.0 <= self.floor <= self.threshold:
-            raise ValueError(f"floor must be in [0, threshold={self.threshold}], got {self.floor}")
-        if not (math.isfinite(self.min_duration_s) and self.min_duration_s >= 0):
-            raise ValueError(f"min_duration_s must be >= 0 seconds, got {self.min_duration_s}")
-        if self.top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
 
 
 def smoothing_width(smoothing_s: float, spacing_s: float) -> int:

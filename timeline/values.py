@@ -2,7 +2,8 @@
 
 Standard library only: the worker (which computes them, timeline.segments and timeline.shots)
 and storage (which keeps them, and which imports neither torch nor the worker) share
-these types. Times are seconds from the start of the video, from the container's
+these types, and the segmentation's numbers (``SegmentParams``, which timeline.segments
+applies and the web app's pages explain). Times are seconds from the start of the video, from the container's
 timestamps (right for variable frame rate too).
 
 Each type knows its own rules (``check``): the store keeps only a timeline that follows
@@ -15,7 +16,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Cut", "InvalidTimeline", "Segment", "Timeline", "Window", "format_clock"]
+__all__ = [
+    "Cut",
+    "InvalidTimeline",
+    "Segment",
+    "SegmentParams",
+    "Timeline",
+    "Window",
+    "format_clock",
+]
 
 # A segment's mean and peak are computed from the same probabilities, the mean in
 # floating point: a mean of equal values may come out a few ulps above them.
@@ -212,3 +221,45 @@ def format_clock(seconds: float) -> str:
     minutes, millis = divmod(millis, 60_000)
     hours, minutes = divmod(minutes, 60)
     return f"{hours:02d}:{minutes:02d}:{millis / 1000:06.3f}"
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """The numbers of the segmentation rules (see timeline.segments' docstring).
+
+    - ``smoothing_s`` (3.0 s): the most the centred mean spans; 0 turns it off. Three
+      windows at the default 1 s spacing outvote one wrong window and move a boundary by
+      at most half a window. Wider spans blur the shortest actions into their
+      neighbours; on the demonstration model's truth videos this span labels the most
+      time right, on average and on the worst rendering (docs/benchmarks.md).
+    - ``threshold`` (0.5): the smoothed probability a label needs: more likely than all
+      the other classes together, whatever the number of classes.
+    - ``min_duration_s`` (2.0): shorter runs are merged or dropped: two windows at the
+      default spacing, so one window alone never makes a segment.
+    - ``floor`` (0.3): what a tagged label must keep to hold on through a dip, and a
+      short run's neighbour over it to absorb it: above chance for up to 3 classes,
+      well below the threshold. On a noisy synthetic sequence, smoothing with this floor
+      labels far more of the time right than either without hysteresis (floor =
+      threshold) or without smoothing, and a wider span gains little on average but
+      loses in the worst draw, as short actions blur into their neighbours
+      (docs/benchmarks.md).
+    - ``top_k`` (5): classes kept per segment, as for a video.
+    """
+
+    smoothing_s: float = 3.0
+    threshold: float = 0.5
+    min_duration_s: float = 2.0
+    floor: float = 0.3
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.smoothing_s) and self.smoothing_s >= 0):
+            raise ValueError(f"smoothing_s must be >= 0 seconds, got {self.smoothing_s}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+        if not 0.0 <= self.floor <= self.threshold:
+            raise ValueError(f"floor must be in [0, threshold={self.threshold}], got {self.floor}")
+        if not (math.isfinite(self.min_duration_s) and self.min_duration_s >= 0):
+            raise ValueError(f"min_duration_s must be >= 0 seconds, got {self.min_duration_s}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")

@@ -14,8 +14,7 @@ from storage.queries.jobs import ResultRow
 from storage.queries.videos import VideoDetail
 from storage.report.strip import Palette, Strip, build_strip, percent
 from storage.schema import FINISHED_STATES
-from timeline.segments import SegmentParams
-from timeline.values import Timeline, format_clock
+from timeline.values import SegmentParams, Timeline, format_clock
 
 # The segmentation the worker runs (its defaults: not a setting), for the page that
 # explains why a done job found no segment.
